@@ -1,0 +1,232 @@
+//! The pipeline as the orchestrator's deployment defines it: which repository and
+//! branch it watches and which stages a commit goes through, in order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{InvalidId, StageName};
+
+/// A pipeline definition that does not hold together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    InvalidName(#[from] InvalidId),
+    #[error("invalid {what} {value:?}: expected {expected}")]
+    Invalid {
+        what: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("a pipeline needs at least one stage")]
+    NoStages,
+    #[error("stage {0:?} is listed twice; stage names must be unique")]
+    DuplicateStage(String),
+    #[error("stack {0:?} is used by two stages; each stage deploys its own stack")]
+    DuplicateStack(String),
+}
+
+fn invalid(what: &'static str, value: &str, expected: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        what,
+        value: value.chars().take(140).collect(),
+        expected,
+    }
+}
+
+/// One stage: the stack it deploys, optionally through a role, and whether a person
+/// must approve the change first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageConfig {
+    pub name: StageName,
+    pub stack_name: String,
+    pub role_arn: Option<String>,
+    pub requires_approval: bool,
+}
+
+impl StageConfig {
+    /// A validated stage definition.
+    pub fn new(
+        name: &str,
+        stack_name: &str,
+        role_arn: Option<&str>,
+        requires_approval: bool,
+    ) -> Result<Self, ConfigError> {
+        let name = StageName::parse(name)?;
+        let stack_ok = (1..=128).contains(&stack_name.len())
+            && stack_name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && stack_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !stack_ok {
+            return Err(invalid(
+                "stack name",
+                stack_name,
+                "1-128 characters of A-Z, a-z, 0-9 and '-', starting with a letter",
+            ));
+        }
+        if let Some(arn) = role_arn {
+            let ok = arn.starts_with("arn:aws") && arn.contains(":iam::") && arn.contains(":role/");
+            if !ok {
+                return Err(invalid(
+                    "role ARN",
+                    arn,
+                    "an IAM role ARN such as arn:aws:iam::123456789012:role/sluice-deployer",
+                ));
+            }
+        }
+        Ok(Self {
+            name,
+            stack_name: stack_name.to_owned(),
+            role_arn: role_arn.map(str::to_owned),
+            requires_approval,
+        })
+    }
+}
+
+/// What one orchestrator deployment delivers: a repository's branch through stages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pipeline {
+    pub name: String,
+    pub repository: String,
+    pub branch: String,
+    pub stages: Vec<StageConfig>,
+}
+
+impl Pipeline {
+    /// A validated pipeline. `name` becomes part of S3 keys.
+    pub fn new(
+        name: &str,
+        repository: &str,
+        branch: &str,
+        stages: Vec<StageConfig>,
+    ) -> Result<Self, ConfigError> {
+        let key_safe = |s: &str| {
+            (1..=100).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                && s != "."
+                && s != ".."
+        };
+        if !key_safe(name) {
+            return Err(invalid(
+                "pipeline name",
+                name,
+                "1-100 characters of A-Z, a-z, 0-9, '-', '_' and '.'",
+            ));
+        }
+        if !key_safe(repository) {
+            return Err(invalid(
+                "repository name",
+                repository,
+                "a CodeCommit repository name: 1-100 characters of A-Z, a-z, 0-9, '-', '_' and '.'",
+            ));
+        }
+        let branch_ok = (1..=256).contains(&branch.len())
+            && !branch.contains("..")
+            && !branch.starts_with('/')
+            && !branch.ends_with('/')
+            && branch
+                .chars()
+                .all(|c| !c.is_control() && !c.is_whitespace() && !"~^:?*[\\".contains(c));
+        if !branch_ok {
+            return Err(invalid(
+                "branch name",
+                branch,
+                "a git branch name such as master",
+            ));
+        }
+        if stages.is_empty() {
+            return Err(ConfigError::NoStages);
+        }
+        for (i, stage) in stages.iter().enumerate() {
+            let earlier = &stages[..i];
+            if earlier.iter().any(|s| s.name == stage.name) {
+                return Err(ConfigError::DuplicateStage(stage.name.to_string()));
+            }
+            if earlier.iter().any(|s| s.stack_name == stage.stack_name) {
+                return Err(ConfigError::DuplicateStack(stage.stack_name.clone()));
+            }
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            repository: repository.to_owned(),
+            branch: branch.to_owned(),
+            stages,
+        })
+    }
+
+    /// The default shape: `staging` deploys at once, `production` waits for approval.
+    /// Stacks are named `<application>-staging` and `<application>-production`.
+    pub fn with_default_stages(
+        name: &str,
+        repository: &str,
+        branch: &str,
+        application: &str,
+    ) -> Result<Self, ConfigError> {
+        let stages = vec![
+            StageConfig::new("staging", &format!("{application}-staging"), None, false)?,
+            StageConfig::new(
+                "production",
+                &format!("{application}-production"),
+                None,
+                true,
+            )?,
+        ];
+        Self::new(name, repository, branch, stages)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_pipeline_gates_production_only() {
+        let p = Pipeline::with_default_stages("hello", "hello-api", "master", "hello").unwrap();
+        let shape: Vec<_> = p
+            .stages
+            .iter()
+            .map(|s| (s.name.as_str(), s.stack_name.as_str(), s.requires_approval))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("staging", "hello-staging", false),
+                ("production", "hello-production", true)
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_definitions_say_what_is_wrong() {
+        let stage = |n: &str, s: &str| StageConfig::new(n, s, None, false).unwrap();
+        assert_eq!(
+            Pipeline::new("p", "r", "master", vec![]),
+            Err(ConfigError::NoStages)
+        );
+        assert_eq!(
+            Pipeline::new("p", "r", "master", vec![stage("a", "x"), stage("a", "y")]),
+            Err(ConfigError::DuplicateStage("a".into()))
+        );
+        assert_eq!(
+            Pipeline::new("p", "r", "master", vec![stage("a", "x"), stage("b", "x")]),
+            Err(ConfigError::DuplicateStack("x".into()))
+        );
+        let err = Pipeline::new("../p", "r", "master", vec![stage("a", "x")]).unwrap_err();
+        assert!(err.to_string().contains("pipeline name"), "{err}");
+        let err = Pipeline::new("p", "r", "a..b", vec![stage("a", "x")]).unwrap_err();
+        assert!(err.to_string().contains("branch name"), "{err}");
+        let err = StageConfig::new("a", "1stack", None, false).unwrap_err();
+        assert!(err.to_string().contains("stack name"), "{err}");
+        let err = StageConfig::new("a", "s", Some("role/deployer"), false).unwrap_err();
+        assert!(err.to_string().contains("role ARN"), "{err}");
+        assert!(
+            StageConfig::new(
+                "a",
+                "s",
+                Some("arn:aws:iam::123456789012:role/deployer"),
+                true
+            )
+            .is_ok()
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! What can happen to an execution (events, past tense) and what it asks the world to
+//! do in return (commands, imperative).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ExecutionId, StageName, TokenHash};
+use crate::model::{ResourceChange, Timestamp};
+
+/// Something that happened, reported by AWS, a person, or the sweeper.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// CodeBuild accepted the build.
+    BuildStarted {
+        build_id: String,
+        log_url: Option<String>,
+    },
+    BuildSucceeded {
+        build_id: String,
+        log_url: Option<String>,
+    },
+    /// The build failed, stopped or timed out, or could not be started (`build_id` is
+    /// then unknown).
+    BuildFailed {
+        build_id: Option<String>,
+        reason: String,
+        log_url: Option<String>,
+    },
+    /// The stage's change set is ready to execute.
+    ChangeSetReady {
+        stage: StageName,
+        change_set_id: String,
+        changes: Vec<ResourceChange>,
+    },
+    /// CloudFormation found nothing to change.
+    ChangeSetEmpty {
+        stage: StageName,
+        change_set_id: String,
+    },
+    ChangeSetFailed {
+        stage: StageName,
+        change_set_id: Option<String>,
+        reason: String,
+    },
+    /// An approval link was issued; only the hash of its token is recorded.
+    ApprovalRequested {
+        stage: StageName,
+        token_sha256: TokenHash,
+        expires_at: Timestamp,
+    },
+    ApprovalGranted {
+        stage: StageName,
+        token_sha256: TokenHash,
+        by: String,
+        comment: Option<String>,
+    },
+    ApprovalRejected {
+        stage: StageName,
+        token_sha256: TokenHash,
+        by: String,
+        comment: Option<String>,
+    },
+    /// The sweeper found the approval past its deadline.
+    ApprovalExpired {
+        stage: StageName,
+    },
+    StackUpdateCompleted {
+        stage: StageName,
+    },
+    /// The stack rolled back or failed; `reason` quotes the first failed resource.
+    StackUpdateFailed {
+        stage: StageName,
+        reason: String,
+    },
+    /// A newer execution reached the gate this one waits at.
+    Superseded {
+        stage: StageName,
+        by: ExecutionId,
+    },
+    /// Sweeper finding: no build was ever recorded for this execution.
+    BuildNeverStarted,
+    /// Sweeper finding: the stage is preparing but its change set does not exist.
+    ChangeSetMissing {
+        stage: StageName,
+    },
+    /// Sweeper finding: the stage is deploying but its change set was never executed.
+    ChangeSetNotExecuted {
+        stage: StageName,
+    },
+    /// A person or tool added a remark.
+    NoteAdded {
+        author: String,
+        text: String,
+    },
+}
+
+/// Something the shell must do after saving the execution.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// Start the commit's build; the execution id is its idempotency token.
+    StartBuild,
+    /// Create the stage's change set (named by `Execution::change_set_name`).
+    CreateChangeSet {
+        stage: StageName,
+    },
+    ExecuteChangeSet {
+        stage: StageName,
+        change_set_id: String,
+    },
+    DeleteChangeSet {
+        stage: StageName,
+        change_set_id: String,
+    },
+    /// Issue an approval token, record its hash, then email the link.
+    RequestApproval {
+        stage: StageName,
+    },
+    Notify(Notice),
+}
+
+/// A message for the people following the pipeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notice {
+    Started,
+    Succeeded,
+    /// `stage` is `None` when the build failed.
+    Failed {
+        stage: Option<StageName>,
+        reason: String,
+    },
+    Rejected {
+        stage: StageName,
+        by: String,
+        comment: Option<String>,
+    },
+    Superseded {
+        stage: StageName,
+        by: ExecutionId,
+    },
+    Expired {
+        stage: StageName,
+    },
+}

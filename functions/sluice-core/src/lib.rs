@@ -1,0 +1,20 @@
+//! Sluice's domain: executions, stages, the events that move them and the commands
+//! they ask for, and the pure state machine [`step`] that relates them.
+//!
+//! Nothing here performs I/O, reads a clock or draws random numbers: time, ids and
+//! tokens come in as arguments, so every transition is reproducible in a test.
+
+mod config;
+mod event;
+mod ids;
+mod machine;
+mod model;
+
+pub use config::{ConfigError, Pipeline, StageConfig};
+pub use event::{Command, Event, Notice};
+pub use ids::{CommitId, ExecutionId, InvalidId, StageName, TokenHash};
+pub use machine::{Rejected, Transition, start, step};
+pub use model::{
+    Approval, Build, BuildStatus, ChangeAction, Commit, Decision, Entry, Execution, Note,
+    Replacement, ResourceChange, Stage, StageStatus, Status, Timestamp,
+};

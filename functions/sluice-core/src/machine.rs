@@ -1,0 +1,580 @@
+//! The pipeline state machine: `step(execution, event, now)` returns the next execution
+//! and the commands to run, or a typed rejection. It never panics and never mutates
+//! the input; an event that does not apply leaves the execution exactly as it was.
+
+use crate::config::Pipeline;
+use crate::event::{Command, Event, Notice};
+use crate::ids::{ExecutionId, StageName, TokenHash};
+use crate::model::{
+    Approval, Build, BuildStatus, Commit, Decision, Entry, Execution, Note, Stage, StageStatus,
+    Status, Timestamp,
+};
+
+/// The result of applying an event: the new execution and what to do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub execution: Execution,
+    pub commands: Vec<Command>,
+}
+
+/// An event that cannot apply to this execution. The execution is unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    #[error(
+        "a push to {repository}/{branch} is not watched by pipeline {pipeline}, which delivers {watched}"
+    )]
+    NotWatched {
+        pipeline: String,
+        repository: String,
+        branch: String,
+        watched: String,
+    },
+    #[error("this execution has no stage named {0}")]
+    UnknownStage(StageName),
+    #[error("build {got} is not this execution's build, {expected}")]
+    ForeignBuild { expected: String, got: String },
+    #[error("the approval link is not valid for stage {stage}")]
+    WrongToken { stage: StageName },
+    #[error("stage {stage} was already {} by {by} at {at}", if *.approved { "approved" } else { "rejected" })]
+    AlreadyDecided {
+        stage: StageName,
+        approved: bool,
+        by: String,
+        at: Timestamp,
+    },
+    #[error("the approval for stage {stage} expired at {at}")]
+    ApprovalExpired { stage: StageName, at: Timestamp },
+    #[error("the approval for stage {stage} does not expire until {at}")]
+    NotYetExpired { stage: StageName, at: Timestamp },
+    #[error("this execution already ended ({status:?}) at {at}")]
+    Finished { status: Status, at: Timestamp },
+    #[error("stage {stage} is not waiting for approval; it is {status:?}")]
+    NotAwaitingApproval {
+        stage: StageName,
+        status: StageStatus,
+    },
+    #[error("a note needs {0}")]
+    InvalidNote(&'static str),
+}
+
+const NOTE_AUTHOR_MAX: usize = 100;
+const NOTE_TEXT_MAX: usize = 2000;
+
+/// Creates the execution for a push and asks for its build.
+pub fn start(
+    pipeline: &Pipeline,
+    repository: &str,
+    branch: &str,
+    commit: Commit,
+    now: Timestamp,
+) -> Result<Transition, Rejected> {
+    if repository != pipeline.repository || branch != pipeline.branch {
+        return Err(Rejected::NotWatched {
+            pipeline: pipeline.name.clone(),
+            repository: repository.to_owned(),
+            branch: branch.to_owned(),
+            watched: format!("{}/{}", pipeline.repository, pipeline.branch),
+        });
+    }
+    let what = format!("push of {} to {branch} received", commit.id.short());
+    let execution = Execution {
+        id: ExecutionId::new(now, &commit.id),
+        pipeline: pipeline.name.clone(),
+        repository: repository.to_owned(),
+        branch: branch.to_owned(),
+        commit,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+        status: Status::Building,
+        reason: None,
+        build: Build {
+            status: BuildStatus::Requested,
+            id: None,
+            log_url: None,
+            reason: None,
+        },
+        stages: pipeline.stages.iter().map(Stage::pending).collect(),
+        superseded_by: None,
+        notes: Vec::new(),
+        timeline: vec![Entry { at: now, what }],
+    };
+    Ok(Transition {
+        execution,
+        commands: vec![Command::StartBuild, Command::Notify(Notice::Started)],
+    })
+}
+
+/// Applies one event to an execution.
+pub fn step(execution: &Execution, event: Event, now: Timestamp) -> Result<Transition, Rejected> {
+    let mut run = Run {
+        execution: execution.clone(),
+        commands: Vec::new(),
+        now,
+        changed: false,
+    };
+    run.apply(event)?;
+    if !run.changed {
+        return Ok(Transition {
+            execution: execution.clone(),
+            commands: Vec::new(),
+        });
+    }
+    if run.execution.updated_at < now {
+        run.execution.updated_at = now;
+    }
+    Ok(Transition {
+        execution: run.execution,
+        commands: run.commands,
+    })
+}
+
+/// One application of an event: a working copy, the commands so far, and the clock.
+struct Run {
+    execution: Execution,
+    commands: Vec<Command>,
+    now: Timestamp,
+    changed: bool,
+}
+
+impl Run {
+    fn apply(&mut self, event: Event) -> Result<(), Rejected> {
+        // Decisions on a finished execution must say why they did nothing; everything
+        // else about a finished execution is stale news.
+        if self.execution.status.is_terminal() {
+            return match event {
+                Event::ApprovalGranted {
+                    stage,
+                    token_sha256,
+                    ..
+                }
+                | Event::ApprovalRejected {
+                    stage,
+                    token_sha256,
+                    ..
+                } => {
+                    let i = self.stage_index(&stage)?;
+                    self.check_token(i, &token_sha256)?;
+                    Err(self.already_decided(i).unwrap_or(Rejected::Finished {
+                        status: self.execution.status,
+                        at: self
+                            .execution
+                            .finished_at
+                            .unwrap_or(self.execution.updated_at),
+                    }))
+                }
+                Event::NoteAdded { author, text } => self.add_note(author, text),
+                _ => Ok(()),
+            };
+        }
+        match event {
+            Event::BuildStarted { build_id, log_url } => {
+                self.check_build(&build_id)?;
+                if self.execution.build.status == BuildStatus::Requested {
+                    self.record_build(build_id, log_url);
+                    self.execution.build.status = BuildStatus::Running;
+                    let what = format!("build {} started", self.build_name());
+                    self.log(what);
+                }
+            }
+            Event::BuildSucceeded { build_id, log_url } => {
+                self.check_build(&build_id)?;
+                if self.execution.status == Status::Building {
+                    self.record_build(build_id, log_url);
+                    self.execution.build.status = BuildStatus::Succeeded;
+                    self.execution.status = Status::Deploying;
+                    let what = format!("build {} succeeded", self.build_name());
+                    self.log(what);
+                    self.begin_stage(0);
+                }
+            }
+            Event::BuildFailed {
+                build_id,
+                reason,
+                log_url,
+            } => {
+                if let Some(id) = &build_id {
+                    self.check_build(id)?;
+                }
+                if self.execution.status == Status::Building {
+                    if let Some(id) = build_id {
+                        self.record_build(id, log_url);
+                    }
+                    self.execution.build.status = BuildStatus::Failed;
+                    self.execution.build.reason = Some(reason.clone());
+                    self.fail(None, format!("build failed: {reason}"));
+                }
+            }
+            Event::ChangeSetReady {
+                stage,
+                change_set_id,
+                changes,
+            } => {
+                let i = self.stage_index(&stage)?;
+                if self.stage_is(i, StageStatus::Preparing) {
+                    let s = &mut self.execution.stages[i];
+                    s.change_set_id = Some(change_set_id.clone());
+                    s.changes = changes;
+                    let count = s.changes.len();
+                    if s.requires_approval {
+                        s.status = StageStatus::AwaitingApproval;
+                        self.commands.push(Command::RequestApproval { stage });
+                        self.log_stage(i, format!("{count} changes ready, awaiting approval"));
+                    } else {
+                        s.status = StageStatus::Deploying;
+                        self.commands.push(Command::ExecuteChangeSet {
+                            stage,
+                            change_set_id,
+                        });
+                        self.log_stage(i, format!("{count} changes ready, deploying"));
+                    }
+                }
+            }
+            Event::ChangeSetEmpty {
+                stage,
+                change_set_id,
+            } => {
+                let i = self.stage_index(&stage)?;
+                if self.stage_is(i, StageStatus::Preparing) {
+                    self.execution.stages[i].change_set_id = Some(change_set_id.clone());
+                    // CloudFormation keeps empty change sets around as FAILED; tidy up.
+                    self.commands.push(Command::DeleteChangeSet {
+                        stage,
+                        change_set_id,
+                    });
+                    self.finish_stage(i, StageStatus::NoChanges, None);
+                    self.log_stage(i, "no changes".into());
+                    self.begin_stage(i + 1);
+                }
+            }
+            Event::ChangeSetFailed {
+                stage,
+                change_set_id,
+                reason,
+            } => {
+                let i = self.stage_index(&stage)?;
+                if self.stage_is(i, StageStatus::Preparing) {
+                    if change_set_id.is_some() {
+                        self.execution.stages[i].change_set_id = change_set_id;
+                    }
+                    let reason = format!("change set failed: {reason}");
+                    self.finish_stage(i, StageStatus::Failed, Some(reason.clone()));
+                    self.fail(Some(stage), reason);
+                }
+            }
+            Event::ApprovalRequested {
+                stage,
+                token_sha256,
+                expires_at,
+            } => {
+                let i = self.stage_index(&stage)?;
+                let s = &mut self.execution.stages[i];
+                if s.status == StageStatus::AwaitingApproval && s.approval.is_none() {
+                    s.approval = Some(Approval {
+                        token_sha256,
+                        requested_at: self.now,
+                        expires_at,
+                        decision: None,
+                    });
+                    self.log_stage(i, format!("approval requested, expires {expires_at}"));
+                }
+            }
+            Event::ApprovalGranted {
+                stage,
+                token_sha256,
+                by,
+                comment,
+            } => {
+                let i = self.open_gate(&stage, &token_sha256)?;
+                self.decide(i, true, by.clone(), comment);
+                let s = &mut self.execution.stages[i];
+                s.status = StageStatus::Deploying;
+                if let Some(change_set_id) = s.change_set_id.clone() {
+                    self.commands.push(Command::ExecuteChangeSet {
+                        stage,
+                        change_set_id,
+                    });
+                }
+                self.log_stage(i, format!("approved by {by}, deploying"));
+            }
+            Event::ApprovalRejected {
+                stage,
+                token_sha256,
+                by,
+                comment,
+            } => {
+                let i = self.open_gate(&stage, &token_sha256)?;
+                self.decide(i, false, by.clone(), comment.clone());
+                self.delete_change_set(i);
+                let reason = match &comment {
+                    Some(c) => format!("rejected by {by}: {c}"),
+                    None => format!("rejected by {by}"),
+                };
+                self.finish_stage(i, StageStatus::Rejected, Some(reason.clone()));
+                self.end(Status::Rejected, reason);
+                self.commands
+                    .push(Command::Notify(Notice::Rejected { stage, by, comment }));
+            }
+            Event::ApprovalExpired { stage } => {
+                let i = self.stage_index(&stage)?;
+                let s = &self.execution.stages[i];
+                if let (StageStatus::AwaitingApproval, Some(approval)) = (s.status, &s.approval) {
+                    if self.now < approval.expires_at {
+                        return Err(Rejected::NotYetExpired {
+                            stage,
+                            at: approval.expires_at,
+                        });
+                    }
+                    let reason = format!(
+                        "nobody approved stage {stage} before {}",
+                        approval.expires_at
+                    );
+                    self.delete_change_set(i);
+                    self.finish_stage(i, StageStatus::Expired, Some(reason.clone()));
+                    self.end(Status::Expired, reason);
+                    self.commands
+                        .push(Command::Notify(Notice::Expired { stage }));
+                }
+            }
+            Event::StackUpdateCompleted { stage } => {
+                let i = self.stage_index(&stage)?;
+                if self.stage_is(i, StageStatus::Deploying) {
+                    self.finish_stage(i, StageStatus::Succeeded, None);
+                    self.log_stage(i, "deployed".into());
+                    self.begin_stage(i + 1);
+                }
+            }
+            Event::StackUpdateFailed { stage, reason } => {
+                let i = self.stage_index(&stage)?;
+                if self.stage_is(i, StageStatus::Deploying) {
+                    let reason = format!("deploy failed: {reason}");
+                    self.finish_stage(i, StageStatus::Failed, Some(reason.clone()));
+                    self.fail(Some(stage), reason);
+                }
+            }
+            Event::Superseded { stage, by } => {
+                let i = self.stage_index(&stage)?;
+                if self.stage_is(i, StageStatus::AwaitingApproval) && by != self.execution.id {
+                    let reason = format!("superseded at stage {stage} by execution {by}");
+                    self.delete_change_set(i);
+                    self.finish_stage(i, StageStatus::Superseded, Some(reason.clone()));
+                    self.execution.superseded_by = Some(by.clone());
+                    self.end(Status::Superseded, reason);
+                    self.commands
+                        .push(Command::Notify(Notice::Superseded { stage, by }));
+                }
+            }
+            Event::BuildNeverStarted => {
+                if self.execution.build.status == BuildStatus::Requested {
+                    self.execution.build.status = BuildStatus::Failed;
+                    let reason = "the build was never started: CodeBuild has no record of it; \
+                                  push again to retry"
+                        .to_owned();
+                    self.execution.build.reason = Some(reason.clone());
+                    self.fail(None, reason);
+                }
+            }
+            Event::ChangeSetMissing { stage } => {
+                let i = self.stage_index(&stage)?;
+                if self.stage_is(i, StageStatus::Preparing) {
+                    self.log_stage(i, "change set missing, creating it again".into());
+                    self.commands.push(Command::CreateChangeSet { stage });
+                }
+            }
+            Event::ChangeSetNotExecuted { stage } => {
+                let i = self.stage_index(&stage)?;
+                let s = &self.execution.stages[i];
+                if let (StageStatus::Deploying, Some(id)) = (s.status, s.change_set_id.clone()) {
+                    self.log_stage(i, "change set was not executed, executing it".into());
+                    self.commands.push(Command::ExecuteChangeSet {
+                        stage,
+                        change_set_id: id,
+                    });
+                }
+            }
+            Event::NoteAdded { author, text } => self.add_note(author, text)?,
+        }
+        Ok(())
+    }
+
+    fn stage_index(&self, name: &StageName) -> Result<usize, Rejected> {
+        self.execution
+            .stages
+            .iter()
+            .position(|s| &s.name == name)
+            .ok_or_else(|| Rejected::UnknownStage(name.clone()))
+    }
+
+    fn stage_is(&self, i: usize, status: StageStatus) -> bool {
+        self.execution.stages[i].status == status
+    }
+
+    /// A build event for another build than the one recorded cannot be ours.
+    fn check_build(&self, build_id: &str) -> Result<(), Rejected> {
+        match &self.execution.build.id {
+            Some(known) if known != build_id => Err(Rejected::ForeignBuild {
+                expected: known.clone(),
+                got: build_id.to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn record_build(&mut self, build_id: String, log_url: Option<String>) {
+        let build = &mut self.execution.build;
+        build.id = Some(build_id);
+        if log_url.is_some() {
+            build.log_url = log_url;
+        }
+        self.changed = true;
+    }
+
+    fn build_name(&self) -> &str {
+        self.execution.build.id.as_deref().unwrap_or("(unknown)")
+    }
+
+    /// The token must match before anything about the gate is revealed.
+    fn check_token(&self, i: usize, token: &TokenHash) -> Result<(), Rejected> {
+        let stage = &self.execution.stages[i];
+        match &stage.approval {
+            Some(approval) if approval.token_sha256.matches(token) => Ok(()),
+            _ => Err(Rejected::WrongToken {
+                stage: stage.name.clone(),
+            }),
+        }
+    }
+
+    fn already_decided(&self, i: usize) -> Option<Rejected> {
+        let stage = &self.execution.stages[i];
+        let decision = stage.approval.as_ref()?.decision.as_ref()?;
+        Some(Rejected::AlreadyDecided {
+            stage: stage.name.clone(),
+            approved: decision.approved,
+            by: decision.by.clone(),
+            at: decision.at,
+        })
+    }
+
+    /// Checks that a decision may be taken at this gate now; returns the stage index.
+    fn open_gate(&self, stage: &StageName, token: &TokenHash) -> Result<usize, Rejected> {
+        let i = self.stage_index(stage)?;
+        self.check_token(i, token)?;
+        if let Some(rejected) = self.already_decided(i) {
+            return Err(rejected);
+        }
+        let s = &self.execution.stages[i];
+        if s.status != StageStatus::AwaitingApproval {
+            return Err(Rejected::NotAwaitingApproval {
+                stage: stage.clone(),
+                status: s.status,
+            });
+        }
+        match &s.approval {
+            Some(approval) if self.now >= approval.expires_at => Err(Rejected::ApprovalExpired {
+                stage: stage.clone(),
+                at: approval.expires_at,
+            }),
+            _ => Ok(i),
+        }
+    }
+
+    fn decide(&mut self, i: usize, approved: bool, by: String, comment: Option<String>) {
+        if let Some(approval) = &mut self.execution.stages[i].approval {
+            approval.decision = Some(Decision {
+                approved,
+                by,
+                comment,
+                at: self.now,
+            });
+        }
+        self.changed = true;
+    }
+
+    fn delete_change_set(&mut self, i: usize) {
+        let s = &self.execution.stages[i];
+        if let Some(change_set_id) = s.change_set_id.clone() {
+            self.commands.push(Command::DeleteChangeSet {
+                stage: s.name.clone(),
+                change_set_id,
+            });
+        }
+    }
+
+    /// Starts stage `i`, or ends the execution successfully when there is none.
+    fn begin_stage(&mut self, i: usize) {
+        match self.execution.stages.get_mut(i) {
+            Some(stage) => {
+                stage.status = StageStatus::Preparing;
+                stage.started_at = Some(self.now);
+                let name = stage.name.clone();
+                self.log_stage(i, "preparing change set".into());
+                self.commands.push(Command::CreateChangeSet { stage: name });
+            }
+            None => {
+                self.end(Status::Succeeded, "delivered to every stage".into());
+                self.execution.reason = None;
+                self.commands.push(Command::Notify(Notice::Succeeded));
+            }
+        }
+    }
+
+    fn finish_stage(&mut self, i: usize, status: StageStatus, reason: Option<String>) {
+        let stage = &mut self.execution.stages[i];
+        stage.status = status;
+        stage.finished_at = Some(self.now);
+        stage.reason = reason;
+        self.changed = true;
+    }
+
+    fn fail(&mut self, stage: Option<StageName>, reason: String) {
+        self.end(Status::Failed, reason.clone());
+        self.commands
+            .push(Command::Notify(Notice::Failed { stage, reason }));
+    }
+
+    fn end(&mut self, status: Status, reason: String) {
+        self.execution.status = status;
+        self.execution.finished_at = Some(self.now);
+        self.log(format!("execution {status:?}: {reason}").to_lowercase());
+        self.execution.reason = Some(reason);
+    }
+
+    fn add_note(&mut self, author: String, text: String) -> Result<(), Rejected> {
+        let author = author.trim().to_owned();
+        let text = text.trim().to_owned();
+        if author.is_empty() || author.chars().count() > NOTE_AUTHOR_MAX {
+            return Err(Rejected::InvalidNote("an author of 1 to 100 characters"));
+        }
+        if text.is_empty() || text.chars().count() > NOTE_TEXT_MAX {
+            return Err(Rejected::InvalidNote("a text of 1 to 2000 characters"));
+        }
+        let note = Note {
+            at: self.now,
+            author,
+            text,
+        };
+        // Notes are kept sorted, so concurrent writers end with the same document
+        // whatever order their writes landed in; an identical note is a duplicate.
+        if let Err(pos) = self.execution.notes.binary_search(&note) {
+            self.execution.notes.insert(pos, note);
+            self.changed = true;
+        }
+        Ok(())
+    }
+
+    fn log_stage(&mut self, i: usize, what: String) {
+        let name = self.execution.stages[i].name.clone();
+        self.log(format!("{name}: {what}"));
+    }
+
+    fn log(&mut self, what: String) {
+        let entry = Entry { at: self.now, what };
+        let pos = self.execution.timeline.partition_point(|e| e <= &entry);
+        self.execution.timeline.insert(pos, entry);
+        self.changed = true;
+    }
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

@@ -1,0 +1,673 @@
+use chrono::{Duration, TimeZone, Utc};
+
+use super::*;
+use crate::config::{Pipeline, StageConfig};
+use crate::ids::CommitId;
+use crate::model::{ChangeAction, Replacement, ResourceChange};
+
+const COMMIT: &str = "f00dfeedf00dfeedf00dfeedf00dfeedf00dfeed";
+const TOKEN: &str = "the-token";
+
+fn t(secs: i64) -> Timestamp {
+    Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+}
+
+fn pipeline() -> Pipeline {
+    Pipeline::with_default_stages("hello", "hello-api", "master", "hello").unwrap()
+}
+
+fn stage(name: &str) -> StageName {
+    StageName::parse(name).unwrap()
+}
+
+fn change() -> ResourceChange {
+    ResourceChange {
+        logical_id: "HelloFunction".into(),
+        resource_type: "AWS::Lambda::Function".into(),
+        action: ChangeAction::Modify,
+        replacement: Replacement::Never,
+    }
+}
+
+fn started() -> Execution {
+    let commit = Commit {
+        id: CommitId::parse(COMMIT).unwrap(),
+        author: Some("Ada".into()),
+        message: Some("Say hello".into()),
+    };
+    start(&pipeline(), "hello-api", "master", commit, t(0))
+        .unwrap()
+        .execution
+}
+
+/// Applies events in order at one-second intervals, panicking on a rejection.
+fn after(events: Vec<Event>) -> Execution {
+    let mut exec = started();
+    for (i, event) in events.into_iter().enumerate() {
+        exec = step(&exec, event, t(i as i64 + 1)).unwrap().execution;
+    }
+    exec
+}
+
+fn build_ok() -> Event {
+    Event::BuildSucceeded {
+        build_id: "hello:1".into(),
+        log_url: Some("https://logs/1".into()),
+    }
+}
+
+fn ready(name: &str) -> Event {
+    Event::ChangeSetReady {
+        stage: stage(name),
+        change_set_id: format!("cs-{name}"),
+        changes: vec![change()],
+    }
+}
+
+fn deployed(name: &str) -> Event {
+    Event::StackUpdateCompleted { stage: stage(name) }
+}
+
+fn requested() -> Event {
+    Event::ApprovalRequested {
+        stage: stage("production"),
+        token_sha256: TokenHash::of(TOKEN),
+        expires_at: t(7 * 24 * 3600),
+    }
+}
+
+fn granted(token: &str) -> Event {
+    Event::ApprovalGranted {
+        stage: stage("production"),
+        token_sha256: TokenHash::of(token),
+        by: "Grace".into(),
+        comment: None,
+    }
+}
+
+fn rejected(token: &str) -> Event {
+    Event::ApprovalRejected {
+        stage: stage("production"),
+        token_sha256: TokenHash::of(token),
+        by: "Grace".into(),
+        comment: Some("not on a Friday".into()),
+    }
+}
+
+fn at_gate() -> Execution {
+    after(vec![
+        build_ok(),
+        ready("staging"),
+        deployed("staging"),
+        ready("production"),
+        requested(),
+    ])
+}
+
+fn statuses(exec: &Execution) -> (Status, Vec<StageStatus>) {
+    (exec.status, exec.stages.iter().map(|s| s.status).collect())
+}
+
+use StageStatus as S;
+
+#[test]
+fn a_push_creates_a_building_execution_and_asks_for_one_build() {
+    let commit = Commit {
+        id: CommitId::parse(COMMIT).unwrap(),
+        author: None,
+        message: None,
+    };
+    let tr = start(&pipeline(), "hello-api", "master", commit, t(0)).unwrap();
+    assert_eq!(
+        tr.commands,
+        [Command::StartBuild, Command::Notify(Notice::Started)]
+    );
+    assert_eq!(
+        statuses(&tr.execution),
+        (Status::Building, vec![S::Pending, S::Pending])
+    );
+    assert_eq!(
+        tr.execution.id,
+        ExecutionId::new(t(0), &tr.execution.commit.id)
+    );
+}
+
+#[test]
+fn pushes_elsewhere_are_not_watched() {
+    let commit = || Commit {
+        id: CommitId::parse(COMMIT).unwrap(),
+        author: None,
+        message: None,
+    };
+    for (repo, branch) in [("other", "master"), ("hello-api", "feature")] {
+        let err = start(&pipeline(), repo, branch, commit(), t(0)).unwrap_err();
+        assert!(matches!(err, Rejected::NotWatched { .. }), "{err}");
+        assert!(err.to_string().contains("hello-api/master"), "{err}");
+    }
+}
+
+/// Each row: the events leading to a state, the event under test, and the outcome.
+struct Case {
+    name: &'static str,
+    before: fn() -> Execution,
+    event: Event,
+    status: (Status, Vec<StageStatus>),
+    commands: Vec<Command>,
+}
+
+fn cases() -> Vec<Case> {
+    let cs = |name: &str| format!("cs-{name}");
+    vec![
+        Case {
+            name: "build started records the build",
+            before: started,
+            event: Event::BuildStarted {
+                build_id: "hello:1".into(),
+                log_url: None,
+            },
+            status: (Status::Building, vec![S::Pending, S::Pending]),
+            commands: vec![],
+        },
+        Case {
+            name: "build succeeded starts the first stage",
+            before: started,
+            event: build_ok(),
+            status: (Status::Deploying, vec![S::Preparing, S::Pending]),
+            commands: vec![Command::CreateChangeSet {
+                stage: stage("staging"),
+            }],
+        },
+        Case {
+            name: "build failed fails the execution",
+            before: started,
+            event: Event::BuildFailed {
+                build_id: Some("hello:1".into()),
+                reason: "phase BUILD failed".into(),
+                log_url: Some("https://logs/1".into()),
+            },
+            status: (Status::Failed, vec![S::Pending, S::Pending]),
+            commands: vec![Command::Notify(Notice::Failed {
+                stage: None,
+                reason: "build failed: phase BUILD failed".into(),
+            })],
+        },
+        Case {
+            name: "a build that never started fails the execution",
+            before: started,
+            event: Event::BuildNeverStarted,
+            status: (Status::Failed, vec![S::Pending, S::Pending]),
+            commands: vec![Command::Notify(Notice::Failed {
+                stage: None,
+                reason: "the build was never started: CodeBuild has no record of it; push again to retry".into(),
+            })],
+        },
+        Case {
+            name: "an ungated stage executes its ready change set",
+            before: || after(vec![build_ok()]),
+            event: ready("staging"),
+            status: (Status::Deploying, vec![S::Deploying, S::Pending]),
+            commands: vec![Command::ExecuteChangeSet {
+                stage: stage("staging"),
+                change_set_id: cs("staging"),
+            }],
+        },
+        Case {
+            name: "an empty change set passes the stage and starts the next",
+            before: || after(vec![build_ok()]),
+            event: Event::ChangeSetEmpty {
+                stage: stage("staging"),
+                change_set_id: cs("staging"),
+            },
+            status: (Status::Deploying, vec![S::NoChanges, S::Preparing]),
+            commands: vec![
+                Command::DeleteChangeSet {
+                    stage: stage("staging"),
+                    change_set_id: cs("staging"),
+                },
+                Command::CreateChangeSet {
+                    stage: stage("production"),
+                },
+            ],
+        },
+        Case {
+            name: "a failed change set fails the execution",
+            before: || after(vec![build_ok()]),
+            event: Event::ChangeSetFailed {
+                stage: stage("staging"),
+                change_set_id: None,
+                reason: "Template format error".into(),
+            },
+            status: (Status::Failed, vec![S::Failed, S::Pending]),
+            commands: vec![Command::Notify(Notice::Failed {
+                stage: Some(stage("staging")),
+                reason: "change set failed: Template format error".into(),
+            })],
+        },
+        Case {
+            name: "a deployed stage starts the next",
+            before: || after(vec![build_ok(), ready("staging")]),
+            event: deployed("staging"),
+            status: (Status::Deploying, vec![S::Succeeded, S::Preparing]),
+            commands: vec![Command::CreateChangeSet {
+                stage: stage("production"),
+            }],
+        },
+        Case {
+            name: "a failed deploy fails the execution with the reason",
+            before: || after(vec![build_ok(), ready("staging")]),
+            event: Event::StackUpdateFailed {
+                stage: stage("staging"),
+                reason: "HelloFunction: Resource handler returned message".into(),
+            },
+            status: (Status::Failed, vec![S::Failed, S::Pending]),
+            commands: vec![Command::Notify(Notice::Failed {
+                stage: Some(stage("staging")),
+                reason: "deploy failed: HelloFunction: Resource handler returned message".into(),
+            })],
+        },
+        Case {
+            name: "a gated stage asks for approval instead of executing",
+            before: || after(vec![build_ok(), ready("staging"), deployed("staging")]),
+            event: ready("production"),
+            status: (Status::Deploying, vec![S::Succeeded, S::AwaitingApproval]),
+            commands: vec![Command::RequestApproval {
+                stage: stage("production"),
+            }],
+        },
+        Case {
+            name: "approval executes the change set",
+            before: at_gate,
+            event: granted(TOKEN),
+            status: (Status::Deploying, vec![S::Succeeded, S::Deploying]),
+            commands: vec![Command::ExecuteChangeSet {
+                stage: stage("production"),
+                change_set_id: cs("production"),
+            }],
+        },
+        Case {
+            name: "rejection deletes the change set and ends the execution",
+            before: at_gate,
+            event: rejected(TOKEN),
+            status: (Status::Rejected, vec![S::Succeeded, S::Rejected]),
+            commands: vec![
+                Command::DeleteChangeSet {
+                    stage: stage("production"),
+                    change_set_id: cs("production"),
+                },
+                Command::Notify(Notice::Rejected {
+                    stage: stage("production"),
+                    by: "Grace".into(),
+                    comment: Some("not on a Friday".into()),
+                }),
+            ],
+        },
+        Case {
+            name: "superseding ends the waiting execution",
+            before: at_gate,
+            event: Event::Superseded {
+                stage: stage("production"),
+                by: ExecutionId::parse("9999999999998-0123456789ab").unwrap(),
+            },
+            status: (Status::Superseded, vec![S::Succeeded, S::Superseded]),
+            commands: vec![
+                Command::DeleteChangeSet {
+                    stage: stage("production"),
+                    change_set_id: cs("production"),
+                },
+                Command::Notify(Notice::Superseded {
+                    stage: stage("production"),
+                    by: ExecutionId::parse("9999999999998-0123456789ab").unwrap(),
+                }),
+            ],
+        },
+        Case {
+            name: "the last stage deployed ends the execution successfully",
+            before: || {
+                let e = at_gate();
+                step(&e, granted(TOKEN), t(100)).unwrap().execution
+            },
+            event: deployed("production"),
+            status: (Status::Succeeded, vec![S::Succeeded, S::Succeeded]),
+            commands: vec![Command::Notify(Notice::Succeeded)],
+        },
+        Case {
+            name: "a missing change set is created again",
+            before: || after(vec![build_ok()]),
+            event: Event::ChangeSetMissing {
+                stage: stage("staging"),
+            },
+            status: (Status::Deploying, vec![S::Preparing, S::Pending]),
+            commands: vec![Command::CreateChangeSet {
+                stage: stage("staging"),
+            }],
+        },
+        Case {
+            name: "an unexecuted change set is executed",
+            before: || after(vec![build_ok(), ready("staging")]),
+            event: Event::ChangeSetNotExecuted {
+                stage: stage("staging"),
+            },
+            status: (Status::Deploying, vec![S::Deploying, S::Pending]),
+            commands: vec![Command::ExecuteChangeSet {
+                stage: stage("staging"),
+                change_set_id: cs("staging"),
+            }],
+        },
+    ]
+}
+
+#[test]
+fn every_transition_does_what_its_row_says() {
+    for case in cases() {
+        let before = (case.before)();
+        let tr = step(&before, case.event, t(1000))
+            .unwrap_or_else(|e| panic!("{}: rejected: {e}", case.name));
+        assert_eq!(statuses(&tr.execution), case.status, "{}", case.name);
+        assert_eq!(tr.commands, case.commands, "{}", case.name);
+        assert_ne!(tr.execution, before, "{}: nothing changed", case.name);
+        assert_eq!(tr.execution.updated_at, t(1000), "{}", case.name);
+    }
+}
+
+/// Events that do not apply in a state: no change, no commands.
+#[test]
+fn stale_duplicate_and_out_of_order_events_change_nothing() {
+    let rows: Vec<(&str, Execution, Event)> = vec![
+        (
+            "duplicate build success",
+            after(vec![build_ok()]),
+            build_ok(),
+        ),
+        (
+            "build started after success",
+            after(vec![build_ok()]),
+            Event::BuildStarted {
+                build_id: "hello:1".into(),
+                log_url: None,
+            },
+        ),
+        (
+            "build failure after success",
+            after(vec![build_ok()]),
+            Event::BuildFailed {
+                build_id: Some("hello:1".into()),
+                reason: "late".into(),
+                log_url: None,
+            },
+        ),
+        ("change set before build", started(), ready("staging")),
+        (
+            "duplicate change set ready",
+            after(vec![build_ok(), ready("staging")]),
+            ready("staging"),
+        ),
+        (
+            "next stage's change set too early",
+            after(vec![build_ok()]),
+            ready("production"),
+        ),
+        (
+            "stack done before execute",
+            after(vec![build_ok()]),
+            deployed("staging"),
+        ),
+        ("duplicate approval request", at_gate(), requested()),
+        (
+            "expiry before any request",
+            after(vec![
+                build_ok(),
+                ready("staging"),
+                deployed("staging"),
+                ready("production"),
+            ]),
+            Event::ApprovalExpired {
+                stage: stage("production"),
+            },
+        ),
+        (
+            "supersede of a stage not at its gate",
+            after(vec![build_ok()]),
+            Event::Superseded {
+                stage: stage("staging"),
+                by: ExecutionId::parse("9999999999998-0123456789ab").unwrap(),
+            },
+        ),
+        (
+            "event for a rejected execution",
+            {
+                let e = at_gate();
+                step(&e, rejected(TOKEN), t(50)).unwrap().execution
+            },
+            deployed("production"),
+        ),
+        (
+            "build never started once it has",
+            after(vec![Event::BuildStarted {
+                build_id: "hello:1".into(),
+                log_url: None,
+            }]),
+            Event::BuildNeverStarted,
+        ),
+    ];
+    for (name, before, event) in rows {
+        let tr = step(&before, event, t(1000)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(tr.execution, before, "{name}");
+        assert!(tr.commands.is_empty(), "{name}: {:?}", tr.commands);
+    }
+}
+
+#[test]
+fn impossible_events_are_typed_rejections() {
+    let foreign = step(
+        &after(vec![Event::BuildStarted {
+            build_id: "hello:1".into(),
+            log_url: None,
+        }]),
+        Event::BuildSucceeded {
+            build_id: "hello:2".into(),
+            log_url: None,
+        },
+        t(100),
+    );
+    assert!(matches!(foreign, Err(Rejected::ForeignBuild { .. })));
+
+    let unknown = step(&started(), deployed("qa"), t(100));
+    assert_eq!(unknown, Err(Rejected::UnknownStage(stage("qa"))));
+
+    let early = step(
+        &at_gate(),
+        Event::ApprovalExpired {
+            stage: stage("production"),
+        },
+        t(100),
+    );
+    assert!(matches!(early, Err(Rejected::NotYetExpired { .. })));
+
+    let note = step(
+        &started(),
+        Event::NoteAdded {
+            author: " ".into(),
+            text: "hi".into(),
+        },
+        t(100),
+    );
+    assert!(matches!(note, Err(Rejected::InvalidNote(_))));
+}
+
+#[test]
+fn a_wrong_token_reveals_nothing_and_changes_nothing() {
+    assert_eq!(
+        step(&at_gate(), granted("guess"), t(100)),
+        Err(Rejected::WrongToken {
+            stage: stage("production")
+        })
+    );
+    // Before any approval was requested, no token is right.
+    let preparing = after(vec![build_ok(), ready("staging"), deployed("staging")]);
+    assert!(matches!(
+        step(&preparing, granted(TOKEN), t(100)),
+        Err(Rejected::WrongToken { .. })
+    ));
+    // A wrong token on a finished execution still gets 'wrong token', not its status.
+    let done = step(&at_gate(), rejected(TOKEN), t(50)).unwrap().execution;
+    assert!(matches!(
+        step(&done, granted("guess"), t(100)),
+        Err(Rejected::WrongToken { .. })
+    ));
+}
+
+#[test]
+fn a_token_works_once() {
+    let approved = step(&at_gate(), granted(TOKEN), t(100)).unwrap().execution;
+    for replay in [granted(TOKEN), rejected(TOKEN)] {
+        match step(&approved, replay, t(200)) {
+            Err(Rejected::AlreadyDecided {
+                approved: true,
+                by,
+                at,
+                ..
+            }) => {
+                assert_eq!(by, "Grace");
+                assert_eq!(at, t(100));
+            }
+            other => panic!("replayed token gave {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_expired_approval_cannot_be_granted_and_expires_the_execution() {
+    let gate = at_gate();
+    let deadline = t(7 * 24 * 3600);
+    assert_eq!(
+        step(&gate, granted(TOKEN), deadline),
+        Err(Rejected::ApprovalExpired {
+            stage: stage("production"),
+            at: deadline
+        })
+    );
+    let tr = step(
+        &gate,
+        Event::ApprovalExpired {
+            stage: stage("production"),
+        },
+        deadline + Duration::seconds(1),
+    )
+    .unwrap();
+    assert_eq!(
+        statuses(&tr.execution),
+        (Status::Expired, vec![S::Succeeded, S::Expired])
+    );
+    assert!(tr.commands.contains(&Command::DeleteChangeSet {
+        stage: stage("production"),
+        change_set_id: "cs-production".into()
+    }));
+}
+
+#[test]
+fn decisions_on_finished_executions_say_why() {
+    let superseded = step(
+        &at_gate(),
+        Event::Superseded {
+            stage: stage("production"),
+            by: ExecutionId::parse("9999999999998-0123456789ab").unwrap(),
+        },
+        t(100),
+    )
+    .unwrap()
+    .execution;
+    assert_eq!(
+        step(&superseded, granted(TOKEN), t(200)),
+        Err(Rejected::Finished {
+            status: Status::Superseded,
+            at: t(100)
+        })
+    );
+    assert!(
+        superseded
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("9999999999998-0123456789ab")
+    );
+}
+
+#[test]
+fn a_run_records_its_timeline_in_order() {
+    let exec = at_gate();
+    let times: Vec<_> = exec.timeline.iter().map(|e| e.at).collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted);
+    let text: Vec<_> = exec.timeline.iter().map(|e| e.what.as_str()).collect();
+    assert_eq!(
+        text.first(),
+        Some(&"push of f00dfeedf00d to master received")
+    );
+    assert!(text.contains(&"staging: deployed"), "{text:?}");
+    assert!(
+        text.last()
+            .unwrap()
+            .starts_with("production: approval requested"),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn notes_commute_and_duplicates_are_ignored() {
+    let note = |author: &str| Event::NoteAdded {
+        author: author.into(),
+        text: "looks fine".into(),
+    };
+    let base = started();
+    let ab = step(
+        &step(&base, note("a"), t(5)).unwrap().execution,
+        note("b"),
+        t(3),
+    )
+    .unwrap()
+    .execution;
+    let ba = step(
+        &step(&base, note("b"), t(3)).unwrap().execution,
+        note("a"),
+        t(5),
+    )
+    .unwrap()
+    .execution;
+    assert_eq!(ab, ba);
+    let again = step(&ab, note("a"), t(5)).unwrap();
+    assert_eq!(again.execution, ab);
+}
+
+#[test]
+fn executions_round_trip_through_json() {
+    let exec = step(&at_gate(), granted(TOKEN), t(100)).unwrap().execution;
+    let json = serde_json::to_string(&exec).unwrap();
+    assert!(!json.contains(TOKEN));
+    let back: Execution = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, exec);
+}
+
+#[test]
+fn a_stage_config_with_a_role_is_carried_into_the_execution() {
+    let stages = vec![
+        StageConfig::new(
+            "prod",
+            "app-prod",
+            Some("arn:aws:iam::123456789012:role/deployer"),
+            true,
+        )
+        .unwrap(),
+    ];
+    let p = Pipeline::new("p", "r", "main", stages).unwrap();
+    let commit = Commit {
+        id: CommitId::parse(COMMIT).unwrap(),
+        author: None,
+        message: None,
+    };
+    let exec = start(&p, "r", "main", commit, t(0)).unwrap().execution;
+    assert_eq!(
+        exec.stages[0].role_arn.as_deref(),
+        Some("arn:aws:iam::123456789012:role/deployer")
+    );
+}

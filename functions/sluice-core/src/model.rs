@@ -1,0 +1,240 @@
+//! The execution document: everything Sluice knows about one commit's way to production.
+//! It is stored as JSON in S3, one document per execution.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::StageConfig;
+use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
+
+/// A point in time. The core never reads a clock; callers pass `now` in.
+pub type Timestamp = DateTime<Utc>;
+
+/// Where an execution stands as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Created; its build was asked for or is running.
+    Building,
+    /// Built; moving through its stages.
+    Deploying,
+    Succeeded,
+    Failed,
+    /// An approver said no.
+    Rejected,
+    /// A newer commit reached the gate this one was waiting at.
+    Superseded,
+    /// Nobody decided before the approval deadline.
+    Expired,
+}
+
+impl Status {
+    /// Terminal statuses never change again.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Status::Building | Status::Deploying)
+    }
+}
+
+/// The commit being delivered. Author and message are filled in when known.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    pub id: CommitId,
+    pub author: Option<String>,
+    pub message: Option<String>,
+}
+
+/// Where the build stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildStatus {
+    /// `StartBuild` was asked for; no build id is known yet.
+    Requested,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// The CodeBuild build of the commit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Build {
+    pub status: BuildStatus,
+    pub id: Option<String>,
+    pub log_url: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Where one stage stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageStatus {
+    /// Not reached yet.
+    Pending,
+    /// Its change set is being created.
+    Preparing,
+    /// Held at the gate until a person decides.
+    AwaitingApproval,
+    /// Its change set is executing.
+    Deploying,
+    Succeeded,
+    /// The change set was empty: the stack already matches this commit.
+    NoChanges,
+    Failed,
+    Rejected,
+    Superseded,
+    Expired,
+}
+
+impl StageStatus {
+    /// Whether the stage is finished, well or badly.
+    pub fn is_finished(self) -> bool {
+        !matches!(
+            self,
+            StageStatus::Pending
+                | StageStatus::Preparing
+                | StageStatus::AwaitingApproval
+                | StageStatus::Deploying
+        )
+    }
+
+    /// Whether the stage finished in a way that lets the next one start.
+    pub fn is_passed(self) -> bool {
+        matches!(self, StageStatus::Succeeded | StageStatus::NoChanges)
+    }
+}
+
+/// What CloudFormation will do to a resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChangeAction {
+    Add,
+    Modify,
+    Remove,
+    Import,
+    Dynamic,
+}
+
+/// Whether a modification replaces the resource (a new physical resource, old one deleted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Replacement {
+    Never,
+    Conditional,
+    Always,
+}
+
+/// One line of a change set's summary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub action: ChangeAction,
+    pub replacement: Replacement,
+}
+
+/// A person's decision at a gate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub approved: bool,
+    pub by: String,
+    pub comment: Option<String>,
+    pub at: Timestamp,
+}
+
+/// An approval request: only the token's hash is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub token_sha256: TokenHash,
+    pub requested_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub decision: Option<Decision>,
+}
+
+/// One stage of one execution.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stage {
+    pub name: StageName,
+    pub stack_name: String,
+    pub role_arn: Option<String>,
+    pub requires_approval: bool,
+    pub status: StageStatus,
+    pub change_set_id: Option<String>,
+    pub changes: Vec<ResourceChange>,
+    pub approval: Option<Approval>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub reason: Option<String>,
+}
+
+impl Stage {
+    /// A stage not yet reached, as configured.
+    pub fn pending(config: &StageConfig) -> Self {
+        Self {
+            name: config.name.clone(),
+            stack_name: config.stack_name.clone(),
+            role_arn: config.role_arn.clone(),
+            requires_approval: config.requires_approval,
+            status: StageStatus::Pending,
+            change_set_id: None,
+            changes: Vec::new(),
+            approval: None,
+            started_at: None,
+            finished_at: None,
+            reason: None,
+        }
+    }
+}
+
+/// A remark added to an execution by a person or a tool.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Note {
+    pub at: Timestamp,
+    pub author: String,
+    pub text: String,
+}
+
+/// One line of an execution's timeline.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Entry {
+    pub at: Timestamp,
+    pub what: String,
+}
+
+/// One commit's way through the pipeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Execution {
+    pub id: ExecutionId,
+    pub pipeline: String,
+    pub repository: String,
+    pub branch: String,
+    pub commit: Commit,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub status: Status,
+    /// Why the execution ended the way it did, in a sentence a person can act on.
+    pub reason: Option<String>,
+    pub build: Build,
+    pub stages: Vec<Stage>,
+    pub superseded_by: Option<ExecutionId>,
+    pub notes: Vec<Note>,
+    pub timeline: Vec<Entry>,
+}
+
+impl Execution {
+    /// The stage with this name.
+    pub fn stage(&self, name: &StageName) -> Option<&Stage> {
+        self.stages.iter().find(|s| &s.name == name)
+    }
+
+    /// The stage being worked on: the first one that has not passed, if it has started.
+    pub fn current_stage(&self) -> Option<&Stage> {
+        self.stages
+            .iter()
+            .find(|s| !s.status.is_passed())
+            .filter(|s| s.status != StageStatus::Pending)
+    }
+
+    /// The change set name Sluice uses for a stage of this execution. It is derived,
+    /// not random, so a retried or reconciling function finds the same change set.
+    pub fn change_set_name(&self, stage: &StageName) -> String {
+        format!("sluice-{}-{}", self.id, stage)
+    }
+}
