@@ -1,0 +1,9 @@
+//! Sluice's adapters: one small trait per capability, an AWS implementation of each
+//! built on the official SDK, and in-memory fakes for unit tests.
+
+pub mod aws;
+pub mod objects;
+pub mod store;
+
+pub use objects::{Condition, MemoryObjects, Object, ObjectError, ObjectStore, S3Objects};
+pub use store::{Applied, Created, ExecutionStore, RetryPolicy, StoreError};

@@ -1,0 +1,288 @@
+//! Conditional object storage: the one capability the execution store needs, with an
+//! S3 implementation and an in-memory fake that keeps the same compare-and-swap rules.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+
+/// Any error an object backend may carry as its cause.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The precondition of a write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Condition {
+    /// Create only: fail if the key exists (`If-None-Match: *`).
+    Absent,
+    /// Replace only the version that was read (`If-Match: <etag>`).
+    Matches(String),
+}
+
+/// An object's content and the version tag that a conditional write must quote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Object {
+    pub body: Vec<u8>,
+    pub etag: String,
+}
+
+/// Why an object operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error("the object at {key} changed since it was read")]
+    PreconditionFailed { key: String },
+    #[error("{operation} of {key} failed")]
+    Backend {
+        operation: &'static str,
+        key: String,
+        retryable: bool,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl ObjectError {
+    /// Whether trying the same call again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ObjectError::PreconditionFailed { .. } => true,
+            ObjectError::Backend { retryable, .. } => *retryable,
+        }
+    }
+}
+
+/// Key-value storage with conditional writes: S3, or a fake.
+pub trait ObjectStore: Clone + Send + Sync + 'static {
+    /// The object at `key`, or `None` if there is none.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Object>, ObjectError>> + Send;
+
+    /// Writes `body` at `key` if `condition` holds.
+    fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        condition: Condition,
+    ) -> impl Future<Output = Result<(), ObjectError>> + Send;
+
+    /// Up to `max` keys under `prefix`, in ascending order.
+    fn list(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<String>, ObjectError>> + Send;
+}
+
+/// Objects in one S3 bucket.
+#[derive(Clone, Debug)]
+pub struct S3Objects {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3Objects {
+    /// Objects in `bucket`, reached through `client`.
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    fn backend<E, R>(&self, operation: &'static str, key: &str, err: SdkError<E, R>) -> ObjectError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+        SdkError<E, R>: std::error::Error,
+    {
+        ObjectError::Backend {
+            operation,
+            key: format!("s3://{}/{}", self.bucket, key),
+            retryable: is_transient(&err),
+            source: Box::new(err),
+        }
+    }
+}
+
+/// Throttling, server errors, time-outs and broken connections are worth retrying;
+/// the rest (access denied, no such bucket, bad request) are not.
+fn is_transient<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(e) => matches!(
+            e.err().code(),
+            Some(
+                "SlowDown"
+                    | "Throttling"
+                    | "ThrottlingException"
+                    | "RequestTimeout"
+                    | "InternalError"
+                    | "ServiceUnavailable"
+            )
+        ),
+        _ => false,
+    }
+}
+
+fn status<E, R: HasStatus>(err: &SdkError<E, R>) -> Option<u16> {
+    err.raw_response().map(HasStatus::status_code)
+}
+
+/// The HTTP status of a raw SDK response, whatever its concrete type.
+trait HasStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+impl ObjectStore for S3Objects {
+    async fn get(&self, key: &str) -> Result<Option<Object>, ObjectError> {
+        let output = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(err)
+                if err.as_service_error().is_some_and(|e| e.is_no_such_key())
+                    || status(&err) == Some(404) =>
+            {
+                return Ok(None);
+            }
+            Err(err) => return Err(self.backend("GetObject", key, err)),
+        };
+        let etag = output.e_tag().map(str::to_owned);
+        let body = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| ObjectError::Backend {
+                operation: "GetObject (reading the body)",
+                key: format!("s3://{}/{}", self.bucket, key),
+                retryable: true,
+                source: Box::new(e),
+            })?
+            .into_bytes()
+            .to_vec();
+        let etag = etag.ok_or_else(|| ObjectError::Backend {
+            operation: "GetObject",
+            key: format!("s3://{}/{}", self.bucket, key),
+            retryable: false,
+            source: "the response carried no ETag, so the object cannot be updated safely".into(),
+        })?;
+        Ok(Some(Object { body, etag }))
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, condition: Condition) -> Result<(), ObjectError> {
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+        let request = match condition {
+            Condition::Absent => request.if_none_match("*"),
+            Condition::Matches(etag) => request.if_match(etag),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            // 409 is S3's answer when two conditional writes to one key race.
+            Err(err) if matches!(status(&err), Some(412 | 409)) => {
+                Err(ObjectError::PreconditionFailed {
+                    key: key.to_owned(),
+                })
+            }
+            Err(err) => Err(self.backend("PutObject", key, err)),
+        }
+    }
+
+    async fn list(&self, prefix: &str, max: usize) -> Result<Vec<String>, ObjectError> {
+        let max_keys = i32::try_from(max.min(1000)).unwrap_or(1000);
+        let output = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(max_keys)
+            .send()
+            .await
+            .map_err(|err| self.backend("ListObjectsV2", prefix, err))?;
+        let mut keys: Vec<String> = output
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect();
+        keys.truncate(max);
+        Ok(keys)
+    }
+}
+
+/// An in-memory object store with S3's conditional-write rules, for unit tests.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryObjects {
+    inner: Arc<Mutex<MemoryInner>>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryInner {
+    objects: BTreeMap<String, Object>,
+    versions: u64,
+}
+
+impl MemoryObjects {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+        // A panic elsewhere while holding the lock leaves plain data behind; keep going.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl ObjectStore for MemoryObjects {
+    async fn get(&self, key: &str) -> Result<Option<Object>, ObjectError> {
+        Ok(self.lock().objects.get(key).cloned())
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, condition: Condition) -> Result<(), ObjectError> {
+        let mut inner = self.lock();
+        let current = inner.objects.get(key).map(|o| o.etag.as_str());
+        let holds = match (&condition, current) {
+            (Condition::Absent, None) => true,
+            (Condition::Matches(want), Some(have)) => want == have,
+            _ => false,
+        };
+        if !holds {
+            return Err(ObjectError::PreconditionFailed {
+                key: key.to_owned(),
+            });
+        }
+        inner.versions += 1;
+        let etag = format!("\"v{}\"", inner.versions);
+        inner.objects.insert(key.to_owned(), Object { body, etag });
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str, max: usize) -> Result<Vec<String>, ObjectError> {
+        Ok(self
+            .lock()
+            .objects
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(max)
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
+}

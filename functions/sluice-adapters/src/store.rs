@@ -1,0 +1,315 @@
+//! The execution store: one JSON document per execution, every write a
+//! compare-and-swap, so concurrent functions never lose each other's updates.
+//!
+//! Layout under `pipelines/<pipeline>/`:
+//! - `executions/<execution id>.json`: the execution. Ids sort newest first, so the
+//!   newest N executions are one `ListObjectsV2` call however long the history.
+//! - `commits/<commit id>.json`: which execution delivers a commit, so a push event
+//!   delivered any number of times creates exactly one execution.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sluice_core::{
+    Command, Commit, Event, Execution, ExecutionId, Pipeline, Rejected, Timestamp, start, step,
+};
+use tokio::task::JoinSet;
+
+use crate::objects::{Condition, ObjectError, ObjectStore};
+
+/// How hard to try when other writers keep changing the same execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total attempts, the first included.
+    pub attempts: u32,
+    /// The first back-off's upper bound; it doubles per attempt up to `max_delay`.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Enough for the handful of writers one execution sees in practice, and short
+    /// enough to finish well inside a Lambda invocation.
+    fn default() -> Self {
+        Self {
+            attempts: 12,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A random delay before attempt `attempt + 1` ("full jitter" back-off).
+    fn delay(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max_delay);
+        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(fastrand::u64(0..=millis))
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+    #[error("no execution {0} in this pipeline")]
+    NotFound(ExecutionId),
+    #[error("gave up updating {key} after {attempts} attempts: other writers kept changing it")]
+    Contention { key: String, attempts: u32 },
+    #[error("{key} does not hold a valid document")]
+    Corrupt {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("this store belongs to pipeline {store}, not {given}")]
+    WrongPipeline { store: String, given: String },
+    #[error(transparent)]
+    Objects(#[from] ObjectError),
+}
+
+impl StoreError {
+    /// Whether the same call may succeed later (throttling, outages, contention).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Contention { .. } => true,
+            StoreError::Objects(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// The result of creating an execution for a push.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    pub execution: Execution,
+    /// Commands to run: empty unless this call created the execution.
+    pub commands: Vec<Command>,
+    /// False when an earlier delivery of the same push created it.
+    pub created: bool,
+}
+
+/// The result of applying an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub execution: Execution,
+    /// Commands to run, now that the new state is saved.
+    pub commands: Vec<Command>,
+    /// False when the event did not apply (a duplicate, or stale).
+    pub changed: bool,
+}
+
+/// Which execution delivers a commit, and when it was created.
+#[derive(Serialize, Deserialize)]
+struct CommitMarker {
+    execution_id: ExecutionId,
+    created_at: Timestamp,
+}
+
+/// Executions of one pipeline, kept in an [`ObjectStore`].
+#[derive(Clone, Debug)]
+pub struct ExecutionStore<O> {
+    objects: O,
+    pipeline: String,
+    prefix: String,
+    retry: RetryPolicy,
+}
+
+impl<O: ObjectStore> ExecutionStore<O> {
+    /// The store of `pipeline`'s executions.
+    pub fn new(objects: O, pipeline: &Pipeline) -> Self {
+        Self {
+            objects,
+            pipeline: pipeline.name.clone(),
+            prefix: format!("pipelines/{}/", pipeline.name),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The same store with another retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The object key of an execution's document.
+    pub fn execution_key(&self, id: &ExecutionId) -> String {
+        format!("{}executions/{id}.json", self.prefix)
+    }
+
+    fn commit_key(&self, commit: &Commit) -> String {
+        format!("{}commits/{}.json", self.prefix, commit.id)
+    }
+
+    /// Creates the execution for a push, once per commit however often the push is
+    /// delivered. Only the call that creates it gets the commands to run.
+    pub async fn create(
+        &self,
+        pipeline: &Pipeline,
+        repository: &str,
+        branch: &str,
+        commit: Commit,
+        now: Timestamp,
+    ) -> Result<Created, StoreError> {
+        if pipeline.name != self.pipeline {
+            return Err(StoreError::WrongPipeline {
+                store: self.pipeline.clone(),
+                given: pipeline.name.clone(),
+            });
+        }
+        let marker_key = self.commit_key(&commit);
+        let fresh = start(pipeline, repository, branch, commit.clone(), now)?;
+        let marker = CommitMarker {
+            execution_id: fresh.execution.id.clone(),
+            created_at: now,
+        };
+        let claimed = self
+            .put_new(&marker_key, to_json(&marker))
+            .await
+            .map(|()| true)
+            .or_else(|e| match e {
+                ObjectError::PreconditionFailed { .. } => Ok(false),
+                e => Err(e),
+            })?;
+        // If another delivery claimed the commit first, build the same execution it
+        // did (same creation time, so the same id): whichever of us writes the
+        // document first owns the commands; the other finds it there.
+        let transition = if claimed {
+            fresh
+        } else {
+            let marker: CommitMarker =
+                self.read(&marker_key)
+                    .await?
+                    .map(|(m, _)| m)
+                    .ok_or_else(|| StoreError::Contention {
+                        key: marker_key.clone(),
+                        attempts: 1,
+                    })?;
+            start(pipeline, repository, branch, commit, marker.created_at)?
+        };
+        let key = self.execution_key(&transition.execution.id);
+        match self.put_new(&key, to_json(&transition.execution)).await {
+            Ok(()) => Ok(Created {
+                execution: transition.execution,
+                commands: transition.commands,
+                created: true,
+            }),
+            Err(ObjectError::PreconditionFailed { .. }) => {
+                let existing = self
+                    .load(&transition.execution.id)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(transition.execution.id.clone()))?;
+                Ok(Created {
+                    execution: existing,
+                    commands: Vec::new(),
+                    created: false,
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The execution with this id, if there is one.
+    pub async fn load(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
+        Ok(self.read(&self.execution_key(id)).await?.map(|(e, _)| e))
+    }
+
+    /// Applies `event` to the execution and saves the result if it changed. When
+    /// another writer got there first, re-reads and re-applies, with jittered back-off.
+    #[tracing::instrument(skip(self, event), fields(execution = %id))]
+    pub async fn apply(
+        &self,
+        id: &ExecutionId,
+        event: Event,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        let key = self.execution_key(id);
+        for attempt in 0..self.retry.attempts {
+            let (execution, etag) = self
+                .read::<Execution>(&key)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            let transition = step(&execution, event.clone(), now)?;
+            if transition.execution == execution {
+                return Ok(Applied {
+                    execution,
+                    commands: transition.commands,
+                    changed: false,
+                });
+            }
+            let body = to_json(&transition.execution);
+            match self.objects.put(&key, body, Condition::Matches(etag)).await {
+                Ok(()) => {
+                    return Ok(Applied {
+                        execution: transition.execution,
+                        commands: transition.commands,
+                        changed: true,
+                    });
+                }
+                Err(ObjectError::PreconditionFailed { .. }) => {
+                    let delay = self.retry.delay(attempt);
+                    tracing::debug!(attempt, ?delay, "execution changed under us, retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Contention {
+            key,
+            attempts: self.retry.attempts,
+        })
+    }
+
+    /// The newest `n` executions (at most 1000), newest first: one listing call.
+    pub async fn recent(&self, n: usize) -> Result<Vec<Execution>, StoreError> {
+        let keys = self
+            .objects
+            .list(&format!("{}executions/", self.prefix), n)
+            .await?;
+        let mut reads = JoinSet::new();
+        for (i, key) in keys.into_iter().enumerate() {
+            let store = self.clone();
+            reads.spawn(async move { (i, store.read::<Execution>(&key).await) });
+        }
+        let mut found = Vec::new();
+        while let Some(joined) = reads.join_next().await {
+            let (i, read) = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            if let Some((execution, _)) = read? {
+                found.push((i, execution));
+            }
+        }
+        found.sort_by_key(|(i, _)| *i);
+        Ok(found.into_iter().map(|(_, e)| e).collect())
+    }
+
+    async fn read<T: for<'de> Deserialize<'de>>(
+        &self,
+        key: &str,
+    ) -> Result<Option<(T, String)>, StoreError> {
+        let Some(object) = self.objects.get(key).await? else {
+            return Ok(None);
+        };
+        let value = serde_json::from_slice(&object.body).map_err(|source| StoreError::Corrupt {
+            key: key.to_owned(),
+            source,
+        })?;
+        Ok(Some((value, object.etag)))
+    }
+
+    async fn put_new(&self, key: &str, body: Vec<u8>) -> Result<(), ObjectError> {
+        self.objects.put(key, body, Condition::Absent).await
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec_pretty(value)
+        .expect("documents are plain structs with string keys, which always serialise")
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

@@ -1,0 +1,228 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{TimeZone, Utc};
+use sluice_core::{BuildStatus, CommitId, Status};
+
+use super::*;
+use crate::objects::{MemoryObjects, Object};
+
+fn t(secs: i64) -> Timestamp {
+    Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+}
+
+fn pipeline() -> Pipeline {
+    Pipeline::with_default_stages("hello", "hello-api", "master", "hello").unwrap()
+}
+
+fn commit(n: u8) -> Commit {
+    Commit {
+        id: CommitId::parse(&format!("{n:02x}").repeat(20)).unwrap(),
+        author: Some("Ada".into()),
+        message: Some("change".into()),
+    }
+}
+
+fn store() -> ExecutionStore<MemoryObjects> {
+    ExecutionStore::new(MemoryObjects::new(), &pipeline())
+}
+
+#[tokio::test]
+async fn a_push_delivered_twice_creates_one_execution_and_one_set_of_commands() {
+    let store = store();
+    let first = store
+        .create(&pipeline(), "hello-api", "master", commit(1), t(0))
+        .await
+        .unwrap();
+    let second = store
+        .create(&pipeline(), "hello-api", "master", commit(1), t(5))
+        .await
+        .unwrap();
+    assert!(first.created && !second.created);
+    assert_eq!(
+        first.commands,
+        [
+            Command::StartBuild,
+            Command::Notify(sluice_core::Notice::Started)
+        ]
+    );
+    assert!(second.commands.is_empty());
+    assert_eq!(first.execution, second.execution);
+    assert_eq!(store.recent(10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_crash_between_marker_and_document_is_finished_by_the_next_delivery() {
+    let store = store();
+    // The first delivery wrote its commit marker and died before the document.
+    let marker = CommitMarker {
+        execution_id: ExecutionId::new(t(0), &commit(1).id),
+        created_at: t(0),
+    };
+    store
+        .objects
+        .put(
+            &store.commit_key(&commit(1)),
+            to_json(&marker),
+            Condition::Absent,
+        )
+        .await
+        .unwrap();
+    let retried = store
+        .create(&pipeline(), "hello-api", "master", commit(1), t(60))
+        .await
+        .unwrap();
+    assert!(retried.created, "the retry must take over the commands");
+    assert_eq!(retried.execution.id, marker.execution_id);
+    assert_eq!(retried.execution.created_at, t(0));
+}
+
+#[tokio::test]
+async fn apply_saves_changes_and_reports_duplicates_as_unchanged() {
+    let store = store();
+    let created = store
+        .create(&pipeline(), "hello-api", "master", commit(1), t(0))
+        .await
+        .unwrap();
+    let id = created.execution.id;
+    let started = Event::BuildStarted {
+        build_id: "b:1".into(),
+        log_url: None,
+    };
+    let once = store.apply(&id, started.clone(), t(1)).await.unwrap();
+    assert!(once.changed);
+    let twice = store.apply(&id, started, t(2)).await.unwrap();
+    assert!(!twice.changed);
+    let saved = store.load(&id).await.unwrap().unwrap();
+    assert_eq!(saved.build.status, BuildStatus::Running);
+    assert_eq!(saved, once.execution);
+}
+
+#[tokio::test]
+async fn rejections_and_unknown_executions_change_nothing() {
+    let store = store();
+    let id = store
+        .create(&pipeline(), "hello-api", "master", commit(1), t(0))
+        .await
+        .unwrap()
+        .execution
+        .id;
+    let before = store.load(&id).await.unwrap();
+    let err = store
+        .apply(
+            &id,
+            Event::StackUpdateCompleted {
+                stage: sluice_core::StageName::parse("qa").unwrap(),
+            },
+            t(1),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected(_)), "{err}");
+    assert!(!err.is_retryable());
+    assert_eq!(store.load(&id).await.unwrap(), before);
+
+    let missing = ExecutionId::new(t(9), &commit(9).id);
+    let err = store
+        .apply(&missing, Event::BuildNeverStarted, t(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}
+
+/// Objects whose every conditional update loses to a phantom writer.
+#[derive(Clone, Default)]
+struct AlwaysRaced {
+    inner: MemoryObjects,
+    puts: Arc<AtomicU32>,
+}
+
+impl ObjectStore for AlwaysRaced {
+    async fn get(&self, key: &str) -> Result<Option<Object>, ObjectError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, body: Vec<u8>, condition: Condition) -> Result<(), ObjectError> {
+        if let Condition::Matches(_) = condition {
+            self.puts.fetch_add(1, Ordering::SeqCst);
+            return Err(ObjectError::PreconditionFailed { key: key.into() });
+        }
+        self.inner.put(key, body, condition).await
+    }
+    async fn list(&self, prefix: &str, max: usize) -> Result<Vec<String>, ObjectError> {
+        self.inner.list(prefix, max).await
+    }
+}
+
+#[tokio::test]
+async fn endless_contention_is_an_error_not_a_silent_drop() {
+    let objects = AlwaysRaced::default();
+    let retry = RetryPolicy {
+        attempts: 5,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(2),
+    };
+    let store = ExecutionStore::new(objects.clone(), &pipeline()).with_retry(retry);
+    let id = store
+        .create(&pipeline(), "hello-api", "master", commit(1), t(0))
+        .await
+        .unwrap()
+        .execution
+        .id;
+    let err = store
+        .apply(&id, Event::BuildNeverStarted, t(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Contention { attempts: 5, .. }),
+        "{err}"
+    );
+    assert!(err.is_retryable());
+    assert_eq!(objects.puts.load(Ordering::SeqCst), 5);
+    let saved = store.load(&id).await.unwrap().unwrap();
+    assert_eq!(saved.status, Status::Building);
+}
+
+#[tokio::test]
+async fn recent_lists_newest_first_and_at_most_n() {
+    let store = store();
+    for i in 0..5u8 {
+        store
+            .create(
+                &pipeline(),
+                "hello-api",
+                "master",
+                commit(i),
+                t(i64::from(i) * 10),
+            )
+            .await
+            .unwrap();
+    }
+    let recent = store.recent(3).await.unwrap();
+    let created: Vec<_> = recent.iter().map(|e| e.created_at).collect();
+    assert_eq!(created, [t(40), t(30), t(20)]);
+}
+
+#[tokio::test]
+async fn a_corrupt_document_is_reported_with_its_key() {
+    let store = store();
+    let id = ExecutionId::new(t(0), &commit(1).id);
+    store
+        .objects
+        .put(
+            &store.execution_key(&id),
+            b"{not json".to_vec(),
+            Condition::Absent,
+        )
+        .await
+        .unwrap();
+    let err = store.load(&id).await.unwrap_err();
+    assert!(err.to_string().contains(&store.execution_key(&id)), "{err}");
+}
+
+#[test]
+fn back_off_stays_within_its_bounds() {
+    let policy = RetryPolicy::default();
+    for attempt in 0..40 {
+        assert!(policy.delay(attempt) <= policy.max_delay);
+    }
+}
