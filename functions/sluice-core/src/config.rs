@@ -38,8 +38,24 @@ fn invalid(what: &'static str, value: &str, expected: &'static str) -> ConfigErr
 pub struct StageConfig {
     pub name: StageName,
     pub stack_name: String,
+    /// A role in the target account that Sluice assumes to deploy (cross-account).
     pub role_arn: Option<String>,
+    /// The role CloudFormation itself uses to change the stack's resources.
+    pub execution_role_arn: Option<String>,
     pub requires_approval: bool,
+}
+
+fn check_role_arn(arn: &str) -> Result<(), ConfigError> {
+    let ok = arn.starts_with("arn:aws") && arn.contains(":iam::") && arn.contains(":role/");
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "role ARN",
+            arn,
+            "an IAM role ARN such as arn:aws:iam::123456789012:role/sluice-deployer",
+        ))
+    }
 }
 
 impl StageConfig {
@@ -64,21 +80,22 @@ impl StageConfig {
             ));
         }
         if let Some(arn) = role_arn {
-            let ok = arn.starts_with("arn:aws") && arn.contains(":iam::") && arn.contains(":role/");
-            if !ok {
-                return Err(invalid(
-                    "role ARN",
-                    arn,
-                    "an IAM role ARN such as arn:aws:iam::123456789012:role/sluice-deployer",
-                ));
-            }
+            check_role_arn(arn)?;
         }
         Ok(Self {
             name,
             stack_name: stack_name.to_owned(),
             role_arn: role_arn.map(str::to_owned),
+            execution_role_arn: None,
             requires_approval,
         })
+    }
+
+    /// The same stage, with CloudFormation using `arn` to change resources.
+    pub fn with_execution_role(mut self, arn: &str) -> Result<Self, ConfigError> {
+        check_role_arn(arn)?;
+        self.execution_role_arn = Some(arn.to_owned());
+        Ok(self)
     }
 }
 

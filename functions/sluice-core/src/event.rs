@@ -72,7 +72,8 @@ pub enum Event {
         stage: StageName,
         reason: String,
     },
-    /// A newer execution reached the gate this one waits at.
+    /// A newer execution reached the stage this one waits at: at its gate, or queued
+    /// behind another deployment of the same stack.
     Superseded {
         stage: StageName,
         by: ExecutionId,
@@ -85,6 +86,10 @@ pub enum Event {
     },
     /// Sweeper finding: the stage is deploying but its change set was never executed.
     ChangeSetNotExecuted {
+        stage: StageName,
+    },
+    /// Sweeper finding: the stage waits for approval but no link was ever issued.
+    ApprovalNotRequested {
         stage: StageName,
     },
     /// A person or tool added a remark.

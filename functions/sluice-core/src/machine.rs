@@ -354,7 +354,11 @@ impl Run {
             }
             Event::Superseded { stage, by } => {
                 let i = self.stage_index(&stage)?;
-                if self.stage_is(i, StageStatus::AwaitingApproval) && by != self.execution.id {
+                let waiting = matches!(
+                    self.execution.stages[i].status,
+                    StageStatus::AwaitingApproval | StageStatus::Preparing
+                );
+                if waiting && by != self.execution.id {
                     let reason = format!("superseded at stage {stage} by execution {by}");
                     self.delete_change_set(i);
                     self.finish_stage(i, StageStatus::Superseded, Some(reason.clone()));
@@ -390,6 +394,14 @@ impl Run {
                         stage,
                         change_set_id: id,
                     });
+                }
+            }
+            Event::ApprovalNotRequested { stage } => {
+                let i = self.stage_index(&stage)?;
+                let s = &self.execution.stages[i];
+                if s.status == StageStatus::AwaitingApproval && s.approval.is_none() {
+                    self.log_stage(i, "approval link was never sent, sending it".into());
+                    self.commands.push(Command::RequestApproval { stage });
                 }
             }
             Event::NoteAdded { author, text } => self.add_note(author, text)?,

@@ -321,6 +321,37 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
+            name: "superseding also ends an execution queued at a stage",
+            before: || after(vec![build_ok()]),
+            event: Event::Superseded {
+                stage: stage("staging"),
+                by: ExecutionId::parse("9999999999998-0123456789ab").unwrap(),
+            },
+            status: (Status::Superseded, vec![S::Superseded, S::Pending]),
+            commands: vec![Command::Notify(Notice::Superseded {
+                stage: stage("staging"),
+                by: ExecutionId::parse("9999999999998-0123456789ab").unwrap(),
+            })],
+        },
+        Case {
+            name: "an approval link never sent is sent",
+            before: || {
+                after(vec![
+                    build_ok(),
+                    ready("staging"),
+                    deployed("staging"),
+                    ready("production"),
+                ])
+            },
+            event: Event::ApprovalNotRequested {
+                stage: stage("production"),
+            },
+            status: (Status::Deploying, vec![S::Succeeded, S::AwaitingApproval]),
+            commands: vec![Command::RequestApproval {
+                stage: stage("production"),
+            }],
+        },
+        Case {
             name: "the last stage deployed ends the execution successfully",
             before: || {
                 let e = at_gate();
@@ -413,6 +444,13 @@ fn stale_duplicate_and_out_of_order_events_change_nothing() {
         ),
         ("duplicate approval request", at_gate(), requested()),
         (
+            "approval link already sent",
+            at_gate(),
+            Event::ApprovalNotRequested {
+                stage: stage("production"),
+            },
+        ),
+        (
             "expiry before any request",
             after(vec![
                 build_ok(),
@@ -425,8 +463,8 @@ fn stale_duplicate_and_out_of_order_events_change_nothing() {
             },
         ),
         (
-            "supersede of a stage not at its gate",
-            after(vec![build_ok()]),
+            "supersede of a stage that is deploying",
+            after(vec![build_ok(), ready("staging")]),
             Event::Superseded {
                 stage: stage("staging"),
                 by: ExecutionId::parse("9999999999998-0123456789ab").unwrap(),
