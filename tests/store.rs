@@ -75,8 +75,16 @@ impl<O: ObjectStore> ObjectStore for Collide<O> {
         }
         self.inner.put(key, body, condition).await
     }
-    async fn list(&self, prefix: &str, max: usize) -> Result<Vec<String>, ObjectError> {
-        self.inner.list(prefix, max).await
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<String>, ObjectError> {
+        self.inner.list(prefix, after, max).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        self.inner.delete(key).await
     }
 }
 
@@ -111,8 +119,16 @@ impl ObjectStore for Unguarded {
                 source: Box::new(e),
             })
     }
-    async fn list(&self, prefix: &str, max: usize) -> Result<Vec<String>, ObjectError> {
-        self.s3.list(prefix, max).await
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<String>, ObjectError> {
+        self.s3.list(prefix, after, max).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        self.s3.delete(key).await
     }
 }
 
@@ -130,9 +146,17 @@ impl ObjectStore for CountLists {
     async fn put(&self, key: &str, body: Vec<u8>, condition: Condition) -> Result<(), ObjectError> {
         self.inner.put(key, body, condition).await
     }
-    async fn list(&self, prefix: &str, max: usize) -> Result<Vec<String>, ObjectError> {
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<String>, ObjectError> {
         self.lists.fetch_add(1, Ordering::SeqCst);
-        self.inner.list(prefix, max).await
+        self.inner.list(prefix, after, max).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        self.inner.delete(key).await
     }
 }
 

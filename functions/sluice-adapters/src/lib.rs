@@ -2,8 +2,14 @@
 //! built on the official SDK, and in-memory fakes for unit tests.
 
 pub mod aws;
+pub mod builder;
+pub mod commits;
+pub mod deployer;
+pub mod lanes;
+pub mod notifier;
 pub mod objects;
 pub mod store;
 
+pub use aws::AwsError;
 pub use objects::{Condition, MemoryObjects, Object, ObjectError, ObjectStore, S3Objects};
 pub use store::{Applied, Created, ExecutionStore, RetryPolicy, StoreError};

@@ -65,12 +65,16 @@ pub trait ObjectStore: Clone + Send + Sync + 'static {
         condition: Condition,
     ) -> impl Future<Output = Result<(), ObjectError>> + Send;
 
-    /// Up to `max` keys under `prefix`, in ascending order.
+    /// Up to `max` keys under `prefix`, in ascending order, starting after `after`.
     fn list(
         &self,
         prefix: &str,
+        after: Option<&str>,
         max: usize,
     ) -> impl Future<Output = Result<Vec<String>, ObjectError>> + Send;
+
+    /// Removes the object at `key`; a missing one is fine.
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), ObjectError>> + Send;
 }
 
 /// Objects in one S3 bucket.
@@ -98,31 +102,9 @@ impl S3Objects {
         ObjectError::Backend {
             operation,
             key: format!("s3://{}/{}", self.bucket, key),
-            retryable: is_transient(&err),
+            retryable: crate::aws::is_transient(&err),
             source: Box::new(err),
         }
-    }
-}
-
-/// Throttling, server errors, time-outs and broken connections are worth retrying;
-/// the rest (access denied, no such bucket, bad request) are not.
-fn is_transient<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(e) => matches!(
-            e.err().code(),
-            Some(
-                "SlowDown"
-                    | "Throttling"
-                    | "ThrottlingException"
-                    | "RequestTimeout"
-                    | "InternalError"
-                    | "ServiceUnavailable"
-            )
-        ),
-        _ => false,
     }
 }
 
@@ -206,13 +188,19 @@ impl ObjectStore for S3Objects {
         }
     }
 
-    async fn list(&self, prefix: &str, max: usize) -> Result<Vec<String>, ObjectError> {
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<String>, ObjectError> {
         let max_keys = i32::try_from(max.min(1000)).unwrap_or(1000);
         let output = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
+            .set_start_after(after.map(str::to_owned))
             .max_keys(max_keys)
             .send()
             .await
@@ -224,6 +212,17 @@ impl ObjectStore for S3Objects {
             .collect();
         keys.truncate(max);
         Ok(keys)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| self.backend("DeleteObject", key, err))
     }
 }
 
@@ -275,14 +274,25 @@ impl ObjectStore for MemoryObjects {
         Ok(())
     }
 
-    async fn list(&self, prefix: &str, max: usize) -> Result<Vec<String>, ObjectError> {
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<String>, ObjectError> {
         Ok(self
             .lock()
             .objects
             .range(prefix.to_owned()..)
             .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
             .take(max)
             .map(|(k, _)| k.clone())
             .collect())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        self.lock().objects.remove(key);
+        Ok(())
     }
 }

@@ -6,6 +6,8 @@
 //!   newest N executions are one `ListObjectsV2` call however long the history.
 //! - `commits/<commit id>.json`: which execution delivers a commit, so a push event
 //!   delivered any number of times creates exactly one execution.
+//! - `active/<execution id>`: one empty marker per execution still in flight, so the
+//!   sweeper's work grows with what is in flight, not with the history.
 
 use std::time::Duration;
 
@@ -189,8 +191,22 @@ impl<O: ObjectStore> ExecutionStore<O> {
                         key: marker_key.clone(),
                         attempts: 1,
                     })?;
+            if let Some(existing) = self.load(&marker.execution_id).await? {
+                return Ok(Created {
+                    execution: existing,
+                    commands: Vec::new(),
+                    created: false,
+                });
+            }
             start(pipeline, repository, branch, commit, marker.created_at)?
         };
+        // The in-flight marker goes first, so no execution ever exists unseen by the
+        // sweeper; a marker without a document is skipped by it.
+        let active = self.active_key(&transition.execution.id);
+        match self.put_new(&active, b"{}".to_vec()).await {
+            Ok(()) | Err(ObjectError::PreconditionFailed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
         let key = self.execution_key(&transition.execution.id);
         match self.put_new(&key, to_json(&transition.execution)).await {
             Ok(()) => Ok(Created {
@@ -227,48 +243,66 @@ impl<O: ObjectStore> ExecutionStore<O> {
         event: Event,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
-        let key = self.execution_key(id);
-        for attempt in 0..self.retry.attempts {
-            let (execution, etag) = self
-                .read::<Execution>(&key)
-                .await?
-                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-            let transition = step(&execution, event.clone(), now)?;
-            if transition.execution == execution {
-                return Ok(Applied {
-                    execution,
+        let applied = compare_and_swap(
+            &self.objects,
+            &self.execution_key(id),
+            &self.retry,
+            |current: Option<Execution>| {
+                let execution = current.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+                let transition = step(&execution, event.clone(), now)?;
+                let changed = transition.execution != execution;
+                let applied = Applied {
+                    execution: transition.execution,
                     commands: transition.commands,
-                    changed: false,
-                });
-            }
-            let body = to_json(&transition.execution);
-            match self.objects.put(&key, body, Condition::Matches(etag)).await {
-                Ok(()) => {
-                    return Ok(Applied {
-                        execution: transition.execution,
-                        commands: transition.commands,
-                        changed: true,
-                    });
-                }
-                Err(ObjectError::PreconditionFailed { .. }) => {
-                    let delay = self.retry.delay(attempt);
-                    tracing::debug!(attempt, ?delay, "execution changed under us, retrying");
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return Err(e.into()),
+                    changed,
+                };
+                Ok((changed.then(|| applied.execution.clone()), applied))
+            },
+        )
+        .await?;
+        if applied.changed && applied.execution.status.is_terminal() {
+            // Only the sweeper reads this index; a leftover marker costs it one read.
+            if let Err(e) = self.objects.delete(&self.active_key(id)).await {
+                tracing::warn!(error = %crate::aws::chain(&e), "could not clear the in-flight marker");
             }
         }
-        Err(StoreError::Contention {
-            key,
-            attempts: self.retry.attempts,
-        })
+        Ok(applied)
+    }
+
+    /// Ids of executions in flight, in id order after `after`, at most `max`. Returns
+    /// them with the cursor to pass next time (`None` once the end is reached).
+    pub async fn in_flight(
+        &self,
+        after: Option<&ExecutionId>,
+        max: usize,
+    ) -> Result<(Vec<ExecutionId>, Option<ExecutionId>), StoreError> {
+        let prefix = format!("{}active/", self.prefix);
+        let after_key = after.map(|id| self.active_key(id));
+        let keys = self
+            .objects
+            .list(&prefix, after_key.as_deref(), max)
+            .await?;
+        let ids: Vec<ExecutionId> = keys
+            .iter()
+            .filter_map(|k| ExecutionId::parse(k.strip_prefix(&prefix)?).ok())
+            .collect();
+        let cursor = if keys.len() < max {
+            None
+        } else {
+            ids.last().cloned()
+        };
+        Ok((ids, cursor))
+    }
+
+    fn active_key(&self, id: &ExecutionId) -> String {
+        format!("{}active/{id}", self.prefix)
     }
 
     /// The newest `n` executions (at most 1000), newest first: one listing call.
     pub async fn recent(&self, n: usize) -> Result<Vec<Execution>, StoreError> {
         let keys = self
             .objects
-            .list(&format!("{}executions/", self.prefix), n)
+            .list(&format!("{}executions/", self.prefix), None, n)
             .await?;
         let mut reads = JoinSet::new();
         for (i, key) in keys.into_iter().enumerate() {
@@ -290,14 +324,7 @@ impl<O: ObjectStore> ExecutionStore<O> {
         &self,
         key: &str,
     ) -> Result<Option<(T, String)>, StoreError> {
-        let Some(object) = self.objects.get(key).await? else {
-            return Ok(None);
-        };
-        let value = serde_json::from_slice(&object.body).map_err(|source| StoreError::Corrupt {
-            key: key.to_owned(),
-            source,
-        })?;
-        Ok(Some((value, object.etag)))
+        read(&self.objects, key).await
     }
 
     async fn put_new(&self, key: &str, body: Vec<u8>) -> Result<(), ObjectError> {
@@ -305,7 +332,62 @@ impl<O: ObjectStore> ExecutionStore<O> {
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+/// Reads and decodes the JSON document at `key`, with its version tag.
+pub(crate) async fn read<O: ObjectStore, T: for<'de> Deserialize<'de>>(
+    objects: &O,
+    key: &str,
+) -> Result<Option<(T, String)>, StoreError> {
+    let Some(object) = objects.get(key).await? else {
+        return Ok(None);
+    };
+    let value = serde_json::from_slice(&object.body).map_err(|source| StoreError::Corrupt {
+        key: key.to_owned(),
+        source,
+    })?;
+    Ok(Some((value, object.etag)))
+}
+
+/// Reads the document at `key`, lets `decide` compute what to write (or nothing) and
+/// a result, and writes it only if nobody changed the document meanwhile; otherwise
+/// starts over after a jittered pause. Giving up is an error, never a silent drop.
+pub(crate) async fn compare_and_swap<O, T, R, F>(
+    objects: &O,
+    key: &str,
+    retry: &RetryPolicy,
+    mut decide: F,
+) -> Result<R, StoreError>
+where
+    O: ObjectStore,
+    T: Serialize + for<'de> Deserialize<'de>,
+    F: FnMut(Option<T>) -> Result<(Option<T>, R), StoreError>,
+{
+    for attempt in 0..retry.attempts {
+        let (current, etag) = match read::<O, T>(objects, key).await? {
+            Some((value, etag)) => (Some(value), Some(etag)),
+            None => (None, None),
+        };
+        let (write, result) = decide(current)?;
+        let Some(new) = write else {
+            return Ok(result);
+        };
+        let condition = etag.map_or(Condition::Absent, Condition::Matches);
+        match objects.put(key, to_json(&new), condition).await {
+            Ok(()) => return Ok(result),
+            Err(ObjectError::PreconditionFailed { .. }) => {
+                let delay = retry.delay(attempt);
+                tracing::debug!(key, attempt, ?delay, "document changed under us, retrying");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Contention {
+        key: key.to_owned(),
+        attempts: retry.attempts,
+    })
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec_pretty(value)
         .expect("documents are plain structs with string keys, which always serialise")
 }

@@ -148,8 +148,16 @@ impl ObjectStore for AlwaysRaced {
         }
         self.inner.put(key, body, condition).await
     }
-    async fn list(&self, prefix: &str, max: usize) -> Result<Vec<String>, ObjectError> {
-        self.inner.list(prefix, max).await
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<String>, ObjectError> {
+        self.inner.list(prefix, after, max).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        self.inner.delete(key).await
     }
 }
 
@@ -225,4 +233,40 @@ fn back_off_stays_within_its_bounds() {
     for attempt in 0..40 {
         assert!(policy.delay(attempt) <= policy.max_delay);
     }
+}
+
+#[tokio::test]
+async fn only_executions_in_flight_are_listed_for_the_sweeper_in_pages() {
+    let store = store();
+    let mut ids = Vec::new();
+    for i in 0..5u8 {
+        let created = store
+            .create(
+                &pipeline(),
+                "hello-api",
+                "master",
+                commit(i),
+                t(i64::from(i)),
+            )
+            .await
+            .unwrap();
+        ids.push(created.execution.id);
+    }
+    // One of them ends.
+    let failed = Event::BuildFailed {
+        build_id: None,
+        reason: "no".into(),
+        log_url: None,
+    };
+    store.apply(&ids[2], failed, t(10)).await.unwrap();
+
+    let (page, cursor) = store.in_flight(None, 3).await.unwrap();
+    assert_eq!(page.len(), 3);
+    let (rest, end) = store.in_flight(cursor.as_ref(), 3).await.unwrap();
+    assert_eq!(end, None);
+    let mut seen: Vec<_> = page.into_iter().chain(rest).collect();
+    seen.sort();
+    let mut expected: Vec<_> = ids.iter().filter(|id| **id != ids[2]).cloned().collect();
+    expected.sort();
+    assert_eq!(seen, expected);
 }

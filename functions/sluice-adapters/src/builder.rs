@@ -1,0 +1,210 @@
+//! Builds: starting a commit's build and asking how builds went (CodeBuild).
+
+use std::future::Future;
+
+use aws_sdk_codebuild::types::{Build, EnvironmentVariable, EnvironmentVariableType, StatusType};
+
+use crate::aws::AwsError;
+
+/// A build to start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildRequest {
+    pub project: String,
+    /// The commit to build.
+    pub source_version: String,
+    /// Repeating a request with the same token starts no second build.
+    pub idempotency_token: String,
+    pub environment: Vec<(String, String)>,
+}
+
+/// A build that was started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartedBuild {
+    pub id: String,
+    pub log_url: Option<String>,
+}
+
+/// How a build went, as far as is known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildOutcome {
+    InProgress,
+    Succeeded,
+    /// Failed, stopped, faulted or timed out; `reason` names the phase.
+    Failed {
+        reason: String,
+    },
+}
+
+/// One build's report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildReport {
+    pub id: String,
+    pub outcome: BuildOutcome,
+    pub log_url: Option<String>,
+}
+
+/// Starts and inspects builds.
+pub trait Builder: Clone + Send + Sync + 'static {
+    fn start_build(
+        &self,
+        request: BuildRequest,
+    ) -> impl Future<Output = Result<StartedBuild, AwsError>> + Send;
+
+    /// Reports for the builds that exist among `ids`.
+    fn builds(
+        &self,
+        ids: Vec<String>,
+    ) -> impl Future<Output = Result<Vec<BuildReport>, AwsError>> + Send;
+}
+
+/// CodeBuild.
+#[derive(Clone, Debug)]
+pub struct CodeBuild {
+    client: aws_sdk_codebuild::Client,
+}
+
+impl CodeBuild {
+    /// Builds through `client`.
+    pub fn new(client: aws_sdk_codebuild::Client) -> Self {
+        Self { client }
+    }
+}
+
+/// Why a finished build failed, in words: the first phase that did not succeed.
+pub fn failure_reason(status: &str, phases: &[(String, String, Vec<String>)]) -> String {
+    let failed = phases
+        .iter()
+        .find(|(_, phase_status, _)| phase_status != "SUCCEEDED" && !phase_status.is_empty());
+    match failed {
+        Some((phase, phase_status, contexts)) => {
+            let detail = contexts
+                .iter()
+                .filter(|c| !c.trim().is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ");
+            if detail.is_empty() {
+                format!("phase {phase} {phase_status}")
+            } else {
+                format!("phase {phase} {phase_status}: {detail}")
+            }
+        }
+        None => format!("build {status}"),
+    }
+}
+
+fn report(build: &Build) -> Option<BuildReport> {
+    let id = build.id()?.to_owned();
+    let status = build.build_status();
+    let outcome = match status {
+        Some(StatusType::Succeeded) => BuildOutcome::Succeeded,
+        Some(StatusType::InProgress) | None => BuildOutcome::InProgress,
+        Some(other) => {
+            let phases: Vec<_> = build
+                .phases()
+                .iter()
+                .map(|p| {
+                    (
+                        p.phase_type()
+                            .map(|t| t.as_str().to_owned())
+                            .unwrap_or_default(),
+                        p.phase_status()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_default(),
+                        p.contexts()
+                            .iter()
+                            .filter_map(|c| match (c.status_code(), c.message()) {
+                                (Some(code), Some(m)) => Some(format!("{code}: {m}")),
+                                (None, Some(m)) => Some(m.to_owned()),
+                                (Some(code), None) => Some(code.to_owned()),
+                                (None, None) => None,
+                            })
+                            .collect(),
+                    )
+                })
+                .collect();
+            BuildOutcome::Failed {
+                reason: failure_reason(other.as_str(), &phases),
+            }
+        }
+    };
+    Some(BuildReport {
+        id,
+        outcome,
+        log_url: build.logs().and_then(|l| l.deep_link()).map(str::to_owned),
+    })
+}
+
+impl Builder for CodeBuild {
+    async fn start_build(&self, request: BuildRequest) -> Result<StartedBuild, AwsError> {
+        let mut call = self
+            .client
+            .start_build()
+            .project_name(&request.project)
+            .source_version(&request.source_version)
+            .idempotency_token(&request.idempotency_token);
+        for (name, value) in &request.environment {
+            let variable = EnvironmentVariable::builder()
+                .name(name)
+                .value(value)
+                .r#type(EnvironmentVariableType::Plaintext)
+                .build()
+                .map_err(|e| AwsError::invalid_response("StartBuild", e.to_string()))?;
+            call = call.environment_variables_override(variable);
+        }
+        let output = call
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("StartBuild", e))?;
+        let build = output
+            .build_value()
+            .ok_or_else(|| AwsError::invalid_response("StartBuild", "no build in the answer"))?;
+        let id = build
+            .id()
+            .ok_or_else(|| AwsError::invalid_response("StartBuild", "the build has no id"))?;
+        Ok(StartedBuild {
+            id: id.to_owned(),
+            log_url: build.logs().and_then(|l| l.deep_link()).map(str::to_owned),
+        })
+    }
+
+    async fn builds(&self, ids: Vec<String>) -> Result<Vec<BuildReport>, AwsError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let output = self
+            .client
+            .batch_get_builds()
+            .set_ids(Some(ids))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("BatchGetBuilds", e))?;
+        Ok(output.builds().iter().filter_map(report).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failure_names_the_first_phase_that_did_not_succeed() {
+        let phases = vec![
+            ("INSTALL".into(), "SUCCEEDED".into(), vec![]),
+            (
+                "BUILD".into(),
+                "FAILED".into(),
+                vec![
+                    "COMMAND_EXECUTION_ERROR: Error while executing command: cargo test. Reason: exit status 101"
+                        .into(),
+                ],
+            ),
+            ("POST_BUILD".into(), "SUCCEEDED".into(), vec![]),
+        ];
+        assert_eq!(
+            failure_reason("FAILED", &phases),
+            "phase BUILD FAILED: COMMAND_EXECUTION_ERROR: Error while executing command: cargo test. Reason: exit status 101"
+        );
+        assert_eq!(failure_reason("TIMED_OUT", &[]), "build TIMED_OUT");
+    }
+}

@@ -1,0 +1,62 @@
+//! Commit details (CodeCommit): who wrote a commit, and what it says.
+
+use std::future::Future;
+
+use crate::aws::AwsError;
+
+/// What a person wants to know about a commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitInfo {
+    pub author: Option<String>,
+    pub message: Option<String>,
+}
+
+/// Reads commits.
+pub trait CommitReader: Clone + Send + Sync + 'static {
+    fn commit(
+        &self,
+        repository: &str,
+        commit_id: &str,
+    ) -> impl Future<Output = Result<CommitInfo, AwsError>> + Send;
+}
+
+/// CodeCommit.
+#[derive(Clone, Debug)]
+pub struct CodeCommit {
+    client: aws_sdk_codecommit::Client,
+}
+
+impl CodeCommit {
+    /// Reads commits through `client`.
+    pub fn new(client: aws_sdk_codecommit::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl CommitReader for CodeCommit {
+    async fn commit(&self, repository: &str, commit_id: &str) -> Result<CommitInfo, AwsError> {
+        let output = self
+            .client
+            .get_commit()
+            .repository_name(repository)
+            .commit_id(commit_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetCommit", e))?;
+        let commit = output.commit();
+        let author = commit
+            .and_then(|c| c.author())
+            .map(|a| match (a.name(), a.email()) {
+                (Some(name), Some(email)) => format!("{name} <{email}>"),
+                (Some(name), None) => name.to_owned(),
+                (None, Some(email)) => email.to_owned(),
+                (None, None) => "unknown".to_owned(),
+            });
+        Ok(CommitInfo {
+            author,
+            message: commit
+                .and_then(|c| c.message())
+                .map(|m| m.trim_end().to_owned()),
+        })
+    }
+}

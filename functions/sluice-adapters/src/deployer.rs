@@ -1,0 +1,443 @@
+//! Deployments: change sets and stacks (CloudFormation), optionally in another
+//! account through an assumed role.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetStatus, ChangeSetType, ExecutionStatus, Parameter, Tag,
+};
+use sluice_core::{ChangeAction, Replacement, ResourceChange};
+
+use crate::aws::AwsError;
+
+/// The stack a call is about, and the role to assume in its account, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target<'a> {
+    pub stack_name: &'a str,
+    pub role_arn: Option<&'a str>,
+}
+
+/// Where CloudFormation reads the template from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Template {
+    Body(String),
+    Url(String),
+}
+
+/// A change set to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeSetSpec {
+    pub change_set_name: String,
+    pub template: Template,
+    pub parameters: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    /// The role CloudFormation uses to change resources.
+    pub execution_role_arn: Option<String>,
+    pub description: String,
+}
+
+/// Where a change set stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeSetState {
+    /// CloudFormation is still working out the changes.
+    Pending,
+    Ready {
+        id: String,
+        changes: Vec<ResourceChange>,
+    },
+    /// Nothing to change: the stack already matches.
+    Empty {
+        id: String,
+    },
+    Failed {
+        id: String,
+        reason: String,
+    },
+    /// Executing or executed already.
+    Executed {
+        id: String,
+        status: String,
+    },
+    Missing,
+}
+
+/// A stack's status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackInfo {
+    pub id: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl StackInfo {
+    /// A create or update finished well.
+    pub fn is_complete(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE"
+        )
+    }
+
+    /// A create or update failed and rolled back, or is stuck failed.
+    pub fn is_failed(&self) -> bool {
+        self.status.ends_with("_FAILED")
+            || matches!(
+                self.status.as_str(),
+                "ROLLBACK_COMPLETE"
+                    | "UPDATE_ROLLBACK_COMPLETE"
+                    | "IMPORT_ROLLBACK_COMPLETE"
+                    | "DELETE_COMPLETE"
+            )
+    }
+}
+
+/// Creates, inspects and executes change sets.
+pub trait Deployer: Clone + Send + Sync + 'static {
+    fn stack(
+        &self,
+        target: Target<'_>,
+    ) -> impl Future<Output = Result<Option<StackInfo>, AwsError>> + Send;
+
+    /// Creates the change set (CREATE for a new stack, or one left in
+    /// `REVIEW_IN_PROGRESS`, else UPDATE) and returns its id. An existing change
+    /// set of the same name is taken as already created.
+    fn create_change_set(
+        &self,
+        target: Target<'_>,
+        spec: &ChangeSetSpec,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// The change set's state, with every page of its changes.
+    fn change_set(
+        &self,
+        target: Target<'_>,
+        name: &str,
+    ) -> impl Future<Output = Result<ChangeSetState, AwsError>> + Send;
+
+    fn execute_change_set(
+        &self,
+        target: Target<'_>,
+        name: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Deletes the change set; one that is already gone is fine.
+    fn delete_change_set(
+        &self,
+        target: Target<'_>,
+        name: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// The first resource that failed in the stack's latest operation, with reason.
+    fn first_failure(
+        &self,
+        target: Target<'_>,
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+}
+
+/// CloudFormation, through Sluice's own credentials or an assumed role per target.
+#[derive(Clone, Debug)]
+pub struct CloudFormation {
+    config: SdkConfig,
+    own: aws_sdk_cloudformation::Client,
+    assumed: Arc<Mutex<HashMap<String, aws_sdk_cloudformation::Client>>>,
+}
+
+impl CloudFormation {
+    /// CloudFormation clients built from `config`.
+    pub fn new(config: &SdkConfig) -> Self {
+        Self {
+            config: config.clone(),
+            own: aws_sdk_cloudformation::Client::new(config),
+            assumed: Arc::default(),
+        }
+    }
+
+    async fn client(&self, role_arn: Option<&str>) -> aws_sdk_cloudformation::Client {
+        let Some(role) = role_arn else {
+            return self.own.clone();
+        };
+        if let Some(client) = self.lock().get(role) {
+            return client.clone();
+        }
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name("sluice")
+            .configure(&self.config)
+            .build()
+            .await;
+        let conf = aws_sdk_cloudformation::config::Builder::from(&self.config)
+            .credentials_provider(provider)
+            .build();
+        let client = aws_sdk_cloudformation::Client::from_conf(conf);
+        self.lock().insert(role.to_owned(), client.clone());
+        client
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, aws_sdk_cloudformation::Client>> {
+        self.assumed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn is_missing_stack(err: &AwsError) -> bool {
+    err.code.as_deref() == Some("ValidationError")
+        && err
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("does not exist"))
+}
+
+fn is_missing_change_set(err: &AwsError) -> bool {
+    matches!(
+        err.code.as_deref(),
+        Some("ChangeSetNotFound" | "ChangeSetNotFoundException")
+    ) || is_missing_stack(err)
+}
+
+/// CloudFormation's way of saying a change set is empty.
+pub fn means_no_changes(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+fn to_change(change: &aws_sdk_cloudformation::types::Change) -> Option<ResourceChange> {
+    use aws_sdk_cloudformation::types::{ChangeAction as A, Replacement as R};
+    let rc = change.resource_change()?;
+    let action = match rc.action()? {
+        A::Add => ChangeAction::Add,
+        A::Modify => ChangeAction::Modify,
+        A::Remove => ChangeAction::Remove,
+        A::Import => ChangeAction::Import,
+        _ => ChangeAction::Dynamic,
+    };
+    let replacement = match rc.replacement() {
+        Some(R::True) => Replacement::Always,
+        Some(R::Conditional) => Replacement::Conditional,
+        _ => Replacement::Never,
+    };
+    Some(ResourceChange {
+        logical_id: rc.logical_resource_id().unwrap_or("?").to_owned(),
+        resource_type: rc.resource_type().unwrap_or("?").to_owned(),
+        action,
+        replacement,
+    })
+}
+
+impl Deployer for CloudFormation {
+    async fn stack(&self, target: Target<'_>) -> Result<Option<StackInfo>, AwsError> {
+        let client = self.client(target.role_arn).await;
+        let output = match client
+            .describe_stacks()
+            .stack_name(target.stack_name)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) => {
+                let err = AwsError::from_sdk("DescribeStacks", e);
+                return if is_missing_stack(&err) {
+                    Ok(None)
+                } else {
+                    Err(err)
+                };
+            }
+        };
+        Ok(output.stacks().first().map(|s| StackInfo {
+            id: s.stack_id().unwrap_or_default().to_owned(),
+            status: s
+                .stack_status()
+                .map(|x| x.as_str().to_owned())
+                .unwrap_or_default(),
+            reason: s.stack_status_reason().map(str::to_owned),
+            outputs: s
+                .outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                .collect(),
+        }))
+    }
+
+    async fn create_change_set(
+        &self,
+        target: Target<'_>,
+        spec: &ChangeSetSpec,
+    ) -> Result<String, AwsError> {
+        let kind = match self.stack(target).await? {
+            None => ChangeSetType::Create,
+            Some(s) if s.status == "REVIEW_IN_PROGRESS" => ChangeSetType::Create,
+            Some(_) => ChangeSetType::Update,
+        };
+        let client = self.client(target.role_arn).await;
+        let mut call = client
+            .create_change_set()
+            .stack_name(target.stack_name)
+            .change_set_name(&spec.change_set_name)
+            .change_set_type(kind)
+            .description(&spec.description)
+            .capabilities(Capability::CapabilityIam)
+            .capabilities(Capability::CapabilityNamedIam)
+            .capabilities(Capability::CapabilityAutoExpand)
+            .set_role_arn(spec.execution_role_arn.clone());
+        call = match &spec.template {
+            Template::Body(body) => call.template_body(body),
+            Template::Url(url) => call.template_url(url),
+        };
+        for (key, value) in &spec.parameters {
+            call = call.parameters(
+                Parameter::builder()
+                    .parameter_key(key)
+                    .parameter_value(value)
+                    .build(),
+            );
+        }
+        for (key, value) in &spec.tags {
+            call = call.tags(Tag::builder().key(key).value(value).build());
+        }
+        match call.send().await {
+            Ok(output) => Ok(output.id().unwrap_or(&spec.change_set_name).to_owned()),
+            Err(e) => {
+                let err = AwsError::from_sdk("CreateChangeSet", e);
+                if matches!(
+                    err.code.as_deref(),
+                    Some("AlreadyExistsException" | "AlreadyExists")
+                ) {
+                    Ok(spec.change_set_name.clone())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn change_set(&self, target: Target<'_>, name: &str) -> Result<ChangeSetState, AwsError> {
+        let client = self.client(target.role_arn).await;
+        let mut changes = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let output = match client
+                .describe_change_set()
+                .stack_name(target.stack_name)
+                .change_set_name(name)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+            {
+                Ok(output) => output,
+                Err(e) => {
+                    let err = AwsError::from_sdk("DescribeChangeSet", e);
+                    return if is_missing_change_set(&err) {
+                        Ok(ChangeSetState::Missing)
+                    } else {
+                        Err(err)
+                    };
+                }
+            };
+            changes.extend(output.changes().iter().filter_map(to_change));
+            let id = output.change_set_id().unwrap_or(name).to_owned();
+            match output.status() {
+                Some(ChangeSetStatus::CreatePending | ChangeSetStatus::CreateInProgress) | None => {
+                    return Ok(ChangeSetState::Pending);
+                }
+                Some(ChangeSetStatus::Failed) => {
+                    let reason = output
+                        .status_reason()
+                        .unwrap_or("no reason given")
+                        .to_owned();
+                    return Ok(if means_no_changes(&reason) {
+                        ChangeSetState::Empty { id }
+                    } else {
+                        ChangeSetState::Failed { id, reason }
+                    });
+                }
+                Some(ChangeSetStatus::DeleteComplete | ChangeSetStatus::DeletePending) => {
+                    return Ok(ChangeSetState::Missing);
+                }
+                _ => {}
+            }
+            match output.execution_status() {
+                Some(ExecutionStatus::Available) | None => {}
+                Some(other) => {
+                    return Ok(ChangeSetState::Executed {
+                        id,
+                        status: other.as_str().to_owned(),
+                    });
+                }
+            }
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => return Ok(ChangeSetState::Ready { id, changes }),
+            }
+        }
+    }
+
+    async fn execute_change_set(&self, target: Target<'_>, name: &str) -> Result<(), AwsError> {
+        self.client(target.role_arn)
+            .await
+            .execute_change_set()
+            .stack_name(target.stack_name)
+            .change_set_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("ExecuteChangeSet", e))
+    }
+
+    async fn delete_change_set(&self, target: Target<'_>, name: &str) -> Result<(), AwsError> {
+        match self
+            .client(target.role_arn)
+            .await
+            .delete_change_set()
+            .stack_name(target.stack_name)
+            .change_set_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = AwsError::from_sdk("DeleteChangeSet", e);
+                if is_missing_change_set(&err) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn first_failure(&self, target: Target<'_>) -> Result<Option<String>, AwsError> {
+        let client = self.client(target.role_arn).await;
+        let output = client
+            .describe_stack_events()
+            .stack_name(target.stack_name)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeStackEvents", e))?;
+        // Events come newest first. The latest operation began at the stack's own
+        // *_IN_PROGRESS event; its first failure is the oldest failed event after it.
+        let mut first = None;
+        for event in output.stack_events() {
+            let status = event
+                .resource_status()
+                .map(|s| s.as_str())
+                .unwrap_or_default();
+            let logical = event.logical_resource_id().unwrap_or_default();
+            let is_stack = logical == target.stack_name;
+            if is_stack && matches!(status, "CREATE_IN_PROGRESS" | "UPDATE_IN_PROGRESS") {
+                break;
+            }
+            if !is_stack && status.ends_with("_FAILED") {
+                let reason = event.resource_status_reason().unwrap_or("no reason given");
+                if !reason.contains("Resource creation cancelled")
+                    && !reason.contains("Resource update cancelled")
+                {
+                    first = Some(format!(
+                        "{logical} ({}): {reason}",
+                        event.resource_type().unwrap_or("resource")
+                    ));
+                }
+            }
+        }
+        Ok(first)
+    }
+}
