@@ -1,0 +1,379 @@
+//! Decoding the EventBridge events Sluice reacts to, and deciding which are ours.
+//! Malformed events are errors (logged, never retried); well-formed events for other
+//! repositories, branches, tags, projects or stacks are `Ignored` with a reason.
+
+use aws_lambda_events::event::codebuild::CodeBuildEvent;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sluice_adapters::builder::failure_reason;
+use sluice_core::{CommitId, Event, ExecutionId, Pipeline, StageName};
+
+/// An event that cannot be understood.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed {kind} event: {reason}")]
+pub struct BadEvent {
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+fn bad(kind: &'static str, reason: impl ToString) -> BadEvent {
+    BadEvent {
+        kind,
+        reason: reason.to_string(),
+    }
+}
+
+/// The `detail` of a `CodeCommit Repository State Change` event. The events crate
+/// has no type for it (its CodeCommit type is the older trigger payload).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeCommitDetail {
+    pub event: String,
+    pub repository_name: String,
+    pub reference_type: String,
+    pub reference_name: String,
+    /// Absent on `referenceDeleted`.
+    pub commit_id: Option<String>,
+    /// Absent on `referenceCreated`.
+    pub old_commit_id: Option<String>,
+}
+
+/// A push, or why it is not one Sluice delivers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Push {
+    Watched {
+        repository: String,
+        branch: String,
+        commit: CommitId,
+    },
+    Ignored(String),
+}
+
+/// Decodes a CodeCommit state change for `pipeline`.
+pub fn decode_push(value: Value, pipeline: &Pipeline) -> Result<Push, BadEvent> {
+    const KIND: &str = "CodeCommit Repository State Change";
+    let event: EventBridgeEvent<CodeCommitDetail> =
+        serde_json::from_value(value).map_err(|e| bad(KIND, e))?;
+    if event.detail_type != KIND {
+        return Err(bad(KIND, format!("detail-type is {:?}", event.detail_type)));
+    }
+    let d = event.detail;
+    if d.repository_name != pipeline.repository {
+        return Ok(Push::Ignored(format!(
+            "repository {} is not {}",
+            d.repository_name, pipeline.repository
+        )));
+    }
+    if d.reference_type != "branch" {
+        return Ok(Push::Ignored(format!(
+            "{} {} is not a branch",
+            d.reference_type, d.reference_name
+        )));
+    }
+    if d.reference_name != pipeline.branch {
+        return Ok(Push::Ignored(format!(
+            "branch {} is not the watched branch {}",
+            d.reference_name, pipeline.branch
+        )));
+    }
+    match d.event.as_str() {
+        "referenceCreated" | "referenceUpdated" => {}
+        other => {
+            return Ok(Push::Ignored(format!(
+                "{other} on {} needs no delivery",
+                d.reference_name
+            )));
+        }
+    }
+    let commit = d
+        .commit_id
+        .as_deref()
+        .ok_or_else(|| bad(KIND, format!("{} has no commitId", d.event)))
+        .and_then(|c| CommitId::parse(c).map_err(|e| bad(KIND, e)))?;
+    Ok(Push::Watched {
+        repository: d.repository_name,
+        branch: d.reference_name,
+        commit,
+    })
+}
+
+/// A build state change, or why it is not one of Sluice's builds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildChange {
+    Ours {
+        execution: ExecutionId,
+        event: Event,
+    },
+    Ignored(String),
+}
+
+/// Decodes a CodeBuild state change for the builds of `project`.
+pub fn decode_build(value: Value, project: &str) -> Result<BuildChange, BadEvent> {
+    const KIND: &str = "CodeBuild Build State Change";
+    let event: CodeBuildEvent = serde_json::from_value(value).map_err(|e| bad(KIND, e))?;
+    let d = event.detail;
+    let project_name = d.project_name.unwrap_or_default();
+    if project_name != project {
+        return Ok(BuildChange::Ignored(format!(
+            "project {project_name} is not {project}"
+        )));
+    }
+    let info = d.additional_information;
+    let execution = info
+        .environment
+        .environment_variables
+        .iter()
+        .find(|v| v.name.as_deref() == Some("SLUICE_EXECUTION_ID"))
+        .and_then(|v| v.value.clone());
+    let Some(execution) = execution else {
+        return Ok(BuildChange::Ignored(
+            "the build has no SLUICE_EXECUTION_ID: it was not started by Sluice".into(),
+        ));
+    };
+    let execution = ExecutionId::parse(&execution).map_err(|e| bad(KIND, e))?;
+    let build_id = d
+        .build_id
+        .ok_or_else(|| bad(KIND, "the event has no build-id"))?;
+    // An in-progress build's link points at a log group that does not exist yet.
+    let log_url = info.logs.deep_link.filter(|l| !l.contains("group=null"));
+    let status = d.build_status.unwrap_or_default();
+    let event = match status.as_str() {
+        "IN_PROGRESS" => Event::BuildStarted { build_id, log_url },
+        "SUCCEEDED" => Event::BuildSucceeded { build_id, log_url },
+        "FAILED" | "FAULT" | "STOPPED" | "TIMED_OUT" => {
+            let phases: Vec<(String, String, Vec<String>)> = info
+                .phases
+                .iter()
+                .map(|p| {
+                    let contexts = p
+                        .phase_context
+                        .iter()
+                        .flatten()
+                        .map(|c| match c {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .filter(|c| c.trim() != ":" && !c.trim().is_empty())
+                        .collect();
+                    (
+                        p.phase_type.clone(),
+                        p.phase_status.clone().unwrap_or_default(),
+                        contexts,
+                    )
+                })
+                .collect();
+            Event::BuildFailed {
+                build_id: Some(build_id),
+                reason: failure_reason(&status, &phases),
+                log_url,
+            }
+        }
+        other => return Err(bad(KIND, format!("unknown build-status {other:?}"))),
+    };
+    Ok(BuildChange::Ours { execution, event })
+}
+
+/// The `detail` of a `CloudFormation Stack Status Change` event.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct StackStatusDetail {
+    #[serde(rename = "stack-id")]
+    pub stack_id: String,
+    #[serde(rename = "status-details")]
+    pub status_details: StatusDetails,
+}
+
+/// The status part of a stack status change.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct StatusDetails {
+    pub status: String,
+    #[serde(rename = "status-reason", default)]
+    pub status_reason: Option<String>,
+}
+
+/// A stack status change of one of the pipeline's stages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StackChange {
+    Ours {
+        stage: StageName,
+        stack_name: String,
+        status: String,
+        reason: Option<String>,
+    },
+    Ignored(String),
+}
+
+/// The stack name inside a stack ARN (`arn:aws:cloudformation:r:a:stack/<name>/<uuid>`).
+pub fn stack_name_of(stack_id: &str) -> Option<&str> {
+    stack_id.split(":stack/").nth(1)?.split('/').next()
+}
+
+/// Decodes a CloudFormation stack status change for `pipeline`'s stacks.
+pub fn decode_stack(value: Value, pipeline: &Pipeline) -> Result<StackChange, BadEvent> {
+    const KIND: &str = "CloudFormation Stack Status Change";
+    let event: EventBridgeEvent<StackStatusDetail> =
+        serde_json::from_value(value).map_err(|e| bad(KIND, e))?;
+    let d = event.detail;
+    let stack_name = stack_name_of(&d.stack_id).ok_or_else(|| {
+        bad(
+            KIND,
+            format!("stack-id {:?} is not a stack ARN", d.stack_id),
+        )
+    })?;
+    let Some(stage) = pipeline.stages.iter().find(|s| s.stack_name == stack_name) else {
+        return Ok(StackChange::Ignored(format!(
+            "stack {stack_name} belongs to no stage"
+        )));
+    };
+    Ok(StackChange::Ours {
+        stage: stage.name.clone(),
+        stack_name: stack_name.to_owned(),
+        status: d.status_details.status,
+        reason: d.status_details.status_reason.filter(|r| !r.is_empty()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            serde_json::from_str::<Value>(include_str!(concat!("../../../tests/fixtures/", $name)))
+                .expect("fixture is JSON")
+        };
+    }
+
+    fn pipeline() -> Pipeline {
+        Pipeline::with_default_stages("hello", "hello-api", "master", "hello").unwrap()
+    }
+
+    const COMMIT: &str = "3f2a9c1e5b7d4f608a1b2c3d4e5f60718293a4b5";
+
+    #[test]
+    fn pushes_to_the_watched_branch_are_deliveries() {
+        for value in [
+            fixture!("codecommit-branch-created.json"),
+            fixture!("codecommit-branch-updated.json"),
+        ] {
+            assert_eq!(
+                decode_push(value, &pipeline()).unwrap(),
+                Push::Watched {
+                    repository: "hello-api".into(),
+                    branch: "master".into(),
+                    commit: CommitId::parse(COMMIT).unwrap(),
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn other_references_are_ignored_with_a_reason() {
+        let cases = [
+            (
+                fixture!("codecommit-branch-deleted.json"),
+                "referenceDeleted",
+            ),
+            (fixture!("codecommit-tag-created.json"), "not a branch"),
+            (
+                fixture!("codecommit-other-branch-updated.json"),
+                "feature/login",
+            ),
+            (
+                fixture!("codecommit-other-repository-updated.json"),
+                "billing",
+            ),
+        ];
+        for (value, why) in cases {
+            match decode_push(value, &pipeline()).unwrap() {
+                Push::Ignored(reason) => assert!(reason.contains(why), "{reason}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_pushes_are_errors() {
+        let mut value = fixture!("codecommit-branch-updated.json");
+        value["detail"]["commitId"] = Value::String("not-a-commit".into());
+        assert!(decode_push(value, &pipeline()).is_err());
+        let err = decode_push(serde_json::json!({"hello": 1}), &pipeline()).unwrap_err();
+        assert!(err.to_string().contains("CodeCommit"), "{err}");
+    }
+
+    fn ours(value: Value) -> (ExecutionId, Event) {
+        match decode_build(value, "hello-api-build").unwrap() {
+            BuildChange::Ours { execution, event } => (execution, event),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn build_events_become_core_events_for_their_execution() {
+        let (execution, event) = ours(fixture!("codebuild-in-progress.json"));
+        assert_eq!(execution.as_str(), "8236229169469-3f2a9c1e5b7d");
+        assert!(
+            matches!(&event, Event::BuildStarted { log_url: None, .. }),
+            "{event:?}"
+        );
+        let (_, event) = ours(fixture!("codebuild-succeeded.json"));
+        assert!(
+            matches!(&event, Event::BuildSucceeded { log_url: Some(l), .. } if l.contains("stream=5b1f")),
+            "{event:?}"
+        );
+    }
+
+    #[test]
+    fn failed_and_stopped_builds_name_the_phase() {
+        match ours(fixture!("codebuild-failed.json")).1 {
+            Event::BuildFailed {
+                reason, log_url, ..
+            } => {
+                assert!(
+                    reason.starts_with("phase BUILD FAILED: COMMAND_EXECUTION_ERROR"),
+                    "{reason}"
+                );
+                assert!(reason.contains("cargo test"), "{reason}");
+                assert!(log_url.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+        match ours(fixture!("codebuild-stopped.json")).1 {
+            Event::BuildFailed { reason, .. } => assert_eq!(reason, "phase BUILD STOPPED"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn builds_of_other_projects_are_ignored() {
+        assert!(matches!(
+            decode_build(fixture!("codebuild-other-project.json"), "hello-api-build").unwrap(),
+            BuildChange::Ignored(_)
+        ));
+    }
+
+    #[test]
+    fn stack_changes_map_to_their_stage() {
+        match decode_stack(fixture!("cloudformation-update-complete.json"), &pipeline()).unwrap() {
+            StackChange::Ours {
+                stage,
+                status,
+                reason,
+                ..
+            } => {
+                assert_eq!(stage.as_str(), "staging");
+                assert_eq!(status, "UPDATE_COMPLETE");
+                assert_eq!(reason, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decode_stack(fixture!("cloudformation-other-stack.json"), &pipeline()).unwrap(),
+            StackChange::Ignored(_)
+        ));
+        assert_eq!(
+            stack_name_of("arn:aws:cloudformation:eu-west-1:1:stack/hello-staging/abc"),
+            Some("hello-staging")
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! Sluice's imperative shell: the part of every function between AWS and the core.
+//! It decodes events, loads executions, applies the core's `step` through the store,
+//! runs the resulting commands against the adapters, and renders what people read.
+
+pub mod config;
+pub mod events;
