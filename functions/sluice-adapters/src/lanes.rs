@@ -123,13 +123,15 @@ impl<O: ObjectStore> Lanes<O> {
         .await
     }
 
-    /// Records that the holder now only waits for approval, so a newer execution may
-    /// take the stage from it.
+    /// Records whether the holder only waits for approval (so a newer execution may
+    /// take the stage from it) or is busy deploying. Returns false, changing nothing,
+    /// when `execution` no longer holds the stage.
     pub async fn mark_waiting(
         &self,
         stage: &StageName,
         execution: &ExecutionId,
-    ) -> Result<(), StoreError> {
+        waiting: bool,
+    ) -> Result<bool, StoreError> {
         compare_and_swap(
             &self.objects,
             &self.key(stage),
@@ -137,11 +139,14 @@ impl<O: ObjectStore> Lanes<O> {
             |lane: Option<Lane>| {
                 let mut lane = lane.unwrap_or_default();
                 match &mut lane.holder {
-                    Some(h) if &h.execution == execution && !h.waiting => {
-                        h.waiting = true;
-                        Ok((Some(lane), ()))
+                    Some(h) if &h.execution == execution => {
+                        if h.waiting == waiting {
+                            return Ok((None, true));
+                        }
+                        h.waiting = waiting;
+                        Ok((Some(lane), true))
                     }
-                    _ => Ok((None, ())),
+                    _ => Ok((None, false)),
                 }
             },
         )
@@ -214,14 +219,15 @@ mod tests {
     async fn a_newer_execution_takes_the_gate_from_an_older_waiting_one() {
         let (lanes, stage) = lanes();
         lanes.acquire(&stage, &id(9)).await.unwrap();
-        lanes.mark_waiting(&stage, &id(9)).await.unwrap();
+        assert!(lanes.mark_waiting(&stage, &id(9), true).await.unwrap());
         assert_eq!(
             lanes.acquire(&stage, &id(5)).await.unwrap(),
             Acquired::Granted {
                 superseded: Some(id(9))
             }
         );
-        // The older one coming back finds itself outdated.
+        // The older one can no longer claim the stage, and coming back finds itself outdated.
+        assert!(!lanes.mark_waiting(&stage, &id(9), false).await.unwrap());
         assert_eq!(
             lanes.acquire(&stage, &id(9)).await.unwrap(),
             Acquired::Outdated { by: id(5) }

@@ -3,4 +3,10 @@
 //! runs the resulting commands against the adapters, and renders what people read.
 
 pub mod config;
+pub mod engine;
 pub mod events;
+pub mod messages;
+pub mod token;
+
+pub use config::Config;
+pub use engine::{Clock, Decided, Engine, EngineError, WaitPolicy};

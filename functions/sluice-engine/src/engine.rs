@@ -1,0 +1,866 @@
+//! The command runner. A handler turns an AWS event into a core event, applies it
+//! through the store, and runs the commands the core returns here; results of those
+//! commands (a build started, a change set ready) are applied in turn, until nothing
+//! is left to do. State is always saved before a command runs, so a crash loses at
+//! most a command, which the sweeper notices and asks for again.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+use sluice_adapters::aws::chain;
+use sluice_adapters::builder::{BuildRequest, Builder};
+use sluice_adapters::commits::{CommitInfo, CommitReader};
+use sluice_adapters::deployer::{ChangeSetSpec, ChangeSetState, Deployer, Target, Template};
+use sluice_adapters::lanes::{Acquired, Lanes};
+use sluice_adapters::notifier::{Message, Notifier};
+use sluice_adapters::{AwsError, ExecutionStore, ObjectStore, StoreError};
+use sluice_core::{
+    Command, Commit, CommitId, Event, Execution, ExecutionId, Rejected, StageName, StageStatus,
+    Status, Timestamp, TokenHash, step,
+};
+use tracing::{Instrument, info, warn};
+
+use crate::config::Config;
+use crate::events::{BadEvent, BuildChange, Push, StackChange};
+use crate::{events, messages, token};
+
+/// Where "now" comes from: the system clock in functions, a chosen one in tests.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(chrono::Utc::now)
+}
+
+/// How long to wait for CloudFormation to work out a change set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitPolicy {
+    pub first: Duration,
+    pub max_interval: Duration,
+    /// After this, leave the change set to the sweeper rather than wait on.
+    pub budget: Duration,
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        Self {
+            first: Duration::from_millis(500),
+            max_interval: Duration::from_secs(5),
+            budget: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Why handling an event failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    BadEvent(#[from] BadEvent),
+}
+
+impl EngineError {
+    /// Whether delivering the same event again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            EngineError::Store(e) => e.is_retryable(),
+            EngineError::Aws(e) => e.retryable,
+            EngineError::BadEvent(_) => false,
+        }
+    }
+}
+
+/// A stage's template configuration, as CodePipeline defines it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateConfiguration {
+    #[serde(rename = "Parameters", default)]
+    parameters: BTreeMap<String, String>,
+    #[serde(rename = "Tags", default)]
+    tags: BTreeMap<String, String>,
+    #[serde(rename = "StackPolicy", default)]
+    _stack_policy: Option<Value>,
+}
+
+/// CloudFormation's limit for an inline template body.
+const TEMPLATE_BODY_MAX: usize = 51_200;
+
+/// The outcome of an approver's decision.
+#[derive(Debug)]
+pub enum Decided {
+    /// Recorded; the execution as it now is.
+    Done(Box<Execution>),
+    /// Not possible; why, and the execution as it is.
+    Refused(Rejected, Box<Execution>),
+    NotFound,
+}
+
+/// Everything a function needs to move executions along.
+#[derive(Clone)]
+pub struct Engine<O, B, D, N, C> {
+    pub config: Arc<Config>,
+    pub store: ExecutionStore<O>,
+    pub lanes: Lanes<O>,
+    objects: O,
+    pub builder: B,
+    pub deployer: D,
+    pub notifier: N,
+    pub commits: C,
+    clock: Clock,
+    wait: WaitPolicy,
+}
+
+impl<O, B, D, N, C> Engine<O, B, D, N, C>
+where
+    O: ObjectStore,
+    B: Builder,
+    D: Deployer,
+    N: Notifier,
+    C: CommitReader,
+{
+    /// An engine over these adapters.
+    pub fn new(
+        config: Config,
+        objects: O,
+        builder: B,
+        deployer: D,
+        notifier: N,
+        commits: C,
+    ) -> Self {
+        Self {
+            store: ExecutionStore::new(objects.clone(), &config.pipeline),
+            lanes: Lanes::new(objects.clone(), &config.pipeline.name),
+            config: Arc::new(config),
+            objects,
+            builder,
+            deployer,
+            notifier,
+            commits,
+            clock: system_clock(),
+            wait: WaitPolicy::default(),
+        }
+    }
+
+    /// The same engine with another clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The same engine with another change set wait policy.
+    pub fn with_wait(mut self, wait: WaitPolicy) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// The time now, by this engine's clock.
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+
+    /// A push event: create the execution for the commit and start its build.
+    pub async fn on_push(&self, value: Value) -> Result<(), EngineError> {
+        let (repository, branch, commit) = match events::decode_push(value, &self.config.pipeline)?
+        {
+            Push::Ignored(reason) => {
+                info!(%reason, "push ignored");
+                return Ok(());
+            }
+            Push::Watched {
+                repository,
+                branch,
+                commit,
+            } => (repository, branch, commit),
+        };
+        let span = tracing::info_span!("push", %repository, commit = %commit);
+        async {
+            let info = self.commit_info(&repository, &commit).await?;
+            let commit = Commit {
+                id: commit,
+                author: info.author,
+                message: info.message,
+            };
+            let created = self
+                .store
+                .create(
+                    &self.config.pipeline,
+                    &repository,
+                    &branch,
+                    commit,
+                    self.now(),
+                )
+                .await?;
+            let execution = created.execution;
+            if created.created {
+                info!(execution = %execution.id, "execution created");
+                self.run(execution, created.commands).await
+            } else if execution.status == Status::Building && execution.build.id.is_none() {
+                // An earlier delivery created the execution but did not record its
+                // build; starting again with the same idempotency token is safe.
+                info!(execution = %execution.id, "finishing an interrupted build start");
+                self.run(execution, vec![Command::StartBuild]).await
+            } else {
+                info!(execution = %execution.id, "this commit is already being delivered");
+                Ok(())
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn commit_info(
+        &self,
+        repository: &str,
+        commit: &CommitId,
+    ) -> Result<CommitInfo, EngineError> {
+        match self.commits.commit(repository, commit.as_str()).await {
+            Ok(info) => Ok(info),
+            Err(e) if e.retryable => Err(e.into()),
+            Err(e) => {
+                warn!(error = %chain(&e), "commit details unavailable; going on without them");
+                Ok(CommitInfo {
+                    author: None,
+                    message: None,
+                })
+            }
+        }
+    }
+
+    /// A build state change.
+    pub async fn on_build(&self, value: Value) -> Result<(), EngineError> {
+        match events::decode_build(value, &self.config.build_project)? {
+            BuildChange::Ignored(reason) => {
+                info!(%reason, "build event ignored");
+                Ok(())
+            }
+            BuildChange::Ours { execution, event } => {
+                let span = tracing::info_span!("build", %execution);
+                async {
+                    let work = self.apply(&execution, event).await?;
+                    self.run_all(work).await
+                }
+                .instrument(span)
+                .await
+            }
+        }
+    }
+
+    /// A stack status change: finishes or fails the stage deploying that stack.
+    pub async fn on_stack(&self, value: Value) -> Result<(), EngineError> {
+        let (stage, stack_name, status, reason) =
+            match events::decode_stack(value, &self.config.pipeline)? {
+                StackChange::Ignored(reason) => {
+                    info!(%reason, "stack event ignored");
+                    return Ok(());
+                }
+                StackChange::Ours {
+                    stage,
+                    stack_name,
+                    status,
+                    reason,
+                } => (stage, stack_name, status, reason),
+            };
+        let Some(holder) = self.lanes.get(&stage).await?.holder else {
+            info!(%stack_name, %status, "no execution is deploying this stack");
+            return Ok(());
+        };
+        let id = holder.execution;
+        let span = tracing::info_span!("stack", execution = %id, %stack_name, %status);
+        async {
+            let Some(execution) = self.store.load(&id).await? else {
+                warn!("the lane names an execution that does not exist");
+                return Ok(());
+            };
+            let Some(event) = self
+                .stack_event(&execution, &stage, &status, reason)
+                .await?
+            else {
+                return Ok(());
+            };
+            let work = self.apply(&id, event).await?;
+            self.run_all(work).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The core event for a stack status, if the stage is deploying and it is final.
+    async fn stack_event(
+        &self,
+        execution: &Execution,
+        stage: &StageName,
+        status: &str,
+        reason: Option<String>,
+    ) -> Result<Option<Event>, EngineError> {
+        let Some(s) = execution.stage(stage) else {
+            return Ok(None);
+        };
+        if s.status != StageStatus::Deploying {
+            info!(stage = %stage, ?s.status, "stage is not deploying; stack event ignored");
+            return Ok(None);
+        }
+        let info = sluice_adapters::deployer::StackInfo {
+            id: String::new(),
+            status: status.to_owned(),
+            reason: reason.clone(),
+            outputs: BTreeMap::new(),
+        };
+        if info.is_complete() {
+            return Ok(Some(Event::StackUpdateCompleted {
+                stage: stage.clone(),
+            }));
+        }
+        if !info.is_failed() {
+            return Ok(None);
+        }
+        let target = Target {
+            stack_name: &s.stack_name,
+            role_arn: s.role_arn.as_deref(),
+        };
+        let first = match self.deployer.first_failure(target).await {
+            Ok(first) => first,
+            Err(e) => {
+                warn!(error = %chain(&e), "could not read the stack's events");
+                None
+            }
+        };
+        let reason = first
+            .or(reason)
+            .map(|r| format!("stack {} is {status}: {r}", s.stack_name))
+            .unwrap_or_else(|| format!("stack {} is {status}", s.stack_name));
+        Ok(Some(Event::StackUpdateFailed {
+            stage: stage.clone(),
+            reason,
+        }))
+    }
+
+    /// An approver's decision, taken through the approval page.
+    pub async fn decide(
+        &self,
+        id: &ExecutionId,
+        stage: &StageName,
+        token: &str,
+        approve: bool,
+        by: String,
+        comment: Option<String>,
+    ) -> Result<Decided, EngineError> {
+        let Some(execution) = self.store.load(id).await? else {
+            return Ok(Decided::NotFound);
+        };
+        let token_sha256 = TokenHash::of(token);
+        let event = if approve {
+            Event::ApprovalGranted {
+                stage: stage.clone(),
+                token_sha256,
+                by,
+                comment,
+            }
+        } else {
+            Event::ApprovalRejected {
+                stage: stage.clone(),
+                token_sha256,
+                by,
+                comment,
+            }
+        };
+        // Check first, without saving, so nothing is claimed for an invalid decision.
+        if let Err(rejected) = step(&execution, event.clone(), self.now()) {
+            return Ok(Decided::Refused(rejected, Box::new(execution)));
+        }
+        if approve && !self.lanes.mark_waiting(stage, id, false).await? {
+            // A newer execution took the stage a moment ago: this one is superseded.
+            if let Some(holder) = self.lanes.get(stage).await?.holder {
+                let work = self
+                    .apply(
+                        id,
+                        Event::Superseded {
+                            stage: stage.clone(),
+                            by: holder.execution,
+                        },
+                    )
+                    .await?;
+                self.run_all(work).await?;
+            }
+            let now = self.store.load(id).await?.unwrap_or(execution);
+            let rejected = Rejected::Finished {
+                status: now.status,
+                at: now.finished_at.unwrap_or(now.updated_at),
+            };
+            return Ok(Decided::Refused(rejected, Box::new(now)));
+        }
+        match self.store.apply(id, event, self.now()).await {
+            Ok(applied) => {
+                let after = applied.execution.clone();
+                let mut work = self.release_finished(&after).await?;
+                work.extend(applied.commands.into_iter().map(|c| (after.clone(), c)));
+                self.run_all(work).await?;
+                let latest = self.store.load(id).await?.unwrap_or(after);
+                Ok(Decided::Done(Box::new(latest)))
+            }
+            Err(StoreError::Rejected(rejected)) => {
+                let now = self.store.load(id).await?.unwrap_or(execution);
+                Ok(Decided::Refused(rejected, Box::new(now)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Applies `event` to execution `id`; returns the work it creates. A rejected
+    /// event is logged and creates none.
+    pub async fn apply(
+        &self,
+        id: &ExecutionId,
+        event: Event,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let applied = match self.store.apply(id, event, self.now()).await {
+            Ok(applied) => applied,
+            Err(StoreError::Rejected(rejected)) => {
+                warn!(execution = %id, %rejected, "event does not apply");
+                return Ok(Vec::new());
+            }
+            Err(StoreError::NotFound(id)) => {
+                warn!(execution = %id, "event for an unknown execution");
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !applied.changed {
+            info!(execution = %id, "event already applied");
+            return Ok(Vec::new());
+        }
+        let after = applied.execution;
+        let mut work = self.release_finished(&after).await?;
+        work.extend(applied.commands.into_iter().map(|c| (after.clone(), c)));
+        Ok(work)
+    }
+
+    /// Lets go of the lanes of the execution's finished stages, starting whoever
+    /// was queued behind them.
+    async fn release_finished(
+        &self,
+        execution: &Execution,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let mut work = Vec::new();
+        for stage in execution.stages.iter().filter(|s| s.status.is_finished()) {
+            let Some(next) = self.lanes.release(&stage.name, &execution.id).await? else {
+                continue;
+            };
+            match self.store.load(&next).await? {
+                Some(queued)
+                    if queued.stage(&stage.name).map(|s| s.status)
+                        == Some(StageStatus::Preparing) =>
+                {
+                    info!(execution = %next, stage = %stage.name, "stage is free; starting the queued execution");
+                    work.push((
+                        queued,
+                        Command::CreateChangeSet {
+                            stage: stage.name.clone(),
+                        },
+                    ));
+                }
+                _ => {
+                    // It moved on meanwhile; free the lane for the next one.
+                    self.lanes.release(&stage.name, &next).await?;
+                }
+            }
+        }
+        Ok(work)
+    }
+
+    /// Runs commands, and the commands their results lead to, until none are left.
+    pub async fn run(
+        &self,
+        execution: Execution,
+        commands: Vec<Command>,
+    ) -> Result<(), EngineError> {
+        self.run_all(
+            commands
+                .into_iter()
+                .map(|c| (execution.clone(), c))
+                .collect(),
+        )
+        .await
+    }
+
+    async fn run_all(&self, work: Vec<(Execution, Command)>) -> Result<(), EngineError> {
+        let mut queue: VecDeque<_> = work.into();
+        while let Some((execution, command)) = queue.pop_front() {
+            let span = tracing::info_span!(
+                "command",
+                execution = %execution.id,
+                repository = %execution.repository,
+                commit = %execution.commit.id.short(),
+            );
+            let more = self.execute(&execution, command).instrument(span).await?;
+            queue.extend(more);
+        }
+        Ok(())
+    }
+
+    async fn execute(
+        &self,
+        execution: &Execution,
+        command: Command,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let id = &execution.id;
+        match command {
+            Command::StartBuild => self.start_build(execution).await,
+            Command::CreateChangeSet { stage } => self.prepare(execution, &stage).await,
+            Command::ExecuteChangeSet { stage, .. } => {
+                let Some(s) = execution.stage(&stage) else {
+                    return Ok(Vec::new());
+                };
+                let target = Target {
+                    stack_name: &s.stack_name,
+                    role_arn: s.role_arn.as_deref(),
+                };
+                let name = execution.change_set_name(&stage);
+                match self.deployer.execute_change_set(target, &name).await {
+                    Ok(()) => {
+                        info!(%stage, "change set executing");
+                        Ok(Vec::new())
+                    }
+                    Err(e) if e.retryable => Err(e.into()),
+                    Err(e) => {
+                        let reason = format!("could not execute change set {name}: {}", chain(&e));
+                        self.apply(id, Event::StackUpdateFailed { stage, reason })
+                            .await
+                    }
+                }
+            }
+            Command::DeleteChangeSet { stage, .. } => {
+                if let Some(s) = execution.stage(&stage) {
+                    let target = Target {
+                        stack_name: &s.stack_name,
+                        role_arn: s.role_arn.as_deref(),
+                    };
+                    let name = execution.change_set_name(&stage);
+                    if let Err(e) = self.deployer.delete_change_set(target, &name).await {
+                        warn!(%stage, error = %chain(&e), "could not delete change set");
+                    }
+                }
+                Ok(Vec::new())
+            }
+            Command::RequestApproval { stage } => self.request_approval(execution, &stage).await,
+            Command::Notify(notice) => {
+                let message = messages::notice(&self.config, execution, &notice);
+                self.publish(&message).await;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    async fn publish(&self, message: &Message) {
+        match self.notifier.publish(message).await {
+            Ok(()) => info!(subject = %message.subject, "notification sent"),
+            Err(e) => {
+                warn!(subject = %message.subject, error = %chain(&e), "notification not sent")
+            }
+        }
+    }
+
+    async fn start_build(
+        &self,
+        execution: &Execution,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let request = BuildRequest {
+            project: self.config.build_project.clone(),
+            source_version: execution.commit.id.to_string(),
+            idempotency_token: execution.id.to_string(),
+            environment: vec![
+                ("SLUICE_EXECUTION_ID".into(), execution.id.to_string()),
+                ("SLUICE_ARTIFACT_BUCKET".into(), self.config.bucket.clone()),
+                (
+                    "SLUICE_ARTIFACT_PREFIX".into(),
+                    self.config.artifact_prefix(&execution.id),
+                ),
+            ],
+        };
+        let event = match self.builder.start_build(request).await {
+            Ok(build) => {
+                info!(build = %build.id, "build started");
+                Event::BuildStarted {
+                    build_id: build.id,
+                    log_url: build.log_url,
+                }
+            }
+            Err(e) if e.retryable => return Err(e.into()),
+            Err(e) => Event::BuildFailed {
+                build_id: None,
+                reason: format!("could not start the build: {}", chain(&e)),
+                log_url: None,
+            },
+        };
+        self.apply(&execution.id, event).await
+    }
+
+    /// Takes the stage's lane, creates the change set from the build's artifacts and
+    /// waits (boundedly) until CloudFormation has worked it out.
+    async fn prepare(
+        &self,
+        execution: &Execution,
+        stage: &StageName,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let id = &execution.id;
+        let Some(s) = execution.stage(stage) else {
+            return Ok(Vec::new());
+        };
+        let mut work = Vec::new();
+        match self.lanes.acquire(stage, id).await? {
+            Acquired::Outdated { by } => {
+                info!(%stage, newer = %by, "a newer execution holds this stage");
+                return self
+                    .apply(
+                        id,
+                        Event::Superseded {
+                            stage: stage.clone(),
+                            by,
+                        },
+                    )
+                    .await;
+            }
+            Acquired::Queued { superseded } => {
+                info!(%stage, "queued behind another deployment of this stage");
+                if let Some(old) = superseded {
+                    let by = id.clone();
+                    work.extend(
+                        self.apply(
+                            &old,
+                            Event::Superseded {
+                                stage: stage.clone(),
+                                by,
+                            },
+                        )
+                        .await?,
+                    );
+                }
+                return Ok(work);
+            }
+            Acquired::Granted { superseded } => {
+                if let Some(old) = superseded {
+                    info!(%stage, older = %old, "superseding the execution waiting at this gate");
+                    let by = id.clone();
+                    work.extend(
+                        self.apply(
+                            &old,
+                            Event::Superseded {
+                                stage: stage.clone(),
+                                by,
+                            },
+                        )
+                        .await?,
+                    );
+                }
+            }
+        }
+        let spec = match self.change_set_spec(execution, stage).await? {
+            Ok(spec) => spec,
+            Err(reason) => {
+                let failed = Event::ChangeSetFailed {
+                    stage: stage.clone(),
+                    change_set_id: None,
+                    reason,
+                };
+                work.extend(self.apply(id, failed).await?);
+                return Ok(work);
+            }
+        };
+        let target = Target {
+            stack_name: &s.stack_name,
+            role_arn: s.role_arn.as_deref(),
+        };
+        if let Err(e) = self.deployer.create_change_set(target, &spec).await {
+            if e.retryable {
+                return Err(e.into());
+            }
+            let reason = e.message.clone().unwrap_or_else(|| chain(&e));
+            let failed = Event::ChangeSetFailed {
+                stage: stage.clone(),
+                change_set_id: None,
+                reason,
+            };
+            work.extend(self.apply(id, failed).await?);
+            return Ok(work);
+        }
+        if let Some(event) = self
+            .await_change_set(target, stage, &spec.change_set_name)
+            .await?
+        {
+            work.extend(self.apply(id, event).await?);
+        }
+        Ok(work)
+    }
+
+    /// Polls the change set with growing pauses; `None` if it is still being worked
+    /// out when the budget is spent (the sweeper takes over from there).
+    pub async fn await_change_set(
+        &self,
+        target: Target<'_>,
+        stage: &StageName,
+        name: &str,
+    ) -> Result<Option<Event>, EngineError> {
+        let started = tokio::time::Instant::now();
+        let mut pause = self.wait.first;
+        loop {
+            let state = self.deployer.change_set(target, name).await?;
+            if let Some(event) = change_set_event(stage, state) {
+                return Ok(Some(event));
+            }
+            if started.elapsed() + pause > self.wait.budget {
+                warn!(%stage, change_set = name, "change set not ready in time; the sweeper will pick it up");
+                return Ok(None);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.wait.max_interval);
+        }
+    }
+
+    /// The change set to create, or a reason (for the people reading it) why not.
+    async fn change_set_spec(
+        &self,
+        execution: &Execution,
+        stage: &StageName,
+    ) -> Result<Result<ChangeSetSpec, String>, EngineError> {
+        let prefix = self.config.artifact_prefix(&execution.id);
+        let bucket = &self.config.bucket;
+        let template_key = format!("{prefix}packaged.yaml");
+        let Some(template) = self
+            .objects
+            .get(&template_key)
+            .await
+            .map_err(StoreError::from)?
+        else {
+            return Ok(Err(format!(
+                "the build left no packaged.yaml at s3://{bucket}/{template_key}; \
+                 the buildspec must run `sam package` and list it as an artifact"
+            )));
+        };
+        let template = if template.body.len() <= TEMPLATE_BODY_MAX {
+            match String::from_utf8(template.body) {
+                Ok(body) => Template::Body(body),
+                Err(_) => return Ok(Err("packaged.yaml is not UTF-8 text".into())),
+            }
+        } else {
+            Template::Url(format!(
+                "https://{bucket}.s3.{}.amazonaws.com/{template_key}",
+                self.config.region
+            ))
+        };
+        let config_key = format!("{prefix}{stage}.json");
+        let configuration = match self
+            .objects
+            .get(&config_key)
+            .await
+            .map_err(StoreError::from)?
+        {
+            None => {
+                info!(%stage, "no {stage}.json in the artifacts; no parameters or tags");
+                TemplateConfiguration::default()
+            }
+            Some(object) => match serde_json::from_slice::<TemplateConfiguration>(&object.body) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Ok(Err(format!(
+                        "{stage}.json is not a template configuration \
+                         ({{\"Parameters\": {{...}}, \"Tags\": {{...}}}} with string values): {e}"
+                    )));
+                }
+            },
+        };
+        let s = execution.stage(stage);
+        let summary = execution
+            .commit
+            .message
+            .as_deref()
+            .and_then(|m| m.lines().next())
+            .unwrap_or_default();
+        let description: String = format!(
+            "Sluice {} {}: {summary}",
+            execution.id,
+            execution.commit.id.short()
+        )
+        .chars()
+        .take(1024)
+        .collect();
+        Ok(Ok(ChangeSetSpec {
+            change_set_name: execution.change_set_name(stage),
+            template,
+            parameters: configuration.parameters,
+            tags: configuration.tags,
+            execution_role_arn: s.and_then(|s| s.execution_role_arn.clone()),
+            description,
+        }))
+    }
+
+    async fn request_approval(
+        &self,
+        execution: &Execution,
+        stage: &StageName,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let token = token::generate();
+        let hash = TokenHash::of(&token);
+        let timeout = chrono::Duration::from_std(self.config.approval_timeout)
+            .unwrap_or(chrono::Duration::days(7));
+        let expires_at = self.now() + timeout;
+        let event = Event::ApprovalRequested {
+            stage: stage.clone(),
+            token_sha256: hash,
+            expires_at,
+        };
+        let applied = match self.store.apply(&execution.id, event, self.now()).await {
+            Ok(applied) => applied,
+            Err(StoreError::Rejected(rejected)) => {
+                warn!(%stage, %rejected, "approval not requested");
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let issued = applied
+            .execution
+            .stage(stage)
+            .and_then(|s| s.approval.as_ref())
+            .is_some_and(|a| a.token_sha256.matches(&hash));
+        if !applied.changed || !issued {
+            info!(%stage, "an approval link was already issued");
+            return Ok(Vec::new());
+        }
+        self.lanes.mark_waiting(stage, &execution.id, true).await?;
+        let link = format!(
+            "{}/approvals/{}/{stage}?token={token}",
+            self.config.approval_url, execution.id
+        );
+        if let Some(s) = applied.execution.stage(stage) {
+            let message = messages::approval_request(&applied.execution, s, &link, expires_at);
+            self.publish(&message).await;
+        }
+        Ok(Vec::new())
+    }
+}
+
+/// The core event for a change set's state, if it is settled.
+pub fn change_set_event(stage: &StageName, state: ChangeSetState) -> Option<Event> {
+    let stage = stage.clone();
+    match state {
+        ChangeSetState::Ready { id, changes } => Some(Event::ChangeSetReady {
+            stage,
+            change_set_id: id,
+            changes,
+        }),
+        ChangeSetState::Empty { id } => Some(Event::ChangeSetEmpty {
+            stage,
+            change_set_id: id,
+        }),
+        ChangeSetState::Failed { id, reason } => Some(Event::ChangeSetFailed {
+            stage,
+            change_set_id: Some(id),
+            reason,
+        }),
+        ChangeSetState::Pending | ChangeSetState::Missing | ChangeSetState::Executed { .. } => None,
+    }
+}

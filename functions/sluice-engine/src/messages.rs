@@ -1,0 +1,312 @@
+//! The plain-text messages people get: short subjects that name the repository, the
+//! stage and the outcome, and bodies that say what happened and what to do.
+
+use std::fmt::Write;
+
+use sluice_adapters::notifier::Message;
+use sluice_core::{ChangeAction, Execution, Notice, Replacement, ResourceChange, Stage, Timestamp};
+
+use crate::config::Config;
+
+const SUBJECT_MAX: usize = 99;
+
+/// SNS subjects must be one line of ASCII under 100 characters.
+fn subject(text: &str) -> String {
+    let mut clean: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else if c.is_control() {
+                ' '
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if clean.len() > SUBJECT_MAX {
+        clean.truncate(SUBJECT_MAX - 3);
+        clean.push_str("...");
+    }
+    clean
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+/// The console page of a stack.
+pub fn stack_link(config: &Config, stack: &str) -> String {
+    format!(
+        "https://{r}.console.aws.amazon.com/cloudformation/home?region={r}#/stacks?filteringText={stack}",
+        r = config.region
+    )
+}
+
+fn header(execution: &Execution, stage: Option<&str>) -> String {
+    let commit = &execution.commit;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "Repository: {} (branch {})",
+        execution.repository, execution.branch
+    );
+    let _ = writeln!(
+        text,
+        "Commit:     {}{}",
+        commit.id,
+        commit
+            .author
+            .as_deref()
+            .map(|a| format!(" by {a}"))
+            .unwrap_or_default()
+    );
+    if let Some(message) = &commit.message {
+        for line in message.lines().take(5) {
+            let _ = writeln!(text, "            {line}");
+        }
+    }
+    let _ = writeln!(text, "Execution:  {}", execution.id);
+    if let Some(stage) = stage {
+        let _ = writeln!(text, "Stage:      {stage}");
+    }
+    text.push('\n');
+    text
+}
+
+fn tag(execution: &Execution) -> String {
+    let summary = execution
+        .commit
+        .message
+        .as_deref()
+        .map(first_line)
+        .unwrap_or_default();
+    format!("{} {summary}", execution.commit.id.short())
+        .trim_end()
+        .to_owned()
+}
+
+/// The message for a notice.
+pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Message {
+    let repo = &execution.repository;
+    let t = tag(execution);
+    let stage_of = |name: &str| execution.stages.iter().find(|s| s.name.as_str() == name);
+    match notice {
+        Notice::Started => {
+            let stages: Vec<_> = execution.stages.iter().map(|s| s.name.as_str()).collect();
+            Message {
+                subject: subject(&format!("[{repo}] building {t}")),
+                body: format!(
+                    "{}What happened: a push to {} started a delivery; the commit is being built.\n\
+                     Next:          {}.\n",
+                    header(execution, None),
+                    execution.branch,
+                    stages.join(", then ")
+                ),
+            }
+        }
+        Notice::Succeeded => {
+            let last = execution
+                .stages
+                .last()
+                .map(|s| s.name.as_str())
+                .unwrap_or("every stage");
+            let mut body = header(execution, None);
+            body.push_str("What happened: the commit is live in every stage.\n");
+            for stage in &execution.stages {
+                let _ = writeln!(
+                    body,
+                    "  {:<12} {:?}  {}",
+                    stage.name,
+                    stage.status,
+                    stack_link(config, &stage.stack_name)
+                );
+            }
+            Message {
+                subject: subject(&format!("[{repo}] deployed to {last}: {t}")),
+                body,
+            }
+        }
+        Notice::Failed { stage, reason } => {
+            let mut body = header(execution, stage.as_ref().map(|s| s.as_str()));
+            let _ = writeln!(body, "What happened: {reason}");
+            match stage.as_ref().and_then(|s| stage_of(s.as_str())) {
+                None => {
+                    body.push_str(
+                        "What to do:    read the build log, fix the commit and push again.\n",
+                    );
+                    if let Some(log) = &execution.build.log_url {
+                        let _ = writeln!(body, "Build log:     {log}");
+                    }
+                }
+                Some(s) => {
+                    body.push_str(
+                        "What to do:    check the stack's events, fix the template or its \
+                         parameters and push again.\n",
+                    );
+                    let _ = writeln!(body, "Stack:         {}", stack_link(config, &s.stack_name));
+                }
+            }
+            let place = stage
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "build".into());
+            Message {
+                subject: subject(&format!("[{repo}] FAILED at {place}: {t}")),
+                body,
+            }
+        }
+        Notice::Rejected { stage, by, comment } => {
+            let mut body = header(execution, Some(stage.as_str()));
+            let _ = writeln!(
+                body,
+                "What happened: {by} rejected the change; nothing was deployed to {stage}."
+            );
+            if let Some(comment) = comment {
+                let _ = writeln!(body, "Comment:       {comment}");
+            }
+            body.push_str("What to do:    address the comment and push again.\n");
+            Message {
+                subject: subject(&format!("[{repo}] rejected at {stage}: {t}")),
+                body,
+            }
+        }
+        Notice::Superseded { stage, by } => Message {
+            subject: subject(&format!("[{repo}] superseded at {stage}: {t}")),
+            body: format!(
+                "{}What happened: a newer commit (execution {by}) reached {stage}; this one will \
+                 not be deployed there and its approval link no longer works.\n\
+                 What to do:    nothing; approve the newer execution instead.\n",
+                header(execution, Some(stage.as_str()))
+            ),
+        },
+        Notice::Expired { stage } => Message {
+            subject: subject(&format!("[{repo}] approval expired for {stage}: {t}")),
+            body: format!(
+                "{}What happened: nobody approved or rejected the change in time; nothing was \
+                 deployed to {stage}.\n\
+                 What to do:    push again (or re-push the same change) to ask again.\n",
+                header(execution, Some(stage.as_str()))
+            ),
+        },
+    }
+}
+
+/// One line per resource change, replacements flagged.
+pub fn change_lines(changes: &[ResourceChange]) -> String {
+    if changes.is_empty() {
+        return "  (no resource changes)\n".into();
+    }
+    let width = changes
+        .iter()
+        .map(|c| c.logical_id.len())
+        .max()
+        .unwrap_or(0);
+    let mut text = String::new();
+    for c in changes {
+        let action = match c.action {
+            ChangeAction::Add => "Add",
+            ChangeAction::Modify => "Modify",
+            ChangeAction::Remove => "Remove",
+            ChangeAction::Import => "Import",
+            ChangeAction::Dynamic => "Dynamic",
+        };
+        let replacement = match c.replacement {
+            Replacement::Always => "  ** REPLACEMENT **",
+            Replacement::Conditional => "  (may replace)",
+            Replacement::Never => "",
+        };
+        let _ = writeln!(
+            text,
+            "  {action:<7} {:<width$}  {}{replacement}",
+            c.logical_id, c.resource_type
+        );
+    }
+    text
+}
+
+/// The approval request, with the link that carries the token.
+pub fn approval_request(
+    execution: &Execution,
+    stage: &Stage,
+    link: &str,
+    expires_at: Timestamp,
+) -> Message {
+    let replacements = stage
+        .changes
+        .iter()
+        .filter(|c| c.replacement != Replacement::Never)
+        .count();
+    let mut body = header(execution, Some(stage.name.as_str()));
+    let _ = writeln!(
+        body,
+        "Changes to stack {} ({} resources{}):",
+        stage.stack_name,
+        stage.changes.len(),
+        if replacements > 0 {
+            format!(", {replacements} may be replaced")
+        } else {
+            String::new()
+        }
+    );
+    body.push_str(&change_lines(&stage.changes));
+    let _ = write!(
+        body,
+        "\nReview and approve or reject:\n  {link}\n\n\
+         The link works once and expires {}.\n",
+        expires_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    Message {
+        subject: subject(&format!(
+            "[{}] approval needed for {}: {}",
+            execution.repository,
+            stage.name,
+            tag(execution)
+        )),
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_one_ascii_line_under_100_characters() {
+        let s = subject(&format!(
+            "[repo] deployed: caf\u{e9}\nnext {}",
+            "x".repeat(200)
+        ));
+        assert!(s.len() < 100, "{}", s.len());
+        assert!(s.is_ascii());
+        assert!(!s.contains('\n'));
+        assert!(s.starts_with("[repo] deployed: caf? next"));
+        assert!(s.ends_with("..."));
+    }
+
+    #[test]
+    fn replacements_are_flagged() {
+        let lines = change_lines(&[
+            ResourceChange {
+                logical_id: "Table".into(),
+                resource_type: "AWS::DynamoDB::Table".into(),
+                action: ChangeAction::Modify,
+                replacement: Replacement::Always,
+            },
+            ResourceChange {
+                logical_id: "HelloFunction".into(),
+                resource_type: "AWS::Lambda::Function".into(),
+                action: ChangeAction::Add,
+                replacement: Replacement::Never,
+            },
+        ]);
+        assert!(
+            lines.contains("Modify  Table          AWS::DynamoDB::Table  ** REPLACEMENT **"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("Add     HelloFunction  AWS::Lambda::Function\n"),
+            "{lines}"
+        );
+    }
+}
