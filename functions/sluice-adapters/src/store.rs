@@ -112,6 +112,12 @@ struct CommitMarker {
     created_at: Timestamp,
 }
 
+/// Where the sweeper resumes.
+#[derive(Serialize, Deserialize)]
+struct SweepCursor {
+    after: Option<ExecutionId>,
+}
+
 /// Executions of one pipeline, kept in an [`ObjectStore`].
 #[derive(Clone, Debug)]
 pub struct ExecutionStore<O> {
@@ -292,6 +298,40 @@ impl<O: ObjectStore> ExecutionStore<O> {
             ids.last().cloned()
         };
         Ok((ids, cursor))
+    }
+
+    /// Drops a leftover in-flight marker of an execution that has finished.
+    pub async fn clear_in_flight(&self, id: &ExecutionId) -> Result<(), StoreError> {
+        Ok(self.objects.delete(&self.active_key(id)).await?)
+    }
+
+    /// Where the sweeper stopped last time.
+    pub async fn sweep_cursor(&self) -> Result<Option<ExecutionId>, StoreError> {
+        Ok(self
+            .read::<SweepCursor>(&self.cursor_key())
+            .await?
+            .and_then(|(c, _)| c.after))
+    }
+
+    /// Records where the sweeper stopped.
+    pub async fn save_sweep_cursor(&self, after: Option<ExecutionId>) -> Result<(), StoreError> {
+        compare_and_swap(
+            &self.objects,
+            &self.cursor_key(),
+            &self.retry,
+            |current: Option<SweepCursor>| {
+                let next = SweepCursor {
+                    after: after.clone(),
+                };
+                let changed = current.is_none_or(|c| c.after != next.after);
+                Ok((changed.then_some(next), ()))
+            },
+        )
+        .await
+    }
+
+    fn cursor_key(&self) -> String {
+        format!("{}sweeper.json", self.prefix)
     }
 
     fn active_key(&self, id: &ExecutionId) -> String {

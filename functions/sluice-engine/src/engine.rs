@@ -488,7 +488,7 @@ where
         .await
     }
 
-    async fn run_all(&self, work: Vec<(Execution, Command)>) -> Result<(), EngineError> {
+    pub(crate) async fn run_all(&self, work: Vec<(Execution, Command)>) -> Result<(), EngineError> {
         let mut queue: VecDeque<_> = work.into();
         while let Some((execution, command)) = queue.pop_front() {
             let span = tracing::info_span!(

@@ -10,3 +10,5 @@ pub mod token;
 
 pub use config::Config;
 pub use engine::{Clock, Decided, Engine, EngineError, WaitPolicy};
+pub mod approval;
+pub mod sweep;

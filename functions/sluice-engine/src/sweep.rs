@@ -1,0 +1,189 @@
+//! The sweeper: asks AWS what really happened to every execution in flight and feeds
+//! its findings through the core, so a lost event or a lost command delays an
+//! execution but never strands it. Each run does bounded work and resumes where the
+//! previous one stopped.
+
+use chrono::Duration;
+use sluice_adapters::ObjectStore;
+use sluice_adapters::aws::chain;
+use sluice_adapters::builder::{BuildOutcome, Builder};
+use sluice_adapters::commits::CommitReader;
+use sluice_adapters::deployer::{ChangeSetState, Deployer, Target};
+use sluice_adapters::notifier::Notifier;
+use sluice_core::{BuildStatus, Event, Execution, StageStatus, Status};
+use tracing::{Instrument, info, warn};
+
+use crate::engine::{Engine, EngineError, change_set_event};
+
+/// A build not recorded this long after its execution was created never started.
+pub const BUILD_START_GRACE: i64 = 15 * 60;
+
+/// What one sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub examined: usize,
+    /// Findings fed to executions.
+    pub findings: usize,
+    /// Whether the sweep reached the end of the in-flight list.
+    pub finished_pass: bool,
+}
+
+impl<O, B, D, N, C> Engine<O, B, D, N, C>
+where
+    O: ObjectStore,
+    B: Builder,
+    D: Deployer,
+    N: Notifier,
+    C: CommitReader,
+{
+    /// Examines up to `max` in-flight executions, from where the last sweep stopped.
+    pub async fn sweep(&self, max: usize) -> Result<SweepReport, EngineError> {
+        let after = self.store.sweep_cursor().await?;
+        let (ids, cursor) = self.store.in_flight(after.as_ref(), max).await?;
+        let mut report = SweepReport {
+            finished_pass: cursor.is_none(),
+            ..SweepReport::default()
+        };
+        for id in ids {
+            report.examined += 1;
+            let span = tracing::info_span!("sweep", execution = %id);
+            let outcome = async {
+                let Some(execution) = self.store.load(&id).await? else {
+                    return Ok::<usize, EngineError>(0);
+                };
+                if execution.status.is_terminal() {
+                    self.store.clear_in_flight(&id).await?;
+                    return Ok(0);
+                }
+                let Some(event) = self.finding(&execution).await? else {
+                    return Ok(0);
+                };
+                info!(?event, "sweeper finding");
+                let work = self.apply(&id, event).await?;
+                self.run_all(work).await?;
+                Ok(1)
+            }
+            .instrument(span)
+            .await;
+            match outcome {
+                Ok(n) => report.findings += n,
+                // One execution's trouble must not stop the sweep of the others.
+                Err(e) => warn!(execution = %id, error = %chain(&e), "could not reconcile"),
+            }
+        }
+        self.store.save_sweep_cursor(cursor).await?;
+        Ok(report)
+    }
+
+    /// What AWS says happened that the execution does not know yet, if anything.
+    pub async fn finding(&self, execution: &Execution) -> Result<Option<Event>, EngineError> {
+        let now = self.now();
+        if execution.status == Status::Building {
+            let Some(build_id) = execution.build.id.clone() else {
+                let waited = now - execution.created_at;
+                let gone = execution.build.status == BuildStatus::Requested
+                    && waited > Duration::seconds(BUILD_START_GRACE);
+                return Ok(gone.then_some(Event::BuildNeverStarted));
+            };
+            let reports = self.builder.builds(vec![build_id.clone()]).await?;
+            return Ok(match reports.into_iter().find(|r| r.id == build_id) {
+                None => None,
+                Some(r) => match r.outcome {
+                    BuildOutcome::InProgress => None,
+                    BuildOutcome::Succeeded => Some(Event::BuildSucceeded {
+                        build_id,
+                        log_url: r.log_url,
+                    }),
+                    BuildOutcome::Failed { reason } => Some(Event::BuildFailed {
+                        build_id: Some(build_id),
+                        reason,
+                        log_url: r.log_url,
+                    }),
+                },
+            });
+        }
+        let Some(stage) = execution.current_stage() else {
+            return Ok(None);
+        };
+        let name = execution.change_set_name(&stage.name);
+        let target = Target {
+            stack_name: &stage.stack_name,
+            role_arn: stage.role_arn.as_deref(),
+        };
+        match stage.status {
+            StageStatus::Preparing => {
+                let lane = self.lanes.get(&stage.name).await?;
+                let holds = lane
+                    .holder
+                    .as_ref()
+                    .is_some_and(|h| h.execution == execution.id);
+                if !holds {
+                    if let Some(h) = &lane.holder {
+                        // A holder that has moved on without letting go frees the stage.
+                        let stuck = match self.store.load(&h.execution).await? {
+                            None => true,
+                            Some(other) => other
+                                .stage(&stage.name)
+                                .is_none_or(|s| s.status.is_finished()),
+                        };
+                        if !stuck {
+                            return Ok(None);
+                        }
+                        self.lanes.release(&stage.name, &h.execution).await?;
+                    }
+                    return Ok(Some(Event::ChangeSetMissing {
+                        stage: stage.name.clone(),
+                    }));
+                }
+                Ok(match self.deployer.change_set(target, &name).await? {
+                    ChangeSetState::Missing => Some(Event::ChangeSetMissing {
+                        stage: stage.name.clone(),
+                    }),
+                    state => change_set_event(&stage.name, state),
+                })
+            }
+            StageStatus::AwaitingApproval => Ok(match &stage.approval {
+                None => Some(Event::ApprovalNotRequested {
+                    stage: stage.name.clone(),
+                }),
+                Some(a) if a.decision.is_none() && now >= a.expires_at => {
+                    Some(Event::ApprovalExpired {
+                        stage: stage.name.clone(),
+                    })
+                }
+                Some(_) => None,
+            }),
+            StageStatus::Deploying => {
+                let state = self.deployer.change_set(target, &name).await?;
+                let stack = self.deployer.stack(target).await?;
+                Ok(match state {
+                    ChangeSetState::Ready { .. } => Some(Event::ChangeSetNotExecuted {
+                        stage: stage.name.clone(),
+                    }),
+                    _ => match stack {
+                        Some(info) if info.is_complete() => Some(Event::StackUpdateCompleted {
+                            stage: stage.name.clone(),
+                        }),
+                        Some(info) if info.is_failed() => {
+                            let first = self.deployer.first_failure(target).await.ok().flatten();
+                            let reason = first
+                                .or(info.reason)
+                                .map(|r| {
+                                    format!("stack {} is {}: {r}", stage.stack_name, info.status)
+                                })
+                                .unwrap_or_else(|| {
+                                    format!("stack {} is {}", stage.stack_name, info.status)
+                                });
+                            Some(Event::StackUpdateFailed {
+                                stage: stage.name.clone(),
+                                reason,
+                            })
+                        }
+                        _ => None,
+                    },
+                })
+            }
+            _ => Ok(None),
+        }
+    }
+}
