@@ -497,7 +497,9 @@ where
                 repository = %execution.repository,
                 commit = %execution.commit.id.short(),
             );
-            let more = self.execute(&execution, command).instrument(span).await?;
+            // Boxed: one command's future nests all the adapters' futures, deep enough
+            // to exceed the compiler's type-layout limits in the binaries otherwise.
+            let more = Box::pin(self.execute(&execution, command).instrument(span)).await?;
             queue.extend(more);
         }
         Ok(())

@@ -11,4 +11,5 @@ pub mod token;
 pub use config::Config;
 pub use engine::{Clock, Decided, Engine, EngineError, WaitPolicy};
 pub mod approval;
+pub mod runtime;
 pub mod sweep;

@@ -1,0 +1,17 @@
+//! Approval function: `GET` shows the approval page, `POST` records the decision.
+
+use lambda_http::{Error, Request, service_fn};
+use sluice_engine::approval::handle;
+use sluice_engine::runtime::aws_engine;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let engine = aws_engine().await?;
+    let engine = &engine;
+    // Handler futures are boxed: unboxed, their nesting exceeds rustc's layout depth limit.
+    lambda_http::run(service_fn(move |request: Request| async move {
+        Ok::<_, Error>(Box::pin(handle(engine, request)).await)
+    }))
+    .await
+}

@@ -1,0 +1,67 @@
+//! What every function's `main` shares: the AWS-backed engine, built once, and how a
+//! handler's result becomes Lambda's answer.
+
+use lambda_runtime::Diagnostic;
+use sluice_adapters::S3Objects;
+use sluice_adapters::aws::{chain, s3_client};
+use sluice_adapters::builder::CodeBuild;
+use sluice_adapters::commits::CodeCommit;
+use sluice_adapters::deployer::CloudFormation;
+use sluice_adapters::notifier::Sns;
+use tracing::error;
+
+use crate::config::{Config, ConfigProblem};
+use crate::engine::{Engine, EngineError};
+
+/// The engine over the real AWS services.
+pub type AwsEngine = Engine<S3Objects, CodeBuild, CloudFormation, Sns, CodeCommit>;
+
+/// Reads the configuration and builds every client once. `AWS_ENDPOINT_URL` (and the
+/// per-service variants) point the clients at the local emulator when set.
+pub async fn aws_engine() -> Result<AwsEngine, ConfigProblem> {
+    let config = Config::from_env()?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let objects = S3Objects::new(s3_client(&sdk), config.bucket.clone());
+    let notifier = Sns::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn.clone());
+    Ok(Engine::new(
+        config,
+        objects,
+        CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk)),
+        CloudFormation::new(&sdk),
+        notifier,
+        CodeCommit::new(aws_sdk_codecommit::Client::new(&sdk)),
+    ))
+}
+
+/// A handler failure worth a retry: Lambda redelivers the event, and after its last
+/// attempt hands it to the on-failure destination.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Retryable(String);
+
+impl From<Retryable> for Diagnostic {
+    fn from(err: Retryable) -> Self {
+        Diagnostic {
+            error_type: "Sluice.Retryable".into(),
+            error_message: err.0,
+        }
+    }
+}
+
+/// Maps a handler's result to Lambda's answer. Errors that a retry cannot fix (a
+/// malformed event, a permanent AWS refusal) are logged and acknowledged, so Lambda
+/// does not redeliver them; the sweeper reconciles what they left behind.
+pub fn outcome(result: Result<(), EngineError>) -> Result<(), Retryable> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_retryable() => {
+            let text = chain(&e);
+            error!(error = %text, retryable = true, "handler failed; the event will be redelivered");
+            Err(Retryable(text))
+        }
+        Err(e) => {
+            error!(error = %chain(&e), retryable = false, "handler failed; not retrying");
+            Ok(())
+        }
+    }
+}
