@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub mod fakes;
+pub mod world;
 use aws_sdk_s3::config::Credentials;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);

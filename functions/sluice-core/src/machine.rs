@@ -580,9 +580,14 @@ impl Run {
     }
 
     fn log(&mut self, what: String) {
-        let entry = Entry { at: self.now, what };
-        let pos = self.execution.timeline.partition_point(|e| e <= &entry);
-        self.execution.timeline.insert(pos, entry);
+        // In time order; entries of the same instant keep the order they happened in.
+        let pos = self
+            .execution
+            .timeline
+            .partition_point(|e| e.at <= self.now);
+        self.execution
+            .timeline
+            .insert(pos, Entry { at: self.now, what });
         self.changed = true;
     }
 }

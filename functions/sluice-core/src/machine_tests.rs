@@ -709,3 +709,25 @@ fn a_stage_config_with_a_role_is_carried_into_the_execution() {
         Some("arn:aws:iam::123456789012:role/deployer")
     );
 }
+
+#[test]
+fn entries_of_the_same_instant_keep_the_order_they_happened_in() {
+    let commit = Commit {
+        id: CommitId::parse(COMMIT).unwrap(),
+        author: None,
+        message: None,
+    };
+    let exec = start(&pipeline(), "hello-api", "master", commit, t(0))
+        .unwrap()
+        .execution;
+    let exec = step(&exec, build_ok(), t(0)).unwrap().execution;
+    let text: Vec<_> = exec.timeline.iter().map(|e| e.what.as_str()).collect();
+    assert_eq!(
+        text,
+        [
+            "push of f00dfeedf00d to master received",
+            "build hello:1 succeeded",
+            "staging: preparing change set"
+        ]
+    );
+}
