@@ -514,3 +514,59 @@ async fn a_push_delivered_twice_starts_one_build() {
         .collect();
     assert_eq!(subjects.len(), 1, "{subjects:?}");
 }
+
+#[tokio::test]
+async fn after_a_rejection_the_next_commit_creates_the_stack_left_in_review() {
+    let world = World::new().await;
+    to_the_gate(&world, C1).await;
+    let (path, token) = approval_link(&world.messages().await[1].body);
+    post(&world, &path, &format!("token={token}&decision=reject")).await;
+    // The rejected CREATE change set leaves an empty stack in REVIEW_IN_PROGRESS.
+    assert_eq!(
+        world.stack_status("hello-production").await.as_deref(),
+        Some("REVIEW_IN_PROGRESS")
+    );
+
+    world.advance(Duration::minutes(10));
+    let next = to_the_gate(&world, C2).await;
+    let (path, token) = approval_link(&world.messages().await.pop().expect("request").body);
+    let (status, page) = post(&world, &path, &format!("token={token}&decision=approve")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    stack_settles(&world, "hello-production").await;
+    assert_eq!(world.execution(&next.id).await.status, Status::Succeeded);
+    assert_eq!(
+        world.stack_status("hello-production").await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+}
+
+#[tokio::test]
+async fn the_sweeper_does_bounded_work_and_resumes_where_it_stopped() {
+    let world = World::new().await;
+    let commits = ["a", "b", "c"].map(|c| c.repeat(40));
+    for commit in &commits {
+        world.advance(Duration::minutes(1));
+        push(&world, commit).await;
+    }
+    // Every build failed, and every failure event was lost: only the sweeper can tell.
+    for execution in world.executions().await {
+        world.builder.set_outcome(
+            &build_id(&execution),
+            BuildOutcome::Failed {
+                reason: "phase BUILD FAILED".into(),
+            },
+        );
+    }
+    let first = world.engine.sweep(2).await.expect("sweep");
+    assert_eq!(
+        (first.examined, first.findings, first.finished_pass),
+        (2, 2, false)
+    );
+    let second = world.engine.sweep(2).await.expect("sweep");
+    assert_eq!(
+        (second.examined, second.findings, second.finished_pass),
+        (1, 1, true)
+    );
+    let statuses: Vec<_> = world.executions().await.iter().map(|e| e.status).collect();
+    assert_eq!(statuses, [Status::Failed; 3]);
+}

@@ -240,7 +240,11 @@ where
                 Ok(())
             }
             BuildChange::Ours { execution, event } => {
-                let span = tracing::info_span!("build", %execution);
+                let span = tracing::info_span!(
+                    "build",
+                    %execution,
+                    repository = %self.config.pipeline.repository,
+                );
                 async {
                     let work = self.apply(&execution, event).await?;
                     self.run_all(work).await
@@ -271,12 +275,19 @@ where
             return Ok(());
         };
         let id = holder.execution;
-        let span = tracing::info_span!("stack", execution = %id, %stack_name, %status);
+        let Some(execution) = self.store.load(&id).await? else {
+            warn!(execution = %id, "the lane names an execution that does not exist");
+            return Ok(());
+        };
+        let span = tracing::info_span!(
+            "stack",
+            execution = %id,
+            repository = %execution.repository,
+            commit = %execution.commit.id.short(),
+            %stack_name,
+            %status,
+        );
         async {
-            let Some(execution) = self.store.load(&id).await? else {
-                warn!("the lane names an execution that does not exist");
-                return Ok(());
-            };
             let Some(event) = self
                 .stack_event(&execution, &stage, &status, reason)
                 .await?
