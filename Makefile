@@ -1,33 +1,72 @@
-# Sluice's two entry points. `make test` works on a fresh clone: it installs the
-# pinned AWS emulator into .venv, then runs the format, lint and test checks.
+# Sluice's entry points. Each works on a fresh clone: it installs what it needs
+# (pinned Python tools into .venv, the Rust arm64 target) before it runs.
+#
+#   make test    format, lint and every test, template lints included
+#   make build   the orchestrator's arm64 Lambda binaries, through `sam build`
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
-EMULATOR := $(VENV)/.emulator-installed
+EMULATOR := $(VENV)/emulator/.installed
+TOOLS := $(VENV)/tools/.installed
+TOOLS_BIN := $(CURDIR)/$(VENV)/tools/bin
+EXAMPLE := examples/hello-api
 
-export SLUICE_MINISTACK := $(CURDIR)/$(VENV)/bin/ministack
+# The templates every check covers.
+TEMPLATES := template.yaml templates/deploy-target.yaml $(EXAMPLE)/template.yaml
 
-.PHONY: test setup check-toolchain fmt clean
+export SLUICE_MINISTACK := $(CURDIR)/$(VENV)/emulator/bin/ministack
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: test build setup check-toolchain lint-templates example-test arm64-target fmt clean
 
 test: setup
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo test --workspace --locked
+	$(MAKE) --no-print-directory example-test lint-templates
 
-setup: check-toolchain $(EMULATOR)
+setup: check-toolchain $(EMULATOR) $(TOOLS)
 
 check-toolchain:
 	@command -v cargo >/dev/null 2>&1 || { \
-	  echo "setup failed: cargo was not found. Install Rust (rustup) and run make test again." >&2; exit 1; }
+	  echo "setup failed: cargo was not found. Install Rust (rustup) and run make again." >&2; exit 1; }
 
 $(EMULATOR): requirements/emulator.txt scripts/setup-venv.sh
-	@PYTHON=$(PYTHON) scripts/setup-venv.sh $(VENV) requirements/emulator.txt
+	@PYTHON=$(PYTHON) scripts/setup-venv.sh $(VENV)/emulator requirements/emulator.txt
 	@touch $@
+
+$(TOOLS): requirements/tools.txt scripts/setup-venv.sh
+	@PYTHON=$(PYTHON) scripts/setup-venv.sh $(VENV)/tools requirements/tools.txt
+	@touch $@
+
+# The example application is its own project, as it would be in its own repository;
+# it shares our target directory only to reuse compiled dependencies.
+example-test:
+	cd $(EXAMPLE) && cargo fmt --check
+	cd $(EXAMPLE) && CARGO_TARGET_DIR=$(CURDIR)/target/example cargo clippy --all-targets --locked -- -D warnings
+	cd $(EXAMPLE) && CARGO_TARGET_DIR=$(CURDIR)/target/example cargo test --locked
+
+lint-templates: $(TOOLS)
+	$(TOOLS_BIN)/cfn-lint $(TEMPLATES)
+	@for t in $(TEMPLATES); do \
+	  echo "sam validate --lint $$t"; \
+	  PATH=$(TOOLS_BIN):$$PATH sam validate --lint --template-file $$t || exit 1; \
+	done
+
+arm64-target:
+	@rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu || { \
+	  echo "Adding the Rust target aarch64-unknown-linux-gnu (Lambda's arm64)"; \
+	  rustup target add aarch64-unknown-linux-gnu; }
+
+build: setup arm64-target
+	@PATH=$(TOOLS_BIN):$$PATH scripts/build.sh
 
 fmt:
 	cargo fmt --all
+	cd $(EXAMPLE) && cargo fmt
 
 clean:
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .aws-sam

@@ -29,12 +29,12 @@ pub struct Emulator {
     dir: tempfile::TempDir,
 }
 
-/// Where the pinned emulator lives: `$SLUICE_MINISTACK`, or the project's `.venv`.
+/// Where the pinned emulator lives: `$SLUICE_MINISTACK`, or the project's `.venv/emulator`.
 fn ministack_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("SLUICE_MINISTACK") {
         return PathBuf::from(path);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/ministack")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/emulator/bin/ministack")
 }
 
 fn free_port() -> u16 {
@@ -53,7 +53,7 @@ impl Emulator {
         if !binary.exists() {
             panic!(
                 "the AWS emulator is not installed at {}.\n\
-                 Run `make test` (it creates .venv with the pinned MiniStack), \
+                 Run `make test` (it creates .venv/emulator with the pinned MiniStack), \
                  or set SLUICE_MINISTACK to a ministack executable.",
                 binary.display()
             );

@@ -26,7 +26,9 @@ pub struct Config {
     pub topic_arn: String,
     pub build_project: String,
     /// Base URL of the approval function, such as `https://abc.lambda-url.eu-west-1.on.aws`.
-    pub approval_url: String,
+    /// Every function that can send an approval link has it; the approval function
+    /// itself cannot be given its own URL (the template would be circular).
+    pub approval_url: Option<String>,
     pub approval_timeout: Duration,
     /// The AWS region, for console links.
     pub region: String,
@@ -110,11 +112,13 @@ impl Config {
                     reason: format!("{v:?} is not a whole number of hours from 1 to 8760"),
                 })?,
         };
-        let approval_url = required("SLUICE_APPROVAL_URL")?;
-        if !(approval_url.starts_with("https://") || approval_url.starts_with("http://")) {
+        let approval_url = get("SLUICE_APPROVAL_URL").filter(|v| !v.trim().is_empty());
+        if let Some(url) = &approval_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
             return Err(ConfigProblem::Invalid {
                 name: "SLUICE_APPROVAL_URL",
-                reason: format!("{approval_url:?} is not an http(s) URL"),
+                reason: format!("{url:?} is not an http(s) URL"),
             });
         }
         Ok(Self {
@@ -122,7 +126,7 @@ impl Config {
             bucket: required("SLUICE_BUCKET")?,
             topic_arn: required("SLUICE_TOPIC_ARN")?,
             build_project: required("SLUICE_BUILD_PROJECT")?,
-            approval_url: approval_url.trim_end_matches('/').to_owned(),
+            approval_url: approval_url.map(|u| u.trim().trim_end_matches('/').to_owned()),
             approval_timeout: Duration::from_secs(hours * 3600),
             region: get("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
         })
@@ -175,7 +179,10 @@ mod tests {
         let config = Config::from_lookup(env(&complete())).unwrap();
         assert_eq!(config.pipeline.branch, "master");
         assert_eq!(config.approval_timeout, Duration::from_secs(7 * 24 * 3600));
-        assert_eq!(config.approval_url, "https://x.lambda-url.us-east-1.on.aws");
+        assert_eq!(
+            config.approval_url.as_deref(),
+            Some("https://x.lambda-url.us-east-1.on.aws")
+        );
         let prod = &config.pipeline.stages[1];
         assert!(prod.requires_approval);
         assert_eq!(
@@ -191,7 +198,7 @@ mod tests {
             "SLUICE_PIPELINE",
             "SLUICE_STAGES",
             "SLUICE_BUCKET",
-            "SLUICE_APPROVAL_URL",
+            "SLUICE_TOPIC_ARN",
         ] {
             let vars: Vec<_> = complete()
                 .into_iter()
@@ -200,6 +207,11 @@ mod tests {
             let err = Config::from_lookup(env(&vars)).unwrap_err();
             assert!(err.to_string().contains(missing), "{err}");
         }
+        let mut vars = complete();
+        vars[6] = ("SLUICE_APPROVAL_URL", "lambda-url.example");
+        let err = Config::from_lookup(env(&vars)).unwrap_err();
+        assert!(err.to_string().contains("SLUICE_APPROVAL_URL"), "{err}");
+
         let mut vars = complete();
         vars.push(("SLUICE_APPROVAL_TIMEOUT_HOURS", "soon"));
         let err = Config::from_lookup(env(&vars)).unwrap_err();

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds every function of template.yaml with `sam build` (cargo-lambda, arm64) and
+# reports each binary's architecture, size and zipped size, and the time it took.
+# Fails if a function's bootstrap is missing or is not an arm64 executable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+start=$(date +%s)
+echo "sam build: the orchestrator's functions for arm64 (first run: several minutes)"
+sam build --beta-features --template-file template.yaml
+elapsed=$(( $(date +%s) - start ))
+
+python3 - "$elapsed" <<'PY'
+import io, pathlib, struct, sys, zipfile
+
+elapsed = int(sys.argv[1])
+build = pathlib.Path(".aws-sam/build")
+functions = sorted(p for p in build.iterdir() if p.is_dir() and p.name.endswith("Function"))
+if not functions:
+    sys.exit("no functions were built under .aws-sam/build")
+problems = []
+print(f"\n{'function':<20} {'arch':<8} {'binary':>10} {'zipped':>10}")
+total = 0
+for f in functions:
+    binary = f / "bootstrap"
+    if not binary.is_file():
+        problems.append(f"{f.name}: no bootstrap")
+        continue
+    data = binary.read_bytes()
+    # ELF header: e_machine at offset 18; 183 is AArch64.
+    machine = struct.unpack_from("<H", data, 18)[0] if data[:4] == b"\x7fELF" else None
+    arch = {183: "arm64", 62: "x86_64"}.get(machine, "unknown")
+    if arch != "arm64":
+        problems.append(f"{f.name}: bootstrap is {arch}, not arm64")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("bootstrap", data)
+    zipped = len(buf.getvalue())
+    total += zipped
+    print(f"{f.name:<20} {arch:<8} {len(data)/1e6:>8.1f}MB {zipped/1e6:>8.1f}MB")
+print(f"{'total zipped':<29} {total/1e6:>21.1f}MB")
+print(f"built in {elapsed // 60}m{elapsed % 60:02d}s")
+if problems:
+    sys.exit("build check failed:\n  " + "\n  ".join(problems))
+PY
