@@ -49,7 +49,7 @@ pub fn escape(text: &str) -> String {
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;margin:0 auto;max-width:46rem;\
 padding:1rem;color:#1b1b1b}h1{font-size:1.4rem}table{border-collapse:collapse;width:100%;\
 font-size:.95rem}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;\
-word-break:break-word}tr.replace{background:#fff0e0}.warn{color:#a33;font-weight:600}\
+overflow-wrap:anywhere}.n{white-space:nowrap}tr.replace{background:#fff0e0}.warn{color:#a33;font-weight:600}\
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}\
 dd{margin:0;word-break:break-word}pre{white-space:pre-wrap;margin:0}\
 textarea,input{width:100%;box-sizing:border-box;font:inherit;padding:.5rem}\
@@ -138,8 +138,8 @@ fn changes_table(execution: &Execution, stage: &StageName) -> String {
         );
     }
     html.push_str(
-        "<table><thead><tr><th>Action</th><th>Resource</th><th>Type</th><th>Replacement</th>\
-         </tr></thead><tbody>",
+        "<table><thead><tr><th class=\"n\">Action</th><th>Resource</th><th>Type</th>\
+         <th class=\"n\">Replaced?</th></tr></thead><tbody>",
     );
     for c in &s.changes {
         let action = match c.action {
@@ -154,11 +154,13 @@ fn changes_table(execution: &Execution, stage: &StageName) -> String {
             Replacement::Conditional => (" class=\"replace\"", "<span class=\"warn\">Maybe</span>"),
             Replacement::Never => ("", "No"),
         };
+        // Types wrap after each "::" rather than mid-word on a narrow screen.
         let _ = write!(
             html,
-            "<tr{class}><td>{action}</td><td>{}</td><td>{}</td><td>{replacement}</td></tr>",
+            "<tr{class}><td class=\"n\">{action}</td><td>{}</td><td>{}</td>\
+             <td class=\"n\">{replacement}</td></tr>",
             escape(&c.logical_id),
-            escape(&c.resource_type)
+            escape(&c.resource_type).replace("::", "::<wbr>")
         );
     }
     html.push_str("</tbody></table>");
