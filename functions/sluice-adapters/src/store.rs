@@ -138,6 +138,17 @@ impl<O: ObjectStore> ExecutionStore<O> {
         }
     }
 
+    /// The store of the pipeline named `pipeline`, for reading (as the CLI does).
+    pub fn for_name(objects: O, pipeline: &str) -> Result<Self, sluice_core::ConfigError> {
+        Pipeline::check_name(pipeline)?;
+        Ok(Self {
+            objects,
+            pipeline: pipeline.to_owned(),
+            prefix: format!("pipelines/{pipeline}/"),
+            retry: RetryPolicy::default(),
+        })
+    }
+
     /// The same store with another retry policy.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;

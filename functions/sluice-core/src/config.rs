@@ -32,6 +32,15 @@ fn invalid(what: &'static str, value: &str, expected: &'static str) -> ConfigErr
     }
 }
 
+/// Names that are safe as one segment of an S3 key.
+fn key_safe(s: &str) -> bool {
+    (1..=100).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s != "."
+        && s != ".."
+}
+
 /// One stage: the stack it deploys, optionally through a role, and whether a person
 /// must approve the change first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,20 +125,7 @@ impl Pipeline {
         branch: &str,
         stages: Vec<StageConfig>,
     ) -> Result<Self, ConfigError> {
-        let key_safe = |s: &str| {
-            (1..=100).contains(&s.len())
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-                && s != "."
-                && s != ".."
-        };
-        if !key_safe(name) {
-            return Err(invalid(
-                "pipeline name",
-                name,
-                "1-100 characters of A-Z, a-z, 0-9, '-', '_' and '.'",
-            ));
-        }
+        Self::check_name(name)?;
         if !key_safe(repository) {
             return Err(invalid(
                 "repository name",
@@ -169,6 +165,19 @@ impl Pipeline {
             branch: branch.to_owned(),
             stages,
         })
+    }
+
+    /// Checks a pipeline name, which becomes part of S3 keys.
+    pub fn check_name(name: &str) -> Result<(), ConfigError> {
+        if key_safe(name) {
+            Ok(())
+        } else {
+            Err(invalid(
+                "pipeline name",
+                name,
+                "1-100 characters of A-Z, a-z, 0-9, '-', '_' and '.'",
+            ))
+        }
     }
 
     /// The default shape: `staging` deploys at once, `production` waits for approval.

@@ -1,0 +1,260 @@
+//! What `sluice status` and `sluice show` print: plain text, aligned for a terminal.
+
+use std::fmt::Write;
+
+use chrono::Duration;
+use sluice_core::{BuildStatus, Execution, Stage, StageStatus, Status, Timestamp};
+
+/// A short human duration: `42s`, `5m12s`, `3h04m`, `2d03h`.
+pub fn duration(d: Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+fn words<T: std::fmt::Debug>(value: T) -> String {
+    // `AwaitingApproval` → `awaiting approval`
+    let debug = format!("{value:?}");
+    let mut out = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+fn stage_word(stage: &Stage) -> String {
+    match stage.status {
+        StageStatus::Pending => "-".into(),
+        other => words(other),
+    }
+}
+
+fn build_word(execution: &Execution) -> String {
+    match execution.build.status {
+        BuildStatus::Requested => "requested".into(),
+        other => words(other),
+    }
+}
+
+fn author_name(execution: &Execution) -> String {
+    let author = execution.commit.author.as_deref().unwrap_or("-");
+    // "Ada Lovelace <ada@example.com>" → "Ada Lovelace"
+    let name = author.split(" <").next().unwrap_or(author);
+    name.chars().take(20).collect()
+}
+
+/// The table of `sluice status`: one row per execution, newest first.
+pub fn status_table(executions: &[Execution], now: Timestamp) -> String {
+    if executions.is_empty() {
+        return "No executions yet: push to the watched branch to start one.\n".into();
+    }
+    let stage_names: Vec<String> = executions[0]
+        .stages
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    let mut header = vec![
+        "EXECUTION".to_owned(),
+        "COMMIT".into(),
+        "AUTHOR".into(),
+        "BUILD".into(),
+    ];
+    header.extend(stage_names.iter().map(|s| s.to_uppercase()));
+    header.push("STATUS".into());
+    header.push("AGE".into());
+    let mut rows = vec![header];
+    for e in executions {
+        let mut row = vec![
+            e.id.to_string(),
+            e.commit.id.short().to_owned(),
+            author_name(e),
+            build_word(e),
+        ];
+        for name in &stage_names {
+            row.push(
+                e.stages
+                    .iter()
+                    .find(|s| s.name.as_str() == name)
+                    .map(stage_word)
+                    .unwrap_or_else(|| "-".into()),
+            );
+        }
+        row.push(words(e.status));
+        row.push(duration(now - e.created_at));
+        rows.push(row);
+    }
+    let columns = rows[0].len();
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
+}
+
+fn clock(t: Timestamp) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// One execution in full, as `sluice show` prints it.
+pub fn details(e: &Execution, now: Timestamp) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Execution   {} (pipeline {})", e.id, e.pipeline);
+    let _ = writeln!(out, "Repository  {} (branch {})", e.repository, e.branch);
+    let _ = writeln!(
+        out,
+        "Commit      {}{}",
+        e.commit.id,
+        e.commit
+            .author
+            .as_deref()
+            .map(|a| format!(" by {a}"))
+            .unwrap_or_default()
+    );
+    if let Some(message) = &e.commit.message {
+        for line in message.lines().take(5) {
+            let _ = writeln!(out, "            {line}");
+        }
+    }
+    let took = e.finished_at.unwrap_or(now) - e.created_at;
+    let status = if e.status.is_terminal() {
+        format!("{} after {}", words(e.status), duration(took))
+    } else {
+        format!("{} for {}", words(e.status), duration(took))
+    };
+    let _ = writeln!(out, "Status      {status}");
+    if let Some(reason) = &e.reason {
+        let _ = writeln!(out, "Reason      {reason}");
+    }
+    if let Some(by) = &e.superseded_by {
+        let _ = writeln!(out, "Superseded  by execution {by}");
+    }
+    let _ = write!(
+        out,
+        "Build       {} {}",
+        build_word(e),
+        e.build.id.as_deref().unwrap_or("(not started)")
+    );
+    if let Some(log) = &e.build.log_url {
+        let _ = write!(out, "\n            log: {log}");
+    }
+    if let Some(reason) = &e.build.reason {
+        let _ = write!(out, "\n            {reason}");
+    }
+    out.push_str("\n\nStages\n");
+    for s in &e.stages {
+        let timing = match (s.started_at, s.finished_at) {
+            (Some(a), Some(b)) => format!("{} ({})", clock(a), duration(b - a)),
+            (Some(a), None) => format!("{} (running {})", clock(a), duration(now - a)),
+            _ => String::new(),
+        };
+        let gate = if s.requires_approval {
+            ", approval"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  {:<12} {:<18} stack {}{gate}  {timing}",
+            s.name,
+            stage_word(s),
+            s.stack_name
+        );
+        if !s.changes.is_empty() {
+            let _ = writeln!(out, "  {:<12} {} resource changes", "", s.changes.len());
+        }
+        if let Some(decision) = s.approval.as_ref().and_then(|a| a.decision.as_ref()) {
+            let _ = writeln!(
+                out,
+                "  {:<12} {} by {} at {}{}",
+                "",
+                if decision.approved {
+                    "approved"
+                } else {
+                    "rejected"
+                },
+                decision.by,
+                clock(decision.at),
+                decision
+                    .comment
+                    .as_deref()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default()
+            );
+        } else if let Some(approval) = &s.approval {
+            if s.status == StageStatus::AwaitingApproval {
+                let _ = writeln!(
+                    out,
+                    "  {:<12} waiting since {}; the link expires {}",
+                    "",
+                    clock(approval.requested_at),
+                    clock(approval.expires_at)
+                );
+            }
+        }
+        if let Some(reason) = &s.reason {
+            let _ = writeln!(out, "  {:<12} {reason}", "");
+        }
+    }
+    out.push_str("\nTimeline\n");
+    let mut previous = e.created_at;
+    for entry in &e.timeline {
+        let _ = writeln!(
+            out,
+            "  {}  +{:<7} {}",
+            clock(entry.at),
+            duration(entry.at - previous),
+            entry.what
+        );
+        previous = entry.at;
+    }
+    for note in &e.notes {
+        let _ = writeln!(
+            out,
+            "  note by {} at {}: {}",
+            note.author,
+            clock(note.at),
+            note.text
+        );
+    }
+    if e.status == Status::Building && e.build.id.is_none() {
+        out.push_str(
+            "\nThe build has not been recorded yet; the sweeper checks every few minutes.\n",
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        assert_eq!(duration(Duration::seconds(42)), "42s");
+        assert_eq!(duration(Duration::seconds(312)), "5m12s");
+        assert_eq!(duration(Duration::seconds(3 * 3600 + 240)), "3h04m");
+        assert_eq!(duration(Duration::seconds(2 * 86400 + 3 * 3600)), "2d03h");
+        assert_eq!(duration(Duration::seconds(-5)), "0s");
+    }
+
+    #[test]
+    fn statuses_read_as_words() {
+        assert_eq!(words(StageStatus::AwaitingApproval), "awaiting approval");
+        assert_eq!(words(Status::Succeeded), "succeeded");
+    }
+}
