@@ -195,16 +195,16 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
                     .map(|c| format!(": {c}"))
                     .unwrap_or_default()
             );
-        } else if let Some(approval) = &s.approval {
-            if s.status == StageStatus::AwaitingApproval {
-                let _ = writeln!(
-                    out,
-                    "  {:<12} waiting since {}; the link expires {}",
-                    "",
-                    clock(approval.requested_at),
-                    clock(approval.expires_at)
-                );
-            }
+        } else if let Some(approval) = &s.approval
+            && s.status == StageStatus::AwaitingApproval
+        {
+            let _ = writeln!(
+                out,
+                "  {:<12} waiting since {}; the link expires {}",
+                "",
+                clock(approval.requested_at),
+                clock(approval.expires_at)
+            );
         }
         if let Some(reason) = &s.reason {
             let _ = writeln!(out, "  {:<12} {reason}", "");
