@@ -641,46 +641,21 @@ where
             Acquired::Queued { superseded } => {
                 info!(%stage, "queued behind another deployment of this stage");
                 if let Some(old) = superseded {
-                    let by = id.clone();
-                    work.extend(
-                        self.apply(
-                            &old,
-                            Event::Superseded {
-                                stage: stage.clone(),
-                                by,
-                            },
-                        )
-                        .await?,
-                    );
+                    work.extend(self.supersede(&old, stage, id).await?);
                 }
                 return Ok(work);
             }
             Acquired::Granted { superseded } => {
                 if let Some(old) = superseded {
                     info!(%stage, older = %old, "superseding the execution waiting at this gate");
-                    let by = id.clone();
-                    work.extend(
-                        self.apply(
-                            &old,
-                            Event::Superseded {
-                                stage: stage.clone(),
-                                by,
-                            },
-                        )
-                        .await?,
-                    );
+                    work.extend(self.supersede(&old, stage, id).await?);
                 }
             }
         }
         let spec = match self.change_set_spec(execution, stage).await? {
             Ok(spec) => spec,
             Err(reason) => {
-                let failed = Event::ChangeSetFailed {
-                    stage: stage.clone(),
-                    change_set_id: None,
-                    reason,
-                };
-                work.extend(self.apply(id, failed).await?);
+                work.extend(self.change_set_failed(id, stage, reason).await?);
                 return Ok(work);
             }
         };
@@ -693,12 +668,7 @@ where
                 return Err(e.into());
             }
             let reason = e.message.clone().unwrap_or_else(|| chain(&e));
-            let failed = Event::ChangeSetFailed {
-                stage: stage.clone(),
-                change_set_id: None,
-                reason,
-            };
-            work.extend(self.apply(id, failed).await?);
+            work.extend(self.change_set_failed(id, stage, reason).await?);
             return Ok(work);
         }
         if let Some(event) = self
@@ -708,6 +678,33 @@ where
             work.extend(self.apply(id, event).await?);
         }
         Ok(work)
+    }
+
+    async fn supersede(
+        &self,
+        older: &ExecutionId,
+        stage: &StageName,
+        by: &ExecutionId,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let event = Event::Superseded {
+            stage: stage.clone(),
+            by: by.clone(),
+        };
+        self.apply(older, event).await
+    }
+
+    async fn change_set_failed(
+        &self,
+        id: &ExecutionId,
+        stage: &StageName,
+        reason: String,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let event = Event::ChangeSetFailed {
+            stage: stage.clone(),
+            change_set_id: None,
+            reason,
+        };
+        self.apply(id, event).await
     }
 
     /// Polls the change set with growing pauses; `None` if it is still being worked

@@ -1,7 +1,8 @@
 //! What every function's `main` shares: the AWS-backed engine, built once, and how a
 //! handler's result becomes Lambda's answer.
 
-use lambda_runtime::Diagnostic;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::Value;
 use sluice_adapters::S3Objects;
 use sluice_adapters::aws::{chain, s3_client};
 use sluice_adapters::builder::CodeBuild;
@@ -64,4 +65,33 @@ pub fn outcome(result: Result<(), EngineError>) -> Result<(), Retryable> {
             Ok(())
         }
     }
+}
+
+/// Which EventBridge events a function handles.
+#[derive(Clone, Copy, Debug)]
+pub enum Events {
+    /// `CodeCommit Repository State Change`.
+    Push,
+    /// `CodeBuild Build State Change`.
+    Build,
+    /// `CloudFormation Stack Status Change`.
+    Stack,
+}
+
+/// The whole life of an event-driven function: JSON tracing, configuration and
+/// clients built once, then one engine handler per delivered event.
+pub async fn serve(events: Events) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let engine = aws_engine().await?;
+    let engine = &engine;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        // Boxed: unboxed, the handler futures nest deeper than rustc's layout limit.
+        let handled = match events {
+            Events::Push => Box::pin(engine.on_push(event.payload)).await,
+            Events::Build => Box::pin(engine.on_build(event.payload)).await,
+            Events::Stack => Box::pin(engine.on_stack(event.payload)).await,
+        };
+        outcome(handled)
+    }))
+    .await
 }

@@ -1,17 +1,8 @@
 //! Source function: `CodeCommit Repository State Change` → execution created, build started.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::Value;
-use sluice_engine::runtime::{aws_engine, outcome};
+use sluice_engine::runtime::{Events, serve};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let engine = aws_engine().await?;
-    let engine = &engine;
-    // Handler futures are boxed: unboxed, their nesting exceeds rustc's layout depth limit.
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        outcome(Box::pin(engine.on_push(event.payload)).await)
-    }))
-    .await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    serve(Events::Push).await
 }
