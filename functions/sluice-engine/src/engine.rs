@@ -13,13 +13,15 @@ use serde_json::Value;
 use sluice_adapters::aws::chain;
 use sluice_adapters::builder::{BuildRequest, Builder};
 use sluice_adapters::commits::{CommitInfo, CommitReader};
-use sluice_adapters::deployer::{ChangeSetSpec, ChangeSetState, Deployer, Target, Template};
+use sluice_adapters::deployer::{
+    ChangeSetSpec, ChangeSetState, Deployer, Target, Template, status_is_complete, status_is_failed,
+};
 use sluice_adapters::lanes::{Acquired, Lanes};
 use sluice_adapters::notifier::{Message, Notifier};
 use sluice_adapters::{AwsError, ExecutionStore, ObjectStore, StoreError};
 use sluice_core::{
-    Command, Commit, CommitId, Event, Execution, ExecutionId, Rejected, StageName, StageStatus,
-    Status, Timestamp, TokenHash, step,
+    Command, Commit, CommitId, Event, Execution, ExecutionId, Rejected, Stage, StageName,
+    StageStatus, Status, Timestamp, TokenHash, step,
 };
 use tracing::{Instrument, info, warn};
 
@@ -316,23 +318,29 @@ where
             info!(stage = %stage, ?s.status, "stage is not deploying; stack event ignored");
             return Ok(None);
         }
-        let info = sluice_adapters::deployer::StackInfo {
-            id: String::new(),
-            status: status.to_owned(),
-            reason: reason.clone(),
-            outputs: BTreeMap::new(),
-        };
-        if info.is_complete() {
-            return Ok(Some(Event::StackUpdateCompleted {
-                stage: stage.clone(),
-            }));
+        Ok(self.stack_settled(s, status, reason).await)
+    }
+
+    /// The core event for a stage whose stack reached `status`: completed, failed
+    /// (quoting the first failed resource, else CloudFormation's `reason`), or `None`
+    /// while the stack is still changing.
+    pub(crate) async fn stack_settled(
+        &self,
+        stage: &Stage,
+        status: &str,
+        reason: Option<String>,
+    ) -> Option<Event> {
+        if status_is_complete(status) {
+            return Some(Event::StackUpdateCompleted {
+                stage: stage.name.clone(),
+            });
         }
-        if !info.is_failed() {
-            return Ok(None);
+        if !status_is_failed(status) {
+            return None;
         }
         let target = Target {
-            stack_name: &s.stack_name,
-            role_arn: s.role_arn.as_deref(),
+            stack_name: &stage.stack_name,
+            role_arn: stage.role_arn.as_deref(),
         };
         let first = match self.deployer.first_failure(target).await {
             Ok(first) => first,
@@ -343,12 +351,12 @@ where
         };
         let reason = first
             .or(reason)
-            .map(|r| format!("stack {} is {status}: {r}", s.stack_name))
-            .unwrap_or_else(|| format!("stack {} is {status}", s.stack_name));
-        Ok(Some(Event::StackUpdateFailed {
-            stage: stage.clone(),
+            .map(|r| format!("stack {} is {status}: {r}", stage.stack_name))
+            .unwrap_or_else(|| format!("stack {} is {status}", stage.stack_name));
+        Some(Event::StackUpdateFailed {
+            stage: stage.name.clone(),
             reason,
-        }))
+        })
     }
 
     /// An approver's decision, taken through the approval page.

@@ -155,31 +155,13 @@ where
             }),
             StageStatus::Deploying => {
                 let state = self.deployer.change_set(target, &name).await?;
-                let stack = self.deployer.stack(target).await?;
                 Ok(match state {
                     ChangeSetState::Ready { .. } => Some(Event::ChangeSetNotExecuted {
                         stage: stage.name.clone(),
                     }),
-                    _ => match stack {
-                        Some(info) if info.is_complete() => Some(Event::StackUpdateCompleted {
-                            stage: stage.name.clone(),
-                        }),
-                        Some(info) if info.is_failed() => {
-                            let first = self.deployer.first_failure(target).await.ok().flatten();
-                            let reason = first
-                                .or(info.reason)
-                                .map(|r| {
-                                    format!("stack {} is {}: {r}", stage.stack_name, info.status)
-                                })
-                                .unwrap_or_else(|| {
-                                    format!("stack {} is {}", stage.stack_name, info.status)
-                                });
-                            Some(Event::StackUpdateFailed {
-                                stage: stage.name.clone(),
-                                reason,
-                            })
-                        }
-                        _ => None,
+                    _ => match self.deployer.stack(target).await? {
+                        Some(info) => self.stack_settled(stage, &info.status, info.reason).await,
+                        None => None,
                     },
                 })
             }
