@@ -1,12 +1,14 @@
 //! `sluice`: what the pipeline is doing, read from the same S3 state the functions
-//! write, locally (with `AWS_ENDPOINT_URL`) or in AWS.
+//! write, locally (with `AWS_ENDPOINT_URL`) or in AWS; and `sluice local` / `sluice
+//! demo`, the whole pipeline on this machine.
 
-mod render;
-
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use sluice::local::{self, Console, Local, Options};
+use sluice::render;
 use sluice_adapters::aws::s3_client;
 use sluice_adapters::{ExecutionStore, S3Objects};
 use sluice_core::ExecutionId;
@@ -41,9 +43,112 @@ enum Command {
         /// The execution's id, as `sluice status` prints it.
         execution: String,
     },
+    /// Run the whole pipeline on this machine until Ctrl-C: the emulator, the
+    /// orchestrator deployed into it, a local CodeCommit and CodeBuild.
+    Local(LocalArgs),
+    /// Deliver the example application through the local pipeline, end to end.
+    Demo {
+        #[command(flatten)]
+        local: LocalArgs,
+        /// Approve through the page's form instead of waiting for a click.
+        #[arg(long, env = "DEMO_AUTO_APPROVE", value_parser = clap::builder::BoolishValueParser::new(), default_value = "false")]
+        auto_approve: bool,
+        /// The application to deliver.
+        #[arg(long, default_value = "examples/hello-api")]
+        example: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct LocalArgs {
+    /// Use the emulator already listening here instead of starting one.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// The Sluice checkout (where template.yaml is).
+    #[arg(long, default_value = ".")]
+    workspace: PathBuf,
+    /// Where local mode keeps repositories, build logs and the outbox.
+    #[arg(long, default_value = ".sluice-local")]
+    state: PathBuf,
+}
+
+impl LocalArgs {
+    fn options(&self) -> Result<Options> {
+        let workspace = self
+            .workspace
+            .canonicalize()
+            .with_context(|| format!("no workspace at {}", self.workspace.display()))?;
+        if !workspace.join("template.yaml").is_file() {
+            bail!(
+                "{} has no template.yaml: run from the Sluice checkout or pass --workspace",
+                workspace.display()
+            );
+        }
+        let state = if self.state.is_absolute() {
+            self.state.clone()
+        } else {
+            workspace.join(&self.state)
+        };
+        let mut options = Options::new(workspace, state);
+        options.endpoint = self.endpoint.clone();
+        Ok(options)
+    }
+}
+
+/// Runs local mode until Ctrl-C.
+async fn serve(args: LocalArgs) -> Result<String> {
+    let local = Local::start(args.options()?, Console::new()).await?;
+    local.console.say("local", "press Ctrl-C to stop");
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    local.console.say("local", "stopping");
+    drop(local);
+    Ok(String::new())
+}
+
+/// Runs the demo; succeeds only if production answered.
+async fn demo(args: LocalArgs, auto_approve: bool, example: PathBuf) -> Result<String> {
+    let options = args.options()?;
+    let example = options.workspace.join(example);
+    if !example.join("buildspec.yml").is_file() {
+        bail!(
+            "{} has no buildspec.yml: pass --example with an application directory",
+            example.display()
+        );
+    }
+    if options.endpoint.is_none() && options.state.exists() {
+        // A fresh emulator starts with nothing: so does the rest of local mode.
+        std::fs::remove_dir_all(&options.state)
+            .with_context(|| format!("cannot clear {}", options.state.display()))?;
+    }
+    let console = Console::new();
+    let local = Local::start(options, console.clone()).await?;
+    let result = tokio::select! {
+        r = local::demo::run(&local, &example, auto_approve) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let store = local.store()?;
+    let latest = store.recent(1).await.ok().and_then(|mut v| v.pop());
+    drop(local);
+    let answer = result?;
+    let mut out = format!("\nProduction answered: {answer}\n\nThe execution:\n");
+    if let Some(execution) = latest {
+        out.push_str(&render::details(&execution, chrono::Utc::now()));
+    }
+    Ok(out)
 }
 
 async fn run(cli: Cli) -> Result<String> {
+    let command = match cli.command {
+        Command::Local(args) => return serve(args).await,
+        Command::Demo {
+            local,
+            auto_approve,
+            example,
+        } => return demo(local, auto_approve, example).await,
+        other => other,
+    };
     let bucket = cli.bucket.context(
         "no state bucket: pass --bucket or set SLUICE_BUCKET \
          (the Sluice stack's ArtifactBucketName output)",
@@ -51,7 +156,7 @@ async fn run(cli: Cli) -> Result<String> {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = ExecutionStore::for_name(S3Objects::new(s3_client(&sdk), bucket), &cli.pipeline)?;
     let now = chrono::Utc::now();
-    match cli.command {
+    match command {
         Command::Status { limit } => {
             let executions = store.recent(usize::from(limit)).await?;
             Ok(render::status_table(&executions, now))
@@ -66,6 +171,7 @@ async fn run(cli: Cli) -> Result<String> {
                 ),
             }
         }
+        Command::Local(_) | Command::Demo { .. } => unreachable!("handled above"),
     }
 }
 

@@ -135,6 +135,12 @@ pub fn decode_build(value: Value, project: &str) -> Result<BuildChange, BadEvent
     let build_id = d
         .build_id
         .ok_or_else(|| bad(KIND, "the event has no build-id"))?;
+    // The event names the build by its ARN; StartBuild and BatchGetBuilds by its id
+    // (`project:uuid`), which is what the execution records.
+    let build_id = match build_id.split_once(":build/") {
+        Some((_, id)) => id.to_owned(),
+        None => build_id,
+    };
     // An in-progress build's link points at a log group that does not exist yet.
     let log_url = info.logs.deep_link.filter(|l| !l.contains("group=null"));
     let status = d.build_status.unwrap_or_default();
@@ -319,6 +325,12 @@ mod tests {
         let (_, event) = ours(fixture!("codebuild-succeeded.json"));
         assert!(
             matches!(&event, Event::BuildSucceeded { log_url: Some(l), .. } if l.contains("stream=5b1f")),
+            "{event:?}"
+        );
+        // The event's ARN becomes the id StartBuild gave, so the two can be compared.
+        assert!(
+            matches!(&event, Event::BuildSucceeded { build_id, .. }
+                if build_id == "hello-api-build:5b1f0c6e-8d2a-4e3b-9f70-1a2b3c4d5e6f"),
             "{event:?}"
         );
     }

@@ -1,0 +1,287 @@
+//! The scripted walk through local mode that `make demo` runs, and the steps the
+//! end-to-end tests share with it: push the example, follow the execution, approve
+//! through the page, call the deployed API.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use sluice_core::{Execution, StageStatus, Status};
+
+use super::Local;
+use super::server::Email;
+
+/// Runs `git` in `dir`, failing with its message.
+pub async fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = tokio::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .await
+        .context("cannot run git (is it installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))?
+    {
+        let entry = entry?;
+        let name = entry.file_name();
+        // Build output and local tools are not part of the application's source.
+        if matches!(
+            name.to_str(),
+            Some("target" | ".aws-sam" | ".build-tools" | ".git")
+        ) {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(&name));
+        if entry.file_type()?.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst).with_context(|| format!("cannot copy {}", src.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A developer's clone of the local repository, started from `example`.
+pub struct Checkout {
+    pub dir: PathBuf,
+    branch: String,
+}
+
+impl Checkout {
+    /// Copies `example` into `dir` as a new git repository whose `origin` is the
+    /// local CodeCommit repository, with one commit.
+    pub async fn from_example(local: &Local, example: &Path, dir: &Path) -> Result<Self> {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("cannot clear {}", dir.display()))?;
+        }
+        copy_tree(example, dir)?;
+        let branch = local.options.branch.clone();
+        git(
+            dir,
+            &["init", "--quiet", &format!("--initial-branch={branch}")],
+        )
+        .await?;
+        git(dir, &["config", "user.name", "Ada Developer"]).await?;
+        git(dir, &["config", "user.email", "ada@example.com"]).await?;
+        git(dir, &["config", "commit.gpgsign", "false"]).await?;
+        let origin = local.repository.path.to_string_lossy().into_owned();
+        git(dir, &["remote", "add", "origin", &origin]).await?;
+        git(dir, &["add", "--all"]).await?;
+        git(
+            dir,
+            &["commit", "--quiet", "-m", "hello-api: first delivery"],
+        )
+        .await?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            branch,
+        })
+    }
+
+    /// Commits every change with `message`; returns the commit id.
+    pub async fn commit(&self, message: &str) -> Result<String> {
+        git(&self.dir, &["add", "--all"]).await?;
+        git(
+            &self.dir,
+            &["commit", "--quiet", "--allow-empty", "-m", message],
+        )
+        .await?;
+        git(&self.dir, &["rev-parse", "HEAD"]).await
+    }
+
+    /// Pushes the branch to the local CodeCommit; returns the pushed commit.
+    pub async fn push(&self) -> Result<String> {
+        git(&self.dir, &["push", "--quiet", "origin", &self.branch]).await?;
+        git(&self.dir, &["rev-parse", "HEAD"]).await
+    }
+}
+
+/// Waits until the execution of `commit` exists and satisfies `done`, printing each
+/// change of its state; fails after `timeout`.
+pub async fn follow(
+    local: &Local,
+    commit: &str,
+    timeout: Duration,
+    done: impl Fn(&Execution) -> bool,
+) -> Result<Execution> {
+    let store = local.store()?;
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        let recent = store.recent(20).await?;
+        if let Some(e) = recent.into_iter().find(|e| e.commit.id.as_str() == commit) {
+            let summary = summary(&e);
+            if summary != last {
+                local.console.say("pipeline", format!("{} {summary}", e.id));
+                last = summary;
+            }
+            if done(&e) {
+                return Ok(e);
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the execution of {commit} did not get there within {timeout:?} (last seen: {last})"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn summary(e: &Execution) -> String {
+    let stages: Vec<String> = e
+        .stages
+        .iter()
+        .map(|s| format!("{}={}", s.name, format!("{:?}", s.status).to_lowercase()))
+        .collect();
+    format!(
+        "{} · {}",
+        format!("{:?}", e.status).to_lowercase(),
+        stages.join(" ")
+    )
+}
+
+/// Whether `e` waits at the approval gate of `stage`.
+pub fn awaits_approval(e: &Execution, stage: &str) -> bool {
+    e.stages
+        .iter()
+        .any(|s| s.name.as_str() == stage && s.status == StageStatus::AwaitingApproval)
+}
+
+/// The approval email for `execution`.
+pub async fn approval_email(local: &Local, execution: &str, timeout: Duration) -> Result<Email> {
+    local
+        .outbox
+        .wait_for(timeout, |m| {
+            m.approval_link()
+                .is_some_and(|l| l.contains(&format!("/approvals/{execution}/")))
+        })
+        .await
+        .with_context(|| format!("no approval email for {execution}"))
+}
+
+/// Decides through the page as a browser would: GET the link, then POST its form.
+/// Returns the HTTP status of the POST.
+pub async fn decide(link: &str, decision: &str, name: &str) -> Result<u16> {
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let page = http.get(link).send().await?;
+    if !page.status().is_success() {
+        return Ok(page.status().as_u16());
+    }
+    let token = link
+        .split_once("token=")
+        .map(|(_, t)| t.split('&').next().unwrap_or(t).to_owned())
+        .context("the link has no token")?;
+    let action = link.split_once('?').map_or(link, |(a, _)| a);
+    let answer = http
+        .post(action)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}&decision={decision}&name={name}"))
+        .send()
+        .await?;
+    Ok(answer.status().as_u16())
+}
+
+/// Calls `url` and returns the status and body.
+pub async fn call(url: &str) -> Result<(u16, String)> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let answer = http
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("cannot call {url}"))?;
+    let status = answer.status().as_u16();
+    Ok((status, answer.text().await.unwrap_or_default()))
+}
+
+/// How long the first build of the example may take on a slow machine.
+pub const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The demo: push the example, wait for the gate, approve (automatically or by a
+/// click), deploy production, call it. Returns the production API's answer.
+pub async fn run(local: &Local, example: &Path, auto_approve: bool) -> Result<String> {
+    let console = &local.console;
+    let checkout_dir = local
+        .options
+        .state
+        .join("work")
+        .join(&local.options.repository);
+    let checkout = Checkout::from_example(local, example, &checkout_dir).await?;
+    let commit = checkout.push().await?;
+    console.say(
+        "demo",
+        format!("pushed {} to {}", &commit[..12], local.options.branch),
+    );
+    let at_gate = follow(local, &commit, BUILD_TIMEOUT, |e| {
+        e.status.is_terminal() || awaits_approval(e, "production")
+    })
+    .await?;
+    if at_gate.status.is_terminal() {
+        bail!(
+            "the execution ended {:?} before the approval gate: {}",
+            at_gate.status,
+            at_gate.reason.clone().unwrap_or_default()
+        );
+    }
+    let staging = local
+        .stack_api_url(&local.options.staging_stack(), "HelloUrl")
+        .await?;
+    let (_, answer) = call(&staging).await?;
+    console.say("demo", format!("staging answers: {answer}"));
+    let email = approval_email(local, at_gate.id.as_str(), Duration::from_secs(60)).await?;
+    let link = email
+        .approval_link()
+        .ok_or_else(|| anyhow!("the approval email has no link"))?;
+    if auto_approve {
+        console.say("demo", "DEMO_AUTO_APPROVE=1: approving through the page");
+        let status = decide(&link, "approve", "demo").await?;
+        if status != 200 {
+            bail!("the approval page answered {status} to the approval");
+        }
+    } else {
+        console.say("demo", "");
+        console.say(
+            "demo",
+            "Open this link to see what will change in production, and approve:",
+        );
+        console.say("demo", format!("  {link}"));
+        console.say("demo", "(waiting for your decision)");
+    }
+    let done = follow(local, &commit, Duration::from_secs(24 * 3600), |e| {
+        e.status.is_terminal()
+    })
+    .await?;
+    if done.status != Status::Succeeded {
+        bail!(
+            "the execution ended {}: {}",
+            format!("{:?}", done.status).to_lowercase(),
+            done.reason.clone().unwrap_or_default()
+        );
+    }
+    let production = local
+        .stack_api_url(&local.options.production_stack(), "HelloUrl")
+        .await?;
+    let (status, answer) = call(&production).await?;
+    if status != 200 {
+        bail!("production answered {status}: {answer}");
+    }
+    Ok(answer)
+}

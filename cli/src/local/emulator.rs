@@ -1,0 +1,168 @@
+//! The AWS emulator (MiniStack) that `sluice local` starts and stops.
+
+use std::fs::File;
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A MiniStack process listening on a loopback port, stopped (with every Lambda
+/// worker it started) when dropped.
+pub struct Emulator {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+/// A port of 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot bind a port on 127.0.0.1")?;
+    Ok(listener.local_addr()?.port())
+}
+
+impl Emulator {
+    /// Starts `binary` with its files under `dir`, and waits until it answers.
+    pub fn start(binary: &Path, dir: &Path) -> Result<Self> {
+        if !binary.exists() {
+            bail!(
+                "the AWS emulator is not installed at {}: run `make demo` or `make test` \
+                 (they create .venv/emulator with the pinned MiniStack), or set \
+                 SLUICE_MINISTACK to a ministack executable",
+                binary.display()
+            );
+        }
+        // A port free when chosen can be taken before MiniStack binds it: try again.
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::try_start(binary, dir) {
+                Ok(emulator) => return Ok(emulator),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
+            .context("the AWS emulator did not start")
+    }
+
+    fn try_start(binary: &Path, dir: &Path) -> Result<Self> {
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let log = dir.join("emulator.log");
+        let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+        let err = out.try_clone()?;
+        let port = free_port()?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let mut command = Command::new(binary);
+        command
+            .env("GATEWAY_PORT", port.to_string())
+            .env("BIND_HOST", "127.0.0.1")
+            .env("TMPDIR", &tmp)
+            // Passed on to the Lambdas it runs, so their SDK calls come back here.
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            // Its own process group, so stopping it also stops what it started.
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe; it asks the kernel to kill the emulator
+        // if this process dies without running destructors.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot run {}", binary.display()))?;
+        let mut emulator = Self { child, port, log };
+        emulator.wait_until_ready()?;
+        Ok(emulator)
+    }
+
+    fn wait_until_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                bail!(
+                    "it exited ({status}) before answering; its log says:\n{}",
+                    self.log_tail()
+                );
+            }
+            if health(self.port) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "no answer on port {} within {READY_TIMEOUT:?}; its log says:\n{}",
+            self.port,
+            self.log_tail()
+        )
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(no log: {e})"));
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// Its base URL, e.g. `http://127.0.0.1:45123`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Where its log is.
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+}
+
+/// Whether an emulator answers its health check on `port`.
+fn health(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+    else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = "GET /_ministack/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.") && response.contains("\"services\"")
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let group = -(self.child.id() as i32);
+        // SAFETY: signalling our own child's process group.
+        unsafe {
+            libc::kill(group, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Whatever is left of the group: the emulator, or Lambda workers it spawned.
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(group, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,390 @@
+//! `sluice local`: the whole pipeline on this machine, no AWS account.
+//!
+//! The emulator (MiniStack) runs S3, CloudFormation, SNS, EventBridge and Lambda; the
+//! orchestrator's own `template.yaml` is deployed into it, so the functions run there
+//! as Lambdas. What the emulator lacks this driver provides over the real protocols:
+//! CodeCommit (a bare git repository), CodeBuild (the buildspec run on this machine),
+//! the delivery of `aws.*` events, an outbox for the topic's emails, and the approval
+//! page on 127.0.0.1.
+
+pub mod buildspec;
+pub mod bus;
+pub mod codebuild;
+pub mod console;
+pub mod demo;
+pub mod emulator;
+pub mod git;
+pub mod server;
+pub mod stack;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::Credentials;
+use sluice_adapters::{ExecutionStore, S3Objects};
+use tokio::task::JoinHandle;
+
+pub use console::Console;
+use emulator::Emulator;
+use git::Repository;
+use server::{Outbox, Shared};
+
+pub const REGION: &str = "us-east-1";
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The Sluice workspace: where `template.yaml` and the functions' crates are.
+    pub workspace: PathBuf,
+    /// Where local mode keeps its files: repositories, build logs, outbox, emulator.
+    pub state: PathBuf,
+    /// An emulator already running; `None` starts the pinned one.
+    pub endpoint: Option<String>,
+    pub emulator_binary: PathBuf,
+    /// The orchestrator stack's name, which is also the pipeline's.
+    pub stack: String,
+    /// The application's repository in the local CodeCommit.
+    pub repository: String,
+    pub branch: String,
+}
+
+impl Options {
+    /// Defaults for the workspace at `workspace`, state under `state`.
+    pub fn new(workspace: PathBuf, state: PathBuf) -> Self {
+        let emulator_binary = std::env::var_os("SLUICE_MINISTACK")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace.join(".venv/emulator/bin/ministack"));
+        Self {
+            workspace,
+            state,
+            endpoint: None,
+            emulator_binary,
+            stack: "sluice".into(),
+            repository: "hello-api".into(),
+            branch: "master".into(),
+        }
+    }
+
+    pub fn staging_stack(&self) -> String {
+        format!("{}-staging", self.repository)
+    }
+
+    pub fn production_stack(&self) -> String {
+        format!("{}-production", self.repository)
+    }
+}
+
+/// Local mode, running. Dropping it stops everything it started.
+pub struct Local {
+    pub options: Options,
+    pub console: Console,
+    pub sdk: SdkConfig,
+    pub endpoint: String,
+    pub driver_url: String,
+    pub repository: Repository,
+    pub outbox: Outbox,
+    pub outputs: HashMap<String, String>,
+    tasks: Vec<JoinHandle<()>>,
+    // Declared last: dropped after the tasks that talk to it.
+    _emulator: Option<Emulator>,
+}
+
+/// An SDK configuration aimed at the emulator at `endpoint`.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("test", "test", None, None, "sluice-local"))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+impl Local {
+    /// Starts the emulator (unless given one), the driver's endpoint, deploys the
+    /// orchestrator and begins delivering events.
+    pub async fn start(options: Options, console: Console) -> Result<Self> {
+        std::fs::create_dir_all(&options.state)
+            .with_context(|| format!("cannot create {}", options.state.display()))?;
+        let state = options.state.canonicalize()?;
+        let emulator = match &options.endpoint {
+            Some(_) => None,
+            None => {
+                console.say("local", "starting the AWS emulator (MiniStack)…");
+                let dir = state.join("emulator");
+                std::fs::create_dir_all(&dir)?;
+                Some(Emulator::start(&options.emulator_binary, &dir)?)
+            }
+        };
+        let endpoint = match (&options.endpoint, &emulator) {
+            (Some(e), _) => e.trim_end_matches('/').to_owned(),
+            (None, Some(e)) => e.endpoint(),
+            (None, None) => unreachable!("an emulator is started when no endpoint is given"),
+        };
+        if !endpoint.starts_with("http://127.0.0.1:") && !endpoint.starts_with("http://localhost:")
+        {
+            anyhow::bail!(
+                "--endpoint must be a loopback address like http://127.0.0.1:4566, not {endpoint}"
+            );
+        }
+        console.say("local", format!("emulator at {endpoint}"));
+        let sdk = sdk_config(&endpoint).await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .context("cannot listen on 127.0.0.1")?;
+        let driver_url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+
+        let repository =
+            Repository::create(&state.join("repos"), &options.repository, &options.branch).await?;
+        let bus = bus::Bus::new(&sdk, "000000000000", console.clone());
+        let builds = codebuild::Builds::new(
+            codebuild::Settings {
+                endpoint: endpoint.clone(),
+                region: REGION.into(),
+                account: "000000000000".into(),
+                driver_url: driver_url.clone(),
+                state: state.clone(),
+                cache: state.join("cache"),
+            },
+            &sdk,
+            vec![repository.clone()],
+            bus.clone(),
+            console.clone(),
+        );
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let outbox = Outbox::new(state.join("outbox"), sns.clone(), console.clone());
+        let approval_host = Arc::new(Mutex::new(None));
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        let shared = Shared {
+            repositories: vec![repository.clone()],
+            builds,
+            outbox: outbox.clone(),
+            state: state.clone(),
+            emulator: endpoint.clone(),
+            approval_host: approval_host.clone(),
+            http,
+        };
+        let mut tasks = Vec::new();
+        let app = server::router(shared);
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }));
+        let mut local = Self {
+            options,
+            console: console.clone(),
+            sdk,
+            endpoint,
+            driver_url,
+            repository,
+            outbox,
+            outputs: HashMap::new(),
+            tasks,
+            _emulator: emulator,
+        };
+        local.deploy().await?;
+        let approval = local.approval_function_host()?;
+        *approval_host.lock().unwrap_or_else(|e| e.into_inner()) = Some(approval);
+        local.subscribe_outbox().await?;
+        let cloudformation = aws_sdk_cloudformation::Client::new(&local.sdk);
+        local.tasks.push(tokio::spawn(bus::watch_stacks(
+            bus.clone(),
+            cloudformation,
+            local.options.stack.clone(),
+        )));
+        local
+            .tasks
+            .push(tokio::spawn(watch_pushes(local.repository.clone(), bus)));
+        console.say(
+            "local",
+            format!(
+                "ready. Push to {} ({}) to deliver; approval pages at {}/approvals/…",
+                local.repository.path.display(),
+                local.options.branch,
+                local.driver_url
+            ),
+        );
+        Ok(local)
+    }
+
+    async fn deploy(&mut self) -> Result<()> {
+        let template_path = self.options.workspace.join("template.yaml");
+        let text = std::fs::read_to_string(&template_path)
+            .with_context(|| format!("cannot read {}", template_path.display()))?;
+        let s3 = sluice_adapters::aws::s3_client(&self.sdk);
+        let packaged = stack::package(&text, &self.options.workspace, &s3, &self.console).await?;
+        let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
+        let parameters = [
+            ("RepositoryName", self.options.repository.clone()),
+            ("BranchName", self.options.branch.clone()),
+            ("StagingStackName", self.options.staging_stack()),
+            ("ProductionStackName", self.options.production_stack()),
+            ("LocalDriverUrl", self.driver_url.clone()),
+        ];
+        self.outputs = stack::deploy(
+            &cloudformation,
+            &self.options.stack,
+            &packaged,
+            &parameters,
+            &self.console,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// One output of the orchestrator stack.
+    pub fn output(&self, key: &str) -> Result<String> {
+        self.outputs
+            .get(key)
+            .cloned()
+            .ok_or_else(|| anyhow!("the {} stack has no output {key}", self.options.stack))
+    }
+
+    /// The host of the approval function's URL, which the emulator routes on.
+    fn approval_function_host(&self) -> Result<String> {
+        let url = self.output("ApprovalUrl")?;
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .and_then(|rest| rest.split('/').next())
+            .filter(|h| !h.is_empty())
+            .with_context(|| format!("the ApprovalUrl output {url:?} has no host"))?;
+        Ok(host.to_owned())
+    }
+
+    async fn subscribe_outbox(&self) -> Result<()> {
+        let topic = self.output("NotificationTopicArn")?;
+        let sns = aws_sdk_sns::Client::new(&self.sdk);
+        let endpoint = format!("{}/outbox", self.driver_url);
+        sns.subscribe()
+            .topic_arn(&topic)
+            .protocol("http")
+            .endpoint(&endpoint)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "cannot subscribe the outbox to {topic}: {}",
+                    aws_sdk_sns::error::DisplayErrorContext(&e)
+                )
+            })?;
+        Ok(())
+    }
+
+    /// The pipeline's state, as `sluice status` reads it.
+    pub fn store(&self) -> Result<ExecutionStore<S3Objects>> {
+        let bucket = self.output("ArtifactBucketName")?;
+        Ok(ExecutionStore::for_name(
+            S3Objects::new(sluice_adapters::aws::s3_client(&self.sdk), bucket),
+            &self.options.stack,
+        )?)
+    }
+
+    /// The address, in the emulator, of an API a stage stack's output names.
+    pub async fn stack_api_url(&self, stack: &str, output: &str) -> Result<String> {
+        let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
+        let out = cloudformation
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "cannot read stack {stack}: {}",
+                    aws_sdk_cloudformation::error::DisplayErrorContext(&e)
+                )
+            })?;
+        let url = out
+            .stacks()
+            .first()
+            .and_then(|s| s.outputs().iter().find(|o| o.output_key() == Some(output)))
+            .and_then(|o| o.output_value())
+            .with_context(|| format!("stack {stack} has no output {output}"))?;
+        emulated_api_url(url, &self.endpoint)
+    }
+}
+
+/// `https://<api>.execute-api.<region>.amazonaws.com/<stage>/<path>` as the emulator
+/// serves it: `<endpoint>/_aws/execute-api/<api>/<stage>/<path>`.
+pub fn emulated_api_url(url: &str, endpoint: &str) -> Result<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .with_context(|| format!("{url:?} is not an https URL"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let api = host
+        .split_once(".execute-api.")
+        .map(|(api, _)| api)
+        .with_context(|| format!("{url:?} is not an API Gateway URL"))?;
+    Ok(format!("{endpoint}/_aws/execute-api/{api}/{path}"))
+}
+
+/// Turns each push recorded by the repository's hook into a `CodeCommit Repository
+/// State Change` event, until the task is dropped.
+async fn watch_pushes(repository: Repository, bus: bus::Bus) {
+    let mut offset = repository.pushes_offset();
+    let arn = format!(
+        "arn:aws:codecommit:{}:{}:{}",
+        bus.region(),
+        bus.account(),
+        repository.name
+    );
+    loop {
+        match repository.pushes_since(offset) {
+            Ok((updates, next)) => {
+                offset = next;
+                for update in updates {
+                    let detail = update.detail(&repository.name, &repository.name);
+                    bus.console_say(&format!(
+                        "{} {} → {}",
+                        detail["event"].as_str().unwrap_or("push"),
+                        detail["referenceName"].as_str().unwrap_or(""),
+                        &update.new[..12.min(update.new.len())]
+                    ));
+                    let event = bus::envelope(
+                        "aws.codecommit",
+                        "CodeCommit Repository State Change",
+                        bus.region(),
+                        bus.account(),
+                        vec![arn.clone()],
+                        detail,
+                    );
+                    bus.deliver_or_warn(&event).await;
+                }
+            }
+            Err(e) => bus.console_say(&format!("cannot read the push log: {e:#}")),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_gateway_urls_map_to_the_emulator() {
+        let url = emulated_api_url(
+            "https://abc123.execute-api.us-east-1.amazonaws.com/Prod/hello",
+            "http://127.0.0.1:4566",
+        )
+        .expect("maps");
+        assert_eq!(
+            url,
+            "http://127.0.0.1:4566/_aws/execute-api/abc123/Prod/hello"
+        );
+        assert!(emulated_api_url("http://x/y", "http://127.0.0.1:1").is_err());
+    }
+}

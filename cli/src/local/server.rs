@@ -1,0 +1,348 @@
+//! The driver's one HTTP endpoint on 127.0.0.1: the CodeCommit and CodeBuild APIs
+//! (told apart by `X-Amz-Target`), the SNS outbox, build logs, and the approval page
+//! (passed on to the approval function's URL in the emulator).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::codebuild::{ApiError, Builds};
+use super::console::Console;
+use super::git::Repository;
+
+/// A message the SNS topic sent to the outbox.
+#[derive(Clone, Debug)]
+pub struct Email {
+    pub subject: String,
+    pub body: String,
+    pub path: PathBuf,
+}
+
+impl Email {
+    /// The first approval link in the message, if any.
+    pub fn approval_link(&self) -> Option<String> {
+        self.body
+            .split_whitespace()
+            .find(|w| w.contains("/approvals/") && w.contains("token="))
+            .map(|w| w.trim_end_matches(['.', ',', ')', '>']).to_owned())
+    }
+}
+
+/// The local inbox of the notification topic.
+#[derive(Clone)]
+pub struct Outbox {
+    dir: PathBuf,
+    sns: aws_sdk_sns::Client,
+    emails: Arc<Mutex<Vec<Email>>>,
+    count: watch::Sender<usize>,
+    console: Console,
+}
+
+impl Outbox {
+    pub fn new(dir: PathBuf, sns: aws_sdk_sns::Client, console: Console) -> Self {
+        Self {
+            dir,
+            sns,
+            emails: Arc::default(),
+            count: watch::Sender::new(0),
+            console,
+        }
+    }
+
+    /// Every message so far, oldest first.
+    pub fn emails(&self) -> Vec<Email> {
+        self.emails
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits until a message satisfies `wanted`, up to `timeout`.
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        wanted: impl Fn(&Email) -> bool,
+    ) -> Result<Email> {
+        let mut count = self.count.subscribe();
+        let found = tokio::time::timeout(timeout, async {
+            loop {
+                if let Some(email) = self.emails().into_iter().rev().find(|e| wanted(e)) {
+                    return Ok(email);
+                }
+                count.changed().await.context("the outbox closed")?;
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| anyhow::bail!("no such message within {timeout:?}"))
+    }
+
+    async fn receive(&self, headers: &HeaderMap, body: &[u8]) -> StatusCode {
+        let Ok(message) = serde_json::from_slice::<Value>(body) else {
+            return StatusCode::BAD_REQUEST;
+        };
+        let kind = headers
+            .get("x-amz-sns-message-type")
+            .and_then(|v| v.to_str().ok())
+            .or(message["Type"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        match kind.as_str() {
+            "SubscriptionConfirmation" => {
+                let (Some(topic), Some(token)) =
+                    (message["TopicArn"].as_str(), message["Token"].as_str())
+                else {
+                    return StatusCode::BAD_REQUEST;
+                };
+                match self
+                    .sns
+                    .confirm_subscription()
+                    .topic_arn(topic)
+                    .token(token)
+                    .send()
+                    .await
+                {
+                    Ok(_) => StatusCode::OK,
+                    Err(e) => {
+                        self.console.say(
+                            "email",
+                            format!(
+                                "cannot confirm the outbox subscription: {}",
+                                aws_sdk_sns::error::DisplayErrorContext(&e)
+                            ),
+                        );
+                        StatusCode::BAD_GATEWAY
+                    }
+                }
+            }
+            "Notification" => {
+                let subject = message["Subject"]
+                    .as_str()
+                    .unwrap_or("(no subject)")
+                    .to_owned();
+                let text = message["Message"].as_str().unwrap_or_default().to_owned();
+                let n = self.emails().len() + 1;
+                let path = self.dir.join(format!("{n:03}.txt"));
+                let saved = std::fs::create_dir_all(&self.dir).and_then(|()| {
+                    std::fs::write(&path, format!("Subject: {subject}\n\n{text}\n"))
+                });
+                if let Err(e) = saved {
+                    self.console
+                        .say("email", format!("cannot save {}: {e}", path.display()));
+                }
+                let email = Email {
+                    subject,
+                    body: text,
+                    path,
+                };
+                self.console.say(
+                    "email",
+                    format!("✉ {}  ({})", email.subject, email.path.display()),
+                );
+                if let Some(link) = email.approval_link() {
+                    self.console
+                        .say("email", format!("  approve or reject: {link}"));
+                }
+                self.emails
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(email);
+                self.count.send_modify(|c| *c += 1);
+                StatusCode::OK
+            }
+            _ => StatusCode::OK,
+        }
+    }
+}
+
+/// What the server answers from.
+#[derive(Clone)]
+pub struct Shared {
+    pub repositories: Vec<Repository>,
+    pub builds: Builds,
+    pub outbox: Outbox,
+    pub state: PathBuf,
+    pub emulator: String,
+    /// The approval function URL's host, which the emulator routes on.
+    pub approval_host: Arc<Mutex<Option<String>>>,
+    pub http: reqwest::Client,
+}
+
+pub fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/", post(api))
+        .route("/outbox", post(outbox))
+        .route("/builds/{id}/log", get(build_log))
+        .route("/approvals/{*rest}", any(approval))
+        .with_state(shared)
+}
+
+fn json_answer(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/x-amz-json-1.1")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn api_error(e: ApiError) -> Response {
+    let status = if e.code == "InternalFailure" {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    json_answer(status, json!({"__type": e.code, "message": e.message}))
+}
+
+async fn api(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return api_error(ApiError {
+            code: "SerializationException",
+            message: "the request body is not JSON".into(),
+        });
+    };
+    let result = match target.split_once('.') {
+        Some(("CodeCommit_20150413", op)) => codecommit(&shared, op, &request).await,
+        Some(("CodeBuild_20161006", op)) => shared.builds.call(op, &request).await,
+        _ => Err(ApiError {
+            code: "UnknownOperationException",
+            message: format!("this local endpoint serves CodeCommit and CodeBuild, not {target:?}"),
+        }),
+    };
+    match result {
+        Ok(answer) => json_answer(StatusCode::OK, answer),
+        Err(e) => api_error(e),
+    }
+}
+
+async fn codecommit(shared: &Shared, op: &str, request: &Value) -> Result<Value, ApiError> {
+    let name = request["repositoryName"].as_str().unwrap_or_default();
+    let repository = shared
+        .repositories
+        .iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| ApiError {
+            code: "RepositoryDoesNotExistException",
+            message: format!("{name} does not exist"),
+        })?;
+    let internal = |e: anyhow::Error| ApiError {
+        code: "InternalFailure",
+        message: format!("{e:#}"),
+    };
+    match op {
+        "GetCommit" => {
+            let id = request["commitId"].as_str().unwrap_or_default();
+            match repository.commit(id).await.map_err(internal)? {
+                Some(commit) => Ok(json!({"commit": commit})),
+                None if super::git::valid_commit_id(id) => Err(ApiError {
+                    code: "CommitIdDoesNotExistException",
+                    message: format!("Could not find commit ID {id}"),
+                }),
+                None => Err(ApiError {
+                    code: "InvalidCommitIdException",
+                    message: format!("{id:?} is not a full commit ID"),
+                }),
+            }
+        }
+        "GetBranch" => {
+            let branch = request["branchName"].as_str().unwrap_or_default();
+            match repository.branch(branch).await.map_err(internal)? {
+                Some(commit) => Ok(json!({"branch": {"branchName": branch, "commitId": commit}})),
+                None => Err(ApiError {
+                    code: "BranchDoesNotExistException",
+                    message: format!("Could not find branch {branch}"),
+                }),
+            }
+        }
+        other => Err(ApiError {
+            code: "UnknownOperationException",
+            message: format!("the local CodeCommit does not implement {other}"),
+        }),
+    }
+}
+
+async fn outbox(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    shared.outbox.receive(&headers, &body).await
+}
+
+async fn build_log(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    let path = shared.state.join("builds").join(&id).join("build.log");
+    match tokio::fs::read(&path).await {
+        Ok(text) if valid => {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+        }
+        _ => (StatusCode::NOT_FOUND, "no such build log\n").into_response(),
+    }
+}
+
+/// Passes a request for the approval page on to the approval function's URL.
+async fn approval(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let host = shared
+        .approval_host
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let Some(host) = host else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the approval function is not deployed yet\n",
+        )
+            .into_response();
+    };
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut request = shared
+        .http
+        .request(method, format!("{}{path}", shared.emulator))
+        .header(header::HOST, host)
+        .body(body);
+    for name in [header::CONTENT_TYPE, header::ACCEPT, header::USER_AGENT] {
+        if let Some(value) = headers.get(&name) {
+            request = request.header(name, value);
+        }
+    }
+    let answer = match request.send().await {
+        Ok(answer) => answer,
+        Err(e) => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                format!("the approval function did not answer: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if name != header::TRANSFER_ENCODING
+            && name != header::CONNECTION
+            && name != header::CONTENT_LENGTH
+        {
+            response = response.header(name, value);
+        }
+    }
+    let bytes = answer.bytes().await.unwrap_or_default();
+    response
+        .body(Body::from(bytes))
+        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}

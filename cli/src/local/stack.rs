@@ -1,0 +1,333 @@
+//! Deploying the orchestrator's own `template.yaml` into the emulator: the
+//! functions are built for this machine, zipped, uploaded, and the template's
+//! `CodeUri`s pointed at the uploads (what `sam package` does), then the stack is
+//! created or updated through CloudFormation.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use aws_sdk_cloudformation::types::{Capability, Parameter};
+use serde_yaml_ng::Value;
+use sha2::{Digest, Sha256};
+
+use super::console::Console;
+
+/// The bucket the functions' code is uploaded to, like SAM's managed bucket.
+pub const CODE_BUCKET: &str = "sluice-local-code";
+
+/// A function of the template and the binary it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    pub logical_id: String,
+    pub binary: String,
+}
+
+/// The template's functions, from their `Metadata.BuildProperties.Binary`.
+pub fn functions(template: &Value) -> Result<Vec<Function>> {
+    let resources = template
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .context("the template has no Resources")?;
+    let mut found = Vec::new();
+    for (id, resource) in resources {
+        if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let id = id.as_str().context("a resource id is not a string")?;
+        let binary = resource
+            .get("Metadata")
+            .and_then(|m| m.get("BuildProperties"))
+            .and_then(|b| b.get("Binary"))
+            .and_then(Value::as_str)
+            .with_context(|| format!("function {id} names no Metadata.BuildProperties.Binary"))?;
+        found.push(Function {
+            logical_id: id.to_owned(),
+            binary: binary.to_owned(),
+        });
+    }
+    if found.is_empty() {
+        bail!("the template has no AWS::Serverless::Function");
+    }
+    Ok(found)
+}
+
+/// Builds the binaries with cargo's `local` profile for this machine.
+pub async fn build(workspace: &Path, functions: &[Function], console: &Console) -> Result<()> {
+    console.say(
+        "build",
+        "building the functions for this machine (cargo --profile local)…",
+    );
+    let started = Instant::now();
+    let mut cargo =
+        tokio::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo
+        .current_dir(workspace)
+        .args(["build", "--locked", "--profile", "local"]);
+    for f in functions {
+        cargo.args(["--bin", &f.binary]);
+    }
+    let status = cargo
+        .status()
+        .await
+        .context("cannot run cargo (is Rust installed?)")?;
+    if !status.success() {
+        bail!("cargo could not build the functions ({status}); its errors are above");
+    }
+    console.say(
+        "build",
+        format!("functions built in {:.0?}", started.elapsed()),
+    );
+    Ok(())
+}
+
+/// A zip holding `binary` as `bootstrap`, as the `provided.al2023` runtime wants.
+pub fn zip_bootstrap(binary: &Path) -> Result<Vec<u8>> {
+    let bytes =
+        std::fs::read(binary).with_context(|| format!("cannot read {}", binary.display()))?;
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .unix_permissions(0o755);
+    zip.start_file("bootstrap", options)?;
+    zip.write_all(&bytes)?;
+    zip.finish()?;
+    Ok(out.into_inner())
+}
+
+/// Uploads each function's zip and returns the template with its `CodeUri`s set.
+pub async fn package(
+    template_text: &str,
+    workspace: &Path,
+    s3: &aws_sdk_s3::Client,
+    console: &Console,
+) -> Result<String> {
+    let mut template: Value =
+        serde_yaml_ng::from_str(template_text).context("template.yaml is not valid YAML")?;
+    let functions = functions(&template)?;
+    build(workspace, &functions, console).await?;
+    let exists = s3.head_bucket().bucket(CODE_BUCKET).send().await.is_ok();
+    if !exists {
+        s3.create_bucket()
+            .bucket(CODE_BUCKET)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "cannot create bucket {CODE_BUCKET}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            })?;
+    }
+    let mut uris = HashMap::new();
+    for f in &functions {
+        let binary = workspace.join("target/local").join(&f.binary);
+        let zipped = zip_bootstrap(&binary)?;
+        let digest: String = Sha256::digest(&zipped)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let key = format!("{}/{digest}.zip", f.binary);
+        s3.put_object()
+            .bucket(CODE_BUCKET)
+            .key(&key)
+            .body(zipped.into())
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "cannot upload {key}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            })?;
+        uris.insert(f.logical_id.clone(), format!("s3://{CODE_BUCKET}/{key}"));
+    }
+    let resources = template
+        .get_mut("Resources")
+        .and_then(Value::as_mapping_mut)
+        .context("the template has no Resources")?;
+    for (id, resource) in resources.iter_mut() {
+        let Some(uri) = id.as_str().and_then(|id| uris.get(id)) else {
+            continue;
+        };
+        if let Some(properties) = resource
+            .get_mut("Properties")
+            .and_then(Value::as_mapping_mut)
+        {
+            properties.insert("CodeUri".into(), Value::String(uri.clone()));
+        }
+    }
+    serde_yaml_ng::to_string(&template).context("cannot write the packaged template")
+}
+
+/// Creates or updates `stack` and waits until it settles; returns its outputs.
+pub async fn deploy(
+    cloudformation: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    template: &str,
+    parameters: &[(&str, String)],
+    console: &Console,
+) -> Result<HashMap<String, String>> {
+    let parameters: Vec<Parameter> = parameters
+        .iter()
+        .map(|(k, v)| {
+            Parameter::builder()
+                .parameter_key(*k)
+                .parameter_value(v)
+                .build()
+        })
+        .collect();
+    let capabilities = [
+        Capability::CapabilityIam,
+        Capability::CapabilityNamedIam,
+        Capability::CapabilityAutoExpand,
+    ];
+    let exists = cloudformation
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.stacks().first().and_then(|s| s.stack_status().cloned()))
+        .is_some_and(|s| s.as_str() != "DELETE_COMPLETE" && s.as_str() != "REVIEW_IN_PROGRESS");
+    console.say(
+        "deploy",
+        format!(
+            "{} stack {stack} in the emulator…",
+            if exists { "updating" } else { "creating" }
+        ),
+    );
+    let started = Instant::now();
+    if exists {
+        let result = cloudformation
+            .update_stack()
+            .stack_name(stack)
+            .template_body(template)
+            .set_parameters(Some(parameters))
+            .set_capabilities(Some(capabilities.to_vec()))
+            .send()
+            .await;
+        if let Err(e) = result {
+            let text = aws_sdk_cloudformation::error::DisplayErrorContext(&e).to_string();
+            if !text.contains("No updates") {
+                bail!("cannot update stack {stack}: {text}");
+            }
+        }
+    } else {
+        cloudformation
+            .create_stack()
+            .stack_name(stack)
+            .template_body(template)
+            .set_parameters(Some(parameters))
+            .set_capabilities(Some(capabilities.to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "cannot create stack {stack}: {}",
+                    aws_sdk_cloudformation::error::DisplayErrorContext(&e)
+                )
+            })?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let out = cloudformation
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "cannot read stack {stack}: {}",
+                    aws_sdk_cloudformation::error::DisplayErrorContext(&e)
+                )
+            })?;
+        let s = out.stacks().first().context("the stack vanished")?;
+        let status = s
+            .stack_status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default();
+        if !status.ends_with("IN_PROGRESS") {
+            if status != "CREATE_COMPLETE" && status != "UPDATE_COMPLETE" {
+                let events = cloudformation
+                    .describe_stack_events()
+                    .stack_name(stack)
+                    .send()
+                    .await
+                    .ok();
+                let failures: Vec<String> = events
+                    .iter()
+                    .flat_map(|e| e.stack_events())
+                    .filter(|e| {
+                        e.resource_status()
+                            .is_some_and(|s| s.as_str().ends_with("FAILED"))
+                    })
+                    .map(|e| {
+                        format!(
+                            "  {}: {}",
+                            e.logical_resource_id().unwrap_or("?"),
+                            e.resource_status_reason().unwrap_or("")
+                        )
+                    })
+                    .collect();
+                bail!(
+                    "stack {stack} ended {status}: {}\n{}",
+                    s.stack_status_reason().unwrap_or(""),
+                    failures.join("\n")
+                );
+            }
+            console.say(
+                "deploy",
+                format!("stack {stack} {status} in {:.1?}", started.elapsed()),
+            );
+            return Ok(s
+                .outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                .collect());
+        }
+        if Instant::now() > deadline {
+            bail!("stack {stack} still {status} after 3 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_function_of_the_orchestrator_template_names_its_binary() {
+        let text = include_str!("../../../template.yaml");
+        let template: Value = serde_yaml_ng::from_str(text).expect("template.yaml parses");
+        let binaries: Vec<String> = functions(&template)
+            .expect("functions")
+            .into_iter()
+            .map(|f| f.binary)
+            .collect();
+        assert_eq!(
+            binaries,
+            [
+                "sluice-source",
+                "sluice-build",
+                "sluice-deploy",
+                "sluice-approval",
+                "sluice-sweeper"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_function_without_a_binary_is_refused_by_name() {
+        let template: Value = serde_yaml_ng::from_str(
+            "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: .}\n",
+        )
+        .expect("yaml");
+        let err = functions(&template).unwrap_err();
+        assert!(err.to_string().contains("function F"), "{err}");
+    }
+}
