@@ -1,6 +1,7 @@
 # Sluice's entry points. Each works on a fresh clone: it installs what it needs
 # (pinned Python tools into .venv, the Rust arm64 target) before it runs.
 #
+#   make demo    the example application through the whole pipeline, locally
 #   make test    format, lint and every test, template lints included
 #   make build   the orchestrator's arm64 Lambda binaries, through `sam build`
 
@@ -19,15 +20,23 @@ export SLUICE_MINISTACK := $(CURDIR)/$(VENV)/emulator/bin/ministack
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: test build setup check-toolchain lint-templates example-test arm64-target fmt clean
+.PHONY: demo test build setup browser check-toolchain lint-templates example-test arm64-target fmt clean
 
-test: setup
+# DEMO_AUTO_APPROVE=1 approves through the page instead of waiting for a click.
+demo: check-toolchain $(EMULATOR)
+	cargo build --locked --quiet -p sluice
+	target/debug/sluice demo
+
+test: setup browser
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo test --workspace --locked
 	$(MAKE) --no-print-directory example-test lint-templates
 
 setup: check-toolchain $(EMULATOR) $(TOOLS)
+
+browser:
+	@scripts/install-browser.sh
 
 check-toolchain:
 	@command -v cargo >/dev/null 2>&1 || { \
@@ -69,4 +78,4 @@ fmt:
 
 clean:
 	cargo clean
-	rm -rf $(VENV) .aws-sam
+	rm -rf $(VENV) .aws-sam .sluice-local

@@ -480,9 +480,9 @@ impl Builds {
                 .with_context(|| format!("cannot create {}", log_path.display()))?,
             console: self.inner.console.clone(),
         };
-        for phase in ["QUEUED", "PROVISIONING"] {
-            self.begin_phase(id, phase);
-        }
+        self.begin_phase(id, "QUEUED");
+        let _machine = self.acquire_machine().await?;
+        self.begin_phase(id, "PROVISIONING");
         self.begin_phase(id, "DOWNLOAD_SOURCE");
         let version = lock(&self.inner.builds)
             .get(id)
@@ -614,6 +614,35 @@ impl Builds {
             }
         }
         Ok(true)
+    }
+
+    /// Waits for the build machine. Builds run one at a time because they share a
+    /// warm cargo target directory, and cargo tells a stale artifact by comparing
+    /// modification times: a checkout made while another build compiles could
+    /// otherwise look older than that build's output and not be compiled at all.
+    /// The lock is a file lock, so separate `sluice local` processes take turns too.
+    async fn acquire_machine(&self) -> Result<std::fs::File> {
+        let cache = self.inner.settings.cache.clone();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&cache)
+                .with_context(|| format!("cannot create {}", cache.display()))?;
+            let path = cache.join("build-machine.lock");
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on a descriptor this closure owns; released when it closes.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+            if rc != 0 {
+                bail!("cannot lock {}: {}", path.display(), std::io::Error::last_os_error());
+            }
+            Ok(file)
+        })
+        .await
+        .context("the build queue stopped")?
     }
 
     fn environment(

@@ -42,6 +42,9 @@ pub struct Options {
     pub workspace: PathBuf,
     /// Where local mode keeps its files: repositories, build logs, outbox, emulator.
     pub state: PathBuf,
+    /// What builds keep between runs, as a warm build machine would: compiled
+    /// dependencies (`CARGO_TARGET_DIR`).
+    pub cache: PathBuf,
     /// An emulator already running; `None` starts the pinned one.
     pub endpoint: Option<String>,
     pub emulator_binary: PathBuf,
@@ -59,6 +62,7 @@ impl Options {
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace.join(".venv/emulator/bin/ministack"));
         Self {
+            cache: workspace.join("target/local-build-cache"),
             workspace,
             state,
             endpoint: None,
@@ -147,7 +151,7 @@ impl Local {
                 account: "000000000000".into(),
                 driver_url: driver_url.clone(),
                 state: state.clone(),
-                cache: state.join("cache"),
+                cache: options.cache.clone(),
             },
             &sdk,
             vec![repository.clone()],

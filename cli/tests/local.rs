@@ -1,0 +1,338 @@
+//! End to end through `sluice local`: the example application pushed to the local
+//! CodeCommit, built by the local CodeBuild (its real buildspec: tests, `sam build`,
+//! `sam package`), deployed by the orchestrator's functions running in the emulator.
+//! Each test has its own emulator and state; builds share a warm cargo cache.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sluice::local::demo::{self, Checkout, approval_email, awaits_approval, follow};
+use sluice::local::{Console, Local, Options};
+use sluice_core::Status;
+
+const GATE: Duration = demo::BUILD_TIMEOUT;
+const SETTLE: Duration = Duration::from_secs(120);
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+struct Run {
+    local: Local,
+    checkout: Checkout,
+    _dir: tempfile::TempDir,
+}
+
+/// Local mode in a fresh directory, with a checkout of the example ready to push.
+async fn start() -> Run {
+    let dir = tempfile::Builder::new()
+        .prefix("sluice-local-e2e-")
+        .tempdir()
+        .expect("temporary directory");
+    let workspace = workspace().canonicalize().expect("workspace");
+    let options = Options::new(workspace.clone(), dir.path().join("state"));
+    let console = Console::new();
+    console.hide_build_logs();
+    let local = Local::start(options, console).await.expect("local mode starts");
+    let checkout = Checkout::from_example(
+        &local,
+        &workspace.join("examples/hello-api"),
+        &dir.path().join("hello-api"),
+    )
+    .await
+    .expect("checkout of the example");
+    Run {
+        local,
+        checkout,
+        _dir: dir,
+    }
+}
+
+async fn stack_status(local: &Local, stack: &str) -> Option<String> {
+    let cloudformation = aws_sdk_cloudformation::Client::new(&local.sdk);
+    let out = cloudformation
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .ok()?;
+    out.stacks()
+        .first()
+        .and_then(|s| s.stack_status())
+        .map(|s| s.as_str().to_owned())
+}
+
+/// Whether a stage's stack was never deployed: absent, or only holding an
+/// unexecuted change set.
+async fn never_deployed(local: &Local, stack: &str) -> bool {
+    matches!(
+        stack_status(local, stack).await.as_deref(),
+        None | Some("REVIEW_IN_PROGRESS")
+    )
+}
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = sluice::local::emulator::free_port().expect("a free port");
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run chromedriver ({e}); `make test` installs Debian's chromium-driver")
+            });
+        Driver { child, port }
+    }
+
+    async fn client(&self) -> fantoccini::Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({"args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", "--window-size=390,844"
+            ]}),
+        );
+        let url = format!("http://127.0.0.1:{}", self.port);
+        // chromedriver needs a moment to listen: connecting is retried, not slept for.
+        let mut last = None;
+        for _ in 0..100 {
+            match fantoccini::ClientBuilder::rustls()
+                .expect("TLS setup")
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => return client,
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        panic!("cannot reach chromedriver: {last:?}");
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_at_gate(run: &Run, commit: &str) -> sluice_core::Execution {
+    let at_gate = follow(&run.local, commit, GATE, |e| {
+        e.status.is_terminal() || awaits_approval(e, "production")
+    })
+    .await
+    .expect("the execution reaches the production gate");
+    assert!(
+        awaits_approval(&at_gate, "production"),
+        "expected the production gate, got {:?}: {:?}",
+        at_gate.status,
+        at_gate.reason
+    );
+    at_gate
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_is_built_deployed_to_staging_approved_in_a_browser_and_deployed() {
+    let run = start().await;
+    let commit = run.checkout.push().await.expect("push");
+    let at_gate = wait_at_gate(&run, &commit).await;
+    // Staging runs the new build; production has not been touched.
+    let staging = run
+        .local
+        .stack_api_url("hello-api-staging", "HelloUrl")
+        .await
+        .expect("staging's API");
+    let (status, body) = demo::call(&staging).await.expect("call staging");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"stage\":\"staging\""), "{body}");
+    assert!(never_deployed(&run.local, "hello-api-production").await);
+
+    let email = approval_email(&run.local, at_gate.id.as_str(), SETTLE)
+        .await
+        .expect("approval email");
+    let link = email.approval_link().expect("a link in the email");
+    assert!(link.starts_with(&run.local.driver_url), "{link}");
+
+    // An approver opens the link on a phone-sized screen and clicks Approve.
+    let driver = Driver::start();
+    let browser = driver.client().await;
+    browser.goto(&link).await.expect("open the approval page");
+    let page = browser.source().await.expect("page source");
+    assert!(page.contains("hello-api: first delivery"), "{page}");
+    assert!(page.contains("HelloFunction"), "the page lists what will change: {page}");
+    browser
+        .find(fantoccini::Locator::Css("input[name=name]"))
+        .await
+        .expect("name field")
+        .send_keys("Grace Approver")
+        .await
+        .expect("type a name");
+    browser
+        .find(fantoccini::Locator::Css("button.approve"))
+        .await
+        .expect("approve button")
+        .click()
+        .await
+        .expect("click approve");
+    let answer = browser
+        .find(fantoccini::Locator::Css("body"))
+        .await
+        .expect("answer page")
+        .text()
+        .await
+        .expect("answer text");
+    browser.close().await.expect("close the browser");
+    assert!(answer.to_lowercase().contains("approved"), "{answer}");
+
+    let done = follow(&run.local, &commit, SETTLE, |e| e.status.is_terminal())
+        .await
+        .expect("the execution finishes");
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
+    let decision = done.stages[1]
+        .approval
+        .as_ref()
+        .and_then(|a| a.decision.as_ref())
+        .expect("the decision is recorded");
+    assert!(decision.approved);
+    assert_eq!(decision.by, "Grace Approver");
+    let production = run
+        .local
+        .stack_api_url("hello-api-production", "HelloUrl")
+        .await
+        .expect("production's API");
+    let (status, body) = demo::call(&production).await.expect("call production");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"stage\":\"production\""), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_unit_test_fails_the_build_and_deploys_nothing() {
+    let run = start().await;
+    let main = run.checkout.dir.join("src/main.rs");
+    let source = std::fs::read_to_string(&main).expect("read main.rs");
+    let broken = source.replacen(
+        r#"assert_eq!(json_of(&response)["stage"], "staging");"#,
+        r#"assert_eq!(json_of(&response)["stage"], "nowhere");"#,
+        1,
+    );
+    assert_ne!(source, broken, "the example's test changed: update this test");
+    std::fs::write(&main, broken).expect("write main.rs");
+    let commit = run
+        .checkout
+        .commit("hello-api: expect the wrong stage")
+        .await
+        .expect("commit");
+    run.checkout.push().await.expect("push");
+
+    let done = follow(&run.local, &commit, GATE, |e| e.status.is_terminal())
+        .await
+        .expect("the execution finishes");
+    assert_eq!(done.status, Status::Failed);
+    let reason = done.reason.clone().unwrap_or_default();
+    assert!(reason.contains("PRE_BUILD"), "names the phase: {reason}");
+    assert!(reason.contains("cargo test"), "names the command: {reason}");
+
+    let email = run
+        .local
+        .outbox
+        .wait_for(SETTLE, |m| m.body.contains("PRE_BUILD"))
+        .await
+        .expect("a failure email naming the phase");
+    let log = email
+        .body
+        .split_whitespace()
+        .find(|w| w.contains("/builds/") && w.ends_with("/log"))
+        .unwrap_or_else(|| panic!("the email links the log: {}", email.body))
+        .to_owned();
+    let (status, text) = demo::call(&log).await.expect("fetch the log");
+    assert_eq!(status, 200);
+    assert!(text.contains("test result: FAILED"), "{text}");
+
+    assert!(never_deployed(&run.local, "hello-api-staging").await);
+    assert!(never_deployed(&run.local, "hello-api-production").await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
+    let run = start().await;
+    let first = run.checkout.push().await.expect("first push");
+    let first_at_gate = wait_at_gate(&run, &first).await;
+    let first_link = approval_email(&run.local, first_at_gate.id.as_str(), SETTLE)
+        .await
+        .expect("first approval email")
+        .approval_link()
+        .expect("first link");
+
+    let template = run.checkout.dir.join("template.yaml");
+    let text = std::fs::read_to_string(&template).expect("read template");
+    let changed = text.replacen("MemorySize: 128", "MemorySize: 256", 1);
+    assert_ne!(text, changed, "the example's template changed: update this test");
+    std::fs::write(&template, changed).expect("write template");
+    let second = run
+        .checkout
+        .commit("hello-api: more memory")
+        .await
+        .expect("commit");
+    run.checkout.push().await.expect("second push");
+    let second_at_gate = wait_at_gate(&run, &second).await;
+
+    let first_now = follow(&run.local, &first, SETTLE, |e| e.status.is_terminal())
+        .await
+        .expect("the first execution ends");
+    assert_eq!(first_now.status, Status::Superseded);
+    assert_eq!(first_now.superseded_by.as_ref(), Some(&second_at_gate.id));
+    let (status, _) = demo::call(&first_link).await.expect("open the old link");
+    assert_eq!(status, 410, "the old link is gone");
+    assert_eq!(demo::decide(&first_link, "approve", "late").await.expect("post"), 410);
+
+    let second_link = approval_email(&run.local, second_at_gate.id.as_str(), SETTLE)
+        .await
+        .expect("second approval email")
+        .approval_link()
+        .expect("second link");
+    assert_eq!(demo::decide(&second_link, "approve", "ops").await.expect("approve"), 200);
+    let done = follow(&run.local, &second, SETTLE, |e| e.status.is_terminal())
+        .await
+        .expect("the second execution finishes");
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
+    assert_eq!(
+        stack_status(&run.local, "hello-api-production").await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_change_never_reaches_production() {
+    let run = start().await;
+    let commit = run.checkout.push().await.expect("push");
+    let at_gate = wait_at_gate(&run, &commit).await;
+    let link = approval_email(&run.local, at_gate.id.as_str(), SETTLE)
+        .await
+        .expect("approval email")
+        .approval_link()
+        .expect("link");
+    assert_eq!(demo::decide(&link, "reject", "Grace").await.expect("reject"), 200);
+    let done = follow(&run.local, &commit, SETTLE, |e| e.status.is_terminal())
+        .await
+        .expect("the execution finishes");
+    assert_eq!(done.status, Status::Rejected);
+    assert!(never_deployed(&run.local, "hello-api-production").await);
+    assert_eq!(
+        stack_status(&run.local, "hello-api-staging").await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+}
