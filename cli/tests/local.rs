@@ -34,7 +34,9 @@ async fn start() -> Run {
     let options = Options::new(workspace.clone(), dir.path().join("state"));
     let console = Console::new();
     console.hide_build_logs();
-    let local = Local::start(options, console).await.expect("local mode starts");
+    let local = Local::start(options, console)
+        .await
+        .expect("local mode starts");
     let checkout = Checkout::from_example(
         &local,
         &workspace.join("examples/hello-api"),
@@ -88,7 +90,9 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot run chromedriver ({e}); `make test` installs Debian's chromium-driver")
+                panic!(
+                    "cannot run chromedriver ({e}); `make test` installs Debian's chromium-driver"
+                )
             });
         Driver { child, port }
     }
@@ -173,7 +177,10 @@ async fn a_push_is_built_deployed_to_staging_approved_in_a_browser_and_deployed(
     browser.goto(&link).await.expect("open the approval page");
     let page = browser.source().await.expect("page source");
     assert!(page.contains("hello-api: first delivery"), "{page}");
-    assert!(page.contains("HelloFunction"), "the page lists what will change: {page}");
+    assert!(
+        page.contains("HelloFunction"),
+        "the page lists what will change: {page}"
+    );
     browser
         .find(fantoccini::Locator::Css("input[name=name]"))
         .await
@@ -229,7 +236,10 @@ async fn a_broken_unit_test_fails_the_build_and_deploys_nothing() {
         r#"assert_eq!(json_of(&response)["stage"], "nowhere");"#,
         1,
     );
-    assert_ne!(source, broken, "the example's test changed: update this test");
+    assert_ne!(
+        source, broken,
+        "the example's test changed: update this test"
+    );
     std::fs::write(&main, broken).expect("write main.rs");
     let commit = run
         .checkout
@@ -280,7 +290,10 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
     let template = run.checkout.dir.join("template.yaml");
     let text = std::fs::read_to_string(&template).expect("read template");
     let changed = text.replacen("MemorySize: 128", "MemorySize: 256", 1);
-    assert_ne!(text, changed, "the example's template changed: update this test");
+    assert_ne!(
+        text, changed,
+        "the example's template changed: update this test"
+    );
     std::fs::write(&template, changed).expect("write template");
     let second = run
         .checkout
@@ -297,20 +310,32 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
     assert_eq!(first_now.superseded_by.as_ref(), Some(&second_at_gate.id));
     let (status, _) = demo::call(&first_link).await.expect("open the old link");
     assert_eq!(status, 410, "the old link is gone");
-    assert_eq!(demo::decide(&first_link, "approve", "late").await.expect("post"), 410);
+    assert_eq!(
+        demo::decide(&first_link, "approve", "late")
+            .await
+            .expect("post"),
+        410
+    );
 
     let second_link = approval_email(&run.local, second_at_gate.id.as_str(), SETTLE)
         .await
         .expect("second approval email")
         .approval_link()
         .expect("second link");
-    assert_eq!(demo::decide(&second_link, "approve", "ops").await.expect("approve"), 200);
+    assert_eq!(
+        demo::decide(&second_link, "approve", "ops")
+            .await
+            .expect("approve"),
+        200
+    );
     let done = follow(&run.local, &second, SETTLE, |e| e.status.is_terminal())
         .await
         .expect("the second execution finishes");
     assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
     assert_eq!(
-        stack_status(&run.local, "hello-api-production").await.as_deref(),
+        stack_status(&run.local, "hello-api-production")
+            .await
+            .as_deref(),
         Some("CREATE_COMPLETE")
     );
 }
@@ -325,14 +350,21 @@ async fn a_rejected_change_never_reaches_production() {
         .expect("approval email")
         .approval_link()
         .expect("link");
-    assert_eq!(demo::decide(&link, "reject", "Grace").await.expect("reject"), 200);
+    assert_eq!(
+        demo::decide(&link, "reject", "Grace")
+            .await
+            .expect("reject"),
+        200
+    );
     let done = follow(&run.local, &commit, SETTLE, |e| e.status.is_terminal())
         .await
         .expect("the execution finishes");
     assert_eq!(done.status, Status::Rejected);
     assert!(never_deployed(&run.local, "hello-api-production").await);
     assert_eq!(
-        stack_status(&run.local, "hello-api-staging").await.as_deref(),
+        stack_status(&run.local, "hello-api-staging")
+            .await
+            .as_deref(),
         Some("CREATE_COMPLETE")
     );
 }

@@ -318,7 +318,12 @@ impl Builds {
             start: now(),
             end: None,
             environment,
-            artifact_location: None,
+            artifact_location: project.artifacts_bucket.as_ref().map(|bucket| {
+                format!(
+                    "arn:aws:s3:::{bucket}/{}",
+                    project.artifacts_path.trim_matches('/')
+                )
+            }),
             log_url: format!("{}/builds/{uuid}/log", s.driver_url),
             initiator: "sluice".into(),
             timeout_minutes: project.timeout_minutes,
@@ -637,7 +642,11 @@ impl Builds {
             // SAFETY: flock on a descriptor this closure owns; released when it closes.
             let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
             if rc != 0 {
-                bail!("cannot lock {}: {}", path.display(), std::io::Error::last_os_error());
+                bail!(
+                    "cannot lock {}: {}",
+                    path.display(),
+                    std::io::Error::last_os_error()
+                );
             }
             Ok(file)
         })
@@ -992,9 +1001,8 @@ impl BuildRecord {
             "queued-timeout-in-minutes": 480,
             "build-number": self.number,
         });
-        if let Some(location) = &self.artifact_location {
-            info["artifact"] = json!({"location": location});
-        }
+        // CodeBuild names the artifact location in every event, failed builds too.
+        info["artifact"] = json!({"location": self.artifact_location.clone().unwrap_or_default()});
         json!({
             "build-status": self.status,
             "project-name": self.project,
@@ -1004,5 +1012,86 @@ impl BuildRecord {
             "current-phase-context": "[: ]",
             "version": "1",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_core::Event;
+    use sluice_engine::events::{BuildChange, decode_build};
+
+    fn record(status: &str, phases: Vec<PhaseRecord>) -> BuildRecord {
+        BuildRecord {
+            id: "proj:0b8c6f0e-1111-4222-8333-444455556666".into(),
+            arn: "arn:aws:codebuild:us-east-1:000000000000:build/proj:0b8c6f0e-1111-4222-8333-444455556666".into(),
+            number: 1,
+            project: "proj".into(),
+            source_version: "a".repeat(40),
+            source_location: "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/app".into(),
+            buildspec: "buildspec.yml".into(),
+            status: status.into(),
+            current_phase: "BUILD".into(),
+            phases,
+            start: 1_800_000_000.0,
+            end: None,
+            environment: vec![("SLUICE_EXECUTION_ID".into(), "8204670692466-ae188c6dc706".into())],
+            artifact_location: None,
+            log_url: "http://127.0.0.1:1/builds/0b8c6f0e/log".into(),
+            initiator: "sluice".into(),
+            timeout_minutes: 30,
+        }
+    }
+
+    fn decode(build: &BuildRecord) -> Event {
+        let event = envelope(
+            "aws.codebuild",
+            "CodeBuild Build State Change",
+            "us-east-1",
+            "000000000000",
+            vec![build.arn.clone()],
+            build.event_detail(),
+        );
+        match decode_build(event, "proj").expect("Sluice decodes the local build event") {
+            BuildChange::Ours { event, .. } => event,
+            other => panic!("not ours: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_events_of_a_local_build_decode_as_the_functions_read_them() {
+        let started = decode(&record("IN_PROGRESS", vec![]));
+        assert!(
+            matches!(&started, Event::BuildStarted { build_id, .. } if build_id == "proj:0b8c6f0e-1111-4222-8333-444455556666"),
+            "{started:?}"
+        );
+        let failed = record(
+            "FAILED",
+            vec![PhaseRecord {
+                phase_type: "PRE_BUILD".into(),
+                status: Some("FAILED".into()),
+                start: 1_800_000_001.0,
+                end: Some(1_800_000_002.0),
+                contexts: vec![(
+                    "COMMAND_EXECUTION_ERROR".into(),
+                    "Error while executing command: cargo test. Reason: exit status 101".into(),
+                )],
+            }],
+        );
+        match decode(&failed) {
+            Event::BuildFailed {
+                reason, log_url, ..
+            } => {
+                assert!(
+                    reason.contains("PRE_BUILD") && reason.contains("cargo test"),
+                    "{reason}"
+                );
+                assert_eq!(
+                    log_url.as_deref(),
+                    Some("http://127.0.0.1:1/builds/0b8c6f0e/log")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

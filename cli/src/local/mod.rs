@@ -207,10 +207,12 @@ impl Local {
         console.say(
             "local",
             format!(
-                "ready. Push to {} ({}) to deliver; approval pages at {}/approvals/…",
-                local.repository.path.display(),
+                "ready. Push {} to {} to deliver.\n                 State: AWS_ENDPOINT_URL={} SLUICE_BUCKET={} SLUICE_PIPELINE={} sluice status",
                 local.options.branch,
-                local.driver_url
+                local.repository.path.display(),
+                local.endpoint,
+                local.output("ArtifactBucketName").unwrap_or_default(),
+                local.options.stack,
             ),
         );
         Ok(local)
