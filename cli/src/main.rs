@@ -95,13 +95,21 @@ impl LocalArgs {
     }
 }
 
+/// Waits for Ctrl-C or SIGTERM, so that either stops what local mode started.
+async fn stopped() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot watch for Ctrl-C"),
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
 /// Runs local mode until Ctrl-C.
 async fn serve(args: LocalArgs) -> Result<String> {
     let local = Local::start(args.options()?, Console::new()).await?;
     local.console.say("local", "press Ctrl-C to stop");
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
+    stopped().await?;
     local.console.say("local", "stopping");
     drop(local);
     Ok(String::new())
@@ -126,7 +134,7 @@ async fn demo(args: LocalArgs, auto_approve: bool, example: PathBuf) -> Result<S
     let local = Local::start(options, console.clone()).await?;
     let result = tokio::select! {
         r = local::demo::run(&local, &example, auto_approve) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        _ = stopped() => Err(anyhow::anyhow!("interrupted; everything started was stopped")),
     };
     let store = local.store()?;
     let latest = store.recent(1).await.ok().and_then(|mut v| v.pop());
