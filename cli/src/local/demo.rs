@@ -191,10 +191,28 @@ pub async fn decide(link: &str, decision: &str, name: &str) -> Result<u16> {
     let answer = http
         .post(action)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={token}&decision={decision}&name={name}"))
+        .body(format!(
+            "token={}&decision={}&name={}",
+            form_encode(&token),
+            form_encode(decision),
+            form_encode(name)
+        ))
         .send()
         .await?;
     Ok(answer.status().as_u16())
+}
+
+/// `text` encoded for an `application/x-www-form-urlencoded` body.
+fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Calls `url` and returns the status and body.
@@ -284,4 +302,18 @@ pub async fn run(local: &Local, example: &Path, auto_approve: bool) -> Result<St
         bail!("production answered {status}: {answer}");
     }
     Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_values_are_encoded() {
+        assert_eq!(
+            form_encode("Grace Hopper & co=1"),
+            "Grace+Hopper+%26+co%3D1"
+        );
+        assert_eq!(form_encode("a-Z_0.~"), "a-Z_0.~");
+    }
 }

@@ -265,6 +265,7 @@ impl Local {
 
     async fn subscribe_outbox(&self) -> Result<()> {
         let topic = self.output("NotificationTopicArn")?;
+        self.outbox.accept_topic(&topic);
         let sns = aws_sdk_sns::Client::new(&self.sdk);
         let endpoint = format!("{}/outbox", self.driver_url);
         sns.subscribe()

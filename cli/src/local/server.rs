@@ -46,6 +46,8 @@ pub struct Outbox {
     emails: Arc<Mutex<Vec<Email>>>,
     count: watch::Sender<usize>,
     console: Console,
+    /// The only topic whose messages are taken, once known.
+    topic: Arc<Mutex<Option<String>>>,
 }
 
 impl Outbox {
@@ -56,7 +58,13 @@ impl Outbox {
             emails: Arc::default(),
             count: watch::Sender::new(0),
             console,
+            topic: Arc::default(),
         }
+    }
+
+    /// Takes messages from `topic` only.
+    pub fn accept_topic(&self, topic: &str) {
+        *self.topic.lock().unwrap_or_else(|e| e.into_inner()) = Some(topic.to_owned());
     }
 
     /// Every message so far, oldest first.
@@ -96,6 +104,10 @@ impl Outbox {
             .or(message["Type"].as_str())
             .unwrap_or_default()
             .to_owned();
+        let ours = self.topic.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if ours.is_none() || message["TopicArn"].as_str() != ours.as_deref() {
+            return StatusCode::FORBIDDEN;
+        }
         match kind.as_str() {
             "SubscriptionConfirmation" => {
                 let (Some(topic), Some(token)) =
