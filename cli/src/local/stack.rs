@@ -54,8 +54,8 @@ pub fn functions(template: &Value) -> Result<Vec<Function>> {
     Ok(found)
 }
 
-/// Builds the binaries with cargo's `local` profile for this machine.
-pub async fn build(workspace: &Path, functions: &[Function], console: &Console) -> Result<()> {
+/// Builds the workspace's binaries with cargo's `local` profile for this machine.
+pub async fn build(workspace: &Path, console: &Console) -> Result<()> {
     console.say(
         "build",
         "building the functions for this machine (cargo --profile local)…",
@@ -63,12 +63,16 @@ pub async fn build(workspace: &Path, functions: &[Function], console: &Console) 
     let started = Instant::now();
     let mut cargo =
         tokio::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cargo
-        .current_dir(workspace)
-        .args(["build", "--locked", "--profile", "local"]);
-    for f in functions {
-        cargo.args(["--bin", &f.binary]);
-    }
+    // Every binary of the workspace, as `make demo` builds the CLI: one feature
+    // resolution, so the dependencies are compiled once for both.
+    cargo.current_dir(workspace).args([
+        "build",
+        "--locked",
+        "--profile",
+        "local",
+        "--workspace",
+        "--bins",
+    ]);
     let status = cargo
         .status()
         .await
@@ -81,6 +85,14 @@ pub async fn build(workspace: &Path, functions: &[Function], console: &Console) 
         format!("functions built in {:.0?}", started.elapsed()),
     );
     Ok(())
+}
+
+/// Where cargo puts what it builds: `$CARGO_TARGET_DIR`, or the workspace's `target`.
+fn target_dir(workspace: &Path) -> std::path::PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace.join(dir),
+        None => workspace.join("target"),
+    }
 }
 
 /// A zip holding `binary` as `bootstrap`, as the `provided.al2023` runtime wants.
@@ -110,7 +122,7 @@ pub async fn package(
     let mut template: Value =
         serde_yaml_ng::from_str(template_text).context("template.yaml is not valid YAML")?;
     let functions = functions(&template)?;
-    build(workspace, &functions, console).await?;
+    build(workspace, console).await?;
     let exists = s3.head_bucket().bucket(CODE_BUCKET).send().await.is_ok();
     if !exists {
         s3.create_bucket()
@@ -126,7 +138,14 @@ pub async fn package(
     }
     let mut uris = HashMap::new();
     for f in &functions {
-        let binary = workspace.join("target/local").join(&f.binary);
+        let binary = target_dir(workspace).join("local").join(&f.binary);
+        if !binary.is_file() {
+            bail!(
+                "cargo built no {} at {}: is it a binary of this workspace?",
+                f.binary,
+                binary.display()
+            );
+        }
         let zipped = zip_bootstrap(&binary)?;
         let digest: String = Sha256::digest(&zipped)
             .iter()
