@@ -458,6 +458,17 @@ impl Builds {
         let _ = tokio::fs::remove_dir_all(&workdir).await;
     }
 
+    /// Stops every running build with everything it started, as when the build
+    /// machine goes away.
+    pub fn stop_all(&self) {
+        for pid in lock(&self.inner.processes).values() {
+            // SAFETY: signalling the process group of a command we started.
+            unsafe {
+                libc::kill(-(*pid as i32), libc::SIGKILL);
+            }
+        }
+    }
+
     fn kill(&self, id: &str) {
         if let Some(pid) = lock(&self.inner.processes).get(id) {
             // SAFETY: signalling the process group of a command we started.

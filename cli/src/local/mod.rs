@@ -93,6 +93,7 @@ pub struct Local {
     pub outbox: Outbox,
     pub outputs: HashMap<String, String>,
     tasks: Vec<JoinHandle<()>>,
+    builds: codebuild::Builds,
     // Declared last: dropped after the tasks that talk to it.
     _emulator: Option<Emulator>,
 }
@@ -167,7 +168,7 @@ impl Local {
             .build()?;
         let shared = Shared {
             repositories: vec![repository.clone()],
-            builds,
+            builds: builds.clone(),
             outbox: outbox.clone(),
             state: state.clone(),
             emulator: endpoint.clone(),
@@ -189,6 +190,7 @@ impl Local {
             outbox,
             outputs: HashMap::new(),
             tasks,
+            builds,
             _emulator: emulator,
         };
         local.deploy().await?;
@@ -374,6 +376,7 @@ impl Drop for Local {
         for task in &self.tasks {
             task.abort();
         }
+        self.builds.stop_all();
     }
 }
 
