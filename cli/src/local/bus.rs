@@ -43,16 +43,10 @@ pub fn envelope(
     })
 }
 
-/// A random version-4 UUID.
+/// A random version-4 UUID, for event and build ids.
 pub fn uuid() -> String {
-    let mut b = [0u8; 16];
-    for chunk in b.chunks_mut(8) {
-        let n = rand_u64();
-        chunk.copy_from_slice(&n.to_le_bytes()[..chunk.len()]);
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let n = fastrand::u128(..) & !(0xf << 76) & !(0x3 << 62) | (0x4 << 76) | (0x2 << 62);
+    let h = format!("{n:032x}");
     format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],
@@ -61,17 +55,6 @@ pub fn uuid() -> String {
         &h[16..20],
         &h[20..32]
     )
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
 }
 
 impl Bus {
@@ -262,4 +245,17 @@ fn stack_event(
         vec![stack_id.to_owned()],
         detail,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uuids_are_version_4_and_differ() {
+        let a = super::uuid();
+        let b = super::uuid();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+    }
 }

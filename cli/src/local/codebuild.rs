@@ -614,7 +614,7 @@ impl Builds {
         }
         if let Some(artifacts) = &spec.artifacts {
             self.begin_phase(id, "UPLOAD_ARTIFACTS");
-            match self.upload(id, artifacts, project, &src, &env).await {
+            match self.upload(artifacts, project, &src, &env).await {
                 Ok(location) => {
                     log.line(&format!("[Container] Uploaded artifacts to {location}"))
                         .await;
@@ -794,7 +794,6 @@ impl Builds {
 
     async fn upload(
         &self,
-        id: &str,
         artifacts: &super::buildspec::Artifacts,
         project: &Project,
         src: &Path,
@@ -865,7 +864,6 @@ impl Builds {
                     )
                 })?;
         }
-        let _ = id;
         Ok(format!("arn:aws:s3:::{bucket}/{prefix}"))
     }
 }
