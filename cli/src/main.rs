@@ -139,12 +139,22 @@ async fn demo(args: LocalArgs, auto_approve: bool, example: PathBuf) -> Result<S
     let store = local.store()?;
     let latest = store.recent(1).await.ok().and_then(|mut v| v.pop());
     drop(local);
-    let answer = result?;
-    let mut out = format!("\nProduction answered: {answer}\n\nThe execution:\n");
-    if let Some(execution) = latest {
-        out.push_str(&render::details(&execution, chrono::Utc::now()));
+    let timeline = latest
+        .map(|e| {
+            format!(
+                "\nThe execution:\n{}",
+                render::details(&e, chrono::Utc::now())
+            )
+        })
+        .unwrap_or_default();
+    match result {
+        Ok(answer) => Ok(format!("\nProduction answered: {answer}\n{timeline}")),
+        Err(e) => {
+            // What happened is as useful when it went wrong.
+            print!("{timeline}");
+            Err(e)
+        }
     }
-    Ok(out)
 }
 
 async fn run(cli: Cli) -> Result<String> {
