@@ -458,6 +458,13 @@ impl Builds {
         let _ = tokio::fs::remove_dir_all(&workdir).await;
     }
 
+    /// Whether StopBuild was called for the build.
+    fn stopped(&self, id: &str) -> bool {
+        lock(&self.inner.builds)
+            .get(id)
+            .is_some_and(|b| b.status == "STOPPED")
+    }
+
     /// Stops every running build with everything it started, as when the build
     /// machine goes away.
     pub fn stop_all(&self) {
@@ -537,6 +544,10 @@ impl Builds {
         tokio::fs::write(&state_env, "").await?;
         let mut succeeding = true;
         for (name, phase) in &spec.phases {
+            if self.stopped(id) {
+                log.line("[Container] Build stopped").await;
+                return Ok(false);
+            }
             self.begin_phase(id, name.phase_type());
             log.line(&format!("[Container] Entering phase {}", name.phase_type()))
                 .await;
@@ -748,10 +759,12 @@ impl Builds {
         // One shell per command, but exports and the working directory carry over,
         // as in one CodeBuild shell session.
         let script = format!(
-            "exec 2>&1\n. {env_file} 2>/dev/null\ncd \"$(cat {dir_file})\" || exit 1\n\
+            "exec 2>&1\n. {env_file} 2>/dev/null\nexport CODEBUILD_BUILD_SUCCEEDING={succeeding}\n\
+             cd \"$(cat {dir_file})\" || exit 1\n\
              trap '__rc=$?; export -p > {env_file}; pwd > {dir_file}; exit $__rc' EXIT\n{command}\n",
             env_file = shell_quote(&state_env.to_string_lossy()),
             dir_file = shell_quote(&state_dir.to_string_lossy()),
+            succeeding = u8::from(succeeding),
         );
         let mut cmd = tokio::process::Command::new("bash");
         cmd.arg("-c")
@@ -775,9 +788,16 @@ impl Builds {
                 Ok(())
             });
         }
+        if self.stopped(id) {
+            return Ok(STOPPED_EXIT);
+        }
         let mut child = cmd.spawn().context("cannot run bash")?;
         if let Some(pid) = child.id() {
             lock(&self.inner.processes).insert(id.to_owned(), pid);
+        }
+        // A StopBuild between the check above and the insert found nothing to stop.
+        if self.stopped(id) {
+            self.kill(id);
         }
         let stdout = child
             .stdout
@@ -867,6 +887,9 @@ impl Builds {
         Ok(format!("arn:aws:s3:::{bucket}/{prefix}"))
     }
 }
+
+/// The exit status a command gets when its build was stopped before it ran.
+const STOPPED_EXIT: i32 = 143;
 
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))

@@ -1,0 +1,356 @@
+//! The local CodeBuild runs a buildspec as CodeBuild does: one shell session across
+//! commands and phases, `on-failure: CONTINUE`, `finally`, post_build after a failed
+//! build, artifacts only from a successful build, and StopBuild stopping what runs.
+//! The project is a real CodeBuild project in the emulator; the source a bare git
+//! repository; the calls go through the real CodeBuild SDK client.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sluice::local::bus::Bus;
+use sluice::local::codebuild::{Builds, Settings};
+use sluice::local::demo::git;
+use sluice::local::git::Repository;
+use sluice::local::server::{Outbox, Shared, router};
+use sluice::local::{Console, sdk_config};
+use sluice_tests::Emulator;
+
+struct Bench {
+    emulator: Emulator,
+    builds: Builds,
+    url: String,
+    bucket: String,
+    dir: tempfile::TempDir,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+/// A project `proj` building repository `app`, whose one commit holds `buildspec`.
+async fn bench(buildspec: &str) -> (Bench, String) {
+    let emulator = Emulator::start();
+    let sdk = emulator.sdk_config().await;
+    let bucket = emulator.fresh_bucket().await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let repository = Repository::create(&dir.path().join("repos"), "app", "master")
+        .await
+        .expect("repository");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(work.join("out")).expect("work dir");
+    std::fs::write(work.join("buildspec.yml"), buildspec).expect("buildspec");
+    std::fs::write(work.join("out/result.txt"), "built\n").expect("file");
+    for args in [
+        vec!["init", "--quiet", "--initial-branch=master"],
+        vec!["config", "user.name", "Ada"],
+        vec!["config", "user.email", "ada@example.com"],
+        vec!["add", "--all"],
+        vec!["commit", "--quiet", "-m", "app"],
+    ] {
+        git(&work, &args).await.expect("git");
+    }
+    let origin = repository.path.to_string_lossy().into_owned();
+    git(&work, &["push", "--quiet", &origin, "master"])
+        .await
+        .expect("push");
+    let commit = git(&work, &["rev-parse", "HEAD"]).await.expect("rev-parse");
+
+    aws_sdk_codebuild::Client::new(&sdk)
+        .create_project()
+        .name("proj")
+        .service_role("arn:aws:iam::000000000000:role/build")
+        .source(
+            aws_sdk_codebuild::types::ProjectSource::builder()
+                .r#type(aws_sdk_codebuild::types::SourceType::Codecommit)
+                .location("https://git-codecommit.us-east-1.amazonaws.com/v1/repos/app")
+                .buildspec("buildspec.yml")
+                .build()
+                .expect("source"),
+        )
+        .artifacts(
+            aws_sdk_codebuild::types::ProjectArtifacts::builder()
+                .r#type(aws_sdk_codebuild::types::ArtifactsType::S3)
+                .location(&bucket)
+                .path("artifacts/p")
+                .override_artifact_name(true)
+                .build()
+                .expect("artifacts"),
+        )
+        .environment(
+            aws_sdk_codebuild::types::ProjectEnvironment::builder()
+                .r#type(aws_sdk_codebuild::types::EnvironmentType::LinuxContainer)
+                .image("local")
+                .compute_type(aws_sdk_codebuild::types::ComputeType::BuildGeneral1Small)
+                .build()
+                .expect("environment"),
+        )
+        .send()
+        .await
+        .expect("create the project in the emulator");
+
+    let console = Console::new();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let builds = Builds::new(
+        Settings {
+            endpoint: emulator.endpoint(),
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+            driver_url: url.clone(),
+            state: dir.path().join("state"),
+            cache: dir.path().join("cache"),
+        },
+        &sdk,
+        vec![repository.clone()],
+        Bus::new(&sdk, "000000000000", console.clone()),
+        console.clone(),
+    );
+    let shared = Shared {
+        repositories: vec![repository],
+        builds: builds.clone(),
+        outbox: Outbox::new(
+            dir.path().join("outbox"),
+            aws_sdk_sns::Client::new(&sdk),
+            console,
+        ),
+        state: dir.path().join("state"),
+        emulator: emulator.endpoint(),
+        approval_host: Default::default(),
+        http: reqwest::Client::new(),
+    };
+    let app = router(shared);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (
+        Bench {
+            emulator,
+            builds,
+            url,
+            bucket,
+            dir,
+            _task: task,
+        },
+        commit,
+    )
+}
+
+impl Bench {
+    async fn client(&self) -> aws_sdk_codebuild::Client {
+        aws_sdk_codebuild::Client::new(&sdk_config(&self.url).await)
+    }
+
+    async fn start(&self, commit: &str) -> String {
+        let out = self
+            .client()
+            .await
+            .start_build()
+            .project_name("proj")
+            .source_version(commit)
+            .environment_variables_override(
+                aws_sdk_codebuild::types::EnvironmentVariable::builder()
+                    .name("SLUICE_EXECUTION_ID")
+                    .value("exec-1")
+                    .build()
+                    .expect("variable"),
+            )
+            .send()
+            .await
+            .expect("StartBuild");
+        out.build_value()
+            .and_then(|b| b.id())
+            .expect("a build id")
+            .to_owned()
+    }
+
+    /// Waits for the build to end (the runner reports through BatchGetBuilds).
+    async fn finished(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let answer = self
+                .builds
+                .call("BatchGetBuilds", &json!({"ids": [id]}))
+                .await
+                .unwrap_or_else(|e| panic!("{}", e.message));
+            let build = answer["builds"][0].clone();
+            if build["buildComplete"] == true {
+                return build;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the build did not finish: {build}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log(&self, build: &Value) -> String {
+        let stream = build["logs"]["streamName"].as_str().expect("stream");
+        std::fs::read_to_string(
+            self.dir
+                .path()
+                .join("state/builds")
+                .join(stream)
+                .join("build.log"),
+        )
+        .expect("the build log")
+    }
+}
+
+fn phase<'a>(build: &'a Value, kind: &str) -> Option<&'a Value> {
+    build["phases"]
+        .as_array()?
+        .iter()
+        .find(|p| p["phaseType"] == kind)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn phases_share_one_shell_and_continue_where_told() {
+    let (bench, commit) = bench(
+        r#"version: 0.2
+env:
+  variables:
+    GREETING: from-buildspec
+phases:
+  install:
+    on-failure: CONTINUE
+    commands:
+      - export CARRIED=yes
+      - cd out
+      - "false"
+      - echo never-printed
+    finally:
+      - echo install-finally
+  pre_build:
+    commands:
+      - echo "carried=$CARRIED dir=$(basename "$PWD") greeting=$GREETING id=$SLUICE_EXECUTION_ID"
+  build:
+    commands:
+      - "exit 3"
+  post_build:
+    commands:
+      - echo "post-build succeeding=$CODEBUILD_BUILD_SUCCEEDING"
+artifacts:
+  files: [out/result.txt]
+  name: $SLUICE_EXECUTION_ID
+"#,
+    )
+    .await;
+    let id = bench.start(&commit).await;
+    let build = bench.finished(&id).await;
+    assert_eq!(build["buildStatus"], "FAILED", "{build}");
+    assert_eq!(
+        phase(&build, "INSTALL").expect("install")["phaseStatus"],
+        "FAILED"
+    );
+    assert_eq!(
+        phase(&build, "PRE_BUILD").expect("pre_build")["phaseStatus"],
+        "SUCCEEDED"
+    );
+    let failed_build = phase(&build, "BUILD").expect("build");
+    assert_eq!(failed_build["phaseStatus"], "FAILED");
+    assert!(
+        failed_build["contexts"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("exit 3") && m.contains("exit status 3")),
+        "{failed_build}"
+    );
+    assert_eq!(
+        phase(&build, "POST_BUILD").expect("post_build")["phaseStatus"],
+        "SUCCEEDED"
+    );
+    assert!(
+        phase(&build, "UPLOAD_ARTIFACTS").is_none(),
+        "a failed build uploads nothing"
+    );
+
+    let log = bench.log(&build);
+    assert!(!log.contains("never-printed"), "{log}");
+    assert!(log.contains("install-finally"), "{log}");
+    assert!(
+        log.contains("carried=yes dir=out greeting=from-buildspec id=exec-1"),
+        "exports, the directory and variables carry over: {log}"
+    );
+    assert!(log.contains("post-build succeeding=0"), "{log}");
+    let listed = bench
+        .emulator
+        .s3()
+        .await
+        .list_objects_v2()
+        .bucket(&bench.bucket)
+        .send()
+        .await
+        .expect("list");
+    assert!(listed.contents().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_pre_build_ends_the_build_and_a_good_one_uploads_its_artifacts() {
+    let spec = |pre: &str| {
+        format!(
+            "version: 0.2\nphases:\n  pre_build:\n    commands:\n      - \"{pre}\"\n  post_build:\n    commands:\n      - echo post-ran\nartifacts:\n  files: [out/result.txt]\n  discard-paths: yes\n  name: $SLUICE_EXECUTION_ID\n"
+        )
+    };
+    let (failing, commit) = bench(&spec("false")).await;
+    let build = failing.finished(&failing.start(&commit).await).await;
+    assert_eq!(build["buildStatus"], "FAILED");
+    assert!(phase(&build, "POST_BUILD").is_none(), "{build}");
+    assert!(!failing.log(&build).contains("post-ran"));
+
+    let (passing, commit) = bench(&spec("true")).await;
+    let build = passing.finished(&passing.start(&commit).await).await;
+    assert_eq!(build["buildStatus"], "SUCCEEDED", "{}", passing.log(&build));
+    let object = passing
+        .emulator
+        .s3()
+        .await
+        .get_object()
+        .bucket(&passing.bucket)
+        .key("artifacts/p/exec-1/result.txt")
+        .send()
+        .await
+        .expect("the artifact, under the project's path and the buildspec's name");
+    let body = object.body.collect().await.expect("body").into_bytes();
+    assert_eq!(&body[..], b"built\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_build_stops_what_the_build_runs() {
+    let (bench, commit) = bench(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo started\n      - sleep 600\n",
+    )
+    .await;
+    let id = bench.start(&commit).await;
+    let client = bench.client().await;
+    // Stop once the command runs: the log says so.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = bench
+            .builds
+            .call("BatchGetBuilds", &json!({"ids": [id]}))
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.message));
+        if answer["builds"][0]["currentPhase"] == "BUILD"
+            && bench.log(&answer["builds"][0]).contains("started")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the build never started its command"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stopped = client.stop_build().id(&id).send().await.expect("StopBuild");
+    assert_eq!(
+        stopped
+            .build_value()
+            .and_then(|b| b.build_status())
+            .map(|s| s.as_str()),
+        Some("STOPPED")
+    );
+    let build = bench.finished(&id).await;
+    assert_eq!(build["buildStatus"], "STOPPED");
+}
