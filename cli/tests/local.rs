@@ -53,16 +53,11 @@ async fn start() -> Run {
 
 async fn stack_status(local: &Local, stack: &str) -> Option<String> {
     let cloudformation = aws_sdk_cloudformation::Client::new(&local.sdk);
-    let out = cloudformation
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
+    sluice::local::stack::describe(&cloudformation, stack)
         .await
-        .ok()?;
-    out.stacks()
-        .first()
-        .and_then(|s| s.stack_status())
-        .map(|s| s.as_str().to_owned())
+        .ok()
+        .flatten()
+        .and_then(|s| s.stack_status().map(|s| s.as_str().to_owned()))
 }
 
 /// Whether a stage's stack was never deployed: absent, or only holding an

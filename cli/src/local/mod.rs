@@ -297,21 +297,13 @@ impl Local {
     /// The address, in the emulator, of an API a stage stack's output names.
     pub async fn stack_api_url(&self, stack: &str, output: &str) -> Result<String> {
         let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
-        let out = cloudformation
-            .describe_stacks()
-            .stack_name(stack)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "cannot read stack {stack}: {}",
-                    aws_sdk_cloudformation::error::DisplayErrorContext(&e)
-                )
-            })?;
-        let url = out
-            .stacks()
-            .first()
-            .and_then(|s| s.outputs().iter().find(|o| o.output_key() == Some(output)))
+        let described = stack::describe(&cloudformation, stack)
+            .await?
+            .with_context(|| format!("there is no stack {stack}"))?;
+        let url = described
+            .outputs()
+            .iter()
+            .find(|o| o.output_key() == Some(output))
             .and_then(|o| o.output_value())
             .with_context(|| format!("stack {stack} has no output {output}"))?;
         emulated_api_url(url, &self.endpoint)

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use aws_sdk_cloudformation::types::{Capability, Parameter};
+use aws_sdk_cloudformation::types::{Capability, Parameter, Stack};
 use serde_yaml_ng::Value;
 use sha2::{Digest, Sha256};
 
@@ -184,6 +184,30 @@ pub async fn package(
     serde_yaml_ng::to_string(&template).context("cannot write the packaged template")
 }
 
+/// `stack` as DescribeStacks gives it, or `None` if there is no such stack.
+pub async fn describe(
+    cloudformation: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> Result<Option<Stack>> {
+    use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata};
+    match cloudformation
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.stacks().first().cloned()),
+        Err(e)
+            if e.as_service_error()
+                .and_then(|s| s.message())
+                .is_some_and(|m| m.contains("does not exist")) =>
+        {
+            Ok(None)
+        }
+        Err(e) => bail!("cannot read stack {stack}: {}", DisplayErrorContext(&e)),
+    }
+}
+
 /// Creates or updates `stack` and waits until it settles; returns its outputs.
 pub async fn deploy(
     cloudformation: &aws_sdk_cloudformation::Client,
@@ -206,13 +230,9 @@ pub async fn deploy(
         Capability::CapabilityNamedIam,
         Capability::CapabilityAutoExpand,
     ];
-    let exists = cloudformation
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .ok()
-        .and_then(|o| o.stacks().first().and_then(|s| s.stack_status().cloned()))
+    let exists = describe(cloudformation, stack)
+        .await?
+        .and_then(|s| s.stack_status().cloned())
         .is_some_and(|s| s.as_str() != "DELETE_COMPLETE" && s.as_str() != "REVIEW_IN_PROGRESS");
     console.say(
         "deploy",
@@ -255,18 +275,9 @@ pub async fn deploy(
     }
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let out = cloudformation
-            .describe_stacks()
-            .stack_name(stack)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "cannot read stack {stack}: {}",
-                    aws_sdk_cloudformation::error::DisplayErrorContext(&e)
-                )
-            })?;
-        let s = out.stacks().first().context("the stack vanished")?;
+        let s = describe(cloudformation, stack)
+            .await?
+            .context("the stack vanished")?;
         let status = s
             .stack_status()
             .map(|s| s.as_str().to_owned())
