@@ -7,21 +7,16 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sluice::local::bus::Bus;
-use sluice::local::codebuild::{Builds, Settings};
-use sluice::local::demo::git;
-use sluice::local::git::Repository;
-use sluice::local::server::{Outbox, Shared, router};
-use sluice::local::{Console, sdk_config};
+mod support;
+
+use sluice::local::sdk_config;
 use sluice_tests::Emulator;
+use support::Driver;
 
 struct Bench {
     emulator: Emulator,
-    builds: Builds,
-    url: String,
+    driver: Driver,
     bucket: String,
-    dir: tempfile::TempDir,
-    _task: tokio::task::JoinHandle<()>,
 }
 
 /// A project `proj` building repository `app`, whose one commit holds `buildspec`.
@@ -29,28 +24,15 @@ async fn bench(buildspec: &str) -> (Bench, String) {
     let emulator = Emulator::start();
     let sdk = emulator.sdk_config().await;
     let bucket = emulator.fresh_bucket().await;
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let repository = Repository::create(&dir.path().join("repos"), "app", "master")
-        .await
-        .expect("repository");
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(work.join("out")).expect("work dir");
-    std::fs::write(work.join("buildspec.yml"), buildspec).expect("buildspec");
-    std::fs::write(work.join("out/result.txt"), "built\n").expect("file");
-    for args in [
-        vec!["init", "--quiet", "--initial-branch=master"],
-        vec!["config", "user.name", "Ada"],
-        vec!["config", "user.email", "ada@example.com"],
-        vec!["add", "--all"],
-        vec!["commit", "--quiet", "-m", "app"],
-    ] {
-        git(&work, &args).await.expect("git");
-    }
-    let origin = repository.path.to_string_lossy().into_owned();
-    git(&work, &["push", "--quiet", &origin, "master"])
-        .await
-        .expect("push");
-    let commit = git(&work, &["rev-parse", "HEAD"]).await.expect("rev-parse");
+    let driver = support::driver(
+        &sdk,
+        &emulator.endpoint(),
+        "app",
+        &[("buildspec.yml", buildspec), ("out/result.txt", "built\n")],
+        "app",
+    )
+    .await;
+    let commit = driver.commit.clone();
 
     aws_sdk_codebuild::Client::new(&sdk)
         .create_project()
@@ -85,53 +67,11 @@ async fn bench(buildspec: &str) -> (Bench, String) {
         .await
         .expect("create the project in the emulator");
 
-    let console = Console::new();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .expect("bind");
-    let url = format!(
-        "http://127.0.0.1:{}",
-        listener.local_addr().expect("addr").port()
-    );
-    let builds = Builds::new(
-        Settings {
-            endpoint: emulator.endpoint(),
-            region: "us-east-1".into(),
-            account: "000000000000".into(),
-            driver_url: url.clone(),
-            state: dir.path().join("state"),
-            cache: dir.path().join("cache"),
-        },
-        &sdk,
-        vec![repository.clone()],
-        Bus::new(&sdk, "000000000000", console.clone()),
-        console.clone(),
-    );
-    let shared = Shared {
-        repositories: vec![repository],
-        builds: builds.clone(),
-        outbox: Outbox::new(
-            dir.path().join("outbox"),
-            aws_sdk_sns::Client::new(&sdk),
-            console,
-        ),
-        state: dir.path().join("state"),
-        emulator: emulator.endpoint(),
-        approval_host: Default::default(),
-        http: reqwest::Client::new(),
-    };
-    let app = router(shared);
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
     (
         Bench {
             emulator,
-            builds,
-            url,
+            driver,
             bucket,
-            dir,
-            _task: task,
         },
         commit,
     )
@@ -139,7 +79,7 @@ async fn bench(buildspec: &str) -> (Bench, String) {
 
 impl Bench {
     async fn client(&self) -> aws_sdk_codebuild::Client {
-        aws_sdk_codebuild::Client::new(&sdk_config(&self.url).await)
+        aws_sdk_codebuild::Client::new(&sdk_config(&self.driver.url).await)
     }
 
     async fn start(&self, commit: &str) -> String {
@@ -170,6 +110,7 @@ impl Bench {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let answer = self
+                .driver
                 .builds
                 .call("BatchGetBuilds", &json!({"ids": [id]}))
                 .await
@@ -189,7 +130,8 @@ impl Bench {
     fn log(&self, build: &Value) -> String {
         let stream = build["logs"]["streamName"].as_str().expect("stream");
         std::fs::read_to_string(
-            self.dir
+            self.driver
+                .dir
                 .path()
                 .join("state/builds")
                 .join(stream)
@@ -328,6 +270,7 @@ async fn stop_build_stops_what_the_build_runs() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let answer = bench
+            .driver
             .builds
             .call("BatchGetBuilds", &json!({"ids": [id]}))
             .await

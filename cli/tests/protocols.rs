@@ -2,94 +2,23 @@
 //! functions call through `AWS_ENDPOINT_URL_CODECOMMIT` / `_CODEBUILD` must decode
 //! exactly as it would from AWS, errors included.
 
-use std::sync::{Arc, Mutex};
+mod support;
 
-use sluice::local::bus::Bus;
-use sluice::local::codebuild::{Builds, Settings};
-use sluice::local::demo::git;
-use sluice::local::git::Repository;
-use sluice::local::server::{Outbox, Shared, router};
-use sluice::local::{Console, sdk_config};
+use sluice::local::sdk_config;
+use support::Driver;
 
-struct Served {
-    url: String,
-    commit: String,
-    _dir: tempfile::TempDir,
-    _task: tokio::task::JoinHandle<()>,
-}
-
-/// A repository with one pushed commit, served on a loopback port.
-async fn serve() -> Served {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let repository = Repository::create(&dir.path().join("repos"), "hello-api", "master")
-        .await
-        .expect("repository");
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).expect("work dir");
-    std::fs::write(work.join("README"), "hello\n").expect("file");
-    for args in [
-        vec!["init", "--quiet", "--initial-branch=master"],
-        vec!["config", "user.name", "Ada Developer"],
-        vec!["config", "user.email", "ada@example.com"],
-        vec!["add", "README"],
-        vec!["commit", "--quiet", "-m", "first: <b>bold</b>\n\nbody line"],
-    ] {
-        git(&work, &args).await.expect("git");
-    }
-    let origin = repository.path.to_string_lossy().into_owned();
-    git(&work, &["push", "--quiet", &origin, "master"])
-        .await
-        .expect("push");
-    let commit = git(&work, &["rev-parse", "HEAD"]).await.expect("rev-parse");
-
-    // Nothing here reaches the emulator: these clients are never called.
+/// A repository with one pushed commit, served on a loopback port. Nothing here
+/// reaches an emulator: the driver's own AWS clients are never called.
+async fn serve() -> Driver {
     let sdk = sdk_config("http://127.0.0.1:9").await;
-    let console = Console::new();
-    let bus = Bus::new(&sdk, "000000000000", console.clone());
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .expect("bind");
-    let url = format!(
-        "http://127.0.0.1:{}",
-        listener.local_addr().expect("addr").port()
-    );
-    let builds = Builds::new(
-        Settings {
-            endpoint: "http://127.0.0.1:9".into(),
-            region: "us-east-1".into(),
-            account: "000000000000".into(),
-            driver_url: url.clone(),
-            state: dir.path().join("state"),
-            cache: dir.path().join("cache"),
-        },
+    support::driver(
         &sdk,
-        vec![repository.clone()],
-        bus,
-        console.clone(),
-    );
-    let shared = Shared {
-        repositories: vec![repository],
-        builds,
-        outbox: Outbox::new(
-            dir.path().join("outbox"),
-            aws_sdk_sns::Client::new(&sdk),
-            console,
-        ),
-        state: dir.path().join("state"),
-        emulator: "http://127.0.0.1:9".into(),
-        approval_host: Arc::new(Mutex::new(None)),
-        http: reqwest::Client::new(),
-    };
-    let app = router(shared);
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Served {
-        url,
-        commit,
-        _dir: dir,
-        _task: task,
-    }
+        "http://127.0.0.1:9",
+        "hello-api",
+        &[("README", "hello\n")],
+        "first: <b>bold</b>\n\nbody line",
+    )
+    .await
 }
 
 async fn client_config(url: &str) -> aws_config::SdkConfig {

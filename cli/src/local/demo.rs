@@ -9,6 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use sluice_core::{Execution, StageStatus, Status};
 
 use super::Local;
+use super::git::Repository;
 use super::server::Email;
 
 /// Runs `git` in `dir`, failing with its message.
@@ -65,12 +66,30 @@ impl Checkout {
     /// Copies `example` into `dir` as a new git repository whose `origin` is the
     /// local CodeCommit repository, with one commit.
     pub async fn from_example(local: &Local, example: &Path, dir: &Path) -> Result<Self> {
+        Self::create(
+            &local.repository,
+            &local.options.branch,
+            example,
+            dir,
+            "hello-api: first delivery",
+        )
+        .await
+    }
+
+    /// Copies `source` into `dir` as a new git repository on `branch` whose `origin`
+    /// is `repository`, with one commit saying `message`.
+    pub async fn create(
+        repository: &Repository,
+        branch: &str,
+        source: &Path,
+        dir: &Path,
+        message: &str,
+    ) -> Result<Self> {
         if dir.exists() {
             std::fs::remove_dir_all(dir)
                 .with_context(|| format!("cannot clear {}", dir.display()))?;
         }
-        copy_tree(example, dir)?;
-        let branch = local.options.branch.clone();
+        copy_tree(source, dir)?;
         git(
             dir,
             &["init", "--quiet", &format!("--initial-branch={branch}")],
@@ -79,17 +98,13 @@ impl Checkout {
         git(dir, &["config", "user.name", "Ada Developer"]).await?;
         git(dir, &["config", "user.email", "ada@example.com"]).await?;
         git(dir, &["config", "commit.gpgsign", "false"]).await?;
-        let origin = local.repository.path.to_string_lossy().into_owned();
+        let origin = repository.path.to_string_lossy().into_owned();
         git(dir, &["remote", "add", "origin", &origin]).await?;
         git(dir, &["add", "--all"]).await?;
-        git(
-            dir,
-            &["commit", "--quiet", "-m", "hello-api: first delivery"],
-        )
-        .await?;
+        git(dir, &["commit", "--quiet", "-m", message]).await?;
         Ok(Self {
             dir: dir.to_path_buf(),
-            branch,
+            branch: branch.to_owned(),
         })
     }
 
