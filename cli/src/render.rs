@@ -16,30 +16,17 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
-fn words<T: std::fmt::Debug>(value: T) -> String {
-    // `AwaitingApproval` → `awaiting approval`
-    let debug = format!("{value:?}");
-    let mut out = String::new();
-    for (i, c) in debug.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            out.push(' ');
-        }
-        out.extend(c.to_lowercase());
-    }
-    out
-}
-
 fn stage_word(stage: &Stage) -> String {
     match stage.status {
         StageStatus::Pending => "-".into(),
-        other => words(other),
+        other => other.to_string(),
     }
 }
 
 fn build_word(execution: &Execution) -> String {
     match execution.build.status {
         BuildStatus::Requested => "requested".into(),
-        other => words(other),
+        other => other.to_string(),
     }
 }
 
@@ -86,7 +73,7 @@ pub fn status_table(executions: &[Execution], now: Timestamp) -> String {
                     .unwrap_or_else(|| "-".into()),
             );
         }
-        row.push(words(e.status));
+        row.push(e.status.to_string());
         row.push(duration(now - e.created_at));
         rows.push(row);
     }
@@ -132,9 +119,9 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
     }
     let took = e.finished_at.unwrap_or(now) - e.created_at;
     let status = if e.status.is_terminal() {
-        format!("{} after {}", words(e.status), duration(took))
+        format!("{} after {}", e.status, duration(took))
     } else {
-        format!("{} for {}", words(e.status), duration(took))
+        format!("{} for {}", e.status, duration(took))
     };
     let _ = writeln!(out, "Status      {status}");
     if let Some(reason) = &e.reason {
@@ -254,7 +241,10 @@ mod tests {
 
     #[test]
     fn statuses_read_as_words() {
-        assert_eq!(words(StageStatus::AwaitingApproval), "awaiting approval");
-        assert_eq!(words(Status::Succeeded), "succeeded");
+        assert_eq!(
+            StageStatus::AwaitingApproval.to_string(),
+            "awaiting approval"
+        );
+        assert_eq!(Status::Succeeded.to_string(), "succeeded");
     }
 }

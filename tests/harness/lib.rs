@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_config::SdkConfig;
 
-pub mod fakes;
 pub mod world;
 
 /// A running MiniStack, owned by one test: `sluice local`'s own launcher, in a

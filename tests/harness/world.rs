@@ -15,10 +15,10 @@ use sluice_core::{Execution, ExecutionId, Timestamp};
 use sluice_engine::{Config, Engine, WaitPolicy};
 
 use crate::Emulator;
-use crate::fakes::{FakeBuilder, FakeCommits};
+use sluice_adapters::memory::{MemoryBuilder, MemoryCommits};
 
 /// The engine as the tests drive it.
-pub type TestEngine = Engine<S3Objects, FakeBuilder, CloudFormation, Sns, FakeCommits>;
+pub type TestEngine = Engine<S3Objects, MemoryBuilder, CloudFormation, Sns, MemoryCommits>;
 
 /// The SAM application the pipeline delivers: a Lambda function behind an API.
 pub const APP_TEMPLATE: &str = r#"AWSTemplateFormatVersion: '2010-09-09'
@@ -62,8 +62,8 @@ pub struct Received {
 /// One test's pipeline.
 pub struct World {
     pub engine: TestEngine,
-    pub builder: FakeBuilder,
-    pub commits: FakeCommits,
+    pub builder: MemoryBuilder,
+    pub commits: MemoryCommits,
     pub s3: aws_sdk_s3::Client,
     pub cfn: aws_sdk_cloudformation::Client,
     pub bucket: String,
@@ -146,8 +146,8 @@ impl World {
             Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap(),
         ));
         let reader = clock.clone();
-        let builder = FakeBuilder::default();
-        let commits = FakeCommits::default();
+        let builder = MemoryBuilder::default();
+        let commits = MemoryCommits::default();
         let engine = Engine::new(
             config,
             S3Objects::new(s3.clone(), bucket.clone()),

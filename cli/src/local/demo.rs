@@ -162,13 +162,9 @@ fn summary(e: &Execution) -> String {
     let stages: Vec<String> = e
         .stages
         .iter()
-        .map(|s| format!("{}={}", s.name, format!("{:?}", s.status).to_lowercase()))
+        .map(|s| format!("{}={}", s.name, s.status))
         .collect();
-    format!(
-        "{} · {}",
-        format!("{:?}", e.status).to_lowercase(),
-        stages.join(" ")
-    )
+    format!("{} · {}", e.status, stages.join(" "))
 }
 
 /// Whether `e` waits at the approval gate of `stage`.
@@ -269,7 +265,7 @@ pub async fn run(local: &Local, example: &Path, auto_approve: bool) -> Result<St
     .await?;
     if at_gate.status.is_terminal() {
         bail!(
-            "the execution ended {:?} before the approval gate: {}",
+            "the execution ended {} before the approval gate: {}",
             at_gate.status,
             at_gate.reason.clone().unwrap_or_default()
         );
@@ -305,7 +301,7 @@ pub async fn run(local: &Local, example: &Path, auto_approve: bool) -> Result<St
     if done.status != Status::Succeeded {
         bail!(
             "the execution ended {}: {}",
-            format!("{:?}", done.status).to_lowercase(),
+            done.status,
             done.reason.clone().unwrap_or_default()
         );
     }

@@ -46,6 +46,18 @@ impl AwsError {
         }
     }
 
+    /// A service's refusal, as a fake service answers: its code, message and whether a
+    /// retry may help.
+    pub fn service(operation: &'static str, code: &str, message: &str, retryable: bool) -> Self {
+        Self {
+            operation,
+            code: Some(code.to_owned()),
+            message: Some(message.to_owned()),
+            retryable,
+            source: format!("{code}: {message}").into(),
+        }
+    }
+
     /// An error detected by the adapter itself, such as a malformed response.
     pub fn invalid_response(operation: &'static str, what: impl Into<String>) -> Self {
         let what = what.into();

@@ -9,7 +9,7 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudformation::types::{
     Capability, ChangeSetStatus, ChangeSetType, ExecutionStatus, Parameter, Tag,
 };
-use sluice_core::{ChangeAction, Replacement, ResourceChange};
+use sluice_core::{ChangeAction, Replacement, ResourceChange, Stage};
 
 use crate::aws::AwsError;
 
@@ -18,6 +18,16 @@ use crate::aws::AwsError;
 pub struct Target<'a> {
     pub stack_name: &'a str,
     pub role_arn: Option<&'a str>,
+}
+
+impl<'a> From<&'a Stage> for Target<'a> {
+    /// The stack a stage deploys, through the stage's role.
+    fn from(stage: &'a Stage) -> Self {
+        Self {
+            stack_name: &stage.stack_name,
+            role_arn: stage.role_arn.as_deref(),
+        }
+    }
 }
 
 /// Where CloudFormation reads the template from.
@@ -59,9 +69,22 @@ pub enum ChangeSetState {
     /// Executing or executed already.
     Executed {
         id: String,
-        status: String,
+        outcome: ExecutionOutcome,
     },
     Missing,
+}
+
+/// How the execution of a change set went, as far as CloudFormation knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecutionOutcome {
+    /// The stack is being updated from it.
+    Running,
+    /// The stack operation it started completed.
+    Succeeded,
+    /// The stack operation failed or rolled back.
+    Failed,
+    /// Another change set of the stack was executed, so this one never will be.
+    Obsolete,
 }
 
 /// A stack's status.
@@ -365,14 +388,15 @@ impl Deployer for CloudFormation {
                 }
                 _ => {}
             }
-            match output.execution_status() {
-                Some(ExecutionStatus::Available) | None => {}
-                Some(other) => {
-                    return Ok(ChangeSetState::Executed {
-                        id,
-                        status: other.as_str().to_owned(),
-                    });
-                }
+            let outcome = match output.execution_status() {
+                Some(ExecutionStatus::Available) | None => None,
+                Some(ExecutionStatus::ExecuteComplete) => Some(ExecutionOutcome::Succeeded),
+                Some(ExecutionStatus::ExecuteFailed) => Some(ExecutionOutcome::Failed),
+                Some(ExecutionStatus::Obsolete) => Some(ExecutionOutcome::Obsolete),
+                Some(_) => Some(ExecutionOutcome::Running),
+            };
+            if let Some(outcome) = outcome {
+                return Ok(ChangeSetState::Executed { id, outcome });
             }
             match output.next_token() {
                 Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),

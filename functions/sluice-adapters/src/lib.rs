@@ -6,6 +6,8 @@ pub mod builder;
 pub mod commits;
 pub mod deployer;
 pub mod lanes;
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
 pub mod notifier;
 pub mod objects;
 pub mod store;

@@ -46,9 +46,9 @@ pub enum Rejected {
     ApprovalExpired { stage: StageName, at: Timestamp },
     #[error("the approval for stage {stage} does not expire until {at}")]
     NotYetExpired { stage: StageName, at: Timestamp },
-    #[error("this execution already ended ({status:?}) at {at}")]
+    #[error("this execution already ended ({status}) at {at}")]
     Finished { status: Status, at: Timestamp },
-    #[error("stage {stage} is not waiting for approval; it is {status:?}")]
+    #[error("stage {stage} is not waiting for approval; it is {status}")]
     NotAwaitingApproval {
         stage: StageName,
         status: StageStatus,
@@ -547,7 +547,8 @@ impl Run {
     fn end(&mut self, status: Status, reason: String) {
         self.execution.status = status;
         self.execution.finished_at = Some(self.now);
-        self.log(format!("execution {status:?}: {reason}").to_lowercase());
+        // The reason stays as written: it may quote a person.
+        self.log(format!("execution {status}: {reason}"));
         self.execution.reason = Some(reason);
     }
 

@@ -29,6 +29,19 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status in words, as people read it in emails, pages and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Building => "building",
+            Status::Deploying => "deploying",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Rejected => "rejected",
+            Status::Superseded => "superseded",
+            Status::Expired => "expired",
+        }
+    }
+
     /// Terminal statuses never change again.
     pub fn is_terminal(self) -> bool {
         !matches!(self, Status::Building | Status::Deploying)
@@ -52,6 +65,24 @@ pub enum BuildStatus {
     Running,
     Succeeded,
     Failed,
+}
+
+impl BuildStatus {
+    /// The status in words, as people read it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildStatus::Requested => "requested",
+            BuildStatus::Running => "running",
+            BuildStatus::Succeeded => "succeeded",
+            BuildStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for BuildStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The CodeBuild build of the commit.
@@ -85,6 +116,22 @@ pub enum StageStatus {
 }
 
 impl StageStatus {
+    /// The status in words, as people read it in emails, pages and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageStatus::Pending => "pending",
+            StageStatus::Preparing => "preparing",
+            StageStatus::AwaitingApproval => "awaiting approval",
+            StageStatus::Deploying => "deploying",
+            StageStatus::Succeeded => "succeeded",
+            StageStatus::NoChanges => "no changes",
+            StageStatus::Failed => "failed",
+            StageStatus::Rejected => "rejected",
+            StageStatus::Superseded => "superseded",
+            StageStatus::Expired => "expired",
+        }
+    }
+
     /// Whether the stage is finished, well or badly.
     pub fn is_finished(self) -> bool {
         !matches!(
@@ -99,6 +146,18 @@ impl StageStatus {
     /// Whether the stage finished in a way that lets the next one start.
     pub fn is_passed(self) -> bool {
         matches!(self, StageStatus::Succeeded | StageStatus::NoChanges)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for StageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -247,18 +247,14 @@ fn refused(rejected: &Rejected, superseded_by: Option<&ExecutionId>) -> Response
             StatusCode::GONE,
             "This delivery has ended",
             &format!(
-                "It ended ({}) at {}; there is nothing left to approve.",
-                format!("{status:?}").to_lowercase(),
+                "It ended ({status}) at {}; there is nothing left to approve.",
                 when(at)
             ),
         ),
         Rejected::NotAwaitingApproval { status, .. } => message_page(
             StatusCode::GONE,
             "Not waiting for approval",
-            &format!(
-                "This stage is {} and no longer needs a decision.",
-                format!("{status:?}").to_lowercase()
-            ),
+            &format!("This stage is {status} and no longer needs a decision."),
         ),
         other => message_page(StatusCode::CONFLICT, "Not possible", &other.to_string()),
     }
@@ -394,6 +390,23 @@ where
             StatusCode::PAYLOAD_TOO_LARGE,
             "Request too large",
             "The form was larger than this page ever sends.",
+        );
+    }
+    // The page's form is the only input: `payload` would also decode JSON.
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return message_page(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported request",
+            "Use the Approve or Reject button on the approval page.",
         );
     }
     let form: DecisionForm = match request.payload::<DecisionForm>() {

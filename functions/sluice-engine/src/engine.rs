@@ -14,7 +14,7 @@ use sluice_adapters::aws::chain;
 use sluice_adapters::builder::{BuildRequest, Builder};
 use sluice_adapters::commits::{CommitInfo, CommitReader};
 use sluice_adapters::deployer::{
-    ChangeSetSpec, ChangeSetState, Deployer, Target, Template, status_is_complete, status_is_failed,
+    ChangeSetSpec, ChangeSetState, Deployer, ExecutionOutcome, Target, Template,
 };
 use sluice_adapters::lanes::{Acquired, Lanes};
 use sluice_adapters::notifier::{Message, Notifier};
@@ -23,7 +23,7 @@ use sluice_core::{
     Command, Commit, CommitId, Event, Execution, ExecutionId, Rejected, Stage, StageName,
     StageStatus, Status, Timestamp, TokenHash, step,
 };
-use tracing::{Instrument, info, warn};
+use tracing::{Instrument, Span, error, info, warn};
 
 use crate::config::Config;
 use crate::events::{BadEvent, BuildChange, Push, StackChange};
@@ -76,6 +76,31 @@ impl EngineError {
             EngineError::BadEvent(_) => false,
         }
     }
+}
+
+/// Runs a handler's work inside its span, and logs its failure there, so the line
+/// that says what went wrong carries the execution id.
+pub(crate) async fn traced<T>(
+    span: Span,
+    work: impl Future<Output = Result<T, EngineError>>,
+) -> Result<T, EngineError> {
+    // Boxed: the SDK's futures are large, and handlers nest several of them.
+    let work = Box::pin(work);
+    async {
+        let result = work.await;
+        if let Err(e) = &result {
+            error!(error = %chain(e), retryable = e.is_retryable(), "handler failed");
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+/// Logs an event that cannot be understood, before it is refused.
+fn refuse(e: BadEvent) -> EngineError {
+    error!(error = %e, "event refused");
+    e.into()
 }
 
 /// A stage's template configuration, as CodePipeline defines it.
@@ -168,20 +193,20 @@ where
 
     /// A push event: create the execution for the commit and start its build.
     pub async fn on_push(&self, value: Value) -> Result<(), EngineError> {
-        let (repository, branch, commit) = match events::decode_push(value, &self.config.pipeline)?
-        {
-            Push::Ignored(reason) => {
-                info!(%reason, "push ignored");
-                return Ok(());
-            }
-            Push::Watched {
-                repository,
-                branch,
-                commit,
-            } => (repository, branch, commit),
-        };
+        let (repository, branch, commit) =
+            match events::decode_push(value, &self.config.pipeline).map_err(refuse)? {
+                Push::Ignored(reason) => {
+                    info!(%reason, "push ignored");
+                    return Ok(());
+                }
+                Push::Watched {
+                    repository,
+                    branch,
+                    commit,
+                } => (repository, branch, commit),
+            };
         let span = tracing::info_span!("push", %repository, commit = %commit);
-        async {
+        traced(span, async {
             let info = self.commit_info(&repository, &commit).await?;
             let commit = Commit {
                 id: commit,
@@ -211,8 +236,7 @@ where
                 info!(execution = %execution.id, "this commit is already being delivered");
                 Ok(())
             }
-        }
-        .instrument(span)
+        })
         .await
     }
 
@@ -236,7 +260,7 @@ where
 
     /// A build state change.
     pub async fn on_build(&self, value: Value) -> Result<(), EngineError> {
-        match events::decode_build(value, &self.config.build_project)? {
+        match events::decode_build(value, &self.config.build_project).map_err(refuse)? {
             BuildChange::Ignored(reason) => {
                 info!(%reason, "build event ignored");
                 Ok(())
@@ -247,20 +271,22 @@ where
                     %execution,
                     repository = %self.config.pipeline.repository,
                 );
-                async {
+                traced(span, async {
                     let work = self.apply(&execution, event).await?;
                     self.run_all(work).await
-                }
-                .instrument(span)
+                })
                 .await
             }
         }
     }
 
-    /// A stack status change: finishes or fails the stage deploying that stack.
+    /// A stack status change: wakes the execution deploying that stack, which then
+    /// asks how its own change set's execution went. The event itself is only a hint:
+    /// a stale or redelivered one, or one for another change set of the same stack,
+    /// changes nothing.
     pub async fn on_stack(&self, value: Value) -> Result<(), EngineError> {
-        let (stage, stack_name, status, reason) =
-            match events::decode_stack(value, &self.config.pipeline)? {
+        let (stage, stack_name, status) =
+            match events::decode_stack(value, &self.config.pipeline).map_err(refuse)? {
                 StackChange::Ignored(reason) => {
                     info!(%reason, "stack event ignored");
                     return Ok(());
@@ -269,8 +295,8 @@ where
                     stage,
                     stack_name,
                     status,
-                    reason,
-                } => (stage, stack_name, status, reason),
+                    ..
+                } => (stage, stack_name, status),
             };
         let Some(holder) = self.lanes.get(&stage).await?.holder else {
             info!(%stack_name, %status, "no execution is deploying this stack");
@@ -289,58 +315,89 @@ where
             %stack_name,
             %status,
         );
-        async {
-            let Some(event) = self
-                .stack_event(&execution, &stage, &status, reason)
-                .await?
-            else {
+        traced(span, async {
+            let Some(s) = execution.stage(&stage) else {
+                return Ok(());
+            };
+            if s.status != StageStatus::Deploying {
+                info!(stage = %stage, status = %s.status, "stage is not deploying; stack event ignored");
+                return Ok(());
+            }
+            let Some(change_set) = s.change_set_id.as_deref() else {
+                warn!(stage = %stage, "a deploying stage without a change set id");
+                return Ok(());
+            };
+            let state = self.deployer.change_set(s.into(), change_set).await?;
+            let Some(event) = self.deploy_settled(s, state).await else {
+                info!(stage = %stage, "the stage's own change set has not finished deploying");
                 return Ok(());
             };
             let work = self.apply(&id, event).await?;
             self.run_all(work).await
-        }
-        .instrument(span)
+        })
         .await
     }
 
-    /// The core event for a stack status, if the stage is deploying and it is final.
-    async fn stack_event(
-        &self,
-        execution: &Execution,
-        stage: &StageName,
-        status: &str,
-        reason: Option<String>,
-    ) -> Result<Option<Event>, EngineError> {
-        let Some(s) = execution.stage(stage) else {
-            return Ok(None);
-        };
-        if s.status != StageStatus::Deploying {
-            info!(stage = %stage, ?s.status, "stage is not deploying; stack event ignored");
-            return Ok(None);
-        }
-        Ok(self.stack_settled(s, status, reason).await)
-    }
-
-    /// The core event for a stage whose stack reached `status`: completed, failed
-    /// (quoting the first failed resource, else CloudFormation's `reason`), or `None`
-    /// while the stack is still changing.
-    pub(crate) async fn stack_settled(
+    /// The core event for a deploying stage whose change set is in `state`: done when
+    /// its own execution completed, failed (quoting the first failed resource) when
+    /// it failed or can never run, `None` while it is still running or not started.
+    pub(crate) async fn deploy_settled(
         &self,
         stage: &Stage,
-        status: &str,
-        reason: Option<String>,
+        state: ChangeSetState,
     ) -> Option<Event> {
-        if status_is_complete(status) {
-            return Some(Event::StackUpdateCompleted {
-                stage: stage.name.clone(),
-            });
-        }
-        if !status_is_failed(status) {
-            return None;
-        }
-        let target = Target {
-            stack_name: &stage.stack_name,
-            role_arn: stage.role_arn.as_deref(),
+        let failed = match state {
+            ChangeSetState::Executed {
+                outcome: ExecutionOutcome::Succeeded,
+                ..
+            } => {
+                return Some(Event::StackUpdateCompleted {
+                    stage: stage.name.clone(),
+                });
+            }
+            ChangeSetState::Executed {
+                outcome: ExecutionOutcome::Running,
+                ..
+            }
+            | ChangeSetState::Ready { .. }
+            | ChangeSetState::Pending => return None,
+            ChangeSetState::Executed {
+                outcome: ExecutionOutcome::Failed,
+                ..
+            } => None,
+            ChangeSetState::Executed {
+                outcome: ExecutionOutcome::Obsolete,
+                ..
+            }
+            | ChangeSetState::Missing
+            | ChangeSetState::Empty { .. }
+            | ChangeSetState::Failed { .. } => Some(
+                "its change set can no longer be executed (deleted, or replaced by another \
+                 deployment of the stack); nothing of this commit was deployed"
+                    .to_owned(),
+            ),
+        };
+        let reason = match failed {
+            Some(reason) => format!("stack {}: {reason}", stage.stack_name),
+            None => self.failure_reason(stage).await,
+        };
+        Some(Event::StackUpdateFailed {
+            stage: stage.name.clone(),
+            reason,
+        })
+    }
+
+    /// Why the stage's stack failed: its status, and the first failed resource (else
+    /// CloudFormation's own reason).
+    async fn failure_reason(&self, stage: &Stage) -> String {
+        let target = Target::from(stage);
+        let (status, reason) = match self.deployer.stack(target).await {
+            Ok(Some(info)) => (info.status, info.reason),
+            Ok(None) => ("gone".to_owned(), None),
+            Err(e) => {
+                warn!(error = %chain(&e), "could not read the stack");
+                ("failed".to_owned(), None)
+            }
         };
         let first = match self.deployer.first_failure(target).await {
             Ok(first) => first,
@@ -349,14 +406,10 @@ where
                 None
             }
         };
-        let reason = first
-            .or(reason)
-            .map(|r| format!("stack {} is {status}: {r}", stage.stack_name))
-            .unwrap_or_else(|| format!("stack {} is {status}", stage.stack_name));
-        Some(Event::StackUpdateFailed {
-            stage: stage.name.clone(),
-            reason,
-        })
+        match first.or(reason.filter(|r| !r.is_empty())) {
+            Some(r) => format!("stack {} is {status}: {r}", stage.stack_name),
+            None => format!("stack {} is {status}", stage.stack_name),
+        }
     }
 
     /// An approver's decision, taken through the approval page.
@@ -529,38 +582,19 @@ where
         execution: &Execution,
         command: Command,
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
-        let id = &execution.id;
         match command {
             Command::StartBuild => self.start_build(execution).await,
             Command::CreateChangeSet { stage } => self.prepare(execution, &stage).await,
-            Command::ExecuteChangeSet { stage, .. } => {
-                let Some(s) = execution.stage(&stage) else {
-                    return Ok(Vec::new());
-                };
-                let target = Target {
-                    stack_name: &s.stack_name,
-                    role_arn: s.role_arn.as_deref(),
-                };
-                let name = execution.change_set_name(&stage);
-                match self.deployer.execute_change_set(target, &name).await {
-                    Ok(()) => {
-                        info!(%stage, "change set executing");
-                        Ok(Vec::new())
-                    }
-                    Err(e) if e.retryable => Err(e.into()),
-                    Err(e) => {
-                        let reason = format!("could not execute change set {name}: {}", chain(&e));
-                        self.apply(id, Event::StackUpdateFailed { stage, reason })
-                            .await
-                    }
-                }
+            Command::ExecuteChangeSet {
+                stage,
+                change_set_id,
+            } => {
+                self.execute_change_set(execution, &stage, &change_set_id)
+                    .await
             }
             Command::DeleteChangeSet { stage, .. } => {
                 if let Some(s) = execution.stage(&stage) {
-                    let target = Target {
-                        stack_name: &s.stack_name,
-                        role_arn: s.role_arn.as_deref(),
-                    };
+                    let target = Target::from(s);
                     let name = execution.change_set_name(&stage);
                     if let Err(e) = self.deployer.delete_change_set(target, &name).await {
                         warn!(%stage, error = %chain(&e), "could not delete change set");
@@ -575,6 +609,53 @@ where
                 Ok(Vec::new())
             }
         }
+    }
+
+    /// Executes the change set the execution recorded. One that is already executing
+    /// or executed (an overlapping sweep, a retried handler, the SDK's own retry) is
+    /// the same deployment, not a failure.
+    async fn execute_change_set(
+        &self,
+        execution: &Execution,
+        stage: &StageName,
+        change_set_id: &str,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let Some(s) = execution.stage(stage) else {
+            return Ok(Vec::new());
+        };
+        let target = Target::from(s);
+        let refused = match self
+            .deployer
+            .execute_change_set(target, change_set_id)
+            .await
+        {
+            Ok(()) => {
+                info!(%stage, "change set executing");
+                return Ok(Vec::new());
+            }
+            Err(e) if e.retryable => return Err(e.into()),
+            Err(e) => e,
+        };
+        if let ChangeSetState::Executed { outcome, .. } =
+            self.deployer.change_set(target, change_set_id).await?
+            && outcome != ExecutionOutcome::Obsolete
+        {
+            info!(%stage, ?outcome, "change set already executed; nothing to do");
+            return Ok(Vec::new());
+        }
+        let reason = format!(
+            "could not execute change set {}: {}",
+            execution.change_set_name(stage),
+            chain(&refused)
+        );
+        self.apply(
+            &execution.id,
+            Event::StackUpdateFailed {
+                stage: stage.clone(),
+                reason,
+            },
+        )
+        .await
     }
 
     async fn publish(&self, message: &Message) {
@@ -667,10 +748,7 @@ where
                 return Ok(work);
             }
         };
-        let target = Target {
-            stack_name: &s.stack_name,
-            role_arn: s.role_arn.as_deref(),
-        };
+        let target = Target::from(s);
         if let Err(e) = self.deployer.create_change_set(target, &spec).await {
             if e.retryable {
                 return Err(e.into());

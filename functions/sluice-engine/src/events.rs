@@ -24,6 +24,26 @@ fn bad(kind: &'static str, reason: impl ToString) -> BadEvent {
     }
 }
 
+/// Refuses an event that is not `detail_type` from the AWS service `expected`: a rule
+/// routing anything else to this function is a misconfiguration, or a forgery.
+fn check_origin(
+    kind: &'static str,
+    expected: &str,
+    source: &str,
+    detail_type: &str,
+) -> Result<(), BadEvent> {
+    if source == expected && detail_type == kind {
+        Ok(())
+    } else {
+        Err(bad(
+            kind,
+            format!(
+                "this function handles only {kind:?} from {expected}; got {detail_type:?} from {source:?}"
+            ),
+        ))
+    }
+}
+
 /// The `detail` of a `CodeCommit Repository State Change` event. The events crate
 /// has no type for it (its CodeCommit type is the older trigger payload).
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -55,9 +75,7 @@ pub fn decode_push(value: Value, pipeline: &Pipeline) -> Result<Push, BadEvent> 
     const KIND: &str = "CodeCommit Repository State Change";
     let event: EventBridgeEvent<CodeCommitDetail> =
         serde_json::from_value(value).map_err(|e| bad(KIND, e))?;
-    if event.detail_type != KIND {
-        return Err(bad(KIND, format!("detail-type is {:?}", event.detail_type)));
-    }
+    check_origin(KIND, "aws.codecommit", &event.source, &event.detail_type)?;
     let d = event.detail;
     if d.repository_name != pipeline.repository {
         return Ok(Push::Ignored(format!(
@@ -112,6 +130,12 @@ pub enum BuildChange {
 pub fn decode_build(value: Value, project: &str) -> Result<BuildChange, BadEvent> {
     const KIND: &str = "CodeBuild Build State Change";
     let event: CodeBuildEvent = serde_json::from_value(value).map_err(|e| bad(KIND, e))?;
+    check_origin(
+        KIND,
+        "aws.codebuild",
+        event.source.as_deref().unwrap_or_default(),
+        event.detail_type.as_deref().unwrap_or_default(),
+    )?;
     let d = event.detail;
     let project_name = d.project_name.unwrap_or_default();
     if project_name != project {
@@ -219,6 +243,12 @@ pub fn decode_stack(value: Value, pipeline: &Pipeline) -> Result<StackChange, Ba
     const KIND: &str = "CloudFormation Stack Status Change";
     let event: EventBridgeEvent<StackStatusDetail> =
         serde_json::from_value(value).map_err(|e| bad(KIND, e))?;
+    check_origin(
+        KIND,
+        "aws.cloudformation",
+        &event.source,
+        &event.detail_type,
+    )?;
     let d = event.detail;
     let stack_name = stack_name_of(&d.stack_id).ok_or_else(|| {
         bad(

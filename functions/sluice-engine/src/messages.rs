@@ -116,7 +116,7 @@ pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Messag
             for stage in &execution.stages {
                 let _ = writeln!(
                     body,
-                    "  {:<12} {:?}  {}",
+                    "  {:<12} {}  {}",
                     stage.name,
                     stage.status,
                     stack_link(config, &stage.stack_name)

@@ -9,7 +9,6 @@ use sluice_adapters::builder::CodeBuild;
 use sluice_adapters::commits::CodeCommit;
 use sluice_adapters::deployer::CloudFormation;
 use sluice_adapters::notifier::Sns;
-use tracing::error;
 
 use crate::config::{Config, ConfigProblem};
 use crate::engine::{Engine, EngineError};
@@ -34,37 +33,38 @@ pub async fn aws_engine() -> Result<AwsEngine, ConfigProblem> {
     ))
 }
 
-/// A handler failure worth a retry: Lambda redelivers the event, and after its last
-/// attempt hands it to the on-failure destination.
+/// A handler failure, as Lambda is told it. Lambda retries the event (twice, as the
+/// template sets it) and then hands it, with this message, to the failed-events queue,
+/// whose alarm tells the operators. The type says whether a retry could help.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Retryable(String);
+#[error("{message}")]
+pub struct HandlerFailure {
+    pub retryable: bool,
+    pub message: String,
+}
 
-impl From<Retryable> for Diagnostic {
-    fn from(err: Retryable) -> Self {
+impl From<HandlerFailure> for Diagnostic {
+    fn from(err: HandlerFailure) -> Self {
         Diagnostic {
-            error_type: "Sluice.Retryable".into(),
-            error_message: err.0,
+            error_type: if err.retryable {
+                "Sluice.Retryable"
+            } else {
+                "Sluice.NotRetryable"
+            }
+            .into(),
+            error_message: err.message,
         }
     }
 }
 
-/// Maps a handler's result to Lambda's answer. Errors that a retry cannot fix (a
-/// malformed event, a permanent AWS refusal) are logged and acknowledged, so Lambda
-/// does not redeliver them; the sweeper reconciles what they left behind.
-pub fn outcome(result: Result<(), EngineError>) -> Result<(), Retryable> {
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) if e.is_retryable() => {
-            let text = chain(&e);
-            error!(error = %text, retryable = true, "handler failed; the event will be redelivered");
-            Err(Retryable(text))
-        }
-        Err(e) => {
-            error!(error = %chain(&e), retryable = false, "handler failed; not retrying");
-            Ok(())
-        }
-    }
+/// Maps a handler's result to Lambda's answer. Nothing is acknowledged that was not
+/// handled: an event a retry cannot fix still fails, so that it reaches the
+/// failed-events queue with its reason instead of vanishing.
+pub fn outcome(result: Result<(), EngineError>) -> Result<(), HandlerFailure> {
+    result.map_err(|e| HandlerFailure {
+        retryable: e.is_retryable(),
+        message: chain(&e),
+    })
 }
 
 /// Which EventBridge events a function handles.

@@ -106,10 +106,7 @@ where
             return Ok(None);
         };
         let name = execution.change_set_name(&stage.name);
-        let target = Target {
-            stack_name: &stage.stack_name,
-            role_arn: stage.role_arn.as_deref(),
-        };
+        let target = Target::from(stage);
         match stage.status {
             StageStatus::Preparing => {
                 let lane = self.lanes.get(&stage.name).await?;
@@ -154,15 +151,13 @@ where
                 Some(_) => None,
             }),
             StageStatus::Deploying => {
-                let state = self.deployer.change_set(target, &name).await?;
+                let recorded = stage.change_set_id.as_deref().unwrap_or(&name);
+                let state = self.deployer.change_set(target, recorded).await?;
                 Ok(match state {
                     ChangeSetState::Ready { .. } => Some(Event::ChangeSetNotExecuted {
                         stage: stage.name.clone(),
                     }),
-                    _ => match self.deployer.stack(target).await? {
-                        Some(info) => self.stack_settled(stage, &info.status, info.reason).await,
-                        None => None,
-                    },
+                    state => self.deploy_settled(stage, state).await,
                 })
             }
             _ => Ok(None),

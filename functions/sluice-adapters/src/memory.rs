@@ -1,0 +1,518 @@
+//! In-memory stand-ins for CodeBuild, CloudFormation, SNS and CodeCommit, keeping the
+//! rules Sluice depends on: a build per idempotency token, change sets that execute
+//! once (`InvalidChangeSetStatus` after that) and record how their execution ended,
+//! publishes that can fail. They serve the engine's fast tests and its simulation;
+//! the AWS implementations are tested against the emulator instead.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sluice_core::{ChangeAction, Replacement, ResourceChange};
+
+use crate::aws::AwsError;
+use crate::builder::{BuildOutcome, BuildReport, BuildRequest, Builder, StartedBuild};
+use crate::commits::{CommitInfo, CommitReader};
+use crate::deployer::{
+    ChangeSetSpec, ChangeSetState, Deployer, ExecutionOutcome, StackInfo, Target, Template,
+};
+use crate::notifier::{Message, Notifier};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Which calls fail, decided per call: the operation's name in, an error out.
+type FaultRule = dyn FnMut(&'static str) -> Option<AwsError> + Send;
+
+/// Injected failures shared by the fakes: every call asks it first.
+#[derive(Clone, Default)]
+pub struct Faults {
+    rule: Arc<Mutex<Option<Box<FaultRule>>>>,
+}
+
+impl Faults {
+    /// From now on, `rule` decides which calls fail.
+    pub fn set(&self, rule: impl FnMut(&'static str) -> Option<AwsError> + Send + 'static) {
+        *lock(&self.rule) = Some(Box::new(rule));
+    }
+
+    /// No call fails any more.
+    pub fn clear(&self) {
+        *lock(&self.rule) = None;
+    }
+
+    fn check(&self, operation: &'static str) -> Result<(), AwsError> {
+        match lock(&self.rule).as_mut().and_then(|rule| rule(operation)) {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+}
+
+/// CodeBuild: builds start once per idempotency token and run until told how they end.
+#[derive(Clone, Default)]
+pub struct MemoryBuilder {
+    requests: Arc<Mutex<Vec<BuildRequest>>>,
+    outcomes: Arc<Mutex<HashMap<String, BuildOutcome>>>,
+    faults: Faults,
+}
+
+impl MemoryBuilder {
+    /// A builder whose calls fail as `faults` says.
+    pub fn with_faults(faults: Faults) -> Self {
+        Self {
+            faults,
+            ..Self::default()
+        }
+    }
+
+    /// Every build started, in order (one per idempotency token).
+    pub fn requests(&self) -> Vec<BuildRequest> {
+        lock(&self.requests).clone()
+    }
+
+    /// What `BatchGetBuilds` says about `build_id` from now on.
+    pub fn set_outcome(&self, build_id: &str, outcome: BuildOutcome) {
+        lock(&self.outcomes).insert(build_id.to_owned(), outcome);
+    }
+
+    /// The id of the build started for `token`, if one was.
+    pub fn build_for(&self, token: &str) -> Option<String> {
+        lock(&self.requests)
+            .iter()
+            .position(|r| r.idempotency_token == token)
+            .map(|i| build_id(i + 1))
+    }
+}
+
+fn build_id(n: usize) -> String {
+    format!("sluice-build:{n:08}")
+}
+
+impl Builder for MemoryBuilder {
+    async fn start_build(&self, request: BuildRequest) -> Result<StartedBuild, AwsError> {
+        self.faults.check("StartBuild")?;
+        let mut requests = lock(&self.requests);
+        let n = match requests
+            .iter()
+            .position(|r| r.idempotency_token == request.idempotency_token)
+        {
+            Some(i) => i + 1,
+            None => {
+                requests.push(request);
+                requests.len()
+            }
+        };
+        Ok(StartedBuild {
+            id: build_id(n),
+            log_url: Some(format!("https://logs.example/{}", build_id(n))),
+        })
+    }
+
+    async fn builds(&self, ids: Vec<String>) -> Result<Vec<BuildReport>, AwsError> {
+        self.faults.check("BatchGetBuilds")?;
+        let started = lock(&self.requests).len();
+        let outcomes = lock(&self.outcomes);
+        Ok(ids
+            .into_iter()
+            .filter(|id| (1..=started).any(|n| &build_id(n) == id))
+            .map(|id| BuildReport {
+                outcome: outcomes
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or(BuildOutcome::InProgress),
+                log_url: Some(format!("https://logs.example/{id}")),
+                id,
+            })
+            .collect())
+    }
+}
+
+/// CodeCommit: commit details by id, with a default for commits not described.
+#[derive(Clone, Default)]
+pub struct MemoryCommits {
+    commits: Arc<Mutex<HashMap<String, CommitInfo>>>,
+}
+
+impl MemoryCommits {
+    /// Describes a commit.
+    pub fn insert(&self, commit_id: &str, author: &str, message: &str) {
+        lock(&self.commits).insert(
+            commit_id.to_owned(),
+            CommitInfo {
+                author: Some(author.to_owned()),
+                message: Some(message.to_owned()),
+            },
+        );
+    }
+}
+
+impl CommitReader for MemoryCommits {
+    async fn commit(&self, _repository: &str, commit_id: &str) -> Result<CommitInfo, AwsError> {
+        Ok(lock(&self.commits)
+            .get(commit_id)
+            .cloned()
+            .unwrap_or(CommitInfo {
+                author: Some("Ada Lovelace <ada@example.com>".into()),
+                message: Some("Say hello".into()),
+            }))
+    }
+}
+
+/// SNS: every message published, and publishes that fail while `faults` says so.
+#[derive(Clone, Default)]
+pub struct MemoryNotifier {
+    sent: Arc<Mutex<Vec<Message>>>,
+    faults: Faults,
+}
+
+impl MemoryNotifier {
+    /// A notifier whose publishes fail as `faults` says.
+    pub fn with_faults(faults: Faults) -> Self {
+        Self {
+            faults,
+            ..Self::default()
+        }
+    }
+
+    /// Every message published so far, oldest first.
+    pub fn sent(&self) -> Vec<Message> {
+        lock(&self.sent).clone()
+    }
+}
+
+/// SNS refuses messages over 256 KB.
+const SNS_MESSAGE_MAX: usize = 256 * 1024;
+
+impl Notifier for MemoryNotifier {
+    async fn publish(&self, message: &Message) -> Result<(), AwsError> {
+        self.faults.check("Publish")?;
+        if message.body.len() > SNS_MESSAGE_MAX {
+            return Err(AwsError::service(
+                "Publish",
+                "InvalidParameter",
+                "Invalid parameter: Message too long",
+                false,
+            ));
+        }
+        lock(&self.sent).push(message.clone());
+        Ok(())
+    }
+}
+
+/// A template containing this fails as a change set.
+pub const FAIL_CHANGE_SET: &str = "SLUICE_FAKE_FAIL_CHANGE_SET";
+/// A template containing this rolls back when deployed.
+pub const FAIL_DEPLOY: &str = "SLUICE_FAKE_FAIL_DEPLOY";
+
+#[derive(Clone, Debug)]
+struct FakeStack {
+    id: String,
+    status: String,
+    template: Option<String>,
+    /// The change set whose execution is running, if one is.
+    executing: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct FakeChangeSet {
+    id: String,
+    name: String,
+    stack: String,
+    template: String,
+    /// What the change set turns out to be, once worked out.
+    state: ChangeSetState,
+    /// Whether CloudFormation has worked it out yet (else it reads as `Pending`).
+    worked_out: bool,
+    /// `None` until executed.
+    execution: Option<ExecutionOutcome>,
+}
+
+#[derive(Default)]
+struct Cfn {
+    stacks: BTreeMap<String, FakeStack>,
+    change_sets: Vec<FakeChangeSet>,
+    executed: Vec<String>,
+    next: u64,
+    /// New change sets stay `Pending` until [`MemoryDeployer::work_out`].
+    slow: bool,
+}
+
+impl Cfn {
+    fn change_set(&mut self, stack: &str, name: &str) -> Option<&mut FakeChangeSet> {
+        self.change_sets
+            .iter_mut()
+            .find(|c| c.stack == stack && (c.name == name || c.id == name))
+    }
+}
+
+/// How a stack's running deployment ended, as EventBridge would report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackSettled {
+    pub stack_id: String,
+    pub status: String,
+}
+
+/// CloudFormation: stacks and their change sets. Deployments run until
+/// [`MemoryDeployer::settle`] ends them, as the stack's events would.
+#[derive(Clone, Default)]
+pub struct MemoryDeployer {
+    cfn: Arc<Mutex<Cfn>>,
+    faults: Faults,
+}
+
+impl MemoryDeployer {
+    /// A deployer whose calls fail as `faults` says.
+    pub fn with_faults(faults: Faults) -> Self {
+        Self {
+            faults,
+            ..Self::default()
+        }
+    }
+
+    /// While slow, new change sets stay `Pending` until [`Self::work_out`] is called.
+    pub fn set_slow(&self, slow: bool) {
+        lock(&self.cfn).slow = slow;
+    }
+
+    /// CloudFormation finishes working out every pending change set.
+    pub fn work_out(&self) {
+        for c in &mut lock(&self.cfn).change_sets {
+            c.worked_out = true;
+        }
+    }
+
+    /// Ends the running deployment of `stack`: complete, or rolled back when its
+    /// template asks for it. `None` when nothing is deploying there.
+    pub fn settle(&self, stack: &str) -> Option<StackSettled> {
+        let mut cfn = lock(&self.cfn);
+        let name = cfn.stacks.get(stack)?.executing.clone()?;
+        let change_set = cfn.change_set(stack, &name)?;
+        let fails = change_set.template.contains(FAIL_DEPLOY);
+        change_set.execution = Some(if fails {
+            ExecutionOutcome::Failed
+        } else {
+            ExecutionOutcome::Succeeded
+        });
+        let template = change_set.template.clone();
+        let s = cfn.stacks.get_mut(stack)?;
+        let creating = s.template.is_none();
+        s.executing = None;
+        s.status = match (creating, fails) {
+            (true, false) => "CREATE_COMPLETE",
+            (false, false) => "UPDATE_COMPLETE",
+            (true, true) => "ROLLBACK_COMPLETE",
+            (false, true) => "UPDATE_ROLLBACK_COMPLETE",
+        }
+        .to_owned();
+        if !fails {
+            s.template = Some(template);
+        }
+        Some(StackSettled {
+            stack_id: s.id.clone(),
+            status: s.status.clone(),
+        })
+    }
+
+    /// The stacks deploying a change set now.
+    pub fn deploying(&self) -> Vec<String> {
+        lock(&self.cfn)
+            .stacks
+            .iter()
+            .filter(|(_, s)| s.executing.is_some())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Every change set id `ExecuteChangeSet` accepted, in order.
+    pub fn executed(&self) -> Vec<String> {
+        lock(&self.cfn).executed.clone()
+    }
+
+    /// The template `stack` runs now, if it was ever deployed.
+    pub fn template(&self, stack: &str) -> Option<String> {
+        lock(&self.cfn).stacks.get(stack)?.template.clone()
+    }
+
+    /// The stack's id, if it exists.
+    pub fn stack_id(&self, stack: &str) -> Option<String> {
+        Some(lock(&self.cfn).stacks.get(stack)?.id.clone())
+    }
+
+    /// The stack's status, if it exists.
+    pub fn status(&self, stack: &str) -> Option<String> {
+        Some(lock(&self.cfn).stacks.get(stack)?.status.clone())
+    }
+}
+
+fn template_text(spec: &ChangeSetSpec) -> String {
+    match &spec.template {
+        Template::Body(body) => body.clone(),
+        Template::Url(url) => url.clone(),
+    }
+}
+
+impl Deployer for MemoryDeployer {
+    async fn stack(&self, target: Target<'_>) -> Result<Option<StackInfo>, AwsError> {
+        self.faults.check("DescribeStacks")?;
+        Ok(lock(&self.cfn)
+            .stacks
+            .get(target.stack_name)
+            .map(|s| StackInfo {
+                id: s.id.clone(),
+                status: s.status.clone(),
+                reason: None,
+                outputs: BTreeMap::new(),
+            }))
+    }
+
+    async fn create_change_set(
+        &self,
+        target: Target<'_>,
+        spec: &ChangeSetSpec,
+    ) -> Result<String, AwsError> {
+        self.faults.check("CreateChangeSet")?;
+        let mut cfn = lock(&self.cfn);
+        let stack = target.stack_name.to_owned();
+        if let Some(existing) = cfn.change_set(&stack, &spec.change_set_name) {
+            return Ok(existing.id.clone());
+        }
+        cfn.next += 1;
+        let n = cfn.next;
+        let stack_id = format!("arn:aws:cloudformation:us-east-1:123456789012:stack/{stack}/{n}");
+        let current = cfn
+            .stacks
+            .entry(stack.clone())
+            .or_insert_with(|| FakeStack {
+                id: stack_id,
+                status: "REVIEW_IN_PROGRESS".into(),
+                template: None,
+                executing: None,
+            })
+            .template
+            .clone();
+        let template = template_text(spec);
+        let id = format!(
+            "arn:aws:cloudformation:us-east-1:123456789012:changeSet/{}/{n}",
+            spec.change_set_name
+        );
+        let state = if template.contains(FAIL_CHANGE_SET) {
+            ChangeSetState::Failed {
+                id: id.clone(),
+                reason: "Template format error: the fake was told to fail".into(),
+            }
+        } else if current.as_deref() == Some(template.as_str()) {
+            ChangeSetState::Empty { id: id.clone() }
+        } else {
+            ChangeSetState::Ready {
+                id: id.clone(),
+                changes: vec![ResourceChange {
+                    logical_id: "HelloFunction".into(),
+                    resource_type: "AWS::Lambda::Function".into(),
+                    action: if current.is_some() {
+                        ChangeAction::Modify
+                    } else {
+                        ChangeAction::Add
+                    },
+                    replacement: Replacement::Never,
+                }],
+            }
+        };
+        let worked_out = !cfn.slow;
+        cfn.change_sets.push(FakeChangeSet {
+            id: id.clone(),
+            name: spec.change_set_name.clone(),
+            stack,
+            template,
+            state,
+            worked_out,
+            execution: None,
+        });
+        Ok(id)
+    }
+
+    async fn change_set(&self, target: Target<'_>, name: &str) -> Result<ChangeSetState, AwsError> {
+        self.faults.check("DescribeChangeSet")?;
+        let mut cfn = lock(&self.cfn);
+        let Some(c) = cfn.change_set(target.stack_name, name) else {
+            return Ok(ChangeSetState::Missing);
+        };
+        if !c.worked_out {
+            return Ok(ChangeSetState::Pending);
+        }
+        Ok(match c.execution {
+            None => c.state.clone(),
+            Some(outcome) => ChangeSetState::Executed {
+                id: c.id.clone(),
+                outcome,
+            },
+        })
+    }
+
+    async fn execute_change_set(&self, target: Target<'_>, name: &str) -> Result<(), AwsError> {
+        self.faults.check("ExecuteChangeSet")?;
+        let mut cfn = lock(&self.cfn);
+        let stack = target.stack_name.to_owned();
+        let Some(c) = cfn.change_set(&stack, name) else {
+            return Err(AwsError::service(
+                "ExecuteChangeSet",
+                "ChangeSetNotFound",
+                &format!("ChangeSet [{name}] does not exist"),
+                false,
+            ));
+        };
+        let ready = c.worked_out && matches!(c.state, ChangeSetState::Ready { .. });
+        if !ready || c.execution.is_some() {
+            let status = match c.execution {
+                None => "UNAVAILABLE",
+                Some(ExecutionOutcome::Running) => "EXECUTE_IN_PROGRESS",
+                Some(ExecutionOutcome::Succeeded) => "EXECUTE_COMPLETE",
+                Some(ExecutionOutcome::Failed) => "EXECUTE_FAILED",
+                Some(ExecutionOutcome::Obsolete) => "OBSOLETE",
+            };
+            return Err(AwsError::service(
+                "ExecuteChangeSet",
+                "InvalidChangeSetStatus",
+                &format!("ChangeSet [{name}] is in {status} status"),
+                false,
+            ));
+        }
+        c.execution = Some(ExecutionOutcome::Running);
+        let id = c.id.clone();
+        // The stack's other change sets can no longer be executed.
+        for other in &mut cfn.change_sets {
+            if other.stack == stack && other.id != id && other.execution.is_none() {
+                other.execution = Some(ExecutionOutcome::Obsolete);
+            }
+        }
+        cfn.executed.push(id.clone());
+        if let Some(s) = cfn.stacks.get_mut(&stack) {
+            s.status = if s.template.is_none() {
+                "CREATE_IN_PROGRESS"
+            } else {
+                "UPDATE_IN_PROGRESS"
+            }
+            .into();
+            s.executing = Some(id);
+        }
+        Ok(())
+    }
+
+    async fn delete_change_set(&self, target: Target<'_>, name: &str) -> Result<(), AwsError> {
+        self.faults.check("DeleteChangeSet")?;
+        let mut cfn = lock(&self.cfn);
+        cfn.change_sets
+            .retain(|c| c.stack != target.stack_name || (c.name != name && c.id != name));
+        Ok(())
+    }
+
+    async fn first_failure(&self, target: Target<'_>) -> Result<Option<String>, AwsError> {
+        self.faults.check("DescribeStackEvents")?;
+        let cfn = lock(&self.cfn);
+        Ok(cfn
+            .stacks
+            .get(target.stack_name)
+            .filter(|s| s.status.contains("ROLLBACK"))
+            .map(|_| "HelloFunction (AWS::Lambda::Function): the fake was told to fail".into()))
+    }
+}
