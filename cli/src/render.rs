@@ -34,7 +34,7 @@ fn author_name(execution: &Execution) -> String {
     let author = execution.commit.author.as_deref().unwrap_or("-");
     // "Ada Lovelace <ada@example.com>" → "Ada Lovelace"
     let name = author.split(" <").next().unwrap_or(author);
-    name.chars().take(20).collect()
+    sluice_core::text::line(name, 20)
 }
 
 /// The table of `sluice status`: one row per execution, newest first.
@@ -97,6 +97,12 @@ fn clock(t: Timestamp) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// Stored text as a terminal may show it: one line, no escape sequences or bidi
+/// overrides, whoever wrote the document.
+fn shown(text: &str) -> String {
+    sluice_core::text::line(text, 2000)
+}
+
 /// One execution in full, as `sluice show` prints it.
 pub fn details(e: &Execution, now: Timestamp) -> String {
     let mut out = String::new();
@@ -109,12 +115,12 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
         e.commit
             .author
             .as_deref()
-            .map(|a| format!(" by {a}"))
+            .map(|a| format!(" by {}", shown(a)))
             .unwrap_or_default()
     );
     if let Some(message) = &e.commit.message {
         for line in message.lines().take(5) {
-            let _ = writeln!(out, "            {line}");
+            let _ = writeln!(out, "            {}", shown(line));
         }
     }
     let took = e.finished_at.unwrap_or(now) - e.created_at;
@@ -125,7 +131,7 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
     };
     let _ = writeln!(out, "Status      {status}");
     if let Some(reason) = &e.reason {
-        let _ = writeln!(out, "Reason      {reason}");
+        let _ = writeln!(out, "Reason      {}", shown(reason));
     }
     if let Some(by) = &e.superseded_by {
         let _ = writeln!(out, "Superseded  by execution {by}");
@@ -137,10 +143,10 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
         e.build.id.as_deref().unwrap_or("(not started)")
     );
     if let Some(log) = &e.build.log_url {
-        let _ = write!(out, "\n            log: {log}");
+        let _ = write!(out, "\n            log: {}", shown(log));
     }
     if let Some(reason) = &e.build.reason {
-        let _ = write!(out, "\n            {reason}");
+        let _ = write!(out, "\n            {}", shown(reason));
     }
     out.push_str("\n\nStages\n");
     for s in &e.stages {
@@ -174,12 +180,12 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
                 } else {
                     "rejected"
                 },
-                decision.by,
+                shown(&decision.by),
                 clock(decision.at),
                 decision
                     .comment
                     .as_deref()
-                    .map(|c| format!(": {c}"))
+                    .map(|c| format!(": {}", shown(c)))
                     .unwrap_or_default()
             );
         } else if let Some(approval) = &s.approval
@@ -194,7 +200,7 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
             );
         }
         if let Some(reason) = &s.reason {
-            let _ = writeln!(out, "  {:<12} {reason}", "");
+            let _ = writeln!(out, "  {:<12} {}", "", shown(reason));
         }
     }
     out.push_str("\nTimeline\n");
@@ -205,7 +211,7 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
             "  {}  +{:<7} {}",
             clock(entry.at),
             duration(entry.at - previous),
-            entry.what
+            shown(&entry.what)
         );
         previous = entry.at;
     }
@@ -213,9 +219,9 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
         let _ = writeln!(
             out,
             "  note by {} at {}: {}",
-            note.author,
+            shown(&note.author),
             clock(note.at),
-            note.text
+            shown(&note.text)
         );
     }
     if e.status == Status::Building && e.build.id.is_none() {
@@ -246,5 +252,32 @@ mod tests {
             "awaiting approval"
         );
         assert_eq!(Status::Succeeded.to_string(), "succeeded");
+    }
+
+    #[test]
+    fn show_prints_no_escape_sequences_or_forged_lines_from_a_document() {
+        let pipeline = sluice_core::Pipeline::with_default_stages("p", "repo", "master", "app")
+            .expect("pipeline");
+        let now = chrono::Utc::now();
+        let commit = sluice_core::Commit {
+            id: sluice_core::CommitId::parse(&"ab".repeat(20)).expect("commit"),
+            author: None,
+            message: None,
+        };
+        let mut e = sluice_core::start(&pipeline, "repo", "master", commit, now)
+            .expect("start")
+            .execution;
+        // As an older version, or a hand-edited document, might have stored it.
+        e.commit.author = Some("Eve\u{1b}]0;pwned\u{7} <e@example.com>".into());
+        e.reason = Some("\u{1b}[2Jgone\nReason      forged".into());
+        e.timeline[0].what = "push\u{202E}desrever".into();
+        let out = details(&e, now);
+        assert!(!out.contains('\u{1b}'), "{out}");
+        assert!(!out.contains('\u{202E}'), "{out}");
+        assert!(
+            out.lines().all(|l| !l.starts_with("Reason      forged")),
+            "{out}"
+        );
+        assert!(out.contains("Reason      gone Reason forged"), "{out}");
     }
 }

@@ -42,11 +42,17 @@ pub enum Event {
         change_set_id: Option<String>,
         reason: String,
     },
-    /// An approval link was issued; only the hash of its token is recorded.
+    /// An approval link was issued; only the hash of its token is recorded. It
+    /// replaces an earlier link that was never sent.
     ApprovalRequested {
         stage: StageName,
         token_sha256: TokenHash,
         expires_at: Timestamp,
+    },
+    /// The link with this token was published to the approvers.
+    ApprovalSent {
+        stage: StageName,
+        token_sha256: TokenHash,
     },
     ApprovalGranted {
         stage: StageName,
@@ -88,8 +94,8 @@ pub enum Event {
     ChangeSetNotExecuted {
         stage: StageName,
     },
-    /// Sweeper finding: the stage waits for approval but no link was ever issued.
-    ApprovalNotRequested {
+    /// Sweeper finding: the stage waits for approval but no link reached anybody.
+    ApprovalNotSent {
         stage: StageName,
     },
     /// A person or tool added a remark.

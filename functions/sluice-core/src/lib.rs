@@ -5,10 +5,12 @@
 //! tokens come in as arguments, so every transition is reproducible in a test.
 
 mod config;
+pub mod deadlines;
 mod event;
 mod ids;
 mod machine;
 mod model;
+pub mod text;
 
 pub use config::{ConfigError, Pipeline, StageConfig};
 pub use event::{Command, Event, Notice};

@@ -9,6 +9,7 @@ use crate::model::{
     Approval, Build, BuildStatus, Commit, Decision, Entry, Execution, Note, Stage, StageStatus,
     Status, Timestamp,
 };
+use crate::text;
 
 /// The result of applying an event: the new execution and what to do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +60,12 @@ pub enum Rejected {
 
 const NOTE_AUTHOR_MAX: usize = 100;
 const NOTE_TEXT_MAX: usize = 2000;
+/// Bounds of what is kept of text from outside (see [`crate::text`]).
+pub const AUTHOR_MAX: usize = 200;
+pub const MESSAGE_MAX: usize = 4000;
+pub const NAME_MAX: usize = 100;
+pub const COMMENT_MAX: usize = 1000;
+pub const REASON_MAX: usize = 1500;
 
 /// Creates the execution for a push and asks for its build.
 pub fn start(
@@ -76,6 +83,11 @@ pub fn start(
             watched: format!("{}/{}", pipeline.repository, pipeline.branch),
         });
     }
+    let commit = Commit {
+        author: commit.author.map(|a| text::line(&a, AUTHOR_MAX)),
+        message: commit.message.map(|m| text::block(&m, MESSAGE_MAX)),
+        ..commit
+    };
     let what = format!("push of {} to {branch} received", commit.id.short());
     let execution = Execution {
         id: ExecutionId::new(now, &commit.id),
@@ -113,7 +125,7 @@ pub fn step(execution: &Execution, event: Event, now: Timestamp) -> Result<Trans
         now,
         changed: false,
     };
-    run.apply(event)?;
+    run.apply(clean(event))?;
     if !run.changed {
         return Ok(Transition {
             execution: execution.clone(),
@@ -127,6 +139,63 @@ pub fn step(execution: &Execution, event: Event, now: Timestamp) -> Result<Trans
         execution: run.execution,
         commands: run.commands,
     })
+}
+
+/// The event with its text from outside (people, AWS) bounded and made safe to show.
+fn clean(event: Event) -> Event {
+    let reason = |r: String| text::line(&r, REASON_MAX);
+    let by = |b: String| text::line(&b, NAME_MAX);
+    let comment = |c: Option<String>| {
+        c.map(|c| text::block(&c, COMMENT_MAX))
+            .filter(|c| !c.is_empty())
+    };
+    match event {
+        Event::BuildFailed {
+            build_id,
+            reason: r,
+            log_url,
+        } => Event::BuildFailed {
+            build_id,
+            reason: reason(r),
+            log_url,
+        },
+        Event::ChangeSetFailed {
+            stage,
+            change_set_id,
+            reason: r,
+        } => Event::ChangeSetFailed {
+            stage,
+            change_set_id,
+            reason: reason(r),
+        },
+        Event::StackUpdateFailed { stage, reason: r } => Event::StackUpdateFailed {
+            stage,
+            reason: reason(r),
+        },
+        Event::ApprovalGranted {
+            stage,
+            token_sha256,
+            by: b,
+            comment: c,
+        } => Event::ApprovalGranted {
+            stage,
+            token_sha256,
+            by: by(b),
+            comment: comment(c),
+        },
+        Event::ApprovalRejected {
+            stage,
+            token_sha256,
+            by: b,
+            comment: c,
+        } => Event::ApprovalRejected {
+            stage,
+            token_sha256,
+            by: by(b),
+            comment: comment(c),
+        },
+        other => other,
+    }
 }
 
 /// One application of an event: a working copy, the commands so far, and the clock.
@@ -269,14 +338,33 @@ impl Run {
             } => {
                 let i = self.stage_index(&stage)?;
                 let s = &mut self.execution.stages[i];
-                if s.status == StageStatus::AwaitingApproval && s.approval.is_none() {
+                let replaceable =
+                    |a: &Approval| a.is_unsent() && !a.token_sha256.matches(&token_sha256);
+                if s.status == StageStatus::AwaitingApproval
+                    && s.approval.as_ref().is_none_or(replaceable)
+                {
                     s.approval = Some(Approval {
                         token_sha256,
                         requested_at: self.now,
                         expires_at,
+                        sent_at: None,
                         decision: None,
                     });
                     self.log_stage(i, format!("approval requested, expires {expires_at}"));
+                }
+            }
+            Event::ApprovalSent {
+                stage,
+                token_sha256,
+            } => {
+                let i = self.stage_index(&stage)?;
+                let now = self.now;
+                if let Some(a) = &mut self.execution.stages[i].approval
+                    && a.sent_at.is_none()
+                    && a.token_sha256.matches(&token_sha256)
+                {
+                    a.sent_at = Some(now);
+                    self.log_stage(i, "approval link sent".into());
                 }
             }
             Event::ApprovalGranted {
@@ -396,11 +484,13 @@ impl Run {
                     });
                 }
             }
-            Event::ApprovalNotRequested { stage } => {
+            Event::ApprovalNotSent { stage } => {
                 let i = self.stage_index(&stage)?;
                 let s = &self.execution.stages[i];
-                if s.status == StageStatus::AwaitingApproval && s.approval.is_none() {
-                    self.log_stage(i, "approval link was never sent, sending it".into());
+                if s.status == StageStatus::AwaitingApproval
+                    && s.approval.as_ref().is_none_or(Approval::is_unsent)
+                {
+                    self.log_stage(i, "approval link was never sent, sending a new one".into());
                     self.commands.push(Command::RequestApproval { stage });
                 }
             }

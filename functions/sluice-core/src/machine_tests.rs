@@ -76,6 +76,13 @@ fn requested() -> Event {
     }
 }
 
+fn sent() -> Event {
+    Event::ApprovalSent {
+        stage: stage("production"),
+        token_sha256: TokenHash::of(TOKEN),
+    }
+}
+
 fn granted(token: &str) -> Event {
     Event::ApprovalGranted {
         stage: stage("production"),
@@ -101,6 +108,7 @@ fn at_gate() -> Execution {
         deployed("staging"),
         ready("production"),
         requested(),
+        sent(),
     ])
 }
 
@@ -343,7 +351,7 @@ fn cases() -> Vec<Case> {
                     ready("production"),
                 ])
             },
-            event: Event::ApprovalNotRequested {
+            event: Event::ApprovalNotSent {
                 stage: stage("production"),
             },
             status: (Status::Deploying, vec![S::Succeeded, S::AwaitingApproval]),
@@ -446,7 +454,7 @@ fn stale_duplicate_and_out_of_order_events_change_nothing() {
         (
             "approval link already sent",
             at_gate(),
-            Event::ApprovalNotRequested {
+            Event::ApprovalNotSent {
                 stage: stage("production"),
             },
         ),
@@ -644,11 +652,10 @@ fn a_run_records_its_timeline_in_order() {
     );
     assert!(text.contains(&"staging: deployed"), "{text:?}");
     assert!(
-        text.last()
-            .unwrap()
-            .starts_with("production: approval requested"),
+        text[text.len() - 2].starts_with("production: approval requested"),
         "{text:?}"
     );
+    assert_eq!(text.last(), Some(&"production: approval link sent"));
 }
 
 #[test]
@@ -730,4 +737,112 @@ fn entries_of_the_same_instant_keep_the_order_they_happened_in() {
             "staging: preparing change set"
         ]
     );
+}
+
+#[test]
+fn an_unsent_approval_link_is_replaced_and_a_sent_one_is_not() {
+    let unsent = after(vec![
+        build_ok(),
+        ready("staging"),
+        deployed("staging"),
+        ready("production"),
+        requested(),
+    ]);
+    let again = Event::ApprovalNotSent {
+        stage: stage("production"),
+    };
+    let tr = step(&unsent, again.clone(), t(500)).unwrap();
+    assert_eq!(
+        tr.commands,
+        vec![Command::RequestApproval {
+            stage: stage("production")
+        }]
+    );
+    let other = Event::ApprovalRequested {
+        stage: stage("production"),
+        token_sha256: TokenHash::of("another token"),
+        expires_at: t(8 * 24 * 3600),
+    };
+    let replaced = step(&unsent, other.clone(), t(501)).unwrap().execution;
+    let approval = replaced.stages[1].approval.clone().unwrap();
+    assert!(
+        approval
+            .token_sha256
+            .matches(&TokenHash::of("another token"))
+    );
+    // The old link no longer decides anything.
+    assert!(step(&replaced, granted(TOKEN), t(502)).is_err());
+
+    let sent = at_gate();
+    assert_eq!(step(&sent, other, t(501)).unwrap().execution, sent);
+    assert!(step(&sent, again, t(500)).unwrap().commands.is_empty());
+}
+
+#[test]
+fn the_clock_finds_unsent_links_late_builds_and_expired_approvals() {
+    use crate::deadlines::{APPROVAL_SEND_GRACE, BUILD_START_GRACE, overdue};
+    let fresh = started();
+    assert_eq!(overdue(&fresh, fresh.created_at + BUILD_START_GRACE), None);
+    assert_eq!(
+        overdue(
+            &fresh,
+            fresh.created_at + BUILD_START_GRACE + chrono::Duration::seconds(1)
+        ),
+        Some(Event::BuildNeverStarted)
+    );
+    let unsent = after(vec![
+        build_ok(),
+        ready("staging"),
+        deployed("staging"),
+        ready("production"),
+        requested(),
+    ]);
+    let requested_at = unsent.stages[1].approval.as_ref().unwrap().requested_at;
+    assert_eq!(
+        overdue(&unsent, requested_at + chrono::Duration::seconds(30)),
+        None
+    );
+    assert_eq!(
+        overdue(&unsent, requested_at + APPROVAL_SEND_GRACE),
+        Some(Event::ApprovalNotSent {
+            stage: stage("production")
+        })
+    );
+    let gate = at_gate();
+    assert_eq!(overdue(&gate, requested_at + APPROVAL_SEND_GRACE), None);
+    assert_eq!(
+        overdue(&gate, t(7 * 24 * 3600)),
+        Some(Event::ApprovalExpired {
+            stage: stage("production")
+        })
+    );
+}
+
+#[test]
+fn text_from_outside_is_stored_clean_and_reasons_verbatim() {
+    let gate = at_gate();
+    let rejected = step(
+        &gate,
+        Event::ApprovalRejected {
+            stage: stage("production"),
+            token_sha256: TokenHash::of(TOKEN),
+            by: "Eve\nWhat happened: approved\u{1b}[2J".into(),
+            comment: Some("not on a Friday\u{202E}".into()),
+        },
+        t(60),
+    )
+    .unwrap()
+    .execution;
+    let decision = rejected.stages[1]
+        .approval
+        .as_ref()
+        .unwrap()
+        .decision
+        .clone()
+        .unwrap();
+    assert_eq!(decision.by, "Eve What happened: approved");
+    assert_eq!(decision.comment.as_deref(), Some("not on a Friday"));
+    let last = &rejected.timeline.last().unwrap().what;
+    assert!(last.contains("not on a Friday"), "{last}");
+    assert!(last.starts_with("execution rejected: "), "{last}");
 }

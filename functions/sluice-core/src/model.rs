@@ -203,7 +203,18 @@ pub struct Approval {
     pub token_sha256: TokenHash,
     pub requested_at: Timestamp,
     pub expires_at: Timestamp,
+    /// When the link was published; until then nobody has it, and the sweeper sends
+    /// a new one.
+    #[serde(default)]
+    pub sent_at: Option<Timestamp>,
     pub decision: Option<Decision>,
+}
+
+impl Approval {
+    /// Issued, but its link reached nobody and nothing was decided: it may be replaced.
+    pub fn is_unsent(&self) -> bool {
+        self.sent_at.is_none() && self.decision.is_none()
+    }
 }
 
 /// One stage of one execution.

@@ -17,8 +17,8 @@ use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::Deployer;
 use sluice_adapters::notifier::Notifier;
 use sluice_core::{
-    ChangeAction, Event, Execution, ExecutionId, Rejected, Replacement, StageName, Status,
-    TokenHash, step,
+    ChangeAction, Event, Execution, ExecutionId, Rejected, Replacement, StageName, StageStatus,
+    Status, TokenHash, step,
 };
 use tracing::{Instrument, error, info};
 
@@ -444,28 +444,9 @@ where
         .decide(id, stage, &form.token, approve, by.clone(), comment)
         .await
     {
-        Ok(Decided::Done(execution)) => {
-            info!(approve, "decision recorded");
-            let stack = execution
-                .stage(stage)
-                .map(|s| s.stack_name.clone())
-                .unwrap_or_default();
-            if approve {
-                message_page(
-                    StatusCode::OK,
-                    "Approved",
-                    &format!(
-                        "Thank you, {by}. {stage} (stack {stack}) is being deployed now; you \
-                         will get an email when it is done."
-                    ),
-                )
-            } else {
-                message_page(
-                    StatusCode::OK,
-                    "Rejected",
-                    &format!("Thank you, {by}. Nothing will be deployed to {stage}."),
-                )
-            }
+        Ok(Decided::Done { execution, acted }) => {
+            info!(approve, acted, "decision recorded");
+            decided_page(&execution, stage, approve, acted)
         }
         Ok(Decided::Refused(rejected, execution)) => {
             info!(reason = %rejected, "decision refused");
@@ -474,6 +455,64 @@ where
         Ok(Decided::NotFound) => not_found(),
         Err(e) => internal(&e),
     }
+}
+
+/// What the decision led to, as the saved state says: never more than happened.
+fn decided_page(
+    execution: &Execution,
+    stage: &StageName,
+    approve: bool,
+    acted: bool,
+) -> Response<Body> {
+    let Some(s) = execution.stage(stage) else {
+        return not_found();
+    };
+    let by = s
+        .approval
+        .as_ref()
+        .and_then(|a| a.decision.as_ref())
+        .map(|d| d.by.as_str())
+        .unwrap_or("approver");
+    let stack = &s.stack_name;
+    if !approve {
+        return message_page(
+            StatusCode::OK,
+            "Rejected",
+            &format!("Thank you, {by}. Nothing will be deployed to {stage}."),
+        );
+    }
+    let (title, text) = match s.status {
+        StageStatus::Deploying if acted => (
+            "Approved",
+            format!(
+                "Thank you, {by}. {stage} (stack {stack}) is being deployed now; you will get \
+                 an email when it is done."
+            ),
+        ),
+        StageStatus::Deploying => (
+            "Approved, deployment not started yet",
+            format!(
+                "Thank you, {by}. Your approval is saved, but starting the deployment of {stage} \
+                 (stack {stack}) did not work just now. Sluice tries again within minutes; you \
+                 will get an email when it is done."
+            ),
+        ),
+        StageStatus::Succeeded | StageStatus::NoChanges => (
+            "Approved and deployed",
+            format!("Thank you, {by}. {stage} (stack {stack}) is deployed."),
+        ),
+        other => (
+            "Approved, but not deployed",
+            format!(
+                "Your approval is saved, but {stage} is {other}: {}",
+                s.reason
+                    .as_deref()
+                    .or(execution.reason.as_deref())
+                    .unwrap_or("no reason recorded")
+            ),
+        ),
+    };
+    message_page(StatusCode::OK, title, &text)
 }
 
 fn internal(err: &(dyn std::error::Error + 'static)) -> Response<Body> {

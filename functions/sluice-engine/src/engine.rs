@@ -121,8 +121,12 @@ const TEMPLATE_BODY_MAX: usize = 51_200;
 /// The outcome of an approver's decision.
 #[derive(Debug)]
 pub enum Decided {
-    /// Recorded; the execution as it now is.
-    Done(Box<Execution>),
+    /// Recorded; the execution as it now is, and whether everything the decision
+    /// led to was done (else the sweeper finishes it).
+    Done {
+        execution: Box<Execution>,
+        acted: bool,
+    },
     /// Not possible; why, and the execution as it is.
     Refused(Rejected, Box<Execution>),
     NotFound,
@@ -468,12 +472,26 @@ where
         }
         match self.store.apply(id, event, self.now()).await {
             Ok(applied) => {
+                // The decision is saved: whatever happens next, it was taken. What it
+                // led to (a deploy started, or not yet) is read back for the page.
                 let after = applied.execution.clone();
-                let mut work = self.release_finished(&after).await?;
-                work.extend(applied.commands.into_iter().map(|c| (after.clone(), c)));
-                self.run_all(work).await?;
-                let latest = self.store.load(id).await?.unwrap_or(after);
-                Ok(Decided::Done(Box::new(latest)))
+                let follow_up = async {
+                    let mut work = self.release_finished(&after).await?;
+                    work.extend(applied.commands.into_iter().map(|c| (after.clone(), c)));
+                    self.run_all(work).await
+                }
+                .await;
+                if let Err(e) = &follow_up {
+                    error!(error = %chain(e), "decision saved, but acting on it failed; the sweeper retries");
+                }
+                let latest = match self.store.load(id).await {
+                    Ok(Some(latest)) => latest,
+                    _ => after,
+                };
+                Ok(Decided::Done {
+                    execution: Box::new(latest),
+                    acted: follow_up.is_ok(),
+                })
             }
             Err(StoreError::Rejected(rejected)) => {
                 let now = self.store.load(id).await?.unwrap_or(execution);
@@ -900,7 +918,7 @@ where
         stage: &StageName,
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
         let Some(approval_url) = self.config.approval_url.as_deref() else {
-            // Left for the sweeper, which has the URL, to send (ApprovalNotRequested).
+            // Left for the sweeper, which has the URL, to send (ApprovalNotSent).
             warn!(%stage, "SLUICE_APPROVAL_URL is not set here; the approval link is not sent");
             return Ok(Vec::new());
         };
@@ -936,11 +954,21 @@ where
             "{approval_url}/approvals/{}/{stage}?token={token}",
             execution.id
         );
-        if let Some(s) = applied.execution.stage(stage) {
-            let message = messages::approval_request(&applied.execution, s, &link, expires_at);
-            self.publish(&message).await;
+        let Some(s) = applied.execution.stage(stage) else {
+            return Ok(Vec::new());
+        };
+        let message = messages::approval_request(&applied.execution, s, &link, expires_at);
+        if let Err(e) = self.notifier.publish(&message).await {
+            // Nobody has the link; the sweeper issues and sends a new one shortly.
+            warn!(%stage, error = %chain(&e), "approval request not sent");
+            return Ok(Vec::new());
         }
-        Ok(Vec::new())
+        info!(%stage, subject = %message.subject, "approval request sent");
+        let sent = Event::ApprovalSent {
+            stage: stage.clone(),
+            token_sha256: hash,
+        };
+        self.apply(&execution.id, sent).await
     }
 }
 

@@ -9,6 +9,11 @@ use sluice_core::{ChangeAction, Execution, Notice, Replacement, ResourceChange, 
 use crate::config::Config;
 
 const SUBJECT_MAX: usize = 99;
+/// What a message quotes of the commit message: a few lines, each bounded.
+const COMMIT_LINES: usize = 5;
+const LINE_MAX: usize = 200;
+/// Resource changes listed in an email; the approval page lists them all.
+const CHANGES_LISTED: usize = 100;
 
 /// SNS subjects must be one line of ASCII under 100 characters.
 fn subject(text: &str) -> String {
@@ -62,8 +67,12 @@ fn header(execution: &Execution, stage: Option<&str>) -> String {
             .unwrap_or_default()
     );
     if let Some(message) = &commit.message {
-        for line in message.lines().take(5) {
-            let _ = writeln!(text, "            {line}");
+        for line in message.lines().take(COMMIT_LINES) {
+            let _ = writeln!(
+                text,
+                "            {}",
+                sluice_core::text::line(line, LINE_MAX)
+            );
         }
     }
     let _ = writeln!(text, "Execution:  {}", execution.id);
@@ -203,7 +212,7 @@ pub fn change_lines(changes: &[ResourceChange]) -> String {
         .max()
         .unwrap_or(0);
     let mut text = String::new();
-    for c in changes {
+    for c in changes.iter().take(CHANGES_LISTED) {
         let action = match c.action {
             ChangeAction::Add => "Add",
             ChangeAction::Modify => "Modify",
@@ -220,6 +229,13 @@ pub fn change_lines(changes: &[ResourceChange]) -> String {
             text,
             "  {action:<7} {:<width$}  {}{replacement}",
             c.logical_id, c.resource_type
+        );
+    }
+    if changes.len() > CHANGES_LISTED {
+        let _ = writeln!(
+            text,
+            "  ... and {} more, listed on the approval page",
+            changes.len() - CHANGES_LISTED
         );
     }
     text

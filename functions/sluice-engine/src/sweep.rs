@@ -3,20 +3,16 @@
 //! execution but never strands it. Each run does bounded work and resumes where the
 //! previous one stopped.
 
-use chrono::Duration;
 use sluice_adapters::ObjectStore;
 use sluice_adapters::aws::chain;
 use sluice_adapters::builder::{BuildOutcome, Builder};
 use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::{ChangeSetState, Deployer, Target};
 use sluice_adapters::notifier::Notifier;
-use sluice_core::{BuildStatus, Event, Execution, StageStatus, Status};
+use sluice_core::{Event, Execution, StageStatus, Status, deadlines};
 use tracing::{Instrument, info, warn};
 
 use crate::engine::{Engine, EngineError, change_set_event};
-
-/// A build not recorded this long after its execution was created never started.
-pub const BUILD_START_GRACE: i64 = 15 * 60;
 
 /// What one sweep did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -75,15 +71,14 @@ where
         Ok(report)
     }
 
-    /// What AWS says happened that the execution does not know yet, if anything.
+    /// What the clock or AWS says happened that the execution does not know yet.
     pub async fn finding(&self, execution: &Execution) -> Result<Option<Event>, EngineError> {
-        let now = self.now();
+        if let Some(event) = deadlines::overdue(execution, self.now()) {
+            return Ok(Some(event));
+        }
         if execution.status == Status::Building {
             let Some(build_id) = execution.build.id.clone() else {
-                let waited = now - execution.created_at;
-                let gone = execution.build.status == BuildStatus::Requested
-                    && waited > Duration::seconds(BUILD_START_GRACE);
-                return Ok(gone.then_some(Event::BuildNeverStarted));
+                return Ok(None);
             };
             let reports = self.builder.builds(vec![build_id.clone()]).await?;
             return Ok(match reports.into_iter().find(|r| r.id == build_id) {
@@ -139,17 +134,6 @@ where
                     state => change_set_event(&stage.name, state),
                 })
             }
-            StageStatus::AwaitingApproval => Ok(match &stage.approval {
-                None => Some(Event::ApprovalNotRequested {
-                    stage: stage.name.clone(),
-                }),
-                Some(a) if a.decision.is_none() && now >= a.expires_at => {
-                    Some(Event::ApprovalExpired {
-                        stage: stage.name.clone(),
-                    })
-                }
-                Some(_) => None,
-            }),
             StageStatus::Deploying => {
                 let recorded = stage.change_set_id.as_deref().unwrap_or(&name);
                 let state = self.deployer.change_set(target, recorded).await?;

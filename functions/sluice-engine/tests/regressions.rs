@@ -196,3 +196,181 @@ async fn a_decision_sent_as_json_is_refused() {
     assert!(world.deployer.status(PRODUCTION).is_some());
     assert!(world.deployer.deploying().is_empty());
 }
+
+fn fail_with(
+    code: &'static str,
+    retryable: bool,
+    operation: &'static str,
+) -> impl FnMut(&'static str) -> Option<sluice_adapters::AwsError> + Send + 'static {
+    move |op| {
+        (op == operation).then(|| {
+            sluice_adapters::AwsError::service(op, code, "injected by the test", retryable)
+        })
+    }
+}
+
+/// Takes `commit` to the production gate with every publish failing on the way in.
+async fn to_the_gate_unsent(world: &World, c: &str) -> sluice_core::Execution {
+    let a = world.push(c).await;
+    world.build_succeeds(&a, "template A").await;
+    world
+        .faults
+        .set(fail_with("InternalError", true, "Publish"));
+    world.deliver_stack(world.settle(STAGING)).await.unwrap();
+    world.faults.clear();
+    world.execution(&a.id).await
+}
+
+/// 3. An approval request counts as sent only once published; the sweeper sends an
+/// unsent one again, with a link that works.
+#[tokio::test]
+async fn an_approval_link_that_could_not_be_sent_is_sent_again() {
+    let world = World::new();
+    let a = to_the_gate_unsent(&world, &commit(1)).await;
+    assert_eq!(status_of(&a, "production"), StageStatus::AwaitingApproval);
+    assert!(world.messages_about("approval needed").is_empty());
+    world.engine.sweep(10).await.unwrap();
+    assert!(
+        world.messages_about("approval needed").is_empty(),
+        "a request still being published is not raced"
+    );
+    world.advance(Duration::minutes(3));
+    world.engine.sweep(10).await.unwrap();
+    assert_eq!(world.messages_about("approval needed").len(), 1);
+    let (status, page) = world.decide(&a.id, "approve", "Grace").await;
+    assert_eq!(status.as_u16(), 200, "{page}");
+    assert_eq!(
+        status_of(&world.execution(&a.id).await, "production"),
+        StageStatus::Deploying
+    );
+    // Once sent, the sweeper leaves it alone.
+    world.advance(Duration::minutes(30));
+    world.engine.sweep(10).await.unwrap();
+    assert_eq!(world.messages_about("approval needed").len(), 1);
+}
+
+/// 3b. Whatever the commit says, the approval request fits in an SNS message.
+#[tokio::test]
+async fn a_huge_commit_message_does_not_stop_the_approval_request() {
+    let world = World::new();
+    let c = commit(1);
+    world.commits.insert(
+        &c,
+        "Mallory <m@example.com>",
+        &format!("{}\n{}", "A".repeat(300_000), "line\n".repeat(10_000)),
+    );
+    let a = world.to_the_gate(&c).await;
+    let requests = world.messages_about("approval needed");
+    assert_eq!(
+        requests.len(),
+        1,
+        "{:?}",
+        world.execution(&a.id).await.timeline
+    );
+    assert!(
+        requests[0].body.len() < 64 * 1024,
+        "{}",
+        requests[0].body.len()
+    );
+}
+
+/// 9. The decision page says what happened: a deploy that could not start failed.
+#[tokio::test]
+async fn the_decision_page_says_when_the_deploy_failed() {
+    let world = World::new();
+    let a = world.to_the_gate(&commit(1)).await;
+    world
+        .faults
+        .set(fail_with("AccessDenied", false, "ExecuteChangeSet"));
+    let (status, page) = world.decide(&a.id, "approve", "Grace").await;
+    assert_eq!(status.as_u16(), 200);
+    assert!(!page.contains("being deployed now"), "{page}");
+    assert!(page.contains("not deployed"), "{page}");
+    assert!(page.contains("AccessDenied"), "{page}");
+    assert_eq!(world.execution(&a.id).await.status, Status::Failed);
+}
+
+/// 9b. A saved decision is never reported as "nothing was decided".
+#[tokio::test]
+async fn the_decision_page_does_not_deny_a_saved_decision() {
+    let world = World::new();
+    let a = world.to_the_gate(&commit(1)).await;
+    world
+        .faults
+        .set(fail_with("Throttling", true, "ExecuteChangeSet"));
+    let (status, page) = world.decide(&a.id, "approve", "Grace").await;
+    assert_eq!(status.as_u16(), 200, "{page}");
+    assert!(!page.contains("Nothing was decided"), "{page}");
+    assert!(page.contains("approval is saved"), "{page}");
+    world.faults.clear();
+    world.engine.sweep(10).await.unwrap();
+    assert_eq!(world.deployer.deploying(), vec![PRODUCTION.to_owned()]);
+}
+
+/// 10. A name is stored on one line: it cannot forge a line of the rejection email.
+#[tokio::test]
+async fn an_approvers_name_cannot_forge_a_line_in_the_rejection_email() {
+    let world = World::new();
+    let a = world.to_the_gate(&commit(1)).await;
+    let (status, _) = world
+        .decide(
+            &a.id,
+            "reject",
+            "Eve%0D%0AWhat+happened%3A+approved%1B%5B2J",
+        )
+        .await;
+    assert_eq!(status.as_u16(), 200);
+    let rejection = world.messages_about("rejected");
+    assert_eq!(rejection.len(), 1);
+    let body = &rejection[0].body;
+    assert!(
+        body.lines()
+            .all(|l| !l.starts_with("What happened: approved")),
+        "{body}"
+    );
+    assert!(!body.contains('\u{1b}'), "{body}");
+}
+
+/// 11. People's words are kept as written; statuses read as words.
+#[tokio::test]
+async fn an_approvers_comment_is_kept_verbatim() {
+    let world = World::new();
+    let a = world.to_the_gate(&commit(1)).await;
+    let (path, token) = world.approval_link(&a.id);
+    let form = format!("token={token}&decision=reject&name=Grace&comment=not+on+a+Friday");
+    world
+        .http(World::request("POST", &path, "", Some(&form)))
+        .await;
+    let after = world.execution(&a.id).await;
+    let last = &after.timeline.last().unwrap().what;
+    assert!(last.contains("not on a Friday"), "{last}");
+    assert!(
+        world.messages_about("rejected")[0]
+            .body
+            .contains("not on a Friday")
+    );
+
+    // A later commit that changes nothing: its success email reads "no changes".
+    world.advance(Duration::minutes(10));
+    let b = world.push(&commit(2)).await;
+    world
+        .build_succeeds(&b, &format!("template of {}", commit(1)))
+        .await;
+    let b_now = world.execution(&b.id).await;
+    assert_eq!(
+        status_of(&b_now, "staging"),
+        StageStatus::NoChanges,
+        "{:?}",
+        b_now.timeline
+    );
+    let (path, token) = world.approval_link(&b.id);
+    let form = format!("token={token}&decision=approve&name=Grace");
+    world
+        .http(World::request("POST", &path, "", Some(&form)))
+        .await;
+    world.deliver_stack(world.settle(PRODUCTION)).await.unwrap();
+    let done = world.messages_about("deployed to production");
+    assert_eq!(done.len(), 1, "{:?}", world.execution(&b.id).await.timeline);
+    assert!(done[0].body.contains("no changes"), "{}", done[0].body);
+    assert!(!done[0].body.contains("NoChanges"), "{}", done[0].body);
+}

@@ -1,0 +1,47 @@
+//! Deadlines: what the clock alone says about an execution. The sweeper asks this
+//! for every execution in flight, so no decision about time hides in the shell.
+
+use chrono::Duration;
+
+use crate::event::Event;
+use crate::model::{BuildStatus, Execution, StageStatus, Status, Timestamp};
+
+/// A build not recorded this long after its execution was created never started.
+pub const BUILD_START_GRACE: Duration = Duration::minutes(15);
+
+/// An approval link not published this long after it was issued is sent anew. Long
+/// enough that a handler still publishing the first one is not raced.
+pub const APPROVAL_SEND_GRACE: Duration = Duration::minutes(2);
+
+/// The finding that time alone makes about `execution` at `now`, if any: a build that
+/// never started, an approval link nobody received, an approval past its deadline.
+pub fn overdue(execution: &Execution, now: Timestamp) -> Option<Event> {
+    match execution.status {
+        Status::Building => {
+            let never = execution.build.status == BuildStatus::Requested
+                && execution.build.id.is_none()
+                && now - execution.created_at > BUILD_START_GRACE;
+            never.then_some(Event::BuildNeverStarted)
+        }
+        Status::Deploying => {
+            let stage = execution.current_stage()?;
+            if stage.status != StageStatus::AwaitingApproval {
+                return None;
+            }
+            let name = stage.name.clone();
+            match &stage.approval {
+                None if now - execution.updated_at >= APPROVAL_SEND_GRACE => {
+                    Some(Event::ApprovalNotSent { stage: name })
+                }
+                None => None,
+                Some(a) if a.decision.is_some() => None,
+                Some(a) if now >= a.expires_at => Some(Event::ApprovalExpired { stage: name }),
+                Some(a) if a.is_unsent() && now - a.requested_at >= APPROVAL_SEND_GRACE => {
+                    Some(Event::ApprovalNotSent { stage: name })
+                }
+                Some(_) => None,
+            }
+        }
+        _ => None,
+    }
+}
