@@ -17,7 +17,7 @@ async fn gate() -> (World, String, String) {
     );
     world
         .engine
-        .on_push(World::push_event(COMMIT))
+        .on_push(world.push_event(COMMIT))
         .await
         .expect("push");
     let execution = world.executions().await.remove(0);

@@ -14,7 +14,7 @@ const C2: &str = "2222222222222222222222222222222222222222";
 async fn push(world: &World, commit: &str) -> Execution {
     world
         .engine
-        .on_push(World::push_event(commit))
+        .on_push(world.push_event(commit))
         .await
         .expect("push handled");
     world

@@ -10,12 +10,16 @@ use chrono::{TimeZone, Utc};
 use sluice_adapters::{
     Condition, ExecutionStore, Object, ObjectError, ObjectStore, RetryPolicy, S3Objects, StoreError,
 };
-use sluice_core::{Commit, CommitId, Event, Execution, Pipeline, Timestamp, step};
+use sluice_core::{Commit, CommitId, Event, Execution, Pipeline, Push, Timestamp, step};
 use sluice_tests::Emulator;
 use tokio::sync::Barrier;
 
 const WRITERS: usize = 16;
 const EVENTS_PER_WRITER: usize = 50;
+
+fn push(n: u32, at: Timestamp) -> Push {
+    Push::new("hello-api", "master", commit(n), at)
+}
 
 fn t(secs: i64) -> Timestamp {
     Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
@@ -173,7 +177,7 @@ fn note(writer: usize, k: usize) -> (Event, Timestamp) {
 async fn contend<O: ObjectStore>(objects: O) -> (Execution, Execution, Vec<StoreError>) {
     let store = ExecutionStore::new(objects, &pipeline()).with_retry(patient());
     let created = store
-        .create(&pipeline(), "hello-api", "master", commit(1), t(0))
+        .create(&pipeline(), push(1, t(0)), t(0))
         .await
         .expect("create the execution");
     let id = created.execution.id.clone();
@@ -249,11 +253,7 @@ async fn a_push_delivered_by_many_tasks_creates_exactly_one_execution() {
     let mut deliveries = tokio::task::JoinSet::new();
     for i in 0..24 {
         let store = store.clone();
-        deliveries.spawn(async move {
-            store
-                .create(&pipeline(), "hello-api", "master", commit(7), t(i))
-                .await
-        });
+        deliveries.spawn(async move { store.create(&pipeline(), push(7, t(0)), t(i)).await });
     }
     let mut results = Vec::new();
     while let Some(done) = deliveries.join_next().await {
@@ -287,9 +287,7 @@ async fn the_newest_executions_come_first_from_one_listing_call() {
         store
             .create(
                 &pipeline(),
-                "hello-api",
-                "master",
-                commit(i),
+                push(i, t(i64::from(i) * 60)),
                 t(i64::from(i) * 60),
             )
             .await
@@ -335,7 +333,7 @@ async fn a_missing_bucket_is_a_clear_error_that_is_not_retried() {
     let objects = S3Objects::new(emulator.s3().await, "no-such-bucket-here");
     let store = ExecutionStore::new(objects, &pipeline());
     let err = store
-        .create(&pipeline(), "hello-api", "master", commit(1), t(0))
+        .create(&pipeline(), push(1, t(0)), t(0))
         .await
         .expect_err("there is no bucket");
     assert!(!err.is_retryable(), "{err:?}");

@@ -264,7 +264,8 @@ mod tests {
             author: None,
             message: None,
         };
-        let mut e = sluice_core::start(&pipeline, "repo", "master", commit, now)
+        let push = sluice_core::Push::new("repo", "master", commit, now);
+        let mut e = sluice_core::start(&pipeline, push, now)
             .expect("start")
             .execution;
         // As an older version, or a hand-edited document, might have stored it.

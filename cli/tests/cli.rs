@@ -4,7 +4,7 @@ use std::process::{Command, Output};
 
 use chrono::{TimeZone, Utc};
 use sluice_adapters::{ExecutionStore, S3Objects};
-use sluice_core::{Commit, CommitId, Event, Pipeline};
+use sluice_core::{Commit, CommitId, Event, Pipeline, Push};
 use sluice_tests::Emulator;
 
 fn sluice(emulator: &Emulator, bucket: &str, args: &[&str]) -> Output {
@@ -50,7 +50,11 @@ async fn status_and_show_read_what_the_functions_wrote() {
             message: Some("Say hello".into()),
         };
         let created = store
-            .create(&pipeline, "hello-api", "master", commit, t(i as i64 * 60))
+            .create(
+                &pipeline,
+                Push::new("hello-api", "master", commit, t(i as i64 * 60)),
+                t(i as i64 * 60),
+            )
             .await
             .expect("create");
         ids.push(created.execution.id);

@@ -184,10 +184,15 @@ impl World {
         *now += by;
     }
 
-    /// A push of `commit` to master, as EventBridge delivers it.
-    pub fn push_event(commit: &str) -> Value {
+    /// A push of `commit` to master made now, as EventBridge delivers it.
+    pub fn push_event(&self, commit: &str) -> Value {
         let mut event = fixture("codecommit-branch-updated.json");
         event["detail"]["commitId"] = Value::String(commit.to_owned());
+        let now = *self.clock.lock().unwrap_or_else(|e| e.into_inner());
+        event["time"] = Value::String(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        event["detail"]
+            .as_object_mut()
+            .map(|d| d.remove("oldCommitId"));
         event
     }
 

@@ -11,13 +11,20 @@ pub struct CommitInfo {
     pub message: Option<String>,
 }
 
-/// Reads commits.
+/// Reads commits and branches.
 pub trait CommitReader: Clone + Send + Sync + 'static {
     fn commit(
         &self,
         repository: &str,
         commit_id: &str,
     ) -> impl Future<Output = Result<CommitInfo, AwsError>> + Send;
+
+    /// The commit the branch points to now, if the branch exists.
+    fn branch_head(
+        &self,
+        repository: &str,
+        branch: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
 }
 
 /// CodeCommit.
@@ -58,5 +65,33 @@ impl CommitReader for CodeCommit {
                 .and_then(|c| c.message())
                 .map(|m| m.trim_end().to_owned()),
         })
+    }
+
+    async fn branch_head(
+        &self,
+        repository: &str,
+        branch: &str,
+    ) -> Result<Option<String>, AwsError> {
+        match self
+            .client
+            .get_branch()
+            .repository_name(repository)
+            .branch_name(branch)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output
+                .branch()
+                .and_then(|b| b.commit_id())
+                .map(str::to_owned)),
+            Err(e) => {
+                let err = AwsError::from_sdk("GetBranch", e);
+                if err.code.as_deref() == Some("BranchDoesNotExistException") {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
     }
 }

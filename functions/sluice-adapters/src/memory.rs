@@ -128,13 +128,25 @@ impl Builder for MemoryBuilder {
     }
 }
 
-/// CodeCommit: commit details by id, with a default for commits not described.
+/// CodeCommit: commit details by id, with a default for commits not described, and
+/// the watched branch's head.
 #[derive(Clone, Default)]
 pub struct MemoryCommits {
     commits: Arc<Mutex<HashMap<String, CommitInfo>>>,
+    head: Arc<Mutex<Option<String>>>,
 }
 
 impl MemoryCommits {
+    /// CodeCommit no longer says where the branch points.
+    pub fn clear_head(&self) {
+        *lock(&self.head) = None;
+    }
+
+    /// Points the branch at `commit_id`, as a push does.
+    pub fn set_head(&self, commit_id: &str) {
+        *lock(&self.head) = Some(commit_id.to_owned());
+    }
+
     /// Describes a commit.
     pub fn insert(&self, commit_id: &str, author: &str, message: &str) {
         lock(&self.commits).insert(
@@ -156,6 +168,14 @@ impl CommitReader for MemoryCommits {
                 author: Some("Ada Lovelace <ada@example.com>".into()),
                 message: Some("Say hello".into()),
             }))
+    }
+
+    async fn branch_head(
+        &self,
+        _repository: &str,
+        _branch: &str,
+    ) -> Result<Option<String>, AwsError> {
+        Ok(lock(&self.head).clone())
     }
 }
 

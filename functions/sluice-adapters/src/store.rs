@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sluice_core::{
-    Command, Commit, Event, Execution, ExecutionId, Pipeline, Rejected, Timestamp, start, step,
+    Command, Commit, CommitId, Event, Execution, ExecutionId, Pipeline, Push, Rejected, Timestamp,
+    start, step,
 };
 use tokio::task::JoinSet;
 
@@ -43,7 +44,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// A random delay before attempt `attempt + 1` ("full jitter" back-off).
-    fn delay(&self, attempt: u32) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
         let ceiling = self
             .base_delay
             .saturating_mul(1u32 << attempt.min(16))
@@ -164,14 +165,14 @@ impl<O: ObjectStore> ExecutionStore<O> {
         format!("{}commits/{}.json", self.prefix, commit.id)
     }
 
-    /// Creates the execution for a push, once per commit however often the push is
-    /// delivered. Only the call that creates it gets the commands to run.
+    /// Creates the execution for a push, once however often the push is delivered
+    /// (its id comes from the push's time and commit). A commit already in flight is
+    /// not delivered twice; a new push of a commit whose execution ended starts a new
+    /// one. Only the call that creates the execution gets the commands to run.
     pub async fn create(
         &self,
         pipeline: &Pipeline,
-        repository: &str,
-        branch: &str,
-        commit: Commit,
+        push: Push,
         now: Timestamp,
     ) -> Result<Created, StoreError> {
         if pipeline.name != self.pipeline {
@@ -180,51 +181,70 @@ impl<O: ObjectStore> ExecutionStore<O> {
                 given: pipeline.name.clone(),
             });
         }
-        let marker_key = self.commit_key(&commit);
-        let fresh = start(pipeline, repository, branch, commit.clone(), now)?;
-        let marker = CommitMarker {
-            execution_id: fresh.execution.id.clone(),
-            created_at: now,
+        let marker_key = self.commit_key(&push.commit);
+        let transition = start(pipeline, push, now)?;
+        let id = transition.execution.id.clone();
+        let existing = |execution| Created {
+            execution,
+            commands: Vec::new(),
+            created: false,
         };
-        let claimed = self
-            .put_new(&marker_key, to_json(&marker))
-            .await
-            .map(|()| true)
-            .or_else(|e| match e {
-                ObjectError::PreconditionFailed { .. } => Ok(false),
-                e => Err(e),
-            })?;
-        // If another delivery claimed the commit first, build the same execution it
-        // did (same creation time, so the same id): whichever of us writes the
-        // document first owns the commands; the other finds it there.
-        let transition = if claimed {
-            fresh
-        } else {
-            let marker: CommitMarker =
-                self.read(&marker_key)
-                    .await?
-                    .map(|(m, _)| m)
-                    .ok_or_else(|| StoreError::Contention {
-                        key: marker_key.clone(),
-                        attempts: 1,
-                    })?;
-            if let Some(existing) = self.load(&marker.execution_id).await? {
-                return Ok(Created {
-                    execution: existing,
-                    commands: Vec::new(),
-                    created: false,
-                });
+        if let Some(same) = self.load(&id).await? {
+            return Ok(existing(same));
+        }
+        // The commit's marker names the execution delivering it; claim it unless
+        // another execution of the commit is still in flight.
+        let mut claimed = false;
+        for attempt in 0..self.retry.attempts {
+            let (marker, condition) = match self.read::<CommitMarker>(&marker_key).await? {
+                Some((m, etag)) => (Some(m), Condition::Matches(etag)),
+                None => (None, Condition::Absent),
+            };
+            if let Some(m) = &marker {
+                if m.execution_id == id {
+                    claimed = true;
+                    break;
+                }
+                if let Some(other) = self.load(&m.execution_id).await?
+                    && !other.status.is_terminal()
+                {
+                    return Ok(existing(other));
+                }
             }
-            start(pipeline, repository, branch, commit, marker.created_at)?
-        };
+            let mine = CommitMarker {
+                execution_id: id.clone(),
+                created_at: now,
+            };
+            match self
+                .objects
+                .put(&marker_key, to_json(&mine), condition)
+                .await
+            {
+                Ok(()) => {
+                    claimed = true;
+                    break;
+                }
+                Err(ObjectError::PreconditionFailed { .. }) => {
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !claimed {
+            return Err(StoreError::Contention {
+                key: marker_key,
+                attempts: self.retry.attempts,
+            });
+        }
         // The in-flight marker goes first, so no execution ever exists unseen by the
         // sweeper; a marker without a document is skipped by it.
-        let active = self.active_key(&transition.execution.id);
-        match self.put_new(&active, b"{}".to_vec()).await {
-            Ok(()) | Err(ObjectError::PreconditionFailed { .. }) => {}
-            Err(e) => return Err(e.into()),
+        if !transition.execution.status.is_terminal() {
+            match self.put_new(&self.active_key(&id), b"{}".to_vec()).await {
+                Ok(()) | Err(ObjectError::PreconditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
-        let key = self.execution_key(&transition.execution.id);
+        let key = self.execution_key(&id);
         match self.put_new(&key, to_json(&transition.execution)).await {
             Ok(()) => Ok(Created {
                 execution: transition.execution,
@@ -232,18 +252,23 @@ impl<O: ObjectStore> ExecutionStore<O> {
                 created: true,
             }),
             Err(ObjectError::PreconditionFailed { .. }) => {
-                let existing = self
-                    .load(&transition.execution.id)
+                let same = self
+                    .load(&id)
                     .await?
-                    .ok_or_else(|| StoreError::NotFound(transition.execution.id.clone()))?;
-                Ok(Created {
-                    execution: existing,
-                    commands: Vec::new(),
-                    created: false,
-                })
+                    .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+                Ok(existing(same))
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The execution that delivers (or last delivered) `commit`, if any.
+    pub async fn delivering(&self, commit: &CommitId) -> Result<Option<ExecutionId>, StoreError> {
+        let key = format!("{}commits/{commit}.json", self.prefix);
+        Ok(self
+            .read::<CommitMarker>(&key)
+            .await?
+            .map(|(m, _)| m.execution_id))
     }
 
     /// The execution with this id, if there is one.

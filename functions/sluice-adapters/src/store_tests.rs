@@ -23,6 +23,10 @@ fn commit(n: u8) -> Commit {
     }
 }
 
+fn push(n: u8, at: Timestamp) -> Push {
+    Push::new("hello-api", "master", commit(n), at)
+}
+
 fn store() -> ExecutionStore<MemoryObjects> {
     ExecutionStore::new(MemoryObjects::new(), &pipeline())
 }
@@ -31,11 +35,11 @@ fn store() -> ExecutionStore<MemoryObjects> {
 async fn a_push_delivered_twice_creates_one_execution_and_one_set_of_commands() {
     let store = store();
     let first = store
-        .create(&pipeline(), "hello-api", "master", commit(1), t(0))
+        .create(&pipeline(), push(1, t(0)), t(0))
         .await
         .unwrap();
     let second = store
-        .create(&pipeline(), "hello-api", "master", commit(1), t(5))
+        .create(&pipeline(), push(1, t(0)), t(5))
         .await
         .unwrap();
     assert!(first.created && !second.created);
@@ -69,19 +73,18 @@ async fn a_crash_between_marker_and_document_is_finished_by_the_next_delivery() 
         .await
         .unwrap();
     let retried = store
-        .create(&pipeline(), "hello-api", "master", commit(1), t(60))
+        .create(&pipeline(), push(1, t(0)), t(60))
         .await
         .unwrap();
     assert!(retried.created, "the retry must take over the commands");
     assert_eq!(retried.execution.id, marker.execution_id);
-    assert_eq!(retried.execution.created_at, t(0));
 }
 
 #[tokio::test]
 async fn apply_saves_changes_and_reports_duplicates_as_unchanged() {
     let store = store();
     let created = store
-        .create(&pipeline(), "hello-api", "master", commit(1), t(0))
+        .create(&pipeline(), push(1, t(0)), t(0))
         .await
         .unwrap();
     let id = created.execution.id;
@@ -102,7 +105,7 @@ async fn apply_saves_changes_and_reports_duplicates_as_unchanged() {
 async fn rejections_and_unknown_executions_change_nothing() {
     let store = store();
     let id = store
-        .create(&pipeline(), "hello-api", "master", commit(1), t(0))
+        .create(&pipeline(), push(1, t(0)), t(0))
         .await
         .unwrap()
         .execution
@@ -171,7 +174,7 @@ async fn endless_contention_is_an_error_not_a_silent_drop() {
     };
     let store = ExecutionStore::new(objects.clone(), &pipeline()).with_retry(retry);
     let id = store
-        .create(&pipeline(), "hello-api", "master", commit(1), t(0))
+        .create(&pipeline(), push(1, t(0)), t(0))
         .await
         .unwrap()
         .execution
@@ -197,9 +200,7 @@ async fn recent_lists_newest_first_and_at_most_n() {
         store
             .create(
                 &pipeline(),
-                "hello-api",
-                "master",
-                commit(i),
+                push(i, t(i64::from(i) * 10)),
                 t(i64::from(i) * 10),
             )
             .await
@@ -241,13 +242,7 @@ async fn only_executions_in_flight_are_listed_for_the_sweeper_in_pages() {
     let mut ids = Vec::new();
     for i in 0..5u8 {
         let created = store
-            .create(
-                &pipeline(),
-                "hello-api",
-                "master",
-                commit(i),
-                t(i64::from(i)),
-            )
+            .create(&pipeline(), push(i, t(i64::from(i))), t(i64::from(i)))
             .await
             .unwrap();
         ids.push(created.execution.id);
@@ -269,4 +264,46 @@ async fn only_executions_in_flight_are_listed_for_the_sweeper_in_pages() {
     let mut expected: Vec<_> = ids.iter().filter(|id| **id != ids[2]).cloned().collect();
     expected.sort();
     assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn a_new_push_of_an_ended_commit_starts_a_new_execution() {
+    let store = store();
+    let first = store
+        .create(&pipeline(), push(1, t(0)), t(0))
+        .await
+        .unwrap();
+    // While the first is in flight, another push of the commit is not a new delivery.
+    let during = store
+        .create(&pipeline(), push(1, t(30)), t(30))
+        .await
+        .unwrap();
+    assert!(!during.created);
+    assert_eq!(during.execution.id, first.execution.id);
+    store
+        .apply(
+            &first.execution.id,
+            Event::BuildFailed {
+                build_id: None,
+                reason: "broken".into(),
+                log_url: None,
+            },
+            t(40),
+        )
+        .await
+        .unwrap();
+    let again = store
+        .create(&pipeline(), push(1, t(60)), t(60))
+        .await
+        .unwrap();
+    assert!(again.created);
+    assert_ne!(again.execution.id, first.execution.id);
+    assert_eq!(again.commands.first(), Some(&Command::StartBuild));
+    // The first push, delivered again late, is still the first execution.
+    let late = store
+        .create(&pipeline(), push(1, t(0)), t(90))
+        .await
+        .unwrap();
+    assert!(!late.created);
+    assert_eq!(late.execution.id, first.execution.id);
 }

@@ -3,8 +3,40 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ExecutionId, StageName, TokenHash};
-use crate::model::{ResourceChange, Timestamp};
+use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
+use crate::model::{Commit, ResourceChange, Timestamp};
+
+/// A push to a branch, as the source function received it: what starts an execution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Push {
+    pub repository: String,
+    pub branch: String,
+    pub commit: Commit,
+    /// When the push happened (the event's time, not when it was handled): it
+    /// orders executions, so a late delivery of an older push stays older.
+    pub pushed_at: Timestamp,
+    /// Where the branch points now, if known: a push of another commit is outdated.
+    pub branch_head: Option<CommitId>,
+}
+
+impl Push {
+    /// A push of `commit` to `repository`/`branch` at `pushed_at`.
+    pub fn new(repository: &str, branch: &str, commit: Commit, pushed_at: Timestamp) -> Self {
+        Self {
+            repository: repository.to_owned(),
+            branch: branch.to_owned(),
+            commit,
+            pushed_at,
+            branch_head: None,
+        }
+    }
+
+    /// The same push, knowing where the branch points now.
+    pub fn with_head(mut self, head: Option<CommitId>) -> Self {
+        self.branch_head = head;
+        self
+    }
+}
 
 /// Something that happened, reported by AWS, a person, or the sweeper.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

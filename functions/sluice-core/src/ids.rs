@@ -101,6 +101,12 @@ impl ExecutionId {
         ))
     }
 
+    /// The time the id was made from: when the push happened.
+    pub fn time(&self) -> Timestamp {
+        let inverted: i64 = self.0[..13].parse().unwrap_or(INVERTED_EPOCH_MS);
+        chrono::DateTime::from_timestamp_millis(INVERTED_EPOCH_MS - inverted).unwrap_or_default()
+    }
+
     /// Parses an id received from outside (a URL, a CLI argument, an S3 key).
     pub fn parse(value: &str) -> Result<Self, InvalidId> {
         const EXPECTED: &str =

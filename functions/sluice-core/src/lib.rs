@@ -8,13 +8,15 @@ mod config;
 pub mod deadlines;
 mod event;
 mod ids;
+pub mod lane;
 mod machine;
 mod model;
 pub mod text;
 
 pub use config::{ConfigError, Pipeline, StageConfig};
-pub use event::{Command, Event, Notice};
+pub use event::{Command, Event, Notice, Push};
 pub use ids::{CommitId, ExecutionId, InvalidId, StageName, TokenHash};
+pub use lane::{Acquired, Holder, Lane, Marked};
 pub use machine::{Rejected, Transition, start, step};
 pub use model::{
     Approval, Build, BuildStatus, ChangeAction, Commit, Decision, Entry, Execution, Note,

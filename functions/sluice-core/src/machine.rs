@@ -3,7 +3,7 @@
 //! the input; an event that does not apply leaves the execution exactly as it was.
 
 use crate::config::Pipeline;
-use crate::event::{Command, Event, Notice};
+use crate::event::{Command, Event, Notice, Push};
 use crate::ids::{ExecutionId, StageName, TokenHash};
 use crate::model::{
     Approval, Build, BuildStatus, Commit, Decision, Entry, Execution, Note, Stage, StageStatus,
@@ -67,19 +67,21 @@ pub const NAME_MAX: usize = 100;
 pub const COMMENT_MAX: usize = 1000;
 pub const REASON_MAX: usize = 1500;
 
-/// Creates the execution for a push and asks for its build.
-pub fn start(
-    pipeline: &Pipeline,
-    repository: &str,
-    branch: &str,
-    commit: Commit,
-    now: Timestamp,
-) -> Result<Transition, Rejected> {
+/// Creates the execution for a push and asks for its build; a push whose commit the
+/// branch no longer points to is superseded at once (the newer push delivers it).
+pub fn start(pipeline: &Pipeline, push: Push, now: Timestamp) -> Result<Transition, Rejected> {
+    let Push {
+        repository,
+        branch,
+        commit,
+        pushed_at,
+        branch_head,
+    } = push;
     if repository != pipeline.repository || branch != pipeline.branch {
         return Err(Rejected::NotWatched {
             pipeline: pipeline.name.clone(),
-            repository: repository.to_owned(),
-            branch: branch.to_owned(),
+            repository,
+            branch,
             watched: format!("{}/{}", pipeline.repository, pipeline.branch),
         });
     }
@@ -89,11 +91,11 @@ pub fn start(
         ..commit
     };
     let what = format!("push of {} to {branch} received", commit.id.short());
-    let execution = Execution {
-        id: ExecutionId::new(now, &commit.id),
+    let mut execution = Execution {
+        id: ExecutionId::new(pushed_at, &commit.id),
         pipeline: pipeline.name.clone(),
-        repository: repository.to_owned(),
-        branch: branch.to_owned(),
+        repository,
+        branch,
         commit,
         created_at: now,
         updated_at: now,
@@ -111,6 +113,24 @@ pub fn start(
         notes: Vec::new(),
         timeline: vec![Entry { at: now, what }],
     };
+    if let Some(head) = branch_head.filter(|h| h != &execution.commit.id) {
+        let reason = format!(
+            "the branch already points to {}, a newer push, which is delivered instead",
+            head.short()
+        );
+        execution.status = Status::Superseded;
+        execution.finished_at = Some(now);
+        execution.build.status = BuildStatus::Failed;
+        execution.timeline.push(Entry {
+            at: now,
+            what: format!("execution superseded: {reason}"),
+        });
+        execution.reason = Some(reason);
+        return Ok(Transition {
+            execution,
+            commands: Vec::new(),
+        });
+    }
     Ok(Transition {
         execution,
         commands: vec![Command::StartBuild, Command::Notify(Notice::Started)],

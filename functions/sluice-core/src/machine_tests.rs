@@ -35,9 +35,13 @@ fn started() -> Execution {
         author: Some("Ada".into()),
         message: Some("Say hello".into()),
     };
-    start(&pipeline(), "hello-api", "master", commit, t(0))
-        .unwrap()
-        .execution
+    start(
+        &pipeline(),
+        Push::new("hello-api", "master", commit, t(0)),
+        t(0),
+    )
+    .unwrap()
+    .execution
 }
 
 /// Applies events in order at one-second intervals, panicking on a rejection.
@@ -125,7 +129,12 @@ fn a_push_creates_a_building_execution_and_asks_for_one_build() {
         author: None,
         message: None,
     };
-    let tr = start(&pipeline(), "hello-api", "master", commit, t(0)).unwrap();
+    let tr = start(
+        &pipeline(),
+        Push::new("hello-api", "master", commit, t(0)),
+        t(0),
+    )
+    .unwrap();
     assert_eq!(
         tr.commands,
         [Command::StartBuild, Command::Notify(Notice::Started)]
@@ -148,7 +157,7 @@ fn pushes_elsewhere_are_not_watched() {
         message: None,
     };
     for (repo, branch) in [("other", "master"), ("hello-api", "feature")] {
-        let err = start(&pipeline(), repo, branch, commit(), t(0)).unwrap_err();
+        let err = start(&pipeline(), Push::new(repo, branch, commit(), t(0)), t(0)).unwrap_err();
         assert!(matches!(err, Rejected::NotWatched { .. }), "{err}");
         assert!(err.to_string().contains("hello-api/master"), "{err}");
     }
@@ -710,7 +719,9 @@ fn a_stage_config_with_a_role_is_carried_into_the_execution() {
         author: None,
         message: None,
     };
-    let exec = start(&p, "r", "main", commit, t(0)).unwrap().execution;
+    let exec = start(&p, Push::new("r", "main", commit, t(0)), t(0))
+        .unwrap()
+        .execution;
     assert_eq!(
         exec.stages[0].role_arn.as_deref(),
         Some("arn:aws:iam::123456789012:role/deployer")
@@ -724,9 +735,13 @@ fn entries_of_the_same_instant_keep_the_order_they_happened_in() {
         author: None,
         message: None,
     };
-    let exec = start(&pipeline(), "hello-api", "master", commit, t(0))
-        .unwrap()
-        .execution;
+    let exec = start(
+        &pipeline(),
+        Push::new("hello-api", "master", commit, t(0)),
+        t(0),
+    )
+    .unwrap()
+    .execution;
     let exec = step(&exec, build_ok(), t(0)).unwrap().execution;
     let text: Vec<_> = exec.timeline.iter().map(|e| e.what.as_str()).collect();
     assert_eq!(

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use sluice_core::{
-    ChangeAction, Command, Commit, CommitId, Event, Execution, ExecutionId, Pipeline, Replacement,
-    ResourceChange, StageConfig, StageName, Status, Timestamp, TokenHash, start, step,
+    ChangeAction, Command, Commit, CommitId, Event, Execution, ExecutionId, Pipeline, Push,
+    Replacement, ResourceChange, StageConfig, StageName, Status, Timestamp, TokenHash, start, step,
 };
 
 const CASES: u32 = 10_000;
@@ -54,7 +54,7 @@ fn begin(pipeline: &Pipeline) -> (Execution, Vec<Command>) {
         author: None,
         message: None,
     };
-    let tr = start(pipeline, "repo", "master", commit, t(0)).unwrap();
+    let tr = start(pipeline, Push::new("repo", "master", commit, t(0)), t(0)).unwrap();
     (tr.execution, tr.commands)
 }
 

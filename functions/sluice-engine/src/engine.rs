@@ -16,17 +16,18 @@ use sluice_adapters::commits::{CommitInfo, CommitReader};
 use sluice_adapters::deployer::{
     ChangeSetSpec, ChangeSetState, Deployer, ExecutionOutcome, Target, Template,
 };
-use sluice_adapters::lanes::{Acquired, Lanes};
+use sluice_adapters::lanes::Lanes;
 use sluice_adapters::notifier::{Message, Notifier};
 use sluice_adapters::{AwsError, ExecutionStore, ObjectStore, StoreError};
+use sluice_core::lane::is_newer;
 use sluice_core::{
-    Command, Commit, CommitId, Event, Execution, ExecutionId, Rejected, Stage, StageName,
-    StageStatus, Status, Timestamp, TokenHash, step,
+    Acquired, Command, Commit, CommitId, Event, Execution, ExecutionId, Marked, Push, Rejected,
+    Stage, StageName, StageStatus, Status, Timestamp, TokenHash, step,
 };
 use tracing::{Instrument, Span, error, info, warn};
 
 use crate::config::Config;
-use crate::events::{BadEvent, BuildChange, Push, StackChange};
+use crate::events::{BadEvent, BuildChange, Push as PushEvent, StackChange};
 use crate::{events, messages, token};
 
 /// Where "now" comes from: the system clock in functions, a chosen one in tests.
@@ -197,35 +198,39 @@ where
 
     /// A push event: create the execution for the commit and start its build.
     pub async fn on_push(&self, value: Value) -> Result<(), EngineError> {
-        let (repository, branch, commit) =
+        let (repository, branch, commit, pushed_at, old_commit) =
             match events::decode_push(value, &self.config.pipeline).map_err(refuse)? {
-                Push::Ignored(reason) => {
+                PushEvent::Ignored(reason) => {
                     info!(%reason, "push ignored");
                     return Ok(());
                 }
-                Push::Watched {
+                PushEvent::Watched {
                     repository,
                     branch,
                     commit,
-                } => (repository, branch, commit),
+                    pushed_at,
+                    old_commit,
+                } => (repository, branch, commit, pushed_at, old_commit),
             };
         let span = tracing::info_span!("push", %repository, commit = %commit);
         traced(span, async {
             let info = self.commit_info(&repository, &commit).await?;
-            let commit = Commit {
-                id: commit,
-                author: info.author,
-                message: info.message,
+            let head = self.branch_head(&repository, &branch).await?;
+            let pushed_at = self.after_previous(pushed_at, old_commit.as_ref()).await?;
+            let push = Push {
+                repository,
+                branch,
+                commit: Commit {
+                    id: commit,
+                    author: info.author,
+                    message: info.message,
+                },
+                pushed_at,
+                branch_head: head,
             };
             let created = self
                 .store
-                .create(
-                    &self.config.pipeline,
-                    &repository,
-                    &branch,
-                    commit,
-                    self.now(),
-                )
+                .create(&self.config.pipeline, push, self.now())
                 .await?;
             let execution = created.execution;
             if created.created {
@@ -242,6 +247,41 @@ where
             }
         })
         .await
+    }
+
+    /// Where the branch points now; unknown (`None`) if CodeCommit will not say.
+    async fn branch_head(
+        &self,
+        repository: &str,
+        branch: &str,
+    ) -> Result<Option<CommitId>, EngineError> {
+        match self.commits.branch_head(repository, branch).await {
+            Ok(head) => Ok(head.and_then(|h| CommitId::parse(&h).ok())),
+            Err(e) if e.retryable => Err(e.into()),
+            Err(e) => {
+                warn!(error = %chain(&e), "branch head unavailable; going on without it");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The push's time, made later than the execution of the commit it replaced on
+    /// the branch: event times have whole seconds, and two pushes in one second must
+    /// still order as they happened.
+    async fn after_previous(
+        &self,
+        pushed_at: Timestamp,
+        old_commit: Option<&CommitId>,
+    ) -> Result<Timestamp, EngineError> {
+        let Some(old) = old_commit else {
+            return Ok(pushed_at);
+        };
+        Ok(match self.store.delivering(old).await? {
+            Some(previous) if previous.time() >= pushed_at => {
+                previous.time() + chrono::Duration::milliseconds(1)
+            }
+            _ => pushed_at,
+        })
     }
 
     async fn commit_info(
@@ -449,26 +489,25 @@ where
         if let Err(rejected) = step(&execution, event.clone(), self.now()) {
             return Ok(Decided::Refused(rejected, Box::new(execution)));
         }
-        if approve && !self.lanes.mark_waiting(stage, id, false).await? {
-            // A newer execution took the stage a moment ago: this one is superseded.
-            if let Some(holder) = self.lanes.get(stage).await?.holder {
-                let work = self
-                    .apply(
-                        id,
-                        Event::Superseded {
-                            stage: stage.clone(),
-                            by: holder.execution,
-                        },
-                    )
-                    .await?;
-                self.run_all(work).await?;
+        if approve {
+            // Claim the stage for the deploy before saving the decision, so a newer
+            // execution cannot take the gate in between.
+            if let Marked::NotHolder { holder } = self
+                .lanes
+                .mark_waiting(stage, id, false, self.now())
+                .await?
+            {
+                if let Some(newer) = holder.filter(|h| is_newer(h, id)) {
+                    let work = self.supersede(id, stage, &newer).await?;
+                    self.run_all(work).await?;
+                }
+                let now = self.store.load(id).await?.unwrap_or(execution);
+                let rejected = Rejected::Finished {
+                    status: now.status,
+                    at: now.finished_at.unwrap_or(now.updated_at),
+                };
+                return Ok(Decided::Refused(rejected, Box::new(now)));
             }
-            let now = self.store.load(id).await?.unwrap_or(execution);
-            let rejected = Rejected::Finished {
-                status: now.status,
-                at: now.finished_at.unwrap_or(now.updated_at),
-            };
-            return Ok(Decided::Refused(rejected, Box::new(now)));
         }
         match self.store.apply(id, event, self.now()).await {
             Ok(applied) => {
@@ -538,28 +577,55 @@ where
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
         let mut work = Vec::new();
         for stage in execution.stages.iter().filter(|s| s.status.is_finished()) {
-            let Some(next) = self.lanes.release(&stage.name, &execution.id).await? else {
-                continue;
-            };
-            match self.store.load(&next).await? {
-                Some(queued)
-                    if queued.stage(&stage.name).map(|s| s.status)
-                        == Some(StageStatus::Preparing) =>
-                {
-                    info!(execution = %next, stage = %stage.name, "stage is free; starting the queued execution");
-                    work.push((
-                        queued,
-                        Command::CreateChangeSet {
-                            stage: stage.name.clone(),
-                        },
-                    ));
-                }
-                _ => {
+            let mut next = self
+                .lanes
+                .release(&stage.name, &execution.id, self.now())
+                .await?;
+            while let Some(queued) = next {
+                match self.start_queued(&stage.name, &queued).await? {
+                    Some(start) => {
+                        work.push(start);
+                        break;
+                    }
                     // It moved on meanwhile; free the lane for the next one.
-                    self.lanes.release(&stage.name, &next).await?;
+                    None => next = self.lanes.release(&stage.name, &queued, self.now()).await?,
                 }
             }
         }
+        Ok(work)
+    }
+
+    /// The command that starts `queued` on `stage`, now that it holds the stage, or
+    /// `None` if it no longer waits for it.
+    async fn start_queued(
+        &self,
+        stage: &StageName,
+        queued: &ExecutionId,
+    ) -> Result<Option<(Execution, Command)>, EngineError> {
+        let Some(execution) = self.store.load(queued).await? else {
+            return Ok(None);
+        };
+        if execution.stage(stage).map(|s| s.status) != Some(StageStatus::Preparing) {
+            return Ok(None);
+        }
+        info!(execution = %queued, %stage, "stage is free; starting the queued execution");
+        let command = Command::CreateChangeSet {
+            stage: stage.clone(),
+        };
+        Ok(Some((execution, command)))
+    }
+
+    /// `older` is superseded at `stage` by `newer`, which holds the stage now and is
+    /// started there.
+    pub(crate) async fn hand_over(
+        &self,
+        older: &ExecutionId,
+        stage: &StageName,
+        newer: &ExecutionId,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        info!(%stage, %older, %newer, "a newer execution takes over the stage");
+        let mut work = self.supersede(older, stage, newer).await?;
+        work.extend(self.start_queued(stage, newer).await?);
         Ok(work)
     }
 
@@ -732,7 +798,7 @@ where
             return Ok(Vec::new());
         };
         let mut work = Vec::new();
-        match self.lanes.acquire(stage, id).await? {
+        match self.lanes.acquire(stage, id, self.now()).await? {
             Acquired::Outdated { by } => {
                 info!(%stage, newer = %by, "a newer execution holds this stage");
                 return self
@@ -922,6 +988,21 @@ where
             warn!(%stage, "SLUICE_APPROVAL_URL is not set here; the approval link is not sent");
             return Ok(Vec::new());
         };
+        // At the gate, the stage may go to a newer execution: decide that first.
+        match self
+            .lanes
+            .mark_waiting(stage, &execution.id, true, self.now())
+            .await?
+        {
+            Marked::Held => {}
+            Marked::Superseded { by } => return self.hand_over(&execution.id, stage, &by).await,
+            Marked::NotHolder { holder } => {
+                if let Some(newer) = holder.filter(|h| is_newer(h, &execution.id)) {
+                    return self.supersede(&execution.id, stage, &newer).await;
+                }
+                warn!(%stage, "asking for approval without holding the stage");
+            }
+        }
         let token = token::generate();
         let hash = TokenHash::of(&token);
         let timeout = chrono::Duration::from_std(self.config.approval_timeout)
@@ -949,7 +1030,6 @@ where
             info!(%stage, "an approval link was already issued");
             return Ok(Vec::new());
         }
-        self.lanes.mark_waiting(stage, &execution.id, true).await?;
         let link = format!(
             "{approval_url}/approvals/{}/{stage}?token={token}",
             execution.id

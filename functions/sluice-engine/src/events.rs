@@ -7,7 +7,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_adapters::builder::failure_reason;
-use sluice_core::{CommitId, Event, ExecutionId, Pipeline, StageName};
+use sluice_core::{CommitId, Event, ExecutionId, Pipeline, StageName, Timestamp};
 
 /// An event that cannot be understood.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +66,10 @@ pub enum Push {
         repository: String,
         branch: String,
         commit: CommitId,
+        /// The event's time: when the branch moved.
+        pushed_at: Timestamp,
+        /// Where the branch pointed before, if it existed.
+        old_commit: Option<CommitId>,
     },
     Ignored(String),
 }
@@ -109,10 +113,20 @@ pub fn decode_push(value: Value, pipeline: &Pipeline) -> Result<Push, BadEvent> 
         .as_deref()
         .ok_or_else(|| bad(KIND, format!("{} has no commitId", d.event)))
         .and_then(|c| CommitId::parse(c).map_err(|e| bad(KIND, e)))?;
+    let old_commit = d
+        .old_commit_id
+        .as_deref()
+        .map(CommitId::parse)
+        .transpose()
+        .map_err(|e| bad(KIND, e))?;
     Ok(Push::Watched {
         repository: d.repository_name,
         branch: d.reference_name,
         commit,
+        pushed_at: event
+            .time
+            .ok_or_else(|| bad(KIND, "the event has no time"))?,
+        old_commit,
     })
 }
 
@@ -292,14 +306,23 @@ mod tests {
             fixture!("codecommit-branch-created.json"),
             fixture!("codecommit-branch-updated.json"),
         ] {
-            assert_eq!(
-                decode_push(value, &pipeline()).unwrap(),
+            match decode_push(value, &pipeline()).unwrap() {
                 Push::Watched {
-                    repository: "hello-api".into(),
-                    branch: "master".into(),
-                    commit: CommitId::parse(COMMIT).unwrap(),
+                    repository,
+                    branch,
+                    commit,
+                    pushed_at,
+                    ..
+                } => {
+                    assert_eq!(
+                        (repository.as_str(), branch.as_str()),
+                        ("hello-api", "master")
+                    );
+                    assert_eq!(commit, CommitId::parse(COMMIT).unwrap());
+                    assert_eq!(pushed_at.to_rfc3339(), "2026-11-20T10:15:30+00:00");
                 }
-            );
+                other => panic!("{other:?}"),
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use sluice_adapters::builder::{BuildOutcome, Builder};
 use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::{ChangeSetState, Deployer, Target};
 use sluice_adapters::notifier::Notifier;
-use sluice_core::{Event, Execution, StageStatus, Status, deadlines};
+use sluice_core::{Event, Execution, Marked, StageStatus, Status, deadlines};
 use tracing::{Instrument, info, warn};
 
 use crate::engine::{Engine, EngineError, change_set_event};
@@ -111,17 +111,35 @@ where
                     .is_some_and(|h| h.execution == execution.id);
                 if !holds {
                     if let Some(h) = &lane.holder {
+                        let holder = self.store.load(&h.execution).await?;
+                        let at_stage = holder.as_ref().and_then(|o| o.stage(&stage.name));
                         // A holder that has moved on without letting go frees the stage.
-                        let stuck = match self.store.load(&h.execution).await? {
-                            None => true,
-                            Some(other) => other
-                                .stage(&stage.name)
-                                .is_none_or(|s| s.status.is_finished()),
-                        };
-                        if !stuck {
+                        let gone = at_stage.is_none_or(|s| s.status.is_finished());
+                        let waits_undecided = at_stage.is_some_and(|s| {
+                            s.status == StageStatus::AwaitingApproval
+                                && s.approval.as_ref().is_none_or(|a| a.decision.is_none())
+                        });
+                        if gone {
+                            self.lanes
+                                .release(&stage.name, &h.execution, self.now())
+                                .await?;
+                        } else if lane.claim_abandoned(waits_undecided, self.now()) {
+                            // A decision that claimed the stage and was never saved:
+                            // the holder waits at its gate again, where a newer
+                            // execution queued behind it takes over.
+                            warn!(holder = %h.execution, stage = %stage.name, "abandoned claim on the stage");
+                            if let Marked::Superseded { by } = self
+                                .lanes
+                                .mark_waiting(&stage.name, &h.execution, true, self.now())
+                                .await?
+                            {
+                                let work = self.hand_over(&h.execution, &stage.name, &by).await?;
+                                self.run_all(work).await?;
+                            }
+                            return Ok(None);
+                        } else {
                             return Ok(None);
                         }
-                        self.lanes.release(&stage.name, &h.execution).await?;
                     }
                     return Ok(Some(Event::ChangeSetMissing {
                         stage: stage.name.clone(),

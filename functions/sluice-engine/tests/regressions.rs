@@ -374,3 +374,173 @@ async fn an_approvers_comment_is_kept_verbatim() {
     assert!(done[0].body.contains("no changes"), "{}", done[0].body);
     assert!(!done[0].body.contains("NoChanges"), "{}", done[0].body);
 }
+
+/// 4. A late delivery of an older push is older: it never replaces the branch head.
+#[tokio::test]
+async fn an_older_push_delivered_late_is_superseded_at_once() {
+    let world = World::new();
+    let (c1, c2) = (commit(1), commit(2));
+    let pushed_c1 = world.now();
+    let late_c1 = World::push_event(&c1, pushed_c1);
+    world.advance(Duration::minutes(1));
+    let b = world.to_the_gate(&c2).await;
+    world.advance(Duration::minutes(1));
+    world.engine.on_push(late_c1).await.unwrap();
+    let a = world.execution_of(&c1).await;
+    assert_eq!(a.status, Status::Superseded, "{:?}", a.timeline);
+    assert_eq!(
+        world.builder.requests().len(),
+        1,
+        "no build for the outdated push"
+    );
+    assert_eq!(
+        status_of(&world.execution(&b.id).await, "production"),
+        StageStatus::AwaitingApproval
+    );
+}
+
+/// 4b. Without the branch head, the push's own time still orders it: the older
+/// commit is outdated at the first stage the newer one reached.
+#[tokio::test]
+async fn an_older_push_never_deploys_over_a_newer_one() {
+    let world = World::new();
+    let (c1, c2) = (commit(1), commit(2));
+    let late_c1 = World::push_event(&c1, world.now());
+    world.advance(Duration::minutes(1));
+    let b = world.to_the_gate(&c2).await;
+    world.advance(Duration::minutes(1));
+    world.commits.clear_head();
+    world.engine.on_push(late_c1).await.unwrap();
+    let a = world.execution_of(&c1).await;
+    world
+        .build_succeeds(&a, "template of the older commit")
+        .await;
+    let a = world.execution(&a.id).await;
+    assert_eq!(a.status, Status::Superseded, "{:?}", a.timeline);
+    assert_eq!(a.superseded_by.as_ref(), Some(&b.id));
+    assert_eq!(
+        world.deployer.template(STAGING).as_deref(),
+        Some(format!("template of {c2}").as_str())
+    );
+    assert_eq!(
+        status_of(&world.execution(&b.id).await, "production"),
+        StageStatus::AwaitingApproval
+    );
+}
+
+/// 4c. Two pushes in the same second (event times are whole seconds) order as
+/// they happened.
+#[tokio::test]
+async fn two_pushes_in_one_second_order_as_they_happened() {
+    let world = World::new();
+    let (c1, c2) = (commit(7), commit(3));
+    let a = world.to_the_gate(&c1).await;
+    world.commits.set_head(&c2);
+    let same_second = World::push_from(&c2, &c1, a.id.time());
+    world.engine.on_push(same_second).await.unwrap();
+    let b = world.execution_of(&c2).await;
+    assert!(
+        sluice_core::lane::is_newer(&b.id, &a.id),
+        "{} vs {}",
+        b.id,
+        a.id
+    );
+    world
+        .build_succeeds(&b, "template of the newer commit")
+        .await;
+    world.deliver_stack(world.settle(STAGING)).await.unwrap();
+    assert_eq!(world.execution(&a.id).await.status, Status::Superseded);
+    assert_eq!(
+        status_of(&world.execution(&b.id).await, "production"),
+        StageStatus::AwaitingApproval
+    );
+}
+
+/// 5. A newer execution queued behind an older one that was still preparing takes
+/// the gate when the older one reaches it.
+#[tokio::test]
+async fn a_newer_execution_queued_behind_a_preparing_one_takes_the_gate() {
+    let world = World::new();
+    let a = world.push(&commit(1)).await;
+    world.build_succeeds(&a, "template A").await;
+    world.deployer.set_slow(true);
+    world.deliver_stack(world.settle(STAGING)).await.unwrap();
+    world.deployer.set_slow(false);
+    assert_eq!(
+        status_of(&world.execution(&a.id).await, "production"),
+        StageStatus::Preparing
+    );
+    world.advance(Duration::minutes(1));
+    let b = world.push(&commit(2)).await;
+    world.build_succeeds(&b, "template B").await;
+    world.deliver_stack(world.settle(STAGING)).await.unwrap();
+    assert_eq!(
+        status_of(&world.execution(&b.id).await, "production"),
+        StageStatus::Preparing,
+        "queued behind A"
+    );
+    world.deployer.work_out();
+    world.engine.sweep(10).await.unwrap();
+    let (a, b) = (world.execution(&a.id).await, world.execution(&b.id).await);
+    assert_eq!(a.status, Status::Superseded, "{:?}", a.timeline);
+    assert_eq!(
+        status_of(&b, "production"),
+        StageStatus::AwaitingApproval,
+        "{:?}",
+        b.timeline
+    );
+    world.approval_link(&b.id);
+}
+
+/// 5b. A decision that claimed the gate and died before it was saved does not
+/// strand the newer execution queued behind it.
+#[tokio::test]
+async fn an_abandoned_claim_on_the_gate_does_not_strand_a_newer_execution() {
+    let world = World::new();
+    let a = world.to_the_gate(&commit(1)).await;
+    let production = StageName::parse("production").unwrap();
+    // The approval function marked the stage busy, then died before saving.
+    world
+        .engine
+        .lanes
+        .mark_waiting(&production, &a.id, false, world.now())
+        .await
+        .unwrap();
+    world.advance(Duration::minutes(1));
+    let b = world.to_the_gate(&commit(2)).await;
+    assert_eq!(status_of(&b, "production"), StageStatus::Preparing);
+    world.engine.sweep(10).await.unwrap();
+    assert_eq!(
+        status_of(&world.execution(&b.id).await, "production"),
+        StageStatus::Preparing,
+        "a decision may still be in flight"
+    );
+    world.advance(Duration::minutes(16));
+    world.engine.sweep(10).await.unwrap();
+    assert_eq!(world.execution(&a.id).await.status, Status::Superseded);
+    assert_eq!(
+        status_of(&world.execution(&b.id).await, "production"),
+        StageStatus::AwaitingApproval
+    );
+}
+
+/// 7. A new push of a commit whose execution ended delivers it again; duplicates of
+/// one push still start one build.
+#[tokio::test]
+async fn a_new_push_of_a_failed_commit_delivers_it_again() {
+    let world = World::new();
+    let c = commit(1);
+    let first = world.push(&c).await;
+    let duplicate = World::push_event(&c, world.now());
+    world.engine.on_push(duplicate).await.unwrap();
+    assert_eq!(world.builder.requests().len(), 1);
+    let failed = World::build_event("codebuild-failed.json", &first);
+    world.engine.on_build(failed).await.unwrap();
+    assert_eq!(world.execution(&first.id).await.status, Status::Failed);
+
+    world.advance(Duration::minutes(5));
+    let second = world.push(&c).await;
+    assert_ne!(second.id, first.id);
+    assert_eq!(second.status, Status::Building);
+    assert_eq!(world.builder.requests().len(), 2);
+}

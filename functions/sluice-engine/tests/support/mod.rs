@@ -129,13 +129,25 @@ impl World {
     pub fn push_event(commit: &str, at: Timestamp) -> Value {
         let mut event = fixture("codecommit-branch-updated.json");
         event["detail"]["commitId"] = Value::String(commit.to_owned());
+        event["detail"]
+            .as_object_mut()
+            .map(|d| d.remove("oldCommitId"));
         event["time"] = Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         event["id"] = Value::String(format!("push-{commit}-{}", at.timestamp()));
         event
     }
 
-    /// Delivers a push of `commit` made now; returns the execution that delivers it.
+    /// The same push, moving the branch from `old`.
+    pub fn push_from(commit: &str, old: &str, at: Timestamp) -> Value {
+        let mut event = Self::push_event(commit, at);
+        event["detail"]["oldCommitId"] = Value::String(old.to_owned());
+        event
+    }
+
+    /// Pushes `commit` now (the branch points to it) and delivers the event; returns
+    /// the execution that delivers it.
     pub async fn push(&self, commit: &str) -> Execution {
+        self.commits.set_head(commit);
         let event = Self::push_event(commit, self.now());
         self.engine.on_push(event).await.expect("push handled");
         self.execution_of(commit).await
