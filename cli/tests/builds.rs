@@ -297,3 +297,34 @@ async fn stop_build_stops_what_the_build_runs() {
     let build = bench.finished(&id).await;
     assert_eq!(build["buildStatus"], "STOPPED");
 }
+
+/// Issue 9, item 14: simultaneous StartBuild calls with one idempotency token start
+/// one build, as CodeBuild does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_starts_with_one_token_start_one_build() {
+    let (bench, commit) =
+        bench("version: 0.2\nphases:\n  build:\n    commands:\n      - echo ok\n").await;
+    let client = bench.client().await;
+    let mut starts = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        let call = client
+            .start_build()
+            .project_name("proj")
+            .source_version(&commit)
+            .idempotency_token("execution-1");
+        starts.spawn(async move { call.send().await });
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    while let Some(done) = starts.join_next().await {
+        let out = done.expect("task").expect("StartBuild");
+        ids.insert(
+            out.build_value()
+                .and_then(|b| b.id())
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let id = ids.into_iter().next().expect("one build");
+    assert_eq!(bench.finished(&id).await["buildStatus"], "SUCCEEDED");
+}

@@ -85,6 +85,9 @@ struct Inner {
     settings: Settings,
     builds: Mutex<HashMap<String, BuildRecord>>,
     tokens: Mutex<HashMap<String, String>>,
+    /// Held from looking a token up to recording its build, so simultaneous starts
+    /// with one token start one build.
+    starting: tokio::sync::Mutex<()>,
     processes: Mutex<HashMap<String, u32>>,
     repositories: HashMap<String, Repository>,
     codebuild: aws_sdk_codebuild::Client,
@@ -132,6 +135,7 @@ impl Builds {
                 settings,
                 builds: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
+                starting: tokio::sync::Mutex::new(()),
                 processes: Mutex::new(HashMap::new()),
                 repositories: repositories
                     .into_iter()
@@ -263,6 +267,7 @@ impl Builds {
         let project_name = body["projectName"]
             .as_str()
             .ok_or_else(|| api("InvalidInputException", "projectName is required"))?;
+        let _starting = self.inner.starting.lock().await;
         if let Some(token) = body["idempotencyToken"].as_str()
             && let Some(id) = lock(&self.inner.tokens).get(token)
             && let Some(build) = lock(&self.inner.builds).get(id)
