@@ -8,7 +8,8 @@ use std::time::Duration;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{TimeZone, Utc};
 use sluice_adapters::{
-    Condition, ExecutionStore, Object, ObjectError, ObjectStore, RetryPolicy, S3Objects, StoreError,
+    Condition, ExecutionStore, Object, ObjectError, ObjectStore, RetryPolicy, S3Objects,
+    StoreError, Version,
 };
 use sluice_core::{Commit, CommitId, Event, Execution, Pipeline, Push, Timestamp, step};
 use sluice_tests::Emulator;
@@ -90,6 +91,17 @@ impl<O: ObjectStore> ObjectStore for Collide<O> {
     async fn delete(&self, key: &str) -> Result<(), ObjectError> {
         self.inner.delete(key).await
     }
+    async fn head(&self, key: &str) -> Result<Option<Version>, ObjectError> {
+        self.inner.head(key).await
+    }
+    async fn read(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max: usize,
+    ) -> Result<Option<(Vec<u8>, Version)>, ObjectError> {
+        self.inner.read(key, version, max).await
+    }
 }
 
 /// S3 without preconditions on updates: what a naive read-modify-write store does.
@@ -134,6 +146,17 @@ impl ObjectStore for Unguarded {
     async fn delete(&self, key: &str) -> Result<(), ObjectError> {
         self.s3.delete(key).await
     }
+    async fn head(&self, key: &str) -> Result<Option<Version>, ObjectError> {
+        self.s3.head(key).await
+    }
+    async fn read(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max: usize,
+    ) -> Result<Option<(Vec<u8>, Version)>, ObjectError> {
+        self.s3.read(key, version, max).await
+    }
 }
 
 /// Counts listing calls.
@@ -161,6 +184,17 @@ impl ObjectStore for CountLists {
     }
     async fn delete(&self, key: &str) -> Result<(), ObjectError> {
         self.inner.delete(key).await
+    }
+    async fn head(&self, key: &str) -> Result<Option<Version>, ObjectError> {
+        self.inner.head(key).await
+    }
+    async fn read(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max: usize,
+    ) -> Result<Option<(Vec<u8>, Version)>, ObjectError> {
+        self.inner.read(key, version, max).await
     }
 }
 

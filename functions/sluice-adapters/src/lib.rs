@@ -13,5 +13,5 @@ pub mod objects;
 pub mod store;
 
 pub use aws::AwsError;
-pub use objects::{Condition, MemoryObjects, Object, ObjectError, ObjectStore, S3Objects};
+pub use objects::{Condition, MemoryObjects, Object, ObjectError, ObjectStore, S3Objects, Version};
 pub use store::{Applied, Created, ExecutionStore, RetryPolicy, StoreError};

@@ -75,6 +75,32 @@ pub trait ObjectStore: Clone + Send + Sync + 'static {
 
     /// Removes the object at `key`; a missing one is fine.
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), ObjectError>> + Send;
+
+    /// Which version of the object at `key` is current, if there is one.
+    fn head(&self, key: &str) -> impl Future<Output = Result<Option<Version>, ObjectError>> + Send;
+
+    /// At most `max + 1` bytes of the object at `key` (of version `version`, or the
+    /// current one), so a caller tells a too large object by its length without
+    /// ever holding it whole; with the version read.
+    fn read(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max: usize,
+    ) -> impl Future<Output = Result<Option<(Vec<u8>, Version)>, ObjectError>> + Send;
+}
+
+/// One version of an object: its ETag, and its version id in a versioned bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub etag: String,
+    pub id: Option<String>,
+}
+
+/// S3 says "null" for the version of an object in an unversioned bucket.
+fn version_id(id: Option<&str>) -> Option<String> {
+    id.filter(|v| !v.is_empty() && *v != "null")
+        .map(str::to_owned)
 }
 
 /// Objects in one S3 bucket.
@@ -204,6 +230,78 @@ impl ObjectStore for S3Objects {
         Ok(keys)
     }
 
+    async fn head(&self, key: &str) -> Result<Option<Version>, ObjectError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(Some(Version {
+                etag: output.e_tag().unwrap_or_default().to_owned(),
+                id: version_id(output.version_id()),
+            })),
+            Err(err)
+                if err.as_service_error().is_some_and(|e| e.is_not_found())
+                    || status(&err) == Some(404) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(self.backend("HeadObject", key, err)),
+        }
+    }
+
+    async fn read(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max: usize,
+    ) -> Result<Option<(Vec<u8>, Version)>, ObjectError> {
+        let request = || {
+            self.client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .set_version_id(version.map(str::to_owned))
+        };
+        let output = match request().range(format!("bytes=0-{max}")).send().await {
+            Ok(output) => output,
+            // An empty object has no byte 0 to start a range at.
+            Err(err) if status(&err) == Some(416) => request()
+                .send()
+                .await
+                .map_err(|err| self.backend("GetObject", key, err))?,
+            Err(err)
+                if err.as_service_error().is_some_and(|e| e.is_no_such_key())
+                    || status(&err) == Some(404) =>
+            {
+                return Ok(None);
+            }
+            Err(err) => return Err(self.backend("GetObject", key, err)),
+        };
+        let read = Version {
+            etag: output.e_tag().unwrap_or_default().to_owned(),
+            id: version_id(output.version_id()),
+        };
+        let mut body = Vec::new();
+        let mut stream = output.body;
+        while let Some(chunk) = stream.try_next().await.map_err(|e| ObjectError::Backend {
+            operation: "GetObject (reading the body)",
+            key: format!("s3://{}/{}", self.bucket, key),
+            retryable: true,
+            source: Box::new(e),
+        })? {
+            body.extend_from_slice(&chunk);
+            if body.len() > max {
+                body.truncate(max + 1);
+                break;
+            }
+        }
+        Ok(Some((body, read)))
+    }
+
     async fn delete(&self, key: &str) -> Result<(), ObjectError> {
         self.client
             .delete_object()
@@ -226,6 +324,8 @@ pub struct MemoryObjects {
 struct MemoryInner {
     objects: BTreeMap<String, Object>,
     versions: u64,
+    /// Every version ever written, as a versioned bucket keeps them.
+    history: BTreeMap<(String, String), Vec<u8>>,
 }
 
 impl MemoryObjects {
@@ -260,6 +360,9 @@ impl ObjectStore for MemoryObjects {
         }
         inner.versions += 1;
         let etag = format!("\"v{}\"", inner.versions);
+        inner
+            .history
+            .insert((key.to_owned(), memory_version(&etag)), body.clone());
         inner.objects.insert(key.to_owned(), Object { body, etag });
         Ok(())
     }
@@ -285,4 +388,43 @@ impl ObjectStore for MemoryObjects {
         self.lock().objects.remove(key);
         Ok(())
     }
+
+    async fn head(&self, key: &str) -> Result<Option<Version>, ObjectError> {
+        Ok(self.lock().objects.get(key).map(|o| Version {
+            etag: o.etag.clone(),
+            id: Some(memory_version(&o.etag)),
+        }))
+    }
+
+    async fn read(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max: usize,
+    ) -> Result<Option<(Vec<u8>, Version)>, ObjectError> {
+        let inner = self.lock();
+        let found = match version {
+            None => inner
+                .objects
+                .get(key)
+                .map(|o| (o.body.clone(), memory_version(&o.etag))),
+            Some(v) => inner
+                .history
+                .get(&(key.to_owned(), v.to_owned()))
+                .map(|body| (body.clone(), v.to_owned())),
+        };
+        Ok(found.map(|(mut body, v)| {
+            body.truncate(max + 1);
+            let version = Version {
+                etag: format!("\"{v}\""),
+                id: Some(v),
+            };
+            (body, version)
+        }))
+    }
+}
+
+/// The version id the in-memory store gives the write that made `etag`.
+fn memory_version(etag: &str) -> String {
+    etag.trim_matches('"').to_owned()
 }

@@ -5,7 +5,7 @@ use chrono::{TimeZone, Utc};
 use sluice_core::{BuildStatus, CommitId, Status};
 
 use super::*;
-use crate::objects::{MemoryObjects, Object};
+use crate::objects::{MemoryObjects, Object, Version};
 
 fn t(secs: i64) -> Timestamp {
     Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
@@ -161,6 +161,17 @@ impl ObjectStore for AlwaysRaced {
     }
     async fn delete(&self, key: &str) -> Result<(), ObjectError> {
         self.inner.delete(key).await
+    }
+    async fn head(&self, key: &str) -> Result<Option<Version>, ObjectError> {
+        self.inner.head(key).await
+    }
+    async fn read(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max: usize,
+    ) -> Result<Option<(Vec<u8>, Version)>, ObjectError> {
+        self.inner.read(key, version, max).await
     }
 }
 

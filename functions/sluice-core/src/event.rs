@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
-use crate::model::{Commit, ResourceChange, Timestamp};
+use crate::model::{Artifact, Commit, ResourceChange, Timestamp};
 
 /// A push to a branch, as the source function received it: what starts an execution.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +51,16 @@ pub enum Event {
         build_id: String,
         log_url: Option<String>,
     },
+    /// The build's artifact was recorded, object by object.
+    ArtifactPinned {
+        artifact: Artifact,
+    },
+    /// The build's artifact cannot be deployed (missing, too large, malformed).
+    ArtifactRejected {
+        reason: String,
+    },
+    /// Sweeper finding: the build succeeded but its artifact was never recorded.
+    ArtifactNotPinned,
     /// The build failed, stopped or timed out, or could not be started (`build_id` is
     /// then unknown).
     BuildFailed {
@@ -143,6 +153,9 @@ pub enum Event {
 pub enum Command {
     /// Start the commit's build; the execution id is its idempotency token.
     StartBuild,
+    /// Record exactly which objects the build left (`ArtifactPinned`), or why they
+    /// cannot be deployed (`ArtifactRejected`).
+    PinArtifact,
     /// Create the stage's change set (named by `Execution::change_set_name`).
     CreateChangeSet {
         stage: StageName,

@@ -19,6 +19,6 @@ pub use ids::{CommitId, ExecutionId, InvalidId, StageName, TokenHash};
 pub use lane::{Acquired, Holder, Lane, Marked};
 pub use machine::{Rejected, Transition, start, step};
 pub use model::{
-    Approval, Build, BuildStatus, ChangeAction, Commit, Decision, Entry, Execution, Note,
-    Replacement, ResourceChange, Stage, StageStatus, Status, Timestamp,
+    Approval, Artifact, ArtifactObject, Build, BuildStatus, ChangeAction, Commit, Decision, Entry,
+    Execution, Note, Replacement, ResourceChange, Stage, StageStatus, Status, Timestamp,
 };

@@ -108,6 +108,7 @@ pub fn start(pipeline: &Pipeline, push: Push, now: Timestamp) -> Result<Transiti
             log_url: None,
             reason: None,
         },
+        artifact: None,
         stages: pipeline.stages.iter().map(Stage::pending).collect(),
         superseded_by: None,
         notes: Vec::new(),
@@ -188,6 +189,7 @@ fn clean(event: Event) -> Event {
             change_set_id,
             reason: reason(r),
         },
+        Event::ArtifactRejected { reason: r } => Event::ArtifactRejected { reason: reason(r) },
         Event::StackUpdateFailed { stage, reason: r } => Event::StackUpdateFailed {
             stage,
             reason: reason(r),
@@ -268,13 +270,37 @@ impl Run {
             }
             Event::BuildSucceeded { build_id, log_url } => {
                 self.check_build(&build_id)?;
-                if self.execution.status == Status::Building {
+                if self.execution.status == Status::Building
+                    && self.execution.build.status != BuildStatus::Succeeded
+                {
                     self.record_build(build_id, log_url);
                     self.execution.build.status = BuildStatus::Succeeded;
-                    self.execution.status = Status::Deploying;
                     let what = format!("build {} succeeded", self.build_name());
                     self.log(what);
+                    self.commands.push(Command::PinArtifact);
+                }
+            }
+            Event::ArtifactPinned { artifact } => {
+                if self.awaits_artifact() {
+                    let count = artifact.objects().count();
+                    self.execution.artifact = Some(artifact);
+                    self.execution.status = Status::Deploying;
+                    self.log(format!("artifact recorded ({count} objects)"));
                     self.begin_stage(0);
+                }
+            }
+            Event::ArtifactRejected { reason } => {
+                if self.awaits_artifact() {
+                    self.fail(
+                        None,
+                        format!("the build's artifact cannot be deployed: {reason}"),
+                    );
+                }
+            }
+            Event::ArtifactNotPinned => {
+                if self.awaits_artifact() {
+                    self.log("artifact not recorded yet, recording it".into());
+                    self.commands.push(Command::PinArtifact);
                 }
             }
             Event::BuildFailed {
@@ -285,7 +311,9 @@ impl Run {
                 if let Some(id) = &build_id {
                     self.check_build(id)?;
                 }
-                if self.execution.status == Status::Building {
+                if self.execution.status == Status::Building
+                    && self.execution.build.status != BuildStatus::Succeeded
+                {
                     if let Some(id) = build_id {
                         self.record_build(id, log_url);
                     }
@@ -517,6 +545,13 @@ impl Run {
             Event::NoteAdded { author, text } => self.add_note(author, text)?,
         }
         Ok(())
+    }
+
+    /// Built, and waiting for its artifact to be recorded.
+    fn awaits_artifact(&self) -> bool {
+        self.execution.status == Status::Building
+            && self.execution.build.status == BuildStatus::Succeeded
+            && self.execution.artifact.is_none()
     }
 
     fn stage_index(&self, name: &StageName) -> Result<usize, Rejected> {

@@ -3,7 +3,7 @@ use chrono::{Duration, TimeZone, Utc};
 use super::*;
 use crate::config::{Pipeline, StageConfig};
 use crate::ids::CommitId;
-use crate::model::{ChangeAction, Replacement, ResourceChange};
+use crate::model::{Artifact, ArtifactObject, ChangeAction, Replacement, ResourceChange};
 
 const COMMIT: &str = "f00dfeedf00dfeedf00dfeedf00dfeedf00dfeed";
 const TOKEN: &str = "the-token";
@@ -60,6 +60,21 @@ fn build_ok() -> Event {
     }
 }
 
+fn pinned() -> Event {
+    let object = |key: &str| ArtifactObject {
+        key: key.into(),
+        etag: "\"e\"".into(),
+        version: Some("v1".into()),
+    };
+    Event::ArtifactPinned {
+        artifact: Artifact {
+            template: object("packaged.yaml"),
+            configurations: vec![(stage("staging"), object("staging.json"))],
+            code: vec![object("code.zip")],
+        },
+    }
+}
+
 fn ready(name: &str) -> Event {
     Event::ChangeSetReady {
         stage: stage(name),
@@ -108,6 +123,7 @@ fn rejected(token: &str) -> Event {
 fn at_gate() -> Execution {
     after(vec![
         build_ok(),
+        pinned(),
         ready("staging"),
         deployed("staging"),
         ready("production"),
@@ -186,13 +202,39 @@ fn cases() -> Vec<Case> {
             commands: vec![],
         },
         Case {
-            name: "build succeeded starts the first stage",
+            name: "build succeeded asks for its artifact to be recorded",
             before: started,
             event: build_ok(),
+            status: (Status::Building, vec![S::Pending, S::Pending]),
+            commands: vec![Command::PinArtifact],
+        },
+        Case {
+            name: "the recorded artifact starts the first stage",
+            before: || after(vec![build_ok()]),
+            event: pinned(),
             status: (Status::Deploying, vec![S::Preparing, S::Pending]),
             commands: vec![Command::CreateChangeSet {
                 stage: stage("staging"),
             }],
+        },
+        Case {
+            name: "an artifact that cannot be deployed fails the execution",
+            before: || after(vec![build_ok()]),
+            event: Event::ArtifactRejected {
+                reason: "no packaged.yaml".into(),
+            },
+            status: (Status::Failed, vec![S::Pending, S::Pending]),
+            commands: vec![Command::Notify(Notice::Failed {
+                stage: None,
+                reason: "the build's artifact cannot be deployed: no packaged.yaml".into(),
+            })],
+        },
+        Case {
+            name: "the sweeper asks again for an artifact never recorded",
+            before: || after(vec![build_ok()]),
+            event: Event::ArtifactNotPinned,
+            status: (Status::Building, vec![S::Pending, S::Pending]),
+            commands: vec![Command::PinArtifact],
         },
         Case {
             name: "build failed fails the execution",
@@ -220,7 +262,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "an ungated stage executes its ready change set",
-            before: || after(vec![build_ok()]),
+            before: || after(vec![build_ok(), pinned()]),
             event: ready("staging"),
             status: (Status::Deploying, vec![S::Deploying, S::Pending]),
             commands: vec![Command::ExecuteChangeSet {
@@ -230,7 +272,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "an empty change set passes the stage and starts the next",
-            before: || after(vec![build_ok()]),
+            before: || after(vec![build_ok(), pinned()]),
             event: Event::ChangeSetEmpty {
                 stage: stage("staging"),
                 change_set_id: cs("staging"),
@@ -248,7 +290,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a failed change set fails the execution",
-            before: || after(vec![build_ok()]),
+            before: || after(vec![build_ok(), pinned()]),
             event: Event::ChangeSetFailed {
                 stage: stage("staging"),
                 change_set_id: None,
@@ -262,7 +304,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a deployed stage starts the next",
-            before: || after(vec![build_ok(), ready("staging")]),
+            before: || after(vec![build_ok(), pinned(), ready("staging")]),
             event: deployed("staging"),
             status: (Status::Deploying, vec![S::Succeeded, S::Preparing]),
             commands: vec![Command::CreateChangeSet {
@@ -271,7 +313,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a failed deploy fails the execution with the reason",
-            before: || after(vec![build_ok(), ready("staging")]),
+            before: || after(vec![build_ok(), pinned(), ready("staging")]),
             event: Event::StackUpdateFailed {
                 stage: stage("staging"),
                 reason: "HelloFunction: Resource handler returned message".into(),
@@ -284,7 +326,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a gated stage asks for approval instead of executing",
-            before: || after(vec![build_ok(), ready("staging"), deployed("staging")]),
+            before: || after(vec![build_ok(), pinned(), ready("staging"), deployed("staging")]),
             event: ready("production"),
             status: (Status::Deploying, vec![S::Succeeded, S::AwaitingApproval]),
             commands: vec![Command::RequestApproval {
@@ -339,7 +381,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "superseding also ends an execution queued at a stage",
-            before: || after(vec![build_ok()]),
+            before: || after(vec![build_ok(), pinned()]),
             event: Event::Superseded {
                 stage: stage("staging"),
                 by: ExecutionId::parse("9999999999998-0123456789ab").unwrap(),
@@ -355,6 +397,7 @@ fn cases() -> Vec<Case> {
             before: || {
                 after(vec![
                     build_ok(),
+                    pinned(),
                     ready("staging"),
                     deployed("staging"),
                     ready("production"),
@@ -380,7 +423,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a missing change set is created again",
-            before: || after(vec![build_ok()]),
+            before: || after(vec![build_ok(), pinned()]),
             event: Event::ChangeSetMissing {
                 stage: stage("staging"),
             },
@@ -391,7 +434,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "an unexecuted change set is executed",
-            before: || after(vec![build_ok(), ready("staging")]),
+            before: || after(vec![build_ok(), pinned(), ready("staging")]),
             event: Event::ChangeSetNotExecuted {
                 stage: stage("staging"),
             },
@@ -423,12 +466,12 @@ fn stale_duplicate_and_out_of_order_events_change_nothing() {
     let rows: Vec<(&str, Execution, Event)> = vec![
         (
             "duplicate build success",
-            after(vec![build_ok()]),
+            after(vec![build_ok(), pinned()]),
             build_ok(),
         ),
         (
             "build started after success",
-            after(vec![build_ok()]),
+            after(vec![build_ok(), pinned()]),
             Event::BuildStarted {
                 build_id: "hello:1".into(),
                 log_url: None,
@@ -436,7 +479,7 @@ fn stale_duplicate_and_out_of_order_events_change_nothing() {
         ),
         (
             "build failure after success",
-            after(vec![build_ok()]),
+            after(vec![build_ok(), pinned()]),
             Event::BuildFailed {
                 build_id: Some("hello:1".into()),
                 reason: "late".into(),
@@ -446,17 +489,17 @@ fn stale_duplicate_and_out_of_order_events_change_nothing() {
         ("change set before build", started(), ready("staging")),
         (
             "duplicate change set ready",
-            after(vec![build_ok(), ready("staging")]),
+            after(vec![build_ok(), pinned(), ready("staging")]),
             ready("staging"),
         ),
         (
             "next stage's change set too early",
-            after(vec![build_ok()]),
+            after(vec![build_ok(), pinned()]),
             ready("production"),
         ),
         (
             "stack done before execute",
-            after(vec![build_ok()]),
+            after(vec![build_ok(), pinned()]),
             deployed("staging"),
         ),
         ("duplicate approval request", at_gate(), requested()),
@@ -471,6 +514,7 @@ fn stale_duplicate_and_out_of_order_events_change_nothing() {
             "expiry before any request",
             after(vec![
                 build_ok(),
+                pinned(),
                 ready("staging"),
                 deployed("staging"),
                 ready("production"),
@@ -481,7 +525,7 @@ fn stale_duplicate_and_out_of_order_events_change_nothing() {
         ),
         (
             "supersede of a stage that is deploying",
-            after(vec![build_ok(), ready("staging")]),
+            after(vec![build_ok(), pinned(), ready("staging")]),
             Event::Superseded {
                 stage: stage("staging"),
                 by: ExecutionId::parse("9999999999998-0123456789ab").unwrap(),
@@ -558,7 +602,12 @@ fn a_wrong_token_reveals_nothing_and_changes_nothing() {
         })
     );
     // Before any approval was requested, no token is right.
-    let preparing = after(vec![build_ok(), ready("staging"), deployed("staging")]);
+    let preparing = after(vec![
+        build_ok(),
+        pinned(),
+        ready("staging"),
+        deployed("staging"),
+    ]);
     assert!(matches!(
         step(&preparing, granted(TOKEN), t(100)),
         Err(Rejected::WrongToken { .. })
@@ -743,12 +792,14 @@ fn entries_of_the_same_instant_keep_the_order_they_happened_in() {
     .unwrap()
     .execution;
     let exec = step(&exec, build_ok(), t(0)).unwrap().execution;
+    let exec = step(&exec, pinned(), t(0)).unwrap().execution;
     let text: Vec<_> = exec.timeline.iter().map(|e| e.what.as_str()).collect();
     assert_eq!(
         text,
         [
             "push of f00dfeedf00d to master received",
             "build hello:1 succeeded",
+            "artifact recorded (3 objects)",
             "staging: preparing change set"
         ]
     );
@@ -758,6 +809,7 @@ fn entries_of_the_same_instant_keep_the_order_they_happened_in() {
 fn an_unsent_approval_link_is_replaced_and_a_sent_one_is_not() {
     let unsent = after(vec![
         build_ok(),
+        pinned(),
         ready("staging"),
         deployed("staging"),
         ready("production"),
@@ -807,6 +859,7 @@ fn the_clock_finds_unsent_links_late_builds_and_expired_approvals() {
     );
     let unsent = after(vec![
         build_ok(),
+        pinned(),
         ready("staging"),
         deployed("staging"),
         ready("production"),

@@ -94,6 +94,45 @@ pub struct Build {
     pub reason: Option<String>,
 }
 
+/// One object of a build's artifact, exactly as the build left it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactObject {
+    /// The key in Sluice's bucket.
+    pub key: String,
+    pub etag: String,
+    /// The S3 version id, in a versioned bucket.
+    pub version: Option<String>,
+}
+
+/// What an execution deploys, recorded once when its build succeeded: every stage
+/// deploys these objects and no others, so what an approver saw is what goes live.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// `packaged.yaml`.
+    pub template: ArtifactObject,
+    /// `<stage>.json` of each stage that has one.
+    pub configurations: Vec<(StageName, ArtifactObject)>,
+    /// Every object of the bucket that the template points to (code, definitions).
+    pub code: Vec<ArtifactObject>,
+}
+
+impl Artifact {
+    /// Every object of the artifact.
+    pub fn objects(&self) -> impl Iterator<Item = &ArtifactObject> {
+        std::iter::once(&self.template)
+            .chain(self.configurations.iter().map(|(_, o)| o))
+            .chain(&self.code)
+    }
+
+    /// The configuration object of `stage`, if the build left one.
+    pub fn configuration(&self, stage: &StageName) -> Option<&ArtifactObject> {
+        self.configurations
+            .iter()
+            .find(|(s, _)| s == stage)
+            .map(|(_, o)| o)
+    }
+}
+
 /// Where one stage stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -284,6 +323,9 @@ pub struct Execution {
     /// Why the execution ended the way it did, in a sentence a person can act on.
     pub reason: Option<String>,
     pub build: Build,
+    /// What the build produced, pinned when it succeeded.
+    #[serde(default)]
+    pub artifact: Option<Artifact>,
     pub stages: Vec<Stage>,
     pub superseded_by: Option<ExecutionId>,
     pub notes: Vec<Note>,

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use sluice_core::{
-    ChangeAction, Command, Commit, CommitId, Event, Execution, ExecutionId, Pipeline, Push,
-    Replacement, ResourceChange, StageConfig, StageName, Status, Timestamp, TokenHash, start, step,
+    Artifact, ArtifactObject, ChangeAction, Command, Commit, CommitId, Event, Execution,
+    ExecutionId, Pipeline, Push, Replacement, ResourceChange, StageConfig, StageName, Status,
+    Timestamp, TokenHash, start, step,
 };
 
 const CASES: u32 = 10_000;
@@ -90,6 +91,21 @@ fn valid_run(plan: &Plan) -> (Vec<(Event, Timestamp)>, Status) {
         Event::BuildSucceeded {
             build_id,
             log_url: None,
+        },
+    );
+    let object = |key: &str| ArtifactObject {
+        key: key.into(),
+        etag: "\"e\"".into(),
+        version: None,
+    };
+    push(
+        &mut events,
+        Event::ArtifactPinned {
+            artifact: Artifact {
+                template: object("packaged.yaml"),
+                configurations: Vec::new(),
+                code: vec![object("code.zip")],
+            },
         },
     );
     for (i, gated) in plan.gates.iter().enumerate() {

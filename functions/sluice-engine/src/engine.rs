@@ -4,18 +4,15 @@
 //! is left to do. State is always saved before a command runs, so a crash loses at
 //! most a command, which the sweeper notices and asks for again.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::Value;
 use sluice_adapters::aws::chain;
 use sluice_adapters::builder::{BuildRequest, Builder};
 use sluice_adapters::commits::{CommitInfo, CommitReader};
-use sluice_adapters::deployer::{
-    ChangeSetSpec, ChangeSetState, Deployer, ExecutionOutcome, Target, Template,
-};
+use sluice_adapters::deployer::{ChangeSetState, Deployer, ExecutionOutcome, Target};
 use sluice_adapters::lanes::Lanes;
 use sluice_adapters::notifier::{Message, Notifier};
 use sluice_adapters::{AwsError, ExecutionStore, ObjectStore, StoreError};
@@ -26,6 +23,7 @@ use sluice_core::{
 };
 use tracing::{Instrument, Span, error, info, warn};
 
+use crate::artifacts::{self, ArtifactError};
 use crate::config::Config;
 use crate::events::{BadEvent, BuildChange, Push as PushEvent, StackChange};
 use crate::{events, messages, token};
@@ -103,21 +101,6 @@ fn refuse(e: BadEvent) -> EngineError {
     error!(error = %e, "event refused");
     e.into()
 }
-
-/// A stage's template configuration, as CodePipeline defines it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TemplateConfiguration {
-    #[serde(rename = "Parameters", default)]
-    parameters: BTreeMap<String, String>,
-    #[serde(rename = "Tags", default)]
-    tags: BTreeMap<String, String>,
-    #[serde(rename = "StackPolicy", default)]
-    _stack_policy: Option<Value>,
-}
-
-/// CloudFormation's limit for an inline template body.
-const TEMPLATE_BODY_MAX: usize = 51_200;
 
 /// The outcome of an approver's decision.
 #[derive(Debug)]
@@ -668,6 +651,14 @@ where
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
         match command {
             Command::StartBuild => self.start_build(execution).await,
+            Command::PinArtifact => {
+                let event = match artifacts::pin(&self.objects, &self.config, execution).await {
+                    Ok(artifact) => Event::ArtifactPinned { artifact },
+                    Err(ArtifactError::Unusable(reason)) => Event::ArtifactRejected { reason },
+                    Err(ArtifactError::Failed(e)) => return Err(e),
+                };
+                self.apply(&execution.id, event).await
+            }
             Command::CreateChangeSet { stage } => self.prepare(execution, &stage).await,
             Command::ExecuteChangeSet {
                 stage,
@@ -708,6 +699,17 @@ where
             return Ok(Vec::new());
         };
         let target = Target::from(s);
+        match artifacts::verify(&self.objects, &self.config, execution).await {
+            Ok(_) => {}
+            Err(ArtifactError::Unusable(reason)) => {
+                let event = Event::StackUpdateFailed {
+                    stage: stage.clone(),
+                    reason,
+                };
+                return self.apply(&execution.id, event).await;
+            }
+            Err(ArtifactError::Failed(e)) => return Err(e),
+        }
         let refused = match self
             .deployer
             .execute_change_set(target, change_set_id)
@@ -825,13 +827,15 @@ where
                 }
             }
         }
-        let spec = match self.change_set_spec(execution, stage).await? {
-            Ok(spec) => spec,
-            Err(reason) => {
-                work.extend(self.change_set_failed(id, stage, reason).await?);
-                return Ok(work);
-            }
-        };
+        let spec =
+            match artifacts::change_set_spec(&self.objects, &self.config, execution, stage).await {
+                Ok(spec) => spec,
+                Err(ArtifactError::Unusable(reason)) => {
+                    work.extend(self.change_set_failed(id, stage, reason).await?);
+                    return Ok(work);
+                }
+                Err(ArtifactError::Failed(e)) => return Err(e),
+            };
         let target = Target::from(s);
         if let Err(e) = self.deployer.create_change_set(target, &spec).await {
             if e.retryable {
@@ -899,83 +903,6 @@ where
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(self.wait.max_interval);
         }
-    }
-
-    /// The change set to create, or a reason (for the people reading it) why not.
-    async fn change_set_spec(
-        &self,
-        execution: &Execution,
-        stage: &StageName,
-    ) -> Result<Result<ChangeSetSpec, String>, EngineError> {
-        let prefix = self.config.artifact_prefix(&execution.id);
-        let bucket = &self.config.bucket;
-        let template_key = format!("{prefix}packaged.yaml");
-        let Some(template) = self
-            .objects
-            .get(&template_key)
-            .await
-            .map_err(StoreError::from)?
-        else {
-            return Ok(Err(format!(
-                "the build left no packaged.yaml at s3://{bucket}/{template_key}; \
-                 the buildspec must run `sam package` and list it as an artifact"
-            )));
-        };
-        let template = if template.body.len() <= TEMPLATE_BODY_MAX {
-            match String::from_utf8(template.body) {
-                Ok(body) => Template::Body(body),
-                Err(_) => return Ok(Err("packaged.yaml is not UTF-8 text".into())),
-            }
-        } else {
-            Template::Url(format!(
-                "https://{bucket}.s3.{}.amazonaws.com/{template_key}",
-                self.config.region
-            ))
-        };
-        let config_key = format!("{prefix}{stage}.json");
-        let configuration = match self
-            .objects
-            .get(&config_key)
-            .await
-            .map_err(StoreError::from)?
-        {
-            None => {
-                info!(%stage, "no {stage}.json in the artifacts; no parameters or tags");
-                TemplateConfiguration::default()
-            }
-            Some(object) => match serde_json::from_slice::<TemplateConfiguration>(&object.body) {
-                Ok(c) => c,
-                Err(e) => {
-                    return Ok(Err(format!(
-                        "{stage}.json is not a template configuration \
-                         ({{\"Parameters\": {{...}}, \"Tags\": {{...}}}} with string values): {e}"
-                    )));
-                }
-            },
-        };
-        let s = execution.stage(stage);
-        let summary = execution
-            .commit
-            .message
-            .as_deref()
-            .and_then(|m| m.lines().next())
-            .unwrap_or_default();
-        let description: String = format!(
-            "Sluice {} {}: {summary}",
-            execution.id,
-            execution.commit.id.short()
-        )
-        .chars()
-        .take(1024)
-        .collect();
-        Ok(Ok(ChangeSetSpec {
-            change_set_name: execution.change_set_name(stage),
-            template,
-            parameters: configuration.parameters,
-            tags: configuration.tags,
-            execution_role_arn: s.and_then(|s| s.execution_role_arn.clone()),
-            description,
-        }))
     }
 
     async fn request_approval(

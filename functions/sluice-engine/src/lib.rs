@@ -2,6 +2,7 @@
 //! It decodes events, loads executions, applies the core's `step` through the store,
 //! runs the resulting commands against the adapters, and renders what people read.
 
+pub mod artifacts;
 pub mod config;
 pub mod engine;
 pub mod events;

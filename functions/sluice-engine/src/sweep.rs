@@ -9,7 +9,7 @@ use sluice_adapters::builder::{BuildOutcome, Builder};
 use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::{ChangeSetState, Deployer, Target};
 use sluice_adapters::notifier::Notifier;
-use sluice_core::{Event, Execution, Marked, StageStatus, Status, deadlines};
+use sluice_core::{BuildStatus, Event, Execution, Marked, StageStatus, Status, deadlines};
 use tracing::{Instrument, info, warn};
 
 use crate::engine::{Engine, EngineError, change_set_event};
@@ -77,6 +77,9 @@ where
             return Ok(Some(event));
         }
         if execution.status == Status::Building {
+            if execution.build.status == BuildStatus::Succeeded {
+                return Ok(Some(Event::ArtifactNotPinned));
+            }
             let Some(build_id) = execution.build.id.clone() else {
                 return Ok(None);
             };

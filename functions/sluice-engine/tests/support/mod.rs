@@ -192,6 +192,18 @@ impl World {
             .expect("build event handled");
     }
 
+    /// Writes `body` at `key` in the bucket, over whatever is there.
+    pub async fn put(&self, key: &str, body: &[u8]) {
+        let condition = match self.objects.get(key).await.expect("read") {
+            Some(o) => Condition::Matches(o.etag),
+            None => Condition::Absent,
+        };
+        self.objects
+            .put(key, body.to_vec(), condition)
+            .await
+            .expect("write");
+    }
+
     /// What a build leaves behind: the template and the stage configurations.
     pub async fn upload_artifacts(&self, execution: &ExecutionId, template: &str) {
         let prefix = self.engine.config.artifact_prefix(execution);
@@ -207,15 +219,7 @@ impl World {
             ),
         ];
         for (name, body) in files {
-            let key = format!("{prefix}{name}");
-            let condition = match self.objects.get(&key).await.expect("read") {
-                Some(o) => Condition::Matches(o.etag),
-                None => Condition::Absent,
-            };
-            self.objects
-                .put(&key, body.into_bytes(), condition)
-                .await
-                .expect("upload artifact");
+            self.put(&format!("{prefix}{name}"), body.as_bytes()).await;
         }
     }
 

@@ -1,0 +1,349 @@
+//! The build's artifact: pinned object by object when the build succeeds, and the
+//! only thing any stage deploys. Every object is read with a size bound, by the
+//! version that was pinned, and checked again before each stage: an object that
+//! changed since the build fails the stage closed, never deploys.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+use serde_yaml_ng::Value as Yaml;
+use sluice_adapters::ObjectStore;
+use sluice_adapters::deployer::{ChangeSetSpec, Template};
+use sluice_adapters::{ObjectError, StoreError};
+use sluice_core::{Artifact, ArtifactObject, Execution, StageName};
+
+use crate::config::Config;
+use crate::engine::EngineError;
+
+/// CloudFormation's limit for a template read from S3.
+pub const TEMPLATE_MAX: usize = 1024 * 1024;
+/// CloudFormation's limit for an inline template body.
+const TEMPLATE_BODY_MAX: usize = 51_200;
+/// A stage's template configuration is a few parameters and tags.
+pub const CONFIGURATION_MAX: usize = 64 * 1024;
+/// More objects than any template points to; bounds the work of one pin.
+const CODE_OBJECTS_MAX: usize = 200;
+
+/// Why an artifact cannot be used: a reason for people, or a failure to find out.
+#[derive(Debug)]
+pub enum ArtifactError {
+    /// Permanent: the artifact is missing, too large, malformed or changed.
+    Unusable(String),
+    Failed(EngineError),
+}
+
+impl From<ObjectError> for ArtifactError {
+    fn from(e: ObjectError) -> Self {
+        ArtifactError::Failed(EngineError::Store(StoreError::from(e)))
+    }
+}
+
+fn unusable(reason: impl Into<String>) -> ArtifactError {
+    ArtifactError::Unusable(reason.into())
+}
+
+/// A stage's template configuration, as CodePipeline defines it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateConfiguration {
+    #[serde(rename = "Parameters", default)]
+    parameters: BTreeMap<String, String>,
+    #[serde(rename = "Tags", default)]
+    tags: BTreeMap<String, String>,
+    #[serde(rename = "StackPolicy", default)]
+    _stack_policy: Option<Value>,
+}
+
+/// The key in `bucket` that an S3 location in a template names, if it is in `bucket`:
+/// `s3://bucket/key`, or an https URL in path or virtual-host style.
+fn key_in_bucket<'a>(location: &'a str, bucket: &str) -> Option<&'a str> {
+    if let Some(rest) = location.strip_prefix("s3://") {
+        return rest.strip_prefix(bucket)?.strip_prefix('/');
+    }
+    let rest = location.strip_prefix("https://")?;
+    let (host, path) = rest.split_once('/')?;
+    let path = path.split('?').next()?;
+    if !host.ends_with(".amazonaws.com") {
+        return None;
+    }
+    if host.starts_with(&format!("{bucket}.s3")) {
+        Some(path)
+    } else if host.starts_with("s3") {
+        path.strip_prefix(bucket)?.strip_prefix('/')
+    } else {
+        None
+    }
+}
+
+/// Every key of `bucket` the template points to: S3 locations, and
+/// `S3Bucket`/`S3Key` or `Bucket`/`Key` pairs naming the bucket.
+fn referenced_keys(template: &Yaml, bucket: &str, keys: &mut Vec<String>) {
+    match template {
+        Yaml::String(s) => keys.extend(key_in_bucket(s, bucket).map(str::to_owned)),
+        Yaml::Sequence(items) => {
+            for item in items {
+                referenced_keys(item, bucket, keys);
+            }
+        }
+        Yaml::Mapping(map) => {
+            for (b, k) in [("S3Bucket", "S3Key"), ("Bucket", "Key")] {
+                if let (Some(Yaml::String(b)), Some(Yaml::String(k))) = (map.get(b), map.get(k))
+                    && b == bucket
+                {
+                    keys.push(k.clone());
+                }
+            }
+            for value in map.values() {
+                referenced_keys(value, bucket, keys);
+            }
+        }
+        Yaml::Tagged(tagged) => referenced_keys(&tagged.value, bucket, keys),
+        _ => {}
+    }
+}
+
+fn s3_url(config: &Config, key: &str) -> String {
+    format!("s3://{}/{key}", config.bucket)
+}
+
+/// Reads the pinned object `object`, at most `max` bytes, and checks it is still the
+/// version that was pinned.
+async fn read_pinned<O: ObjectStore>(
+    objects: &O,
+    config: &Config,
+    object: &ArtifactObject,
+    max: usize,
+) -> Result<Vec<u8>, ArtifactError> {
+    let Some((body, version)) = objects
+        .read(&object.key, object.version.as_deref(), max)
+        .await?
+    else {
+        return Err(changed(config, object));
+    };
+    if version.etag != object.etag || body.len() > max {
+        return Err(changed(config, object));
+    }
+    Ok(body)
+}
+
+fn changed(config: &Config, object: &ArtifactObject) -> ArtifactError {
+    unusable(format!(
+        "{} changed or disappeared since the build (it was {}); refusing to deploy what was \
+         not built and approved. Push again to build it anew",
+        s3_url(config, &object.key),
+        object.version.as_deref().unwrap_or(&object.etag)
+    ))
+}
+
+/// Pins the artifact the build of `execution` left: `packaged.yaml`, each stage's
+/// configuration, and every object of the bucket the template points to.
+pub async fn pin<O: ObjectStore>(
+    objects: &O,
+    config: &Config,
+    execution: &Execution,
+) -> Result<Artifact, ArtifactError> {
+    let prefix = config.artifact_prefix(&execution.id);
+    let template_key = format!("{prefix}packaged.yaml");
+    let Some((body, version)) = objects.read(&template_key, None, TEMPLATE_MAX).await? else {
+        return Err(unusable(format!(
+            "the build left no packaged.yaml at {}; the buildspec must run `sam package` and \
+             list it as an artifact",
+            s3_url(config, &template_key)
+        )));
+    };
+    if body.len() > TEMPLATE_MAX {
+        return Err(unusable(format!(
+            "packaged.yaml is larger than {} KB, CloudFormation's limit for a template",
+            TEMPLATE_MAX / 1024
+        )));
+    }
+    let text = String::from_utf8(body).map_err(|_| unusable("packaged.yaml is not UTF-8 text"))?;
+    let parsed: Yaml = serde_yaml_ng::from_str(&text)
+        .map_err(|e| unusable(format!("packaged.yaml is not a YAML or JSON template: {e}")))?;
+    let template = ArtifactObject {
+        key: template_key,
+        etag: version.etag,
+        version: version.id,
+    };
+    let mut configurations = Vec::new();
+    for stage in &config.pipeline.stages {
+        let key = format!("{prefix}{}.json", stage.name);
+        if let Some(v) = objects.head(&key).await? {
+            configurations.push((
+                stage.name.clone(),
+                ArtifactObject {
+                    key,
+                    etag: v.etag,
+                    version: v.id,
+                },
+            ));
+        }
+    }
+    let mut keys = Vec::new();
+    referenced_keys(&parsed, &config.bucket, &mut keys);
+    keys.sort();
+    keys.dedup();
+    if keys.len() > CODE_OBJECTS_MAX {
+        return Err(unusable(format!(
+            "packaged.yaml points to {} objects in the bucket; at most {CODE_OBJECTS_MAX} are deployed",
+            keys.len()
+        )));
+    }
+    let mut code = Vec::new();
+    for key in keys {
+        let Some(v) = objects.head(&key).await? else {
+            return Err(unusable(format!(
+                "packaged.yaml points to {}, which does not exist",
+                s3_url(config, &key)
+            )));
+        };
+        code.push(ArtifactObject {
+            key,
+            etag: v.etag,
+            version: v.id,
+        });
+    }
+    Ok(Artifact {
+        template,
+        configurations,
+        code,
+    })
+}
+
+/// Checks that the objects the template points to are still the ones the build
+/// left: CloudFormation reads them only when it creates or executes a change set.
+pub async fn verify<'a, O: ObjectStore>(
+    objects: &O,
+    config: &Config,
+    execution: &'a Execution,
+) -> Result<&'a Artifact, ArtifactError> {
+    let Some(artifact) = &execution.artifact else {
+        return Err(unusable("the execution has no recorded artifact"));
+    };
+    for object in &artifact.code {
+        let current = objects.head(&object.key).await?;
+        if current.is_none_or(|v| v.etag != object.etag || v.id != object.version) {
+            return Err(changed(config, object));
+        }
+    }
+    Ok(artifact)
+}
+
+/// The change set that deploys `execution`'s pinned artifact to `stage`, after
+/// checking that no object of it changed since the build.
+pub async fn change_set_spec<O: ObjectStore>(
+    objects: &O,
+    config: &Config,
+    execution: &Execution,
+    stage: &StageName,
+) -> Result<ChangeSetSpec, ArtifactError> {
+    let artifact = verify(objects, config, execution).await?;
+    let body = read_pinned(objects, config, &artifact.template, TEMPLATE_MAX).await?;
+    let template = if body.len() <= TEMPLATE_BODY_MAX {
+        Template::Body(
+            String::from_utf8(body).map_err(|_| unusable("packaged.yaml is not UTF-8 text"))?,
+        )
+    } else {
+        let version = artifact
+            .template
+            .version
+            .as_deref()
+            .map(|v| format!("?versionId={v}"))
+            .unwrap_or_default();
+        Template::Url(format!(
+            "https://{}.s3.{}.amazonaws.com/{}{version}",
+            config.bucket, config.region, artifact.template.key
+        ))
+    };
+    let configuration = match artifact.configuration(stage) {
+        None => TemplateConfiguration::default(),
+        Some(object) => {
+            let body = read_pinned(objects, config, object, CONFIGURATION_MAX).await?;
+            serde_json::from_slice::<TemplateConfiguration>(&body).map_err(|e| {
+                unusable(format!(
+                    "{stage}.json is not a template configuration \
+                     ({{\"Parameters\": {{...}}, \"Tags\": {{...}}}} with string values): {e}"
+                ))
+            })?
+        }
+    };
+    let summary = execution
+        .commit
+        .message
+        .as_deref()
+        .and_then(|m| m.lines().next())
+        .unwrap_or_default();
+    let description: String = format!(
+        "Sluice {} {}: {summary}",
+        execution.id,
+        execution.commit.id.short()
+    )
+    .chars()
+    .take(1024)
+    .collect();
+    Ok(ChangeSetSpec {
+        change_set_name: execution.change_set_name(stage),
+        template,
+        parameters: configuration.parameters,
+        tags: configuration.tags,
+        execution_role_arn: execution
+            .stage(stage)
+            .and_then(|s| s.execution_role_arn.clone()),
+        description,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_in_the_bucket_are_found_in_every_form() {
+        let template: Yaml = serde_yaml_ng::from_str(
+            r#"
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: s3://art/artifacts/p/1/code/abc
+  Raw:
+    Type: AWS::Lambda::Function
+    Properties:
+      Code: {S3Bucket: art, S3Key: artifacts/p/1/code/def}
+  Nested:
+    Type: AWS::CloudFormation::Stack
+    Properties:
+      TemplateURL: https://s3.eu-west-1.amazonaws.com/art/artifacts/p/1/code/ghi.template
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      DefinitionUri: https://art.s3.amazonaws.com/artifacts/p/1/code/jkl
+  Layer:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      ContentUri: !Sub s3://art/artifacts/p/1/code/mno
+  Elsewhere:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: s3://someone-else/key
+"#,
+        )
+        .unwrap();
+        let mut keys = Vec::new();
+        referenced_keys(&template, "art", &mut keys);
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "artifacts/p/1/code/abc",
+                "artifacts/p/1/code/def",
+                "artifacts/p/1/code/ghi.template",
+                "artifacts/p/1/code/jkl",
+                "artifacts/p/1/code/mno"
+            ]
+        );
+        assert_eq!(key_in_bucket("s3://artful/x", "art"), None);
+        assert_eq!(key_in_bucket("https://evil.example/art/x", "art"), None);
+    }
+}
