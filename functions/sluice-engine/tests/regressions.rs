@@ -582,9 +582,10 @@ async fn every_stage_deploys_the_template_the_build_left() {
     let world = World::new();
     let a = world.push(&commit(1)).await;
     world.build_succeeds(&a, "the approved template").await;
-    world.deliver_stack(world.settle(STAGING)).await.unwrap();
+    // Written while staging deploys, before production's change set is made.
     let key = format!("artifacts/hello/{}/packaged.yaml", a.id);
     world.put(&key, b"a template nobody approved").await;
+    world.deliver_stack(world.settle(STAGING)).await.unwrap();
     let (status, _) = world.decide(&a.id, "approve", "Grace").await;
     assert_eq!(status.as_u16(), 200);
     world.deliver_stack(world.settle(PRODUCTION)).await.unwrap();
