@@ -24,10 +24,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Which calls fail, decided per call: the operation's name in, an error out.
 type FaultRule = dyn FnMut(&'static str) -> Option<AwsError> + Send;
 
-/// Injected failures shared by the fakes: every call asks it first.
+/// Injected failures shared by the fakes: every call asks `before` whether to fail
+/// instead of acting, and every call that changed something asks `after` whether
+/// its answer is lost (it took effect, the caller sees an error).
 #[derive(Clone, Default)]
 pub struct Faults {
     rule: Arc<Mutex<Option<Box<FaultRule>>>>,
+    after: Arc<Mutex<Option<Box<FaultRule>>>>,
 }
 
 impl Faults {
@@ -36,13 +39,28 @@ impl Faults {
         *lock(&self.rule) = Some(Box::new(rule));
     }
 
+    /// From now on, `rule` decides which calls lose their answer after acting.
+    pub fn set_after(&self, rule: impl FnMut(&'static str) -> Option<AwsError> + Send + 'static) {
+        *lock(&self.after) = Some(Box::new(rule));
+    }
+
     /// No call fails any more.
     pub fn clear(&self) {
         *lock(&self.rule) = None;
+        *lock(&self.after) = None;
     }
 
-    fn check(&self, operation: &'static str) -> Result<(), AwsError> {
+    /// Whether `operation` fails before it acts.
+    pub fn check(&self, operation: &'static str) -> Result<(), AwsError> {
         match lock(&self.rule).as_mut().and_then(|rule| rule(operation)) {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `operation`, which acted, loses its answer.
+    pub fn check_after(&self, operation: &'static str) -> Result<(), AwsError> {
+        match lock(&self.after).as_mut().and_then(|rule| rule(operation)) {
             Some(err) => Err(err),
             None => Ok(()),
         }
@@ -92,17 +110,20 @@ fn build_id(n: usize) -> String {
 impl Builder for MemoryBuilder {
     async fn start_build(&self, request: BuildRequest) -> Result<StartedBuild, AwsError> {
         self.faults.check("StartBuild")?;
-        let mut requests = lock(&self.requests);
-        let n = match requests
-            .iter()
-            .position(|r| r.idempotency_token == request.idempotency_token)
-        {
-            Some(i) => i + 1,
-            None => {
-                requests.push(request);
-                requests.len()
+        let n = {
+            let mut requests = lock(&self.requests);
+            match requests
+                .iter()
+                .position(|r| r.idempotency_token == request.idempotency_token)
+            {
+                Some(i) => i + 1,
+                None => {
+                    requests.push(request);
+                    requests.len()
+                }
             }
         };
+        self.faults.check_after("StartBuild")?;
         Ok(StartedBuild {
             id: build_id(n),
             log_url: Some(format!("https://logs.example/{}", build_id(n))),
@@ -216,7 +237,7 @@ impl Notifier for MemoryNotifier {
             ));
         }
         lock(&self.sent).push(message.clone());
-        Ok(())
+        self.faults.check_after("Publish")
     }
 }
 
@@ -344,6 +365,30 @@ impl MemoryDeployer {
             .collect()
     }
 
+    /// Every change set executed: its id, name, stack, and how its execution went.
+    pub fn executed_change_sets(&self) -> Vec<(String, String, String, ExecutionOutcome)> {
+        let cfn = lock(&self.cfn);
+        cfn.executed
+            .iter()
+            .filter_map(|id| {
+                let c = cfn.change_sets.iter().find(|c| &c.id == id)?;
+                Some((c.id.clone(), c.name.clone(), c.stack.clone(), c.execution?))
+            })
+            .collect()
+    }
+
+    /// The template of the change set `id`.
+    pub fn change_set_template(&self, id: &str) -> Option<String> {
+        let cfn = lock(&self.cfn);
+        Some(
+            cfn.change_sets
+                .iter()
+                .find(|c| c.id == id)?
+                .template
+                .clone(),
+        )
+    }
+
     /// Every change set id `ExecuteChangeSet` accepted, in order.
     pub fn executed(&self) -> Vec<String> {
         lock(&self.cfn).executed.clone()
@@ -448,6 +493,8 @@ impl Deployer for MemoryDeployer {
             worked_out,
             execution: None,
         });
+        drop(cfn);
+        self.faults.check_after("CreateChangeSet")?;
         Ok(id)
     }
 
@@ -515,14 +562,19 @@ impl Deployer for MemoryDeployer {
             .into();
             s.executing = Some(id);
         }
-        Ok(())
+        drop(cfn);
+        self.faults.check_after("ExecuteChangeSet")
     }
 
     async fn delete_change_set(&self, target: Target<'_>, name: &str) -> Result<(), AwsError> {
         self.faults.check("DeleteChangeSet")?;
         let mut cfn = lock(&self.cfn);
-        cfn.change_sets
-            .retain(|c| c.stack != target.stack_name || (c.name != name && c.id != name));
+        // An executed change set stays, as the record of what the stack runs.
+        cfn.change_sets.retain(|c| {
+            c.stack != target.stack_name
+                || (c.name != name && c.id != name)
+                || c.execution.is_some()
+        });
         Ok(())
     }
 

@@ -447,14 +447,21 @@ where
             return Ok(result);
         };
         let condition = etag.map_or(Condition::Absent, Condition::Matches);
-        match objects.put(key, to_json(&new), condition).await {
+        let body = to_json(&new);
+        match objects.put(key, body.clone(), condition).await {
             Ok(()) => return Ok(result),
             Err(ObjectError::PreconditionFailed { .. }) => {
                 let delay = retry.delay(attempt);
                 tracing::debug!(key, attempt, ?delay, "document changed under us, retrying");
                 tokio::time::sleep(delay).await;
             }
-            Err(e) => return Err(e.into()),
+            // The write may have taken effect with only its answer lost: look.
+            Err(e) => {
+                return match objects.get(key).await {
+                    Ok(Some(now)) if now.body == body => Ok(result),
+                    _ => Err(e.into()),
+                };
+            }
         }
     }
     Err(StoreError::Contention {

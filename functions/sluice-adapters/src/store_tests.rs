@@ -318,3 +318,76 @@ async fn a_new_push_of_an_ended_commit_starts_a_new_execution() {
     assert!(!late.created);
     assert_eq!(late.execution.id, first.execution.id);
 }
+
+/// Objects whose conditional writes take effect and then lose their answer.
+#[derive(Clone, Default)]
+struct LosesAnswers {
+    inner: MemoryObjects,
+}
+
+impl ObjectStore for LosesAnswers {
+    async fn get(&self, key: &str) -> Result<Option<Object>, ObjectError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, body: Vec<u8>, condition: Condition) -> Result<(), ObjectError> {
+        let lose = matches!(condition, Condition::Matches(_));
+        self.inner.put(key, body, condition).await?;
+        if lose {
+            return Err(ObjectError::Backend {
+                operation: "PutObject",
+                key: key.into(),
+                retryable: true,
+                source: "connection reset after the request was sent".into(),
+            });
+        }
+        Ok(())
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<String>, ObjectError> {
+        self.inner.list(prefix, after, max).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        self.inner.delete(key).await
+    }
+    async fn head(&self, key: &str) -> Result<Option<Version>, ObjectError> {
+        self.inner.head(key).await
+    }
+    async fn read(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max: usize,
+    ) -> Result<Option<(Vec<u8>, Version)>, ObjectError> {
+        self.inner.read(key, version, max).await
+    }
+}
+
+/// Found by the simulation (seed 3): a decision saved by a write whose answer was
+/// lost was reported as not saved ("Nothing was decided").
+#[tokio::test]
+async fn a_write_that_took_effect_is_not_reported_as_failed() {
+    let store = ExecutionStore::new(LosesAnswers::default(), &pipeline());
+    let id = store
+        .create(&pipeline(), push(1, t(0)), t(0))
+        .await
+        .unwrap()
+        .execution
+        .id;
+    let started = Event::BuildStarted {
+        build_id: "b:1".into(),
+        log_url: None,
+    };
+    let applied = store
+        .apply(&id, started, t(1))
+        .await
+        .expect("the write took effect");
+    assert!(applied.changed);
+    assert_eq!(
+        store.load(&id).await.unwrap().unwrap().build.status,
+        BuildStatus::Running
+    );
+}

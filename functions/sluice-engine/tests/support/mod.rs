@@ -37,10 +37,58 @@ pub struct World {
     clock: Arc<Mutex<Timestamp>>,
 }
 
-fn fixture(name: &str) -> Value {
+/// The pipeline's configuration: staging, then production behind an approval.
+pub fn config() -> Config {
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("SLUICE_PIPELINE", "hello".to_owned()),
+        ("SLUICE_REPOSITORY", "hello-api".to_owned()),
+        (
+            "SLUICE_STAGES",
+            format!(
+                r#"[{{"name":"staging","stack":"{STAGING}"}},
+                    {{"name":"production","stack":"{PRODUCTION}","approval":true}}]"#
+            ),
+        ),
+        ("SLUICE_BUCKET", "sluice-artifacts".to_owned()),
+        (
+            "SLUICE_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:sluice".to_owned(),
+        ),
+        ("SLUICE_BUILD_PROJECT", "hello-api-build".to_owned()),
+        ("SLUICE_APPROVAL_URL", "https://approve.example".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+    ]);
+    Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration")
+}
+
+/// The time every test starts at.
+pub fn start_time() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap()
+}
+
+/// A fixture event, by file name.
+pub fn fixture(name: &str) -> Value {
     let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The build state change `name` (a fixture) for build `build_id` of `execution`.
+pub fn build_event(name: &str, execution: &ExecutionId, build_id: &str) -> Value {
+    let mut event = fixture(name);
+    event["detail"]["project-name"] = Value::String("hello-api-build".into());
+    event["detail"]["build-id"] = Value::String(format!(
+        "arn:aws:codebuild:us-east-1:123456789012:build/{build_id}"
+    ));
+    let vars = event["detail"]["additional-information"]["environment"]["environment-variables"]
+        .as_array_mut()
+        .expect("fixture has environment variables");
+    for var in vars {
+        if var["name"] == "SLUICE_EXECUTION_ID" {
+            var["value"] = Value::String(execution.to_string());
+        }
+    }
+    event
 }
 
 /// A commit id made from a small number, for readable tests.
@@ -57,29 +105,8 @@ impl Default for World {
 impl World {
     /// A pipeline of staging, then production behind an approval.
     pub fn new() -> Self {
-        let vars: HashMap<&str, String> = HashMap::from([
-            ("SLUICE_PIPELINE", "hello".to_owned()),
-            ("SLUICE_REPOSITORY", "hello-api".to_owned()),
-            (
-                "SLUICE_STAGES",
-                format!(
-                    r#"[{{"name":"staging","stack":"{STAGING}"}},
-                        {{"name":"production","stack":"{PRODUCTION}","approval":true}}]"#
-                ),
-            ),
-            ("SLUICE_BUCKET", "sluice-artifacts".to_owned()),
-            (
-                "SLUICE_TOPIC_ARN",
-                "arn:aws:sns:us-east-1:123456789012:sluice".to_owned(),
-            ),
-            ("SLUICE_BUILD_PROJECT", "hello-api-build".to_owned()),
-            ("SLUICE_APPROVAL_URL", "https://approve.example".to_owned()),
-            ("AWS_REGION", "us-east-1".to_owned()),
-        ]);
-        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
-        let clock = Arc::new(Mutex::new(
-            Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap(),
-        ));
+        let config = config();
+        let clock = Arc::new(Mutex::new(start_time()));
         let reader = clock.clone();
         let faults = Faults::default();
         let objects = MemoryObjects::new();
@@ -164,22 +191,8 @@ impl World {
 
     /// The build state change `name` (a fixture) for `execution`'s build.
     pub fn build_event(name: &str, execution: &Execution) -> Value {
-        let mut event = fixture(name);
         let build_id = execution.build.id.clone().expect("build started");
-        event["detail"]["project-name"] = Value::String("hello-api-build".into());
-        event["detail"]["build-id"] = Value::String(format!(
-            "arn:aws:codebuild:us-east-1:123456789012:build/{build_id}"
-        ));
-        let vars =
-            event["detail"]["additional-information"]["environment"]["environment-variables"]
-                .as_array_mut()
-                .expect("fixture has environment variables");
-        for var in vars {
-            if var["name"] == "SLUICE_EXECUTION_ID" {
-                var["value"] = Value::String(execution.id.to_string());
-            }
-        }
-        event
+        build_event(name, &execution.id, &build_id)
     }
 
     /// The build leaves `template` and both stage configurations, then succeeds.
