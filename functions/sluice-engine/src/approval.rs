@@ -453,7 +453,16 @@ where
             refused(&rejected, execution.superseded_by.as_ref())
         }
         Ok(Decided::NotFound) => not_found(),
-        Err(e) => internal(&e),
+        Err(e) => {
+            error!(error = %chain(&e), "decision not confirmed");
+            message_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Decision not confirmed",
+                "Sluice could not confirm your decision. Open the link again in a minute: the \
+                 page will show whether it was taken. If it keeps failing, tell the team that \
+                 runs Sluice.",
+            )
+        }
     }
 }
 

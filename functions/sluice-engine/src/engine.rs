@@ -492,7 +492,8 @@ where
                 return Ok(Decided::Refused(rejected, Box::new(now)));
             }
         }
-        match self.store.apply(id, event, self.now()).await {
+        let decided_at = self.now();
+        match self.store.apply(id, event, decided_at).await {
             Ok(applied) => {
                 // The decision is saved: whatever happens next, it was taken. What it
                 // led to (a deploy started, or not yet) is read back for the page.
@@ -519,7 +520,25 @@ where
                 let now = self.store.load(id).await?.unwrap_or(execution);
                 Ok(Decided::Refused(rejected, Box::new(now)))
             }
-            Err(e) => Err(e.into()),
+            // Whether the write took effect is unknown: look before saying no.
+            Err(e) => {
+                let saved = self.store.load(id).await?.filter(|now| {
+                    now.stage(stage)
+                        .and_then(|s| s.approval.as_ref())
+                        .and_then(|a| a.decision.as_ref())
+                        .is_some_and(|d| d.at == decided_at && d.approved == approve)
+                });
+                match saved {
+                    Some(now) => {
+                        error!(error = %chain(&e), "decision saved, but acting on it failed; the sweeper retries");
+                        Ok(Decided::Done {
+                            execution: Box::new(now),
+                            acted: false,
+                        })
+                    }
+                    None => Err(e.into()),
+                }
+            }
         }
     }
 

@@ -113,6 +113,7 @@ where
                     .as_ref()
                     .is_some_and(|h| h.execution == execution.id);
                 if !holds {
+                    let queued = lane.next.as_ref() == Some(&execution.id);
                     if let Some(h) = &lane.holder {
                         let holder = self.store.load(&h.execution).await?;
                         let at_stage = holder.as_ref().and_then(|o| o.stage(&stage.name));
@@ -140,10 +141,12 @@ where
                                 self.run_all(work).await?;
                             }
                             return Ok(None);
-                        } else {
+                        } else if queued {
                             return Ok(None);
                         }
                     }
+                    // Neither holding nor queued (a decision about it was lost):
+                    // ask the lane again, which grants, queues or supersedes it.
                     return Ok(Some(Event::ChangeSetMissing {
                         stage: stage.name.clone(),
                     }));

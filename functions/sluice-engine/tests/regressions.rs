@@ -609,3 +609,36 @@ async fn a_huge_template_is_refused_with_a_reason() {
     assert!(reason.contains("larger than 1024 KB"), "{reason}");
     assert!(world.deployer.status(STAGING).is_none());
 }
+
+/// Found by the simulation (seed 589): when a newer execution replaced a queued one
+/// in the lane and the handler died before marking the queued one superseded, the
+/// lane forgot it and it waited, preparing, behind nothing.
+#[tokio::test]
+async fn a_queued_execution_the_lane_forgot_is_superseded_by_the_sweeper() {
+    let world = World::new();
+    let a = world.to_the_gate(&commit(1)).await;
+    world.decide(&a.id, "approve", "Grace").await;
+    world.advance(Duration::minutes(1));
+    let b = world.to_the_gate(&commit(2)).await;
+    assert_eq!(
+        status_of(&b, "production"),
+        StageStatus::Preparing,
+        "queued behind A's deploy"
+    );
+    // A newer execution asks for the stage; its handler dies before telling B.
+    let production = StageName::parse("production").unwrap();
+    let newer = sluice_core::ExecutionId::new(
+        world.now() + Duration::minutes(1),
+        &sluice_core::CommitId::parse(&commit(3)).unwrap(),
+    );
+    world
+        .engine
+        .lanes
+        .acquire(&production, &newer, world.now())
+        .await
+        .unwrap();
+    world.engine.sweep(10).await.unwrap();
+    let b = world.execution(&b.id).await;
+    assert_eq!(b.status, Status::Superseded, "{:?}", b.timeline);
+    assert_eq!(b.superseded_by.as_ref(), Some(&newer));
+}

@@ -601,26 +601,18 @@ async fn check(sim: &Sim) -> Result<(), String> {
             .filter(|decision| decision.by == d.name);
         let says_approved = d.status == 200 && d.page.contains("<h1>Approved");
         let says_rejected = d.status == 200 && d.page.contains("<h1>Rejected");
-        match saved {
-            Some(s) if s.approved && !says_approved => {
-                return Err(format!(
-                    "{}'s approval was saved, the page said {}: {}",
-                    d.name, d.status, d.page
-                ));
-            }
-            Some(s) if !s.approved && !says_rejected => {
-                return Err(format!(
-                    "{}'s rejection was saved, the page said {}: {}",
-                    d.name, d.status, d.page
-                ));
-            }
-            None if says_approved || says_rejected => {
-                return Err(format!(
-                    "the page told {} a decision was taken; none is saved",
-                    d.name
-                ));
-            }
-            _ => {}
+        let says_nothing_decided = d.page.contains("Nothing was decided");
+        let unconfirmed = d.page.contains("<h1>Decision not confirmed");
+        let truthful = match saved {
+            Some(s) if s.approved => says_approved || unconfirmed,
+            Some(_) => says_rejected || unconfirmed,
+            None => !says_approved && !says_rejected,
+        } && !(saved.is_some() && says_nothing_decided);
+        if !truthful {
+            return Err(format!(
+                "the page told {} ({}): {}; saved: {saved:?}",
+                d.name, d.status, d.page
+            ));
         }
     }
 
@@ -655,11 +647,27 @@ async fn check(sim: &Sim) -> Result<(), String> {
                     .is_some_and(|a| a.sent_at.is_some() && a.decision.is_none())
         });
         if !waiting {
+            let lane = match e.current_stage() {
+                Some(s) => format!("{:?}", sim.engine.lanes.get(&s.name).await),
+                None => String::new(),
+            };
+            let others: Vec<_> = executions
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{} {} {:?}",
+                        o.id,
+                        o.status,
+                        o.stages
+                            .iter()
+                            .map(|s| s.status.as_str())
+                            .collect::<Vec<_>>()
+                    )
+                })
+                .collect();
             return Err(format!(
-                "{} is stuck after the sweeper ran: {} {:?}",
-                e.id,
-                e.status,
-                e.timeline.last()
+                "{} is stuck after the sweeper ran: {}; lane {lane}; executions {others:?}; timeline {:#?}",
+                e.id, e.status, e.timeline
             ));
         }
     }
