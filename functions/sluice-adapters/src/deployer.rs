@@ -96,38 +96,6 @@ pub struct StackInfo {
     pub outputs: BTreeMap<String, String>,
 }
 
-impl StackInfo {
-    /// A create or update finished well.
-    pub fn is_complete(&self) -> bool {
-        status_is_complete(&self.status)
-    }
-
-    /// A create or update failed and rolled back, or is stuck failed.
-    pub fn is_failed(&self) -> bool {
-        status_is_failed(&self.status)
-    }
-}
-
-/// Whether a stack status means a create or update finished well.
-pub fn status_is_complete(status: &str) -> bool {
-    matches!(
-        status,
-        "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE"
-    )
-}
-
-/// Whether a stack status means a create or update failed (rolled back or stuck).
-pub fn status_is_failed(status: &str) -> bool {
-    status.ends_with("_FAILED")
-        || matches!(
-            status,
-            "ROLLBACK_COMPLETE"
-                | "UPDATE_ROLLBACK_COMPLETE"
-                | "IMPORT_ROLLBACK_COMPLETE"
-                | "DELETE_COMPLETE"
-        )
-}
-
 /// Creates, inspects and executes change sets.
 pub trait Deployer: Clone + Send + Sync + 'static {
     fn stack(

@@ -4,8 +4,11 @@
 
 pub mod artifacts;
 pub mod config;
+mod deploy;
 pub mod engine;
 pub mod events;
+mod gate;
+mod handlers;
 pub mod messages;
 pub mod token;
 

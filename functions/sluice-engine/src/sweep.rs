@@ -12,7 +12,8 @@ use sluice_adapters::notifier::Notifier;
 use sluice_core::{BuildStatus, Event, Execution, Marked, StageStatus, Status, deadlines};
 use tracing::{Instrument, info, warn};
 
-use crate::engine::{Engine, EngineError, change_set_event};
+use crate::deploy::change_set_event;
+use crate::engine::{Engine, EngineError};
 
 /// What one sweep did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

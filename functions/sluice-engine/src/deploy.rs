@@ -1,0 +1,316 @@
+//! Deploying a stage: its build, its change set created from the pinned artifact
+//! and awaited, executed once, and its outcome read from its own change set.
+
+use sluice_adapters::ObjectStore;
+use sluice_adapters::aws::chain;
+use sluice_adapters::builder::{BuildRequest, Builder};
+use sluice_adapters::commits::CommitReader;
+use sluice_adapters::deployer::{ChangeSetState, Deployer, ExecutionOutcome, Target};
+use sluice_adapters::notifier::Notifier;
+use sluice_core::{Acquired, Command, Event, Execution, ExecutionId, Stage, StageName};
+use tracing::{info, warn};
+
+use crate::artifacts::{self, ArtifactError};
+use crate::engine::{Engine, EngineError};
+
+impl<O, B, D, N, C> Engine<O, B, D, N, C>
+where
+    O: ObjectStore,
+    B: Builder,
+    D: Deployer,
+    N: Notifier,
+    C: CommitReader,
+{
+    /// The core event for a deploying stage whose change set is in `state`: done when
+    /// its own execution completed, failed (quoting the first failed resource) when
+    /// it failed or can never run, `None` while it is still running or not started.
+    pub(crate) async fn deploy_settled(
+        &self,
+        stage: &Stage,
+        state: ChangeSetState,
+    ) -> Option<Event> {
+        let failed = match state {
+            ChangeSetState::Executed {
+                outcome: ExecutionOutcome::Succeeded,
+                ..
+            } => {
+                return Some(Event::StackUpdateCompleted {
+                    stage: stage.name.clone(),
+                });
+            }
+            ChangeSetState::Executed {
+                outcome: ExecutionOutcome::Running,
+                ..
+            }
+            | ChangeSetState::Ready { .. }
+            | ChangeSetState::Pending => return None,
+            ChangeSetState::Executed {
+                outcome: ExecutionOutcome::Failed,
+                ..
+            } => None,
+            ChangeSetState::Executed {
+                outcome: ExecutionOutcome::Obsolete,
+                ..
+            }
+            | ChangeSetState::Missing
+            | ChangeSetState::Empty { .. }
+            | ChangeSetState::Failed { .. } => Some(
+                "its change set can no longer be executed (deleted, or replaced by another \
+                 deployment of the stack); nothing of this commit was deployed"
+                    .to_owned(),
+            ),
+        };
+        let reason = match failed {
+            Some(reason) => format!("stack {}: {reason}", stage.stack_name),
+            None => self.failure_reason(stage).await,
+        };
+        Some(Event::StackUpdateFailed {
+            stage: stage.name.clone(),
+            reason,
+        })
+    }
+
+    /// Why the stage's stack failed: its status, and the first failed resource (else
+    /// CloudFormation's own reason).
+    pub(crate) async fn failure_reason(&self, stage: &Stage) -> String {
+        let target = Target::from(stage);
+        let (status, reason) = match self.deployer.stack(target).await {
+            Ok(Some(info)) => (info.status, info.reason),
+            Ok(None) => ("gone".to_owned(), None),
+            Err(e) => {
+                warn!(error = %chain(&e), "could not read the stack");
+                ("failed".to_owned(), None)
+            }
+        };
+        let first = match self.deployer.first_failure(target).await {
+            Ok(first) => first,
+            Err(e) => {
+                warn!(error = %chain(&e), "could not read the stack's events");
+                None
+            }
+        };
+        match first.or(reason.filter(|r| !r.is_empty())) {
+            Some(r) => format!("stack {} is {status}: {r}", stage.stack_name),
+            None => format!("stack {} is {status}", stage.stack_name),
+        }
+    }
+
+    /// Executes the change set the execution recorded. One that is already executing
+    /// or executed (an overlapping sweep, a retried handler, the SDK's own retry) is
+    /// the same deployment, not a failure.
+    pub(crate) async fn execute_change_set(
+        &self,
+        execution: &Execution,
+        stage: &StageName,
+        change_set_id: &str,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let Some(s) = execution.stage(stage) else {
+            return Ok(Vec::new());
+        };
+        let target = Target::from(s);
+        match artifacts::verify(&self.objects, &self.config, execution).await {
+            Ok(_) => {}
+            Err(ArtifactError::Unusable(reason)) => {
+                let event = Event::StackUpdateFailed {
+                    stage: stage.clone(),
+                    reason,
+                };
+                return self.apply(&execution.id, event).await;
+            }
+            Err(ArtifactError::Failed(e)) => return Err(e),
+        }
+        let refused = match self
+            .deployer
+            .execute_change_set(target, change_set_id)
+            .await
+        {
+            Ok(()) => {
+                info!(%stage, "change set executing");
+                return Ok(Vec::new());
+            }
+            Err(e) if e.retryable => return Err(e.into()),
+            Err(e) => e,
+        };
+        if let ChangeSetState::Executed { outcome, .. } =
+            self.deployer.change_set(target, change_set_id).await?
+            && outcome != ExecutionOutcome::Obsolete
+        {
+            info!(%stage, ?outcome, "change set already executed; nothing to do");
+            return Ok(Vec::new());
+        }
+        let reason = format!(
+            "could not execute change set {}: {}",
+            execution.change_set_name(stage),
+            chain(&refused)
+        );
+        self.apply(
+            &execution.id,
+            Event::StackUpdateFailed {
+                stage: stage.clone(),
+                reason,
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn start_build(
+        &self,
+        execution: &Execution,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let request = BuildRequest {
+            project: self.config.build_project.clone(),
+            source_version: execution.commit.id.to_string(),
+            idempotency_token: execution.id.to_string(),
+            environment: vec![
+                ("SLUICE_EXECUTION_ID".into(), execution.id.to_string()),
+                ("SLUICE_ARTIFACT_BUCKET".into(), self.config.bucket.clone()),
+                (
+                    "SLUICE_ARTIFACT_PREFIX".into(),
+                    self.config.artifact_prefix(&execution.id),
+                ),
+            ],
+        };
+        let event = match self.builder.start_build(request).await {
+            Ok(build) => {
+                info!(build = %build.id, "build started");
+                Event::BuildStarted {
+                    build_id: build.id,
+                    log_url: build.log_url,
+                }
+            }
+            Err(e) if e.retryable => return Err(e.into()),
+            Err(e) => Event::BuildFailed {
+                build_id: None,
+                reason: format!("could not start the build: {}", chain(&e)),
+                log_url: None,
+            },
+        };
+        self.apply(&execution.id, event).await
+    }
+
+    /// Takes the stage's lane, creates the change set from the build's artifacts and
+    /// waits (boundedly) until CloudFormation has worked it out.
+    pub(crate) async fn prepare(
+        &self,
+        execution: &Execution,
+        stage: &StageName,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let id = &execution.id;
+        let Some(s) = execution.stage(stage) else {
+            return Ok(Vec::new());
+        };
+        let mut work = Vec::new();
+        match self.lanes.acquire(stage, id, self.now()).await? {
+            Acquired::Outdated { by } => {
+                info!(%stage, newer = %by, "a newer execution holds this stage");
+                return self
+                    .apply(
+                        id,
+                        Event::Superseded {
+                            stage: stage.clone(),
+                            by,
+                        },
+                    )
+                    .await;
+            }
+            Acquired::Queued { superseded } => {
+                info!(%stage, "queued behind another deployment of this stage");
+                if let Some(old) = superseded {
+                    work.extend(self.supersede(&old, stage, id).await?);
+                }
+                return Ok(work);
+            }
+            Acquired::Granted { superseded } => {
+                if let Some(old) = superseded {
+                    info!(%stage, older = %old, "superseding the execution waiting at this gate");
+                    work.extend(self.supersede(&old, stage, id).await?);
+                }
+            }
+        }
+        let spec =
+            match artifacts::change_set_spec(&self.objects, &self.config, execution, stage).await {
+                Ok(spec) => spec,
+                Err(ArtifactError::Unusable(reason)) => {
+                    work.extend(self.change_set_failed(id, stage, reason).await?);
+                    return Ok(work);
+                }
+                Err(ArtifactError::Failed(e)) => return Err(e),
+            };
+        let target = Target::from(s);
+        if let Err(e) = self.deployer.create_change_set(target, &spec).await {
+            if e.retryable {
+                return Err(e.into());
+            }
+            let reason = e.message.clone().unwrap_or_else(|| chain(&e));
+            work.extend(self.change_set_failed(id, stage, reason).await?);
+            return Ok(work);
+        }
+        if let Some(event) = self
+            .await_change_set(target, stage, &spec.change_set_name)
+            .await?
+        {
+            work.extend(self.apply(id, event).await?);
+        }
+        Ok(work)
+    }
+
+    pub(crate) async fn change_set_failed(
+        &self,
+        id: &ExecutionId,
+        stage: &StageName,
+        reason: String,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let event = Event::ChangeSetFailed {
+            stage: stage.clone(),
+            change_set_id: None,
+            reason,
+        };
+        self.apply(id, event).await
+    }
+
+    /// Polls the change set with growing pauses; `None` if it is still being worked
+    /// out when the budget is spent (the sweeper takes over from there).
+    pub async fn await_change_set(
+        &self,
+        target: Target<'_>,
+        stage: &StageName,
+        name: &str,
+    ) -> Result<Option<Event>, EngineError> {
+        let started = tokio::time::Instant::now();
+        let mut pause = self.wait.first;
+        loop {
+            let state = self.deployer.change_set(target, name).await?;
+            if let Some(event) = change_set_event(stage, state) {
+                return Ok(Some(event));
+            }
+            if started.elapsed() + pause > self.wait.budget {
+                warn!(%stage, change_set = name, "change set not ready in time; the sweeper will pick it up");
+                return Ok(None);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.wait.max_interval);
+        }
+    }
+}
+
+/// The core event for a change set's state, if it is settled.
+pub fn change_set_event(stage: &StageName, state: ChangeSetState) -> Option<Event> {
+    let stage = stage.clone();
+    match state {
+        ChangeSetState::Ready { id, changes } => Some(Event::ChangeSetReady {
+            stage,
+            change_set_id: id,
+            changes,
+        }),
+        ChangeSetState::Empty { id } => Some(Event::ChangeSetEmpty {
+            stage,
+            change_set_id: id,
+        }),
+        ChangeSetState::Failed { id, reason } => Some(Event::ChangeSetFailed {
+            stage,
+            change_set_id: Some(id),
+            reason,
+        }),
+        ChangeSetState::Pending | ChangeSetState::Missing | ChangeSetState::Executed { .. } => None,
+    }
+}

@@ -1,0 +1,202 @@
+//! The approval gate: asking for a decision (a link that counts only once it is
+//! sent) and taking one, truthfully reported.
+
+use sluice_adapters::aws::chain;
+use sluice_adapters::builder::Builder;
+use sluice_adapters::commits::CommitReader;
+use sluice_adapters::deployer::Deployer;
+use sluice_adapters::notifier::Notifier;
+use sluice_adapters::{ObjectStore, StoreError};
+use sluice_core::lane::is_newer;
+use sluice_core::{
+    Command, Event, Execution, ExecutionId, Marked, Rejected, StageName, TokenHash, step,
+};
+use tracing::{error, info, warn};
+
+use crate::engine::{Decided, Engine, EngineError};
+use crate::{messages, token};
+
+impl<O, B, D, N, C> Engine<O, B, D, N, C>
+where
+    O: ObjectStore,
+    B: Builder,
+    D: Deployer,
+    N: Notifier,
+    C: CommitReader,
+{
+    /// An approver's decision, taken through the approval page.
+    pub async fn decide(
+        &self,
+        id: &ExecutionId,
+        stage: &StageName,
+        token: &str,
+        approve: bool,
+        by: String,
+        comment: Option<String>,
+    ) -> Result<Decided, EngineError> {
+        let Some(execution) = self.store.load(id).await? else {
+            return Ok(Decided::NotFound);
+        };
+        let token_sha256 = TokenHash::of(token);
+        let event = if approve {
+            Event::ApprovalGranted {
+                stage: stage.clone(),
+                token_sha256,
+                by,
+                comment,
+            }
+        } else {
+            Event::ApprovalRejected {
+                stage: stage.clone(),
+                token_sha256,
+                by,
+                comment,
+            }
+        };
+        // Check first, without saving, so nothing is claimed for an invalid decision.
+        if let Err(rejected) = step(&execution, event.clone(), self.now()) {
+            return Ok(Decided::Refused(rejected, Box::new(execution)));
+        }
+        if approve {
+            // Claim the stage for the deploy before saving the decision, so a newer
+            // execution cannot take the gate in between.
+            if let Marked::NotHolder { holder } = self
+                .lanes
+                .mark_waiting(stage, id, false, self.now())
+                .await?
+            {
+                if let Some(newer) = holder.filter(|h| is_newer(h, id)) {
+                    let work = self.supersede(id, stage, &newer).await?;
+                    self.run_all(work).await?;
+                }
+                let now = self.store.load(id).await?.unwrap_or(execution);
+                let rejected = Rejected::Finished {
+                    status: now.status,
+                    at: now.finished_at.unwrap_or(now.updated_at),
+                };
+                return Ok(Decided::Refused(rejected, Box::new(now)));
+            }
+        }
+        let decided_at = self.now();
+        match self.store.apply(id, event, decided_at).await {
+            Ok(applied) => {
+                // The decision is saved: whatever happens next, it was taken. What it
+                // led to (a deploy started, or not yet) is read back for the page.
+                let after = applied.execution.clone();
+                let follow_up = async {
+                    let mut work = self.release_finished(&after).await?;
+                    work.extend(applied.commands.into_iter().map(|c| (after.clone(), c)));
+                    self.run_all(work).await
+                }
+                .await;
+                if let Err(e) = &follow_up {
+                    error!(error = %chain(e), "decision saved, but acting on it failed; the sweeper retries");
+                }
+                let latest = match self.store.load(id).await {
+                    Ok(Some(latest)) => latest,
+                    _ => after,
+                };
+                Ok(Decided::Done {
+                    execution: Box::new(latest),
+                    acted: follow_up.is_ok(),
+                })
+            }
+            Err(StoreError::Rejected(rejected)) => {
+                let now = self.store.load(id).await?.unwrap_or(execution);
+                Ok(Decided::Refused(rejected, Box::new(now)))
+            }
+            // Whether the write took effect is unknown: look before saying no.
+            Err(e) => {
+                let saved = self.store.load(id).await?.filter(|now| {
+                    now.stage(stage)
+                        .and_then(|s| s.approval.as_ref())
+                        .and_then(|a| a.decision.as_ref())
+                        .is_some_and(|d| d.at == decided_at && d.approved == approve)
+                });
+                match saved {
+                    Some(now) => {
+                        error!(error = %chain(&e), "decision saved, but acting on it failed; the sweeper retries");
+                        Ok(Decided::Done {
+                            execution: Box::new(now),
+                            acted: false,
+                        })
+                    }
+                    None => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn request_approval(
+        &self,
+        execution: &Execution,
+        stage: &StageName,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let Some(approval_url) = self.config.approval_url.as_deref() else {
+            // Left for the sweeper, which has the URL, to send (ApprovalNotSent).
+            warn!(%stage, "SLUICE_APPROVAL_URL is not set here; the approval link is not sent");
+            return Ok(Vec::new());
+        };
+        // At the gate, the stage may go to a newer execution: decide that first.
+        match self
+            .lanes
+            .mark_waiting(stage, &execution.id, true, self.now())
+            .await?
+        {
+            Marked::Held => {}
+            Marked::Superseded { by } => return self.hand_over(&execution.id, stage, &by).await,
+            Marked::NotHolder { holder } => {
+                if let Some(newer) = holder.filter(|h| is_newer(h, &execution.id)) {
+                    return self.supersede(&execution.id, stage, &newer).await;
+                }
+                warn!(%stage, "asking for approval without holding the stage");
+            }
+        }
+        let token = token::generate();
+        let hash = TokenHash::of(&token);
+        let timeout = chrono::Duration::from_std(self.config.approval_timeout)
+            .unwrap_or(chrono::Duration::days(7));
+        let expires_at = self.now() + timeout;
+        let event = Event::ApprovalRequested {
+            stage: stage.clone(),
+            token_sha256: hash,
+            expires_at,
+        };
+        let applied = match self.store.apply(&execution.id, event, self.now()).await {
+            Ok(applied) => applied,
+            Err(StoreError::Rejected(rejected)) => {
+                warn!(%stage, %rejected, "approval not requested");
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let issued = applied
+            .execution
+            .stage(stage)
+            .and_then(|s| s.approval.as_ref())
+            .is_some_and(|a| a.token_sha256.matches(&hash));
+        if !applied.changed || !issued {
+            info!(%stage, "an approval link was already issued");
+            return Ok(Vec::new());
+        }
+        let link = format!(
+            "{approval_url}/approvals/{}/{stage}?token={token}",
+            execution.id
+        );
+        let Some(s) = applied.execution.stage(stage) else {
+            return Ok(Vec::new());
+        };
+        let message = messages::approval_request(&applied.execution, s, &link, expires_at);
+        if let Err(e) = self.notifier.publish(&message).await {
+            // Nobody has the link; the sweeper issues and sends a new one shortly.
+            warn!(%stage, error = %chain(&e), "approval request not sent");
+            return Ok(Vec::new());
+        }
+        info!(%stage, subject = %message.subject, "approval request sent");
+        let sent = Event::ApprovalSent {
+            stage: stage.clone(),
+            token_sha256: hash,
+        };
+        self.apply(&execution.id, sent).await
+    }
+}

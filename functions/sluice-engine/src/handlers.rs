@@ -1,0 +1,211 @@
+//! The event handlers: a push, a build's state change, a stack's status change,
+//! each decoded and checked, then turned into a core event for its execution.
+
+use serde_json::Value;
+use sluice_adapters::ObjectStore;
+use sluice_adapters::aws::chain;
+use sluice_adapters::builder::Builder;
+use sluice_adapters::commits::{CommitInfo, CommitReader};
+use sluice_adapters::deployer::Deployer;
+use sluice_adapters::notifier::Notifier;
+use sluice_core::{Command, Commit, CommitId, Push, StageStatus, Status, Timestamp};
+use tracing::{info, warn};
+
+use crate::engine::{Engine, EngineError, refuse, traced};
+use crate::events;
+use crate::events::{BuildChange, Push as PushEvent, StackChange};
+
+impl<O, B, D, N, C> Engine<O, B, D, N, C>
+where
+    O: ObjectStore,
+    B: Builder,
+    D: Deployer,
+    N: Notifier,
+    C: CommitReader,
+{
+    /// A push event: create the execution for the commit and start its build.
+    pub async fn on_push(&self, value: Value) -> Result<(), EngineError> {
+        let (repository, branch, commit, pushed_at, old_commit) =
+            match events::decode_push(value, &self.config.pipeline).map_err(refuse)? {
+                PushEvent::Ignored(reason) => {
+                    info!(%reason, "push ignored");
+                    return Ok(());
+                }
+                PushEvent::Watched {
+                    repository,
+                    branch,
+                    commit,
+                    pushed_at,
+                    old_commit,
+                } => (repository, branch, commit, pushed_at, old_commit),
+            };
+        let span = tracing::info_span!("push", %repository, commit = %commit);
+        traced(span, async {
+            let info = self.commit_info(&repository, &commit).await?;
+            let head = self.branch_head(&repository, &branch).await?;
+            let pushed_at = self.after_previous(pushed_at, old_commit.as_ref()).await?;
+            let push = Push {
+                repository,
+                branch,
+                commit: Commit {
+                    id: commit,
+                    author: info.author,
+                    message: info.message,
+                },
+                pushed_at,
+                branch_head: head,
+            };
+            let created = self
+                .store
+                .create(&self.config.pipeline, push, self.now())
+                .await?;
+            let execution = created.execution;
+            if created.created {
+                info!(execution = %execution.id, "execution created");
+                self.run(execution, created.commands).await
+            } else if execution.status == Status::Building && execution.build.id.is_none() {
+                // An earlier delivery created the execution but did not record its
+                // build; starting again with the same idempotency token is safe.
+                info!(execution = %execution.id, "finishing an interrupted build start");
+                self.run(execution, vec![Command::StartBuild]).await
+            } else {
+                info!(execution = %execution.id, "this commit is already being delivered");
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    /// Where the branch points now; unknown (`None`) if CodeCommit will not say.
+    pub(crate) async fn branch_head(
+        &self,
+        repository: &str,
+        branch: &str,
+    ) -> Result<Option<CommitId>, EngineError> {
+        match self.commits.branch_head(repository, branch).await {
+            Ok(head) => Ok(head.and_then(|h| CommitId::parse(&h).ok())),
+            Err(e) if e.retryable => Err(e.into()),
+            Err(e) => {
+                warn!(error = %chain(&e), "branch head unavailable; going on without it");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The push's time, made later than the execution of the commit it replaced on
+    /// the branch: event times have whole seconds, and two pushes in one second must
+    /// still order as they happened.
+    pub(crate) async fn after_previous(
+        &self,
+        pushed_at: Timestamp,
+        old_commit: Option<&CommitId>,
+    ) -> Result<Timestamp, EngineError> {
+        let Some(old) = old_commit else {
+            return Ok(pushed_at);
+        };
+        Ok(match self.store.delivering(old).await? {
+            Some(previous) if previous.time() >= pushed_at => {
+                previous.time() + chrono::Duration::milliseconds(1)
+            }
+            _ => pushed_at,
+        })
+    }
+
+    pub(crate) async fn commit_info(
+        &self,
+        repository: &str,
+        commit: &CommitId,
+    ) -> Result<CommitInfo, EngineError> {
+        match self.commits.commit(repository, commit.as_str()).await {
+            Ok(info) => Ok(info),
+            Err(e) if e.retryable => Err(e.into()),
+            Err(e) => {
+                warn!(error = %chain(&e), "commit details unavailable; going on without them");
+                Ok(CommitInfo {
+                    author: None,
+                    message: None,
+                })
+            }
+        }
+    }
+
+    /// A build state change.
+    pub async fn on_build(&self, value: Value) -> Result<(), EngineError> {
+        match events::decode_build(value, &self.config.build_project).map_err(refuse)? {
+            BuildChange::Ignored(reason) => {
+                info!(%reason, "build event ignored");
+                Ok(())
+            }
+            BuildChange::Ours { execution, event } => {
+                let span = tracing::info_span!(
+                    "build",
+                    %execution,
+                    repository = %self.config.pipeline.repository,
+                );
+                traced(span, async {
+                    let work = self.apply(&execution, event).await?;
+                    self.run_all(work).await
+                })
+                .await
+            }
+        }
+    }
+
+    /// A stack status change: wakes the execution deploying that stack, which then
+    /// asks how its own change set's execution went. The event itself is only a hint:
+    /// a stale or redelivered one, or one for another change set of the same stack,
+    /// changes nothing.
+    pub async fn on_stack(&self, value: Value) -> Result<(), EngineError> {
+        let (stage, stack_name, status) =
+            match events::decode_stack(value, &self.config.pipeline).map_err(refuse)? {
+                StackChange::Ignored(reason) => {
+                    info!(%reason, "stack event ignored");
+                    return Ok(());
+                }
+                StackChange::Ours {
+                    stage,
+                    stack_name,
+                    status,
+                    ..
+                } => (stage, stack_name, status),
+            };
+        let Some(holder) = self.lanes.get(&stage).await?.holder else {
+            info!(%stack_name, %status, "no execution is deploying this stack");
+            return Ok(());
+        };
+        let id = holder.execution;
+        let Some(execution) = self.store.load(&id).await? else {
+            warn!(execution = %id, "the lane names an execution that does not exist");
+            return Ok(());
+        };
+        let span = tracing::info_span!(
+            "stack",
+            execution = %id,
+            repository = %execution.repository,
+            commit = %execution.commit.id.short(),
+            %stack_name,
+            %status,
+        );
+        traced(span, async {
+            let Some(s) = execution.stage(&stage) else {
+                return Ok(());
+            };
+            if s.status != StageStatus::Deploying {
+                info!(stage = %stage, status = %s.status, "stage is not deploying; stack event ignored");
+                return Ok(());
+            }
+            let Some(change_set) = s.change_set_id.as_deref() else {
+                warn!(stage = %stage, "a deploying stage without a change set id");
+                return Ok(());
+            };
+            let state = self.deployer.change_set(s.into(), change_set).await?;
+            let Some(event) = self.deploy_settled(s, state).await else {
+                info!(stage = %stage, "the stage's own change set has not finished deploying");
+                return Ok(());
+            };
+            let work = self.apply(&id, event).await?;
+            self.run_all(work).await
+        })
+        .await
+    }
+}
