@@ -27,7 +27,7 @@ use sluice_adapters::{
 };
 use sluice_core::{Execution, ExecutionId, StageName, StageStatus, Timestamp};
 use sluice_engine::{Engine, WaitPolicy};
-use support::{PRODUCTION, STAGING, World, build_event, commit, config, start_time};
+use support::{Fakes, PRODUCTION, STAGING, World, build_event, commit};
 
 /// S3 as the simulation sees it: every call may yield to another handler, fail
 /// before it acts, or (for writes) lose its answer after it acted.
@@ -131,7 +131,6 @@ const PUSHES: u32 = 4;
 const STEPS: usize = 160;
 
 struct Sim {
-    seed: u64,
     rng: fastrand::Rng,
     engine: SimEngine,
     objects: MemoryObjects,
@@ -150,7 +149,6 @@ struct Sim {
     finished_builds: BTreeSet<String>,
     used_links: BTreeSet<String>,
     decisions: Vec<Decision>,
-    failed_events: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -169,42 +167,29 @@ fn template_of(commit: &str, rng: &mut fastrand::Rng) -> String {
 
 impl Sim {
     fn new(seed: u64) -> Self {
-        let faults = Faults::default();
+        let fakes = Fakes::new();
         let objects = MemoryObjects::new();
-        let builder = MemoryBuilder::with_faults(faults.clone());
-        let deployer = MemoryDeployer::with_faults(faults.clone());
-        let notifier = MemoryNotifier::with_faults(faults.clone());
-        let commits = MemoryCommits::default();
-        let clock = Arc::new(Mutex::new(start_time()));
-        let reader = clock.clone();
-        let engine = Engine::new(
-            config(),
+        let engine = fakes.engine(
             SimObjects {
                 inner: objects.clone(),
-                faults: faults.clone(),
+                faults: fakes.faults.clone(),
             },
-            builder.clone(),
-            deployer.clone(),
-            notifier.clone(),
-            commits.clone(),
-        )
-        .with_clock(Arc::new(move || *lock(&reader)))
-        .with_wait(WaitPolicy {
-            first: std::time::Duration::from_millis(10),
-            max_interval: std::time::Duration::from_millis(50),
-            budget: std::time::Duration::from_millis(200),
-        });
+            WaitPolicy {
+                first: std::time::Duration::from_millis(10),
+                max_interval: std::time::Duration::from_millis(50),
+                budget: std::time::Duration::from_millis(200),
+            },
+        );
         Self {
-            seed,
             rng: fastrand::Rng::with_seed(seed),
             engine,
             objects,
-            builder,
-            deployer,
-            notifier,
-            commits,
-            faults,
-            clock,
+            builder: fakes.builder,
+            deployer: fakes.deployer,
+            notifier: fakes.notifier,
+            commits: fakes.commits,
+            faults: fakes.faults,
+            clock: fakes.clock,
             pending: Vec::new(),
             stack_events: Vec::new(),
             pushed: 0,
@@ -212,7 +197,6 @@ impl Sim {
             finished_builds: BTreeSet::new(),
             used_links: BTreeSet::new(),
             decisions: Vec::new(),
-            failed_events: 0,
         }
     }
 
@@ -290,13 +274,13 @@ impl Sim {
             });
         }
         if !self.handle(&delivery).await {
+            // After its third attempt Lambda gives up (to the failed-events queue):
+            // the sweeper must repair whatever the event would have done.
             if delivery.attempt < 3 {
                 self.pending.push(Delivery {
                     attempt: delivery.attempt + 1,
                     ..delivery
                 });
-            } else {
-                self.failed_events += 1;
             }
         }
     }
@@ -704,7 +688,6 @@ async fn run(seed: u64) -> Result<(), String> {
             e.timeline.last()
         ));
     }
-    let _ = sim.seed;
     Ok(())
 }
 

@@ -96,6 +96,52 @@ pub fn commit(n: u32) -> String {
     format!("{n:08x}{}", "c0ffee00".repeat(4))
 }
 
+/// The in-memory AWS services, their shared faults, and the clock an engine reads.
+pub struct Fakes {
+    pub builder: MemoryBuilder,
+    pub deployer: MemoryDeployer,
+    pub notifier: MemoryNotifier,
+    pub commits: MemoryCommits,
+    pub faults: Faults,
+    pub clock: Arc<Mutex<Timestamp>>,
+}
+
+impl Fakes {
+    /// Fresh services, no faults, the clock at [`start_time`].
+    pub fn new() -> Self {
+        let faults = Faults::default();
+        Self {
+            builder: MemoryBuilder::with_faults(faults.clone()),
+            deployer: MemoryDeployer::with_faults(faults.clone()),
+            notifier: MemoryNotifier::with_faults(faults.clone()),
+            commits: MemoryCommits::default(),
+            faults,
+            clock: Arc::new(Mutex::new(start_time())),
+        }
+    }
+
+    /// The engine of [`config`] over these services and `objects`, on this clock.
+    pub fn engine<O: ObjectStore>(
+        &self,
+        objects: O,
+        wait: WaitPolicy,
+    ) -> Engine<O, MemoryBuilder, MemoryDeployer, MemoryNotifier, MemoryCommits> {
+        let reader = self.clock.clone();
+        Engine::new(
+            config(),
+            objects,
+            self.builder.clone(),
+            self.deployer.clone(),
+            self.notifier.clone(),
+            self.commits.clone(),
+        )
+        .with_clock(Arc::new(move || {
+            *reader.lock().unwrap_or_else(|e| e.into_inner())
+        }))
+        .with_wait(wait)
+    }
+}
+
 impl Default for World {
     fn default() -> Self {
         Self::new()
@@ -105,40 +151,25 @@ impl Default for World {
 impl World {
     /// A pipeline of staging, then production behind an approval.
     pub fn new() -> Self {
-        let config = config();
-        let clock = Arc::new(Mutex::new(start_time()));
-        let reader = clock.clone();
-        let faults = Faults::default();
+        let fakes = Fakes::new();
         let objects = MemoryObjects::new();
-        let builder = MemoryBuilder::with_faults(faults.clone());
-        let deployer = MemoryDeployer::with_faults(faults.clone());
-        let notifier = MemoryNotifier::with_faults(faults.clone());
-        let commits = MemoryCommits::default();
-        let engine = Engine::new(
-            config,
+        let engine = fakes.engine(
             objects.clone(),
-            builder.clone(),
-            deployer.clone(),
-            notifier.clone(),
-            commits.clone(),
-        )
-        .with_clock(Arc::new(move || {
-            *reader.lock().unwrap_or_else(|e| e.into_inner())
-        }))
-        .with_wait(WaitPolicy {
-            first: std::time::Duration::from_millis(1),
-            max_interval: std::time::Duration::from_millis(1),
-            budget: std::time::Duration::from_millis(3),
-        });
+            WaitPolicy {
+                first: std::time::Duration::from_millis(1),
+                max_interval: std::time::Duration::from_millis(1),
+                budget: std::time::Duration::from_millis(3),
+            },
+        );
         Self {
             engine,
             objects,
-            builder,
-            deployer,
-            notifier,
-            commits,
-            faults,
-            clock,
+            builder: fakes.builder,
+            deployer: fakes.deployer,
+            notifier: fakes.notifier,
+            commits: fakes.commits,
+            faults: fakes.faults,
+            clock: fakes.clock,
         }
     }
 
