@@ -127,6 +127,8 @@ where
         }
     }
 
+    /// Issues a link for the gate of `stage` and emails it; the link counts as sent
+    /// once published. A newer execution queued behind this one takes the gate instead.
     pub(crate) async fn request_approval(
         &self,
         execution: &Execution,
@@ -137,21 +139,6 @@ where
             warn!(%stage, "SLUICE_APPROVAL_URL is not set here; the approval link is not sent");
             return Ok(Vec::new());
         };
-        // At the gate, the stage may go to a newer execution: decide that first.
-        match self
-            .lanes
-            .mark_waiting(stage, &execution.id, true, self.now())
-            .await?
-        {
-            Marked::Held => {}
-            Marked::Superseded { by } => return self.hand_over(&execution.id, stage, &by).await,
-            Marked::NotHolder { holder } => {
-                if let Some(newer) = holder.filter(|h| is_newer(h, &execution.id)) {
-                    return self.supersede(&execution.id, stage, &newer).await;
-                }
-                warn!(%stage, "asking for approval without holding the stage");
-            }
-        }
         let token = token::generate();
         let hash = TokenHash::of(&token);
         let timeout = chrono::Duration::from_std(self.config.approval_timeout)
@@ -178,6 +165,23 @@ where
         if !applied.changed || !issued {
             info!(%stage, "an approval link was already issued");
             return Ok(Vec::new());
+        }
+        // Only now that the core has the stage waiting at its gate may the lane say
+        // so: marked earlier, a stale request could free a stage that is deploying.
+        // Waiting, the stage may go to a newer execution queued behind this one.
+        match self
+            .lanes
+            .mark_waiting(stage, &execution.id, true, self.now())
+            .await?
+        {
+            Marked::Held => {}
+            Marked::Superseded { by } => return self.hand_over(&execution.id, stage, &by).await,
+            Marked::NotHolder { holder } => {
+                if let Some(newer) = holder.filter(|h| is_newer(h, &execution.id)) {
+                    return self.supersede(&execution.id, stage, &newer).await;
+                }
+                warn!(%stage, "asking for approval without holding the stage");
+            }
         }
         let link = format!(
             "{approval_url}/approvals/{}/{stage}?token={token}",

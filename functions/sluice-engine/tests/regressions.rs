@@ -642,3 +642,35 @@ async fn a_queued_execution_the_lane_forgot_is_superseded_by_the_sweeper() {
     assert_eq!(b.status, Status::Superseded, "{:?}", b.timeline);
     assert_eq!(b.superseded_by.as_ref(), Some(&newer));
 }
+
+/// Found in review: a stale request for an approval (the sweeper's, say), run after
+/// the approval, must not mark the deploying stage as merely waiting, or a newer
+/// execution would take it while the deployment runs.
+#[tokio::test]
+async fn a_stale_approval_request_does_not_free_a_deploying_stage() {
+    let world = World::new();
+    let a = world.to_the_gate(&commit(1)).await;
+    world.decide(&a.id, "approve", "Grace").await;
+    let production = StageName::parse("production").unwrap();
+    world
+        .engine
+        .run(
+            a.clone(),
+            vec![sluice_core::Command::RequestApproval { stage: production }],
+        )
+        .await
+        .unwrap();
+    world.advance(Duration::minutes(1));
+    let b = world.to_the_gate(&commit(2)).await;
+    assert_eq!(
+        status_of(&b, "production"),
+        StageStatus::Preparing,
+        "B waits for A's deployment: {:?}",
+        b.timeline
+    );
+    assert_eq!(world.deployer.deploying(), vec![PRODUCTION.to_owned()]);
+    assert_eq!(
+        status_of(&world.execution(&a.id).await, "production"),
+        StageStatus::Deploying
+    );
+}
