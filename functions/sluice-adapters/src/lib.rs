@@ -11,7 +11,9 @@ pub mod memory;
 pub mod notifier;
 pub mod objects;
 pub mod store;
+pub mod unavailable;
 
 pub use aws::AwsError;
 pub use objects::{Condition, MemoryObjects, Object, ObjectError, ObjectStore, S3Objects, Version};
 pub use store::{Applied, Created, ExecutionStore, RetryPolicy, StoreError};
+pub use unavailable::Unavailable;

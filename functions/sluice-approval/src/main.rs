@@ -2,12 +2,12 @@
 
 use lambda_http::{Error, Request, service_fn};
 use sluice_engine::approval::handle;
-use sluice_engine::runtime::aws_engine;
+use sluice_engine::runtime::{StageEngine, aws_engine};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let engine = aws_engine().await?;
+    let engine: StageEngine = aws_engine().await?;
     let engine = &engine;
     // Handler futures are boxed: unboxed, their nesting exceeds rustc's layout depth limit.
     lambda_http::run(service_fn(move |request: Request| async move {

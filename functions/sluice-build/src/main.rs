@@ -1,8 +1,8 @@
 //! Build function: `CodeBuild Build State Change` → first stage started, or execution failed.
 
-use sluice_engine::runtime::{Events, serve};
+use sluice_engine::runtime::serve_builds;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve(Events::Build).await
+    serve_builds().await
 }

@@ -3,22 +3,69 @@
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
-use sluice_adapters::S3Objects;
 use sluice_adapters::aws::{chain, s3_client};
-use sluice_adapters::builder::CodeBuild;
-use sluice_adapters::commits::CodeCommit;
-use sluice_adapters::deployer::CloudFormation;
+use sluice_adapters::builder::{Builder, CodeBuild};
+use sluice_adapters::commits::{CodeCommit, CommitReader};
+use sluice_adapters::deployer::{CloudFormation, Deployer};
 use sluice_adapters::notifier::Sns;
+use sluice_adapters::{S3Objects, Unavailable};
 
 use crate::config::{Config, ConfigProblem};
 use crate::engine::{Engine, EngineError};
 
-/// The engine over the real AWS services.
-pub type AwsEngine = Engine<S3Objects, CodeBuild, CloudFormation, Sns, CodeCommit>;
+/// A capability built from the SDK's configuration, or left out (`Unavailable`).
+pub trait FromSdk {
+    fn from_sdk(sdk: &aws_config::SdkConfig) -> Self;
+}
 
-/// Reads the configuration and builds every client once. `AWS_ENDPOINT_URL` (and the
-/// per-service variants) point the clients at the local emulator when set.
-pub async fn aws_engine() -> Result<AwsEngine, ConfigProblem> {
+impl FromSdk for CodeBuild {
+    fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
+        CodeBuild::new(aws_sdk_codebuild::Client::new(sdk))
+    }
+}
+
+impl FromSdk for CloudFormation {
+    fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
+        CloudFormation::new(sdk)
+    }
+}
+
+impl FromSdk for CodeCommit {
+    fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
+        CodeCommit::new(aws_sdk_codecommit::Client::new(sdk))
+    }
+}
+
+impl FromSdk for Unavailable {
+    fn from_sdk(_: &aws_config::SdkConfig) -> Self {
+        Unavailable
+    }
+}
+
+/// The engine over the real AWS services, with the builder `B`, deployer `D` and
+/// commit reader `C` a function needs; each of them may be `Unavailable`.
+pub type AwsEngine<B, D, C> = Engine<S3Objects, B, D, Sns, C>;
+
+/// The source function's: it reads the branch and starts builds; it deploys nothing.
+pub type SourceEngine = AwsEngine<CodeBuild, Unavailable, CodeCommit>;
+
+/// The build, deploy and approval functions': they deploy and notify; they start no
+/// build and read no commit.
+pub type StageEngine = AwsEngine<Unavailable, CloudFormation, Unavailable>;
+
+/// The sweeper's: it asks again for anything that was lost, builds included; it reads
+/// no commit.
+pub type SweeperEngine = AwsEngine<CodeBuild, CloudFormation, Unavailable>;
+
+/// Reads the configuration and builds the clients the function was given, once.
+/// `AWS_ENDPOINT_URL` (and the per-service variants) point them at the local emulator
+/// when set.
+pub async fn aws_engine<B, D, C>() -> Result<AwsEngine<B, D, C>, ConfigProblem>
+where
+    B: Builder + FromSdk,
+    D: Deployer + FromSdk,
+    C: CommitReader + FromSdk,
+{
     let config = Config::from_env()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let objects = S3Objects::new(s3_client(&sdk), config.bucket.clone());
@@ -26,10 +73,10 @@ pub async fn aws_engine() -> Result<AwsEngine, ConfigProblem> {
     Ok(Engine::new(
         config,
         objects,
-        CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk)),
-        CloudFormation::new(&sdk),
+        B::from_sdk(&sdk),
+        D::from_sdk(&sdk),
         notifier,
-        CodeCommit::new(aws_sdk_codecommit::Client::new(&sdk)),
+        C::from_sdk(&sdk),
     ))
 }
 
@@ -69,7 +116,7 @@ pub fn outcome(result: Result<(), EngineError>) -> Result<(), HandlerFailure> {
 
 /// Which EventBridge events a function handles.
 #[derive(Clone, Copy, Debug)]
-pub enum Events {
+enum Events {
     /// `CodeCommit Repository State Change`.
     Push,
     /// `CodeBuild Build State Change`.
@@ -78,11 +125,31 @@ pub enum Events {
     Stack,
 }
 
+/// The source function: pushes start executions.
+pub async fn serve_pushes() -> Result<(), lambda_runtime::Error> {
+    serve::<CodeBuild, Unavailable, CodeCommit>(Events::Push).await
+}
+
+/// The build function: finished builds move executions to their first stage.
+pub async fn serve_builds() -> Result<(), lambda_runtime::Error> {
+    serve::<Unavailable, CloudFormation, Unavailable>(Events::Build).await
+}
+
+/// The deploy function: finished stack updates finish stages.
+pub async fn serve_stacks() -> Result<(), lambda_runtime::Error> {
+    serve::<Unavailable, CloudFormation, Unavailable>(Events::Stack).await
+}
+
 /// The whole life of an event-driven function: JSON tracing, configuration and
 /// clients built once, then one engine handler per delivered event.
-pub async fn serve(events: Events) -> Result<(), lambda_runtime::Error> {
+async fn serve<B, D, C>(events: Events) -> Result<(), lambda_runtime::Error>
+where
+    B: Builder + FromSdk,
+    D: Deployer + FromSdk,
+    C: CommitReader + FromSdk,
+{
     lambda_runtime::tracing::init_default_subscriber();
-    let engine = aws_engine().await?;
+    let engine = aws_engine::<B, D, C>().await?;
     let engine = &engine;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Boxed: unboxed, the handler futures nest deeper than rustc's layout limit.

@@ -1,8 +1,8 @@
 //! Source function: `CodeCommit Repository State Change` → execution created, build started.
 
-use sluice_engine::runtime::{Events, serve};
+use sluice_engine::runtime::serve_pushes;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve(Events::Push).await
+    serve_pushes().await
 }

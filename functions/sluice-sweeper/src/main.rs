@@ -3,7 +3,7 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use sluice_engine::engine::EngineError;
-use sluice_engine::runtime::{aws_engine, outcome};
+use sluice_engine::runtime::{SweeperEngine, aws_engine, outcome};
 
 /// Executions examined per run; the next run resumes after the last one.
 const BATCH: usize = 50;
@@ -11,7 +11,7 @@ const BATCH: usize = 50;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let engine = aws_engine().await?;
+    let engine: SweeperEngine = aws_engine().await?;
     let engine = &engine;
     // Handler futures are boxed: unboxed, their nesting exceeds rustc's layout depth limit.
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
