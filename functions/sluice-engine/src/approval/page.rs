@@ -1,0 +1,320 @@
+//! What the approval function shows: the page asking for a decision, and the pages
+//! that answer one. Everything a person or a commit controls is HTML-escaped here.
+
+use std::fmt::Write;
+
+use lambda_http::http::{StatusCode, header};
+use lambda_http::{Body, Response};
+use sluice_adapters::aws::chain;
+use sluice_core::{
+    ChangeAction, Execution, ExecutionId, Rejected, Replacement, StageName, StageStatus, Status,
+};
+use tracing::error;
+
+use super::{COMMENT_MAX, NAME_MAX};
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;margin:0 auto;max-width:46rem;\
+padding:1rem;color:#1b1b1b}h1{font-size:1.4rem}table{border-collapse:collapse;width:100%;\
+font-size:.95rem}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;\
+overflow-wrap:anywhere}.n{white-space:nowrap}tr.replace{background:#fff0e0}.warn{color:#a33;font-weight:600}\
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}\
+dd{margin:0;word-break:break-word}pre{white-space:pre-wrap;margin:0}\
+textarea,input{width:100%;box-sizing:border-box;font:inherit;padding:.5rem}\
+.buttons{display:flex;gap:1rem;margin-top:1rem}button{flex:1;font:inherit;font-size:1.1rem;\
+padding:.9rem;border:0;border-radius:.4rem;color:#fff}.approve{background:#1d7a3a}\
+.reject{background:#a33}.note{color:#555;font-size:.9rem}";
+
+pub(super) fn page(status: StatusCode, title: &str, content: &str) -> Response<Body> {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex\"><title>{} - Sluice</title>\
+         <style>{STYLE}</style></head><body><h1>{}</h1>{content}</body></html>",
+        escape(title),
+        escape(title)
+    );
+    let mut response = Response::new(Body::Text(html));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    ] {
+        headers.insert(name, lambda_http::http::HeaderValue::from_static(value));
+    }
+    response
+}
+
+pub(super) fn message_page(status: StatusCode, title: &str, text: &str) -> Response<Body> {
+    page(status, title, &format!("<p>{}</p>", escape(text)))
+}
+
+pub(super) fn summary(execution: &Execution, stage: &StageName) -> String {
+    let mut html = String::from("<dl>");
+    let mut row = |k: &str, v: &str| {
+        let _ = write!(html, "<dt>{}</dt><dd>{}</dd>", escape(k), escape(v));
+    };
+    row(
+        "Repository",
+        &format!("{} ({})", execution.repository, execution.branch),
+    );
+    row("Commit", execution.commit.id.as_str());
+    row(
+        "Author",
+        execution.commit.author.as_deref().unwrap_or("unknown"),
+    );
+    row("Stage", stage.as_str());
+    if let Some(s) = execution.stage(stage) {
+        row("Stack", &s.stack_name);
+    }
+    row("Execution", execution.id.as_str());
+    html.push_str("</dl>");
+    if let Some(message) = &execution.commit.message {
+        let _ = write!(
+            html,
+            "<h2>Commit message</h2><pre>{}</pre>",
+            escape(message)
+        );
+    }
+    html
+}
+
+pub(super) fn changes_table(execution: &Execution, stage: &StageName) -> String {
+    let Some(s) = execution.stage(stage) else {
+        return String::new();
+    };
+    let replaced = s
+        .changes
+        .iter()
+        .filter(|c| c.replacement != Replacement::Never)
+        .count();
+    let mut html = format!("<h2>What will change ({})</h2>", s.changes.len());
+    if replaced > 0 {
+        let _ = write!(
+            html,
+            "<p class=\"warn\">{replaced} resource(s) may be replaced: a new one is created and \
+             the old one deleted.</p>"
+        );
+    }
+    html.push_str(
+        "<table><thead><tr><th class=\"n\">Action</th><th>Resource</th><th>Type</th>\
+         <th class=\"n\">Replaced?</th></tr></thead><tbody>",
+    );
+    for c in &s.changes {
+        let action = match c.action {
+            ChangeAction::Add => "Add",
+            ChangeAction::Modify => "Modify",
+            ChangeAction::Remove => "Remove",
+            ChangeAction::Import => "Import",
+            ChangeAction::Dynamic => "Dynamic",
+        };
+        let (class, replacement) = match c.replacement {
+            Replacement::Always => (" class=\"replace\"", "<span class=\"warn\">Yes</span>"),
+            Replacement::Conditional => (" class=\"replace\"", "<span class=\"warn\">Maybe</span>"),
+            Replacement::Never => ("", "No"),
+        };
+        // Types wrap after each "::" rather than mid-word on a narrow screen.
+        let _ = write!(
+            html,
+            "<tr{class}><td class=\"n\">{action}</td><td>{}</td><td>{}</td>\
+             <td class=\"n\">{replacement}</td></tr>",
+            escape(&c.logical_id),
+            escape(&c.resource_type).replace("::", "::<wbr>")
+        );
+    }
+    html.push_str("</tbody></table>");
+    html
+}
+
+pub(super) fn decision_form(execution: &Execution, stage: &StageName, token: &str) -> String {
+    let expires = execution
+        .stage(stage)
+        .and_then(|s| s.approval.as_ref())
+        .map(|a| a.expires_at.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    format!(
+        "<form method=\"post\" action=\"/approvals/{id}/{stage}\">\
+         <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <p><label>Your name<br><input name=\"name\" maxlength=\"{NAME_MAX}\" autocomplete=\"name\"></label></p>\
+         <p><label>Comment (optional)<br><textarea name=\"comment\" rows=\"3\" maxlength=\"{COMMENT_MAX}\"></textarea></label></p>\
+         <div class=\"buttons\"><button class=\"approve\" name=\"decision\" value=\"approve\">Approve</button>\
+         <button class=\"reject\" name=\"decision\" value=\"reject\">Reject</button></div>\
+         <p class=\"note\">This link works once and expires {expires}.</p></form>",
+        id = escape(execution.id.as_str()),
+        stage = escape(stage.as_str()),
+        token = escape(token),
+        expires = escape(&expires),
+    )
+}
+
+/// The page for a decision that cannot be taken, with the status code that fits.
+pub(super) fn refused(rejected: &Rejected, superseded_by: Option<&ExecutionId>) -> Response<Body> {
+    let when = |t: &sluice_core::Timestamp| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    match rejected {
+        Rejected::WrongToken { .. } => message_page(
+            StatusCode::FORBIDDEN,
+            "This link is not valid",
+            "The approval link is wrong or incomplete. Open the link from the approval email \
+             exactly as it was sent.",
+        ),
+        Rejected::UnknownStage(stage) => message_page(
+            StatusCode::NOT_FOUND,
+            "No such stage",
+            &format!("This execution has no stage named {stage}."),
+        ),
+        Rejected::AlreadyDecided {
+            approved, by, at, ..
+        } => message_page(
+            StatusCode::GONE,
+            if *approved {
+                "Already approved"
+            } else {
+                "Already rejected"
+            },
+            &format!(
+                "{} {by} at {}. Each link works once.",
+                if *approved {
+                    "Approved by"
+                } else {
+                    "Rejected by"
+                },
+                when(at)
+            ),
+        ),
+        Rejected::ApprovalExpired { at, .. } => message_page(
+            StatusCode::GONE,
+            "This approval has expired",
+            &format!(
+                "Nobody decided before {}, so nothing was deployed. Push again to ask again.",
+                when(at)
+            ),
+        ),
+        Rejected::Finished {
+            status: Status::Superseded,
+            at,
+        } => message_page(
+            StatusCode::GONE,
+            "Superseded by a newer commit",
+            &format!(
+                "At {} a newer commit (execution {}) reached this stage, so this one will not \
+                 be deployed. Look for the newer approval email.",
+                when(at),
+                superseded_by.map(ExecutionId::as_str).unwrap_or("unknown")
+            ),
+        ),
+        Rejected::Finished { status, at } => message_page(
+            StatusCode::GONE,
+            "This delivery has ended",
+            &format!(
+                "It ended ({status}) at {}; there is nothing left to approve.",
+                when(at)
+            ),
+        ),
+        Rejected::NotAwaitingApproval { status, .. } => message_page(
+            StatusCode::GONE,
+            "Not waiting for approval",
+            &format!("This stage is {status} and no longer needs a decision."),
+        ),
+        other => message_page(StatusCode::CONFLICT, "Not possible", &other.to_string()),
+    }
+}
+
+pub(super) fn not_found() -> Response<Body> {
+    message_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no approval at this address. Open the link from the approval email.",
+    )
+}
+
+/// What the decision led to, as the saved state says: never more than happened.
+pub(super) fn decided_page(
+    execution: &Execution,
+    stage: &StageName,
+    approve: bool,
+    acted: bool,
+) -> Response<Body> {
+    let Some(s) = execution.stage(stage) else {
+        return not_found();
+    };
+    let by = s
+        .approval
+        .as_ref()
+        .and_then(|a| a.decision.as_ref())
+        .map(|d| d.by.as_str())
+        .unwrap_or("approver");
+    let stack = &s.stack_name;
+    if !approve {
+        return message_page(
+            StatusCode::OK,
+            "Rejected",
+            &format!("Thank you, {by}. Nothing will be deployed to {stage}."),
+        );
+    }
+    let (title, text) = match s.status {
+        StageStatus::Deploying if acted => (
+            "Approved",
+            format!(
+                "Thank you, {by}. {stage} (stack {stack}) is being deployed now; you will get \
+                 an email when it is done."
+            ),
+        ),
+        StageStatus::Deploying => (
+            "Approved, deployment not started yet",
+            format!(
+                "Thank you, {by}. Your approval is saved, but starting the deployment of {stage} \
+                 (stack {stack}) did not work just now. Sluice tries again within minutes; you \
+                 will get an email when it is done."
+            ),
+        ),
+        StageStatus::Succeeded | StageStatus::NoChanges => (
+            "Approved and deployed",
+            format!("Thank you, {by}. {stage} (stack {stack}) is deployed."),
+        ),
+        other => (
+            "Approved, but not deployed",
+            format!(
+                "Your approval is saved, but {stage} is {other}: {}",
+                s.reason
+                    .as_deref()
+                    .or(execution.reason.as_deref())
+                    .unwrap_or("no reason recorded")
+            ),
+        ),
+    };
+    message_page(StatusCode::OK, title, &text)
+}
+
+pub(super) fn internal(err: &(dyn std::error::Error + 'static)) -> Response<Body> {
+    error!(error = %chain(err), "approval request failed");
+    message_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Nothing was decided. Try again in a minute; if it keeps failing, tell the team \
+         that runs Sluice.",
+    )
+}
