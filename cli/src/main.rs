@@ -10,14 +10,14 @@ use clap::{Parser, Subcommand};
 use sluice::local::{self, Console, Local, Options};
 use sluice::render;
 use sluice_adapters::aws::s3_client;
-use sluice_adapters::{ExecutionStore, S3Objects};
-use sluice_core::ExecutionId;
+use sluice_adapters::{ExecutionStore, S3Objects, StoreError};
+use sluice_core::{Event, ExecutionId};
 
 #[derive(Parser)]
 #[command(
     name = "sluice",
     version,
-    about = "What your Sluice pipeline is doing."
+    about = "What your Sluice pipeline is doing, and notes on it."
 )]
 struct Cli {
     /// The bucket holding Sluice's state: the stack's ArtifactBucketName output.
@@ -42,6 +42,14 @@ enum Command {
     Show {
         /// The execution's id, as `sluice status` prints it.
         execution: String,
+    },
+    /// Add a note to an execution for whoever looks at it later (`sluice show` prints
+    /// it), signed with your AWS identity.
+    Note {
+        /// The execution's id, as `sluice status` prints it.
+        execution: String,
+        /// What to say: up to 2,000 characters; line breaks are kept.
+        text: String,
     },
     /// Run the whole pipeline on this machine until Ctrl-C: the emulator, the
     /// orchestrator deployed into it, a local CodeCommit and CodeBuild.
@@ -189,7 +197,50 @@ async fn run(cli: Cli) -> Result<String> {
                 ),
             }
         }
+        Command::Note { execution, text } => {
+            let id = ExecutionId::parse(&execution)?;
+            note(&sdk, &store, &cli.pipeline, &id, text).await
+        }
         Command::Local(_) | Command::Demo { .. } => unreachable!("handled above"),
+    }
+}
+
+/// Who is calling, as AWS knows them: the ARN `sts get-caller-identity` prints.
+async fn caller(sdk: &aws_config::SdkConfig) -> Result<String> {
+    let identity = aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(sluice_adapters::aws::chain(&e)))
+        .context("cannot tell who you are (STS GetCallerIdentity); check your AWS credentials")?;
+    identity
+        .arn
+        .context("STS GetCallerIdentity answered without an ARN")
+}
+
+async fn note(
+    sdk: &aws_config::SdkConfig,
+    store: &ExecutionStore<S3Objects>,
+    pipeline: &str,
+    id: &ExecutionId,
+    text: String,
+) -> Result<String> {
+    if text.trim().is_empty() {
+        bail!("the note is empty: say what you want others to read");
+    }
+    let author = caller(sdk).await?;
+    let event = Event::NoteAdded {
+        author: author.clone(),
+        text,
+    };
+    match store.apply(id, event, chrono::Utc::now()).await {
+        Ok(applied) if applied.changed => Ok(format!("Note added to {id} by {author}.\n")),
+        Ok(_) => Ok(format!("{id} already has this note by {author}.\n")),
+        Err(StoreError::NotFound(_)) => {
+            bail!("pipeline {pipeline} has no execution {id}; `sluice status` lists the newest")
+        }
+        Err(StoreError::Rejected(why)) => bail!("note not added: {why}"),
+        Err(e) => Err(e).context("note not added"),
     }
 }
 

@@ -22,6 +22,17 @@ fn sluice(emulator: &Emulator, bucket: &str, args: &[&str]) -> Output {
         .expect("run sluice")
 }
 
+/// A fresh bucket, and the store of the pipeline `hello` in it.
+async fn hello_pipeline(emulator: &Emulator) -> (String, Pipeline, ExecutionStore<S3Objects>) {
+    let bucket = emulator.fresh_bucket().await;
+    let pipeline = Pipeline::with_default_stages("hello", "hello-api", "master", "hello").unwrap();
+    let store = ExecutionStore::new(
+        S3Objects::new(emulator.s3().await, bucket.clone()),
+        &pipeline,
+    );
+    (bucket, pipeline, store)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -29,12 +40,7 @@ fn text(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn status_and_show_read_what_the_functions_wrote() {
     let emulator = Emulator::start();
-    let bucket = emulator.fresh_bucket().await;
-    let pipeline = Pipeline::with_default_stages("hello", "hello-api", "master", "hello").unwrap();
-    let store = ExecutionStore::new(
-        S3Objects::new(emulator.s3().await, bucket.clone()),
-        &pipeline,
-    );
+    let (bucket, pipeline, store) = hello_pipeline(&emulator).await;
     let t = |s: i64| Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap();
     let mut ids = Vec::new();
     for (i, author) in [
@@ -97,6 +103,82 @@ async fn status_and_show_read_what_the_functions_wrote() {
         out.contains("push of 111111111111 to master received"),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn a_note_is_signed_with_the_callers_identity_and_shown() {
+    let emulator = Emulator::start();
+    let (bucket, pipeline, store) = hello_pipeline(&emulator).await;
+    let at = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+    let commit = Commit {
+        id: CommitId::parse(&"a".repeat(40)).unwrap(),
+        author: None,
+        message: None,
+    };
+    let id = store
+        .create(&pipeline, Push::new("hello-api", "master", commit, at), at)
+        .await
+        .expect("create")
+        .execution
+        .id;
+
+    let added = sluice(
+        &emulator,
+        &bucket,
+        &[
+            "note",
+            id.as_str(),
+            "Rolled back by hand\u{1b}[2J; see INC-42",
+        ],
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let said = text(&added.stdout);
+    assert!(
+        said.starts_with(&format!("Note added to {id} by arn:aws:")),
+        "{said}"
+    );
+
+    let saved = store.load(&id).await.expect("load").expect("exists");
+    assert_eq!(saved.notes.len(), 1);
+    assert!(
+        saved.notes[0].author.starts_with("arn:aws:"),
+        "{:?}",
+        saved.notes
+    );
+    assert_eq!(saved.notes[0].text, "Rolled back by hand; see INC-42");
+
+    let show = text(&sluice(&emulator, &bucket, &["show", id.as_str()]).stdout);
+    assert!(
+        show.contains(&format!("note by {}", saved.notes[0].author))
+            && show.contains("Rolled back by hand; see INC-42"),
+        "{show}"
+    );
+
+    for (args, expected) in [
+        (vec!["note", id.as_str(), "  "], "the note is empty"),
+        (
+            vec!["note", "9999999999998-0123456789ab", "hello"],
+            "has no execution 9999999999998-0123456789ab",
+        ),
+    ] {
+        let output = sluice(&emulator, &bucket, &args);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(
+            text(&output.stderr).contains(expected),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+    }
+    let long = "x".repeat(2001);
+    let refused = sluice(&emulator, &bucket, &["note", id.as_str(), &long]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("note not added: a note needs a text of 1 to 2000"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let after = store.load(&id).await.expect("load").expect("exists");
+    assert_eq!(after.notes, saved.notes, "refused notes change nothing");
 }
 
 #[tokio::test]

@@ -58,7 +58,8 @@ pub enum Rejected {
     InvalidNote(&'static str),
 }
 
-const NOTE_AUTHOR_MAX: usize = 100;
+/// Room for an STS assumed-role ARN (role and session names are 64 characters each).
+const NOTE_AUTHOR_MAX: usize = 256;
 const NOTE_TEXT_MAX: usize = 2000;
 /// Bounds of what is kept of text from outside (see [`crate::text`]).
 pub const AUTHOR_MAX: usize = 200;
@@ -215,6 +216,11 @@ fn clean(event: Event) -> Event {
             token_sha256,
             by: by(b),
             comment: comment(c),
+        },
+        // One past the limits, so that cutting never makes an over-long note fit.
+        Event::NoteAdded { author, text: t } => Event::NoteAdded {
+            author: text::line(&author, NOTE_AUTHOR_MAX + 1),
+            text: text::block(&t, NOTE_TEXT_MAX + 1),
         },
         other => other,
     }
@@ -701,7 +707,7 @@ impl Run {
         let author = author.trim().to_owned();
         let text = text.trim().to_owned();
         if author.is_empty() || author.chars().count() > NOTE_AUTHOR_MAX {
-            return Err(Rejected::InvalidNote("an author of 1 to 100 characters"));
+            return Err(Rejected::InvalidNote("an author of 1 to 256 characters"));
         }
         if text.is_empty() || text.chars().count() > NOTE_TEXT_MAX {
             return Err(Rejected::InvalidNote("a text of 1 to 2000 characters"));

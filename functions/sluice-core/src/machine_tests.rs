@@ -743,6 +743,28 @@ fn notes_commute_and_duplicates_are_ignored() {
 }
 
 #[test]
+fn a_notes_author_is_one_clean_line_and_an_over_long_note_is_refused() {
+    let forged = Event::NoteAdded {
+        author: "arn:aws:iam::123456789012:user/ops\r\nStatus: approved\u{1b}[31m".into(),
+        text: "first line\nsecond line\u{202e}".into(),
+    };
+    let noted = step(&started(), forged, t(5)).unwrap().execution;
+    let note = &noted.notes[0];
+    assert_eq!(
+        note.author,
+        "arn:aws:iam::123456789012:user/ops Status: approved"
+    );
+    assert_eq!(note.text, "first line\nsecond line");
+
+    let long = Event::NoteAdded {
+        author: "ops".into(),
+        text: "x".repeat(2001),
+    };
+    let refused = step(&started(), long, t(5)).expect_err("over 2,000 characters");
+    assert!(matches!(refused, Rejected::InvalidNote(_)), "{refused:?}");
+}
+
+#[test]
 fn executions_round_trip_through_json() {
     let exec = step(&at_gate(), granted(TOKEN), t(100)).unwrap().execution;
     let json = serde_json::to_string(&exec).unwrap();
