@@ -51,6 +51,10 @@ pub struct StageConfig {
     pub role_arn: Option<String>,
     /// The role CloudFormation itself uses to change the stack's resources.
     pub execution_role_arn: Option<String>,
+    /// The permissions boundary the execution role requires on every IAM role or user
+    /// it creates; Sluice passes it to the template as `PermissionsBoundary`.
+    #[serde(default)]
+    pub boundary_arn: Option<String>,
     pub requires_approval: bool,
 }
 
@@ -96,8 +100,24 @@ impl StageConfig {
             stack_name: stack_name.to_owned(),
             role_arn: role_arn.map(str::to_owned),
             execution_role_arn: None,
+            boundary_arn: None,
             requires_approval,
         })
+    }
+
+    /// The same stage, with the stack's IAM roles and users bounded by the managed
+    /// policy `arn`.
+    pub fn with_boundary(mut self, arn: &str) -> Result<Self, ConfigError> {
+        let ok = arn.starts_with("arn:aws") && arn.contains(":iam::") && arn.contains(":policy/");
+        if !ok {
+            return Err(invalid(
+                "permissions boundary ARN",
+                arn,
+                "an IAM managed policy ARN such as arn:aws:iam::123456789012:policy/app-boundary",
+            ));
+        }
+        self.boundary_arn = Some(arn.to_owned());
+        Ok(self)
     }
 
     /// The same stage, with CloudFormation using `arn` to change resources.

@@ -263,6 +263,9 @@ pub struct Stage {
     pub stack_name: String,
     pub role_arn: Option<String>,
     pub execution_role_arn: Option<String>,
+    /// The permissions boundary every IAM role or user of the stage's stack carries.
+    #[serde(default)]
+    pub boundary_arn: Option<String>,
     pub requires_approval: bool,
     pub status: StageStatus,
     pub change_set_id: Option<String>,
@@ -281,6 +284,7 @@ impl Stage {
             stack_name: config.stack_name.clone(),
             role_arn: config.role_arn.clone(),
             execution_role_arn: config.execution_role_arn.clone(),
+            boundary_arn: config.boundary_arn.clone(),
             requires_approval: config.requires_approval,
             status: StageStatus::Pending,
             change_set_id: None,

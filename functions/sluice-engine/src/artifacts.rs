@@ -230,6 +230,71 @@ pub async fn verify<'a, O: ObjectStore>(
     Ok(artifact)
 }
 
+/// The template parameter through which an application receives its stage's
+/// permissions boundary, for `PermissionsBoundary` under `Globals: Function:`.
+pub const BOUNDARY_PARAMETER: &str = "PermissionsBoundary";
+
+/// The resources of `template` that create an IAM role or user: roles and users, and
+/// SAM functions and state machines that do not name a role of their own.
+fn identities_created(template: &Yaml) -> Vec<String> {
+    let Some(resources) = template.get("Resources").and_then(Yaml::as_mapping) else {
+        return Vec::new();
+    };
+    resources
+        .iter()
+        .filter(|(_, resource)| {
+            let kind = resource
+                .get("Type")
+                .and_then(Yaml::as_str)
+                .unwrap_or_default();
+            let own_role = resource
+                .get("Properties")
+                .is_some_and(|p| p.get("Role").is_some());
+            matches!(kind, "AWS::IAM::Role" | "AWS::IAM::User")
+                || (matches!(
+                    kind,
+                    "AWS::Serverless::Function" | "AWS::Serverless::StateMachine"
+                ) && !own_role)
+        })
+        .filter_map(|(id, _)| id.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The parameter that hands the stage's `boundary` to the template: `None` where the
+/// stage has none, or the template neither declares the parameter nor creates IAM
+/// identities. A template that creates them without it could not be deployed (the
+/// execution role creates roles only under the boundary), so it is refused here,
+/// saying what to add.
+fn boundary_parameter(
+    template: &str,
+    stage: &StageName,
+    boundary: Option<&str>,
+) -> Result<Option<(String, String)>, ArtifactError> {
+    let Some(boundary) = boundary else {
+        return Ok(None);
+    };
+    let parsed: Yaml = serde_yaml_ng::from_str(template)
+        .map_err(|e| unusable(format!("packaged.yaml is not a YAML or JSON template: {e}")))?;
+    let declared = parsed
+        .get("Parameters")
+        .is_some_and(|p| p.get(BOUNDARY_PARAMETER).is_some());
+    if declared {
+        return Ok(Some((BOUNDARY_PARAMETER.to_owned(), boundary.to_owned())));
+    }
+    let identities = identities_created(&parsed);
+    if identities.is_empty() {
+        return Ok(None);
+    }
+    Err(unusable(format!(
+        "the template creates IAM roles or users ({}) but has no {BOUNDARY_PARAMETER} \
+         parameter; the {stage} stage creates them only under its permissions boundary. \
+         Add a parameter {BOUNDARY_PARAMETER} (Type: String) and \
+         `PermissionsBoundary: !Ref {BOUNDARY_PARAMETER}` under Globals: Function: \
+         (see examples/hello-api/template.yaml); Sluice fills in its value",
+        identities.join(", ")
+    )))
+}
+
 /// The change set that deploys `execution`'s pinned artifact to `stage`, after
 /// checking that no object of it changed since the build.
 pub async fn change_set_spec<O: ObjectStore>(
@@ -240,10 +305,13 @@ pub async fn change_set_spec<O: ObjectStore>(
 ) -> Result<ChangeSetSpec, ArtifactError> {
     let artifact = verify(objects, config, execution).await?;
     let body = read_pinned(objects, config, &artifact.template, TEMPLATE_MAX).await?;
-    let template = if body.len() <= TEMPLATE_BODY_MAX {
-        Template::Body(
-            String::from_utf8(body).map_err(|_| unusable("packaged.yaml is not UTF-8 text"))?,
-        )
+    let text = String::from_utf8(body).map_err(|_| unusable("packaged.yaml is not UTF-8 text"))?;
+    let boundary = execution
+        .stage(stage)
+        .and_then(|s| s.boundary_arn.as_deref());
+    let boundary = boundary_parameter(&text, stage, boundary)?;
+    let template = if text.len() <= TEMPLATE_BODY_MAX {
+        Template::Body(text)
     } else {
         let version = artifact
             .template
@@ -282,10 +350,14 @@ pub async fn change_set_spec<O: ObjectStore>(
     .chars()
     .take(1024)
     .collect();
+    let mut parameters = configuration.parameters;
+    // The stage's boundary, not whatever the configuration says: the execution role
+    // creates roles under no other.
+    parameters.extend(boundary);
     Ok(ChangeSetSpec {
         change_set_name: execution.change_set_name(stage),
         template,
-        parameters: configuration.parameters,
+        parameters,
         tags: configuration.tags,
         execution_role_arn: execution
             .stage(stage)
@@ -297,6 +369,56 @@ pub async fn change_set_spec<O: ObjectStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const BOUNDARY: &str = "arn:aws:iam::123456789012:policy/sluice/sluice/sluice-staging-boundary";
+
+    fn staging() -> StageName {
+        StageName::parse("staging").unwrap()
+    }
+
+    #[test]
+    fn a_template_that_asks_for_the_boundary_gets_the_stages() {
+        let template = "Parameters:\n  PermissionsBoundary:\n    Type: String\n\
+                        Globals:\n  Function:\n    PermissionsBoundary: !Ref PermissionsBoundary\n\
+                        Resources:\n  Hello:\n    Type: AWS::Serverless::Function\n";
+        let parameter = boundary_parameter(template, &staging(), Some(BOUNDARY)).unwrap();
+        assert_eq!(
+            parameter,
+            Some(("PermissionsBoundary".to_owned(), BOUNDARY.to_owned()))
+        );
+        // No boundary configured (a stage that brings its own role): nothing to pass.
+        assert_eq!(
+            boundary_parameter(template, &staging(), None).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_template_that_creates_roles_without_the_boundary_is_refused_with_the_fix() {
+        let template = "Resources:\n  Hello:\n    Type: AWS::Serverless::Function\n  \
+                        Worker:\n    Type: AWS::IAM::Role\n  Given:\n    \
+                        Type: AWS::Serverless::Function\n    Properties:\n      Role: arn:aws:iam::1:role/x\n";
+        let Err(ArtifactError::Unusable(reason)) =
+            boundary_parameter(template, &staging(), Some(BOUNDARY))
+        else {
+            panic!("a template that creates roles without the boundary must be refused");
+        };
+        assert!(reason.contains("(Hello, Worker)"), "{reason}");
+        assert!(
+            reason.contains("PermissionsBoundary: !Ref PermissionsBoundary"),
+            "{reason}"
+        );
+        assert!(reason.contains("staging stage"), "{reason}");
+    }
+
+    #[test]
+    fn a_template_without_identities_needs_no_boundary() {
+        let template = "Resources:\n  Bucket:\n    Type: AWS::S3::Bucket\n";
+        assert_eq!(
+            boundary_parameter(template, &staging(), Some(BOUNDARY)).unwrap(),
+            None
+        );
+    }
 
     #[test]
     fn locations_in_the_bucket_are_found_in_every_form() {

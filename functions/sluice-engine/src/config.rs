@@ -46,6 +46,8 @@ struct StageVar {
     role: String,
     #[serde(default)]
     execution_role: String,
+    #[serde(default)]
+    boundary: String,
 }
 
 const DEFAULT_APPROVAL_HOURS: u64 = 7 * 24;
@@ -85,6 +87,11 @@ impl Config {
             if let Some(role) = none_if_empty(&var.execution_role) {
                 stage = stage
                     .with_execution_role(&role)
+                    .map_err(ConfigProblem::Pipeline)?;
+            }
+            if let Some(boundary) = none_if_empty(&var.boundary) {
+                stage = stage
+                    .with_boundary(&boundary)
                     .map_err(ConfigProblem::Pipeline)?;
             }
             stages.push(stage);
@@ -152,7 +159,8 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const STAGES: &str = r#"[{"name":"staging","stack":"hello-staging"},
+    const STAGES: &str = r#"[{"name":"staging","stack":"hello-staging",
+         "boundary":"arn:aws:iam::123456789012:policy/sluice/hello/hello-staging-boundary"},
         {"name":"production","stack":"hello-production","approval":true,
          "role":"arn:aws:iam::123456789012:role/deployer","execution_role":""}]"#;
 
@@ -190,6 +198,11 @@ mod tests {
             Some("arn:aws:iam::123456789012:role/deployer")
         );
         assert_eq!(prod.execution_role_arn, None);
+        assert_eq!(prod.boundary_arn, None);
+        assert_eq!(
+            config.pipeline.stages[0].boundary_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:policy/sluice/hello/hello-staging-boundary")
+        );
     }
 
     #[test]
@@ -224,6 +237,13 @@ mod tests {
         vars[2] = ("SLUICE_STAGES", r#"[{"name":"Prod","stack":"x"}]"#);
         let err = Config::from_lookup(env(&vars)).unwrap_err();
         assert!(err.to_string().contains("SLUICE_STAGES"), "{err}");
+        vars[2] = (
+            "SLUICE_STAGES",
+            r#"[{"name":"staging","stack":"x","boundary":"arn:aws:iam::1:role/not-a-policy"}]"#,
+        );
+        let err = Config::from_lookup(env(&vars)).unwrap_err();
+        let said = sluice_adapters::aws::chain(&err);
+        assert!(said.contains("permissions boundary ARN"), "{said}");
         vars[2] = ("SLUICE_STAGES", "staging,production");
         let err = Config::from_lookup(env(&vars)).unwrap_err();
         assert!(err.to_string().contains("expected a JSON list"), "{err}");
