@@ -1,5 +1,6 @@
 //! Sluice's command line as a library: the renderers behind `sluice status` and
-//! `sluice show`, and `sluice local`, the whole pipeline on one machine.
+//! `sluice show`, the caller's identity, and `sluice local`, the whole pipeline on one machine.
 
+pub mod identity;
 pub mod local;
 pub mod render;

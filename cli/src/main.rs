@@ -205,19 +205,6 @@ async fn run(cli: Cli) -> Result<String> {
     }
 }
 
-/// Who is calling, as AWS knows them: the ARN `sts get-caller-identity` prints.
-async fn caller(sdk: &aws_config::SdkConfig) -> Result<String> {
-    let identity = aws_sdk_sts::Client::new(sdk)
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!(sluice_adapters::aws::chain(&e)))
-        .context("cannot tell who you are (STS GetCallerIdentity); check your AWS credentials")?;
-    identity
-        .arn
-        .context("STS GetCallerIdentity answered without an ARN")
-}
-
 async fn note(
     sdk: &aws_config::SdkConfig,
     store: &ExecutionStore<S3Objects>,
@@ -228,7 +215,7 @@ async fn note(
     if text.trim().is_empty() {
         bail!("the note is empty: say what you want others to read");
     }
-    let author = caller(sdk).await?;
+    let author = sluice::identity::caller(sdk).await?;
     let event = Event::NoteAdded {
         author: author.clone(),
         text,

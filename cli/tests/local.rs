@@ -219,6 +219,42 @@ async fn a_push_is_built_deployed_to_staging_approved_in_a_browser_and_deployed(
     let (status, body) = demo::call(&production).await.expect("call production");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"stage\":\"production\""), "{body}");
+
+    // Each stage's stack was deployed under that stage's own permissions boundary.
+    for (stage, stack) in done
+        .stages
+        .iter()
+        .zip(["hello-api-staging", "hello-api-production"])
+    {
+        let boundary = stage
+            .boundary_arn
+            .as_deref()
+            .expect("the stage has a boundary");
+        assert!(
+            boundary.ends_with(&format!("sluice-{}-boundary", stage.name)),
+            "{boundary}"
+        );
+        assert_eq!(
+            stack_parameter(&run.local, stack, "PermissionsBoundary")
+                .await
+                .as_deref(),
+            Some(boundary),
+            "{stack}"
+        );
+    }
+}
+
+async fn stack_parameter(local: &Local, stack: &str, key: &str) -> Option<String> {
+    let cloudformation = aws_sdk_cloudformation::Client::new(&local.sdk);
+    let stack = sluice::local::stack::describe(&cloudformation, stack)
+        .await
+        .ok()
+        .flatten()?;
+    stack
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some(key))
+        .and_then(|p| p.parameter_value().map(str::to_owned))
 }
 
 #[tokio::test(flavor = "multi_thread")]

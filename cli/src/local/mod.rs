@@ -227,7 +227,10 @@ impl Local {
         let s3 = sluice_adapters::aws::s3_client(&self.sdk);
         let packaged = stack::package(&text, &self.options.workspace, &s3, &self.console).await?;
         let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
+        // Whoever deploys the stack is the one principal that may change its bucket's policy.
+        let administrator = crate::identity::caller(&self.sdk).await?;
         let parameters = [
+            ("AdministratorArn", administrator),
             ("RepositoryName", self.options.repository.clone()),
             ("BranchName", self.options.branch.clone()),
             ("StagingStackName", self.options.staging_stack()),
