@@ -2,7 +2,7 @@
 # (pinned Python tools into .venv, the Rust arm64 target) before it runs.
 #
 #   make demo    the example application through the whole pipeline, locally
-#   make test    format, lint and every test, template lints included
+#   make test    format, lint and every test, template lints and IAM policy tests included
 #   make build   the orchestrator's arm64 Lambda binaries, through `sam build`
 
 SHELL := /bin/bash
@@ -11,6 +11,7 @@ VENV := .venv
 EMULATOR := $(VENV)/emulator/.installed
 TOOLS := $(VENV)/tools/.installed
 TOOLS_BIN := $(CURDIR)/$(VENV)/tools/bin
+CHECKOV := $(VENV)/checkov/.installed
 EXAMPLE := examples/hello-api
 
 # The templates every check covers.
@@ -20,7 +21,7 @@ export SLUICE_MINISTACK := $(CURDIR)/$(VENV)/emulator/bin/ministack
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test build setup browser check-toolchain lint-templates example-test arm64-target fmt clean
+.PHONY: demo test build setup browser check-toolchain lint-templates policy-test example-test arm64-target fmt clean
 
 # DEMO_AUTO_APPROVE=1 approves through the page instead of waiting for a click.
 demo: check-toolchain $(EMULATOR)
@@ -31,9 +32,9 @@ test: setup browser
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo test --workspace --locked
-	$(MAKE) --no-print-directory example-test lint-templates
+	$(MAKE) --no-print-directory example-test lint-templates policy-test
 
-setup: check-toolchain $(EMULATOR) $(TOOLS)
+setup: check-toolchain $(EMULATOR) $(TOOLS) $(CHECKOV)
 
 browser:
 	@scripts/install-browser.sh
@@ -44,6 +45,10 @@ check-toolchain:
 
 $(EMULATOR): requirements/emulator.txt scripts/setup-venv.sh
 	@PYTHON=$(PYTHON) scripts/setup-venv.sh $(VENV)/emulator requirements/emulator.txt
+	@touch $@
+
+$(CHECKOV): requirements/checkov.txt scripts/setup-venv.sh
+	@PYTHON=$(PYTHON) scripts/setup-venv.sh $(VENV)/checkov requirements/checkov.txt
 	@touch $@
 
 $(TOOLS): requirements/tools.txt scripts/setup-venv.sh
@@ -57,8 +62,23 @@ example-test:
 	cd $(EXAMPLE) && CARGO_TARGET_DIR=$(CURDIR)/target/example cargo clippy --all-targets --locked -- -D warnings
 	cd $(EXAMPLE) && CARGO_TARGET_DIR=$(CURDIR)/target/example cargo test --locked
 
-lint-templates: $(TOOLS)
+# The attacks a pushed commit could make, tried against the templates' IAM policies
+# (tests/policy; Node and an IAM policy simulator, pinned in its package-lock.json).
+POLICY_TESTS := tests/policy
+$(POLICY_TESTS)/node_modules/.installed: $(POLICY_TESTS)/package.json $(POLICY_TESTS)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "setup failed: npm was not found. Install Node.js 20 or later (with npm) and run make again." >&2; exit 1; }
+	cd $(POLICY_TESTS) && npm ci --no-audit --no-fund
+	@touch $@
+
+policy-test: $(POLICY_TESTS)/node_modules/.installed
+	cd $(POLICY_TESTS) && node --test
+
+# checkov fails on any finding; a check that does not apply is skipped in the
+# resource's Metadata, with the reason. --skip-download: it runs offline.
+lint-templates: $(TOOLS) $(CHECKOV)
 	$(TOOLS_BIN)/cfn-lint $(TEMPLATES)
+	$(VENV)/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation $(addprefix -f ,$(TEMPLATES))
 	@for t in $(TEMPLATES); do \
 	  echo "sam validate --lint $$t"; \
 	  PATH=$(TOOLS_BIN):$$PATH sam validate --lint --template-file $$t || exit 1; \

@@ -1,0 +1,269 @@
+// What a pushed commit could do with the roles Sluice gives its stages, tried against
+// the policies in the templates as IAM would evaluate them (identity policies, the
+// permissions boundary, the bucket policy, trust policies), with conditions.
+//
+// Each attack must be denied. The positive checks beside them show that the same
+// evaluation allows what Sluice and the application really need, so a denial is
+// never the harness failing to model a request.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { fileURLToPath } from 'node:url'
+import { runSimulation } from '@cloud-copilot/iam-simulate'
+import { Template } from './template.mjs'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const ACCOUNT = '111122223333'
+const REGION = 'us-east-1'
+const PIPELINE = 'sluice'
+const STACKS = { staging: 'hello-staging', production: 'hello-production' }
+const OTHER = { staging: 'production', production: 'staging' }
+
+// SLUICE_POLICY_TEMPLATE tries another version, such as `git show HEAD~5:template.yaml`.
+const sluice = new Template(process.env.SLUICE_POLICY_TEMPLATE ?? `${root}template.yaml`, {
+  stackName: PIPELINE,
+  account: ACCOUNT,
+  region: REGION,
+  parameters: {
+    RepositoryName: 'hello-api',
+    StagingStackName: STACKS.staging,
+    ProductionStackName: STACKS.production,
+    AdministratorArn: `arn:aws:iam::${ACCOUNT}:role/ops-admin`,
+  },
+})
+const bucket = sluice.ref('ArtifactBucket')
+const bucketPolicy = sluice.bucketPolicy('ArtifactBucket')
+const stages = Object.fromEntries(JSON.parse(sluice.globalEnvironment().SLUICE_STAGES).map((s) => [s.name, s]))
+
+/** The IAM role resource with this ARN. */
+function roleByArn(arn) {
+  const id = sluice.ofType('AWS::IAM::Role').find((r) => sluice.getAtt(r, 'Arn') === arn)
+  assert.ok(id, `no role in template.yaml has the ARN ${arn}`)
+  return sluice.role(id)
+}
+
+const executionRole = (stage) => roleByArn(stages[stage].execution_role)
+// Where a template has no boundary for the stage, a policy nobody could name.
+const boundaryArn = (stage) => stages[stage].boundary ?? `arn:aws:iam::${ACCOUNT}:policy/no-boundary-for-${stage}`
+const appRole = (stage) => `arn:aws:iam::${ACCOUNT}:role/${STACKS[stage]}-HelloFunctionRole-1A2B3C4D`
+const appFunction = (stage) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${STACKS[stage]}-HelloFunction-1A2B3C4D`
+const stack = (name) => `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${name}/6f1b1d60-0000-4000-8000-000000000000`
+const state = `arn:aws:s3:::${bucket}/pipelines/${PIPELINE}/executions/1800000000000-0123456789ab.json`
+const artifact = `arn:aws:s3:::${bucket}/artifacts/${PIPELINE}/1800000000000-0123456789ab/packaged.yaml`
+
+/**
+ * IAM's decision on one request by `principal` (a role: its ARN, policies and
+ * boundary). Fails on anything the simulator could not evaluate faithfully.
+ */
+async function decide(principal, action, resource, context = {}, resourcePolicy = undefined) {
+  const result = await runSimulation(
+    {
+      request: {
+        principal: principal.arn,
+        action,
+        resource: { resource, accountId: ACCOUNT },
+        contextVariables: {
+          'aws:PrincipalArn': principal.arn,
+          'aws:PrincipalAccount': ACCOUNT,
+          'aws:SecureTransport': 'true',
+          ...context,
+        },
+      },
+      identityPolicies: principal.policies,
+      permissionBoundaryPolicies: principal.boundary ? [principal.boundary] : undefined,
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+      resourcePolicy,
+    },
+    {},
+  )
+  assert.equal(result.errors, undefined, `${action} on ${resource}: ${JSON.stringify(result.errors)}`)
+  return result.result.analysis.result
+}
+
+async function assertDenied(principal, action, resource, context, resourcePolicy) {
+  const decision = await decide(principal, action, resource, context, resourcePolicy)
+  assert.notEqual(decision, 'Allowed', `${principal.arn} may ${action} on ${resource}`)
+}
+
+async function assertAllowed(principal, action, resource, context, resourcePolicy) {
+  const decision = await decide(principal, action, resource, context, resourcePolicy)
+  assert.equal(decision, 'Allowed', `${principal.arn} may not ${action} on ${resource}`)
+}
+
+for (const stage of ['staging', 'production']) {
+  const other = OTHER[stage]
+  const ownRole = `arn:aws:iam::${ACCOUNT}:role/${STACKS[stage]}-Worker-9Z8Y7X`
+
+  test(`${stage}: the execution roles of the two stages are not the same role`, () => {
+    assert.notEqual(stages[stage].execution_role, stages[other].execution_role)
+  })
+
+  test(`${stage}: cannot create a role without the stage's boundary`, async () => {
+    const role = executionRole(stage)
+    await assertDenied(role, 'iam:CreateRole', ownRole)
+    await assertDenied(role, 'iam:CreateRole', ownRole, {
+      'iam:PermissionsBoundary': `arn:aws:iam::${ACCOUNT}:policy/one-i-made-myself`,
+    })
+    await assertDenied(role, 'iam:CreateUser', `arn:aws:iam::${ACCOUNT}:user/${STACKS[stage]}-Worker`)
+  })
+
+  test(`${stage}: cannot attach AdministratorAccess, even to a bounded role`, async () => {
+    await assertDenied(executionRole(stage), 'iam:AttachRolePolicy', ownRole, {
+      'iam:PolicyARN': 'arn:aws:iam::aws:policy/AdministratorAccess',
+      'iam:PermissionsBoundary': boundaryArn(stage),
+    })
+  })
+
+  test(`${stage}: cannot touch the ${other} stack or its resources`, async () => {
+    const role = executionRole(stage)
+    await assertDenied(role, 'cloudformation:UpdateStack', stack(STACKS[other]))
+    await assertDenied(role, 'cloudformation:DeleteStack', stack(STACKS[other]))
+    await assertDenied(role, 'lambda:UpdateFunctionCode', appFunction(other), {
+      'aws:ResourceTag/aws:cloudformation:stack-name': STACKS[other],
+    })
+  })
+
+  test(`${stage}: cannot touch the ${other} stage's roles`, async () => {
+    const role = executionRole(stage)
+    const theirs = { 'iam:PermissionsBoundary': boundaryArn(other) }
+    await assertDenied(role, 'iam:PutRolePolicy', appRole(other), theirs)
+    await assertDenied(role, 'iam:AttachRolePolicy', appRole(other), {
+      ...theirs,
+      'iam:PolicyARN': `arn:aws:iam::${ACCOUNT}:policy/anything`,
+    })
+    await assertDenied(role, 'iam:PassRole', appRole(other), { 'iam:PassedToService': 'lambda.amazonaws.com' })
+    await assertDenied(role, 'iam:UpdateAssumeRolePolicy', appRole(other))
+  })
+
+  test(`${stage}: cannot write Sluice's state or change its bucket policy`, async () => {
+    const role = executionRole(stage)
+    await assertDenied(role, 's3:PutObject', state, {}, bucketPolicy)
+    await assertDenied(role, 's3:DeleteObject', state, {}, bucketPolicy)
+    await assertDenied(role, 's3:PutBucketPolicy', `arn:aws:s3:::${bucket}`, {}, bucketPolicy)
+    await assertDenied(role, 's3:DeleteBucketPolicy', `arn:aws:s3:::${bucket}`, {}, bucketPolicy)
+  })
+
+  test(`${stage}: cannot change Sluice's functions, roles, topic or rules`, async () => {
+    const role = executionRole(stage)
+    const sluiceTag = { 'aws:ResourceTag/aws:cloudformation:stack-name': PIPELINE }
+    await assertDenied(role, 'lambda:UpdateFunctionCode', sluice.getAtt('SourceFunction', 'Arn'), sluiceTag)
+    await assertDenied(role, 'sns:Subscribe', sluice.ref('NotificationTopic'), sluiceTag)
+    await assertDenied(role, 'events:PutTargets', `arn:aws:events:${REGION}:${ACCOUNT}:rule/${PIPELINE}-SourceFunctionPush-1A2B3C`, sluiceTag)
+    await assertDenied(role, 'iam:PutRolePolicy', sluice.getAtt('SourceFunctionRole', 'Arn'))
+    await assertDenied(role, 'iam:PutRolePolicy', stages[stage].execution_role)
+  })
+
+  test(`${stage}: cannot edit or remove its boundary`, async () => {
+    const role = executionRole(stage)
+    await assertDenied(role, 'iam:CreatePolicyVersion', boundaryArn(stage))
+    await assertDenied(role, 'iam:SetDefaultPolicyVersion', boundaryArn(stage))
+    await assertDenied(role, 'iam:DeleteRolePermissionsBoundary', ownRole, {
+      'iam:PermissionsBoundary': boundaryArn(stage),
+    })
+  })
+
+  test(`${stage}: can still deploy its own application`, async () => {
+    const role = executionRole(stage)
+    await assertAllowed(role, 'iam:CreateRole', ownRole, { 'iam:PermissionsBoundary': boundaryArn(stage) })
+    await assertAllowed(role, 'iam:PassRole', ownRole, { 'iam:PassedToService': 'lambda.amazonaws.com' })
+    await assertAllowed(role, 'lambda:UpdateFunctionCode', appFunction(stage), {
+      'aws:ResourceTag/aws:cloudformation:stack-name': STACKS[stage],
+    })
+    await assertAllowed(role, 's3:GetObject', artifact, {}, bucketPolicy)
+  })
+
+  test(`${stage}: what the application's own roles can reach is capped by the boundary`, async () => {
+    // The worst an application role can be given: everything, under the boundary.
+    const admin = {
+      arn: appRole(stage),
+      policies: [sluice.managedPolicy('arn:aws:iam::aws:policy/AdministratorAccess')],
+      boundary: boundaryOf(stage),
+    }
+    await assertDenied(admin, 's3:PutObject', state, {}, bucketPolicy)
+    await assertDenied(admin, 'lambda:UpdateFunctionCode', sluice.getAtt('SweeperFunction', 'Arn'), {
+      'aws:ResourceTag/aws:cloudformation:stack-name': PIPELINE,
+    })
+    await assertDenied(admin, 'iam:CreateUser', `arn:aws:iam::${ACCOUNT}:user/backdoor`)
+    await assertDenied(admin, 'iam:AttachRolePolicy', appRole(stage), {
+      'iam:PolicyARN': 'arn:aws:iam::aws:policy/AdministratorAccess',
+    })
+    await assertAllowed(admin, 'dynamodb:PutItem', `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${STACKS[stage]}-Table-1A2B`)
+  })
+}
+
+/** The stage's boundary policy, as the template defines it. */
+function boundaryOf(stage) {
+  assert.ok(stages[stage].boundary, `the ${stage} stage has no boundary`)
+  return sluice.managedPolicy(stages[stage].boundary)
+}
+
+test('the build role cannot write execution state, and can write its artifacts', async () => {
+  const build = sluice.role('BuildRole')
+  await assertDenied(build, 's3:PutObject', state, {}, bucketPolicy)
+  await assertDenied(build, 's3:PutObject', `arn:aws:s3:::${bucket}/artifacts/another-pipeline/x/packaged.yaml`, {}, bucketPolicy)
+  await assertAllowed(build, 's3:PutObject', artifact, {}, bucketPolicy)
+})
+
+test('the bucket keeps the build role to its artifacts, whatever its own policy says', async () => {
+  const widened = { ...sluice.role('BuildRole'), policies: [sluice.managedPolicy('arn:aws:iam::aws:policy/PowerUserAccess')] }
+  await assertDenied(widened, 's3:PutObject', state, {}, bucketPolicy)
+  await assertDenied(widened, 's3:PutObject', `arn:aws:s3:::${bucket}/artifacts/another-pipeline/x/packaged.yaml`, {}, bucketPolicy)
+  await assertAllowed(widened, 's3:PutObject', artifact, {}, bucketPolicy)
+})
+
+test("the bucket denies state writes to anyone but Sluice's functions", async () => {
+  // Someone in the account with broad S3 rights, but not one of Sluice's roles.
+  const stranger = {
+    arn: `arn:aws:iam::${ACCOUNT}:role/${PIPELINE}-lookalike`,
+    policies: [sluice.managedPolicy('arn:aws:iam::aws:policy/PowerUserAccess')],
+  }
+  await assertDenied(stranger, 's3:PutObject', state, {}, bucketPolicy)
+  await assertDenied(stranger, 's3:PutBucketPolicy', `arn:aws:s3:::${bucket}`, {}, bucketPolicy)
+  for (const fn of sluice.ofType('AWS::Serverless::Function')) {
+    const role = sluice.role(`${fn}Role`)
+    const writes = role.policies.some((p) => JSON.stringify(p.policy).includes('s3:PutObject'))
+    if (writes) await assertAllowed(role, 's3:PutObject', state, {}, bucketPolicy)
+  }
+})
+
+test('a deploy target account trusts exactly the Sluice roles it was given', async () => {
+  const TARGET = '444455556666'
+  const given = ['BuildFunction', 'DeployFunction'].map((f) => sluice.getAtt(`${f}Role`, 'Arn'))
+  const target = new Template(process.env.SLUICE_POLICY_TARGET_TEMPLATE ?? `${root}templates/deploy-target.yaml`, {
+    stackName: 'sluice-target',
+    account: TARGET,
+    region: REGION,
+    parameters: {
+      OrchestratorAccountId: ACCOUNT,
+      OrchestratorRoleArns: given.join(','),
+      ArtifactBucketName: bucket,
+      StackName: STACKS.production,
+    },
+  })
+  const deployRole = target.role('SluiceDeployRole')
+  const assume = async (arn) => {
+    const result = await runSimulation(
+      {
+        request: {
+          principal: arn,
+          action: 'sts:AssumeRole',
+          resource: { resource: deployRole.arn, accountId: TARGET },
+          contextVariables: { 'aws:PrincipalArn': arn, 'aws:PrincipalAccount': ACCOUNT },
+        },
+        // The caller's own account lets it assume anything; the trust policy decides.
+        identityPolicies: [target.managedPolicy('arn:aws:iam::aws:policy/AdministratorAccess')],
+        serviceControlPolicies: [],
+        resourceControlPolicies: [],
+        resourcePolicy: deployRole.trust,
+      },
+      {},
+    )
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors))
+    return result.result.analysis.result
+  }
+  // A role any stage could name after Sluice, and one of Sluice's that does not deploy.
+  assert.notEqual(await assume(`arn:aws:iam::${ACCOUNT}:role/${PIPELINE}-lookalike`), 'Allowed')
+  assert.notEqual(await assume(sluice.getAtt('SourceFunctionRole', 'Arn')), 'Allowed')
+  for (const arn of given) assert.equal(await assume(arn), 'Allowed', arn)
+})
