@@ -1,7 +1,9 @@
-//! End to end through `sluice local`: the example application pushed to the local
-//! CodeCommit, built by the local CodeBuild (its real buildspec: tests, `sam build`,
-//! `sam package`), deployed by the orchestrator's functions running in the emulator.
-//! Each test has its own emulator and state; builds share a warm cargo cache.
+//! End to end through `sluice local`: an application pushed to the local CodeCommit,
+//! built by the local CodeBuild from its own buildspec, deployed by the
+//! orchestrator's functions running in the emulator. The scenario about delivering
+//! the Rust example uses it (tests, `sam build`, `sam package`); the scenarios about
+//! the pipeline itself use a stand-in that builds in a second. Each test has its own
+//! emulator and state; builds share a warm cargo cache.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -24,8 +26,18 @@ struct Run {
     _dir: tempfile::TempDir,
 }
 
-/// Local mode in a fresh directory, with a checkout of the example ready to push.
-async fn start() -> Run {
+/// The application a scenario delivers.
+#[derive(Clone, Copy)]
+enum App {
+    /// `examples/hello-api`, the Rust example: for the scenario about delivering it.
+    Example,
+    /// `tests/fixtures/quick-app`, which builds in a second: for the scenarios about
+    /// the pipeline itself.
+    Quick,
+}
+
+/// Local mode in a fresh directory, with a checkout of `app` ready to push.
+async fn start(app: App) -> Run {
     let dir = tempfile::Builder::new()
         .prefix("sluice-local-e2e-")
         .tempdir()
@@ -37,13 +49,13 @@ async fn start() -> Run {
     let local = Local::start(options, console)
         .await
         .expect("local mode starts");
-    let checkout = Checkout::from_example(
-        &local,
-        &workspace.join("examples/hello-api"),
-        &dir.path().join("hello-api"),
-    )
-    .await
-    .expect("checkout of the example");
+    let source = match app {
+        App::Example => workspace.join("examples/hello-api"),
+        App::Quick => workspace.join("tests/fixtures/quick-app"),
+    };
+    let checkout = Checkout::from_example(&local, &source, &dir.path().join("hello-api"))
+        .await
+        .expect("checkout of the example");
     Run {
         local,
         checkout,
@@ -146,7 +158,7 @@ async fn wait_at_gate(run: &Run, commit: &str) -> sluice_core::Execution {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_push_is_built_deployed_to_staging_approved_in_a_browser_and_deployed() {
-    let run = start().await;
+    let run = start(App::Example).await;
     let commit = run.checkout.push().await.expect("push");
     let at_gate = wait_at_gate(&run, &commit).await;
     // Staging runs the new build; production has not been touched.
@@ -259,19 +271,12 @@ async fn stack_parameter(local: &Local, stack: &str, key: &str) -> Option<String
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broken_unit_test_fails_the_build_and_deploys_nothing() {
-    let run = start().await;
-    let main = run.checkout.dir.join("src/main.rs");
-    let source = std::fs::read_to_string(&main).expect("read main.rs");
-    let broken = source.replacen(
-        r#"assert_eq!(json_of(&response)["stage"], "staging");"#,
-        r#"assert_eq!(json_of(&response)["stage"], "nowhere");"#,
-        1,
-    );
-    assert_ne!(
-        source, broken,
-        "the example's test changed: update this test"
-    );
-    std::fs::write(&main, broken).expect("write main.rs");
+    let run = start(App::Quick).await;
+    let template = run.checkout.dir.join("template.yaml");
+    let source = std::fs::read_to_string(&template).expect("read template.yaml");
+    let broken = source.replacen("from ${StageName}", "from nowhere", 1);
+    assert_ne!(source, broken, "the quick app changed: update this test");
+    std::fs::write(&template, broken).expect("write template.yaml");
     let commit = run
         .checkout
         .commit("hello-api: expect the wrong stage")
@@ -285,7 +290,7 @@ async fn a_broken_unit_test_fails_the_build_and_deploys_nothing() {
     assert_eq!(done.status, Status::Failed);
     let reason = done.reason.clone().unwrap_or_default();
     assert!(reason.contains("PRE_BUILD"), "names the phase: {reason}");
-    assert!(reason.contains("cargo test"), "names the command: {reason}");
+    assert!(reason.contains("sh test.sh"), "names the command: {reason}");
 
     let email = run
         .local
@@ -309,7 +314,7 @@ async fn a_broken_unit_test_fails_the_build_and_deploys_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
-    let run = start().await;
+    let run = start(App::Quick).await;
     let first = run.checkout.push().await.expect("first push");
     let first_at_gate = wait_at_gate(&run, &first).await;
     let first_link = approval_email(&run.local, first_at_gate.id.as_str(), SETTLE)
@@ -320,15 +325,12 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
 
     let template = run.checkout.dir.join("template.yaml");
     let text = std::fs::read_to_string(&template).expect("read template");
-    let changed = text.replacen("MemorySize: 128", "MemorySize: 256", 1);
-    assert_ne!(
-        text, changed,
-        "the example's template changed: update this test"
-    );
+    let changed = text.replacen("Default: hello", "Default: hi", 1);
+    assert_ne!(text, changed, "the quick app changed: update this test");
     std::fs::write(&template, changed).expect("write template");
     let second = run
         .checkout
-        .commit("hello-api: more memory")
+        .commit("hello-api: a shorter greeting")
         .await
         .expect("commit");
     run.checkout.push().await.expect("second push");
@@ -373,7 +375,7 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_change_never_reaches_production() {
-    let run = start().await;
+    let run = start(App::Quick).await;
     let commit = run.checkout.push().await.expect("push");
     let at_gate = wait_at_gate(&run, &commit).await;
     let link = approval_email(&run.local, at_gate.id.as_str(), SETTLE)
