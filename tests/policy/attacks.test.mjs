@@ -267,3 +267,50 @@ test('a deploy target account trusts exactly the Sluice roles it was given', asy
   assert.notEqual(await assume(sluice.getAtt('SourceFunctionRole', 'Arn')), 'Allowed')
   for (const arn of given) assert.equal(await assume(arn), 'Allowed', arn)
 })
+
+test("a stage in another account reads the build's code from the bucket, and nothing else", async () => {
+  const TARGET = '444455556666'
+  const crossAccount = new Template(process.env.SLUICE_POLICY_TEMPLATE ?? `${root}template.yaml`, {
+    stackName: PIPELINE,
+    account: ACCOUNT,
+    region: REGION,
+    parameters: {
+      RepositoryName: 'hello-api',
+      StagingStackName: STACKS.staging,
+      ProductionStackName: STACKS.production,
+      AdministratorArn: `arn:aws:iam::${ACCOUNT}:role/ops-admin`,
+      ProductionDeployRoleArn: `arn:aws:iam::${TARGET}:role/sluice/sluice-deploy`,
+      ProductionExecutionRoleArn: `arn:aws:iam::${TARGET}:role/sluice/sluice-execution`,
+      ProductionBoundaryArn: `arn:aws:iam::${TARGET}:policy/sluice/hello-production-boundary`,
+    },
+  })
+  const policy = crossAccount.bucketPolicy('ArtifactBucket')
+  const name = crossAccount.ref('ArtifactBucket')
+  // A role of the target account that its own account lets do anything.
+  const there = {
+    arn: `arn:aws:iam::${TARGET}:role/sluice/sluice-execution`,
+    policies: [crossAccount.managedPolicy('arn:aws:iam::aws:policy/AdministratorAccess')],
+  }
+  const read = async (action, key) => {
+    const result = await runSimulation(
+      {
+        request: {
+          principal: there.arn,
+          action,
+          resource: { resource: `arn:aws:s3:::${name}/${key}`, accountId: ACCOUNT },
+          contextVariables: { 'aws:PrincipalArn': there.arn, 'aws:PrincipalAccount': TARGET, 'aws:SecureTransport': 'true' },
+        },
+        identityPolicies: there.policies,
+        serviceControlPolicies: [],
+        resourceControlPolicies: [],
+        resourcePolicy: policy,
+      },
+      {},
+    )
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors))
+    return result.result.analysis.result
+  }
+  assert.equal(await read('s3:GetObject', `artifacts/${PIPELINE}/1800000000000-0123456789ab/packaged.yaml`), 'Allowed')
+  assert.notEqual(await read('s3:GetObject', `pipelines/${PIPELINE}/executions/x.json`), 'Allowed')
+  assert.notEqual(await read('s3:PutObject', `artifacts/${PIPELINE}/1800000000000-0123456789ab/packaged.yaml`), 'Allowed')
+})
