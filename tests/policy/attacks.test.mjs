@@ -19,18 +19,24 @@ const PIPELINE = 'sluice'
 const STACKS = { staging: 'hello-staging', production: 'hello-production' }
 const OTHER = { staging: 'production', production: 'staging' }
 
-// SLUICE_POLICY_TEMPLATE tries another version, such as `git show HEAD~5:template.yaml`.
-const sluice = new Template(process.env.SLUICE_POLICY_TEMPLATE ?? `${root}template.yaml`, {
-  stackName: PIPELINE,
-  account: ACCOUNT,
-  region: REGION,
-  parameters: {
-    RepositoryName: 'hello-api',
-    StagingStackName: STACKS.staging,
-    ProductionStackName: STACKS.production,
-    AdministratorArn: `arn:aws:iam::${ACCOUNT}:role/ops-admin`,
-  },
-})
+/**
+ * Sluice's template for the sample pipeline, with `more` parameters. SLUICE_POLICY_TEMPLATE
+ * tries another version, such as `git show HEAD~5:template.yaml`.
+ */
+const sluiceTemplate = (more = {}) =>
+  new Template(process.env.SLUICE_POLICY_TEMPLATE ?? `${root}template.yaml`, {
+    stackName: PIPELINE,
+    account: ACCOUNT,
+    region: REGION,
+    parameters: {
+      RepositoryName: 'hello-api',
+      StagingStackName: STACKS.staging,
+      ProductionStackName: STACKS.production,
+      AdministratorArn: `arn:aws:iam::${ACCOUNT}:role/ops-admin`,
+      ...more,
+    },
+  })
+const sluice = sluiceTemplate()
 const bucket = sluice.ref('ArtifactBucket')
 const bucketPolicy = sluice.bucketPolicy('ArtifactBucket')
 const stages = Object.fromEntries(JSON.parse(sluice.globalEnvironment().SLUICE_STAGES).map((s) => [s.name, s]))
@@ -55,16 +61,16 @@ const artifact = `arn:aws:s3:::${bucket}/artifacts/${PIPELINE}/1800000000000-012
  * IAM's decision on one request by `principal` (a role: its ARN, policies and
  * boundary). Fails on anything the simulator could not evaluate faithfully.
  */
-async function decide(principal, action, resource, context = {}, resourcePolicy = undefined) {
+async function decide(principal, action, resource, context = {}, resourcePolicy = undefined, resourceAccount = ACCOUNT) {
   const result = await runSimulation(
     {
       request: {
         principal: principal.arn,
         action,
-        resource: { resource, accountId: ACCOUNT },
+        resource: { resource, accountId: resourceAccount },
         contextVariables: {
           'aws:PrincipalArn': principal.arn,
-          'aws:PrincipalAccount': ACCOUNT,
+          'aws:PrincipalAccount': principal.arn.split(':')[4],
           'aws:SecureTransport': 'true',
           ...context,
         },
@@ -242,26 +248,9 @@ test('a deploy target account trusts exactly the Sluice roles it was given', asy
     },
   })
   const deployRole = target.role('SluiceDeployRole')
-  const assume = async (arn) => {
-    const result = await runSimulation(
-      {
-        request: {
-          principal: arn,
-          action: 'sts:AssumeRole',
-          resource: { resource: deployRole.arn, accountId: TARGET },
-          contextVariables: { 'aws:PrincipalArn': arn, 'aws:PrincipalAccount': ACCOUNT },
-        },
-        // The caller's own account lets it assume anything; the trust policy decides.
-        identityPolicies: [target.managedPolicy('arn:aws:iam::aws:policy/AdministratorAccess')],
-        serviceControlPolicies: [],
-        resourceControlPolicies: [],
-        resourcePolicy: deployRole.trust,
-      },
-      {},
-    )
-    assert.equal(result.errors, undefined, JSON.stringify(result.errors))
-    return result.result.analysis.result
-  }
+  // The caller's own account lets it assume anything; the trust policy decides.
+  const admin = [target.managedPolicy('arn:aws:iam::aws:policy/AdministratorAccess')]
+  const assume = (arn) => decide({ arn, policies: admin }, 'sts:AssumeRole', deployRole.arn, {}, deployRole.trust, TARGET)
   // A role any stage could name after Sluice, and one of Sluice's that does not deploy.
   assert.notEqual(await assume(`arn:aws:iam::${ACCOUNT}:role/${PIPELINE}-lookalike`), 'Allowed')
   assert.notEqual(await assume(sluice.getAtt('SourceFunctionRole', 'Arn')), 'Allowed')
@@ -270,19 +259,10 @@ test('a deploy target account trusts exactly the Sluice roles it was given', asy
 
 test("a stage in another account reads the build's code from the bucket, and nothing else", async () => {
   const TARGET = '444455556666'
-  const crossAccount = new Template(process.env.SLUICE_POLICY_TEMPLATE ?? `${root}template.yaml`, {
-    stackName: PIPELINE,
-    account: ACCOUNT,
-    region: REGION,
-    parameters: {
-      RepositoryName: 'hello-api',
-      StagingStackName: STACKS.staging,
-      ProductionStackName: STACKS.production,
-      AdministratorArn: `arn:aws:iam::${ACCOUNT}:role/ops-admin`,
-      ProductionDeployRoleArn: `arn:aws:iam::${TARGET}:role/sluice/sluice-deploy`,
-      ProductionExecutionRoleArn: `arn:aws:iam::${TARGET}:role/sluice/sluice-execution`,
-      ProductionBoundaryArn: `arn:aws:iam::${TARGET}:policy/sluice/hello-production-boundary`,
-    },
+  const crossAccount = sluiceTemplate({
+    ProductionDeployRoleArn: `arn:aws:iam::${TARGET}:role/sluice/sluice-deploy`,
+    ProductionExecutionRoleArn: `arn:aws:iam::${TARGET}:role/sluice/sluice-execution`,
+    ProductionBoundaryArn: `arn:aws:iam::${TARGET}:policy/sluice/hello-production-boundary`,
   })
   const policy = crossAccount.bucketPolicy('ArtifactBucket')
   const name = crossAccount.ref('ArtifactBucket')
@@ -291,25 +271,7 @@ test("a stage in another account reads the build's code from the bucket, and not
     arn: `arn:aws:iam::${TARGET}:role/sluice/sluice-execution`,
     policies: [crossAccount.managedPolicy('arn:aws:iam::aws:policy/AdministratorAccess')],
   }
-  const read = async (action, key) => {
-    const result = await runSimulation(
-      {
-        request: {
-          principal: there.arn,
-          action,
-          resource: { resource: `arn:aws:s3:::${name}/${key}`, accountId: ACCOUNT },
-          contextVariables: { 'aws:PrincipalArn': there.arn, 'aws:PrincipalAccount': TARGET, 'aws:SecureTransport': 'true' },
-        },
-        identityPolicies: there.policies,
-        serviceControlPolicies: [],
-        resourceControlPolicies: [],
-        resourcePolicy: policy,
-      },
-      {},
-    )
-    assert.equal(result.errors, undefined, JSON.stringify(result.errors))
-    return result.result.analysis.result
-  }
+  const read = (action, key) => decide(there, action, `arn:aws:s3:::${name}/${key}`, {}, policy)
   assert.equal(await read('s3:GetObject', `artifacts/${PIPELINE}/1800000000000-0123456789ab/packaged.yaml`), 'Allowed')
   assert.notEqual(await read('s3:GetObject', `pipelines/${PIPELINE}/executions/x.json`), 'Allowed')
   assert.notEqual(await read('s3:PutObject', `artifacts/${PIPELINE}/1800000000000-0123456789ab/packaged.yaml`), 'Allowed')
