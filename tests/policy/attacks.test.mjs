@@ -276,3 +276,38 @@ test("a stage in another account reads the build's code from the bucket, and not
   assert.notEqual(await read('s3:GetObject', `pipelines/${PIPELINE}/executions/x.json`), 'Allowed')
   assert.notEqual(await read('s3:PutObject', `artifacts/${PIPELINE}/1800000000000-0123456789ab/packaged.yaml`), 'Allowed')
 })
+
+test('each function may make the AWS calls its code makes', async () => {
+  const project = sluice.getAtt('BuildProject', 'Arn')
+  const repository = `arn:aws:codecommit:${REGION}:${ACCOUNT}:hello-api`
+  const topic = sluice.ref('NotificationTopic')
+  const stateCalls = [
+    ['s3:GetObject', state],
+    ['s3:PutObject', state],
+    ['s3:ListBucket', `arn:aws:s3:::${bucket}`, { 's3:prefix': `pipelines/${PIPELINE}/executions/` }],
+    ['sns:Publish', topic],
+  ]
+  const stageCalls = [
+    // Pinning and checking the artifact read objects by version.
+    ['s3:GetObject', artifact],
+    ['s3:GetObjectVersion', artifact],
+    ['cloudformation:CreateChangeSet', stack(STACKS.staging)],
+    ['cloudformation:ExecuteChangeSet', stack(STACKS.production)],
+    ['cloudformation:DescribeChangeSet', stack(STACKS.staging)],
+    ['iam:PassRole', stages.staging.execution_role, { 'iam:PassedToService': 'cloudformation.amazonaws.com' }],
+  ]
+  const calls = {
+    SourceFunction: [...stateCalls, ['codecommit:GetBranch', repository], ['codecommit:GetCommit', repository], ['codebuild:StartBuild', project]],
+    BuildFunction: [...stateCalls, ...stageCalls],
+    DeployFunction: [...stateCalls, ...stageCalls],
+    ApprovalFunction: [...stateCalls, ...stageCalls],
+    // The sweeper also asks how builds went, and starts a build whose start was lost.
+    SweeperFunction: [...stateCalls, ...stageCalls, ['codebuild:BatchGetBuilds', project], ['codebuild:StartBuild', project]],
+  }
+  for (const [fn, list] of Object.entries(calls)) {
+    const role = sluice.role(`${fn}Role`)
+    for (const [action, resource, context] of list) {
+      await assertAllowed(role, action, resource, context ?? {}, action.startsWith('s3:') ? bucketPolicy : undefined)
+    }
+  }
+})
