@@ -25,8 +25,8 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 # DEMO_AUTO_APPROVE=1 approves through the page instead of waiting for a click.
 demo: check-toolchain $(EMULATOR)
-	cargo build --locked --profile local --workspace --bins
-	target/local/sluice demo
+	cargo build --locked --workspace --bins
+	target/debug/sluice demo
 
 test: setup browser
 	cargo fmt --all --check

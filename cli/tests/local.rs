@@ -43,7 +43,9 @@ async fn start(app: App) -> Run {
         .tempdir()
         .expect("temporary directory");
     let workspace = workspace().canonicalize().expect("workspace");
-    let options = Options::new(workspace.clone(), dir.path().join("state"));
+    let mut options = Options::new(workspace.clone(), dir.path().join("state"));
+    // The functions as `cargo test` built them: only they are linked, nothing compiled.
+    options.function_build = sluice::local::stack::FunctionBuild::WithTests;
     let console = Console::new();
     console.hide_build_logs();
     let local = Local::start(options, console)

@@ -53,6 +53,8 @@ pub struct Options {
     /// The application's repository in the local CodeCommit.
     pub repository: String,
     pub branch: String,
+    /// How the functions are built before they are deployed into the emulator.
+    pub function_build: stack::FunctionBuild,
 }
 
 impl Options {
@@ -70,6 +72,7 @@ impl Options {
             stack: "sluice".into(),
             repository: "hello-api".into(),
             branch: "master".into(),
+            function_build: stack::FunctionBuild::default(),
         }
     }
 
@@ -225,7 +228,14 @@ impl Local {
         let text = std::fs::read_to_string(&template_path)
             .with_context(|| format!("cannot read {}", template_path.display()))?;
         let s3 = sluice_adapters::aws::s3_client(&self.sdk);
-        let packaged = stack::package(&text, &self.options.workspace, &s3, &self.console).await?;
+        let packaged = stack::package(
+            &text,
+            &self.options.workspace,
+            self.options.function_build,
+            &s3,
+            &self.console,
+        )
+        .await?;
         let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
         // Whoever deploys the stack is the one principal that may change its bucket's policy.
         let administrator = crate::identity::caller(&self.sdk).await?;

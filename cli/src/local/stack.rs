@@ -54,25 +54,37 @@ pub fn functions(template: &Value) -> Result<Vec<Function>> {
     Ok(found)
 }
 
-/// Builds the workspace's binaries with cargo's `local` profile for this machine.
-pub async fn build(workspace: &Path, console: &Console) -> Result<()> {
+/// How `sluice local` builds the functions: always cargo's `dev` profile (a quick,
+/// unoptimised build with no debug info in the dependencies, so a binary zips small),
+/// either on its own or shaped like `cargo test`'s build so that it reuses it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FunctionBuild {
+    /// The workspace's binaries only: what `make demo` and `sluice local` build.
+    #[default]
+    Binaries,
+    /// The binaries and the tests, as in `cargo test --workspace`: the same features
+    /// (dev-dependencies switch some on), so every dependency `cargo test` compiled is
+    /// reused and only the five functions are linked. For the end-to-end tests.
+    WithTests,
+}
+
+/// Builds the workspace's binaries with cargo's `dev` profile for this machine.
+pub async fn build(workspace: &Path, how: FunctionBuild, console: &Console) -> Result<()> {
     console.say(
         "build",
-        "building the functions for this machine (cargo --profile local)…",
+        "building the functions for this machine (cargo build)…",
     );
     let started = Instant::now();
     let mut cargo =
         tokio::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     // Every binary of the workspace, as `make demo` builds the CLI: one feature
     // resolution, so the dependencies are compiled once for both.
-    cargo.current_dir(workspace).args([
-        "build",
-        "--locked",
-        "--profile",
-        "local",
-        "--workspace",
-        "--bins",
-    ]);
+    cargo
+        .current_dir(workspace)
+        .args(["build", "--locked", "--workspace", "--bins"]);
+    if how == FunctionBuild::WithTests {
+        cargo.arg("--tests");
+    }
     let status = cargo
         .status()
         .await
@@ -116,13 +128,14 @@ pub fn zip_bootstrap(binary: &Path) -> Result<Vec<u8>> {
 pub async fn package(
     template_text: &str,
     workspace: &Path,
+    how: FunctionBuild,
     s3: &aws_sdk_s3::Client,
     console: &Console,
 ) -> Result<String> {
     let mut template: Value =
         serde_yaml_ng::from_str(template_text).context("template.yaml is not valid YAML")?;
     let functions = functions(&template)?;
-    build(workspace, console).await?;
+    build(workspace, how, console).await?;
     let exists = s3.head_bucket().bucket(CODE_BUCKET).send().await.is_ok();
     if !exists {
         s3.create_bucket()
@@ -138,7 +151,7 @@ pub async fn package(
     }
     let mut uris = HashMap::new();
     for f in &functions {
-        let binary = target_dir(workspace).join("local").join(&f.binary);
+        let binary = target_dir(workspace).join("debug").join(&f.binary);
         if !binary.is_file() {
             bail!(
                 "cargo built no {} at {}: is it a binary of this workspace?",
