@@ -3,4 +3,5 @@
 
 pub mod identity;
 pub mod local;
+pub mod operate;
 pub mod render;

@@ -12,12 +12,13 @@ use sluice::render;
 use sluice_adapters::aws::s3_client;
 use sluice_adapters::{ExecutionStore, S3Objects, StoreError};
 use sluice_core::{Event, ExecutionId};
+use sluice_engine::operator::Action;
 
 #[derive(Parser)]
 #[command(
     name = "sluice",
     version,
-    about = "What your Sluice pipeline is doing, and notes on it."
+    about = "What your Sluice pipeline is doing, and what an operator does about it."
 )]
 struct Cli {
     /// The bucket holding Sluice's state: the stack's ArtifactBucketName output.
@@ -51,6 +52,21 @@ enum Command {
         /// What to say: up to 2,000 characters; line breaks are kept.
         text: String,
     },
+    /// Approve the stage waiting at its gate, as your AWS identity (its ARN from STS is
+    /// recorded, not a name). Needs the stack's ApproverPolicy or OperatorPolicy.
+    Approve(Decision),
+    /// Reject the stage waiting at its gate, as your AWS identity: the execution ends
+    /// and nothing is deployed there.
+    Reject(Decision),
+    /// Email a new approval link for the stage waiting at its gate; the old link stops
+    /// working (it answers that it was replaced). Needs the stack's OperatorPolicy.
+    Resend {
+        /// The execution's id, as `sluice status` prints it.
+        execution: String,
+        /// The stage, if not the one waiting for approval.
+        #[arg(long)]
+        stage: Option<String>,
+    },
     /// Run the whole pipeline on this machine until Ctrl-C: the emulator, the
     /// orchestrator deployed into it, a local CodeCommit and CodeBuild.
     Local(LocalArgs),
@@ -65,6 +81,18 @@ enum Command {
         #[arg(long, default_value = "examples/hello-api")]
         example: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct Decision {
+    /// The execution's id, as `sluice status` prints it.
+    execution: String,
+    /// The stage, if not the one waiting for approval.
+    #[arg(long)]
+    stage: Option<String>,
+    /// Why, for whoever reads `sluice show` or the email (up to 1,000 characters).
+    #[arg(long)]
+    comment: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -175,6 +203,15 @@ async fn run(cli: Cli) -> Result<String> {
         } => return demo(local, auto_approve, example).await,
         other => other,
     };
+    if let Some(action) = operator_action(&command) {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let function = sluice::operate::function_for(&cli.pipeline, &action);
+        let answer = sluice::operate::send(&sdk, &cli.pipeline, &function, action).await?;
+        if !answer.ok {
+            bail!("{}", answer.message);
+        }
+        return Ok(format!("{}\n", answer.message));
+    }
     let bucket = cli.bucket.context(
         "no state bucket: pass --bucket or set SLUICE_BUCKET \
          (the Sluice stack's ArtifactBucketName output)",
@@ -201,8 +238,33 @@ async fn run(cli: Cli) -> Result<String> {
             let id = ExecutionId::parse(&execution)?;
             note(&sdk, &store, &cli.pipeline, &id, text).await
         }
-        Command::Local(_) | Command::Demo { .. } => unreachable!("handled above"),
+        Command::Local(_)
+        | Command::Demo { .. }
+        | Command::Approve(_)
+        | Command::Reject(_)
+        | Command::Resend { .. } => unreachable!("handled above"),
     }
+}
+
+/// The operator function's action for a command that changes an execution's course.
+fn operator_action(command: &Command) -> Option<Action> {
+    Some(match command {
+        Command::Approve(d) => Action::Approve {
+            execution: d.execution.clone(),
+            stage: d.stage.clone(),
+            comment: d.comment.clone(),
+        },
+        Command::Reject(d) => Action::Reject {
+            execution: d.execution.clone(),
+            stage: d.stage.clone(),
+            comment: d.comment.clone(),
+        },
+        Command::Resend { execution, stage } => Action::Resend {
+            execution: execution.clone(),
+            stage: stage.clone(),
+        },
+        _ => return None,
+    })
 }
 
 async fn note(

@@ -375,26 +375,137 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
     );
 }
 
+/// Credentials for `role` (assumed in the emulator as `session`): a person, as the
+/// operator function will know them.
+async fn person(local: &Local, role: &str, session: &str) -> (String, Vec<(String, String)>) {
+    let sts = aws_sdk_sts::Client::new(&local.sdk);
+    let account = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("who the test is")
+        .account
+        .expect("an account");
+    let assumed = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/{role}"))
+        .role_session_name(session)
+        .send()
+        .await
+        .expect("assume the role");
+    let c = assumed.credentials.expect("credentials");
+    let arn = assumed.assumed_role_user.expect("the session").arn;
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID".into(), c.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY".into(), c.secret_access_key),
+        ("AWS_SESSION_TOKEN".into(), c.session_token),
+    ];
+    (arn, env)
+}
+
+/// Runs the `sluice` command as `person` against local mode: its exit status and output.
+fn sluice_as(local: &Local, person: &[(String, String)], args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .envs(person.iter().map(|(k, v)| (k, v)))
+        .env("AWS_ENDPOINT_URL", &local.endpoint)
+        .env("AWS_REGION", sluice::local::REGION)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("SLUICE_PIPELINE", &local.options.stack)
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("run sluice");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_rejected_change_never_reaches_production() {
+async fn an_operator_resends_the_link_and_an_approver_rejects_from_the_terminal() {
     let run = start(App::Quick).await;
     let commit = run.checkout.push().await.expect("push");
     let at_gate = wait_at_gate(&run, &commit).await;
-    let link = approval_email(&run.local, at_gate.id.as_str(), SETTLE)
+    let id = at_gate.id.as_str();
+    let first = approval_email(&run.local, id, SETTLE)
         .await
         .expect("approval email")
         .approval_link()
         .expect("link");
-    assert_eq!(
-        demo::decide(&link, "reject", "Grace")
-            .await
-            .expect("reject"),
-        200
+
+    // The email was lost: an operator sends a new link, and the old one stops working.
+    let (_, operator) = person(&run.local, "sluice-operators", "olga").await;
+    let (ok, said) = sluice_as(&run.local, &operator, &["resend", id]);
+    assert!(ok, "{said}");
+    assert!(said.contains("sent a new approval link"), "{said}");
+    let (status, page) = demo::call(&first).await.expect("open the old link");
+    assert_eq!(status, 410, "{page}");
+    assert!(page.contains("replaced"), "{page}");
+    let second = run
+        .local
+        .outbox
+        .wait_for(SETTLE, |m| {
+            m.approval_link()
+                .is_some_and(|l| l.contains(&format!("/approvals/{id}/")) && l != first)
+        })
+        .await
+        .expect("a second approval email")
+        .approval_link()
+        .expect("the new link");
+    let (status, _) = demo::call(&second).await.expect("open the new link");
+    assert_eq!(status, 200);
+
+    // Wrong input is refused with what to do, and changes nothing.
+    let (ok, said) = sluice_as(&run.local, &operator, &["reject", "not-an-execution"]);
+    assert!(!ok && said.contains("not an execution id"), "{said}");
+    let (ok, said) = sluice_as(&run.local, &operator, &["approve", id, "--stage", "prod"]);
+    assert!(!ok && said.contains("no stage \"prod\""), "{said}");
+
+    // An approver rejects from a terminal; the record names them as AWS knows them.
+    let (grace, approver) = person(&run.local, "sluice-approvers", "grace").await;
+    let (ok, said) = sluice_as(
+        &run.local,
+        &approver,
+        &["reject", id, "--comment", "not before the audit"],
+    );
+    assert!(ok, "{said}");
+    assert!(
+        said.contains(&format!("rejected production of execution {id}")),
+        "{said}"
     );
     let done = follow(&run.local, &commit, SETTLE, |e| e.status.is_terminal())
         .await
         .expect("the execution finishes");
     assert_eq!(done.status, Status::Rejected);
+    let decision = done.stages[1]
+        .approval
+        .as_ref()
+        .and_then(|a| a.decision.as_ref())
+        .expect("the decision is recorded");
+    assert!(!decision.approved);
+    assert!(decision.by_identity);
+    assert_eq!(decision.by, grace);
+    assert!(
+        grace.ends_with(":assumed-role/sluice-approvers/grace"),
+        "{grace}"
+    );
+    assert_eq!(decision.comment.as_deref(), Some("not before the audit"));
+
+    // A second decision says what happened instead.
+    let (ok, said) = sluice_as(&run.local, &operator, &["approve", id]);
+    assert!(!ok, "{said}");
+    assert!(said.contains("already rejected"), "{said}");
+    assert_eq!(
+        demo::decide(&second, "approve", "late")
+            .await
+            .expect("post"),
+        410
+    );
+
     assert!(never_deployed(&run.local, "hello-api-production").await);
     assert_eq!(
         stack_status(&run.local, "hello-api-staging")

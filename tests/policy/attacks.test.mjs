@@ -301,6 +301,9 @@ test('each function may make the AWS calls its code makes', async () => {
     BuildFunction: [...stateCalls, ...stageCalls],
     DeployFunction: [...stateCalls, ...stageCalls],
     ApprovalFunction: [...stateCalls, ...stageCalls],
+    // Operator commands decide gates (then execute change sets) and send new links.
+    OperatorFunction: [...stateCalls, ...stageCalls],
+    ApproverFunction: [...stateCalls, ...stageCalls],
     // The sweeper also asks how builds went, and starts a build whose start was lost.
     SweeperFunction: [...stateCalls, ...stageCalls, ['codebuild:BatchGetBuilds', project], ['codebuild:StartBuild', project]],
   }
@@ -309,5 +312,32 @@ test('each function may make the AWS calls its code makes', async () => {
     for (const [action, resource, context] of list) {
       await assertAllowed(role, action, resource, context ?? {}, action.startsWith('s3:') ? bucketPolicy : undefined)
     }
+  }
+})
+
+test('operators and approvers call only their own functions, and change nothing directly', async () => {
+  const holder = (name, policyId) => ({
+    arn: `arn:aws:iam::${ACCOUNT}:role/${name}`,
+    policies: [sluice.managedPolicy(sluice.ref(policyId))],
+  })
+  const operator = holder('pipeline-operators', 'OperatorPolicy')
+  const approver = holder('release-approvers', 'ApproverPolicy')
+  const operatorFunction = sluice.getAtt('OperatorFunction', 'Arn')
+  const approverFunction = sluice.getAtt('ApproverFunction', 'Arn')
+  await assertAllowed(operator, 'lambda:InvokeFunction', operatorFunction)
+  await assertAllowed(operator, 'lambda:InvokeFunction', approverFunction)
+  await assertAllowed(approver, 'lambda:InvokeFunction', approverFunction)
+  // An approver cannot resend links (or, later, cancel or roll back).
+  await assertDenied(approver, 'lambda:InvokeFunction', operatorFunction)
+  for (const person of [operator, approver]) {
+    // `sluice status` and `show` read the state...
+    await assertAllowed(person, 's3:GetObject', state, {}, bucketPolicy)
+    await assertAllowed(person, 's3:ListBucket', `arn:aws:s3:::${bucket}`, { 's3:prefix': `pipelines/${PIPELINE}/executions/` }, bucketPolicy)
+    // ...and every change goes through a function that checks who asks.
+    await assertDenied(person, 's3:PutObject', state, {}, bucketPolicy)
+    await assertDenied(person, 's3:GetObject', artifact, {}, bucketPolicy)
+    await assertDenied(person, 'cloudformation:ExecuteChangeSet', stack(STACKS.production))
+    await assertDenied(person, 'lambda:InvokeFunction', sluice.getAtt('SweeperFunction', 'Arn'))
+    await assertDenied(person, 'lambda:UpdateFunctionCode', operatorFunction)
   }
 })

@@ -228,7 +228,7 @@ impl Local {
         let text = std::fs::read_to_string(&template_path)
             .with_context(|| format!("cannot read {}", template_path.display()))?;
         let s3 = sluice_adapters::aws::s3_client(&self.sdk);
-        let packaged = stack::package(
+        let template_url = stack::package(
             &text,
             &self.options.workspace,
             self.options.function_build,
@@ -250,7 +250,7 @@ impl Local {
         self.outputs = stack::deploy(
             &cloudformation,
             &self.options.stack,
-            &packaged,
+            &template_url,
             &parameters,
             &self.console,
         )

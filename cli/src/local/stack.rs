@@ -124,7 +124,8 @@ pub fn zip_bootstrap(binary: &Path) -> Result<Vec<u8>> {
     Ok(out.into_inner())
 }
 
-/// Uploads each function's zip and returns the template with its `CodeUri`s set.
+/// Uploads each function's zip, and the template with its `CodeUri`s set; returns the
+/// template's URL.
 pub async fn package(
     template_text: &str,
     workspace: &Path,
@@ -160,23 +161,9 @@ pub async fn package(
             );
         }
         let zipped = zip_bootstrap(&binary)?;
-        let digest: String = Sha256::digest(&zipped)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = hex(&Sha256::digest(&zipped));
         let key = format!("{}/{digest}.zip", f.binary);
-        s3.put_object()
-            .bucket(CODE_BUCKET)
-            .key(&key)
-            .body(zipped.into())
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "cannot upload {key}: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            })?;
+        upload(s3, &key, zipped).await?;
         uris.insert(f.logical_id.clone(), format!("s3://{CODE_BUCKET}/{key}"));
     }
     let resources = template
@@ -194,7 +181,35 @@ pub async fn package(
             properties.insert("CodeUri".into(), Value::String(uri.clone()));
         }
     }
-    serde_yaml_ng::to_string(&template).context("cannot write the packaged template")
+    let packaged =
+        serde_yaml_ng::to_string(&template).context("cannot write the packaged template")?;
+    // By URL, as `sam deploy` does: a template body inline may not exceed 51,200 bytes.
+    let key = format!(
+        "templates/{}.yaml",
+        hex(&Sha256::digest(packaged.as_bytes()))
+    );
+    upload(s3, &key, packaged.into_bytes()).await?;
+    Ok(format!("https://s3.amazonaws.com/{CODE_BUCKET}/{key}"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn upload(s3: &aws_sdk_s3::Client, key: &str, bytes: Vec<u8>) -> Result<()> {
+    s3.put_object()
+        .bucket(CODE_BUCKET)
+        .key(key)
+        .body(bytes.into())
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "cannot upload {key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        })?;
+    Ok(())
 }
 
 /// `stack` as DescribeStacks gives it, or `None` if there is no such stack.
@@ -225,7 +240,7 @@ pub async fn describe(
 pub async fn deploy(
     cloudformation: &aws_sdk_cloudformation::Client,
     stack: &str,
-    template: &str,
+    template_url: &str,
     parameters: &[(&str, String)],
     console: &Console,
 ) -> Result<HashMap<String, String>> {
@@ -259,7 +274,7 @@ pub async fn deploy(
         let result = cloudformation
             .update_stack()
             .stack_name(stack)
-            .template_body(template)
+            .template_url(template_url)
             .set_parameters(Some(parameters))
             .set_capabilities(Some(capabilities.to_vec()))
             .send()
@@ -274,7 +289,7 @@ pub async fn deploy(
         cloudformation
             .create_stack()
             .stack_name(stack)
-            .template_body(template)
+            .template_url(template_url)
             .set_parameters(Some(parameters))
             .set_capabilities(Some(capabilities.to_vec()))
             .send()
@@ -361,7 +376,9 @@ mod tests {
                 "sluice-build",
                 "sluice-deploy",
                 "sluice-approval",
-                "sluice-sweeper"
+                "sluice-sweeper",
+                "sluice-operator",
+                "sluice-operator"
             ]
         );
     }

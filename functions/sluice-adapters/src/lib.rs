@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod builder;
+pub mod caller;
 pub mod commits;
 pub mod deployer;
 pub mod lanes;

@@ -38,6 +38,24 @@ impl Push {
     }
 }
 
+/// How a decision reached the gate, which says who may take it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "via", rename_all = "snake_case")]
+pub enum Via {
+    /// The emailed link: whoever holds its token, and `by` is the name they typed.
+    Link { token_sha256: TokenHash },
+    /// A Sluice command (`sluice approve`) whose caller AWS authenticated: `by` is the
+    /// caller's ARN, as STS answered it.
+    Identity,
+}
+
+impl Via {
+    /// Whether the decision came through a command with a verified AWS identity.
+    pub fn is_identity(&self) -> bool {
+        matches!(self, Via::Identity)
+    }
+}
+
 /// Something that happened, reported by AWS, a person, or the sweeper.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -98,15 +116,21 @@ pub enum Event {
     },
     ApprovalGranted {
         stage: StageName,
-        token_sha256: TokenHash,
+        via: Via,
         by: String,
         comment: Option<String>,
     },
     ApprovalRejected {
         stage: StageName,
-        token_sha256: TokenHash,
+        via: Via,
         by: String,
         comment: Option<String>,
+    },
+    /// An operator asked for a new approval link (`sluice resend`): the current one
+    /// stops working and a new one is issued and sent.
+    ApprovalLinkReplaced {
+        stage: StageName,
+        by: String,
     },
     /// The sweeper found the approval past its deadline.
     ApprovalExpired {

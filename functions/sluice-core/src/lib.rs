@@ -14,7 +14,7 @@ mod model;
 pub mod text;
 
 pub use config::{ConfigError, Pipeline, StageConfig};
-pub use event::{Command, Event, Notice, Push};
+pub use event::{Command, Event, Notice, Push, Via};
 pub use ids::{CommitId, ExecutionId, InvalidId, StageName, TokenHash};
 pub use lane::{Acquired, Holder, Lane, Marked};
 pub use machine::{Rejected, Transition, start, step};

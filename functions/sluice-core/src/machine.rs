@@ -3,7 +3,7 @@
 //! the input; an event that does not apply leaves the execution exactly as it was.
 
 use crate::config::Pipeline;
-use crate::event::{Command, Event, Notice, Push};
+use crate::event::{Command, Event, Notice, Push, Via};
 use crate::ids::{ExecutionId, StageName, TokenHash};
 use crate::model::{
     Approval, Build, BuildStatus, Commit, Decision, Entry, Execution, Note, Stage, StageStatus,
@@ -36,6 +36,14 @@ pub enum Rejected {
     ForeignBuild { expected: String, got: String },
     #[error("the approval link is not valid for stage {stage}")]
     WrongToken { stage: StageName },
+    #[error(
+        "this approval link for stage {stage} was replaced by a newer one; use the newest email"
+    )]
+    LinkReplaced { stage: StageName },
+    #[error(
+        "stage {stage} is waiting for its approval request to be issued; try again in a minute"
+    )]
+    NoApprovalYet { stage: StageName },
     #[error("stage {stage} was already {} by {by} at {at}", if *.approved { "approved" } else { "rejected" })]
     AlreadyDecided {
         stage: StageName,
@@ -60,6 +68,10 @@ pub enum Rejected {
 
 /// Room for an STS assumed-role ARN (role and session names are 64 characters each).
 const NOTE_AUTHOR_MAX: usize = 256;
+/// An ARN recorded as who decided (see `NOTE_AUTHOR_MAX`).
+pub const ARN_MAX: usize = 256;
+/// How many replaced links a stage remembers, to tell them from wrong ones.
+const REPLACED_LINKS_KEPT: usize = 20;
 const NOTE_TEXT_MAX: usize = 2000;
 /// Bounds of what is kept of text from outside (see [`crate::text`]).
 pub const AUTHOR_MAX: usize = 200;
@@ -166,7 +178,10 @@ pub fn step(execution: &Execution, event: Event, now: Timestamp) -> Result<Trans
 /// The event with its text from outside (people, AWS) bounded and made safe to show.
 fn clean(event: Event) -> Event {
     let reason = |r: String| text::line(&r, REASON_MAX);
-    let by = |b: String| text::line(&b, NAME_MAX);
+    let by = |via: &Via, b: String| match via {
+        Via::Link { .. } => text::line(&b, NAME_MAX),
+        Via::Identity => text::line(&b, ARN_MAX),
+    };
     let comment = |c: Option<String>| {
         c.map(|c| text::block(&c, COMMENT_MAX))
             .filter(|c| !c.is_empty())
@@ -197,25 +212,29 @@ fn clean(event: Event) -> Event {
         },
         Event::ApprovalGranted {
             stage,
-            token_sha256,
+            via,
             by: b,
             comment: c,
         } => Event::ApprovalGranted {
+            by: by(&via, b),
             stage,
-            token_sha256,
-            by: by(b),
+            via,
             comment: comment(c),
         },
         Event::ApprovalRejected {
             stage,
-            token_sha256,
+            via,
             by: b,
             comment: c,
         } => Event::ApprovalRejected {
+            by: by(&via, b),
             stage,
-            token_sha256,
-            by: by(b),
+            via,
             comment: comment(c),
+        },
+        Event::ApprovalLinkReplaced { stage, by: b } => Event::ApprovalLinkReplaced {
+            stage,
+            by: text::line(&b, ARN_MAX),
         },
         // One past the limits, so that cutting never makes an over-long note fit.
         Event::NoteAdded { author, text: t } => Event::NoteAdded {
@@ -240,18 +259,12 @@ impl Run {
         // else about a finished execution is stale news.
         if self.execution.status.is_terminal() {
             return match event {
-                Event::ApprovalGranted {
-                    stage,
-                    token_sha256,
-                    ..
-                }
-                | Event::ApprovalRejected {
-                    stage,
-                    token_sha256,
-                    ..
-                } => {
+                Event::ApprovalGranted { stage, via, .. }
+                | Event::ApprovalRejected { stage, via, .. } => {
                     let i = self.stage_index(&stage)?;
-                    self.check_token(i, &token_sha256)?;
+                    if let Via::Link { token_sha256 } = &via {
+                        self.check_token(i, token_sha256)?;
+                    }
                     Err(self.already_decided(i).unwrap_or(Rejected::Finished {
                         status: self.execution.status,
                         at: self
@@ -260,6 +273,13 @@ impl Run {
                             .unwrap_or(self.execution.updated_at),
                     }))
                 }
+                Event::ApprovalLinkReplaced { .. } => Err(Rejected::Finished {
+                    status: self.execution.status,
+                    at: self
+                        .execution
+                        .finished_at
+                        .unwrap_or(self.execution.updated_at),
+                }),
                 Event::NoteAdded { author, text } => self.add_note(author, text),
                 _ => Ok(()),
             };
@@ -423,12 +443,12 @@ impl Run {
             }
             Event::ApprovalGranted {
                 stage,
-                token_sha256,
+                via,
                 by,
                 comment,
             } => {
-                let i = self.open_gate(&stage, &token_sha256)?;
-                self.decide(i, true, by.clone(), comment);
+                let i = self.open_gate(&stage, &via)?;
+                self.decide(i, true, &via, by.clone(), comment);
                 let s = &mut self.execution.stages[i];
                 s.status = StageStatus::Deploying;
                 if let Some(change_set_id) = s.change_set_id.clone() {
@@ -441,12 +461,12 @@ impl Run {
             }
             Event::ApprovalRejected {
                 stage,
-                token_sha256,
+                via,
                 by,
                 comment,
             } => {
-                let i = self.open_gate(&stage, &token_sha256)?;
-                self.decide(i, false, by.clone(), comment.clone());
+                let i = self.open_gate(&stage, &via)?;
+                self.decide(i, false, &via, by.clone(), comment.clone());
                 self.delete_change_set(i);
                 let reason = match &comment {
                     Some(c) => format!("rejected by {by}: {c}"),
@@ -456,6 +476,29 @@ impl Run {
                 self.end(Status::Rejected, reason);
                 self.commands
                     .push(Command::Notify(Notice::Rejected { stage, by, comment }));
+            }
+            Event::ApprovalLinkReplaced { stage, by } => {
+                let i = self.stage_index(&stage)?;
+                if let Some(rejected) = self.already_decided(i) {
+                    return Err(rejected);
+                }
+                let s = &mut self.execution.stages[i];
+                if s.status != StageStatus::AwaitingApproval {
+                    return Err(Rejected::NotAwaitingApproval {
+                        stage,
+                        status: s.status,
+                    });
+                }
+                // No link yet: one is being issued, and that one is new anyway.
+                let Some(old) = s.approval.take() else {
+                    return Err(Rejected::NoApprovalYet { stage });
+                };
+                s.replaced_links.push(old.token_sha256);
+                let excess = s.replaced_links.len().saturating_sub(REPLACED_LINKS_KEPT);
+                s.replaced_links.drain(..excess);
+                self.changed = true;
+                self.log_stage(i, format!("approval link replaced by {by}"));
+                self.commands.push(Command::RequestApproval { stage });
             }
             Event::ApprovalExpired { stage } => {
                 let i = self.stage_index(&stage)?;
@@ -601,6 +644,16 @@ impl Run {
         let stage = &self.execution.stages[i];
         match &stage.approval {
             Some(approval) if approval.token_sha256.matches(token) => Ok(()),
+            // Every hash is compared, so the answer's timing says nothing about which.
+            _ if stage
+                .replaced_links
+                .iter()
+                .fold(false, |found, h| h.matches(token) | found) =>
+            {
+                Err(Rejected::LinkReplaced {
+                    stage: stage.name.clone(),
+                })
+            }
             _ => Err(Rejected::WrongToken {
                 stage: stage.name.clone(),
             }),
@@ -619,9 +672,11 @@ impl Run {
     }
 
     /// Checks that a decision may be taken at this gate now; returns the stage index.
-    fn open_gate(&self, stage: &StageName, token: &TokenHash) -> Result<usize, Rejected> {
+    fn open_gate(&self, stage: &StageName, via: &Via) -> Result<usize, Rejected> {
         let i = self.stage_index(stage)?;
-        self.check_token(i, token)?;
+        if let Via::Link { token_sha256 } = via {
+            self.check_token(i, token_sha256)?;
+        }
         if let Some(rejected) = self.already_decided(i) {
             return Err(rejected);
         }
@@ -637,17 +692,22 @@ impl Run {
                 stage: stage.clone(),
                 at: approval.expires_at,
             }),
-            _ => Ok(i),
+            Some(_) => Ok(i),
+            // A decision is kept with its request; the link flow always has one.
+            None => Err(Rejected::NoApprovalYet {
+                stage: stage.clone(),
+            }),
         }
     }
 
-    fn decide(&mut self, i: usize, approved: bool, by: String, comment: Option<String>) {
+    fn decide(&mut self, i: usize, approved: bool, via: &Via, by: String, comment: Option<String>) {
         if let Some(approval) = &mut self.execution.stages[i].approval {
             approval.decision = Some(Decision {
                 approved,
                 by,
                 comment,
                 at: self.now,
+                by_identity: via.is_identity(),
             });
         }
         self.changed = true;

@@ -105,7 +105,9 @@ fn sent() -> Event {
 fn granted(token: &str) -> Event {
     Event::ApprovalGranted {
         stage: stage("production"),
-        token_sha256: TokenHash::of(token),
+        via: Via::Link {
+            token_sha256: TokenHash::of(token),
+        },
         by: "Grace".into(),
         comment: None,
     }
@@ -114,7 +116,9 @@ fn granted(token: &str) -> Event {
 fn rejected(token: &str) -> Event {
     Event::ApprovalRejected {
         stage: stage("production"),
-        token_sha256: TokenHash::of(token),
+        via: Via::Link {
+            token_sha256: TokenHash::of(token),
+        },
         by: "Grace".into(),
         comment: Some("not on a Friday".into()),
     }
@@ -915,7 +919,9 @@ fn text_from_outside_is_stored_clean_and_reasons_verbatim() {
         &gate,
         Event::ApprovalRejected {
             stage: stage("production"),
-            token_sha256: TokenHash::of(TOKEN),
+            via: Via::Link {
+                token_sha256: TokenHash::of(TOKEN),
+            },
             by: "Eve\nWhat happened: approved\u{1b}[2J".into(),
             comment: Some("not on a Friday\u{202E}".into()),
         },
@@ -935,4 +941,166 @@ fn text_from_outside_is_stored_clean_and_reasons_verbatim() {
     let last = &rejected.timeline.last().unwrap().what;
     assert!(last.contains("not on a Friday"), "{last}");
     assert!(last.starts_with("execution rejected: "), "{last}");
+}
+
+fn by_identity(approve: bool) -> Event {
+    let (stage, via, by, comment) = (
+        stage("production"),
+        Via::Identity,
+        "arn:aws:sts::123456789012:assumed-role/operators/grace".to_owned(),
+        Some("checked the change set".to_owned()),
+    );
+    if approve {
+        Event::ApprovalGranted {
+            stage,
+            via,
+            by,
+            comment,
+        }
+    } else {
+        Event::ApprovalRejected {
+            stage,
+            via,
+            by,
+            comment,
+        }
+    }
+}
+
+#[test]
+fn an_authenticated_caller_decides_without_the_link_and_is_recorded_as_such() {
+    let tr = step(&at_gate(), by_identity(true), t(60)).unwrap();
+    let production = &tr.execution.stages[1];
+    assert_eq!(production.status, S::Deploying);
+    let decision = production
+        .approval
+        .as_ref()
+        .unwrap()
+        .decision
+        .clone()
+        .unwrap();
+    assert!(decision.by_identity);
+    assert_eq!(
+        decision.by,
+        "arn:aws:sts::123456789012:assumed-role/operators/grace"
+    );
+    assert!(matches!(
+        tr.commands.as_slice(),
+        [Command::ExecuteChangeSet { .. }]
+    ));
+    // A link decision is not one by identity.
+    let by_link = step(&at_gate(), granted(TOKEN), t(60)).unwrap().execution;
+    let decision = by_link.stages[1]
+        .approval
+        .as_ref()
+        .unwrap()
+        .decision
+        .clone();
+    assert!(!decision.unwrap().by_identity);
+
+    // Rejecting ends the execution the same way the page does.
+    let tr = step(&at_gate(), by_identity(false), t(60)).unwrap();
+    assert_eq!(tr.execution.status, Status::Rejected);
+    // A second decision, however it comes, is refused with the first.
+    let again = step(&tr.execution, by_identity(true), t(61)).unwrap_err();
+    assert!(matches!(
+        again,
+        Rejected::AlreadyDecided {
+            approved: false,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_caller_cannot_decide_a_gate_whose_request_is_not_issued_yet() {
+    let unrequested = after(vec![
+        build_ok(),
+        pinned(),
+        ready("staging"),
+        deployed("staging"),
+        ready("production"),
+    ]);
+    assert_eq!(unrequested.stages[1].status, S::AwaitingApproval);
+    let refused = step(&unrequested, by_identity(true), t(60)).unwrap_err();
+    assert!(
+        matches!(refused, Rejected::NoApprovalYet { .. }),
+        "{refused}"
+    );
+    // Nor a stage that is not at its gate.
+    let refused = step(&started(), by_identity(true), t(60)).unwrap_err();
+    assert!(
+        matches!(refused, Rejected::NotAwaitingApproval { .. }),
+        "{refused}"
+    );
+}
+
+fn replace_link() -> Event {
+    Event::ApprovalLinkReplaced {
+        stage: stage("production"),
+        by: "arn:aws:iam::123456789012:user/ops".into(),
+    }
+}
+
+#[test]
+fn a_replaced_link_stops_working_and_says_so_while_a_new_one_is_issued() {
+    let tr = step(&at_gate(), replace_link(), t(60)).unwrap();
+    assert_eq!(
+        tr.commands,
+        vec![Command::RequestApproval {
+            stage: stage("production")
+        }]
+    );
+    let replaced = tr.execution;
+    assert_eq!(replaced.stages[1].status, S::AwaitingApproval);
+    assert!(replaced.stages[1].approval.is_none());
+    let old = step(&replaced, granted(TOKEN), t(61)).unwrap_err();
+    assert!(matches!(old, Rejected::LinkReplaced { .. }), "{old}");
+    // A token that was never issued is still simply wrong.
+    let wrong = step(&replaced, granted("never issued"), t(61)).unwrap_err();
+    assert!(matches!(wrong, Rejected::WrongToken { .. }), "{wrong}");
+
+    // The new link is accepted, and decides.
+    let new = Event::ApprovalRequested {
+        stage: stage("production"),
+        token_sha256: TokenHash::of("new token"),
+        expires_at: t(8 * 24 * 3600),
+    };
+    let reissued = step(&replaced, new, t(62)).unwrap().execution;
+    assert!(step(&reissued, granted(TOKEN), t(63)).is_err());
+    let approved = step(&reissued, granted("new token"), t(63))
+        .unwrap()
+        .execution;
+    assert_eq!(approved.stages[1].status, S::Deploying);
+}
+
+#[test]
+fn a_link_cannot_be_replaced_once_decided_or_before_the_gate() {
+    let decided = step(&at_gate(), granted(TOKEN), t(60)).unwrap().execution;
+    let refused = step(&decided, replace_link(), t(61)).unwrap_err();
+    assert!(
+        matches!(refused, Rejected::AlreadyDecided { .. }),
+        "{refused}"
+    );
+    let refused = step(&started(), replace_link(), t(61)).unwrap_err();
+    assert!(
+        matches!(refused, Rejected::NotAwaitingApproval { .. }),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_finished_execution_has_no_link_to_replace() {
+    let rejected = step(&at_gate(), rejected(TOKEN), t(60)).unwrap().execution;
+    let refused = step(&rejected, replace_link(), t(61)).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            Rejected::Finished {
+                status: Status::Rejected,
+                ..
+            }
+        ),
+        "{refused}"
+    );
 }

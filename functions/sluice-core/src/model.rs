@@ -234,6 +234,10 @@ pub struct Decision {
     pub by: String,
     pub comment: Option<String>,
     pub at: Timestamp,
+    /// Taken by `sluice approve|reject`: `by` is an ARN AWS authenticated, not a
+    /// name typed on the page.
+    #[serde(default)]
+    pub by_identity: bool,
 }
 
 /// An approval request: only the token's hash is kept.
@@ -271,6 +275,10 @@ pub struct Stage {
     pub change_set_id: Option<String>,
     pub changes: Vec<ResourceChange>,
     pub approval: Option<Approval>,
+    /// Hashes of the links an operator replaced (`sluice resend`), newest last: such a
+    /// link says it was replaced rather than that it is wrong.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced_links: Vec<TokenHash>,
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
     pub reason: Option<String>,
@@ -290,6 +298,7 @@ impl Stage {
             change_set_id: None,
             changes: Vec::new(),
             approval: None,
+            replaced_links: Vec::new(),
             started_at: None,
             finished_at: None,
             reason: None,

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use sluice_core::{
     Artifact, ArtifactObject, ChangeAction, Command, Commit, CommitId, Event, Execution,
     ExecutionId, Pipeline, Push, Replacement, ResourceChange, StageConfig, StageName, Status,
-    Timestamp, TokenHash, start, step,
+    Timestamp, TokenHash, Via, start, step,
 };
 
 const CASES: u32 = 10_000;
@@ -157,7 +157,9 @@ fn valid_run(plan: &Plan) -> (Vec<(Event, Timestamp)>, Status) {
             );
             let decide = |token: &str, by: &str| Event::ApprovalGranted {
                 stage: stage.clone(),
-                token_sha256: TokenHash::of(token),
+                via: Via::Link {
+                    token_sha256: TokenHash::of(token),
+                },
                 by: by.into(),
                 comment: None,
             };
@@ -165,7 +167,7 @@ fn valid_run(plan: &Plan) -> (Vec<(Event, Timestamp)>, Status) {
                 0 => {
                     let e = Event::ApprovalRejected {
                         stage: stage.clone(),
-                        token_sha256: hash,
+                        via: Via::Link { token_sha256: hash },
                         by: "grace".into(),
                         comment: None,
                     };
@@ -256,7 +258,7 @@ fn check(pipeline: &Pipeline, delivered: Vec<(Event, Timestamp)>) -> Result<(), 
         let right_grant = match &event {
             Event::ApprovalGranted {
                 stage,
-                token_sha256,
+                via: Via::Link { token_sha256 },
                 ..
             } if token_sha256.matches(&TokenHash::of(&token(stage))) => Some(stage.clone()),
             _ => None,

@@ -16,7 +16,7 @@ use sluice_adapters::builder::Builder;
 use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::Deployer;
 use sluice_adapters::notifier::Notifier;
-use sluice_core::{Event, ExecutionId, Rejected, StageName, TokenHash, step};
+use sluice_core::{Event, ExecutionId, Rejected, StageName, TokenHash, Via, step};
 use tracing::{Instrument, error, info};
 
 use crate::engine::{Decided, Engine};
@@ -119,7 +119,9 @@ where
     // A dry run of the decision: it says whether one is possible, and changes nothing.
     let probe = Event::ApprovalGranted {
         stage: stage.clone(),
-        token_sha256: TokenHash::of(token),
+        via: Via::Link {
+            token_sha256: TokenHash::of(token),
+        },
         by: String::new(),
         comment: None,
     };
@@ -205,7 +207,16 @@ where
     let by = clean(form.name, NAME_MAX).unwrap_or_else(|| "an approver (email link)".into());
     let comment = clean(form.comment, COMMENT_MAX);
     match engine
-        .decide(id, stage, &form.token, approve, by.clone(), comment)
+        .decide(
+            id,
+            stage,
+            Via::Link {
+                token_sha256: TokenHash::of(&form.token),
+            },
+            approve,
+            by.clone(),
+            comment,
+        )
         .await
     {
         Ok(Decided::Done { execution, acted }) => {

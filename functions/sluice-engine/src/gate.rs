@@ -9,7 +9,7 @@ use sluice_adapters::notifier::Notifier;
 use sluice_adapters::{ObjectStore, StoreError};
 use sluice_core::lane::is_newer;
 use sluice_core::{
-    Command, Event, Execution, ExecutionId, Marked, Rejected, StageName, TokenHash, step,
+    Command, Event, Execution, ExecutionId, Marked, Rejected, StageName, TokenHash, Via, step,
 };
 use tracing::{error, info, warn};
 
@@ -24,12 +24,14 @@ where
     N: Notifier,
     C: CommitReader,
 {
-    /// An approver's decision, taken through the approval page.
+    /// An approver's decision: through the approval page (`Via::Link`, with the
+    /// link's token) or `sluice approve|reject` (`Via::Identity`, `by` the caller's
+    /// authenticated ARN).
     pub async fn decide(
         &self,
         id: &ExecutionId,
         stage: &StageName,
-        token: &str,
+        via: Via,
         approve: bool,
         by: String,
         comment: Option<String>,
@@ -37,18 +39,17 @@ where
         let Some(execution) = self.store.load(id).await? else {
             return Ok(Decided::NotFound);
         };
-        let token_sha256 = TokenHash::of(token);
         let event = if approve {
             Event::ApprovalGranted {
                 stage: stage.clone(),
-                token_sha256,
+                via,
                 by,
                 comment,
             }
         } else {
             Event::ApprovalRejected {
                 stage: stage.clone(),
-                token_sha256,
+                via,
                 by,
                 comment,
             }

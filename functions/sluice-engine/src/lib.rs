@@ -10,6 +10,7 @@ pub mod events;
 mod gate;
 mod handlers;
 pub mod messages;
+pub mod operator;
 pub mod token;
 
 pub use config::Config;

@@ -140,6 +140,96 @@ pub async fn serve_stacks() -> Result<(), lambda_runtime::Error> {
     serve::<Unavailable, CloudFormation, Unavailable>(Events::Stack).await
 }
 
+/// What `sluice` sends the operator function: the command as the exact text the
+/// caller signed, and the proof of who the caller is.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperatorRequest {
+    command: String,
+    proof: sluice_adapters::caller::CallerProof,
+}
+
+/// The operator function: commands from `sluice approve|reject|resend`, each from a
+/// caller STS vouches for. `SLUICE_OPERATOR_ACTIONS` (comma-separated) limits which it
+/// takes: the approvers' function takes `approve,reject` only.
+pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
+    use crate::operator::{Action, Answer, OperatorCommand};
+    use sluice_adapters::caller::sts_endpoint;
+
+    lambda_runtime::tracing::init_default_subscriber();
+    let allowed: Vec<String> = match std::env::var("SLUICE_OPERATOR_ACTIONS") {
+        Ok(list) if !list.trim().is_empty() => {
+            list.split(',').map(|a| a.trim().to_owned()).collect()
+        }
+        _ => Action::ALL.iter().map(|a| a.to_string()).collect(),
+    };
+    if let Some(bad) = allowed.iter().find(|a| !Action::ALL.contains(&a.as_str())) {
+        return Err(ConfigProblem::Invalid {
+            name: "SLUICE_OPERATOR_ACTIONS",
+            reason: format!("{bad:?} is not one of {}", Action::ALL.join(", ")),
+        }
+        .into());
+    }
+    let engine: StageEngine = aws_engine().await?;
+    let endpoint = sts_endpoint(&engine.config.region, |k| std::env::var(k).ok());
+    // Built on the first command, not at start: TLS roots are read only when needed.
+    let http = tokio::sync::OnceCell::new();
+    let (engine, endpoint, allowed, http) = (&engine, &endpoint, &allowed, &http);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let refuse = |message: String| Ok::<_, HandlerFailure>(Answer { ok: false, message });
+        let request: OperatorRequest = match serde_json::from_value(event.payload) {
+            Ok(r) => r,
+            Err(e) => return refuse(format!("not a Sluice operator request: {e}")),
+        };
+        let http = match http
+            .get_or_try_init(|| async { reqwest::Client::builder().build() })
+            .await
+        {
+            Ok(http) => http,
+            Err(e) => {
+                return Err(HandlerFailure {
+                    retryable: true,
+                    message: format!("cannot make an HTTPS client: {e}"),
+                });
+            }
+        };
+        let caller = match request
+            .proof
+            .verify(http, request.command.as_bytes(), endpoint)
+            .await
+        {
+            Ok(arn) => arn,
+            Err(e) if e.is_retryable() => {
+                return Err(HandlerFailure {
+                    retryable: true,
+                    message: e.to_string(),
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "caller proof refused");
+                return refuse(e.to_string());
+            }
+        };
+        let command: OperatorCommand = match serde_json::from_str(&request.command) {
+            Ok(c) => c,
+            Err(e) => return refuse(format!("not a Sluice command: {e}")),
+        };
+        if !allowed.iter().any(|a| a == command.action.name()) {
+            return refuse(format!(
+                "this function does not take `{}`; it takes {} (use the operators' function)",
+                command.action.name(),
+                allowed.join(", ")
+            ));
+        }
+        let answer = Box::pin(engine.operate(&caller, command)).await;
+        answer.map_err(|e| HandlerFailure {
+            retryable: e.is_retryable(),
+            message: chain(&e),
+        })
+    }))
+    .await
+}
+
 /// The whole life of an event-driven function: JSON tracing, configuration and
 /// clients built once, then one engine handler per delivered event.
 async fn serve<B, D, C>(events: Events) -> Result<(), lambda_runtime::Error>

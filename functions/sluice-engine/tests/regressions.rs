@@ -6,6 +6,7 @@ mod support;
 use chrono::Duration;
 use serde_json::Value;
 use sluice_core::{Command, StageName, StageStatus, Status};
+use sluice_engine::operator::{Action, OperatorCommand};
 use support::{PRODUCTION, STAGING, World, commit};
 
 fn staging() -> StageName {
@@ -673,4 +674,136 @@ async fn a_stale_approval_request_does_not_free_a_deploying_stage() {
         status_of(&world.execution(&a.id).await, "production"),
         StageStatus::Deploying
     );
+}
+
+fn operator(action: &str, execution: &sluice_core::ExecutionId) -> OperatorCommand {
+    let execution = execution.as_str().to_owned();
+    OperatorCommand {
+        pipeline: support::config().pipeline.name,
+        action: match action {
+            "approve" => Action::Approve {
+                execution,
+                stage: None,
+                comment: Some("looked at the change set".into()),
+            },
+            "reject" => Action::Reject {
+                execution,
+                stage: None,
+                comment: None,
+            },
+            _ => Action::Resend {
+                execution,
+                stage: None,
+            },
+        },
+    }
+}
+
+const OPS: &str = "arn:aws:sts::123456789012:assumed-role/operators/olga";
+
+/// Issue 11: a resend whose email cannot be published still retires the old link, and
+/// the sweeper sends the new one; nothing waits at the gate with no link out.
+#[tokio::test]
+async fn a_resent_link_that_could_not_be_published_is_sent_by_the_sweeper() {
+    let world = World::new();
+    let a = world.to_the_gate(&commit(1)).await;
+    let (old_path, old_token) = world.approval_link(&a.id);
+    world
+        .faults
+        .set(fail_with("InternalError", true, "Publish"));
+    let answer = world
+        .engine
+        .operate(OPS, operator("resend", &a.id))
+        .await
+        .unwrap();
+    world.faults.clear();
+    assert!(answer.ok, "{}", answer.message);
+    assert!(
+        answer.message.contains("could not be sent yet"),
+        "{}",
+        answer.message
+    );
+    let form = format!("token={old_token}&decision=approve&name=late");
+    let (status, page) = world
+        .http(World::request("POST", &old_path, "", Some(&form)))
+        .await;
+    assert_eq!(status.as_u16(), 410, "{page}");
+    assert!(page.contains("replaced"), "{page}");
+
+    world.advance(Duration::minutes(3));
+    world.engine.sweep(10).await.unwrap();
+    assert_eq!(world.messages_about("approval needed").len(), 2);
+    let (_, new_token) = world.approval_link(&a.id);
+    assert_ne!(new_token, old_token);
+    let (status, page) = world.decide(&a.id, "approve", "Grace").await;
+    assert_eq!(status.as_u16(), 200, "{page}");
+}
+
+/// Issue 11: an operator's approval deploys like a link's, recorded as their ARN; a
+/// second decision, from either side, is refused with the first.
+#[tokio::test]
+async fn an_operator_approval_deploys_and_is_recorded_as_the_callers() {
+    let world = World::new();
+    let a = world.to_the_gate(&commit(1)).await;
+    let answer = world
+        .engine
+        .operate(OPS, operator("approve", &a.id))
+        .await
+        .unwrap();
+    assert!(answer.ok, "{}", answer.message);
+    assert!(
+        answer.message.contains("deploying now"),
+        "{}",
+        answer.message
+    );
+    assert_eq!(world.deployer.deploying(), vec![PRODUCTION.to_owned()]);
+    let now = world.execution(&a.id).await;
+    let decision = now.stages[1]
+        .approval
+        .as_ref()
+        .and_then(|a| a.decision.clone())
+        .expect("recorded");
+    assert_eq!(decision.by, OPS);
+    assert!(decision.by_identity);
+
+    let again = world
+        .engine
+        .operate(OPS, operator("reject", &a.id))
+        .await
+        .unwrap();
+    assert!(!again.ok);
+    assert!(
+        again.message.contains("already approved"),
+        "{}",
+        again.message
+    );
+    let (status, _) = world.decide(&a.id, "reject", "Mallory").await;
+    assert_eq!(status.as_u16(), 410);
+
+    // Wrong input says what is wrong and changes nothing.
+    let mut other = operator("approve", &a.id);
+    other.pipeline = "another-pipeline".into();
+    let refused = world.engine.operate(OPS, other).await.unwrap();
+    assert!(
+        !refused.ok && refused.message.contains("SLUICE_PIPELINE"),
+        "{}",
+        refused.message
+    );
+    let missing = world
+        .engine
+        .operate(
+            OPS,
+            operator(
+                "approve",
+                &sluice_core::ExecutionId::parse("1800000000000-0123456789ab").unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !missing.ok && missing.message.contains("has no execution"),
+        "{}",
+        missing.message
+    );
+    assert_eq!(world.execution(&a.id).await, now);
 }

@@ -26,6 +26,7 @@ use sluice_adapters::{
     AwsError, Condition, MemoryObjects, Object, ObjectError, ObjectStore, Version,
 };
 use sluice_core::{Execution, ExecutionId, StageName, StageStatus, Timestamp};
+use sluice_engine::operator::{Action, Answer, OperatorCommand};
 use sluice_engine::{Engine, WaitPolicy};
 use support::{Fakes, PRODUCTION, STAGING, World, build_event, commit};
 
@@ -125,6 +126,14 @@ struct Decision {
     page: String,
 }
 
+/// An operator command given during the run, and what it answered.
+struct OperatorCall {
+    execution: ExecutionId,
+    caller: String,
+    action: &'static str,
+    answer: Result<Answer, String>,
+}
+
 /// The pushes a run makes, at most.
 const PUSHES: u32 = 4;
 /// Steps of the chaotic phase of a run.
@@ -149,6 +158,7 @@ struct Sim {
     finished_builds: BTreeSet<String>,
     used_links: BTreeSet<String>,
     decisions: Vec<Decision>,
+    operator_calls: Vec<OperatorCall>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -197,6 +207,7 @@ impl Sim {
             finished_builds: BTreeSet::new(),
             used_links: BTreeSet::new(),
             decisions: Vec::new(),
+            operator_calls: Vec::new(),
         }
     }
 
@@ -418,6 +429,53 @@ impl Sim {
         });
     }
 
+    /// An operator approves, rejects or resends from a terminal, for any execution.
+    async fn operate(&mut self) {
+        let executions = self.engine.store.recent(20).await.unwrap_or_default();
+        if executions.is_empty() {
+            return;
+        }
+        let execution = executions[self.rng.usize(..executions.len())].id.clone();
+        let caller = format!(
+            "arn:aws:iam::123456789012:user/op-{}",
+            self.operator_calls.len()
+        );
+        let action = match self.rng.u32(0..10) {
+            0..5 => "approve",
+            5..7 => "reject",
+            _ => "resend",
+        };
+        let id = execution.as_str().to_owned();
+        let command = OperatorCommand {
+            pipeline: self.engine.config.pipeline.name.clone(),
+            action: match action {
+                "approve" => Action::Approve {
+                    execution: id,
+                    stage: None,
+                    comment: None,
+                },
+                "reject" => Action::Reject {
+                    execution: id,
+                    stage: None,
+                    comment: None,
+                },
+                _ => Action::Resend {
+                    execution: id,
+                    stage: None,
+                },
+            },
+        };
+        let answer = Box::pin(self.engine.operate(&caller, command))
+            .await
+            .map_err(|e| e.to_string());
+        self.operator_calls.push(OperatorCall {
+            execution,
+            caller,
+            action,
+            answer,
+        });
+    }
+
     async fn sweep(&mut self) {
         if self.rng.bool() {
             let _ = Box::pin(self.engine.sweep(50)).await;
@@ -436,7 +494,8 @@ impl Sim {
                 0..40 => self.deliver(false).await,
                 40..52 => self.finish_build(false).await,
                 52..64 => self.settle_stack(),
-                64..72 => self.decide().await,
+                64..69 => self.decide().await,
+                69..72 => self.operate().await,
                 72..84 => self.sweep().await,
                 _ => {
                     let minutes = self.rng.i64(1..=10);
@@ -596,6 +655,34 @@ async fn check(sim: &Sim) -> Result<(), String> {
             return Err(format!(
                 "the page told {} ({}): {}; saved: {saved:?}",
                 d.name, d.status, d.page
+            ));
+        }
+    }
+
+    // What an operator command answered matches the saved state: a decision it
+    // reported is recorded as the caller's, by identity; one it refused is not.
+    for call in &sim.operator_calls {
+        let e = by_id
+            .get(&call.execution)
+            .ok_or_else(|| format!("operator call for unknown {}", call.execution))?;
+        let saved = e
+            .stages
+            .iter()
+            .filter_map(|s| s.approval.as_ref()?.decision.as_ref())
+            .find(|d| d.by == call.caller);
+        let ok = matches!(&call.answer, Ok(a) if a.ok);
+        let truthful = match (call.action, saved) {
+            ("approve", Some(d)) => d.approved && d.by_identity && (ok || call.answer.is_err()),
+            ("reject", Some(d)) => !d.approved && d.by_identity && (ok || call.answer.is_err()),
+            ("approve" | "reject", None) => !ok,
+            (_, Some(_)) => false,
+            ("resend", None) => !ok || e.stages.iter().any(|s| !s.replaced_links.is_empty()),
+            _ => false,
+        };
+        if !truthful {
+            return Err(format!(
+                "{} by {} on {} answered {:?}; saved: {saved:?}",
+                call.action, call.caller, call.execution, call.answer
             ));
         }
     }

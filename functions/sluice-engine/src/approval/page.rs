@@ -181,6 +181,12 @@ pub(super) fn refused(rejected: &Rejected, superseded_by: Option<&ExecutionId>) 
             "The approval link is wrong or incomplete. Open the link from the approval email \
              exactly as it was sent.",
         ),
+        Rejected::LinkReplaced { .. } => message_page(
+            StatusCode::GONE,
+            "This link was replaced",
+            "An operator sent a new approval link for this stage, and this one no longer \
+             works. Use the link in the newest approval email.",
+        ),
         Rejected::UnknownStage(stage) => message_page(
             StatusCode::NOT_FOUND,
             "No such stage",
