@@ -5,3 +5,4 @@ pub mod identity;
 pub mod local;
 pub mod operate;
 pub mod render;
+pub mod watch;

@@ -44,6 +44,17 @@ enum Command {
         /// The execution's id, as `sluice status` prints it.
         execution: String,
     },
+    /// Follow an execution until it ends (the newest if none is named): a line for each
+    /// step and each stage's status as it changes. Exits 0 if it was delivered to every
+    /// stage, 1 if it failed, was rejected or expired, 2 if a newer commit superseded
+    /// it, 3 if it could not be followed (or --timeout passed first).
+    Watch {
+        /// The execution's id, as `sluice status` prints it; the newest if omitted.
+        execution: Option<String>,
+        /// Stop following after this many seconds.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        timeout: Option<u64>,
+    },
     /// Add a note to an execution for whoever looks at it later (`sluice show` prints
     /// it), signed with your AWS identity.
     Note {
@@ -212,12 +223,8 @@ async fn run(cli: Cli) -> Result<String> {
         }
         return Ok(format!("{}\n", answer.message));
     }
-    let bucket = cli.bucket.context(
-        "no state bucket: pass --bucket or set SLUICE_BUCKET \
-         (the Sluice stack's ArtifactBucketName output)",
-    )?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = ExecutionStore::for_name(S3Objects::new(s3_client(&sdk), bucket), &cli.pipeline)?;
+    let store = state(cli.bucket, &cli.pipeline, &sdk)?;
     let now = chrono::Utc::now();
     match command {
         Command::Status { limit } => {
@@ -240,9 +247,58 @@ async fn run(cli: Cli) -> Result<String> {
         }
         Command::Local(_)
         | Command::Demo { .. }
+        | Command::Watch { .. }
         | Command::Approve(_)
         | Command::Reject(_)
         | Command::Resend { .. } => unreachable!("handled above"),
+    }
+}
+
+/// The pipeline's state, read with the caller's credentials.
+fn state(
+    bucket: Option<String>,
+    pipeline: &str,
+    sdk: &aws_config::SdkConfig,
+) -> Result<ExecutionStore<S3Objects>> {
+    let bucket = bucket.context(
+        "no state bucket: pass --bucket or set SLUICE_BUCKET \
+         (the Sluice stack's ArtifactBucketName output)",
+    )?;
+    Ok(ExecutionStore::for_name(
+        S3Objects::new(s3_client(sdk), bucket),
+        pipeline,
+    )?)
+}
+
+/// `sluice watch`: lines as they happen, and an exit status that says how it ended.
+async fn watch(
+    bucket: Option<String>,
+    pipeline: &str,
+    execution: Option<String>,
+    timeout: Option<u64>,
+) -> ExitCode {
+    let followed = async {
+        let id = execution.as_deref().map(ExecutionId::parse).transpose()?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let store = state(bucket, pipeline, &sdk)?;
+        let limit = timeout.map(std::time::Duration::from_secs);
+        sluice::watch::follow(&store, id.as_ref(), limit, |line| println!("{line}")).await
+    }
+    .await;
+    match followed {
+        Ok(e) => {
+            let why = e
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            println!("{} {}{why}", e.id, e.status);
+            ExitCode::from(sluice::watch::exit_code(e.status))
+        }
+        Err(e) => {
+            eprintln!("sluice: {e:#}");
+            ExitCode::from(3)
+        }
     }
 }
 
@@ -295,7 +351,11 @@ async fn note(
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    if let Command::Watch { execution, timeout } = cli.command {
+        return watch(cli.bucket, &cli.pipeline, execution, timeout).await;
+    }
+    match run(cli).await {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS

@@ -210,3 +210,93 @@ async fn mistakes_are_explained_and_fail() {
         text(&no_bucket.stderr)
     );
 }
+
+#[tokio::test]
+async fn watch_follows_an_execution_live_and_exits_by_how_it_ended() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    let emulator = Emulator::start();
+    let (bucket, pipeline, store) = hello_pipeline(&emulator).await;
+    let at = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+    let commit = Commit {
+        id: CommitId::parse(&"c".repeat(40)).unwrap(),
+        author: None,
+        message: Some("Make it faster\n\nlong story".into()),
+    };
+    let id = store
+        .create(&pipeline, Push::new("hello-api", "master", commit, at), at)
+        .await
+        .expect("create")
+        .execution
+        .id;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["watch", id.as_str()])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", emulator.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("SLUICE_BUCKET", &bucket)
+        .env("SLUICE_PIPELINE", "hello")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run sluice watch");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    // Once it has said what it watches, everything after is news to it.
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        out.read_line(&mut line).expect("first line");
+        (line, out)
+    });
+    let (first, mut out) = tokio::time::timeout(std::time::Duration::from_secs(60), first)
+        .await
+        .expect("watch starts")
+        .expect("reader");
+    assert!(first.contains(&format!("watching {id}")), "{first}");
+    assert!(
+        first.contains("Make it faster") && !first.contains("long story"),
+        "{first}"
+    );
+
+    let started = Event::BuildStarted {
+        build_id: "hello-api-build:7".into(),
+        log_url: None,
+    };
+    store.apply(&id, started, at).await.expect("apply");
+    let failed = Event::BuildFailed {
+        build_id: Some("hello-api-build:7".into()),
+        reason: "phase BUILD FAILED: cargo test".into(),
+        log_url: None,
+    };
+    store.apply(&id, failed, at).await.expect("apply");
+
+    let rest = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        out.read_to_string(&mut rest).expect("output");
+        (rest, child.wait().expect("exit"))
+    });
+    let (rest, status) = tokio::time::timeout(std::time::Duration::from_secs(60), rest)
+        .await
+        .expect("watch ends with the execution")
+        .expect("reader");
+    assert_eq!(status.code(), Some(1), "a failed execution exits 1: {rest}");
+    assert!(rest.contains("phase BUILD FAILED: cargo test"), "{rest}");
+    assert!(rest.contains("failed · build=failed"), "{rest}");
+    assert!(
+        rest.trim_end().ends_with(&format!(
+            "{id} failed: build failed: phase BUILD FAILED: cargo test"
+        )),
+        "{rest}"
+    );
+
+    let missing = sluice(&emulator, &bucket, &["watch", "1800000000000-0123456789ab"]);
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(
+        text(&missing.stderr).contains("no execution"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
