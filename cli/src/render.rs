@@ -173,7 +173,7 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
         if let Some(decision) = s.approval.as_ref().and_then(|a| a.decision.as_ref()) {
             let _ = writeln!(
                 out,
-                "  {:<12} {} by {} at {}{}",
+                "  {:<12} {} by {} ({}) at {}{}",
                 "",
                 if decision.approved {
                     "approved"
@@ -181,6 +181,12 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
                     "rejected"
                 },
                 shown(&decision.by),
+                // An ARN STS vouched for, or a name typed on the page by whoever held the link.
+                if decision.by_identity {
+                    "AWS identity, sluice"
+                } else {
+                    "name given on the emailed link's page"
+                },
                 clock(decision.at),
                 decision
                     .comment
@@ -260,6 +266,47 @@ pub fn new_entries(before: Option<&Execution>, now: &Execution) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn show_says_whether_a_decision_names_an_aws_identity_or_a_typed_name() {
+        let pipeline = sluice_core::Pipeline::with_default_stages("p", "repo", "master", "app")
+            .expect("pipeline");
+        let now = chrono::Utc::now();
+        let commit = sluice_core::Commit {
+            id: sluice_core::CommitId::parse(&"cd".repeat(20)).expect("commit"),
+            author: None,
+            message: None,
+        };
+        let push = sluice_core::Push::new("repo", "master", commit, now);
+        let mut e = sluice_core::start(&pipeline, push, now)
+            .expect("start")
+            .execution;
+        let decided = |by: &str, by_identity: bool| sluice_core::Approval {
+            token_sha256: sluice_core::TokenHash::of("t"),
+            requested_at: now,
+            expires_at: now,
+            sent_at: Some(now),
+            decision: Some(sluice_core::Decision {
+                approved: true,
+                by: by.into(),
+                comment: None,
+                at: now,
+                by_identity,
+            }),
+        };
+        e.stages[1].approval = Some(decided("arn:aws:iam::123456789012:user/ada", true));
+        let out = details(&e, now);
+        assert!(
+            out.contains("approved by arn:aws:iam::123456789012:user/ada (AWS identity, sluice)"),
+            "{out}"
+        );
+        e.stages[1].approval = Some(decided("Ada", false));
+        let out = details(&e, now);
+        assert!(
+            out.contains("approved by Ada (name given on the emailed link's page)"),
+            "{out}"
+        );
+    }
 
     #[test]
     fn durations_read_at_a_glance() {

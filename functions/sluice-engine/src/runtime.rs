@@ -149,16 +149,12 @@ struct OperatorRequest {
     proof: sluice_adapters::caller::CallerProof,
 }
 
-/// The operator function: commands from `sluice approve|reject|resend`, each from a
-/// caller STS vouches for. `SLUICE_OPERATOR_ACTIONS` (comma-separated) limits which it
-/// takes: the approvers' function takes `approve,reject` only.
-pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
-    use crate::operator::{Action, Answer, OperatorCommand};
-    use sluice_adapters::caller::sts_endpoint;
-
-    lambda_runtime::tracing::init_default_subscriber();
-    let allowed: Vec<String> = match std::env::var("SLUICE_OPERATOR_ACTIONS") {
-        Ok(list) if !list.trim().is_empty() => {
+/// The actions an operator function takes, from `SLUICE_OPERATOR_ACTIONS`
+/// (comma-separated; every action when unset or empty).
+fn allowed_actions(value: Option<&str>) -> Result<Vec<String>, ConfigProblem> {
+    use crate::operator::Action;
+    let allowed: Vec<String> = match value {
+        Some(list) if !list.trim().is_empty() => {
             list.split(',').map(|a| a.trim().to_owned()).collect()
         }
         _ => Action::ALL.iter().map(|a| a.to_string()).collect(),
@@ -167,9 +163,32 @@ pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
         return Err(ConfigProblem::Invalid {
             name: "SLUICE_OPERATOR_ACTIONS",
             reason: format!("{bad:?} is not one of {}", Action::ALL.join(", ")),
-        }
-        .into());
+        });
     }
+    Ok(allowed)
+}
+
+/// Whether a function taking `allowed` takes `action`; if not, what to tell the caller.
+fn permits(allowed: &[String], action: &crate::operator::Action) -> Result<(), String> {
+    if allowed.iter().any(|a| a == action.name()) {
+        return Ok(());
+    }
+    Err(format!(
+        "this function does not take `{}`; it takes {} (use the operators' function)",
+        action.name(),
+        allowed.join(", ")
+    ))
+}
+
+/// The operator function: commands from `sluice approve|reject|resend`, each from a
+/// caller STS vouches for. `SLUICE_OPERATOR_ACTIONS` (comma-separated) limits which it
+/// takes: the approvers' function takes `approve,reject` only.
+pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
+    use crate::operator::{Answer, OperatorCommand};
+    use sluice_adapters::caller::sts_endpoint;
+
+    lambda_runtime::tracing::init_default_subscriber();
+    let allowed = allowed_actions(std::env::var("SLUICE_OPERATOR_ACTIONS").ok().as_deref())?;
     let engine: StageEngine = aws_engine().await?;
     let endpoint = sts_endpoint(&engine.config.region, |k| std::env::var(k).ok());
     // Built on the first command, not at start: TLS roots are read only when needed.
@@ -214,12 +233,8 @@ pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
             Ok(c) => c,
             Err(e) => return refuse(format!("not a Sluice command: {e}")),
         };
-        if !allowed.iter().any(|a| a == command.action.name()) {
-            return refuse(format!(
-                "this function does not take `{}`; it takes {} (use the operators' function)",
-                command.action.name(),
-                allowed.join(", ")
-            ));
+        if let Err(why) = permits(allowed, &command.action) {
+            return refuse(why);
         }
         let answer = Box::pin(engine.operate(&caller, command)).await;
         answer.map_err(|e| HandlerFailure {
@@ -251,4 +266,31 @@ where
         outcome(handled)
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::Action;
+
+    #[test]
+    fn the_approvers_function_takes_decisions_only_and_a_bad_list_is_named() {
+        let approver = allowed_actions(Some("approve, reject")).unwrap();
+        let resend = Action::Resend {
+            execution: "x".into(),
+            stage: None,
+        };
+        let why = permits(&approver, &resend).unwrap_err();
+        assert!(why.contains("does not take `resend`"), "{why}");
+        let approve = Action::Approve {
+            execution: "x".into(),
+            stage: None,
+            comment: None,
+        };
+        assert!(permits(&approver, &approve).is_ok());
+        let operator = allowed_actions(None).unwrap();
+        assert!(permits(&operator, &resend).is_ok());
+        let err = allowed_actions(Some("approve,deploy")).unwrap_err();
+        assert!(err.to_string().contains("SLUICE_OPERATOR_ACTIONS"), "{err}");
+    }
 }
