@@ -15,11 +15,14 @@ import io, pathlib, struct, sys, zipfile
 
 elapsed = int(sys.argv[1])
 build = pathlib.Path(".aws-sam/build")
-functions = sorted(p for p in build.iterdir() if p.is_dir() and p.name.endswith("Function"))
+# Functions with the same code share one directory, which SAM names "<first>-Shared".
+functions = sorted(
+    p for p in build.iterdir() if p.is_dir() and p.name.endswith(("Function", "Function-Shared"))
+)
 if not functions:
     sys.exit("no functions were built under .aws-sam/build")
 problems = []
-print(f"\n{'function':<20} {'arch':<8} {'binary':>10} {'zipped':>10}")
+print(f"\n{'function':<24} {'arch':<8} {'binary':>10} {'zipped':>10}")
 total = 0
 for f in functions:
     binary = f / "bootstrap"
@@ -37,7 +40,7 @@ for f in functions:
         z.writestr("bootstrap", data)
     zipped = len(buf.getvalue())
     total += zipped
-    print(f"{f.name:<20} {arch:<8} {len(data)/1e6:>8.1f}MB {zipped/1e6:>8.1f}MB")
+    print(f"{f.name:<24} {arch:<8} {len(data)/1e6:>8.1f}MB {zipped/1e6:>8.1f}MB")
 print(f"{'total zipped':<29} {total/1e6:>21.1f}MB")
 print(f"built in {elapsed // 60}m{elapsed % 60:02d}s")
 if problems:
