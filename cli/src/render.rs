@@ -267,20 +267,25 @@ pub fn new_entries(before: Option<&Execution>, now: &Execution) -> Vec<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn show_says_whether_a_decision_names_an_aws_identity_or_a_typed_name() {
+    /// A new execution of a two-stage pipeline, pushed at `now`.
+    fn pushed(now: Timestamp) -> Execution {
         let pipeline = sluice_core::Pipeline::with_default_stages("p", "repo", "master", "app")
             .expect("pipeline");
-        let now = chrono::Utc::now();
         let commit = sluice_core::Commit {
-            id: sluice_core::CommitId::parse(&"cd".repeat(20)).expect("commit"),
+            id: sluice_core::CommitId::parse(&"ab".repeat(20)).expect("commit"),
             author: None,
             message: None,
         };
         let push = sluice_core::Push::new("repo", "master", commit, now);
-        let mut e = sluice_core::start(&pipeline, push, now)
+        sluice_core::start(&pipeline, push, now)
             .expect("start")
-            .execution;
+            .execution
+    }
+
+    #[test]
+    fn show_says_whether_a_decision_names_an_aws_identity_or_a_typed_name() {
+        let now = chrono::Utc::now();
+        let mut e = pushed(now);
         let decided = |by: &str, by_identity: bool| sluice_core::Approval {
             token_sha256: sluice_core::TokenHash::of("t"),
             requested_at: now,
@@ -328,18 +333,8 @@ mod tests {
 
     #[test]
     fn show_prints_no_escape_sequences_or_forged_lines_from_a_document() {
-        let pipeline = sluice_core::Pipeline::with_default_stages("p", "repo", "master", "app")
-            .expect("pipeline");
         let now = chrono::Utc::now();
-        let commit = sluice_core::Commit {
-            id: sluice_core::CommitId::parse(&"ab".repeat(20)).expect("commit"),
-            author: None,
-            message: None,
-        };
-        let push = sluice_core::Push::new("repo", "master", commit, now);
-        let mut e = sluice_core::start(&pipeline, push, now)
-            .expect("start")
-            .execution;
+        let mut e = pushed(now);
         // As an older version, or a hand-edited document, might have stored it.
         e.commit.author = Some("Eve\u{1b}]0;pwned\u{7} <e@example.com>".into());
         e.reason = Some("\u{1b}[2Jgone\nReason      forged".into());

@@ -7,8 +7,10 @@ use sluice_adapters::{ExecutionStore, S3Objects};
 use sluice_core::{Commit, CommitId, Event, Pipeline, Push};
 use sluice_tests::Emulator;
 
-fn sluice(emulator: &Emulator, bucket: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
+/// `sluice args` against the emulator, with nothing from this machine's AWS setup.
+fn sluice_command(emulator: &Emulator, bucket: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -17,7 +19,12 @@ fn sluice(emulator: &Emulator, bucket: &str, args: &[&str]) -> Output {
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
         .env("SLUICE_BUCKET", bucket)
-        .env("SLUICE_PIPELINE", "hello")
+        .env("SLUICE_PIPELINE", "hello");
+    command
+}
+
+fn sluice(emulator: &Emulator, bucket: &str, args: &[&str]) -> Output {
+    sluice_command(emulator, bucket, args)
         .output()
         .expect("run sluice")
 }
@@ -231,16 +238,7 @@ async fn watch_follows_an_execution_live_and_exits_by_how_it_ended() {
         .execution
         .id;
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["watch", id.as_str()])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", emulator.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("SLUICE_BUCKET", &bucket)
-        .env("SLUICE_PIPELINE", "hello")
+    let mut child = sluice_command(&emulator, &bucket, &["watch", id.as_str()])
         .stdout(Stdio::piped())
         .spawn()
         .expect("run sluice watch");
