@@ -40,6 +40,27 @@ async fn hello_pipeline(emulator: &Emulator) -> (String, Pipeline, ExecutionStor
     (bucket, pipeline, store)
 }
 
+/// The execution of a push at `at` of the commit `digit` × 40, with `message`.
+async fn pushed(
+    store: &ExecutionStore<S3Objects>,
+    pipeline: &Pipeline,
+    digit: char,
+    message: Option<&str>,
+    at: chrono::DateTime<Utc>,
+) -> sluice_core::ExecutionId {
+    let commit = Commit {
+        id: CommitId::parse(&digit.to_string().repeat(40)).unwrap(),
+        author: None,
+        message: message.map(str::to_owned),
+    };
+    store
+        .create(pipeline, Push::new("hello-api", "master", commit, at), at)
+        .await
+        .expect("create")
+        .execution
+        .id
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -117,17 +138,7 @@ async fn a_note_is_signed_with_the_callers_identity_and_shown() {
     let emulator = Emulator::start();
     let (bucket, pipeline, store) = hello_pipeline(&emulator).await;
     let at = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
-    let commit = Commit {
-        id: CommitId::parse(&"a".repeat(40)).unwrap(),
-        author: None,
-        message: None,
-    };
-    let id = store
-        .create(&pipeline, Push::new("hello-api", "master", commit, at), at)
-        .await
-        .expect("create")
-        .execution
-        .id;
+    let id = pushed(&store, &pipeline, 'a', None, at).await;
 
     let added = sluice(
         &emulator,
@@ -226,17 +237,14 @@ async fn watch_follows_an_execution_live_and_exits_by_how_it_ended() {
     let emulator = Emulator::start();
     let (bucket, pipeline, store) = hello_pipeline(&emulator).await;
     let at = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
-    let commit = Commit {
-        id: CommitId::parse(&"c".repeat(40)).unwrap(),
-        author: None,
-        message: Some("Make it faster\n\nlong story".into()),
-    };
-    let id = store
-        .create(&pipeline, Push::new("hello-api", "master", commit, at), at)
-        .await
-        .expect("create")
-        .execution
-        .id;
+    let id = pushed(
+        &store,
+        &pipeline,
+        'c',
+        Some("Make it faster\n\nlong story"),
+        at,
+    )
+    .await;
 
     let mut child = sluice_command(&emulator, &bucket, &["watch", id.as_str()])
         .stdout(Stdio::piped())

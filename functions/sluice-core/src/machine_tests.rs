@@ -929,18 +929,21 @@ fn text_from_outside_is_stored_clean_and_reasons_verbatim() {
     )
     .unwrap()
     .execution;
-    let decision = rejected.stages[1]
-        .approval
-        .as_ref()
-        .unwrap()
-        .decision
-        .clone()
-        .unwrap();
+    let decision = production_decision(&rejected);
     assert_eq!(decision.by, "Eve What happened: approved");
     assert_eq!(decision.comment.as_deref(), Some("not on a Friday"));
     let last = &rejected.timeline.last().unwrap().what;
     assert!(last.contains("not on a Friday"), "{last}");
     assert!(last.starts_with("execution rejected: "), "{last}");
+}
+
+/// The decision taken at the production gate; the test fails if there is none.
+fn production_decision(e: &Execution) -> Decision {
+    e.stages[1]
+        .approval
+        .as_ref()
+        .and_then(|a| a.decision.clone())
+        .expect("a decision at the production gate")
 }
 
 fn by_identity(approve: bool) -> Event {
@@ -970,15 +973,8 @@ fn by_identity(approve: bool) -> Event {
 #[test]
 fn an_authenticated_caller_decides_without_the_link_and_is_recorded_as_such() {
     let tr = step(&at_gate(), by_identity(true), t(60)).unwrap();
-    let production = &tr.execution.stages[1];
-    assert_eq!(production.status, S::Deploying);
-    let decision = production
-        .approval
-        .as_ref()
-        .unwrap()
-        .decision
-        .clone()
-        .unwrap();
+    assert_eq!(tr.execution.stages[1].status, S::Deploying);
+    let decision = production_decision(&tr.execution);
     assert!(decision.by_identity);
     assert_eq!(
         decision.by,
@@ -990,13 +986,7 @@ fn an_authenticated_caller_decides_without_the_link_and_is_recorded_as_such() {
     ));
     // A link decision is not one by identity.
     let by_link = step(&at_gate(), granted(TOKEN), t(60)).unwrap().execution;
-    let decision = by_link.stages[1]
-        .approval
-        .as_ref()
-        .unwrap()
-        .decision
-        .clone();
-    assert!(!decision.unwrap().by_identity);
+    assert!(!production_decision(&by_link).by_identity);
 
     // Rejecting ends the execution the same way the page does.
     let tr = step(&at_gate(), by_identity(false), t(60)).unwrap();
