@@ -46,8 +46,8 @@ enum Command {
     },
     /// Follow an execution until it ends (the newest if none is named): a line for each
     /// step and each stage's status as it changes. Exits 0 if it was delivered to every
-    /// stage, 1 if it failed, was rejected or expired, 2 if a newer commit superseded
-    /// it, 3 if it could not be followed (or --timeout passed first).
+    /// stage, 1 if it failed, was rejected, expired or was cancelled, 2 if a newer
+    /// commit superseded it, 3 if it could not be followed (or --timeout passed first).
     Watch {
         /// The execution's id, as `sluice status` prints it; the newest if omitted.
         execution: Option<String>,
@@ -77,6 +77,27 @@ enum Command {
         /// The stage, if not the one waiting for approval.
         #[arg(long)]
         stage: Option<String>,
+    },
+    /// Start an execution for the branch's head, or for an older commit of the branch
+    /// (to deliver it again). Needs the stack's OperatorPolicy.
+    Release {
+        /// The full commit id (`git rev-parse COMMIT`); the branch's head if omitted.
+        commit: Option<String>,
+    },
+    /// Take a failed execution up again where it failed: a new build if its build
+    /// failed, else the failed stage again from the same artifact (a gated stage asks
+    /// for approval again). Needs the stack's OperatorPolicy.
+    Retry {
+        /// The execution's id, as `sluice status` prints it.
+        execution: String,
+    },
+    /// Stop an execution in flight: its build is stopped, its pending change set
+    /// deleted and its stage freed for the next execution. A stage already deploying
+    /// cannot be stopped half-way. Recorded with your AWS identity. Needs the stack's
+    /// OperatorPolicy.
+    Cancel {
+        /// The execution's id, as `sluice status` prints it.
+        execution: String,
     },
     /// Run the whole pipeline on this machine until Ctrl-C: the emulator, the
     /// orchestrator deployed into it, a local CodeCommit and CodeBuild.
@@ -250,7 +271,10 @@ async fn run(cli: Cli) -> Result<String> {
         | Command::Watch { .. }
         | Command::Approve(_)
         | Command::Reject(_)
-        | Command::Resend { .. } => unreachable!("handled above"),
+        | Command::Resend { .. }
+        | Command::Release { .. }
+        | Command::Retry { .. }
+        | Command::Cancel { .. } => unreachable!("handled above"),
     }
 }
 
@@ -318,6 +342,15 @@ fn operator_action(command: &Command) -> Option<Action> {
         Command::Resend { execution, stage } => Action::Resend {
             execution: execution.clone(),
             stage: stage.clone(),
+        },
+        Command::Release { commit } => Action::Release {
+            commit: commit.clone(),
+        },
+        Command::Retry { execution } => Action::Retry {
+            execution: execution.clone(),
+        },
+        Command::Cancel { execution } => Action::Cancel {
+            execution: execution.clone(),
         },
         _ => return None,
     })

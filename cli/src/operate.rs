@@ -1,5 +1,6 @@
-//! Sending an operator command (`sluice approve|reject|resend`) to the pipeline's
-//! operator function, with a proof of who you are that STS checks there.
+//! Sending an operator command (`sluice approve`, `reject`, `resend`, `release`,
+//! `retry`, `cancel`) to the pipeline's operator function, with a proof of who you
+//! are that STS checks there.
 
 use std::time::SystemTime;
 

@@ -301,8 +301,10 @@ test('each function may make the AWS calls its code makes', async () => {
     BuildFunction: [...stateCalls, ...stageCalls],
     DeployFunction: [...stateCalls, ...stageCalls],
     ApprovalFunction: [...stateCalls, ...stageCalls],
-    // Operator commands decide gates (then execute change sets) and send new links.
-    OperatorFunction: [...stateCalls, ...stageCalls],
+    // Operator commands decide gates (then execute change sets) and send new links;
+    // release reads the branch and starts a build, retry starts one, cancel stops one.
+    OperatorFunction: [...stateCalls, ...stageCalls, ['codecommit:GetBranch', repository], ['codecommit:GetCommit', repository],
+      ['codecommit:GetMergeCommit', repository], ['codebuild:StartBuild', project], ['codebuild:StopBuild', project], ['codebuild:BatchGetBuilds', project]],
     ApproverFunction: [...stateCalls, ...stageCalls],
     // The sweeper also asks how builds went, and starts a build whose start was lost.
     SweeperFunction: [...stateCalls, ...stageCalls, ['codebuild:BatchGetBuilds', project], ['codebuild:StartBuild', project]],
@@ -312,6 +314,10 @@ test('each function may make the AWS calls its code makes', async () => {
     for (const [action, resource, context] of list) {
       await assertAllowed(role, action, resource, context ?? {}, action.startsWith('s3:') ? bucketPolicy : undefined)
     }
+  }
+  // The approvers' function takes decisions only: it can start or stop no build.
+  for (const action of ['codebuild:StartBuild', 'codebuild:StopBuild']) {
+    await assertDenied(sluice.role('ApproverFunctionRole'), action, project)
   }
 })
 
@@ -327,7 +333,7 @@ test('operators and approvers call only their own functions, and change nothing 
   await assertAllowed(operator, 'lambda:InvokeFunction', operatorFunction)
   await assertAllowed(operator, 'lambda:InvokeFunction', approverFunction)
   await assertAllowed(approver, 'lambda:InvokeFunction', approverFunction)
-  // An approver cannot resend links (or, later, cancel or roll back).
+  // An approver cannot resend links, release, retry or cancel.
   await assertDenied(approver, 'lambda:InvokeFunction', operatorFunction)
   for (const person of [operator, approver]) {
     // `sluice status` and `show` read the state...

@@ -177,6 +177,19 @@ impl Repository {
         })))
     }
 
+    /// The best common ancestor of two commits, as `GetMergeCommit`'s `baseCommitId`;
+    /// `None` if either is not a commit of this repository or they share no history.
+    pub async fn merge_base(&self, a: &str, b: &str) -> Result<Option<String>> {
+        if !valid_commit_id(a) || !valid_commit_id(b) {
+            return Ok(None);
+        }
+        let out = git(&self.path, &["merge-base", a, b]).await?;
+        Ok(out
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()))
+    }
+
     /// The commit a branch points at, if the branch exists.
     pub async fn branch(&self, branch: &str) -> Result<Option<String>> {
         if !valid_branch_name(branch) {

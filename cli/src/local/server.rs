@@ -281,6 +281,34 @@ async fn codecommit(shared: &Shared, op: &str, request: &Value) -> Result<Value,
                 }),
             }
         }
+        // Only what Sluice reads: the merge base, which says whether a commit is on a branch.
+        "GetMergeCommit" => {
+            let source = request["sourceCommitSpecifier"]
+                .as_str()
+                .unwrap_or_default();
+            let destination = request["destinationCommitSpecifier"]
+                .as_str()
+                .unwrap_or_default();
+            for id in [source, destination] {
+                if repository.commit(id).await.map_err(internal)?.is_none() {
+                    return Err(ApiError {
+                        code: "CommitDoesNotExistException",
+                        message: format!(
+                            "Could not find commit {id:?} (the local CodeCommit takes full commit IDs)"
+                        ),
+                    });
+                }
+            }
+            let base = repository
+                .merge_base(source, destination)
+                .await
+                .map_err(internal)?;
+            Ok(json!({
+                "sourceCommitId": source,
+                "destinationCommitId": destination,
+                "baseCommitId": base,
+            }))
+        }
         other => Err(ApiError {
             code: "UnknownOperationException",
             message: format!("the local CodeCommit does not implement {other}"),

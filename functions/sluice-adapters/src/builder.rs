@@ -55,6 +55,9 @@ pub trait Builder: Clone + Send + Sync + 'static {
         &self,
         ids: Vec<String>,
     ) -> impl Future<Output = Result<Vec<BuildReport>, AwsError>> + Send;
+
+    /// Stops a build; stopping a finished build does nothing.
+    fn stop_build(&self, id: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
 /// CodeBuild.
@@ -180,6 +183,21 @@ impl Builder for CodeBuild {
             .await
             .map_err(|e| AwsError::from_sdk("BatchGetBuilds", e))?;
         Ok(output.builds().iter().filter_map(report).collect())
+    }
+
+    async fn stop_build(&self, id: &str) -> Result<(), AwsError> {
+        match self.client.stop_build().id(id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = AwsError::from_sdk("StopBuild", e);
+                // CodeBuild refuses to stop a build that already ended.
+                if err.code.as_deref() == Some("InvalidInputException") {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
     }
 }
 

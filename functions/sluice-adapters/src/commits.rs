@@ -25,6 +25,15 @@ pub trait CommitReader: Clone + Send + Sync + 'static {
         repository: &str,
         branch: &str,
     ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+
+    /// The best common ancestor of commits `a` and `b`, if they have one. `a` is on
+    /// the branch whose head is `b` exactly when this is `a`.
+    fn merge_base(
+        &self,
+        repository: &str,
+        a: &str,
+        b: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
 }
 
 /// CodeCommit.
@@ -87,6 +96,33 @@ impl CommitReader for CodeCommit {
             Err(e) => {
                 let err = AwsError::from_sdk("GetBranch", e);
                 if err.code.as_deref() == Some("BranchDoesNotExistException") {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn merge_base(
+        &self,
+        repository: &str,
+        a: &str,
+        b: &str,
+    ) -> Result<Option<String>, AwsError> {
+        match self
+            .client
+            .get_merge_commit()
+            .repository_name(repository)
+            .source_commit_specifier(a)
+            .destination_commit_specifier(b)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output.base_commit_id().map(str::to_owned)),
+            Err(e) => {
+                let err = AwsError::from_sdk("GetMergeCommit", e);
+                if err.code.as_deref() == Some("NoCommonAncestorException") {
                     Ok(None)
                 } else {
                     Err(err)

@@ -72,6 +72,7 @@ impl Faults {
 pub struct MemoryBuilder {
     requests: Arc<Mutex<Vec<BuildRequest>>>,
     outcomes: Arc<Mutex<HashMap<String, BuildOutcome>>>,
+    stopped: Arc<Mutex<Vec<String>>>,
     faults: Faults,
 }
 
@@ -92,6 +93,11 @@ impl MemoryBuilder {
     /// What `BatchGetBuilds` says about `build_id` from now on.
     pub fn set_outcome(&self, build_id: &str, outcome: BuildOutcome) {
         lock(&self.outcomes).insert(build_id.to_owned(), outcome);
+    }
+
+    /// Every build stopped, in order.
+    pub fn stopped(&self) -> Vec<String> {
+        lock(&self.stopped).clone()
     }
 
     /// The id of the build started for `token`, if one was.
@@ -147,6 +153,21 @@ impl Builder for MemoryBuilder {
             })
             .collect())
     }
+
+    async fn stop_build(&self, id: &str) -> Result<(), AwsError> {
+        self.faults.check("StopBuild")?;
+        let mut outcomes = lock(&self.outcomes);
+        if !outcomes.contains_key(id) {
+            outcomes.insert(
+                id.to_owned(),
+                BuildOutcome::Failed {
+                    reason: "build STOPPED".into(),
+                },
+            );
+        }
+        lock(&self.stopped).push(id.to_owned());
+        Ok(())
+    }
 }
 
 /// CodeCommit: commit details by id, with a default for commits not described, and
@@ -155,6 +176,8 @@ impl Builder for MemoryBuilder {
 pub struct MemoryCommits {
     commits: Arc<Mutex<HashMap<String, CommitInfo>>>,
     head: Arc<Mutex<Option<String>>>,
+    /// Commits not on the branch (every other commit is an ancestor of its head).
+    elsewhere: Arc<Mutex<Vec<String>>>,
 }
 
 impl MemoryCommits {
@@ -166,6 +189,11 @@ impl MemoryCommits {
     /// Points the branch at `commit_id`, as a push does.
     pub fn set_head(&self, commit_id: &str) {
         *lock(&self.head) = Some(commit_id.to_owned());
+    }
+
+    /// Puts `commit_id` on another branch only: it is no ancestor of the watched one.
+    pub fn off_branch(&self, commit_id: &str) {
+        lock(&self.elsewhere).push(commit_id.to_owned());
     }
 
     /// Describes a commit.
@@ -197,6 +225,20 @@ impl CommitReader for MemoryCommits {
         _branch: &str,
     ) -> Result<Option<String>, AwsError> {
         Ok(lock(&self.head).clone())
+    }
+
+    async fn merge_base(
+        &self,
+        _repository: &str,
+        a: &str,
+        b: &str,
+    ) -> Result<Option<String>, AwsError> {
+        let elsewhere = lock(&self.elsewhere);
+        let on_branch = |c: &str| !elsewhere.iter().any(|e| e == c);
+        Ok(match (on_branch(a), on_branch(b)) {
+            (true, true) => Some(a.to_owned()),
+            _ => None,
+        })
     }
 }
 

@@ -285,6 +285,13 @@ impl<O: ObjectStore> ExecutionStore<O> {
         event: Event,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
+        if matches!(event, Event::Retried { .. }) {
+            // In flight again: the marker goes first, as when it was created.
+            match self.put_new(&self.active_key(id), b"{}".to_vec()).await {
+                Ok(()) | Err(ObjectError::PreconditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let applied = compare_and_swap(
             &self.objects,
             &self.execution_key(id),

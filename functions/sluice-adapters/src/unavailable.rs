@@ -36,6 +36,10 @@ impl Builder for Unavailable {
     async fn builds(&self, _: Vec<String>) -> Result<Vec<BuildReport>, AwsError> {
         Err(refused("CodeBuild BatchGetBuilds"))
     }
+
+    async fn stop_build(&self, _: &str) -> Result<(), AwsError> {
+        Err(refused("CodeBuild StopBuild"))
+    }
 }
 
 impl Deployer for Unavailable {
@@ -75,6 +79,10 @@ impl CommitReader for Unavailable {
 
     async fn branch_head(&self, _: &str, _: &str) -> Result<Option<String>, AwsError> {
         Err(refused("CodeCommit GetBranch"))
+    }
+
+    async fn merge_base(&self, _: &str, _: &str, _: &str) -> Result<Option<String>, AwsError> {
+        Err(refused("CodeCommit GetMergeCommit"))
     }
 }
 

@@ -20,7 +20,8 @@ pub fn overdue(execution: &Execution, now: Timestamp) -> Option<Event> {
         Status::Building => {
             let never = execution.build.status == BuildStatus::Requested
                 && execution.build.id.is_none()
-                && now - execution.created_at > BUILD_START_GRACE;
+                && now - execution.build.requested_at.unwrap_or(execution.created_at)
+                    > BUILD_START_GRACE;
             never.then_some(Event::BuildNeverStarted)
         }
         Status::Deploying => {

@@ -17,6 +17,8 @@ pub struct Push {
     pub pushed_at: Timestamp,
     /// Where the branch points now, if known: a push of another commit is outdated.
     pub branch_head: Option<CommitId>,
+    /// Set when an operator asked for this delivery (`sluice release`): their ARN.
+    pub released_by: Option<String>,
 }
 
 impl Push {
@@ -28,6 +30,7 @@ impl Push {
             commit,
             pushed_at,
             branch_head: None,
+            released_by: None,
         }
     }
 
@@ -164,6 +167,16 @@ pub enum Event {
     ApprovalNotSent {
         stage: StageName,
     },
+    /// An operator stopped the execution (`sluice cancel`): its build is stopped, its
+    /// pending change set deleted and its stage freed.
+    Cancelled {
+        by: String,
+    },
+    /// An operator retried a failed execution (`sluice retry`) from where it failed:
+    /// a new build if the build failed, else the failed stage again.
+    Retried {
+        by: String,
+    },
     /// A person or tool added a remark.
     NoteAdded {
         author: String,
@@ -175,8 +188,12 @@ pub enum Event {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
-    /// Start the commit's build; the execution id is its idempotency token.
+    /// Start the commit's build; `Execution::build_token` is its idempotency token.
     StartBuild,
+    /// Stop a build that is no longer wanted.
+    StopBuild {
+        build_id: String,
+    },
     /// Record exactly which objects the build left (`ArtifactPinned`), or why they
     /// cannot be deployed (`ArtifactRejected`).
     PinArtifact,
@@ -221,5 +238,8 @@ pub enum Notice {
     },
     Expired {
         stage: StageName,
+    },
+    Cancelled {
+        by: String,
     },
 }

@@ -64,6 +64,15 @@ pub enum Rejected {
     },
     #[error("a note needs {0}")]
     InvalidNote(&'static str),
+    #[error(
+        "this execution is {status}; nothing to retry (only a failed execution can be retried)"
+    )]
+    NothingToRetry { status: Status },
+    #[error(
+        "stage {stage} is deploying: CloudFormation is updating its stack, and stopping half-way \
+         would leave it neither old nor new; wait for the deploy to end (`sluice watch`), then roll back if needed"
+    )]
+    DeployInProgress { stage: StageName },
 }
 
 /// Room for an STS assumed-role ARN (role and session names are 64 characters each).
@@ -89,6 +98,7 @@ pub fn start(pipeline: &Pipeline, push: Push, now: Timestamp) -> Result<Transiti
         commit,
         pushed_at,
         branch_head,
+        released_by,
     } = push;
     if repository != pipeline.repository || branch != pipeline.branch {
         return Err(Rejected::NotWatched {
@@ -103,7 +113,14 @@ pub fn start(pipeline: &Pipeline, push: Push, now: Timestamp) -> Result<Transiti
         message: commit.message.map(|m| text::block(&m, MESSAGE_MAX)),
         ..commit
     };
-    let what = format!("push of {} to {branch} received", commit.id.short());
+    let what = match &released_by {
+        Some(by) => format!(
+            "release of {} on {branch} asked for by {}",
+            commit.id.short(),
+            text::line(by, ARN_MAX)
+        ),
+        None => format!("push of {} to {branch} received", commit.id.short()),
+    };
     let mut execution = Execution {
         id: ExecutionId::new(pushed_at, &commit.id),
         pipeline: pipeline.name.clone(),
@@ -120,6 +137,8 @@ pub fn start(pipeline: &Pipeline, push: Push, now: Timestamp) -> Result<Transiti
             id: None,
             log_url: None,
             reason: None,
+            attempt: 0,
+            requested_at: None,
         },
         artifact: None,
         stages: pipeline.stages.iter().map(Stage::pending).collect(),
@@ -236,6 +255,12 @@ fn clean(event: Event) -> Event {
             stage,
             by: text::line(&b, ARN_MAX),
         },
+        Event::Cancelled { by: b } => Event::Cancelled {
+            by: text::line(&b, ARN_MAX),
+        },
+        Event::Retried { by: b } => Event::Retried {
+            by: text::line(&b, ARN_MAX),
+        },
         // One past the limits, so that cutting never makes an over-long note fit.
         Event::NoteAdded { author, text: t } => Event::NoteAdded {
             author: text::line(&author, NOTE_AUTHOR_MAX + 1),
@@ -273,13 +298,10 @@ impl Run {
                             .unwrap_or(self.execution.updated_at),
                     }))
                 }
-                Event::ApprovalLinkReplaced { .. } => Err(Rejected::Finished {
-                    status: self.execution.status,
-                    at: self
-                        .execution
-                        .finished_at
-                        .unwrap_or(self.execution.updated_at),
-                }),
+                Event::ApprovalLinkReplaced { .. } | Event::Cancelled { .. } => {
+                    Err(self.finished())
+                }
+                Event::Retried { by } => self.retry(by),
                 Event::NoteAdded { author, text } => self.add_note(author, text),
                 _ => Ok(()),
             };
@@ -591,8 +613,111 @@ impl Run {
                     self.commands.push(Command::RequestApproval { stage });
                 }
             }
+            Event::Cancelled { by } => self.cancel(by)?,
+            Event::Retried { .. } => {
+                return Err(Rejected::NothingToRetry {
+                    status: self.execution.status,
+                });
+            }
             Event::NoteAdded { author, text } => self.add_note(author, text)?,
         }
+        Ok(())
+    }
+
+    /// Why an operator's command does nothing to a finished execution.
+    fn finished(&self) -> Rejected {
+        Rejected::Finished {
+            status: self.execution.status,
+            at: self
+                .execution
+                .finished_at
+                .unwrap_or(self.execution.updated_at),
+        }
+    }
+
+    /// Stops an execution in flight: its build, or its stage short of deploying.
+    fn cancel(&mut self, by: String) -> Result<(), Rejected> {
+        let reason = format!("cancelled by {by}");
+        if self.execution.status == Status::Building {
+            let build = &mut self.execution.build;
+            if build.status != BuildStatus::Succeeded {
+                if let (BuildStatus::Running, Some(build_id)) = (build.status, build.id.clone()) {
+                    self.commands.push(Command::StopBuild { build_id });
+                }
+                build.status = BuildStatus::Failed;
+                build.reason = Some(reason.clone());
+            }
+        } else if let Some(i) = self.execution.stages.iter().position(|s| {
+            matches!(
+                s.status,
+                StageStatus::Preparing | StageStatus::AwaitingApproval | StageStatus::Deploying
+            )
+        }) {
+            if self.stage_is(i, StageStatus::Deploying) {
+                return Err(Rejected::DeployInProgress {
+                    stage: self.execution.stages[i].name.clone(),
+                });
+            }
+            self.delete_change_set(i);
+            self.finish_stage(i, StageStatus::Cancelled, Some(reason.clone()));
+        }
+        self.end(Status::Cancelled, reason);
+        self.commands
+            .push(Command::Notify(Notice::Cancelled { by }));
+        Ok(())
+    }
+
+    /// Takes a failed execution up again where it failed.
+    fn retry(&mut self, by: String) -> Result<(), Rejected> {
+        if self.execution.status != Status::Failed {
+            return Err(Rejected::NothingToRetry {
+                status: self.execution.status,
+            });
+        }
+        self.execution.status = Status::Building;
+        self.execution.finished_at = None;
+        self.execution.reason = None;
+        if self.execution.artifact.is_none() {
+            let build = &mut self.execution.build;
+            build.attempt += 1;
+            build.status = BuildStatus::Requested;
+            build.id = None;
+            build.log_url = None;
+            build.reason = None;
+            build.requested_at = Some(self.now);
+            let attempt = build.attempt + 1;
+            self.log(format!("retried by {by}: building again (build {attempt})"));
+            self.commands.push(Command::StartBuild);
+            return Ok(());
+        }
+        self.execution.status = Status::Deploying;
+        let failed = self
+            .execution
+            .stages
+            .iter()
+            .position(|s| s.status == StageStatus::Failed);
+        let Some(i) = failed else {
+            // Failed with its artifact recorded but no stage failed: start where it stopped.
+            let next = self
+                .execution
+                .stages
+                .iter()
+                .position(|s| !s.status.is_passed())
+                .unwrap_or(self.execution.stages.len());
+            self.log(format!("retried by {by}"));
+            self.begin_stage(next);
+            return Ok(());
+        };
+        let s = &mut self.execution.stages[i];
+        s.attempt += 1;
+        s.change_set_id = None;
+        s.changes.clear();
+        // The new change set is approved on its own: the rolled back stack may differ.
+        s.approval = None;
+        s.finished_at = None;
+        s.reason = None;
+        self.log_stage(i, format!("retried by {by}"));
+        self.begin_stage(i);
         Ok(())
     }
 

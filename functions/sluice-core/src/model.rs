@@ -26,6 +26,8 @@ pub enum Status {
     Superseded,
     /// Nobody decided before the approval deadline.
     Expired,
+    /// An operator stopped it (`sluice cancel`).
+    Cancelled,
 }
 
 impl Status {
@@ -39,6 +41,7 @@ impl Status {
             Status::Rejected => "rejected",
             Status::Superseded => "superseded",
             Status::Expired => "expired",
+            Status::Cancelled => "cancelled",
         }
     }
 
@@ -92,6 +95,16 @@ pub struct Build {
     pub id: Option<String>,
     pub log_url: Option<String>,
     pub reason: Option<String>,
+    /// How many times the build was retried (`sluice retry`); 0 for the first build.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+    /// When this attempt's build was asked for, if not when the execution was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<Timestamp>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One object of a build's artifact, exactly as the build left it.
@@ -152,6 +165,8 @@ pub enum StageStatus {
     Rejected,
     Superseded,
     Expired,
+    /// An operator cancelled the execution while it was at this stage.
+    Cancelled,
 }
 
 impl StageStatus {
@@ -168,6 +183,7 @@ impl StageStatus {
             StageStatus::Rejected => "rejected",
             StageStatus::Superseded => "superseded",
             StageStatus::Expired => "expired",
+            StageStatus::Cancelled => "cancelled",
         }
     }
 
@@ -282,6 +298,9 @@ pub struct Stage {
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
     pub reason: Option<String>,
+    /// How many times the stage was retried (`sluice retry`); 0 for the first try.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
 }
 
 impl Stage {
@@ -302,6 +321,7 @@ impl Stage {
             started_at: None,
             finished_at: None,
             reason: None,
+            attempt: 0,
         }
     }
 }
@@ -361,7 +381,19 @@ impl Execution {
 
     /// The change set name Sluice uses for a stage of this execution. It is derived,
     /// not random, so a retried or reconciling function finds the same change set.
+    /// A retried stage gets a new name: the failed change set may still exist.
     pub fn change_set_name(&self, stage: &StageName) -> String {
-        format!("sluice-{}-{}", self.id, stage)
+        match self.stage(stage).map_or(0, |s| s.attempt) {
+            0 => format!("sluice-{}-{}", self.id, stage),
+            n => format!("sluice-{}-{}-r{n}", self.id, stage),
+        }
+    }
+
+    /// The idempotency token of this execution's build: a retried build is a new one.
+    pub fn build_token(&self) -> String {
+        match self.build.attempt {
+            0 => self.id.to_string(),
+            n => format!("{}-r{n}", self.id),
+        }
     }
 }

@@ -160,7 +160,7 @@ where
         let request = BuildRequest {
             project: self.config.build_project.clone(),
             source_version: execution.commit.id.to_string(),
-            idempotency_token: execution.id.to_string(),
+            idempotency_token: execution.build_token(),
             environment: vec![
                 ("SLUICE_EXECUTION_ID".into(), execution.id.to_string()),
                 ("SLUICE_ARTIFACT_BUCKET".into(), self.config.bucket.clone()),

@@ -304,6 +304,16 @@ where
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
         match command {
             Command::StartBuild => self.start_build(execution).await,
+            Command::StopBuild { build_id } => {
+                // Whoever stopped the execution hears whether the build stopped.
+                match self.builder.stop_build(&build_id).await {
+                    Ok(()) => info!(build = %build_id, "build stopped"),
+                    Err(e) => {
+                        warn!(build = %build_id, error = %chain(&e), "could not stop the build")
+                    }
+                }
+                Ok(Vec::new())
+            }
             Command::PinArtifact => {
                 let event = match artifacts::pin(&self.objects, &self.config, execution).await {
                     Ok(artifact) => Event::ArtifactPinned { artifact },

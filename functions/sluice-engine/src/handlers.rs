@@ -54,6 +54,7 @@ where
                 },
                 pushed_at,
                 branch_head: head,
+                released_by: None,
             };
             let created = self
                 .store

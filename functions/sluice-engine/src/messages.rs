@@ -142,7 +142,8 @@ pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Messag
             match stage.as_ref().and_then(|s| stage_of(s.as_str())) {
                 None => {
                     body.push_str(
-                        "What to do:    read the build log, fix the commit and push again.\n",
+                        "What to do:    read the build log, fix the commit and push again \
+                         (or `sluice retry` it if the cause has passed).\n",
                     );
                     if let Some(log) = &execution.build.log_url {
                         let _ = writeln!(body, "Build log:     {log}");
@@ -151,7 +152,7 @@ pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Messag
                 Some(s) => {
                     body.push_str(
                         "What to do:    check the stack's events, fix the template or its \
-                         parameters and push again.\n",
+                         parameters and push again (or `sluice retry` it if the cause has passed).\n",
                     );
                     let _ = writeln!(body, "Stack:         {}", stack_link(config, &s.stack_name));
                 }
@@ -189,6 +190,27 @@ pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Messag
                 header(execution, Some(stage.as_str()))
             ),
         },
+        Notice::Cancelled { by } => {
+            let place = execution
+                .stages
+                .iter()
+                .find(|s| s.status == sluice_core::StageStatus::Cancelled)
+                .map(|s| s.name.as_str());
+            let mut body = header(execution, place);
+            let _ = writeln!(
+                body,
+                "What happened: {by} cancelled the delivery; {}.",
+                match place {
+                    Some(stage) => format!("nothing more is deployed, and {stage} is free"),
+                    None => "its build was stopped and nothing was deployed".to_owned(),
+                }
+            );
+            body.push_str("What to do:    nothing; push again or `sluice release` to deliver.\n");
+            Message {
+                subject: subject(&format!("[{repo}] cancelled: {t}")),
+                body,
+            }
+        }
         Notice::Expired { stage } => Message {
             subject: subject(&format!("[{repo}] approval expired for {stage}: {t}")),
             body: format!(

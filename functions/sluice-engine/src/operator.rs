@@ -1,15 +1,20 @@
-//! Commands an operator gives from a terminal (`sluice approve`, `reject`, `resend`),
+//! Commands an operator gives from a terminal (`sluice approve`, `reject`, `resend`,
+//! `release`, `retry`, `cancel`),
 //! taken by the operator function after it has proven who the caller is. They go
 //! through the same core rules and conditional writes as everything else.
 
 use serde::{Deserialize, Serialize};
 use sluice_adapters::ObjectStore;
 use sluice_adapters::StoreError;
+use sluice_adapters::builder::BuildOutcome;
 use sluice_adapters::builder::Builder;
 use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::Deployer;
 use sluice_adapters::notifier::Notifier;
-use sluice_core::{Event, Execution, ExecutionId, StageName, StageStatus, Via};
+use sluice_core::{
+    BuildStatus, Commit, CommitId, Event, Execution, ExecutionId, Push, StageName, StageStatus,
+    Status, Via,
+};
 use tracing::info;
 
 use crate::engine::{Decided, Engine, EngineError};
@@ -39,6 +44,15 @@ pub enum Action {
         #[serde(default)]
         stage: Option<String>,
     },
+    /// Deliver the branch's head, or an older commit of the branch.
+    Release {
+        #[serde(default)]
+        commit: Option<String>,
+    },
+    /// Take a failed execution up again where it failed.
+    Retry { execution: String },
+    /// Stop an execution in flight.
+    Cancel { execution: String },
 }
 
 impl Action {
@@ -48,11 +62,15 @@ impl Action {
             Action::Approve { .. } => "approve",
             Action::Reject { .. } => "reject",
             Action::Resend { .. } => "resend",
+            Action::Release { .. } => "release",
+            Action::Retry { .. } => "retry",
+            Action::Cancel { .. } => "cancel",
         }
     }
 
     /// Every action's name.
-    pub const ALL: [&'static str; 3] = ["approve", "reject", "resend"];
+    pub const ALL: [&'static str; 6] =
+        ["approve", "reject", "resend", "release", "retry", "cancel"];
 }
 
 /// One command: the pipeline it is meant for, and what to do.
@@ -102,14 +120,36 @@ where
                 command.pipeline.chars().take(128).collect::<String>()
             )));
         }
-        let (execution, stage) = match &command.action {
+        let action = command.action.name();
+        let (execution, stage) = match command.action {
+            Action::Release { commit } => return self.release(caller, commit.as_deref()).await,
+            Action::Retry { execution } | Action::Cancel { execution } => {
+                let retry = action == "retry";
+                let execution = match self.find(&execution).await? {
+                    Ok(execution) => execution,
+                    Err(refused) => return Ok(refused),
+                };
+                info!(execution = %execution.id, action, %caller, "operator command");
+                return if retry {
+                    self.retry(caller, &execution).await
+                } else {
+                    self.cancel(caller, &execution).await
+                };
+            }
             Action::Approve {
-                execution, stage, ..
+                ref execution,
+                ref stage,
+                ..
             }
             | Action::Reject {
-                execution, stage, ..
+                ref execution,
+                ref stage,
+                ..
             }
-            | Action::Resend { execution, stage } => (execution, stage),
+            | Action::Resend {
+                ref execution,
+                ref stage,
+            } => (execution, stage),
         };
         let execution = match self.find(execution).await? {
             Ok(execution) => execution,
@@ -119,7 +159,7 @@ where
             Ok(stage) => stage,
             Err(refused) => return Ok(refused),
         };
-        info!(execution = %execution.id, %stage, action = command.action.name(), %caller, "operator command");
+        info!(execution = %execution.id, %stage, action, %caller, "operator command");
         match command.action {
             Action::Approve { comment, .. } => {
                 self.decide_as(caller, &execution, &stage, true, comment)
@@ -129,8 +169,186 @@ where
                 self.decide_as(caller, &execution, &stage, false, comment)
                     .await
             }
-            Action::Resend { .. } => self.resend(caller, &execution, &stage).await,
+            _ => self.resend(caller, &execution, &stage).await,
         }
+    }
+
+    /// Starts an execution for the branch head, or for `commit` if it is on the branch.
+    async fn release(&self, caller: &str, commit: Option<&str>) -> Result<Answer, EngineError> {
+        let pipeline = &self.config.pipeline;
+        let (repository, branch) = (&pipeline.repository, &pipeline.branch);
+        let Some(head) = self.branch_head(repository, branch).await? else {
+            return Ok(Answer::refused(format!(
+                "branch {branch} of {repository} has no commits yet (or CodeCommit would not say \
+                 where it points); push to it first"
+            )));
+        };
+        let commit = match commit {
+            None => head.clone(),
+            Some(given) => {
+                let Ok(commit) = CommitId::parse(given.trim()) else {
+                    return Ok(Answer::refused(format!(
+                        "{:?} is not a full commit id (40 hexadecimal digits); `git rev-parse` gives it",
+                        given.chars().take(64).collect::<String>()
+                    )));
+                };
+                if commit != head {
+                    let base = self
+                        .commits
+                        .merge_base(repository, commit.as_str(), head.as_str())
+                        .await;
+                    match base {
+                        Ok(Some(base)) if base == commit.as_str() => {}
+                        Ok(_) => {
+                            return Ok(Answer::refused(format!(
+                                "commit {} is not on branch {branch} of {repository}; only the \
+                                 branch's own commits are delivered",
+                                commit.short()
+                            )));
+                        }
+                        Err(e) if e.retryable => return Err(e.into()),
+                        Err(e) => {
+                            return Ok(Answer::refused(format!(
+                                "cannot find commit {} on branch {branch} of {repository}: {e}",
+                                commit.short()
+                            )));
+                        }
+                    }
+                }
+                commit
+            }
+        };
+        let info = self.commit_info(repository, &commit).await?;
+        let push = Push {
+            repository: repository.clone(),
+            branch: branch.clone(),
+            commit: Commit {
+                id: commit.clone(),
+                author: info.author,
+                message: info.message,
+            },
+            pushed_at: self.now(),
+            branch_head: None,
+            released_by: Some(caller.to_owned()),
+        };
+        let created = self.store.create(pipeline, push, self.now()).await?;
+        let id = created.execution.id.clone();
+        if !created.created {
+            return Ok(Answer::refused(format!(
+                "commit {} is already being delivered by execution {id} ({}); `sluice watch {id}` \
+                 follows it",
+                commit.short(),
+                created.execution.status
+            )));
+        }
+        info!(execution = %id, %commit, %caller, "release asked for");
+        self.run(created.execution.clone(), created.commands)
+            .await?;
+        let which = if commit == head {
+            format!("the head of {branch}")
+        } else {
+            format!("an older commit of {branch}")
+        };
+        let status = self.status_of(&id).await?;
+        Ok(Answer::done(format!(
+            "released commit {} ({which}) as execution {id}, asked for by {caller}; it is {status}. \
+             `sluice watch {id}` follows it",
+            commit.short()
+        )))
+    }
+
+    /// Applies an operator's event and runs what it leads to; the execution after it,
+    /// or the answer saying why it did not apply.
+    async fn operator_event(
+        &self,
+        id: &ExecutionId,
+        event: Event,
+    ) -> Result<Result<Execution, Answer>, EngineError> {
+        let applied = match self.store.apply(id, event, self.now()).await {
+            Ok(applied) => applied,
+            Err(StoreError::Rejected(rejected)) => {
+                return Ok(Err(Answer::refused(format!("execution {id}: {rejected}"))));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let after = applied.execution;
+        let mut work = self.release_finished(&after).await?;
+        work.extend(applied.commands.into_iter().map(|c| (after.clone(), c)));
+        self.run_all(work).await?;
+        Ok(Ok(self.store.load(id).await?.unwrap_or(after)))
+    }
+
+    async fn status_of(&self, id: &ExecutionId) -> Result<String, EngineError> {
+        Ok(match self.store.load(id).await? {
+            Some(e) => describe(&e),
+            None => "gone".to_owned(),
+        })
+    }
+
+    async fn retry(&self, caller: &str, execution: &Execution) -> Result<Answer, EngineError> {
+        let id = &execution.id;
+        let failed_stage = execution
+            .stages
+            .iter()
+            .find(|s| s.status == StageStatus::Failed)
+            .map(|s| s.name.clone());
+        let event = Event::Retried {
+            by: caller.to_owned(),
+        };
+        let now = match self.operator_event(id, event).await? {
+            Ok(now) => now,
+            Err(refused) => return Ok(refused),
+        };
+        let what = match (&execution.artifact, failed_stage) {
+            (None, _) => "with a new build".to_owned(),
+            (Some(_), Some(stage)) => format!("at stage {stage}, from the same artifact"),
+            (Some(_), None) => "from the same artifact".to_owned(),
+        };
+        Ok(Answer::done(format!(
+            "retried execution {id} (commit {}) {what}, as {caller}; it is {}. `sluice watch {id}` \
+             follows it",
+            now.commit.id.short(),
+            describe(&now)
+        )))
+    }
+
+    async fn cancel(&self, caller: &str, execution: &Execution) -> Result<Answer, EngineError> {
+        let id = &execution.id;
+        let event = Event::Cancelled {
+            by: caller.to_owned(),
+        };
+        let now = match self.operator_event(id, event).await? {
+            Ok(now) => now,
+            Err(refused) => return Ok(refused),
+        };
+        let mut done = vec![format!(
+            "cancelled execution {id} (commit {}) as {caller}",
+            now.commit.id.short()
+        )];
+        let build_was_running = execution.status == sluice_core::Status::Building
+            && execution.build.status == BuildStatus::Running;
+        if let (true, Some(build)) = (build_was_running, &execution.build.id) {
+            let reports = self.builder.builds(vec![build.clone()]).await;
+            let running = reports
+                .as_ref()
+                .map(|r| r.iter().any(|r| r.outcome == BuildOutcome::InProgress));
+            done.push(match running {
+                Ok(false) => format!("build {build} is stopped"),
+                Ok(true) => format!("build {build} is stopping"),
+                Err(e) => format!("could not confirm that build {build} stopped ({e})"),
+            });
+        }
+        if let Some(stage) = now
+            .stages
+            .iter()
+            .find(|s| s.status == StageStatus::Cancelled)
+        {
+            if stage.change_set_id.is_some() {
+                done.push(format!("its change set for {} is deleted", stage.name));
+            }
+            done.push(format!("{} is free for the next execution", stage.name));
+        }
+        Ok(Answer::done(done.join("; ")))
     }
 
     /// The execution `id` names, or the answer saying there is none.
@@ -240,6 +458,20 @@ where
                  could not be sent yet, and the sweeper sends it within minutes"
             )
         }))
+    }
+}
+
+/// Where an execution stands, in a few words.
+fn describe(execution: &Execution) -> String {
+    match (execution.status, execution.current_stage()) {
+        (Status::Deploying, Some(stage)) => {
+            format!("deploying: {} is {}", stage.name, stage.status)
+        }
+        (status, _) if status.is_terminal() => match &execution.reason {
+            Some(reason) => format!("{status}: {reason}"),
+            None => status.to_string(),
+        },
+        (status, _) => status.to_string(),
     }
 }
 

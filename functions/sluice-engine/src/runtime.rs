@@ -57,6 +57,10 @@ pub type StageEngine = AwsEngine<Unavailable, CloudFormation, Unavailable>;
 /// no commit.
 pub type SweeperEngine = AwsEngine<CodeBuild, CloudFormation, Unavailable>;
 
+/// The operator function's: a release or retry starts a build, a cancel stops one, a
+/// release reads the branch; decisions deploy.
+pub type OperatorEngine = AwsEngine<CodeBuild, CloudFormation, CodeCommit>;
+
 /// Reads the configuration and builds the clients the function was given, once.
 /// `AWS_ENDPOINT_URL` (and the per-service variants) point them at the local emulator
 /// when set.
@@ -180,7 +184,8 @@ fn permits(allowed: &[String], action: &crate::operator::Action) -> Result<(), S
     ))
 }
 
-/// The operator function: commands from `sluice approve|reject|resend`, each from a
+/// The operator function: commands from `sluice approve`, `reject`, `resend`,
+/// `release`, `retry` and `cancel`, each from a
 /// caller STS vouches for. `SLUICE_OPERATOR_ACTIONS` (comma-separated) limits which it
 /// takes: the approvers' function takes `approve,reject` only.
 pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
@@ -189,7 +194,7 @@ pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
 
     lambda_runtime::tracing::init_default_subscriber();
     let allowed = allowed_actions(std::env::var("SLUICE_OPERATOR_ACTIONS").ok().as_deref())?;
-    let engine: StageEngine = aws_engine().await?;
+    let engine: OperatorEngine = aws_engine().await?;
     let endpoint = sts_endpoint(&engine.config.region, |k| std::env::var(k).ok());
     // Built on the first command, not at start: TLS roots are read only when needed.
     let http = tokio::sync::OnceCell::new();

@@ -677,25 +677,20 @@ async fn a_stale_approval_request_does_not_free_a_deploying_stage() {
 }
 
 fn operator(action: &str, execution: &sluice_core::ExecutionId) -> OperatorCommand {
-    let execution = execution.as_str().to_owned();
+    let mut action = support::action(action, execution.as_str(), None);
+    if let Action::Approve { comment, .. } = &mut action {
+        *comment = Some("looked at the change set".into());
+    }
     OperatorCommand {
         pipeline: support::config().pipeline.name,
-        action: match action {
-            "approve" => Action::Approve {
-                execution,
-                stage: None,
-                comment: Some("looked at the change set".into()),
-            },
-            "reject" => Action::Reject {
-                execution,
-                stage: None,
-                comment: None,
-            },
-            _ => Action::Resend {
-                execution,
-                stage: None,
-            },
-        },
+        action,
+    }
+}
+
+fn release(commit: Option<&str>) -> OperatorCommand {
+    OperatorCommand {
+        pipeline: support::config().pipeline.name,
+        action: support::action("release", "", commit),
     }
 }
 
@@ -806,4 +801,234 @@ async fn an_operator_approval_deploys_and_is_recorded_as_the_callers() {
         missing.message
     );
     assert_eq!(world.execution(&a.id).await, now);
+}
+
+/// Issue 11: a stage that failed for a passing reason is retried from the same pinned
+/// artifact, under a new change set, and goes on to the next stage.
+#[tokio::test]
+async fn a_failed_stage_is_retried_to_success_from_the_same_artifact() {
+    let world = World::new();
+    let a = world.push(&commit(1)).await;
+    world
+        .faults
+        .set(fail_with("ValidationError", false, "ExecuteChangeSet"));
+    world.build_succeeds(&a, "template A").await;
+    world.faults.clear();
+    let failed = world.execution(&a.id).await;
+    assert_eq!(failed.status, Status::Failed, "{:?}", failed.timeline);
+    let answer = world
+        .engine
+        .operate(OPS, operator("retry", &a.id))
+        .await
+        .unwrap();
+    assert!(answer.ok, "{}", answer.message);
+    assert!(
+        answer
+            .message
+            .contains("at stage staging, from the same artifact"),
+        "{}",
+        answer.message
+    );
+    let retried = world.execution(&a.id).await;
+    assert_eq!(retried.artifact, failed.artifact);
+    assert_eq!(status_of(&retried, "staging"), StageStatus::Deploying);
+    world.deliver_stack(world.settle(STAGING)).await.unwrap();
+    let now = world.execution(&a.id).await;
+    assert_eq!(status_of(&now, "staging"), StageStatus::Succeeded);
+    assert_eq!(status_of(&now, "production"), StageStatus::AwaitingApproval);
+    // In flight again: the sweeper looks after it.
+    let (in_flight, _) = world.engine.store.in_flight(None, 10).await.unwrap();
+    assert_eq!(in_flight, vec![a.id.clone()]);
+
+    let again = world
+        .engine
+        .operate(OPS, operator("retry", &a.id))
+        .await
+        .unwrap();
+    assert!(!again.ok);
+    assert!(
+        again.message.contains("is deploying; nothing to retry"),
+        "{}",
+        again.message
+    );
+}
+
+/// Issue 11: a failed build is retried with a new build (a new idempotency token, or
+/// CodeBuild would answer with the failed one), whose success deploys.
+#[tokio::test]
+async fn a_failed_build_is_retried_with_a_new_build() {
+    let world = World::new();
+    let a = world.push(&commit(1)).await;
+    let failed = World::build_event("codebuild-failed.json", &a);
+    world.engine.on_build(failed).await.unwrap();
+    assert_eq!(world.execution(&a.id).await.status, Status::Failed);
+    let answer = world
+        .engine
+        .operate(OPS, operator("retry", &a.id))
+        .await
+        .unwrap();
+    assert!(
+        answer.ok && answer.message.contains("with a new build"),
+        "{}",
+        answer.message
+    );
+    let requests = world.builder.requests();
+    assert_eq!(requests.len(), 2);
+    assert_ne!(requests[0].idempotency_token, requests[1].idempotency_token);
+    let retried = world.execution(&a.id).await;
+    assert_ne!(retried.build.id, a.build.id);
+    world.build_succeeds(&retried, "template A").await;
+    assert_eq!(
+        status_of(&world.execution(&a.id).await, "staging"),
+        StageStatus::Deploying
+    );
+}
+
+/// Issue 11: a cancel mid-build stops the build; a cancel at the gate deletes the
+/// change set and frees the stage, so the next execution is not queued behind it.
+#[tokio::test]
+async fn a_cancel_stops_the_build_or_frees_the_gate_and_is_recorded_as_the_callers() {
+    let world = World::new();
+    let a = world.push(&commit(1)).await;
+    let answer = world
+        .engine
+        .operate(OPS, operator("cancel", &a.id))
+        .await
+        .unwrap();
+    assert!(answer.ok, "{}", answer.message);
+    let build = a.build.id.clone().unwrap();
+    assert!(
+        answer
+            .message
+            .contains(&format!("build {build} is stopped")),
+        "{}",
+        answer.message
+    );
+    assert_eq!(world.builder.stopped(), vec![build]);
+    let a_now = world.execution(&a.id).await;
+    assert_eq!(a_now.status, Status::Cancelled);
+    assert_eq!(a_now.reason, Some(format!("cancelled by {OPS}")));
+    assert_eq!(world.messages_about("cancelled").len(), 1);
+
+    world.advance(Duration::minutes(1));
+    let b = world.to_the_gate(&commit(2)).await;
+    let change_set = b.stages[1].change_set_id.clone().unwrap();
+    assert!(world.deployer.change_set_template(&change_set).is_some());
+    let answer = world
+        .engine
+        .operate(OPS, operator("cancel", &b.id))
+        .await
+        .unwrap();
+    assert!(answer.ok, "{}", answer.message);
+    assert!(
+        answer.message.contains("production is free"),
+        "{}",
+        answer.message
+    );
+    let production = StageName::parse("production").unwrap();
+    assert_eq!(
+        world.engine.lanes.get(&production).await.unwrap().holder,
+        None
+    );
+    let b_now = world.execution(&b.id).await;
+    assert_eq!(status_of(&b_now, "production"), StageStatus::Cancelled);
+    assert_eq!(
+        world.deployer.change_set_template(&change_set),
+        None,
+        "deleted"
+    );
+    let (status, page) = world.decide(&b.id, "approve", "Grace").await;
+    assert_eq!(status.as_u16(), 410, "{page}");
+
+    world.advance(Duration::minutes(1));
+    let c = world.to_the_gate(&commit(3)).await;
+    assert_eq!(status_of(&c, "production"), StageStatus::AwaitingApproval);
+    let refused = world
+        .engine
+        .operate(OPS, operator("cancel", &b.id))
+        .await
+        .unwrap();
+    assert!(
+        !refused.ok && refused.message.contains("already ended (cancelled)"),
+        "{}",
+        refused.message
+    );
+}
+
+/// Issue 11: `release` delivers the branch head or an older commit of the branch, and
+/// refuses a commit elsewhere, a malformed one, or one already being delivered.
+#[tokio::test]
+async fn a_release_delivers_a_commit_of_the_branch_and_refuses_anything_else() {
+    let world = World::new();
+    let a = world.push(&commit(1)).await;
+    world.build_succeeds(&a, "template A").await;
+    world.deliver_stack(world.settle(STAGING)).await.unwrap();
+    let approved = world
+        .engine
+        .operate(OPS, operator("approve", &a.id))
+        .await
+        .unwrap();
+    assert!(approved.ok, "{}", approved.message);
+    world.deliver_stack(world.settle(PRODUCTION)).await.unwrap();
+    assert_eq!(world.execution(&a.id).await.status, Status::Succeeded);
+    world.advance(Duration::minutes(1));
+    let b = world.push(&commit(2)).await;
+
+    let busy = world.engine.operate(OPS, release(None)).await.unwrap();
+    assert!(!busy.ok, "{}", busy.message);
+    assert!(
+        busy.message
+            .contains(&format!("already being delivered by execution {}", b.id)),
+        "{}",
+        busy.message
+    );
+    world.commits.off_branch(&commit(9));
+    let elsewhere = world
+        .engine
+        .operate(OPS, release(Some(&commit(9))))
+        .await
+        .unwrap();
+    assert!(
+        !elsewhere.ok && elsewhere.message.contains("is not on branch master"),
+        "{}",
+        elsewhere.message
+    );
+    let malformed = world
+        .engine
+        .operate(OPS, release(Some("HEAD~1")))
+        .await
+        .unwrap();
+    assert!(
+        !malformed.ok && malformed.message.contains("not a full commit id"),
+        "{}",
+        malformed.message
+    );
+    let before = world.executions().await.len();
+
+    // A delivered commit 1; releasing it again delivers it anew, newest of all.
+    world.advance(Duration::minutes(1));
+    let old = world
+        .engine
+        .operate(OPS, release(Some(&commit(1))))
+        .await
+        .unwrap();
+    assert!(old.ok, "{}", old.message);
+    assert!(
+        old.message.contains("an older commit of master"),
+        "{}",
+        old.message
+    );
+    let all = world.executions().await;
+    assert_eq!(all.len(), before + 1);
+    let released = world.execution_of(&commit(1)).await;
+    assert_ne!(released.id, a.id);
+    assert_eq!(released.status, Status::Building);
+    assert!(released.build.id.is_some(), "its build started");
+    assert_eq!(
+        released.timeline[0].what,
+        format!(
+            "release of {} on master asked for by {OPS}",
+            &commit(1)[..12]
+        )
+    );
 }

@@ -25,8 +25,8 @@ use sluice_adapters::memory::{
 use sluice_adapters::{
     AwsError, Condition, MemoryObjects, Object, ObjectError, ObjectStore, Version,
 };
-use sluice_core::{Execution, ExecutionId, StageName, StageStatus, Timestamp};
-use sluice_engine::operator::{Action, Answer, OperatorCommand};
+use sluice_core::{Execution, ExecutionId, StageName, StageStatus, Status, Timestamp};
+use sluice_engine::operator::{Answer, OperatorCommand};
 use sluice_engine::{Engine, WaitPolicy};
 use support::{Fakes, PRODUCTION, STAGING, World, build_event, commit};
 
@@ -128,7 +128,9 @@ struct Decision {
 
 /// An operator command given during the run, and what it answered.
 struct OperatorCall {
-    execution: ExecutionId,
+    /// The execution it names; a release names a commit instead.
+    execution: Option<ExecutionId>,
+    commit: Option<String>,
     caller: String,
     action: &'static str,
     answer: Result<Answer, String>,
@@ -304,7 +306,8 @@ impl Sim {
             .into_iter()
             .filter_map(|r| {
                 let id = self.builder.build_for(&r.idempotency_token)?;
-                (!self.finished_builds.contains(&id)).then_some((r, id))
+                (!self.finished_builds.contains(&id) && !self.builder.stopped().contains(&id))
+                    .then_some((r, id))
             })
             .collect();
         if running.is_empty() {
@@ -312,7 +315,12 @@ impl Sim {
         }
         let (request, build_id) = running[self.rng.usize(..running.len())].clone();
         self.finished_builds.insert(build_id.clone());
-        let execution = ExecutionId::parse(&request.idempotency_token).expect("token is an id");
+        let execution = request
+            .environment
+            .iter()
+            .find(|(name, _)| name == "SLUICE_EXECUTION_ID")
+            .and_then(|(_, id)| ExecutionId::parse(id).ok())
+            .expect("every build names its execution");
         if !always_succeed && self.rng.u32(0..100) < 10 {
             self.builder.set_outcome(
                 &build_id,
@@ -429,7 +437,8 @@ impl Sim {
         });
     }
 
-    /// An operator approves, rejects or resends from a terminal, for any execution.
+    /// An operator approves, rejects, resends, retries or cancels from a terminal, for
+    /// any execution, or releases any commit pushed so far.
     async fn operate(&mut self) {
         let executions = self.engine.store.recent(20).await.unwrap_or_default();
         if executions.is_empty() {
@@ -440,36 +449,26 @@ impl Sim {
             "arn:aws:iam::123456789012:user/op-{}",
             self.operator_calls.len()
         );
-        let action = match self.rng.u32(0..10) {
-            0..5 => "approve",
-            5..7 => "reject",
-            _ => "resend",
+        let action = match self.rng.u32(0..12) {
+            0..4 => "approve",
+            4..6 => "reject",
+            6..8 => "resend",
+            8..10 => "retry",
+            10 => "cancel",
+            _ => "release",
         };
-        let id = execution.as_str().to_owned();
+        let released = commit(self.rng.u32(1..=self.pushed.max(1)));
+        let commit = (action == "release").then_some(released);
         let command = OperatorCommand {
             pipeline: self.engine.config.pipeline.name.clone(),
-            action: match action {
-                "approve" => Action::Approve {
-                    execution: id,
-                    stage: None,
-                    comment: None,
-                },
-                "reject" => Action::Reject {
-                    execution: id,
-                    stage: None,
-                    comment: None,
-                },
-                _ => Action::Resend {
-                    execution: id,
-                    stage: None,
-                },
-            },
+            action: support::action(action, execution.as_str(), commit.as_deref()),
         };
         let answer = Box::pin(self.engine.operate(&caller, command))
             .await
             .map_err(|e| e.to_string());
         self.operator_calls.push(OperatorCall {
-            execution,
+            execution: commit.is_none().then_some(execution),
+            commit,
             caller,
             action,
             answer,
@@ -518,7 +517,9 @@ impl Sim {
                 .requests()
                 .iter()
                 .filter_map(|r| self.builder.build_for(&r.idempotency_token))
-                .any(|id| !self.finished_builds.contains(&id));
+                .any(|id| {
+                    !self.finished_builds.contains(&id) && !self.builder.stopped().contains(&id)
+                });
             if builds_left {
                 self.finish_build(true).await;
                 continue;
@@ -561,15 +562,29 @@ async fn check(sim: &Sim) -> Result<(), String> {
     let executions = sim.executions().await;
     let by_id: BTreeMap<_, _> = executions.iter().map(|e| (e.id.clone(), e)).collect();
 
-    // At most one build per push.
+    // At most one build per push, release or retry.
     let mut builds: BTreeMap<String, u32> = BTreeMap::new();
     for r in sim.builder.requests() {
         *builds.entry(r.source_version).or_default() += 1;
     }
+    let mut asked = sim.pushes.clone();
+    for call in &sim.operator_calls {
+        let refused = matches!(&call.answer, Ok(a) if !a.ok);
+        let commit = match (&call.commit, &call.execution) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(id)) if call.action == "retry" => {
+                by_id.get(id).map(|e| e.commit.id.to_string())
+            }
+            _ => None,
+        };
+        if let (false, Some(c)) = (refused, commit) {
+            *asked.entry(c).or_default() += 1;
+        }
+    }
     for (c, n) in &builds {
-        let pushes = sim.pushes.get(c).copied().unwrap_or(0);
-        if *n > pushes {
-            return Err(format!("{n} builds of {c}, pushed {pushes} times"));
+        let asked = asked.get(c).copied().unwrap_or(0);
+        if *n > asked {
+            return Err(format!("{n} builds of {c}, asked for {asked} times"));
         }
     }
 
@@ -616,7 +631,10 @@ async fn check(sim: &Sim) -> Result<(), String> {
         let _ = stack;
         let owner = by_id
             .iter()
-            .find(|(id, _)| name == &format!("sluice-{id}-production"))
+            .find(|(id, _)| {
+                name == &format!("sluice-{id}-production")
+                    || name.starts_with(&format!("sluice-{id}-production-r"))
+            })
             .map(|(_, e)| *e)
             .ok_or_else(|| format!("production change set {name} belongs to no execution"))?;
         let approved = stage_of(owner, "production")
@@ -660,29 +678,58 @@ async fn check(sim: &Sim) -> Result<(), String> {
     }
 
     // What an operator command answered matches the saved state: a decision it
-    // reported is recorded as the caller's, by identity; one it refused is not.
+    // reported is recorded as the caller's, by identity; one it refused is not; a
+    // cancel or retry it reported is in the timeline as the caller's, and a refused
+    // one is not; a release it reported started an execution the caller asked for.
     for call in &sim.operator_calls {
+        let ok = matches!(&call.answer, Ok(a) if a.ok);
+        let refused = matches!(&call.answer, Ok(a) if !a.ok);
+        let by_caller = |e: &Execution, what: &str| {
+            e.timeline
+                .iter()
+                .any(|l| l.what.contains(&format!("{what} {}", call.caller)))
+        };
+        let Some(id) = &call.execution else {
+            let released = executions.iter().any(|e| by_caller(e, "asked for by"));
+            if (ok && !released) || (refused && released) {
+                return Err(format!(
+                    "release by {} answered {:?}; an execution of it exists: {released}",
+                    call.caller, call.answer
+                ));
+            }
+            continue;
+        };
         let e = by_id
-            .get(&call.execution)
-            .ok_or_else(|| format!("operator call for unknown {}", call.execution))?;
+            .get(id)
+            .ok_or_else(|| format!("operator call for unknown {id}"))?;
         let saved = e
             .stages
             .iter()
             .filter_map(|s| s.approval.as_ref()?.decision.as_ref())
             .find(|d| d.by == call.caller);
-        let ok = matches!(&call.answer, Ok(a) if a.ok);
         let truthful = match (call.action, saved) {
-            ("approve", Some(d)) => d.approved && d.by_identity && (ok || call.answer.is_err()),
-            ("reject", Some(d)) => !d.approved && d.by_identity && (ok || call.answer.is_err()),
+            ("approve", Some(d)) => d.approved && d.by_identity && !refused,
+            ("reject", Some(d)) => !d.approved && d.by_identity && !refused,
             ("approve" | "reject", None) => !ok,
             (_, Some(_)) => false,
             ("resend", None) => !ok || e.stages.iter().any(|s| !s.replaced_links.is_empty()),
+            ("cancel", None) => {
+                let cancelled =
+                    e.reason.as_deref() == Some(&format!("cancelled by {}", call.caller));
+                (ok && cancelled && e.status == Status::Cancelled)
+                    || (refused && !cancelled)
+                    || call.answer.is_err()
+            }
+            ("retry", None) => {
+                let retried = by_caller(e, "retried by");
+                (ok && retried) || (refused && !retried) || call.answer.is_err()
+            }
             _ => false,
         };
         if !truthful {
             return Err(format!(
-                "{} by {} on {} answered {:?}; saved: {saved:?}",
-                call.action, call.caller, call.execution, call.answer
+                "{} by {} on {id} answered {:?}; saved: {saved:?}; timeline {:#?}",
+                call.action, call.caller, call.answer, e.timeline
             ));
         }
     }
@@ -787,6 +834,19 @@ fn run_blocking(seed: u64) -> Result<(), String> {
         .block_on(run(seed))
 }
 
+/// One run, with a panic in it reported as its failure (a worker that died of it
+/// would take its seeds' failures with it).
+fn run_caught(seed: u64) -> Result<(), String> {
+    std::panic::catch_unwind(|| run_blocking(seed)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Err(format!("panicked: {message}"))
+    })
+}
+
 #[test]
 fn the_engine_keeps_its_promises_under_chaos() {
     if let Some(seed) = std::env::var("SLUICE_SIM_SEED")
@@ -809,7 +869,7 @@ fn the_engine_keeps_its_promises_under_chaos() {
                 scope.spawn(move || {
                     (0..runs)
                         .filter(|seed| seed % threads == t)
-                        .filter_map(|seed| run_blocking(seed).err().map(|e| (seed, e)))
+                        .filter_map(|seed| run_caught(seed).err().map(|e| (seed, e)))
                         .take(3)
                         .collect::<Vec<_>>()
                 })
@@ -817,7 +877,7 @@ fn the_engine_keeps_its_promises_under_chaos() {
             .collect();
         workers
             .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
+            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     });
     if let Some((seed, first)) = failures.iter().min_by_key(|(s, _)| *s) {

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use sluice_engine::operator::Action;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -401,5 +402,32 @@ impl World {
         let form = format!("token={token}&decision={decision}&name={name}");
         self.http(Self::request("POST", &path, "", Some(&form)))
             .await
+    }
+}
+
+/// The operator action `name` for `execution` (or, for a release, `commit`).
+pub fn action(name: &str, execution: &str, commit: Option<&str>) -> Action {
+    let execution = execution.to_owned();
+    match name {
+        "approve" => Action::Approve {
+            execution,
+            stage: None,
+            comment: None,
+        },
+        "reject" => Action::Reject {
+            execution,
+            stage: None,
+            comment: None,
+        },
+        "resend" => Action::Resend {
+            execution,
+            stage: None,
+        },
+        "retry" => Action::Retry { execution },
+        "cancel" => Action::Cancel { execution },
+        "release" => Action::Release {
+            commit: commit.map(str::to_owned),
+        },
+        other => panic!("no operator action {other}"),
     }
 }
