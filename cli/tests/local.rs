@@ -514,3 +514,136 @@ async fn an_operator_resends_the_link_and_an_approver_rejects_from_the_terminal(
         Some("CREATE_COMPLETE")
     );
 }
+
+/// Waits until `stack` reaches `status`: the emulator may work on it in the background.
+async fn stack_reaches(local: &Local, stack: &str, status: &str) {
+    let deadline = std::time::Instant::now() + SETTLE;
+    while stack_status(local, stack).await.as_deref() != Some(status) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{stack} never reached {status}: {:?}",
+            stack_status(local, stack).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_retries_a_failed_stage_cancels_and_releases_an_old_commit() {
+    let run = start(App::Quick).await;
+    let (olga, operator) = person(&run.local, "sluice-operators", "olga").await;
+
+    // A release that reads a setting nobody has created yet fails at staging.
+    let template = run.checkout.dir.join("template.yaml");
+    let source = std::fs::read_to_string(&template).expect("read template.yaml");
+    let reads = source
+        .replacen(
+            "Parameters:\n",
+            "Parameters:\n  Audience:\n    Type: AWS::SSM::Parameter::Value<String>\n    Default: /sluice-e2e/audience\n",
+            1,
+        )
+        .replacen("from ${StageName}", "from ${StageName} to ${Audience}", 1);
+    assert_ne!(source, reads, "the quick app changed: update this test");
+    std::fs::write(&template, reads).expect("write template.yaml");
+    run.checkout
+        .commit("hello-api: greet the audience")
+        .await
+        .expect("commit");
+    let a = run.checkout.push().await.expect("push");
+    let failed = follow(&run.local, &a, GATE, |e| e.status.is_terminal())
+        .await
+        .expect("the execution fails");
+    assert_eq!(failed.status, Status::Failed, "{:?}", failed.reason);
+    let reason = failed.reason.clone().unwrap_or_default();
+    assert!(reason.contains("/sluice-e2e/audience"), "{reason}");
+    let id = failed.id.as_str();
+
+    // Someone creates the setting; the operator retries the stage, which now passes.
+    let cloudformation = aws_sdk_cloudformation::Client::new(&run.local.sdk);
+    cloudformation
+        .create_stack()
+        .stack_name("audience")
+        .template_body(
+            "Resources:\n  Audience:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /sluice-e2e/audience\n      Type: String\n      Value: everyone\n",
+        )
+        .send()
+        .await
+        .expect("create the setting");
+    stack_reaches(&run.local, "audience", "CREATE_COMPLETE").await;
+    let (ok, said) = sluice_as(&run.local, &operator, &["retry", id]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("at stage staging, from the same artifact"),
+        "{said}"
+    );
+    let retried = wait_at_gate(&run, &a).await;
+    assert_eq!(retried.id, failed.id, "the same execution, taken up again");
+    assert_eq!(retried.artifact, failed.artifact, "the same artifact");
+    let (ok, said) = sluice_as(&run.local, &operator, &["retry", id]);
+    assert!(
+        !ok && said.contains("is deploying; nothing to retry"),
+        "{said}"
+    );
+
+    // Cancelled at the gate: production stays as it was and is free again.
+    let (ok, said) = sluice_as(&run.local, &operator, &["cancel", id]);
+    assert!(ok, "{said}");
+    assert!(said.contains("production is free"), "{said}");
+    let cancelled = follow(&run.local, &a, SETTLE, |e| e.status.is_terminal())
+        .await
+        .expect("cancelled");
+    assert_eq!(cancelled.status, Status::Cancelled);
+    assert_eq!(cancelled.reason, Some(format!("cancelled by {olga}")));
+    assert!(never_deployed(&run.local, "hello-api-production").await);
+
+    // A commit whose build hangs is cancelled mid-build: the build is stopped.
+    let buildspec = run.checkout.dir.join("buildspec.yml");
+    let spec = std::fs::read_to_string(&buildspec).expect("read buildspec.yml");
+    let hangs = spec.replacen(
+        "      - cp template.yaml packaged.yaml",
+        "      - sleep 600\n      - cp template.yaml packaged.yaml",
+        1,
+    );
+    assert_ne!(spec, hangs, "the quick app changed: update this test");
+    std::fs::write(&buildspec, hangs).expect("write buildspec.yml");
+    run.checkout
+        .commit("hello-api: a build that hangs")
+        .await
+        .expect("commit");
+    let b = run.checkout.push().await.expect("push");
+    let building = follow(&run.local, &b, GATE, |e| {
+        e.status.is_terminal() || e.build.status == sluice_core::BuildStatus::Running
+    })
+    .await
+    .expect("the build runs");
+    let (ok, said) = sluice_as(&run.local, &operator, &["cancel", building.id.as_str()]);
+    assert!(ok, "{said}");
+    let build = building.build.id.clone().expect("a build id");
+    assert!(
+        said.contains(&format!("build {build} is stopped")),
+        "{said}"
+    );
+
+    // The earlier commit is released again, and goes to production with its approval.
+    let (ok, said) = sluice_as(&run.local, &operator, &["release", "HEAD~1"]);
+    assert!(!ok && said.contains("not a full commit id"), "{said}");
+    let (ok, said) = sluice_as(&run.local, &operator, &["release", &a]);
+    assert!(ok, "{said}");
+    assert!(said.contains("an older commit of master"), "{said}");
+    let again = wait_at_gate(&run, &a).await;
+    assert_ne!(again.id, failed.id, "a new execution");
+    assert!(
+        again.timeline[0]
+            .what
+            .contains(&format!("asked for by {olga}")),
+        "{:?}",
+        again.timeline
+    );
+    let (ok, said) = sluice_as(&run.local, &operator, &["approve", again.id.as_str()]);
+    assert!(ok, "{said}");
+    let done = follow(&run.local, &a, SETTLE, |e| e.status.is_terminal())
+        .await
+        .expect("the release finishes");
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
+    stack_reaches(&run.local, "hello-api-production", "CREATE_COMPLETE").await;
+}
