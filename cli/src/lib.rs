@@ -3,6 +3,7 @@
 
 pub mod identity;
 pub mod local;
+pub mod logs;
 pub mod operate;
 pub mod render;
 pub mod watch;

@@ -55,6 +55,13 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         timeout: Option<u64>,
     },
+    /// The functions' log lines about an execution, in time order, from CloudWatch
+    /// Logs (the emulator's under `sluice local`), and the link to its build's log.
+    /// Needs the stack's OperatorPolicy.
+    Logs {
+        /// The execution's id, as `sluice status` prints it.
+        execution: String,
+    },
     /// Add a note to an execution for whoever looks at it later (`sluice show` prints
     /// it), signed with your AWS identity.
     Note {
@@ -261,6 +268,19 @@ async fn run(cli: Cli) -> Result<String> {
                     cli.pipeline
                 ),
             }
+        }
+        Command::Logs { execution } => {
+            let id = ExecutionId::parse(&execution)?;
+            let Some(execution) = store.load(&id).await? else {
+                bail!(
+                    "pipeline {} has no execution {id}; `sluice status` lists the newest",
+                    cli.pipeline
+                );
+            };
+            let client = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+            let lines = sluice::logs::lines(&client, &cli.pipeline, &execution).await?;
+            let prefix = sluice::logs::log_group_prefix(&cli.pipeline);
+            Ok(sluice::logs::render(&execution, &lines, &prefix))
         }
         Command::Note { execution, text } => {
             let id = ExecutionId::parse(&execution)?;

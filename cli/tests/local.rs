@@ -414,6 +414,12 @@ fn sluice_as(local: &Local, person: &[(String, String)], args: &[&str]) -> (bool
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("SLUICE_PIPELINE", &local.options.stack)
+        .env(
+            "SLUICE_BUCKET",
+            local
+                .output("ArtifactBucketName")
+                .expect("the state bucket"),
+        )
         .env_remove("AWS_PROFILE")
         .output()
         .expect("run sluice");
@@ -646,4 +652,25 @@ async fn an_operator_retries_a_failed_stage_cancels_and_releases_an_old_commit()
         .expect("the release finishes");
     assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
     stack_reaches(&run.local, "hello-api-production", "CREATE_COMPLETE").await;
+
+    // What the functions logged about it, across functions, in time order.
+    let (ok, said) = sluice_as(&run.local, &operator, &["logs", again.id.as_str()]);
+    assert!(ok, "{said}");
+    let release = said
+        .find("release asked for")
+        .unwrap_or_else(|| panic!("{said}"));
+    let deploying = said
+        .find("change set executing")
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(release < deploying, "in time order: {said}");
+    assert!(said.contains("  sluice-operator  INFO "), "{said}");
+    assert!(
+        said.contains("BuildFunction") && said.contains("DeployFunction"),
+        "{said}"
+    );
+    assert!(
+        !said.contains(failed.id.as_str()),
+        "only this execution: {said}"
+    );
+    assert!(said.contains("Build log: http://127.0.0.1:"), "{said}");
 }
