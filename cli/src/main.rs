@@ -106,6 +106,21 @@ enum Command {
         /// The execution's id, as `sluice status` prints it.
         execution: String,
     },
+    /// Deploy to a stage again the artifact of its previous successful execution (or
+    /// of the one named), through a change set: prints what it will change, then asks
+    /// to confirm (or --yes). Unconfirmed, it waits at a gate like an approval:
+    /// `sluice approve` deploys it, `sluice cancel` drops it. Needs the stack's
+    /// OperatorPolicy.
+    Rollback {
+        /// The stage to roll back, e.g. production.
+        stage: String,
+        /// The execution whose artifact to deploy, as `sluice status` prints it.
+        #[arg(long)]
+        to: Option<String>,
+        /// Deploy without asking.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Run the whole pipeline on this machine until Ctrl-C: the emulator, the
     /// orchestrator deployed into it, a local CodeCommit and CodeBuild.
     Local(LocalArgs),
@@ -249,6 +264,12 @@ async fn run(cli: Cli) -> Result<String> {
         if !answer.ok {
             bail!("{}", answer.message);
         }
+        if let (Command::Rollback { yes, .. }, Some(execution), Some(stage)) =
+            (&command, &answer.execution, &answer.awaiting)
+        {
+            println!("{}", answer.message);
+            return confirm_rollback(&sdk, &cli.pipeline, execution, stage, *yes).await;
+        }
         return Ok(format!("{}\n", answer.message));
     }
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -294,7 +315,8 @@ async fn run(cli: Cli) -> Result<String> {
         | Command::Resend { .. }
         | Command::Release { .. }
         | Command::Retry { .. }
-        | Command::Cancel { .. } => unreachable!("handled above"),
+        | Command::Cancel { .. }
+        | Command::Rollback { .. } => unreachable!("handled above"),
     }
 }
 
@@ -372,8 +394,49 @@ fn operator_action(command: &Command) -> Option<Action> {
         Command::Cancel { execution } => Action::Cancel {
             execution: execution.clone(),
         },
+        Command::Rollback { stage, to, .. } => Action::Rollback {
+            stage: stage.clone(),
+            to: to.clone(),
+        },
         _ => return None,
     })
+}
+
+/// Deploys a prepared rollback once the operator says so (or `--yes` did).
+async fn confirm_rollback(
+    sdk: &aws_config::SdkConfig,
+    pipeline: &str,
+    execution: &str,
+    stage: &str,
+    yes: bool,
+) -> Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let later = format!(
+        "Not deployed. `sluice approve {execution}` deploys it; `sluice cancel {execution}` drops it.\n"
+    );
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Ok(later);
+        }
+        print!("Deploy these changes to {stage}? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut reply = String::new();
+        std::io::stdin().lock().read_line(&mut reply)?;
+        if !matches!(reply.trim(), "y" | "Y" | "yes") {
+            return Ok(later);
+        }
+    }
+    let action = Action::Approve {
+        execution: execution.to_owned(),
+        stage: Some(stage.to_owned()),
+        comment: Some("rollback confirmed by the operator who asked for it".into()),
+    };
+    let function = sluice::operate::function_for(pipeline, &action);
+    let answer = sluice::operate::send(sdk, pipeline, &function, action).await?;
+    if !answer.ok {
+        bail!("{}", answer.message);
+    }
+    Ok(format!("{}\n", answer.message))
 }
 
 async fn note(

@@ -136,6 +136,12 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
     if let Some(by) = &e.superseded_by {
         let _ = writeln!(out, "Superseded  by execution {by}");
     }
+    if let Some(source) = &e.rollback_of {
+        let _ = writeln!(
+            out,
+            "Rollback    deploys again what execution {source} built"
+        );
+    }
     let _ = write!(
         out,
         "Build       {} {}",
@@ -309,6 +315,23 @@ mod tests {
         let out = details(&e, now);
         assert!(
             out.contains("approved by Ada (name given on the emailed link's page)"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn show_names_what_a_rollback_deploys_again() {
+        let now = chrono::Utc::now();
+        let source = pushed(now);
+        let mut e = pushed(now);
+        assert!(!details(&e, now).contains("Rollback"));
+        e.rollback_of = Some(source.id.clone());
+        let out = details(&e, now);
+        assert!(
+            out.contains(&format!(
+                "Rollback    deploys again what execution {} built",
+                source.id
+            )),
             "{out}"
         );
     }

@@ -373,6 +373,54 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
             .as_deref(),
         Some("CREATE_COMPLETE")
     );
+
+    // Staging is rolled back to the first commit: shown first, then deployed.
+    assert_eq!(
+        stack_parameter(&run.local, "hello-api-staging", "Greeting")
+            .await
+            .as_deref(),
+        Some("hi")
+    );
+    let (olga, operator) = person(&run.local, "sluice-operators", "olga").await;
+    let (ok, said) = sluice_as(&run.local, &operator, &["rollback", "staging", "--yes"]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains(&format!("back to commit {}", &first[..12])),
+        "{said}"
+    );
+    assert!(said.contains("It will change 1 resources"), "{said}");
+    assert!(said.contains("approved staging of execution"), "{said}");
+    let rolled_back = follow(&run.local, &first, SETTLE, |e| {
+        e.rollback_of.is_some() && e.status.is_terminal()
+    })
+    .await
+    .expect("the rollback finishes");
+    assert_eq!(
+        rolled_back.status,
+        Status::Succeeded,
+        "{:?}",
+        rolled_back.reason
+    );
+    assert_eq!(rolled_back.rollback_of.as_ref(), Some(&first_now.id));
+    let decision = rolled_back.stages[0]
+        .approval
+        .as_ref()
+        .and_then(|a| a.decision.clone())
+        .expect("confirmed");
+    assert_eq!(decision.by, olga);
+    assert_eq!(
+        stack_parameter(&run.local, "hello-api-staging", "Greeting")
+            .await
+            .as_deref(),
+        Some("hello")
+    );
+    assert_eq!(
+        stack_parameter(&run.local, "hello-api-production", "Greeting")
+            .await
+            .as_deref(),
+        Some("hi"),
+        "production is left alone"
+    );
 }
 
 /// Credentials for `role` (assumed in the emulator as `session`): a person, as the

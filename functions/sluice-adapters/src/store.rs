@@ -262,6 +262,29 @@ impl<O: ObjectStore> ExecutionStore<O> {
         }
     }
 
+    /// Saves a new execution that no push created (a rollback), in flight: the
+    /// sweeper's marker first, as for any execution. Fails if the id is taken.
+    pub async fn insert(&self, execution: &Execution) -> Result<(), StoreError> {
+        if execution.pipeline != self.pipeline {
+            return Err(StoreError::WrongPipeline {
+                store: self.pipeline.clone(),
+                given: execution.pipeline.clone(),
+            });
+        }
+        if !execution.status.is_terminal() {
+            match self
+                .put_new(&self.active_key(&execution.id), b"{}".to_vec())
+                .await
+            {
+                Ok(()) | Err(ObjectError::PreconditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.put_new(&self.execution_key(&execution.id), to_json(execution))
+            .await?;
+        Ok(())
+    }
+
     /// The execution that delivers (or last delivered) `commit`, if any.
     pub async fn delivering(&self, commit: &CommitId) -> Result<Option<ExecutionId>, StoreError> {
         let key = format!("{}commits/{commit}.json", self.prefix);

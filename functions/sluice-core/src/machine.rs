@@ -65,6 +65,10 @@ pub enum Rejected {
     #[error("a note needs {0}")]
     InvalidNote(&'static str),
     #[error(
+        "execution {0} has no recorded artifact (its build never succeeded); nothing to roll back to"
+    )]
+    NoArtifact(ExecutionId),
+    #[error(
         "this execution is {status}; nothing to retry (only a failed execution can be retried)"
     )]
     NothingToRetry { status: Status },
@@ -143,6 +147,7 @@ pub fn start(pipeline: &Pipeline, push: Push, now: Timestamp) -> Result<Transiti
         artifact: None,
         stages: pipeline.stages.iter().map(Stage::pending).collect(),
         superseded_by: None,
+        rollback_of: None,
         notes: Vec::new(),
         timeline: vec![Entry { at: now, what }],
     };
@@ -167,6 +172,64 @@ pub fn start(pipeline: &Pipeline, push: Push, now: Timestamp) -> Result<Transiti
     Ok(Transition {
         execution,
         commands: vec![Command::StartBuild, Command::Notify(Notice::Started)],
+    })
+}
+
+/// Creates a rollback: an execution that deploys `source`'s pinned artifact again, to
+/// `stage` only, through a change set that waits for confirmation at a gate
+/// (`sluice approve`, or the emailed link) whatever the stage's own setting.
+pub fn rollback(
+    pipeline: &Pipeline,
+    source: &Execution,
+    stage: &StageName,
+    by: &str,
+    now: Timestamp,
+) -> Result<Transition, Rejected> {
+    let config = pipeline
+        .stages
+        .iter()
+        .find(|s| &s.name == stage)
+        .ok_or_else(|| Rejected::UnknownStage(stage.clone()))?;
+    let Some(artifact) = source.artifact.clone() else {
+        return Err(Rejected::NoArtifact(source.id.clone()));
+    };
+    let mut target = Stage::pending(config);
+    target.requires_approval = true;
+    let what = format!(
+        "rollback of {stage} to {} (execution {}) asked for by {}",
+        source.commit.id.short(),
+        source.id,
+        text::line(by, ARN_MAX)
+    );
+    let execution = Execution {
+        id: ExecutionId::new(now, &source.commit.id),
+        pipeline: pipeline.name.clone(),
+        repository: source.repository.clone(),
+        branch: source.branch.clone(),
+        commit: source.commit.clone(),
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+        status: Status::Deploying,
+        reason: None,
+        build: source.build.clone(),
+        artifact: Some(artifact),
+        stages: vec![target],
+        superseded_by: None,
+        rollback_of: Some(source.id.clone()),
+        notes: Vec::new(),
+        timeline: vec![Entry { at: now, what }],
+    };
+    let mut run = Run {
+        execution,
+        commands: Vec::new(),
+        now,
+        changed: false,
+    };
+    run.begin_stage(0);
+    Ok(Transition {
+        execution: run.execution,
+        commands: run.commands,
     })
 }
 

@@ -1305,3 +1305,44 @@ fn a_release_is_recorded_as_asked_for_by_the_operator() {
         format!("release of f00dfeedf00d on master asked for by {OPERATOR}")
     );
 }
+
+#[test]
+fn a_rollback_deploys_an_earlier_artifact_to_one_stage_behind_a_confirmation() {
+    let source = step(&at_gate(), granted(TOKEN), t(60)).unwrap().execution;
+    let tr = rollback(&pipeline(), &source, &stage("staging"), OPERATOR, t(100)).unwrap();
+    assert_eq!(
+        tr.commands,
+        vec![Command::CreateChangeSet {
+            stage: stage("staging")
+        }]
+    );
+    let e = tr.execution;
+    assert_ne!(e.id, source.id);
+    assert_eq!(e.rollback_of.as_ref(), Some(&source.id));
+    assert_eq!(
+        e.artifact, source.artifact,
+        "the pinned artifact, as it was"
+    );
+    assert_eq!(e.stages.len(), 1);
+    assert!(
+        e.stages[0].requires_approval,
+        "staging has no gate; a rollback does"
+    );
+    assert_eq!(e.status, Status::Deploying);
+    // Ready, it waits for someone to confirm; confirmed, it deploys.
+    let waiting = step(&e, ready("staging"), t(101)).unwrap();
+    assert_eq!(waiting.execution.stages[0].status, S::AwaitingApproval);
+    assert!(waiting.commands.contains(&Command::RequestApproval {
+        stage: stage("staging")
+    }));
+    assert!(e.timeline[0].what.contains(&format!(
+        "rollback of staging to f00dfeedf00d (execution {})",
+        source.id
+    )));
+
+    let unbuilt = step(&started(), build_ok(), t(1)).unwrap().execution;
+    let refused = rollback(&pipeline(), &unbuilt, &stage("staging"), OPERATOR, t(2)).unwrap_err();
+    assert!(matches!(refused, Rejected::NoArtifact(_)), "{refused}");
+    let refused = rollback(&pipeline(), &source, &stage("qa"), OPERATOR, t(2)).unwrap_err();
+    assert!(matches!(refused, Rejected::UnknownStage(_)), "{refused}");
+}

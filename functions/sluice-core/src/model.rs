@@ -361,6 +361,10 @@ pub struct Execution {
     pub artifact: Option<Artifact>,
     pub stages: Vec<Stage>,
     pub superseded_by: Option<ExecutionId>,
+    /// Set on a rollback (`sluice rollback`): the execution whose artifact it deploys
+    /// again, to its one stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<ExecutionId>,
     pub notes: Vec<Note>,
     pub timeline: Vec<Entry>,
 }

@@ -53,6 +53,13 @@ pub enum Action {
     Retry { execution: String },
     /// Stop an execution in flight.
     Cancel { execution: String },
+    /// Deploy to `stage` again the artifact of its previous successful execution, or
+    /// of execution `to`, through a change set that waits for confirmation.
+    Rollback {
+        stage: String,
+        #[serde(default)]
+        to: Option<String>,
+    },
 }
 
 impl Action {
@@ -65,12 +72,14 @@ impl Action {
             Action::Release { .. } => "release",
             Action::Retry { .. } => "retry",
             Action::Cancel { .. } => "cancel",
+            Action::Rollback { .. } => "rollback",
         }
     }
 
     /// Every action's name.
-    pub const ALL: [&'static str; 6] =
-        ["approve", "reject", "resend", "release", "retry", "cancel"];
+    pub const ALL: [&'static str; 7] = [
+        "approve", "reject", "resend", "release", "retry", "cancel", "rollback",
+    ];
 }
 
 /// One command: the pipeline it is meant for, and what to do.
@@ -87,15 +96,31 @@ pub struct Answer {
     /// Whether it was done; `false` says why not in `message`, and nothing changed.
     pub ok: bool,
     pub message: String,
+    /// The execution the command created, if it created one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
+    /// The stage of that execution now waiting for a confirmation, if one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting: Option<String>,
 }
 
 impl Answer {
-    fn done(message: String) -> Self {
-        Self { ok: true, message }
+    pub fn done(message: String) -> Self {
+        Self {
+            ok: true,
+            message,
+            execution: None,
+            awaiting: None,
+        }
     }
 
-    fn refused(message: String) -> Self {
-        Self { ok: false, message }
+    pub fn refused(message: String) -> Self {
+        Self {
+            ok: false,
+            message,
+            execution: None,
+            awaiting: None,
+        }
     }
 }
 
@@ -123,6 +148,9 @@ where
         let action = command.action.name();
         let (execution, stage) = match command.action {
             Action::Release { commit } => return self.release(caller, commit.as_deref()).await,
+            Action::Rollback { stage, to } => {
+                return self.rollback(caller, &stage, to.as_deref()).await;
+            }
             Action::Retry { execution } | Action::Cancel { execution } => {
                 let retry = action == "retry";
                 let execution = match self.find(&execution).await? {
@@ -255,6 +283,119 @@ where
              `sluice watch {id}` follows it",
             commit.short()
         )))
+    }
+
+    /// Creates a rollback of `stage` to the artifact of its previous successful
+    /// execution (or of `to`), prepares its change set and says what it will change.
+    async fn rollback(
+        &self,
+        caller: &str,
+        stage: &str,
+        to: Option<&str>,
+    ) -> Result<Answer, EngineError> {
+        let pipeline = &self.config.pipeline;
+        let names = || {
+            let names: Vec<_> = pipeline.stages.iter().map(|s| s.name.as_str()).collect();
+            names.join(", ")
+        };
+        let Some(stage) = StageName::parse(stage.trim())
+            .ok()
+            .filter(|s| pipeline.stages.iter().any(|c| &c.name == s))
+        else {
+            return Ok(Answer::refused(format!(
+                "pipeline {} has no stage {:?}; its stages are {}",
+                pipeline.name,
+                stage.chars().take(64).collect::<String>(),
+                names()
+            )));
+        };
+        // The newest 200 executions: a rollback goes back a few deployments, not months.
+        let recent = self.store.recent(200).await?;
+        let passed = |e: &&Execution| e.stage(&stage).is_some_and(|s| s.status.is_passed());
+        let live = recent.iter().find(passed);
+        let source = match to {
+            Some(to) => match self.find(to).await? {
+                Ok(source) => source,
+                Err(refused) => return Ok(refused),
+            },
+            None => {
+                let Some(live) = live else {
+                    return Ok(Answer::refused(format!(
+                        "nothing was ever deployed to {stage}; there is nothing to roll back"
+                    )));
+                };
+                let earlier = recent
+                    .iter()
+                    .filter(passed)
+                    .find(|e| e.id > live.id && e.commit.id != live.commit.id);
+                match earlier {
+                    Some(e) => e.clone(),
+                    None => {
+                        return Ok(Answer::refused(format!(
+                            "{stage} was deployed from one commit only ({}) among the newest 200 \
+                             executions; there is no earlier one to roll back to (`--to EXECUTION` \
+                             names any execution that was built)",
+                            live.commit.id.short()
+                        )));
+                    }
+                }
+            }
+        };
+        let transition = match sluice_core::rollback(pipeline, &source, &stage, caller, self.now())
+        {
+            Ok(t) => t,
+            Err(rejected) => return Ok(Answer::refused(rejected.to_string())),
+        };
+        let id = transition.execution.id.clone();
+        self.store.insert(&transition.execution).await?;
+        info!(execution = %id, %stage, source = %source.id, %caller, "rollback asked for");
+        self.run(transition.execution, transition.commands).await?;
+        let now = self.store.load(&id).await?;
+        let at = now.as_ref().and_then(|e| e.stage(&stage));
+        let live = live.map_or_else(
+            || "nothing".to_owned(),
+            |l| format!("commit {} (execution {})", l.commit.id.short(), l.id),
+        );
+        let mut message = format!(
+            "rollback {id}: {stage} back to commit {} (execution {}); live there now: {live}",
+            source.commit.id.short(),
+            source.id
+        );
+        let mut answer = match at.map(|s| s.status) {
+            Some(StageStatus::AwaitingApproval) => {
+                let changes = at.map(|s| s.changes.clone()).unwrap_or_default();
+                message.push_str(&format!("\nIt will change {} resources:", changes.len()));
+                for c in &changes {
+                    message.push_str(&format!(
+                        "\n  {:?} {} ({}){}",
+                        c.action,
+                        c.logical_id,
+                        c.resource_type,
+                        match c.replacement {
+                            sluice_core::Replacement::Always => ", replaced",
+                            sluice_core::Replacement::Conditional => ", may be replaced",
+                            sluice_core::Replacement::Never => "",
+                        }
+                    ));
+                }
+                let mut answer = Answer::done(message);
+                answer.awaiting = Some(stage.to_string());
+                answer
+            }
+            Some(StageStatus::NoChanges) => Answer::done(format!(
+                "{message}\nNothing to change: {stage} already runs what that execution built."
+            )),
+            Some(StageStatus::Preparing) => Answer::done(format!(
+                "{message}\nIts change set is not ready yet (another deploy of {stage} may be \
+                 running); `sluice watch {id}` follows it, `sluice approve {id}` confirms it then"
+            )),
+            _ => Answer::done(format!(
+                "{message}\nIt is {}",
+                now.as_ref().map_or_else(|| "gone".to_owned(), describe)
+            )),
+        };
+        answer.execution = Some(id.to_string());
+        Ok(answer)
     }
 
     /// Applies an operator's event and runs what it leads to; the execution after it,

@@ -200,7 +200,7 @@ pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
     let http = tokio::sync::OnceCell::new();
     let (engine, endpoint, allowed, http) = (&engine, &endpoint, &allowed, &http);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let refuse = |message: String| Ok::<_, HandlerFailure>(Answer { ok: false, message });
+        let refuse = |message: String| Ok::<_, HandlerFailure>(Answer::refused(message));
         let request: OperatorRequest = match serde_json::from_value(event.payload) {
             Ok(r) => r,
             Err(e) => return refuse(format!("not a Sluice operator request: {e}")),

@@ -1032,3 +1032,102 @@ async fn a_release_delivers_a_commit_of_the_branch_and_refuses_anything_else() {
         )
     );
 }
+
+fn rollback(stage: &str, to: Option<&str>) -> OperatorCommand {
+    OperatorCommand {
+        pipeline: support::config().pipeline.name,
+        action: Action::Rollback {
+            stage: stage.into(),
+            to: to.map(str::to_owned),
+        },
+    }
+}
+
+/// Issue 11: a rollback deploys the previous successful artifact of a stage, once
+/// confirmed, and says before that what it will change.
+#[tokio::test]
+async fn a_rollback_redeploys_the_previous_artifact_once_confirmed() {
+    let world = World::new();
+    let refused = world
+        .engine
+        .operate(OPS, rollback("staging", None))
+        .await
+        .unwrap();
+    assert!(
+        !refused.ok && refused.message.contains("nothing was ever deployed"),
+        "{}",
+        refused.message
+    );
+    let a = world.push(&commit(1)).await;
+    world.build_succeeds(&a, "template A").await;
+    world.deliver_stack(world.settle(STAGING)).await.unwrap();
+    let only = world
+        .engine
+        .operate(OPS, rollback("staging", None))
+        .await
+        .unwrap();
+    assert!(
+        !only.ok && only.message.contains("one commit only"),
+        "{}",
+        only.message
+    );
+    world.advance(Duration::minutes(1));
+    let b = world.push(&commit(2)).await;
+    world.build_succeeds(&b, "template B").await;
+    world.deliver_stack(world.settle(STAGING)).await.unwrap();
+    assert_eq!(
+        world.deployer.template(STAGING).as_deref(),
+        Some("template B")
+    );
+
+    let wrong = world
+        .engine
+        .operate(OPS, rollback("qa", None))
+        .await
+        .unwrap();
+    assert!(
+        !wrong.ok && wrong.message.contains("its stages are staging, production"),
+        "{}",
+        wrong.message
+    );
+    world.advance(Duration::minutes(1));
+    let answer = world
+        .engine
+        .operate(OPS, rollback("staging", None))
+        .await
+        .unwrap();
+    assert!(answer.ok, "{}", answer.message);
+    assert!(
+        answer
+            .message
+            .contains(&format!("back to commit {}", &commit(1)[..12])),
+        "{}",
+        answer.message
+    );
+    assert!(
+        answer.message.contains("It will change 1 resources"),
+        "{}",
+        answer.message
+    );
+    assert_eq!(answer.awaiting.as_deref(), Some("staging"));
+    let id = sluice_core::ExecutionId::parse(answer.execution.as_deref().unwrap()).unwrap();
+    // Nothing changes until someone confirms.
+    assert_eq!(
+        world.deployer.template(STAGING).as_deref(),
+        Some("template B")
+    );
+    let confirmed = world
+        .engine
+        .operate(OPS, operator("approve", &id))
+        .await
+        .unwrap();
+    assert!(confirmed.ok, "{}", confirmed.message);
+    world.deliver_stack(world.settle(STAGING)).await.unwrap();
+    let done = world.execution(&id).await;
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.timeline);
+    assert_eq!(done.rollback_of.as_ref(), Some(&a.id));
+    assert_eq!(
+        world.deployer.template(STAGING).as_deref(),
+        Some("template A")
+    );
+}
