@@ -7,7 +7,7 @@ use chrono::Duration;
 use serde_json::Value;
 use sluice_core::{Command, StageName, StageStatus, Status};
 use sluice_engine::operator::{Action, OperatorCommand};
-use support::{PRODUCTION, STAGING, World, commit};
+use support::{OPS, PRODUCTION, STAGING, World, commit};
 
 fn staging() -> StageName {
     StageName::parse("staging").unwrap()
@@ -694,8 +694,6 @@ fn release(commit: Option<&str>) -> OperatorCommand {
     }
 }
 
-const OPS: &str = "arn:aws:sts::123456789012:assumed-role/operators/olga";
-
 /// Issue 11: a resend whose email cannot be published still retires the old link, and
 /// the sweeper sends the new one; nothing waits at the gate with no link out.
 #[tokio::test]
@@ -706,11 +704,7 @@ async fn a_resent_link_that_could_not_be_published_is_sent_by_the_sweeper() {
     world
         .faults
         .set(fail_with("InternalError", true, "Publish"));
-    let answer = world
-        .engine
-        .operate(OPS, operator("resend", &a.id))
-        .await
-        .unwrap();
+    let answer = world.operate(operator("resend", &a.id)).await;
     world.faults.clear();
     assert!(answer.ok, "{}", answer.message);
     assert!(
@@ -740,11 +734,7 @@ async fn a_resent_link_that_could_not_be_published_is_sent_by_the_sweeper() {
 async fn an_operator_approval_deploys_and_is_recorded_as_the_callers() {
     let world = World::new();
     let a = world.to_the_gate(&commit(1)).await;
-    let answer = world
-        .engine
-        .operate(OPS, operator("approve", &a.id))
-        .await
-        .unwrap();
+    let answer = world.operate(operator("approve", &a.id)).await;
     assert!(answer.ok, "{}", answer.message);
     assert!(
         answer.message.contains("deploying now"),
@@ -761,11 +751,7 @@ async fn an_operator_approval_deploys_and_is_recorded_as_the_callers() {
     assert_eq!(decision.by, OPS);
     assert!(decision.by_identity);
 
-    let again = world
-        .engine
-        .operate(OPS, operator("reject", &a.id))
-        .await
-        .unwrap();
+    let again = world.operate(operator("reject", &a.id)).await;
     assert!(!again.ok);
     assert!(
         again.message.contains("already approved"),
@@ -778,7 +764,7 @@ async fn an_operator_approval_deploys_and_is_recorded_as_the_callers() {
     // Wrong input says what is wrong and changes nothing.
     let mut other = operator("approve", &a.id);
     other.pipeline = "another-pipeline".into();
-    let refused = world.engine.operate(OPS, other).await.unwrap();
+    let refused = world.operate(other).await;
     assert!(
         !refused.ok && refused.message.contains("SLUICE_PIPELINE"),
         "{}",
@@ -816,11 +802,7 @@ async fn a_failed_stage_is_retried_to_success_from_the_same_artifact() {
     world.faults.clear();
     let failed = world.execution(&a.id).await;
     assert_eq!(failed.status, Status::Failed, "{:?}", failed.timeline);
-    let answer = world
-        .engine
-        .operate(OPS, operator("retry", &a.id))
-        .await
-        .unwrap();
+    let answer = world.operate(operator("retry", &a.id)).await;
     assert!(answer.ok, "{}", answer.message);
     assert!(
         answer
@@ -840,11 +822,7 @@ async fn a_failed_stage_is_retried_to_success_from_the_same_artifact() {
     let (in_flight, _) = world.engine.store.in_flight(None, 10).await.unwrap();
     assert_eq!(in_flight, vec![a.id.clone()]);
 
-    let again = world
-        .engine
-        .operate(OPS, operator("retry", &a.id))
-        .await
-        .unwrap();
+    let again = world.operate(operator("retry", &a.id)).await;
     assert!(!again.ok);
     assert!(
         again.message.contains("is deploying; nothing to retry"),
@@ -862,11 +840,7 @@ async fn a_failed_build_is_retried_with_a_new_build() {
     let failed = World::build_event("codebuild-failed.json", &a);
     world.engine.on_build(failed).await.unwrap();
     assert_eq!(world.execution(&a.id).await.status, Status::Failed);
-    let answer = world
-        .engine
-        .operate(OPS, operator("retry", &a.id))
-        .await
-        .unwrap();
+    let answer = world.operate(operator("retry", &a.id)).await;
     assert!(
         answer.ok && answer.message.contains("with a new build"),
         "{}",
@@ -890,11 +864,7 @@ async fn a_failed_build_is_retried_with_a_new_build() {
 async fn a_cancel_stops_the_build_or_frees_the_gate_and_is_recorded_as_the_callers() {
     let world = World::new();
     let a = world.push(&commit(1)).await;
-    let answer = world
-        .engine
-        .operate(OPS, operator("cancel", &a.id))
-        .await
-        .unwrap();
+    let answer = world.operate(operator("cancel", &a.id)).await;
     assert!(answer.ok, "{}", answer.message);
     let build = a.build.id.clone().unwrap();
     assert!(
@@ -914,11 +884,7 @@ async fn a_cancel_stops_the_build_or_frees_the_gate_and_is_recorded_as_the_calle
     let b = world.to_the_gate(&commit(2)).await;
     let change_set = b.stages[1].change_set_id.clone().unwrap();
     assert!(world.deployer.change_set_template(&change_set).is_some());
-    let answer = world
-        .engine
-        .operate(OPS, operator("cancel", &b.id))
-        .await
-        .unwrap();
+    let answer = world.operate(operator("cancel", &b.id)).await;
     assert!(answer.ok, "{}", answer.message);
     assert!(
         answer.message.contains("production is free"),
@@ -943,11 +909,7 @@ async fn a_cancel_stops_the_build_or_frees_the_gate_and_is_recorded_as_the_calle
     world.advance(Duration::minutes(1));
     let c = world.to_the_gate(&commit(3)).await;
     assert_eq!(status_of(&c, "production"), StageStatus::AwaitingApproval);
-    let refused = world
-        .engine
-        .operate(OPS, operator("cancel", &b.id))
-        .await
-        .unwrap();
+    let refused = world.operate(operator("cancel", &b.id)).await;
     assert!(
         !refused.ok && refused.message.contains("already ended (cancelled)"),
         "{}",
@@ -963,18 +925,14 @@ async fn a_release_delivers_a_commit_of_the_branch_and_refuses_anything_else() {
     let a = world.push(&commit(1)).await;
     world.build_succeeds(&a, "template A").await;
     world.deliver_stack(world.settle(STAGING)).await.unwrap();
-    let approved = world
-        .engine
-        .operate(OPS, operator("approve", &a.id))
-        .await
-        .unwrap();
+    let approved = world.operate(operator("approve", &a.id)).await;
     assert!(approved.ok, "{}", approved.message);
     world.deliver_stack(world.settle(PRODUCTION)).await.unwrap();
     assert_eq!(world.execution(&a.id).await.status, Status::Succeeded);
     world.advance(Duration::minutes(1));
     let b = world.push(&commit(2)).await;
 
-    let busy = world.engine.operate(OPS, release(None)).await.unwrap();
+    let busy = world.operate(release(None)).await;
     assert!(!busy.ok, "{}", busy.message);
     assert!(
         busy.message
@@ -983,21 +941,13 @@ async fn a_release_delivers_a_commit_of_the_branch_and_refuses_anything_else() {
         busy.message
     );
     world.commits.off_branch(&commit(9));
-    let elsewhere = world
-        .engine
-        .operate(OPS, release(Some(&commit(9))))
-        .await
-        .unwrap();
+    let elsewhere = world.operate(release(Some(&commit(9)))).await;
     assert!(
         !elsewhere.ok && elsewhere.message.contains("is not on branch master"),
         "{}",
         elsewhere.message
     );
-    let malformed = world
-        .engine
-        .operate(OPS, release(Some("HEAD~1")))
-        .await
-        .unwrap();
+    let malformed = world.operate(release(Some("HEAD~1"))).await;
     assert!(
         !malformed.ok && malformed.message.contains("not a full commit id"),
         "{}",
@@ -1007,11 +957,7 @@ async fn a_release_delivers_a_commit_of_the_branch_and_refuses_anything_else() {
 
     // A delivered commit 1; releasing it again delivers it anew, newest of all.
     world.advance(Duration::minutes(1));
-    let old = world
-        .engine
-        .operate(OPS, release(Some(&commit(1))))
-        .await
-        .unwrap();
+    let old = world.operate(release(Some(&commit(1)))).await;
     assert!(old.ok, "{}", old.message);
     assert!(
         old.message.contains("an older commit of master"),
@@ -1048,11 +994,7 @@ fn rollback(stage: &str, to: Option<&str>) -> OperatorCommand {
 #[tokio::test]
 async fn a_rollback_redeploys_the_previous_artifact_once_confirmed() {
     let world = World::new();
-    let refused = world
-        .engine
-        .operate(OPS, rollback("staging", None))
-        .await
-        .unwrap();
+    let refused = world.operate(rollback("staging", None)).await;
     assert!(
         !refused.ok && refused.message.contains("nothing was ever deployed"),
         "{}",
@@ -1061,11 +1003,7 @@ async fn a_rollback_redeploys_the_previous_artifact_once_confirmed() {
     let a = world.push(&commit(1)).await;
     world.build_succeeds(&a, "template A").await;
     world.deliver_stack(world.settle(STAGING)).await.unwrap();
-    let only = world
-        .engine
-        .operate(OPS, rollback("staging", None))
-        .await
-        .unwrap();
+    let only = world.operate(rollback("staging", None)).await;
     assert!(
         !only.ok && only.message.contains("one commit only"),
         "{}",
@@ -1080,22 +1018,14 @@ async fn a_rollback_redeploys_the_previous_artifact_once_confirmed() {
         Some("template B")
     );
 
-    let wrong = world
-        .engine
-        .operate(OPS, rollback("qa", None))
-        .await
-        .unwrap();
+    let wrong = world.operate(rollback("qa", None)).await;
     assert!(
         !wrong.ok && wrong.message.contains("its stages are staging, production"),
         "{}",
         wrong.message
     );
     world.advance(Duration::minutes(1));
-    let answer = world
-        .engine
-        .operate(OPS, rollback("staging", None))
-        .await
-        .unwrap();
+    let answer = world.operate(rollback("staging", None)).await;
     assert!(answer.ok, "{}", answer.message);
     assert!(
         answer
@@ -1116,11 +1046,7 @@ async fn a_rollback_redeploys_the_previous_artifact_once_confirmed() {
         world.deployer.template(STAGING).as_deref(),
         Some("template B")
     );
-    let confirmed = world
-        .engine
-        .operate(OPS, operator("approve", &id))
-        .await
-        .unwrap();
+    let confirmed = world.operate(operator("approve", &id)).await;
     assert!(confirmed.ok, "{}", confirmed.message);
     world.deliver_stack(world.settle(STAGING)).await.unwrap();
     let done = world.execution(&id).await;

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use sluice_engine::operator::Action;
+use sluice_engine::operator::{Action, Answer, OperatorCommand};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +25,8 @@ pub type MemoryEngine =
 
 pub const STAGING: &str = "hello-staging";
 pub const PRODUCTION: &str = "hello-production";
+/// The operator who gives commands in the tests.
+pub const OPS: &str = "arn:aws:sts::123456789012:assumed-role/operators/olga";
 
 /// One test's pipeline.
 pub struct World {
@@ -300,6 +302,14 @@ impl World {
             .await
             .expect("stack event handled");
         self.execution(&execution.id).await
+    }
+
+    /// Gives an operator command as the operators' ARN `OPS`; the function's answer.
+    pub async fn operate(&self, command: OperatorCommand) -> Answer {
+        self.engine
+            .operate(OPS, command)
+            .await
+            .expect("the command is carried out or refused")
     }
 
     /// The execution with this id, as stored.
