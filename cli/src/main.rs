@@ -259,11 +259,7 @@ async fn run(cli: Cli) -> Result<String> {
     };
     if let Some(action) = operator_action(&command) {
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let function = sluice::operate::function_for(&cli.pipeline, &action);
-        let answer = sluice::operate::send(&sdk, &cli.pipeline, &function, action).await?;
-        if !answer.ok {
-            bail!("{}", answer.message);
-        }
+        let answer = give(&sdk, &cli.pipeline, action).await?;
         if let (Command::Rollback { yes, .. }, Some(execution), Some(stage)) =
             (&command, &answer.execution, &answer.awaiting)
         {
@@ -431,12 +427,22 @@ async fn confirm_rollback(
         stage: Some(stage.to_owned()),
         comment: Some("rollback confirmed by the operator who asked for it".into()),
     };
+    let answer = give(sdk, pipeline, action).await?;
+    Ok(format!("{}\n", answer.message))
+}
+
+/// Has the function that takes `action` carry it out; its refusal is an error.
+async fn give(
+    sdk: &aws_config::SdkConfig,
+    pipeline: &str,
+    action: Action,
+) -> Result<sluice_engine::operator::Answer> {
     let function = sluice::operate::function_for(pipeline, &action);
     let answer = sluice::operate::send(sdk, pipeline, &function, action).await?;
     if !answer.ok {
         bail!("{}", answer.message);
     }
-    Ok(format!("{}\n", answer.message))
+    Ok(answer)
 }
 
 async fn note(

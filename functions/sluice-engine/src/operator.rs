@@ -151,17 +151,15 @@ where
             Action::Rollback { stage, to } => {
                 return self.rollback(caller, &stage, to.as_deref()).await;
             }
-            Action::Retry { execution } | Action::Cancel { execution } => {
-                let retry = action == "retry";
-                let execution = match self.find(&execution).await? {
+            Action::Retry { ref execution } | Action::Cancel { ref execution } => {
+                let execution = match self.find(execution).await? {
                     Ok(execution) => execution,
                     Err(refused) => return Ok(refused),
                 };
                 info!(execution = %execution.id, action, %caller, "operator command");
-                return if retry {
-                    self.retry(caller, &execution).await
-                } else {
-                    self.cancel(caller, &execution).await
+                return match command.action {
+                    Action::Retry { .. } => self.retry(caller, &execution).await,
+                    _ => self.cancel(caller, &execution).await,
                 };
             }
             Action::Approve {
