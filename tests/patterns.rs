@@ -15,8 +15,8 @@ fn parameters() -> HashMap<&'static str, &'static str> {
         ("AWS::AccountId", "123456789012"),
         ("RepositoryName", "hello-api"),
         ("BranchName", "master"),
-        ("StagingStackName", "hello-staging"),
-        ("ProductionStackName", "hello-production"),
+        // Stage s's stack is hello-<s>.
+        ("ApplicationName", "hello"),
         ("BuildProject", "hello-api-build"),
     ])
 }
@@ -143,7 +143,7 @@ async fn the_build_rule_takes_this_projects_builds_only() {
 }
 
 #[tokio::test]
-async fn the_deploy_rule_takes_final_statuses_of_the_stage_stacks_only() {
+async fn the_deploy_rule_takes_final_statuses_of_the_applications_stacks_only() {
     check(
         "DeployFunction",
         "StackStatusChange",

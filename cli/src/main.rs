@@ -131,9 +131,6 @@ enum Command {
         /// Approve through the page's form instead of waiting for a click.
         #[arg(long, env = "DEMO_AUTO_APPROVE", value_parser = clap::builder::BoolishValueParser::new(), default_value = "false")]
         auto_approve: bool,
-        /// The application to deliver.
-        #[arg(long, default_value = "examples/hello-api")]
-        example: PathBuf,
     },
 }
 
@@ -160,6 +157,18 @@ struct LocalArgs {
     /// Where local mode keeps repositories, build logs and the outbox.
     #[arg(long, default_value = ".sluice-local")]
     state: PathBuf,
+    /// The SAM application to deliver (a directory with template.yaml and
+    /// buildspec.yml). The local repository and the stacks are named after the
+    /// directory: stage s deploys <name>-<s>. The demo's default is the example.
+    #[arg(long, alias = "example")]
+    app: Option<PathBuf>,
+    /// The stages, in order, comma-separated.
+    #[arg(long, default_value = "staging,production")]
+    stages: String,
+    /// The stages that wait for approval, comma-separated; "" for none. By default
+    /// production, if it is one of the stages.
+    #[arg(long)]
+    approval: Option<String>,
 }
 
 impl LocalArgs {
@@ -181,8 +190,52 @@ impl LocalArgs {
         };
         let mut options = Options::new(workspace, state);
         options.endpoint = self.endpoint.clone();
+        if let Some(app) = self.app()? {
+            options.repository = application_name(&app)?;
+        }
+        options.set_stages(&self.stages, self.approval.as_deref())?;
         Ok(options)
     }
+
+    /// The application directory, checked; relative to the current directory.
+    fn app(&self) -> Result<Option<PathBuf>> {
+        let Some(app) = &self.app else {
+            return Ok(None);
+        };
+        let dir = app
+            .canonicalize()
+            .with_context(|| format!("--app: there is no directory {}", app.display()))?;
+        for file in ["template.yaml", "buildspec.yml"] {
+            if !dir.join(file).is_file() {
+                bail!(
+                    "--app: {} has no {file}; give the directory of a SAM application that \
+                     CodeBuild can build (template.yaml and buildspec.yml)",
+                    dir.display()
+                );
+            }
+        }
+        Ok(Some(dir))
+    }
+}
+
+/// The name local mode gives an application: its directory's, which must also make
+/// a repository and stack names.
+fn application_name(dir: &std::path::Path) -> Result<String> {
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let ok = (1..=40).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !ok {
+        bail!(
+            "--app: the directory name {name:?} names the repository and the stacks, so it \
+             must be 1-40 letters, digits and '-', starting with a letter; rename or copy it"
+        );
+    }
+    Ok(name)
 }
 
 /// Waits for Ctrl-C or SIGTERM, so that either stops what local mode started.
@@ -197,7 +250,20 @@ async fn stopped() -> Result<()> {
 
 /// Runs local mode until Ctrl-C.
 async fn serve(args: LocalArgs) -> Result<String> {
+    let app = args.app()?;
     let local = Local::start(args.options()?, Console::new()).await?;
+    if let Some(app) = app {
+        local.console.say(
+            "local",
+            format!(
+                "deliver {} with: git -C {} push {} HEAD:{}",
+                local.options.repository,
+                app.display(),
+                local.repository.path.display(),
+                local.options.branch
+            ),
+        );
+    }
     local.console.say("local", "press Ctrl-C to stop");
     stopped().await?;
     local.console.say("local", "stopping");
@@ -206,15 +272,12 @@ async fn serve(args: LocalArgs) -> Result<String> {
 }
 
 /// Runs the demo; succeeds only if production answered.
-async fn demo(args: LocalArgs, auto_approve: bool, example: PathBuf) -> Result<String> {
+async fn demo(args: LocalArgs, auto_approve: bool) -> Result<String> {
     let options = args.options()?;
-    let example = options.workspace.join(example);
-    if !example.join("buildspec.yml").is_file() {
-        bail!(
-            "{} has no buildspec.yml: pass --example with an application directory",
-            example.display()
-        );
-    }
+    let example = match args.app()? {
+        Some(app) => app,
+        None => options.workspace.join("examples/hello-api"),
+    };
     if options.endpoint.is_none() && options.state.exists() {
         // A fresh emulator starts with nothing: so does the rest of local mode.
         std::fs::remove_dir_all(&options.state)
@@ -253,8 +316,7 @@ async fn run(cli: Cli) -> Result<String> {
         Command::Demo {
             local,
             auto_approve,
-            example,
-        } => return demo(local, auto_approve, example).await,
+        } => return demo(local, auto_approve).await,
         other => other,
     };
     if let Some(action) = operator_action(&command) {

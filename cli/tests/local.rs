@@ -36,8 +36,14 @@ enum App {
     Quick,
 }
 
-/// Local mode in a fresh directory, with a checkout of `app` ready to push.
+/// Local mode in a fresh directory, with a checkout of `app` ready to push, and the
+/// default stages: staging, then production behind a gate.
 async fn start(app: App) -> Run {
+    start_with(app, "staging,production").await
+}
+
+/// The same, with the stages `stages` (production, if one of them, gated).
+async fn start_with(app: App, stages: &str) -> Run {
     let dir = tempfile::Builder::new()
         .prefix("sluice-local-e2e-")
         .tempdir()
@@ -46,6 +52,9 @@ async fn start(app: App) -> Run {
     let mut options = Options::new(workspace.clone(), dir.path().join("state"));
     // The functions as `cargo test` built them: only they are linked, nothing compiled.
     options.function_build = sluice::local::stack::FunctionBuild::WithTests;
+    options
+        .set_stages(stages, None)
+        .expect("a valid stage list");
     let console = Console::new();
     console.hide_build_logs();
     let local = Local::start(options, console)
@@ -158,23 +167,28 @@ async fn wait_at_gate(run: &Run, commit: &str) -> sluice_core::Execution {
     at_gate
 }
 
+/// The Rust example through three stages: dev and staging at once, production after
+/// an approval in a browser.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_push_is_built_deployed_to_staging_approved_in_a_browser_and_deployed() {
-    let run = start(App::Example).await;
+async fn the_example_goes_through_dev_and_staging_then_is_approved_in_a_browser_for_production() {
+    let run = start_with(App::Example, "dev,staging,production").await;
     let commit = run.checkout.push().await.expect("push");
     let at_gate = wait_at_gate(&run, &commit).await;
-    // Staging runs the new build; production has not been touched.
-    let staging = run
-        .local
-        .stack_api_url("hello-api-staging", "HelloUrl")
-        .await
-        .expect("staging's API");
-    let (status, body) = demo::call(&staging).await.expect("call staging");
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("\"stage\":\"staging\""), "{body}");
+    // Dev and staging run the new build, each as itself; production has not been touched.
+    for stage in ["dev", "staging"] {
+        let (output, url) = run
+            .local
+            .application_url(&format!("hello-api-{stage}"))
+            .await
+            .expect("the stage's API");
+        assert_eq!(output, "HelloUrl");
+        let (status, body) = demo::call(&url).await.expect("call the stage");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains(&format!("\"stage\":\"{stage}\"")), "{body}");
+    }
     assert!(never_deployed(&run.local, "hello-api-production").await);
 
-    let email = approval_email(&run.local, at_gate.id.as_str(), SETTLE)
+    let email = approval_email(&run.local, at_gate.id.as_str(), "production", SETTLE)
         .await
         .expect("approval email");
     let link = email.approval_link().expect("a link in the email");
@@ -218,16 +232,18 @@ async fn a_push_is_built_deployed_to_staging_approved_in_a_browser_and_deployed(
         .await
         .expect("the execution finishes");
     assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
-    let decision = done.stages[1]
+    let names: Vec<&str> = done.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["dev", "staging", "production"]);
+    let decision = done.stages[2]
         .approval
         .as_ref()
         .and_then(|a| a.decision.as_ref())
         .expect("the decision is recorded");
     assert!(decision.approved);
     assert_eq!(decision.by, "Grace Approver");
-    let production = run
+    let (_, production) = run
         .local
-        .stack_api_url("hello-api-production", "HelloUrl")
+        .application_url("hello-api-production")
         .await
         .expect("production's API");
     let (status, body) = demo::call(&production).await.expect("call production");
@@ -235,11 +251,8 @@ async fn a_push_is_built_deployed_to_staging_approved_in_a_browser_and_deployed(
     assert!(body.contains("\"stage\":\"production\""), "{body}");
 
     // Each stage's stack was deployed under that stage's own permissions boundary.
-    for (stage, stack) in done
-        .stages
-        .iter()
-        .zip(["hello-api-staging", "hello-api-production"])
-    {
+    for stage in &done.stages {
+        let stack = format!("hello-api-{}", stage.name);
         let boundary = stage
             .boundary_arn
             .as_deref()
@@ -249,7 +262,7 @@ async fn a_push_is_built_deployed_to_staging_approved_in_a_browser_and_deployed(
             "{boundary}"
         );
         assert_eq!(
-            stack_parameter(&run.local, stack, "PermissionsBoundary")
+            stack_parameter(&run.local, &stack, "PermissionsBoundary")
                 .await
                 .as_deref(),
             Some(boundary),
@@ -319,7 +332,7 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
     let run = start(App::Quick).await;
     let first = run.checkout.push().await.expect("first push");
     let first_at_gate = wait_at_gate(&run, &first).await;
-    let first_link = approval_email(&run.local, first_at_gate.id.as_str(), SETTLE)
+    let first_link = approval_email(&run.local, first_at_gate.id.as_str(), "production", SETTLE)
         .await
         .expect("first approval email")
         .approval_link()
@@ -352,7 +365,7 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
         410
     );
 
-    let second_link = approval_email(&run.local, second_at_gate.id.as_str(), SETTLE)
+    let second_link = approval_email(&run.local, second_at_gate.id.as_str(), "production", SETTLE)
         .await
         .expect("second approval email")
         .approval_link()
@@ -485,7 +498,7 @@ async fn an_operator_resends_the_link_and_an_approver_rejects_from_the_terminal(
     let commit = run.checkout.push().await.expect("push");
     let at_gate = wait_at_gate(&run, &commit).await;
     let id = at_gate.id.as_str();
-    let first = approval_email(&run.local, id, SETTLE)
+    let first = approval_email(&run.local, id, "production", SETTLE)
         .await
         .expect("approval email")
         .approval_link()

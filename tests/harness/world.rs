@@ -129,12 +129,9 @@ impl World {
         let vars: HashMap<&str, String> = HashMap::from([
             ("SLUICE_PIPELINE", "hello".to_owned()),
             ("SLUICE_REPOSITORY", "hello-api".to_owned()),
-            (
-                "SLUICE_STAGES",
-                r#"[{"name":"staging","stack":"hello-staging"},
-                    {"name":"production","stack":"hello-production","approval":true}]"#
-                    .to_owned(),
-            ),
+            ("SLUICE_APPLICATION", "hello".to_owned()),
+            ("SLUICE_STAGES", "staging,production".to_owned()),
+            ("SLUICE_APPROVAL_STAGES", "production".to_owned()),
             ("SLUICE_BUCKET", bucket.clone()),
             ("SLUICE_TOPIC_ARN", topic.clone()),
             ("SLUICE_BUILD_PROJECT", "hello-api-build".to_owned()),

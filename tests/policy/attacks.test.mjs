@@ -16,8 +16,10 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 const ACCOUNT = '111122223333'
 const REGION = 'us-east-1'
 const PIPELINE = 'sluice'
-const STACKS = { staging: 'hello-staging', production: 'hello-production' }
-const OTHER = { staging: 'production', production: 'staging' }
+// Three stages, so that "the other stages" is more than one.
+const STAGES = ['dev', 'staging', 'production']
+const STACKS = Object.fromEntries(STAGES.map((s) => [s, `hello-${s}`]))
+const others = (stage) => STAGES.filter((s) => s !== stage)
 
 /**
  * Sluice's template for the sample pipeline, with `more` parameters. SLUICE_POLICY_TEMPLATE
@@ -30,8 +32,8 @@ const sluiceTemplate = (more = {}) =>
     region: REGION,
     parameters: {
       RepositoryName: 'hello-api',
-      StagingStackName: STACKS.staging,
-      ProductionStackName: STACKS.production,
+      ApplicationName: 'hello',
+      Stages: STAGES.join(','),
       AdministratorArn: `arn:aws:iam::${ACCOUNT}:role/ops-admin`,
       ...more,
     },
@@ -39,7 +41,17 @@ const sluiceTemplate = (more = {}) =>
 const sluice = sluiceTemplate()
 const bucket = sluice.ref('ArtifactBucket')
 const bucketPolicy = sluice.bucketPolicy('ArtifactBucket')
-const stages = Object.fromEntries(JSON.parse(sluice.globalEnvironment().SLUICE_STAGES).map((s) => [s.name, s]))
+// Where the functions find each stage's roles: the ARNs the environment leads to.
+const environment = sluice.globalEnvironment()
+const stages = Object.fromEntries(
+  STAGES.map((s) => [
+    s,
+    {
+      execution_role: `${environment.SLUICE_STAGE_ROLE_PREFIX}${s}-execution`,
+      boundary: `${environment.SLUICE_STAGE_BOUNDARY_PREFIX}${s}-boundary`,
+    },
+  ]),
+)
 
 /** The IAM role resource with this ARN. */
 function roleByArn(arn) {
@@ -97,12 +109,22 @@ async function assertAllowed(principal, action, resource, context, resourcePolic
   assert.equal(decision, 'Allowed', `${principal.arn} may not ${action} on ${resource}`)
 }
 
-for (const stage of ['staging', 'production']) {
-  const other = OTHER[stage]
+test('every stage in Stages gets its own execution role and boundary', () => {
+  assert.deepEqual(environment.SLUICE_STAGES, STAGES.join(','))
+  for (const stage of STAGES) {
+    assert.ok(roleByArn(stages[stage].execution_role), stage)
+    assert.ok(boundaryOf(stage), stage)
+  }
+})
+
+for (const stage of STAGES) {
   const ownRole = `arn:aws:iam::${ACCOUNT}:role/${STACKS[stage]}-Worker-9Z8Y7X`
 
-  test(`${stage}: the execution roles of the two stages are not the same role`, () => {
-    assert.notEqual(stages[stage].execution_role, stages[other].execution_role)
+  test(`${stage}: its execution role and boundary are its own`, () => {
+    for (const other of others(stage)) {
+      assert.notEqual(stages[stage].execution_role, stages[other].execution_role)
+      assert.notEqual(stages[stage].boundary, stages[other].boundary)
+    }
   })
 
   test(`${stage}: cannot create a role without the stage's boundary`, async () => {
@@ -121,16 +143,23 @@ for (const stage of ['staging', 'production']) {
     })
   })
 
-  test(`${stage}: cannot touch the ${other} stack or its resources`, async () => {
+  test(`${stage}: cannot touch another stage's stack or its resources, nor any other stack`, async () => {
     const role = executionRole(stage)
-    await assertDenied(role, 'cloudformation:UpdateStack', stack(STACKS[other]))
-    await assertDenied(role, 'cloudformation:DeleteStack', stack(STACKS[other]))
-    await assertDenied(role, 'lambda:UpdateFunctionCode', appFunction(other), {
-      'aws:ResourceTag/aws:cloudformation:stack-name': STACKS[other],
-    })
+    for (const other of others(stage)) {
+      await assertDenied(role, 'cloudformation:UpdateStack', stack(STACKS[other]))
+      await assertDenied(role, 'cloudformation:DeleteStack', stack(STACKS[other]))
+      await assertDenied(role, 'cloudformation:CreateChangeSet', stack(`${STACKS[other]}-Nested-1A2B`))
+      await assertDenied(role, 'lambda:UpdateFunctionCode', appFunction(other), {
+        'aws:ResourceTag/aws:cloudformation:stack-name': STACKS[other],
+      })
+    }
+    await assertDenied(role, 'cloudformation:UpdateStack', stack(PIPELINE))
+    await assertDenied(role, 'cloudformation:DeleteStack', stack('someone-elses-stack'))
+    // Its own stack and nested stacks it may change.
+    await assertAllowed(role, 'cloudformation:CreateStack', stack(`${STACKS[stage]}-Nested-1A2B`))
   })
 
-  test(`${stage}: cannot touch the ${other} stage's roles`, async () => {
+  for (const other of others(stage)) test(`${stage}: cannot touch the ${other} stage's roles`, async () => {
     const role = executionRole(stage)
     const theirs = { 'iam:PermissionsBoundary': boundaryArn(other) }
     await assertDenied(role, 'iam:PutRolePolicy', appRole(other), theirs)
@@ -180,6 +209,7 @@ for (const stage of ['staging', 'production']) {
   })
 
   test(`${stage}: what the application's own roles can reach is capped by the boundary`, async () => {
+    // (below: the worst an application role can be given)
     // The worst an application role can be given: everything, under the boundary.
     const admin = {
       arn: appRole(stage),
@@ -194,6 +224,12 @@ for (const stage of ['staging', 'production']) {
     await assertDenied(admin, 'iam:AttachRolePolicy', appRole(stage), {
       'iam:PolicyARN': 'arn:aws:iam::aws:policy/AdministratorAccess',
     })
+    for (const other of others(stage)) {
+      await assertDenied(admin, 'cloudformation:DeleteStack', stack(STACKS[other]))
+      await assertDenied(admin, 'dynamodb:DeleteTable', `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${STACKS[other]}-Table-1A2B`, {
+        'aws:ResourceTag/aws:cloudformation:stack-name': STACKS[other],
+      })
+    }
     await assertAllowed(admin, 'dynamodb:PutItem', `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${STACKS[stage]}-Table-1A2B`)
   })
 }
@@ -259,12 +295,10 @@ test('a deploy target account trusts exactly the Sluice roles it was given', asy
 
 test("a stage in another account reads the build's code from the bucket, and nothing else", async () => {
   const TARGET = '444455556666'
-  const crossAccount = sluiceTemplate({
-    ProductionDeployRoleArn: `arn:aws:iam::${TARGET}:role/sluice/sluice-deploy`,
-    ProductionExecutionRoleArn: `arn:aws:iam::${TARGET}:role/sluice/sluice-execution`,
-    ProductionBoundaryArn: `arn:aws:iam::${TARGET}:policy/sluice/hello-production-boundary`,
-  })
+  const crossAccount = sluiceTemplate({ RemoteStages: 'production', RemoteAccountIds: TARGET })
   const policy = crossAccount.bucketPolicy('ArtifactBucket')
+  // Without remote stages, no other account reads anything.
+  const closed = sluice.bucketPolicy('ArtifactBucket')
   const name = crossAccount.ref('ArtifactBucket')
   // A role of the target account that its own account lets do anything.
   const there = {
@@ -275,6 +309,16 @@ test("a stage in another account reads the build's code from the bucket, and not
   assert.equal(await read('s3:GetObject', `artifacts/${PIPELINE}/1800000000000-0123456789ab/packaged.yaml`), 'Allowed')
   assert.notEqual(await read('s3:GetObject', `pipelines/${PIPELINE}/executions/x.json`), 'Allowed')
   assert.notEqual(await read('s3:PutObject', `artifacts/${PIPELINE}/1800000000000-0123456789ab/packaged.yaml`), 'Allowed')
+  const unlisted = await decide(there, 's3:GetObject', `arn:aws:s3:::${name}/artifacts/${PIPELINE}/1800000000000-0123456789ab/packaged.yaml`, {}, closed)
+  assert.notEqual(unlisted, 'Allowed')
+  // The functions assume the role deploy-target.yaml made for the stage there, and no other.
+  const deploy = crossAccount.role('DeployFunctionRole')
+  // A target role that trusts the function: Sluice's own policy must allow the call too.
+  const trusting = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: deploy.arn }, Action: 'sts:AssumeRole' }] }
+  const assume = (arn) => decide(deploy, 'sts:AssumeRole', arn, {}, trusting, TARGET)
+  assert.equal(await assume(`arn:aws:iam::${TARGET}:role/sluice/hello-production-sluice-deploy`), 'Allowed')
+  assert.notEqual(await assume(`arn:aws:iam::${TARGET}:role/sluice/other-app-production-sluice-deploy`), 'Allowed')
+  assert.notEqual(await assume(`arn:aws:iam::${TARGET}:role/OrganizationAccountAccessRole`), 'Allowed')
 })
 
 test('each function may make the AWS calls its code makes', async () => {
@@ -291,10 +335,12 @@ test('each function may make the AWS calls its code makes', async () => {
     // Pinning and checking the artifact read objects by version.
     ['s3:GetObject', artifact],
     ['s3:GetObjectVersion', artifact],
+    ['cloudformation:CreateChangeSet', stack(STACKS.dev)],
     ['cloudformation:CreateChangeSet', stack(STACKS.staging)],
     ['cloudformation:ExecuteChangeSet', stack(STACKS.production)],
     ['cloudformation:DescribeChangeSet', stack(STACKS.staging)],
     ['iam:PassRole', stages.staging.execution_role, { 'iam:PassedToService': 'cloudformation.amazonaws.com' }],
+    ['iam:PassRole', stages.production.execution_role, { 'iam:PassedToService': 'cloudformation.amazonaws.com' }],
   ]
   const calls = {
     SourceFunction: [...stateCalls, ['codecommit:GetBranch', repository], ['codecommit:GetCommit', repository], ['codebuild:StartBuild', project]],
@@ -314,6 +360,10 @@ test('each function may make the AWS calls its code makes', async () => {
     for (const [action, resource, context] of list) {
       await assertAllowed(role, action, resource, context ?? {}, action.startsWith('s3:') ? bucketPolicy : undefined)
     }
+  }
+  // Only the stages' stacks: not Sluice's, not a stack merely named like a stage's.
+  for (const other of [PIPELINE, 'hello-qa', 'hello-staging-lookalike']) {
+    await assertDenied(sluice.role('DeployFunctionRole'), 'cloudformation:ExecuteChangeSet', stack(other))
   }
   // The approvers' function takes decisions only: it can start or stop no build.
   for (const action of ['codebuild:StartBuild', 'codebuild:StopBuild']) {

@@ -40,7 +40,7 @@ export class Template {
     }
     this.conditions = {}
     this.resources = {}
-    for (const [id, resource] of Object.entries(this.raw.Resources)) {
+    for (const [id, resource] of Object.entries(this.expandLoops(this.raw.Resources))) {
       this.resources[id] = resource
       // SAM: each function without a Role gets one, named after it.
       if (resource.Type === 'AWS::Serverless::Function' && !resource.Properties?.Role) {
@@ -50,6 +50,46 @@ export class Template {
         this.resources[`${id}Url`] = { Type: 'AWS::Lambda::Url', Sam: id }
       }
     }
+  }
+
+  /**
+   * `section` with each `Fn::ForEach` (AWS::LanguageExtensions) repeated for its
+   * collection. The identifier is replaced where CloudFormation replaces it: in the
+   * fragment's own keys (`&{X}` keeps only letters and digits), in `Fn::Sub` strings
+   * and in a `Ref` to it.
+   */
+  expandLoops(section) {
+    const out = {}
+    for (const [key, value] of Object.entries(section ?? {})) {
+      if (!key.startsWith('Fn::ForEach::')) {
+        out[key] = value
+        continue
+      }
+      const [identifier, collection, fragment] = value
+      const items = this.value(collection)
+      if (!Array.isArray(items)) throw new Error(`${this.path}: ${key} has no list to repeat over`)
+      for (const item of items) {
+        const replaceIn = (node) => {
+          if (Array.isArray(node)) return node.map(replaceIn)
+          if (node === null || typeof node !== 'object') return node
+          const entries = Object.entries(node)
+          if (entries.length === 1 && entries[0][0] === 'Ref' && entries[0][1] === identifier) return item
+          if (entries.length === 1 && entries[0][0] === 'Fn::Sub') {
+            const arg = entries[0][1]
+            const text = (t) => t.replaceAll(`\${${identifier}}`, item)
+            return { 'Fn::Sub': Array.isArray(arg) ? [text(arg[0]), replaceIn(arg[1])] : text(arg) }
+          }
+          return Object.fromEntries(entries.map(([k, v]) => [k, replaceIn(v)]))
+        }
+        const expanded = this.expandLoops(fragment)
+        for (const [id, member] of Object.entries(expanded)) {
+          const name = id.replaceAll(`\${${identifier}}`, item).replaceAll(`&{${identifier}}`, item.replace(/[^A-Za-z0-9]/g, ''))
+          if (name in out) throw new Error(`${this.path}: ${key} makes ${name} twice`)
+          out[name] = replaceIn(member)
+        }
+      }
+    }
+    return out
   }
 
   get pseudo() {
@@ -217,6 +257,7 @@ export class Template {
     const props = this.properties(id)
     const policies = (props.Policies ?? []).map((p) => ({ name: p.PolicyName, policy: p.PolicyDocument }))
     for (const arn of props.ManagedPolicyArns ?? []) policies.push(this.managedPolicy(arn))
+    policies.push(...this.attachedTo(id))
     return {
       arn: this.getAtt(id, 'Arn'),
       trust: props.AssumeRolePolicyDocument,
@@ -239,6 +280,7 @@ export class Template {
       else if (p.Statement) policies.push({ name: `${functionId}RolePolicy${i}`, policy: p })
       else throw new Error(`${this.path}: ${functionId}: SAM policy templates are not modelled`)
     }
+    policies.push(...this.attachedTo(`${functionId}Role`))
     // SAM attaches the basic execution policy (logs) to every function role.
     const boundary = props.PermissionsBoundary ?? this.value(this.raw.Globals?.Function?.PermissionsBoundary ?? null)
     return {
@@ -246,6 +288,14 @@ export class Template {
       policies,
       boundary: boundary ? this.managedPolicy(boundary) : undefined,
     }
+  }
+
+  /** The template's managed policies that name the role `roleId` in their `Roles`. */
+  attachedTo(roleId) {
+    const name = this.ref(roleId)
+    return this.ofType('AWS::IAM::ManagedPolicy')
+      .filter((id) => (this.properties(id).Roles ?? []).includes(name))
+      .map((id) => ({ name: id, policy: this.properties(id).PolicyDocument }))
   }
 
   /** A managed policy by ARN: one of this template's, or an AWS managed policy we model. */

@@ -174,16 +174,21 @@ pub fn awaits_approval(e: &Execution, stage: &str) -> bool {
         .any(|s| s.name.as_str() == stage && s.status == StageStatus::AwaitingApproval)
 }
 
-/// The approval email for `execution`.
-pub async fn approval_email(local: &Local, execution: &str, timeout: Duration) -> Result<Email> {
+/// The approval email for `stage` of `execution`.
+pub async fn approval_email(
+    local: &Local,
+    execution: &str,
+    stage: &str,
+    timeout: Duration,
+) -> Result<Email> {
     local
         .outbox
         .wait_for(timeout, |m| {
             m.approval_link()
-                .is_some_and(|l| l.contains(&format!("/approvals/{execution}/")))
+                .is_some_and(|l| l.contains(&format!("/approvals/{execution}/{stage}?")))
         })
         .await
-        .with_context(|| format!("no approval email for {execution}"))
+        .with_context(|| format!("no approval email for {stage} of {execution}"))
 }
 
 /// Decides through the page as a browser would: GET the link, then POST its form.
@@ -244,8 +249,9 @@ pub async fn call(url: &str) -> Result<(u16, String)> {
 /// How long the first build of the example may take on a slow machine.
 pub const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-/// The demo: push the example, wait for the gate, approve (automatically or by a
-/// click), deploy production, call it. Returns the production API's answer.
+/// The demo: push the application, follow it through every stage, approve each gate
+/// (automatically, or by a click on the emailed link), call the last stage. Returns
+/// its answer.
 pub async fn run(local: &Local, example: &Path, auto_approve: bool) -> Result<String> {
     let console = &local.console;
     let checkout_dir = local
@@ -259,60 +265,88 @@ pub async fn run(local: &Local, example: &Path, auto_approve: bool) -> Result<St
         "demo",
         format!("pushed {} to {}", &commit[..12], local.options.branch),
     );
-    let at_gate = follow(local, &commit, BUILD_TIMEOUT, |e| {
-        e.status.is_terminal() || awaits_approval(e, "production")
-    })
-    .await?;
-    if at_gate.status.is_terminal() {
-        bail!(
-            "the execution ended {} before the approval gate: {}",
-            at_gate.status,
-            at_gate.reason.clone().unwrap_or_default()
-        );
-    }
-    let staging = local
-        .stack_api_url(&local.options.staging_stack(), "HelloUrl")
+    let mut decided: Vec<String> = Vec::new();
+    let mut shown: Vec<String> = Vec::new();
+    loop {
+        let seen = follow(local, &commit, BUILD_TIMEOUT, |e| {
+            e.status.is_terminal() || waiting_stage(e).is_some_and(|s| !decided.contains(&s))
+        })
         .await?;
-    let (_, answer) = call(&staging).await?;
-    console.say("demo", format!("staging answers: {answer}"));
-    let email = approval_email(local, at_gate.id.as_str(), Duration::from_secs(60)).await?;
-    let link = email
-        .approval_link()
-        .ok_or_else(|| anyhow!("the approval email has no link"))?;
-    if auto_approve {
-        console.say("demo", "DEMO_AUTO_APPROVE=1: approving through the page");
-        let status = decide(&link, "approve", "demo").await?;
-        if status != 200 {
-            bail!("the approval page answered {status} to the approval");
+        // What each stage deployed so far answers.
+        for stage in seen
+            .stages
+            .iter()
+            .filter(|s| s.status == StageStatus::Succeeded)
+        {
+            if !shown.contains(&stage.name.to_string()) {
+                shown.push(stage.name.to_string());
+                let (output, url) = local
+                    .application_url(&local.options.stack_of(stage.name.as_str()))
+                    .await?;
+                let (_, answer) = call(&url).await?;
+                console.say(
+                    "demo",
+                    format!("{} answers ({output}): {answer}", stage.name),
+                );
+            }
         }
-    } else {
-        console.say("demo", "");
-        console.say(
-            "demo",
-            "Open this link to see what will change in production, and approve:",
-        );
-        console.say("demo", format!("  {link}"));
-        console.say("demo", "(waiting for your decision)");
+        if seen.status.is_terminal() {
+            if seen.status != Status::Succeeded {
+                bail!(
+                    "the execution ended {}: {}",
+                    seen.status,
+                    seen.reason.clone().unwrap_or_default()
+                );
+            }
+            break;
+        }
+        let Some(stage) = waiting_stage(&seen) else {
+            continue;
+        };
+        let email =
+            approval_email(local, seen.id.as_str(), &stage, Duration::from_secs(60)).await?;
+        let link = email
+            .approval_link()
+            .ok_or_else(|| anyhow!("the approval email has no link"))?;
+        if auto_approve {
+            console.say(
+                "demo",
+                format!("DEMO_AUTO_APPROVE=1: approving {stage} through the page"),
+            );
+            let status = decide(&link, "approve", "demo").await?;
+            if status != 200 {
+                bail!("the approval page answered {status} to the approval");
+            }
+        } else {
+            console.say("demo", "");
+            console.say(
+                "demo",
+                format!("Open this link to see what will change in {stage}, and approve:"),
+            );
+            console.say("demo", format!("  {link}"));
+            console.say("demo", "(waiting for your decision)");
+        }
+        decided.push(stage);
     }
-    let done = follow(local, &commit, Duration::from_secs(24 * 3600), |e| {
-        e.status.is_terminal()
-    })
-    .await?;
-    if done.status != Status::Succeeded {
-        bail!(
-            "the execution ended {}: {}",
-            done.status,
-            done.reason.clone().unwrap_or_default()
-        );
-    }
-    let production = local
-        .stack_api_url(&local.options.production_stack(), "HelloUrl")
-        .await?;
-    let (status, answer) = call(&production).await?;
+    let last = local
+        .options
+        .stages
+        .last()
+        .context("the pipeline has no stages")?;
+    let (_, url) = local.application_url(&local.options.stack_of(last)).await?;
+    let (status, answer) = call(&url).await?;
     if status != 200 {
-        bail!("production answered {status}: {answer}");
+        bail!("{last} answered {status}: {answer}");
     }
     Ok(answer)
+}
+
+/// The stage `e` waits at for approval, if any.
+pub fn waiting_stage(e: &Execution) -> Option<String> {
+    e.stages
+        .iter()
+        .find(|s| s.status == StageStatus::AwaitingApproval)
+        .map(|s| s.name.to_string())
 }
 
 #[cfg(test)]

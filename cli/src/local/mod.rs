@@ -50,9 +50,14 @@ pub struct Options {
     pub emulator_binary: PathBuf,
     /// The orchestrator stack's name, which is also the pipeline's.
     pub stack: String,
-    /// The application's repository in the local CodeCommit.
+    /// The application's repository in the local CodeCommit, and its name: stage
+    /// `s` deploys the stack `<repository>-<s>`.
     pub repository: String,
     pub branch: String,
+    /// The stages, in order.
+    pub stages: Vec<String>,
+    /// The stages that wait for approval.
+    pub approval_stages: Vec<String>,
     /// How the functions are built before they are deployed into the emulator.
     pub function_build: stack::FunctionBuild,
 }
@@ -72,16 +77,61 @@ impl Options {
             stack: "sluice".into(),
             repository: "hello-api".into(),
             branch: "master".into(),
+            stages: vec!["staging".into(), "production".into()],
+            approval_stages: vec!["production".into()],
             function_build: stack::FunctionBuild::default(),
         }
     }
 
-    pub fn staging_stack(&self) -> String {
-        format!("{}-staging", self.repository)
+    /// The stack stage `stage` deploys.
+    pub fn stack_of(&self, stage: &str) -> String {
+        format!("{}-{stage}", self.repository)
     }
 
-    pub fn production_stack(&self) -> String {
-        format!("{}-production", self.repository)
+    /// Sets the stages from `--stages` and `--approval`, checked as the functions
+    /// will check them, so that a bad list is refused before anything starts.
+    /// Without `approval`, `production` waits for approval if it is a stage.
+    pub fn set_stages(&mut self, stages: &str, approval: Option<&str>) -> Result<()> {
+        let split = |list: &str| -> Vec<String> {
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let names = split(stages);
+        let approval = match approval {
+            Some(list) => split(list),
+            None => names
+                .iter()
+                .filter(|s| *s == "production")
+                .cloned()
+                .collect(),
+        };
+        if let Some(unknown) = approval.iter().find(|a| !names.contains(a)) {
+            anyhow::bail!(
+                "--approval names {unknown:?}, which is not one of the stages ({}); \
+                 list stages of --stages, or none",
+                names.join(", ")
+            );
+        }
+        let configs = names
+            .iter()
+            .map(|name| {
+                sluice_core::StageConfig::new(
+                    name,
+                    &self.stack_of(name),
+                    None,
+                    approval.contains(name),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .context("--stages is not a valid list of stages")?;
+        sluice_core::Pipeline::new(&self.stack, &self.repository, &self.branch, configs)
+            .context("--stages is not a valid list of stages")?;
+        self.stages = names;
+        self.approval_stages = approval;
+        Ok(())
     }
 }
 
@@ -243,8 +293,9 @@ impl Local {
             ("AdministratorArn", administrator),
             ("RepositoryName", self.options.repository.clone()),
             ("BranchName", self.options.branch.clone()),
-            ("StagingStackName", self.options.staging_stack()),
-            ("ProductionStackName", self.options.production_stack()),
+            ("ApplicationName", self.options.repository.clone()),
+            ("Stages", self.options.stages.join(",")),
+            ("ApprovalStages", self.options.approval_stages.join(",")),
             ("LocalDriverUrl", self.driver_url.clone()),
         ];
         self.outputs = stack::deploy(
@@ -305,6 +356,27 @@ impl Local {
             S3Objects::new(sluice_adapters::aws::s3_client(&self.sdk), bucket),
             &self.options.stack,
         )?)
+    }
+
+    /// The application's address in a stage stack, as the emulator serves it: the
+    /// stack's one output whose value is an API Gateway or function URL (the first by
+    /// name if there are several). Returns the output's name and the address.
+    pub async fn application_url(&self, stack: &str) -> Result<(String, String)> {
+        let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
+        let described = stack::describe(&cloudformation, stack)
+            .await?
+            .with_context(|| format!("there is no stack {stack}"))?;
+        let mut urls: Vec<(String, String)> = described
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+            .filter(|(_, v)| v.contains(".execute-api.") && v.starts_with("https://"))
+            .collect();
+        urls.sort();
+        let (key, url) = urls.into_iter().next().with_context(|| {
+            format!("stack {stack} has no output whose value is an API's https:// address")
+        })?;
+        Ok((key, emulated_api_url(&url, &self.endpoint)?))
     }
 
     /// The address, in the emulator, of an API a stage stack's output names.

@@ -22,6 +22,17 @@ pub enum ConfigError {
     DuplicateStage(String),
     #[error("stack {0:?} is used by two stages; each stage deploys its own stack")]
     DuplicateStack(String),
+    #[error(
+        "stage {longer:?}'s stack {longer_stack:?} begins with stage {shorter:?}'s stack \
+         {shorter_stack:?} and a '-': a stage's permissions cover its stack's name followed by \
+         '-' (nested stacks, roles), so they would reach the other stage; rename one of them"
+    )]
+    OverlappingStacks {
+        longer: String,
+        longer_stack: String,
+        shorter: String,
+        shorter_stack: String,
+    },
 }
 
 fn invalid(what: &'static str, value: &str, expected: &'static str) -> ConfigError {
@@ -179,6 +190,18 @@ impl Pipeline {
                 return Err(ConfigError::DuplicateStack(stage.stack_name.clone()));
             }
         }
+        for a in &stages {
+            for b in &stages {
+                if a.stack_name.starts_with(&format!("{}-", b.stack_name)) {
+                    return Err(ConfigError::OverlappingStacks {
+                        longer: a.name.to_string(),
+                        longer_stack: a.stack_name.clone(),
+                        shorter: b.name.to_string(),
+                        shorter_stack: b.stack_name.clone(),
+                    });
+                }
+            }
+        }
         Ok(Self {
             name: name.to_owned(),
             repository: repository.to_owned(),
@@ -256,6 +279,18 @@ mod tests {
         assert_eq!(
             Pipeline::new("p", "r", "master", vec![stage("a", "x"), stage("b", "x")]),
             Err(ConfigError::DuplicateStack("x".into()))
+        );
+        let err = Pipeline::new(
+            "p",
+            "r",
+            "master",
+            vec![stage("prod", "app-prod"), stage("prod-eu", "app-prod-eu")],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(r#"stage "prod-eu"'s stack "app-prod-eu" begins with stage "prod"'s"#),
+            "{err}"
         );
         let err = Pipeline::new("../p", "r", "master", vec![stage("a", "x")]).unwrap_err();
         assert!(err.to_string().contains("pipeline name"), "{err}");

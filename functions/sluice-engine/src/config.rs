@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use sluice_core::{ConfigError, Pipeline, StageConfig};
 
 /// A variable that is missing or malformed.
@@ -13,7 +12,7 @@ pub enum ConfigProblem {
     Missing(&'static str),
     #[error("environment variable {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
-    #[error("environment variable SLUICE_STAGES describes an invalid pipeline")]
+    #[error("the stages (SLUICE_STAGES and the variables beside it) describe an invalid pipeline")]
     Pipeline(#[source] ConfigError),
 }
 
@@ -34,23 +33,145 @@ pub struct Config {
     pub region: String,
 }
 
-/// One stage as `SLUICE_STAGES` lists it; empty role strings mean none.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StageVar {
-    name: String,
-    stack: String,
-    #[serde(default)]
-    approval: bool,
-    #[serde(default)]
-    role: String,
-    #[serde(default)]
-    execution_role: String,
-    #[serde(default)]
-    boundary: String,
+const DEFAULT_APPROVAL_HOURS: u64 = 7 * 24;
+
+/// A comma-separated list, blanks dropped: how `template.yaml` passes a
+/// `CommaDelimitedList` parameter (`!Join`), where an empty list is "".
+fn list(value: &str) -> Vec<&str> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
-const DEFAULT_APPROVAL_HOURS: u64 = 7 * 24;
+/// The stages in order, from the template's stage parameters:
+///
+/// - `SLUICE_STAGES`: the names, in order; stage `s` deploys stack `<application>-<s>`.
+/// - `SLUICE_APPROVAL_STAGES`: the names of the stages that wait for approval.
+/// - `SLUICE_REMOTE_STAGES` and `SLUICE_REMOTE_ACCOUNTS`: stages in other accounts and,
+///   in the same order, their accounts, where `templates/deploy-target.yaml` created
+///   the roles (`role/sluice/<stack>-sluice-deploy`, `…-sluice-execution`) and the
+///   boundary (`policy/sluice/<stack>-boundary`).
+/// - `SLUICE_STAGE_ROLE_PREFIX` and `SLUICE_STAGE_BOUNDARY_PREFIX`: the ARNs, up to the
+///   stage's name, of the execution roles and boundaries the Sluice stack creates for
+///   its stages in this account (`<prefix><stage>-execution`, `<prefix><stage>-boundary`).
+///   Without them a stage deploys with the deploying function's own permissions, which
+///   only the tests do.
+fn stages(
+    get: &impl Fn(&str) -> Option<String>,
+    application: &str,
+    names: &str,
+) -> Result<Vec<StageConfig>, ConfigProblem> {
+    let optional = |name: &str| get(name).unwrap_or_default();
+    let names = list(names);
+    let approval = optional("SLUICE_APPROVAL_STAGES");
+    let approval = list(&approval);
+    let remote_stages = optional("SLUICE_REMOTE_STAGES");
+    let remote_stages = list(&remote_stages);
+    let remote_accounts = optional("SLUICE_REMOTE_ACCOUNTS");
+    let remote_accounts = list(&remote_accounts);
+    // The names first, so that a bad one is reported as itself.
+    if names.is_empty() {
+        return Err(ConfigProblem::Pipeline(ConfigError::NoStages));
+    }
+    for (i, name) in names.iter().enumerate() {
+        StageConfig::new(name, &format!("{application}-{name}"), None, false)
+            .map_err(ConfigProblem::Pipeline)?;
+        if names[..i].contains(name) {
+            return Err(ConfigProblem::Pipeline(ConfigError::DuplicateStage(
+                (*name).to_owned(),
+            )));
+        }
+    }
+    let unknown = |variable: &'static str, listed: &[&str]| match listed
+        .iter()
+        .find(|s| !names.contains(s))
+    {
+        Some(stage) => Err(ConfigProblem::Invalid {
+            name: variable,
+            reason: format!(
+                "{stage:?} is not one of the stages ({}); list only stages of SLUICE_STAGES",
+                names.join(", ")
+            ),
+        }),
+        None => Ok(()),
+    };
+    unknown("SLUICE_APPROVAL_STAGES", &approval)?;
+    unknown("SLUICE_REMOTE_STAGES", &remote_stages)?;
+    if remote_stages.len() != remote_accounts.len() {
+        return Err(ConfigProblem::Invalid {
+            name: "SLUICE_REMOTE_ACCOUNTS",
+            reason: format!(
+                "{} accounts for {} remote stages ({}); give one account ID per remote stage, in the same order",
+                remote_accounts.len(),
+                remote_stages.len(),
+                remote_stages.join(", ")
+            ),
+        });
+    }
+    if let Some(bad) = remote_accounts
+        .iter()
+        .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(ConfigProblem::Invalid {
+            name: "SLUICE_REMOTE_ACCOUNTS",
+            reason: format!("{bad:?} is not a 12-digit AWS account ID"),
+        });
+    }
+    let role_prefix = optional("SLUICE_STAGE_ROLE_PREFIX");
+    let boundary_prefix = optional("SLUICE_STAGE_BOUNDARY_PREFIX");
+    // The partition of this deployment, which the remote stages share.
+    let partition = role_prefix
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split(':').next())
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws");
+    let mut stages = Vec::new();
+    for name in &names {
+        let stack = format!("{application}-{name}");
+        let remote = remote_stages
+            .iter()
+            .position(|s| s == name)
+            .map(|i| remote_accounts[i]);
+        let deploy_role = remote.map(|account| {
+            format!("arn:{partition}:iam::{account}:role/sluice/{stack}-sluice-deploy")
+        });
+        let mut stage = StageConfig::new(
+            name,
+            &stack,
+            deploy_role.as_deref(),
+            approval.contains(name),
+        )
+        .map_err(ConfigProblem::Pipeline)?;
+        let (execution_role, boundary) = match remote {
+            Some(account) => (
+                Some(format!(
+                    "arn:{partition}:iam::{account}:role/sluice/{stack}-sluice-execution"
+                )),
+                Some(format!(
+                    "arn:{partition}:iam::{account}:policy/sluice/{stack}-boundary"
+                )),
+            ),
+            None => (
+                (!role_prefix.is_empty()).then(|| format!("{role_prefix}{name}-execution")),
+                (!boundary_prefix.is_empty()).then(|| format!("{boundary_prefix}{name}-boundary")),
+            ),
+        };
+        if let Some(role) = execution_role {
+            stage = stage
+                .with_execution_role(&role)
+                .map_err(ConfigProblem::Pipeline)?;
+        }
+        if let Some(boundary) = boundary {
+            stage = stage
+                .with_boundary(&boundary)
+                .map_err(ConfigProblem::Pipeline)?;
+        }
+        stages.push(stage);
+    }
+    Ok(stages)
+}
 
 impl Config {
     /// Reads the configuration from the process environment.
@@ -65,37 +186,11 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or(ConfigProblem::Missing(name))
         };
-        let stages_json = required("SLUICE_STAGES")?;
-        let vars: Vec<StageVar> =
-            serde_json::from_str(&stages_json).map_err(|e| ConfigProblem::Invalid {
-                name: "SLUICE_STAGES",
-                reason: format!(
-                    "expected a JSON list like [{{\"name\":\"staging\",\"stack\":\"app-staging\"}}, \
-                     {{\"name\":\"production\",\"stack\":\"app-production\",\"approval\":true}}]: {e}"
-                ),
-            })?;
-        let none_if_empty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
-        let mut stages = Vec::new();
-        for var in &vars {
-            let mut stage = StageConfig::new(
-                &var.name,
-                &var.stack,
-                none_if_empty(&var.role).as_deref(),
-                var.approval,
-            )
-            .map_err(ConfigProblem::Pipeline)?;
-            if let Some(role) = none_if_empty(&var.execution_role) {
-                stage = stage
-                    .with_execution_role(&role)
-                    .map_err(ConfigProblem::Pipeline)?;
-            }
-            if let Some(boundary) = none_if_empty(&var.boundary) {
-                stage = stage
-                    .with_boundary(&boundary)
-                    .map_err(ConfigProblem::Pipeline)?;
-            }
-            stages.push(stage);
-        }
+        let stages = stages(
+            &get,
+            &required("SLUICE_APPLICATION")?,
+            &required("SLUICE_STAGES")?,
+        )?;
         let branch = get("SLUICE_BRANCH")
             .filter(|b| !b.trim().is_empty())
             .unwrap_or_else(|| "master".to_owned());
@@ -159,16 +254,23 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const STAGES: &str = r#"[{"name":"staging","stack":"hello-staging",
-         "boundary":"arn:aws:iam::123456789012:policy/sluice/hello/hello-staging-boundary"},
-        {"name":"production","stack":"hello-production","approval":true,
-         "role":"arn:aws:iam::123456789012:role/deployer","execution_role":""}]"#;
-
     fn complete() -> Vec<(&'static str, &'static str)> {
         vec![
-            ("SLUICE_PIPELINE", "hello"),
+            ("SLUICE_PIPELINE", "sluice"),
             ("SLUICE_REPOSITORY", "hello-api"),
-            ("SLUICE_STAGES", STAGES),
+            ("SLUICE_APPLICATION", "hello"),
+            ("SLUICE_STAGES", "dev,staging,production"),
+            ("SLUICE_APPROVAL_STAGES", "production"),
+            ("SLUICE_REMOTE_STAGES", "production"),
+            ("SLUICE_REMOTE_ACCOUNTS", "444455556666"),
+            (
+                "SLUICE_STAGE_ROLE_PREFIX",
+                "arn:aws:iam::123456789012:role/sluice/sluice/stages/sluice-",
+            ),
+            (
+                "SLUICE_STAGE_BOUNDARY_PREFIX",
+                "arn:aws:iam::123456789012:policy/sluice/sluice/sluice-",
+            ),
             ("SLUICE_BUCKET", "bucket"),
             (
                 "SLUICE_TOPIC_ARN",
@@ -182,6 +284,12 @@ mod tests {
         ]
     }
 
+    fn with(var: &'static str, value: &'static str) -> Vec<(&'static str, &'static str)> {
+        let mut vars: Vec<_> = complete().into_iter().filter(|(k, _)| *k != var).collect();
+        vars.push((var, value));
+        vars
+    }
+
     #[test]
     fn a_complete_environment_gives_defaults_where_silent() {
         let config = Config::from_lookup(env(&complete())).unwrap();
@@ -191,24 +299,98 @@ mod tests {
             config.approval_url.as_deref(),
             Some("https://x.lambda-url.us-east-1.on.aws")
         );
-        let prod = &config.pipeline.stages[1];
-        assert!(prod.requires_approval);
+        let names: Vec<_> = config
+            .pipeline
+            .stages
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(names, ["dev", "staging", "production"]);
+        let gated: Vec<_> = config
+            .pipeline
+            .stages
+            .iter()
+            .map(|s| s.requires_approval)
+            .collect();
+        assert_eq!(gated, [false, false, true]);
+        let staging = &config.pipeline.stages[1];
+        assert_eq!(staging.stack_name, "hello-staging");
+        assert_eq!(staging.role_arn, None);
+        assert_eq!(
+            staging.execution_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/sluice/sluice/stages/sluice-staging-execution")
+        );
+        assert_eq!(
+            staging.boundary_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:policy/sluice/sluice/sluice-staging-boundary")
+        );
+        // Production is in the account deploy-target.yaml prepared.
+        let prod = &config.pipeline.stages[2];
         assert_eq!(
             prod.role_arn.as_deref(),
-            Some("arn:aws:iam::123456789012:role/deployer")
+            Some("arn:aws:iam::444455556666:role/sluice/hello-production-sluice-deploy")
         );
-        assert_eq!(prod.execution_role_arn, None);
-        assert_eq!(prod.boundary_arn, None);
         assert_eq!(
-            config.pipeline.stages[0].boundary_arn.as_deref(),
-            Some("arn:aws:iam::123456789012:policy/sluice/hello/hello-staging-boundary")
+            prod.execution_role_arn.as_deref(),
+            Some("arn:aws:iam::444455556666:role/sluice/hello-production-sluice-execution")
         );
+        assert_eq!(
+            prod.boundary_arn.as_deref(),
+            Some("arn:aws:iam::444455556666:policy/sluice/hello-production-boundary")
+        );
+    }
+
+    #[test]
+    fn one_stage_and_no_gate_is_a_pipeline() {
+        let mut vars = with("SLUICE_STAGES", "live");
+        vars.retain(|(k, _)| !k.contains("APPROVAL_STAGES") && !k.contains("REMOTE"));
+        vars.push(("SLUICE_APPROVAL_STAGES", ""));
+        let config = Config::from_lookup(env(&vars)).unwrap();
+        assert_eq!(config.pipeline.stages.len(), 1);
+        assert_eq!(config.pipeline.stages[0].stack_name, "hello-live");
+        assert!(!config.pipeline.stages[0].requires_approval);
+    }
+
+    #[test]
+    fn a_bad_stage_list_says_what_is_wrong() {
+        let said = |vars: Vec<(&'static str, &'static str)>| {
+            sluice_adapters::aws::chain(&Config::from_lookup(env(&vars)).unwrap_err())
+        };
+        let err = said(with("SLUICE_STAGES", "staging,Prod"));
+        assert!(err.contains(r#"stage name "Prod""#), "{err}");
+        let err = said(with("SLUICE_STAGES", "staging,staging"));
+        assert!(err.contains(r#""staging" is listed twice"#), "{err}");
+        let err = said(with("SLUICE_STAGES", " , "));
+        assert!(
+            err.contains("no stages") || err.contains("at least one"),
+            "{err}"
+        );
+        let err = said(with("SLUICE_APPROVAL_STAGES", "prod"));
+        assert!(
+            err.contains(r#"SLUICE_APPROVAL_STAGES is invalid: "prod" is not one of the stages (dev, staging, production)"#),
+            "{err}"
+        );
+        let err = said(with("SLUICE_REMOTE_ACCOUNTS", "444455556666,777788889999"));
+        assert!(
+            err.contains("2 accounts for 1 remote stages (production)"),
+            "{err}"
+        );
+        let err = said(with("SLUICE_REMOTE_ACCOUNTS", "4444-5555"));
+        assert!(
+            err.contains(r#""4444-5555" is not a 12-digit AWS account ID"#),
+            "{err}"
+        );
+        let mut vars = with("SLUICE_STAGES", "prod,prod-eu");
+        vars.retain(|(k, _)| !k.contains("APPROVAL_STAGES") && !k.contains("REMOTE"));
+        let err = said(vars);
+        assert!(err.contains("begins with stage"), "{err}");
     }
 
     #[test]
     fn each_problem_names_its_variable() {
         for missing in [
             "SLUICE_PIPELINE",
+            "SLUICE_APPLICATION",
             "SLUICE_STAGES",
             "SLUICE_BUCKET",
             "SLUICE_TOPIC_ARN",
@@ -220,32 +402,15 @@ mod tests {
             let err = Config::from_lookup(env(&vars)).unwrap_err();
             assert!(err.to_string().contains(missing), "{err}");
         }
-        let mut vars = complete();
-        vars[6] = ("SLUICE_APPROVAL_URL", "lambda-url.example");
-        let err = Config::from_lookup(env(&vars)).unwrap_err();
+        let err = Config::from_lookup(env(&with("SLUICE_APPROVAL_URL", "lambda-url.example")))
+            .unwrap_err();
         assert!(err.to_string().contains("SLUICE_APPROVAL_URL"), "{err}");
 
-        let mut vars = complete();
-        vars.push(("SLUICE_APPROVAL_TIMEOUT_HOURS", "soon"));
-        let err = Config::from_lookup(env(&vars)).unwrap_err();
+        let err =
+            Config::from_lookup(env(&with("SLUICE_APPROVAL_TIMEOUT_HOURS", "soon"))).unwrap_err();
         assert!(
             err.to_string().contains("SLUICE_APPROVAL_TIMEOUT_HOURS"),
             "{err}"
         );
-
-        let mut vars = complete();
-        vars[2] = ("SLUICE_STAGES", r#"[{"name":"Prod","stack":"x"}]"#);
-        let err = Config::from_lookup(env(&vars)).unwrap_err();
-        assert!(err.to_string().contains("SLUICE_STAGES"), "{err}");
-        vars[2] = (
-            "SLUICE_STAGES",
-            r#"[{"name":"staging","stack":"x","boundary":"arn:aws:iam::1:role/not-a-policy"}]"#,
-        );
-        let err = Config::from_lookup(env(&vars)).unwrap_err();
-        let said = sluice_adapters::aws::chain(&err);
-        assert!(said.contains("permissions boundary ARN"), "{said}");
-        vars[2] = ("SLUICE_STAGES", "staging,production");
-        let err = Config::from_lookup(env(&vars)).unwrap_err();
-        assert!(err.to_string().contains("expected a JSON list"), "{err}");
     }
 }

@@ -45,13 +45,10 @@ pub fn config() -> Config {
     let vars: HashMap<&str, String> = HashMap::from([
         ("SLUICE_PIPELINE", "hello".to_owned()),
         ("SLUICE_REPOSITORY", "hello-api".to_owned()),
-        (
-            "SLUICE_STAGES",
-            format!(
-                r#"[{{"name":"staging","stack":"{STAGING}"}},
-                    {{"name":"production","stack":"{PRODUCTION}","approval":true}}]"#
-            ),
-        ),
+        // Stacks are <application>-<stage>: STAGING and PRODUCTION.
+        ("SLUICE_APPLICATION", "hello".to_owned()),
+        ("SLUICE_STAGES", "staging,production".to_owned()),
+        ("SLUICE_APPROVAL_STAGES", "production".to_owned()),
         ("SLUICE_BUCKET", "sluice-artifacts".to_owned()),
         (
             "SLUICE_TOPIC_ARN",
