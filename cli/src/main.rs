@@ -289,6 +289,7 @@ async fn demo(args: LocalArgs, auto_approve: bool) -> Result<String> {
         r = local::demo::run(&local, &example, auto_approve) => r,
         _ = stopped() => Err(anyhow::anyhow!("interrupted; everything started was stopped")),
     };
+    let last_stage = local.options.stages.last().cloned().unwrap_or_default();
     let store = local.store()?;
     let latest = store.recent(1).await.ok().and_then(|mut v| v.pop());
     drop(local);
@@ -301,7 +302,7 @@ async fn demo(args: LocalArgs, auto_approve: bool) -> Result<String> {
         })
         .unwrap_or_default();
     match result {
-        Ok(answer) => Ok(format!("\nProduction answered: {answer}\n{timeline}")),
+        Ok(answer) => Ok(format!("\n{last_stage} answered: {answer}\n{timeline}")),
         Err(e) => {
             // What happened is as useful when it went wrong.
             print!("{timeline}");
