@@ -366,6 +366,22 @@ impl Run {
                 }
                 Event::Retried { by } => self.retry(by),
                 Event::NoteAdded { author, text } => self.add_note(author, text),
+                // Cancelled before CodeBuild answered StartBuild, there was no build
+                // to stop; the one that starts now is stopped, once.
+                Event::BuildStarted { build_id, log_url }
+                    if self.execution.status == Status::Cancelled
+                        && self.execution.build.id.is_none() =>
+                {
+                    self.check_build(&build_id)?;
+                    self.record_build(build_id.clone(), log_url);
+                    let what = format!(
+                        "build {} started after the cancel; stopping it",
+                        self.build_name()
+                    );
+                    self.log(what);
+                    self.commands.push(Command::StopBuild { build_id });
+                    Ok(())
+                }
                 _ => Ok(()),
             };
         }

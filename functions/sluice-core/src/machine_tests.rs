@@ -1150,6 +1150,35 @@ fn a_cancel_mid_build_stops_the_build_and_ends_the_execution_as_the_callers() {
 }
 
 #[test]
+fn a_build_that_starts_after_the_cancel_is_stopped() {
+    // Cancelled while CodeBuild had not yet answered StartBuild: nothing to stop then.
+    let cancelled = step(&started(), cancelled(), t(60)).unwrap().execution;
+    let late = Event::BuildStarted {
+        build_id: "hello:1".into(),
+        log_url: None,
+    };
+    let tr = step(&cancelled, late.clone(), t(61)).unwrap();
+    assert_eq!(
+        tr.commands,
+        vec![Command::StopBuild {
+            build_id: "hello:1".into()
+        }]
+    );
+    let e = tr.execution;
+    assert_eq!(e.status, Status::Cancelled);
+    assert_eq!(e.build.id.as_deref(), Some("hello:1"));
+    assert!(
+        e.timeline
+            .last()
+            .is_some_and(|l| l.what.contains("started after the cancel; stopping it")),
+        "{:?}",
+        e.timeline.last()
+    );
+    // Told twice, it stops the build once.
+    assert!(step(&e, late, t(62)).unwrap().commands.is_empty());
+}
+
+#[test]
 fn a_cancel_at_the_gate_deletes_the_change_set_and_frees_the_stage() {
     let tr = step(&at_gate(), cancelled(), t(60)).unwrap();
     assert!(tr.commands.contains(&Command::DeleteChangeSet {
