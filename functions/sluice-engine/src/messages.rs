@@ -168,9 +168,22 @@ pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Messag
         }
         Notice::Rejected { stage, by, comment } => {
             let mut body = header(execution, Some(stage.as_str()));
+            // How much the name is worth: an ARN STS vouched for, or typed on the page.
+            let checked = execution
+                .stages
+                .iter()
+                .find(|s| s.name == *stage)
+                .and_then(|s| s.approval.as_ref())
+                .and_then(|a| a.decision.as_ref())
+                .is_some_and(|d| d.by_identity);
+            let who = if checked {
+                "AWS identity, checked by STS"
+            } else {
+                "a name typed on the approval page"
+            };
             let _ = writeln!(
                 body,
-                "What happened: {by} rejected the change; nothing was deployed to {stage}."
+                "What happened: {by} ({who}) rejected the change; nothing was deployed to {stage}."
             );
             if let Some(comment) = comment {
                 let _ = writeln!(body, "Comment:       {comment}");

@@ -1057,3 +1057,28 @@ async fn a_rollback_redeploys_the_previous_artifact_once_confirmed() {
         Some("template A")
     );
 }
+
+/// A rejection email says who rejected in a way the reader can weigh: an ARN AWS
+/// authenticated (`sluice reject`), or a name anyone holding the link could type.
+#[tokio::test]
+async fn a_rejection_email_says_whether_the_name_was_checked() {
+    let world = World::new();
+    let a = world.to_the_gate(&commit(1)).await;
+    let answer = world.operate(operator("reject", &a.id)).await;
+    assert!(answer.ok, "{}", answer.message);
+    let by_cli = &world.messages_about("rejected")[0].body;
+    assert!(
+        by_cli.contains(&format!("{OPS} (AWS identity, checked by STS) rejected")),
+        "{by_cli}"
+    );
+
+    world.advance(Duration::minutes(10));
+    let b = world.to_the_gate(&commit(2)).await;
+    let (status, _) = world.decide(&b.id, "reject", "Grace").await;
+    assert_eq!(status.as_u16(), 200);
+    let by_link = &world.messages_about("rejected")[1].body;
+    assert!(
+        by_link.contains("Grace (a name typed on the approval page) rejected"),
+        "{by_link}"
+    );
+}
