@@ -12,6 +12,8 @@ EMULATOR := $(VENV)/emulator/.installed
 TOOLS := $(VENV)/tools/.installed
 TOOLS_BIN := $(CURDIR)/$(VENV)/tools/bin
 CHECKOV := $(VENV)/checkov/.installed
+# What local builds find on their PATH besides the machine's own: `sam` (TOOLS) and `aws`.
+AWSCLI := $(VENV)/awscli/.installed
 EXAMPLE := examples/hello-api
 
 # The templates every check covers.
@@ -24,7 +26,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 .PHONY: demo test build setup browser check-toolchain lint-templates policy-test example-test arm64-target fmt clean
 
 # DEMO_AUTO_APPROVE=1 approves through the page instead of waiting for a click.
-demo: check-toolchain $(EMULATOR)
+demo: check-toolchain $(EMULATOR) $(TOOLS) $(AWSCLI)
 	cargo build --locked --workspace --bins
 	target/debug/sluice demo
 
@@ -34,7 +36,7 @@ test: setup browser
 	cargo test --workspace --locked
 	$(MAKE) --no-print-directory example-test lint-templates policy-test
 
-setup: check-toolchain $(EMULATOR) $(TOOLS) $(CHECKOV)
+setup: check-toolchain $(EMULATOR) $(TOOLS) $(CHECKOV) $(AWSCLI)
 
 browser:
 	@scripts/install-browser.sh
@@ -49,6 +51,10 @@ $(EMULATOR): requirements/emulator.txt scripts/setup-venv.sh
 
 $(CHECKOV): requirements/checkov.txt scripts/setup-venv.sh
 	@PYTHON=$(PYTHON) scripts/setup-venv.sh $(VENV)/checkov requirements/checkov.txt
+	@touch $@
+
+$(AWSCLI): requirements/awscli.txt scripts/setup-venv.sh
+	@PYTHON=$(PYTHON) scripts/setup-venv.sh $(VENV)/awscli requirements/awscli.txt
 	@touch $@
 
 $(TOOLS): requirements/tools.txt scripts/setup-venv.sh

@@ -328,3 +328,18 @@ async fn concurrent_starts_with_one_token_start_one_build() {
     let id = ids.into_iter().next().expect("one build");
     assert_eq!(bench.finished(&id).await["buildStatus"], "SUCCEEDED");
 }
+
+/// A build finds the AWS CLI and the SAM CLI that `make` installs before anything
+/// else of this machine's, as CodeBuild's standard image has them, and `aws` talks to
+/// the emulator with the build's credentials.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_finds_the_aws_and_sam_clis_first_on_its_path() {
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - command -v aws\n      - command -v sam\n      - aws sts get-caller-identity --query Account --output text\n";
+    let (bench, commit) = bench(spec).await;
+    let build = bench.finished(&bench.start(&commit).await).await;
+    let log = bench.log(&build);
+    assert_eq!(build["buildStatus"], "SUCCEEDED", "{log}");
+    assert!(log.contains(".venv/awscli/bin/aws"), "{log}");
+    assert!(log.contains(".venv/tools/bin/sam"), "{log}");
+    assert!(log.contains("000000000000"), "{log}");
+}

@@ -306,3 +306,62 @@ async fn watch_follows_an_execution_live_and_exits_by_how_it_ended() {
         text(&missing.stderr)
     );
 }
+
+/// `sluice local` refuses a bad stage list or application before it starts anything,
+/// and says what is wrong.
+#[test]
+fn local_mode_refuses_bad_stages_and_applications_before_starting() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let state = dir.path().join("state");
+    let no_buildspec = dir.path().join("my-app");
+    std::fs::create_dir_all(&no_buildspec).expect("an application directory");
+    std::fs::write(no_buildspec.join("template.yaml"), "Resources: {}\n").expect("a template");
+    let badly_named = dir.path().join("my_app");
+    std::fs::create_dir_all(&badly_named).expect("an application directory");
+    for file in ["template.yaml", "buildspec.yml"] {
+        std::fs::write(badly_named.join(file), "x: 1\n").expect("a file");
+    }
+    let cases: [(Vec<String>, &str); 5] = [
+        (
+            vec!["--stages".into(), "dev,Prod".into()],
+            r#"invalid stage name "Prod""#,
+        ),
+        (
+            vec![
+                "--stages".into(),
+                "dev,production".into(),
+                "--approval".into(),
+                "prod".into(),
+            ],
+            r#"--approval names "prod", which is not one of the stages (dev, production)"#,
+        ),
+        (
+            vec![
+                "--app".into(),
+                dir.path().join("absent").display().to_string(),
+            ],
+            "--app: there is no directory",
+        ),
+        (
+            vec!["--app".into(), no_buildspec.display().to_string()],
+            "has no buildspec.yml",
+        ),
+        (
+            vec!["--app".into(), badly_named.display().to_string()],
+            r#"the directory name "my_app" names the repository and the stacks"#,
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["local", "--workspace", workspace, "--state"])
+            .arg(&state)
+            .args(&args)
+            .output()
+            .expect("run sluice");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!state.exists(), "{args:?} started local mode");
+    }
+}

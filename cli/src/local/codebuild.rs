@@ -73,6 +73,9 @@ pub struct Settings {
     pub driver_url: String,
     pub state: PathBuf,
     pub cache: PathBuf,
+    /// Directories put first on each build's `PATH`: the tools CodeBuild's standard
+    /// image has and this machine may not (`aws`, `sam`).
+    pub tools: Vec<PathBuf>,
 }
 
 /// The builds this local CodeBuild has started.
@@ -737,6 +740,7 @@ impl Builds {
                 chrono::Utc::now().timestamp_millis().to_string(),
             ),
             ("CI", "true".into()),
+            ("PATH", build_path(&s.tools)),
             // A warm build machine: compiled dependencies survive between builds.
             (
                 "CARGO_TARGET_DIR",
@@ -1052,11 +1056,36 @@ impl BuildRecord {
     }
 }
 
+/// `PATH` for a build: `tools` that exist, then this process's own `PATH`.
+fn build_path(tools: &[PathBuf]) -> String {
+    let own = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = tools
+        .iter()
+        .filter(|d| d.is_dir())
+        .cloned()
+        .chain(std::env::split_paths(&own));
+    std::env::join_paths(dirs)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| own.to_string_lossy().into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use sluice_core::Event;
     use sluice_engine::events::{BuildChange, decode_build};
+
+    #[test]
+    fn a_builds_path_starts_with_the_tools_that_exist() {
+        let tools = tempfile::tempdir().expect("a directory");
+        let missing = tools.path().join("not-installed");
+        let path = build_path(&[missing.clone(), tools.path().to_owned()]);
+        let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+        assert_eq!(dirs.first(), Some(&tools.path().to_owned()), "{path}");
+        assert!(!dirs.contains(&missing), "{path}");
+        let own = std::env::var_os("PATH").unwrap_or_default();
+        assert!(path.ends_with(&*own.to_string_lossy()), "{path}");
+    }
 
     fn record(status: &str, phases: Vec<PhaseRecord>) -> BuildRecord {
         BuildRecord {

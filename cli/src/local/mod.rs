@@ -60,6 +60,9 @@ pub struct Options {
     pub approval_stages: Vec<String>,
     /// How the functions are built before they are deployed into the emulator.
     pub function_build: stack::FunctionBuild,
+    /// Put first on the builds' `PATH`, where they exist: the AWS CLI and the SAM CLI
+    /// that `make` installs, as CodeBuild's standard image has them.
+    pub build_tools: Vec<PathBuf>,
 }
 
 impl Options {
@@ -68,6 +71,10 @@ impl Options {
         let emulator_binary = std::env::var_os("SLUICE_MINISTACK")
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace.join(".venv/emulator/bin/ministack"));
+        let build_tools = vec![
+            workspace.join(".venv/awscli/bin"),
+            workspace.join(".venv/tools/bin"),
+        ];
         Self {
             cache: workspace.join("target/local-build-cache"),
             workspace,
@@ -80,6 +87,7 @@ impl Options {
             stages: vec!["staging".into(), "production".into()],
             approval_stages: vec!["production".into()],
             function_build: stack::FunctionBuild::default(),
+            build_tools,
         }
     }
 
@@ -206,6 +214,7 @@ impl Local {
                 driver_url: driver_url.clone(),
                 state: state.clone(),
                 cache: options.cache.clone(),
+                tools: options.build_tools.clone(),
             },
             &sdk,
             vec![repository.clone()],

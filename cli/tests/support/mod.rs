@@ -76,6 +76,12 @@ pub async fn driver(
             driver_url: url.clone(),
             state: state.clone(),
             cache: dir.path().join("cache"),
+            // As `sluice local` gives them: the CLIs `make` installs.
+            tools: sluice::local::Options::new(
+                std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
+                state.clone(),
+            )
+            .build_tools,
         },
         sdk,
         vec![repository.clone()],
