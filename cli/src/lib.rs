@@ -4,6 +4,7 @@
 pub mod identity;
 pub mod local;
 pub mod logs;
+pub mod metrics;
 pub mod operate;
 pub mod render;
 pub mod watch;

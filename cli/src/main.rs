@@ -39,6 +39,20 @@ enum Command {
         #[arg(short = 'n', long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
         limit: u16,
     },
+    /// How well the pipeline delivers: DORA's four keys for one stage (deployment
+    /// frequency, lead time, change failure rate, recovery time), plus approval wait
+    /// and build time, computed from the execution documents.
+    Metrics {
+        /// The window: the last 30d, 12h, 2w...
+        #[arg(long, default_value = "30d")]
+        since: String,
+        /// The stage to measure.
+        #[arg(long, default_value = "production")]
+        stage: String,
+        /// `table` (with the definitions) or `json`.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// One execution in full: stages, approvals, links, failure reasons, timeline.
     Show {
         /// The execution's id, as `sluice status` prints it.
@@ -132,6 +146,13 @@ enum Command {
         #[arg(long, env = "DEMO_AUTO_APPROVE", value_parser = clap::builder::BoolishValueParser::new(), default_value = "false")]
         auto_approve: bool,
     },
+}
+
+/// How `sluice metrics` prints.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -338,6 +359,34 @@ async fn run(cli: Cli) -> Result<String> {
         Command::Status { limit } => {
             let executions = store.recent(usize::from(limit)).await?;
             Ok(render::status_table(&executions, now))
+        }
+        Command::Metrics {
+            since,
+            stage,
+            format,
+        } => {
+            let window = sluice::metrics::parse_since(&since)?;
+            let stage = sluice_core::StageName::parse(&stage)
+                .with_context(|| format!("--stage {stage:?}"))?;
+            let from = now - window;
+            let executions = store.since(from - sluice::metrics::LOOKBACK).await?;
+            if !executions.is_empty() && !executions.iter().any(|e| e.stage(&stage).is_some()) {
+                bail!(
+                    "no execution of pipeline {} has a stage {stage}; its stages: {}",
+                    cli.pipeline,
+                    executions[0]
+                        .stages
+                        .iter()
+                        .map(|s| s.name.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            let report = sluice_core::metrics::report(&executions, &stage, from, now);
+            match format {
+                Format::Table => Ok(sluice::metrics::table(&cli.pipeline, &report)),
+                Format::Json => Ok(serde_json::to_string_pretty(&report)?),
+            }
         }
         Command::Show { execution } => {
             let id = ExecutionId::parse(&execution)?;

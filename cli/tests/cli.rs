@@ -365,3 +365,93 @@ fn local_mode_refuses_bad_stages_and_applications_before_starting() {
         assert!(!state.exists(), "{args:?} started local mode");
     }
 }
+
+/// `sluice metrics` over documents as the functions leave them: a deployment, a
+/// failure fixed by the next one, and an execution still waiting.
+#[tokio::test]
+async fn metrics_computes_the_four_keys_from_the_documents() {
+    use sluice_core::StageStatus;
+    let emulator = Emulator::start();
+    let (bucket, pipeline, store) = hello_pipeline(&emulator).await;
+    let now = Utc::now();
+    let hours = |h: i64| now - chrono::Duration::hours(h);
+    // (commit digit, pushed hours ago, production's end: status and hours ago)
+    let history = [
+        ('1', 50, Some((StageStatus::Succeeded, 48))),
+        ('2', 30, Some((StageStatus::Failed, 29))),
+        ('3', 27, Some((StageStatus::Succeeded, 26))),
+        ('4', 2, None),
+        // Long ago: outside the window.
+        ('5', 24 * 60, Some((StageStatus::Succeeded, 24 * 60 - 1))),
+    ];
+    for (digit, pushed, production) in history {
+        let commit = Commit {
+            id: CommitId::parse(&digit.to_string().repeat(40)).unwrap(),
+            author: None,
+            message: None,
+        };
+        let mut e = sluice_core::start(
+            &pipeline,
+            Push::new("hello-api", "master", commit, hours(pushed)),
+            hours(pushed),
+        )
+        .expect("an execution")
+        .execution;
+        e.stages[0].started_at = Some(hours(pushed) + chrono::Duration::minutes(5));
+        if let Some((status, ended)) = production {
+            e.stages[1].status = status;
+            e.stages[1].finished_at = Some(hours(ended));
+        }
+        store.insert(&e).await.expect("insert");
+    }
+
+    let out = sluice(
+        &emulator,
+        &bucket,
+        &["metrics", "--since", "30d", "--format", "json"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["stage"], "production");
+    assert_eq!(report["deployments"], 2);
+    // Lead times 2h and 1h: nearest-rank median 1h, p90 2h.
+    assert_eq!(report["lead_time"]["median_seconds"], 3600);
+    assert_eq!(report["lead_time"]["p90_seconds"], 7200);
+    assert_eq!(report["failed"], 1);
+    assert_eq!(report["change_failure_rate"].as_f64(), Some(1.0 / 3.0));
+    // The failure 29h ago was fixed by the deployment 26h ago.
+    assert_eq!(report["recovery_time"]["median_seconds"], 3 * 3600);
+    assert_eq!(report["build_time"]["median_seconds"], 300);
+
+    let table = sluice(&emulator, &bucket, &["metrics"]);
+    assert!(table.status.success(), "{}", text(&table.stderr));
+    let out = text(&table.stdout);
+    assert!(
+        out.contains("Deployment frequency    2 deployments, 0.07 a day"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Change failure rate     33%  (1 failed + 0 rolled back, of 3 changes)"),
+        "{out}"
+    );
+    assert!(out.contains("Definitions"), "{out}");
+
+    for (args, expected) in [
+        (
+            vec!["metrics", "--stage", "qa"],
+            "has a stage qa; its stages: staging, production",
+        ),
+        (
+            vec!["metrics", "--since", "3y"],
+            "the unit must be m, h, d or w",
+        ),
+    ] {
+        let out = sluice(&emulator, &bucket, &args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}

@@ -434,6 +434,34 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
         Some("hi"),
         "production is left alone"
     );
+
+    // By DORA's keys: two changes reached staging, and the second was rolled back
+    // (and so recovered from); production got one deployment and no failure.
+    for (stage, deployments, rolled_back, rate, recovered) in
+        [("staging", 2, 1, 0.5, 1), ("production", 1, 0, 0.0, 0)]
+    {
+        let (ok, said) = sluice_as(
+            &run.local,
+            &operator,
+            &["metrics", "--stage", stage, "--format", "json"],
+        );
+        assert!(ok, "{said}");
+        let json = &said[said.find('{').unwrap_or(0)..=said.rfind('}').unwrap_or(0)];
+        let report: serde_json::Value = serde_json::from_str(json).expect("a JSON report");
+        assert_eq!(report["deployments"], deployments, "{stage}: {report}");
+        assert_eq!(report["rolled_back"], rolled_back, "{stage}: {report}");
+        assert_eq!(report["failed"], 0, "{stage}: {report}");
+        assert_eq!(
+            report["change_failure_rate"].as_f64(),
+            Some(rate),
+            "{stage}: {report}"
+        );
+        assert_eq!(
+            report["recovery_time"]["count"], recovered,
+            "{stage}: {report}"
+        );
+        assert_eq!(report["not_recovered"], 0, "{stage}: {report}");
+    }
 }
 
 /// Credentials for `role` (assumed in the emulator as `session`): a person, as the

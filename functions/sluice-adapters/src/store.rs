@@ -426,6 +426,55 @@ impl<O: ObjectStore> ExecutionStore<O> {
         Ok(found.into_iter().map(|(_, e)| e).collect())
     }
 
+    /// Every execution pushed at or after `from`, newest first. The ids begin with
+    /// the push's time, inverted, so the listing (1,000 keys a call) stops at the
+    /// first older one, and only the documents in the window are read, 32 at a time.
+    pub async fn since(&self, from: Timestamp) -> Result<Vec<Execution>, StoreError> {
+        let prefix = format!("{}executions/", self.prefix);
+        let mut keys = Vec::new();
+        let mut after: Option<String> = None;
+        'listing: loop {
+            let page = self.objects.list(&prefix, after.as_deref(), 1000).await?;
+            let full = page.len() == 1000;
+            for key in page {
+                let id = key
+                    .strip_prefix(&prefix)
+                    .and_then(|k| k.strip_suffix(".json"))
+                    .and_then(|k| ExecutionId::parse(k).ok());
+                // Something else under the prefix is not an execution: skip it.
+                let Some(id) = id else { continue };
+                if id.time() < from {
+                    break 'listing;
+                }
+                after = Some(key.clone());
+                keys.push(key);
+            }
+            if !full {
+                break;
+            }
+        }
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(32) {
+            let mut reads = JoinSet::new();
+            for (i, key) in chunk.iter().enumerate() {
+                let store = self.clone();
+                let key = key.clone();
+                reads.spawn(async move { (i, store.read::<Execution>(&key).await) });
+            }
+            let mut batch = Vec::new();
+            while let Some(joined) = reads.join_next().await {
+                let (i, read) =
+                    joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                if let Some((execution, _)) = read? {
+                    batch.push((i, execution));
+                }
+            }
+            batch.sort_by_key(|(i, _)| *i);
+            found.extend(batch.into_iter().map(|(_, e)| e));
+        }
+        Ok(found)
+    }
+
     async fn read<T: for<'de> Deserialize<'de>>(
         &self,
         key: &str,

@@ -391,3 +391,22 @@ async fn a_write_that_took_effect_is_not_reported_as_failed() {
         BuildStatus::Running
     );
 }
+
+#[tokio::test]
+async fn since_reads_every_execution_of_the_window_across_listing_pages() {
+    let store = store();
+    // 1,200 pushes a minute apart: more than one listing page.
+    for i in 0..1200i64 {
+        let at = t(i * 60);
+        let execution = sluice_core::start(&pipeline(), push((i % 250) as u8, at), at)
+            .unwrap()
+            .execution;
+        store.insert(&execution).await.unwrap();
+    }
+    let window = store.since(t(100 * 60)).await.unwrap();
+    assert_eq!(window.len(), 1100);
+    assert_eq!(window.first().map(|e| e.created_at), Some(t(1199 * 60)));
+    assert_eq!(window.last().map(|e| e.created_at), Some(t(100 * 60)));
+    assert!(window.windows(2).all(|w| w[0].created_at > w[1].created_at));
+    assert!(store.since(t(1200 * 60)).await.unwrap().is_empty());
+}

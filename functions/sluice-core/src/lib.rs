@@ -10,6 +10,7 @@ mod event;
 mod ids;
 pub mod lane;
 mod machine;
+pub mod metrics;
 mod model;
 pub mod text;
 

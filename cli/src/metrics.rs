@@ -1,0 +1,139 @@
+//! `sluice metrics`: DORA's four keys for one stage, computed from the execution
+//! documents (`sluice_core::metrics`), as a table with the definitions, or as JSON.
+
+use anyhow::{Result, bail};
+use chrono::Duration;
+use sluice_core::metrics::{Report, Spread};
+
+/// How far back to read beyond the window's start: an execution pushed before the
+/// window can still deploy inside it after waiting for approval (links last a week by
+/// default).
+pub const LOOKBACK: Duration = Duration::days(7);
+
+/// Parses `30d`, `12h`, `90m` or `2w`.
+pub fn parse_since(text: &str) -> Result<Duration> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: i64 = match number.parse() {
+        Ok(n) if n > 0 && n <= 100_000 => n,
+        _ => {
+            bail!("--since {text:?}: expected a positive number and a unit, such as 30d, 12h or 2w")
+        }
+    };
+    Ok(match unit {
+        "m" => Duration::minutes(n),
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n),
+        "w" => Duration::weeks(n),
+        _ => bail!("--since {text:?}: the unit must be m, h, d or w (minutes, hours, days, weeks)"),
+    })
+}
+
+/// `seconds` as a person reads a duration: `45s`, `12m`, `3h 20m`, `2d 4h`.
+pub fn duration(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+fn spread(s: &Spread, what: &str) -> String {
+    match (s.median_seconds, s.p90_seconds) {
+        (Some(median), Some(p90)) => format!(
+            "median {}, p90 {}  ({} {what})",
+            duration(median),
+            duration(p90),
+            s.count
+        ),
+        _ => format!("none yet  (0 {what})"),
+    }
+}
+
+/// The report as a table, with the definitions under it.
+pub fn table(pipeline: &str, r: &Report) -> String {
+    let rate = match r.change_failure_rate {
+        Some(rate) => format!(
+            "{:.0}%  ({} failed + {} rolled back, of {} changes)",
+            rate * 100.0,
+            r.failed,
+            r.rolled_back,
+            r.changes_reaching_stage
+        ),
+        None => "none yet  (no change reached the stage)".to_owned(),
+    };
+    let recovery = if r.not_recovered > 0 {
+        format!(
+            "{}; {} not recovered yet",
+            spread(&r.recovery_time, "recovered"),
+            r.not_recovered
+        )
+    } else {
+        spread(&r.recovery_time, "recovered")
+    };
+    let mut out = format!(
+        "Pipeline {pipeline}, stage {}, {} to {}\n\n",
+        r.stage,
+        r.from.format("%Y-%m-%d %H:%M"),
+        r.to.format("%Y-%m-%d %H:%M UTC")
+    );
+    let rows = [
+        (
+            "Deployment frequency",
+            format!(
+                "{} deployments, {:.2} a day",
+                r.deployments, r.deployments_per_day
+            ),
+        ),
+        ("Lead time for changes", spread(&r.lead_time, "deployments")),
+        ("Change failure rate", rate),
+        ("Recovery time", recovery),
+        ("Approval wait", spread(&r.approval_wait, "decisions")),
+        ("Build time", spread(&r.build_time, "builds")),
+    ];
+    for (name, value) in rows {
+        out.push_str(&format!("  {name:<23} {value}\n"));
+    }
+    out.push_str(
+        "\nDefinitions\n\
+         \x20 A change is an execution of a push or release; rollbacks are not changes.\n\
+         \x20 Deployment: a change whose stage succeeded in the window (no-change stages are not counted).\n\
+         \x20 Lead time: from Sluice receiving the push to the stage finishing.\n\
+         \x20 Change failure: the stage failed in the window, or a rollback of the stage was asked for\n\
+         \x20   while the change was live there; the rate is over changes that deployed or failed there.\n\
+         \x20 Recovery time: from a failure (or the rolled-back change going live) to the next\n\
+         \x20   successful deployment of the stage, rollbacks included.\n\
+         \x20 Approval wait: approval request to decision. Build time: build asked for to first stage started.\n\
+         \x20 Percentiles are nearest-rank.\n",
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_a_number_and_a_unit() {
+        assert_eq!(parse_since("30d").unwrap(), Duration::days(30));
+        assert_eq!(parse_since("12h").unwrap(), Duration::hours(12));
+        assert_eq!(parse_since("2w").unwrap(), Duration::weeks(2));
+        for bad in ["", "d", "30", "0d", "-3d", "30 days", "3y"] {
+            let err = parse_since(bad).unwrap_err().to_string();
+            assert!(err.contains("--since"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration(42), "42s");
+        assert_eq!(duration(12 * 60 + 5), "12m");
+        assert_eq!(duration(3 * 3600 + 20 * 60), "3h 20m");
+        assert_eq!(duration(2 * 86_400 + 4 * 3600), "2d 4h");
+    }
+}
