@@ -410,20 +410,7 @@ impl<O: ObjectStore> ExecutionStore<O> {
             .objects
             .list(&format!("{}executions/", self.prefix), None, n)
             .await?;
-        let mut reads = JoinSet::new();
-        for (i, key) in keys.into_iter().enumerate() {
-            let store = self.clone();
-            reads.spawn(async move { (i, store.read::<Execution>(&key).await) });
-        }
-        let mut found = Vec::new();
-        while let Some(joined) = reads.join_next().await {
-            let (i, read) = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-            if let Some((execution, _)) = read? {
-                found.push((i, execution));
-            }
-        }
-        found.sort_by_key(|(i, _)| *i);
-        Ok(found.into_iter().map(|(_, e)| e).collect())
+        self.read_all(&keys).await
     }
 
     /// Every execution pushed at or after `from`, newest first. The ids begin with
@@ -453,6 +440,12 @@ impl<O: ObjectStore> ExecutionStore<O> {
                 break;
             }
         }
+        self.read_all(&keys).await
+    }
+
+    /// The executions at `keys`, in that order, read 32 at a time; a key with no
+    /// document (deleted meanwhile) is skipped.
+    async fn read_all(&self, keys: &[String]) -> Result<Vec<Execution>, StoreError> {
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(32) {
             let mut reads = JoinSet::new();

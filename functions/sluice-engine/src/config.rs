@@ -99,6 +99,16 @@ fn stages(
     };
     unknown("SLUICE_APPROVAL_STAGES", &approval)?;
     unknown("SLUICE_REMOTE_STAGES", &remote_stages)?;
+    if let Some((_, twice)) = remote_stages
+        .iter()
+        .enumerate()
+        .find(|(i, s)| remote_stages[..*i].contains(s))
+    {
+        return Err(ConfigProblem::Invalid {
+            name: "SLUICE_REMOTE_STAGES",
+            reason: format!("{twice:?} is listed twice; a stage is in one account"),
+        });
+    }
     if remote_stages.len() != remote_accounts.len() {
         return Err(ConfigProblem::Invalid {
             name: "SLUICE_REMOTE_ACCOUNTS",
@@ -375,6 +385,11 @@ mod tests {
             err.contains("2 accounts for 1 remote stages (production)"),
             "{err}"
         );
+        let mut vars = with("SLUICE_REMOTE_STAGES", "production,production");
+        vars.retain(|(k, _)| *k != "SLUICE_REMOTE_ACCOUNTS");
+        vars.push(("SLUICE_REMOTE_ACCOUNTS", "444455556666,777788889999"));
+        let err = said(vars);
+        assert!(err.contains(r#""production" is listed twice"#), "{err}");
         let err = said(with("SLUICE_REMOTE_ACCOUNTS", "4444-5555"));
         assert!(
             err.contains(r#""4444-5555" is not a 12-digit AWS account ID"#),
