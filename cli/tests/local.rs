@@ -462,6 +462,44 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
         );
         assert_eq!(report["not_recovered"], 0, "{stage}: {report}");
     }
+
+    // The deploy function wrote its metrics to its log in Embedded Metric Format, as
+    // CloudWatch reads them: deployments by stage, in the Sluice namespace.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&run.local.sdk);
+    let groups = logs
+        .describe_log_groups()
+        .log_group_name_prefix("/aws/lambda/sluice-DeployFunction")
+        .send()
+        .await
+        .expect("the deploy function's log group");
+    let group = groups
+        .log_groups()
+        .first()
+        .and_then(|g| g.log_group_name())
+        .expect("a log group")
+        .to_owned();
+    let found = logs
+        .filter_log_events()
+        .log_group_name(&group)
+        .filter_pattern("\"Deployments\"")
+        .send()
+        .await
+        .expect("FilterLogEvents");
+    let documents: Vec<serde_json::Value> = found
+        .events()
+        .iter()
+        .filter_map(|e| e.message())
+        .filter_map(|m| serde_json::from_str(m.trim()).ok())
+        .collect();
+    assert!(
+        documents.iter().any(|d| {
+            d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Sluice"
+                && d["pipeline"] == "sluice"
+                && d["stage"] == "staging"
+                && d["Deployments"].as_u64().is_some_and(|n| n >= 1)
+        }),
+        "no EMF document with staging's deployments: {documents:?}"
+    );
 }
 
 /// Credentials for `role` (assumed in the emulator as `session`): a person, as the

@@ -2,16 +2,20 @@
 
 use lambda_http::{Error, Request, service_fn};
 use sluice_engine::approval::handle;
-use sluice_engine::runtime::{StageEngine, aws_engine};
+use sluice_engine::runtime::{StageEngine, aws_engine, finished};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let engine: StageEngine = aws_engine().await?;
+    sluice_engine::measure::install(&engine.config.pipeline.name);
     let engine = &engine;
     // Handler futures are boxed: unboxed, their nesting exceeds rustc's layout depth limit.
     lambda_http::run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(Box::pin(handle(engine, request)).await)
+        let began = sluice_engine::runtime::now();
+        let response = Box::pin(handle(engine, request)).await;
+        finished("approval", None, began, response.status().as_u16() < 500);
+        Ok::<_, Error>(response)
     }))
     .await
 }

@@ -183,6 +183,7 @@ where
         id: &ExecutionId,
         event: Event,
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let observed = event.clone();
         let applied = match self.store.apply(id, event, self.now()).await {
             Ok(applied) => applied,
             Err(StoreError::Rejected(rejected)) => {
@@ -200,6 +201,7 @@ where
             return Ok(Vec::new());
         }
         let after = applied.execution;
+        crate::measure::transition(&observed, &after, &applied.commands, self.now());
         let mut work = self.release_finished(&after).await?;
         work.extend(applied.commands.into_iter().map(|c| (after.clone(), c)));
         Ok(work)

@@ -79,11 +79,15 @@ where
             }
         }
         let decided_at = self.now();
+        let observed = event.clone();
         match self.store.apply(id, event, decided_at).await {
             Ok(applied) => {
                 // The decision is saved: whatever happens next, it was taken. What it
                 // led to (a deploy started, or not yet) is read back for the page.
                 let after = applied.execution.clone();
+                if applied.changed {
+                    crate::measure::transition(&observed, &after, &applied.commands, decided_at);
+                }
                 let follow_up = async {
                     let mut work = self.release_finished(&after).await?;
                     work.extend(applied.commands.into_iter().map(|c| (after.clone(), c)));

@@ -63,6 +63,7 @@ where
             let execution = created.execution;
             if created.created {
                 info!(execution = %execution.id, "execution created");
+                crate::measure::notices(&created.commands);
                 self.run(execution, created.commands).await
             } else if execution.status == Status::Building && execution.build.id.is_none() {
                 // An earlier delivery created the execution but did not record its

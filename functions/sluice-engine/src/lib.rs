@@ -9,6 +9,7 @@ pub mod engine;
 pub mod events;
 mod gate;
 mod handlers;
+pub mod measure;
 pub mod messages;
 pub mod operator;
 pub mod token;

@@ -268,6 +268,7 @@ where
             )));
         }
         info!(execution = %id, %commit, %caller, "release asked for");
+        crate::measure::notices(&created.commands);
         self.run(created.execution.clone(), created.commands)
             .await?;
         let which = if commit == head {

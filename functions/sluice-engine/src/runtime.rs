@@ -129,6 +129,17 @@ enum Events {
     Stack,
 }
 
+impl Events {
+    /// The function's name in its metrics' `function` dimension.
+    fn function(self) -> &'static str {
+        match self {
+            Events::Push => "source",
+            Events::Build => "build",
+            Events::Stack => "deploy",
+        }
+    }
+}
+
 /// The source function: pushes start executions.
 pub async fn serve_pushes() -> Result<(), lambda_runtime::Error> {
     serve::<CodeBuild, Unavailable, CodeCommit>(Events::Push).await
@@ -195,6 +206,7 @@ pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let allowed = allowed_actions(std::env::var("SLUICE_OPERATOR_ACTIONS").ok().as_deref())?;
     let engine: OperatorEngine = aws_engine().await?;
+    crate::measure::install(&engine.config.pipeline.name);
     let endpoint = sts_endpoint(&engine.config.region, |k| std::env::var(k).ok());
     // Built on the first command, not at start: TLS roots are read only when needed.
     let http = tokio::sync::OnceCell::new();
@@ -241,7 +253,9 @@ pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
         if let Err(why) = permits(allowed, &command.action) {
             return refuse(why);
         }
+        let began = chrono::Utc::now();
         let answer = Box::pin(engine.operate(&caller, command)).await;
+        finished("operator", None, began, answer.is_ok());
         answer.map_err(|e| HandlerFailure {
             retryable: e.is_retryable(),
             message: chain(&e),
@@ -260,17 +274,48 @@ where
 {
     lambda_runtime::tracing::init_default_subscriber();
     let engine = aws_engine::<B, D, C>().await?;
+    crate::measure::install(&engine.config.pipeline.name);
     let engine = &engine;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let began = chrono::Utc::now();
+        let event_time = event_time(&event.payload);
         // Boxed: unboxed, the handler futures nest deeper than rustc's layout limit.
         let handled = match events {
             Events::Push => Box::pin(engine.on_push(event.payload)).await,
             Events::Build => Box::pin(engine.on_build(event.payload)).await,
             Events::Stack => Box::pin(engine.on_stack(event.payload)).await,
         };
-        outcome(handled)
+        let result = outcome(handled);
+        finished(events.function(), event_time, began, result.is_ok());
+        result
     }))
     .await
+}
+
+/// An EventBridge event's own `time`, if it has a valid one.
+fn event_time(payload: &Value) -> Option<sluice_core::Timestamp> {
+    payload
+        .get("time")
+        .and_then(Value::as_str)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// The wall clock, for [`finished`]'s `began`.
+pub fn now() -> sluice_core::Timestamp {
+    chrono::Utc::now()
+}
+
+/// Records one handler run of `function` and writes the invocation's metrics to the
+/// log, where CloudWatch reads them.
+pub fn finished(
+    function: &'static str,
+    event_time: Option<sluice_core::Timestamp>,
+    began: sluice_core::Timestamp,
+    ok: bool,
+) {
+    crate::measure::handled(function, event_time, began, ok);
+    crate::measure::flush(std::io::stdout());
 }
 
 #[cfg(test)]

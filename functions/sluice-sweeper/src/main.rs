@@ -3,7 +3,7 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use sluice_engine::engine::EngineError;
-use sluice_engine::runtime::{SweeperEngine, aws_engine, outcome};
+use sluice_engine::runtime::{SweeperEngine, aws_engine, finished, outcome};
 
 /// Executions examined per run; the next run resumes after the last one.
 const BATCH: usize = 50;
@@ -12,9 +12,11 @@ const BATCH: usize = 50;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let engine: SweeperEngine = aws_engine().await?;
+    sluice_engine::measure::install(&engine.config.pipeline.name);
     let engine = &engine;
     // Handler futures are boxed: unboxed, their nesting exceeds rustc's layout depth limit.
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+        let began = sluice_engine::runtime::now();
         let result: Result<(), EngineError> = match Box::pin(engine.sweep(BATCH)).await {
             Ok(report) => {
                 tracing::info!(
@@ -27,7 +29,9 @@ async fn main() -> Result<(), Error> {
             }
             Err(e) => Err(e),
         };
-        outcome(result)
+        let result = outcome(result);
+        finished("sweeper", None, began, result.is_ok());
+        result
     }))
     .await
 }

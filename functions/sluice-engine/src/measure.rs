@@ -1,0 +1,140 @@
+//! The pipeline's metrics, through the `metrics` facade: each function installs the
+//! CloudWatch Embedded Metric Format recorder at start ([`install`]) and writes what
+//! an invocation recorded to its log when it ends ([`flush`]); CloudWatch turns
+//! those log lines into metrics in the `Sluice` namespace. Without a recorder (the
+//! tests, the CLI) recording does nothing.
+//!
+//! Dimensions are few, so that they cost little: `pipeline` on everything, plus
+//! `outcome`, `stage` or `function` where the metric is about one.
+
+use std::sync::OnceLock;
+
+use chrono::Duration;
+use metrics::{counter, histogram};
+use metrics_cloudwatch_embedded::Collector;
+use sluice_core::{Command, Event, Execution, Notice, StageStatus, Timestamp};
+
+/// The CloudWatch namespace of every metric.
+pub const NAMESPACE: &str = "Sluice";
+
+/// Executions that started or ended, by `outcome`.
+pub const EXECUTIONS: &str = "Executions";
+/// Changes deployed to a stage, by `stage`.
+pub const DEPLOYMENTS: &str = "Deployments";
+/// From the build being asked for to its artifact pinned.
+pub const BUILD_SECONDS: &str = "BuildSeconds";
+/// From the approval request to the decision, by `stage`.
+pub const APPROVAL_WAIT_SECONDS: &str = "ApprovalWaitSeconds";
+/// From the push to the stage's stack updated, by `stage`.
+pub const LEAD_TIME_SECONDS: &str = "LeadTimeSeconds";
+/// From an AWS event's time to its handler starting, by `function`.
+pub const EVENT_DELAY_MILLISECONDS: &str = "EventDelayMilliseconds";
+/// A handler's run, by `function`.
+pub const HANDLER_MILLISECONDS: &str = "HandlerMilliseconds";
+/// Handler runs that failed, by `function`: after Lambda's retries, such an event
+/// goes to the failed-events queue.
+pub const FAILED_HANDLERS: &str = "FailedHandlers";
+
+static COLLECTOR: OnceLock<&'static Collector> = OnceLock::new();
+
+/// Installs the EMF recorder for `pipeline`, once per process.
+pub fn install(pipeline: &str) {
+    if COLLECTOR.get().is_some() {
+        return;
+    }
+    match metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(NAMESPACE)
+        .with_dimension("pipeline", pipeline.to_owned())
+        .init()
+    {
+        Ok(collector) => {
+            let _ = COLLECTOR.set(collector);
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics recorder not installed"),
+    }
+}
+
+/// Writes what was recorded since the last flush, one EMF document per set of
+/// dimensions, to `out` (standard output in Lambda).
+pub fn flush(out: impl std::io::Write) {
+    if let Some(collector) = COLLECTOR.get()
+        && let Err(e) = collector.flush(out)
+    {
+        tracing::warn!(error = %e, "metrics not written");
+    }
+}
+
+fn seconds(d: Duration) -> f64 {
+    d.num_milliseconds().max(0) as f64 / 1000.0
+}
+
+/// What a stored transition says about the pipeline: `event` applied to an
+/// execution, giving `after` and `commands`, at `now`. Called once per transition
+/// that changed something, so each fact is counted once.
+pub fn transition(event: &Event, after: &Execution, commands: &[Command], now: Timestamp) {
+    notices(commands);
+    measure_event(event, after, now);
+}
+
+/// Executions started or ended, from the notices a transition sends (each is sent
+/// once, by the transition that caused it).
+pub fn notices(commands: &[Command]) {
+    for command in commands {
+        if let Command::Notify(notice) = command {
+            let outcome = match notice {
+                Notice::Started => "started",
+                Notice::Succeeded => "succeeded",
+                Notice::Failed { .. } => "failed",
+                Notice::Rejected { .. } => "rejected",
+                Notice::Superseded { .. } => "superseded",
+                Notice::Expired { .. } => "expired",
+                Notice::Cancelled { .. } => "cancelled",
+            };
+            counter!(EXECUTIONS, "outcome" => outcome).increment(1);
+        }
+    }
+}
+
+fn measure_event(event: &Event, after: &Execution, now: Timestamp) {
+    match event {
+        Event::ArtifactPinned { .. } => {
+            let asked = after.build.requested_at.unwrap_or(after.created_at);
+            histogram!(BUILD_SECONDS).record(seconds(now - asked));
+        }
+        Event::ApprovalGranted { stage, .. } | Event::ApprovalRejected { stage, .. } => {
+            if let Some(approval) = after.stage(stage).and_then(|s| s.approval.as_ref())
+                && let Some(decision) = &approval.decision
+            {
+                histogram!(APPROVAL_WAIT_SECONDS, "stage" => stage.to_string())
+                    .record(seconds(decision.at - approval.requested_at));
+            }
+        }
+        Event::StackUpdateCompleted { stage, .. }
+            if after
+                .stage(stage)
+                .is_some_and(|s| s.status == StageStatus::Succeeded) =>
+        {
+            counter!(DEPLOYMENTS, "stage" => stage.to_string()).increment(1);
+            if after.rollback_of.is_none() {
+                histogram!(LEAD_TIME_SECONDS, "stage" => stage.to_string())
+                    .record(seconds(now - after.created_at));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One handler run of `function`: how long it took, whether it failed, and how long
+/// after the event's own time (EventBridge's `time`) it began.
+pub fn handled(function: &'static str, event_time: Option<Timestamp>, began: Timestamp, ok: bool) {
+    let now = chrono::Utc::now();
+    histogram!(HANDLER_MILLISECONDS, "function" => function)
+        .record((now - began).num_milliseconds().max(0) as f64);
+    if let Some(at) = event_time {
+        histogram!(EVENT_DELAY_MILLISECONDS, "function" => function)
+            .record((began - at).num_milliseconds().max(0) as f64);
+    }
+    if !ok {
+        counter!(FAILED_HANDLERS, "function" => function).increment(1);
+    }
+}

@@ -1,0 +1,91 @@
+//! The functions' metrics: a delivery through the engine, with the Embedded Metric
+//! Format recorder the functions install, writes the documents CloudWatch turns into
+//! the `Sluice` namespace's metrics, with their dimensions. Its own test binary: the
+//! recorder is global to a process.
+
+mod support;
+
+use chrono::Duration;
+use serde_json::Value;
+use support::{PRODUCTION, World, commit};
+
+/// The metric `name` with exactly the dimensions `dimensions` (besides `pipeline`),
+/// from the flushed documents: its value(s).
+fn metric<'a>(docs: &'a [Value], name: &str, dimensions: &[(&str, &str)]) -> Option<&'a Value> {
+    docs.iter().find_map(|doc| {
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        let names: Vec<&str> = directive["Metrics"]
+            .as_array()?
+            .iter()
+            .filter_map(|m| m["Name"].as_str())
+            .collect();
+        let keys: Vec<&str> = directive["Dimensions"][0]
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let wanted: Vec<&str> = std::iter::once("pipeline")
+            .chain(dimensions.iter().map(|(k, _)| *k))
+            .collect();
+        let same_keys = keys.len() == wanted.len() && wanted.iter().all(|k| keys.contains(k));
+        let same_values = doc["pipeline"] == "hello"
+            && dimensions.iter().all(|(k, v)| doc[*k] == *v)
+            && directive["Namespace"] == "Sluice";
+        (names.contains(&name) && same_keys && same_values).then(|| &doc[name])
+    })
+}
+
+#[tokio::test]
+async fn a_delivery_writes_its_metrics_in_embedded_metric_format() {
+    sluice_engine::measure::install("hello");
+    let world = World::new();
+    let a = world.to_the_gate(&commit(1)).await;
+    world.advance(Duration::minutes(20));
+    let (status, _) = world.decide(&a.id, "approve", "Grace").await;
+    assert_eq!(status.as_u16(), 200);
+    world.advance(Duration::minutes(3));
+    world
+        .deliver_stack(world.settle(PRODUCTION))
+        .await
+        .expect("stack event handled");
+
+    let mut out = Vec::new();
+    sluice_engine::measure::flush(&mut out);
+    let text = String::from_utf8(out).expect("UTF-8");
+    let docs: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line one JSON document"))
+        .collect();
+
+    for outcome in ["started", "succeeded"] {
+        assert_eq!(
+            metric(&docs, "Executions", &[("outcome", outcome)]),
+            Some(&Value::from(1)),
+            "{outcome}: {text}"
+        );
+    }
+    for stage in ["staging", "production"] {
+        assert_eq!(
+            metric(&docs, "Deployments", &[("stage", stage)]),
+            Some(&Value::from(1)),
+            "{stage}: {text}"
+        );
+        assert!(
+            metric(&docs, "LeadTimeSeconds", &[("stage", stage)]).is_some(),
+            "{stage}: {text}"
+        );
+    }
+    // Approved 20 minutes after the request.
+    let wait = metric(&docs, "ApprovalWaitSeconds", &[("stage", "production")]);
+    let seconds = wait.and_then(|w| w.as_f64().or_else(|| w[0].as_f64()));
+    assert_eq!(seconds, Some(1200.0), "{text}");
+    assert!(metric(&docs, "BuildSeconds", &[]).is_some(), "{text}");
+    // Nothing else is recorded twice: a second flush has nothing new.
+    let mut again = Vec::new();
+    sluice_engine::measure::flush(&mut again);
+    let again = String::from_utf8(again).expect("UTF-8");
+    assert!(
+        !again.contains("\"Executions\":1"),
+        "counted again: {again}"
+    );
+}
