@@ -5,6 +5,8 @@ use anyhow::{Result, bail};
 use chrono::Duration;
 use sluice_core::metrics::{Report, Spread};
 
+use crate::render::duration;
+
 /// How far back to read beyond the window's start: an execution pushed before the
 /// window can still deploy inside it after waiting for approval (links last a week by
 /// default).
@@ -32,23 +34,12 @@ pub fn parse_since(text: &str) -> Result<Duration> {
     })
 }
 
-/// `seconds` as a person reads a duration: `45s`, `12m`, `3h 20m`, `2d 4h`.
-pub fn duration(seconds: i64) -> String {
-    let s = seconds.max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
-    }
-}
-
 fn spread(s: &Spread, what: &str) -> String {
     match (s.median_seconds, s.p90_seconds) {
         (Some(median), Some(p90)) => format!(
             "median {}, p90 {}  ({} {what})",
-            duration(median),
-            duration(p90),
+            duration(Duration::seconds(median)),
+            duration(Duration::seconds(p90)),
             s.count
         ),
         _ => format!("none yet  (0 {what})"),
@@ -127,13 +118,5 @@ mod tests {
             let err = parse_since(bad).unwrap_err().to_string();
             assert!(err.contains("--since"), "{bad}: {err}");
         }
-    }
-
-    #[test]
-    fn durations_read_as_people_say_them() {
-        assert_eq!(duration(42), "42s");
-        assert_eq!(duration(12 * 60 + 5), "12m");
-        assert_eq!(duration(3 * 3600 + 20 * 60), "3h 20m");
-        assert_eq!(duration(2 * 86_400 + 4 * 3600), "2d 4h");
     }
 }

@@ -387,21 +387,6 @@ impl Local {
         })?;
         Ok((key, emulated_api_url(&url, &self.endpoint)?))
     }
-
-    /// The address, in the emulator, of an API a stage stack's output names.
-    pub async fn stack_api_url(&self, stack: &str, output: &str) -> Result<String> {
-        let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
-        let described = stack::describe(&cloudformation, stack)
-            .await?
-            .with_context(|| format!("there is no stack {stack}"))?;
-        let url = described
-            .outputs()
-            .iter()
-            .find(|o| o.output_key() == Some(output))
-            .and_then(|o| o.output_value())
-            .with_context(|| format!("stack {stack} has no output {output}"))?;
-        emulated_api_url(url, &self.endpoint)
-    }
 }
 
 /// `https://<api>.execute-api.<region>.amazonaws.com/<stage>/<path>` as the emulator
