@@ -1,7 +1,7 @@
 //! Lanes: one small document per stage, holding the decisions of `sluice_core::lane`.
 //! This module only reads and stores them, each write a compare-and-swap.
 
-use sluice_core::{Acquired, ExecutionId, Lane, Marked, StageName, Timestamp};
+use sluice_core::{Acquired, ExecutionId, Lane, Marked, Outcome, Released, StageName, Timestamp};
 
 use crate::objects::ObjectStore;
 use crate::store::{RetryPolicy, StoreError, compare_and_swap, read};
@@ -73,14 +73,15 @@ impl<O: ObjectStore> Lanes<O> {
             .await
     }
 
-    /// Lets go of the stage; returns the queued execution that now holds it, if any.
+    /// Lets go of the stage, left with `outcome` ([`Lane::release`]).
     pub async fn release(
         &self,
         stage: &StageName,
         execution: &ExecutionId,
+        outcome: Outcome,
         now: Timestamp,
-    ) -> Result<Option<ExecutionId>, StoreError> {
-        self.decide(stage, |lane| lane.release(execution, now))
+    ) -> Result<Released, StoreError> {
+        self.decide(stage, |lane| lane.release(execution, outcome, now))
             .await
     }
 }
@@ -111,7 +112,13 @@ mod tests {
         );
         let lane = lanes.get(&stage).await.unwrap();
         assert_eq!(lane.holder.map(|h| h.execution), Some(id(5)));
-        assert_eq!(lanes.release(&stage, &id(5), now).await.unwrap(), None);
+        let released = lanes
+            .release(&stage, &id(5), Outcome::Failed, now)
+            .await
+            .unwrap();
+        assert_eq!(released.next, None);
+        assert!(released.failed);
+        assert_eq!(lanes.get(&stage).await.unwrap().failing_since, Some(now));
         assert_eq!(lanes.get(&stage).await.unwrap().holder, None);
     }
 }

@@ -7,7 +7,7 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::ExecutionId;
-use crate::model::Timestamp;
+use crate::model::{StageStatus, Timestamp};
 
 /// A claim on a gate ("deploying now") that was never followed by a saved decision is
 /// given up after this long. The approval function's timeout (300 s) bounds how long
@@ -33,6 +33,46 @@ pub struct Lane {
     /// The newest execution ever granted the stage: nothing older may deploy it.
     #[serde(default)]
     pub newest: Option<ExecutionId>,
+    /// When the stage last failed, if no deployment has gone live on it since.
+    #[serde(default)]
+    pub failing_since: Option<Timestamp>,
+    /// When the change live on the stage went live.
+    #[serde(default)]
+    pub live_since: Option<Timestamp>,
+}
+
+/// How the releasing execution left the stage: what it means for the stage's health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its artifact went live; `rollback` if it was a rollback to an earlier one.
+    Deployed { rollback: bool },
+    /// A change failed there (a failed rollback leaves the stage as it was).
+    Failed,
+    /// Nothing changed on the stage (no changes, rejected, superseded, ...).
+    Left,
+}
+
+impl Outcome {
+    /// The outcome of a stage that ended `status`, in a rollback or not.
+    pub fn of(status: StageStatus, rollback: bool) -> Self {
+        match status {
+            StageStatus::Succeeded => Outcome::Deployed { rollback },
+            StageStatus::Failed if !rollback => Outcome::Failed,
+            _ => Outcome::Left,
+        }
+    }
+}
+
+/// What releasing a stage gave.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Released {
+    /// The queued execution that now holds the stage.
+    pub next: Option<ExecutionId>,
+    /// The stage was failing (a change failed there, or a rollback replaced the
+    /// change live there) and this deployment restored it, after this long.
+    pub restored_after: Option<Duration>,
+    /// A change failed on the stage.
+    pub failed: bool,
 }
 
 /// What asking for a stage gave.
@@ -169,13 +209,15 @@ impl Lane {
         }
     }
 
-    /// Lets go of the stage: the lane to store, and the queued execution that now
-    /// holds it, if any.
+    /// Lets go of the stage, which `execution` left with `outcome`: the lane to store,
+    /// the queued execution that now holds it, and what the outcome did to the
+    /// stage's health (only the holder's release counts, so each is told once).
     pub fn release(
         &self,
         execution: &ExecutionId,
+        outcome: Outcome,
         now: Timestamp,
-    ) -> (Option<Lane>, Option<ExecutionId>) {
+    ) -> (Option<Lane>, Released) {
         let mut lane = self.clone();
         if self
             .holder
@@ -191,12 +233,34 @@ impl Lane {
             if let Some(n) = &next {
                 lane.newest = Some(newest(self.newest.as_ref(), n));
             }
-            (Some(lane), next)
+            let mut released = Released {
+                next,
+                ..Released::default()
+            };
+            match outcome {
+                Outcome::Deployed { rollback } => {
+                    // A rollback means the change it replaced was bad from the
+                    // moment it went live.
+                    let failing =
+                        self.failing_since
+                            .or(if rollback { self.live_since } else { None });
+                    released.restored_after =
+                        failing.map(|since| (now - since).max(Duration::zero()));
+                    lane.failing_since = None;
+                    lane.live_since = Some(now);
+                }
+                Outcome::Failed => {
+                    released.failed = true;
+                    lane.failing_since = self.failing_since.or(Some(now));
+                }
+                Outcome::Left => {}
+            }
+            (Some(lane), released)
         } else if self.next.as_ref() == Some(execution) {
             lane.next = None;
-            (Some(lane), None)
+            (Some(lane), Released::default())
         } else {
-            (None, None)
+            (None, Released::default())
         }
     }
 
@@ -281,18 +345,18 @@ mod tests {
             lane.acquire(&id(6), t(3)).1,
             Acquired::Outdated { by: id(5) }
         );
-        let (l, next) = lane.release(&id(9), t(4));
-        assert_eq!(next, Some(id(5)));
+        let (l, released) = lane.release(&id(9), Outcome::Left, t(4));
+        assert_eq!(released.next, Some(id(5)));
         let lane = l.unwrap();
         assert_eq!(lane.holder.as_ref().map(|h| &h.execution), Some(&id(5)));
-        let lane = after(&lane, lane.release(&id(5), t(5)));
+        let lane = after(&lane, lane.release(&id(5), Outcome::Left, t(5)));
         assert_eq!(lane.holder, None);
     }
 
     #[test]
     fn nothing_older_than_what_took_the_stage_may_deploy_it_after() {
         let lane = after(&Lane::default(), Lane::default().acquire(&id(5), t(0)));
-        let lane = after(&lane, lane.release(&id(5), t(1)));
+        let lane = after(&lane, lane.release(&id(5), Outcome::Left, t(1)));
         assert_eq!(
             lane.acquire(&id(9), t(2)).1,
             Acquired::Outdated { by: id(5) }
@@ -325,5 +389,64 @@ mod tests {
         assert!(!lane.claim_abandoned(true, t(2) + CLAIM_GRACE));
         assert!(lane.claim_abandoned(true, t(3) + CLAIM_GRACE));
         assert!(!lane.claim_abandoned(false, t(3) + CLAIM_GRACE));
+    }
+
+    /// Takes the stage for `execution` and leaves it with `outcome` at `at`.
+    fn through(lane: &Lane, execution: u64, outcome: Outcome, at: i64) -> (Lane, Released) {
+        let lane = after(lane, lane.acquire(&id(execution), t(at)));
+        let (next, released) = lane.release(&id(execution), outcome, t(at));
+        (next.unwrap_or(lane), released)
+    }
+
+    #[test]
+    fn a_failed_stage_is_restored_by_the_next_deployment_and_says_after_how_long() {
+        let deployed = Outcome::Deployed { rollback: false };
+        let (lane, released) = through(&Lane::default(), 90, deployed, 0);
+        assert_eq!(released.restored_after, None, "nothing was failing");
+        let (lane, released) = through(&lane, 80, Outcome::Failed, 100);
+        assert!(released.failed);
+        // A second failure does not move the start of the outage.
+        let (lane, _) = through(&lane, 70, Outcome::Failed, 150);
+        assert_eq!(lane.failing_since, Some(t(100)));
+        // Cancelled, superseded, rejected, no changes: the stage is as it was.
+        let (lane, released) = through(&lane, 60, Outcome::Left, 200);
+        assert_eq!(released, Released::default());
+        let (lane, released) = through(&lane, 50, deployed, 400);
+        assert_eq!(released.restored_after, Some(Duration::seconds(300)));
+        assert_eq!(lane.failing_since, None);
+        assert_eq!(lane.live_since, Some(t(400)));
+    }
+
+    #[test]
+    fn a_rollback_restores_the_stage_from_when_the_bad_change_went_live() {
+        let (lane, _) = through(
+            &Lane::default(),
+            90,
+            Outcome::Deployed { rollback: false },
+            1000,
+        );
+        let (lane, released) = through(&lane, 80, Outcome::Deployed { rollback: true }, 1600);
+        assert_eq!(released.restored_after, Some(Duration::seconds(600)));
+        // A failed rollback is not a failed change: the stage keeps what it had.
+        let (_, released) = through(&lane, 70, Outcome::of(StageStatus::Failed, true), 1700);
+        assert!(!released.failed);
+    }
+
+    #[test]
+    fn only_the_holders_release_tells_the_outcome() {
+        let lane = after(&Lane::default(), Lane::default().acquire(&id(9), t(0)));
+        let lane = after(&lane, lane.acquire(&id(5), t(1)));
+        // The queued one leaves (superseded, say): it never held the stage.
+        let (next, released) = lane.release(&id(5), Outcome::Failed, t(2));
+        assert!(!released.failed);
+        assert_eq!(next.and_then(|l| l.failing_since), None);
+        // The holder's release, told twice, counts once.
+        let (next, released) = lane.release(&id(9), Outcome::Failed, t(3));
+        assert!(released.failed);
+        let lane = next.unwrap();
+        assert_eq!(
+            lane.release(&id(9), Outcome::Failed, t(4)),
+            (None, Released::default())
+        );
     }
 }

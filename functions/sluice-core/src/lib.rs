@@ -17,7 +17,7 @@ pub mod text;
 pub use config::{ConfigError, Pipeline, StageConfig};
 pub use event::{Command, Event, Notice, Push, Via};
 pub use ids::{CommitId, ExecutionId, InvalidId, StageName, TokenHash};
-pub use lane::{Acquired, Holder, Lane, Marked};
+pub use lane::{Acquired, Holder, Lane, Marked, Outcome, Released};
 pub use machine::{Rejected, Transition, rollback, start, step};
 pub use model::{
     Approval, Artifact, ArtifactObject, Build, BuildStatus, ChangeAction, Commit, Decision, Entry,

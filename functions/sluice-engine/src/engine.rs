@@ -16,7 +16,7 @@ use sluice_adapters::lanes::Lanes;
 use sluice_adapters::notifier::{Message, Notifier};
 use sluice_adapters::{AwsError, ExecutionStore, ObjectStore, StoreError};
 use sluice_core::{
-    Command, Event, Execution, ExecutionId, Rejected, StageName, StageStatus, Timestamp,
+    Command, Event, Execution, ExecutionId, Outcome, Rejected, StageName, StageStatus, Timestamp,
 };
 use tracing::{Instrument, Span, error, info, warn};
 
@@ -215,9 +215,9 @@ where
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
         let mut work = Vec::new();
         for stage in execution.stages.iter().filter(|s| s.status.is_finished()) {
+            let outcome = Outcome::of(stage.status, execution.rollback_of.is_some());
             let mut next = self
-                .lanes
-                .release(&stage.name, &execution.id, self.now())
+                .release_stage(&stage.name, &execution.id, outcome)
                 .await?;
             while let Some(queued) = next {
                 match self.start_queued(&stage.name, &queued).await? {
@@ -226,11 +226,31 @@ where
                         break;
                     }
                     // It moved on meanwhile; free the lane for the next one.
-                    None => next = self.lanes.release(&stage.name, &queued, self.now()).await?,
+                    None => {
+                        next = self
+                            .release_stage(&stage.name, &queued, Outcome::Left)
+                            .await?
+                    }
                 }
             }
         }
         Ok(work)
+    }
+
+    /// Lets go of `stage`, which `execution` left with `outcome`, and measures what
+    /// that did to the stage's health. Returns the queued execution now holding it.
+    pub(crate) async fn release_stage(
+        &self,
+        stage: &StageName,
+        execution: &ExecutionId,
+        outcome: Outcome,
+    ) -> Result<Option<ExecutionId>, EngineError> {
+        let released = self
+            .lanes
+            .release(stage, execution, outcome, self.now())
+            .await?;
+        crate::measure::released(stage, &released);
+        Ok(released.next)
     }
 
     /// The command that starts `queued` on `stage`, now that it holds the stage, or

@@ -12,15 +12,22 @@ use std::sync::OnceLock;
 use chrono::Duration;
 use metrics::{counter, histogram};
 use metrics_cloudwatch_embedded::Collector;
-use sluice_core::{Command, Event, Execution, Notice, StageStatus, Timestamp};
+use sluice_core::{Command, Event, Execution, Notice, Released, StageName, StageStatus, Timestamp};
 
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "Sluice";
 
 /// Executions that started or ended, by `outcome`.
 pub const EXECUTIONS: &str = "Executions";
-/// Changes deployed to a stage, by `stage`.
+/// Changes deployed to a stage, by `stage` (rollbacks are not changes).
 pub const DEPLOYMENTS: &str = "Deployments";
+/// Changes that failed at a stage, by `stage`.
+pub const FAILED_DEPLOYMENTS: &str = "FailedDeployments";
+/// Rollbacks deployed to a stage, by `stage`: each replaced a bad change.
+pub const ROLLBACKS: &str = "Rollbacks";
+/// From a stage failing (a change failing there, or a bad change going live that a
+/// rollback then replaced) to the deployment that restored it, by `stage`.
+pub const RESTORE_SECONDS: &str = "RestoreSeconds";
 /// From the build being asked for to its artifact pinned.
 pub const BUILD_SECONDS: &str = "BuildSeconds";
 /// From the approval request to the decision, by `stage`.
@@ -114,13 +121,26 @@ fn measure_event(event: &Event, after: &Execution, now: Timestamp) {
                 .stage(stage)
                 .is_some_and(|s| s.status == StageStatus::Succeeded) =>
         {
-            counter!(DEPLOYMENTS, "stage" => stage.to_string()).increment(1);
             if after.rollback_of.is_none() {
+                counter!(DEPLOYMENTS, "stage" => stage.to_string()).increment(1);
                 histogram!(LEAD_TIME_SECONDS, "stage" => stage.to_string())
                     .record(seconds(now - after.created_at));
+            } else {
+                counter!(ROLLBACKS, "stage" => stage.to_string()).increment(1);
             }
         }
         _ => {}
+    }
+}
+
+/// What an execution letting go of `stage` did to the stage's health: a change
+/// failed there, or the stage was restored after failing.
+pub fn released(stage: &StageName, released: &Released) {
+    if released.failed {
+        counter!(FAILED_DEPLOYMENTS, "stage" => stage.to_string()).increment(1);
+    }
+    if let Some(after) = released.restored_after {
+        histogram!(RESTORE_SECONDS, "stage" => stage.to_string()).record(seconds(after));
     }
 }
 

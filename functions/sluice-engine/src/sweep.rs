@@ -9,7 +9,7 @@ use sluice_adapters::builder::{BuildOutcome, Builder};
 use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::{ChangeSetState, Deployer, Target};
 use sluice_adapters::notifier::Notifier;
-use sluice_core::{BuildStatus, Event, Execution, Marked, StageStatus, Status, deadlines};
+use sluice_core::{BuildStatus, Event, Execution, Marked, Outcome, StageStatus, Status, deadlines};
 use tracing::{Instrument, info, warn};
 
 use crate::deploy::change_set_event;
@@ -125,8 +125,13 @@ where
                                 && s.approval.as_ref().is_none_or(|a| a.decision.is_none())
                         });
                         if gone {
-                            self.lanes
-                                .release(&stage.name, &h.execution, self.now())
+                            let outcome = match (&holder, at_stage) {
+                                (Some(o), Some(s)) => {
+                                    Outcome::of(s.status, o.rollback_of.is_some())
+                                }
+                                _ => Outcome::Left,
+                            };
+                            self.release_stage(&stage.name, &h.execution, outcome)
                                 .await?;
                         } else if lane.claim_abandoned(waits_undecided, self.now()) {
                             // A decision that claimed the stage and was never saved:

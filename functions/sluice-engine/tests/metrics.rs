@@ -7,7 +7,7 @@ mod support;
 
 use chrono::Duration;
 use serde_json::Value;
-use support::{PRODUCTION, World, commit};
+use support::{PRODUCTION, STAGING, World, commit};
 
 /// The metric `name` with exactly the dimensions `dimensions` (besides `pipeline`),
 /// from the flushed documents: its value(s).
@@ -88,4 +88,54 @@ async fn a_delivery_writes_its_metrics_in_embedded_metric_format() {
         !again.contains("\"Executions\":1"),
         "counted again: {again}"
     );
+
+    // A change that fails at staging, then one that fixes it 10 minutes later: one
+    // failed deployment, and the stage restored after 600 s.
+    let broken = world.push(&commit(2)).await;
+    let template = format!("template of 2 {}", sluice_adapters::memory::FAIL_DEPLOY);
+    world.build_succeeds(&broken, &template).await;
+    world
+        .deliver_stack(world.settle(STAGING))
+        .await
+        .expect("stack event handled");
+    world.advance(Duration::minutes(10));
+    let fix = world.push(&commit(3)).await;
+    world.build_succeeds(&fix, "template of 3").await;
+    world
+        .deliver_stack(world.settle(STAGING))
+        .await
+        .expect("stack event handled");
+
+    let docs = flushed();
+    let text = serde_json::to_string(&docs).expect("JSON");
+    let staging = [("stage", "staging")];
+    assert_eq!(
+        metric(&docs, "FailedDeployments", &staging),
+        Some(&Value::from(1)),
+        "{text}"
+    );
+    let restored = metric(&docs, "RestoreSeconds", &staging);
+    let seconds = restored.and_then(|w| w.as_f64().or_else(|| w[0].as_f64()));
+    assert_eq!(seconds, Some(600.0), "{text}");
+    assert_eq!(
+        metric(&docs, "Deployments", &staging),
+        Some(&Value::from(1)),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&docs, "Executions", &[("outcome", "failed")]),
+        Some(&Value::from(1)),
+        "{text}"
+    );
+}
+
+/// What the recorder wrote since the last flush, one JSON document per line.
+fn flushed() -> Vec<Value> {
+    let mut out = Vec::new();
+    sluice_engine::measure::flush(&mut out);
+    String::from_utf8(out)
+        .expect("UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line one JSON document"))
+        .collect()
 }
