@@ -34,6 +34,12 @@ pub const BUILD_SECONDS: &str = "BuildSeconds";
 pub const APPROVAL_WAIT_SECONDS: &str = "ApprovalWaitSeconds";
 /// From the push to the stage's stack updated, by `stage`.
 pub const LEAD_TIME_SECONDS: &str = "LeadTimeSeconds";
+/// How long an approval request has waited undecided, by `stage`: what the sweeper
+/// sees on each pass (every 5 minutes), for the alarm on approvals left waiting.
+pub const APPROVAL_PENDING_MINUTES: &str = "ApprovalPendingMinutes";
+/// How long an execution in flight that waits for no person has not changed, as
+/// the sweeper sees it: for the alarm on stuck executions.
+pub const STALLED_MINUTES: &str = "StalledMinutes";
 /// From an AWS event's time to its handler starting, by `function`.
 pub const EVENT_DELAY_MILLISECONDS: &str = "EventDelayMilliseconds";
 /// A handler's run, by `function`.
@@ -141,6 +147,27 @@ pub fn released(stage: &StageName, released: &Released) {
     }
     if let Some(after) = released.restored_after {
         histogram!(RESTORE_SECONDS, "stage" => stage.to_string()).record(seconds(after));
+    }
+}
+
+/// What the sweeper sees of an execution in flight: the age of its undecided
+/// approval request, or else how long it has not changed.
+pub fn in_flight(execution: &Execution, now: Timestamp) {
+    if execution.status.is_terminal() {
+        return;
+    }
+    let minutes = |since: Timestamp| seconds(now - since) / 60.0;
+    let waiting = execution.stages.iter().find_map(|s| {
+        let approval = s.approval.as_ref()?;
+        (s.status == StageStatus::AwaitingApproval && approval.decision.is_none())
+            .then_some((&s.name, approval.requested_at))
+    });
+    match waiting {
+        Some((stage, requested)) => {
+            histogram!(APPROVAL_PENDING_MINUTES, "stage" => stage.to_string())
+                .record(minutes(requested));
+        }
+        None => histogram!(STALLED_MINUTES).record(minutes(execution.updated_at)),
     }
 }
 

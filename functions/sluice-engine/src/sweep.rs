@@ -52,6 +52,7 @@ where
                     self.store.clear_in_flight(&id).await?;
                     return Ok(0);
                 }
+                crate::measure::in_flight(&execution, self.now());
                 let Some(event) = self.finding(&execution).await? else {
                     return Ok(0);
                 };

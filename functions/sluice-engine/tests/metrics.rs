@@ -41,6 +41,8 @@ async fn a_delivery_writes_its_metrics_in_embedded_metric_format() {
     let world = World::new();
     let a = world.to_the_gate(&commit(1)).await;
     world.advance(Duration::minutes(20));
+    // The sweeper's pass sees the request waiting for 20 minutes.
+    world.engine.sweep(10).await.expect("sweep");
     let (status, _) = world.decide(&a.id, "approve", "Grace").await;
     assert_eq!(status.as_u16(), 200);
     world.advance(Duration::minutes(3));
@@ -80,6 +82,9 @@ async fn a_delivery_writes_its_metrics_in_embedded_metric_format() {
     let seconds = wait.and_then(|w| w.as_f64().or_else(|| w[0].as_f64()));
     assert_eq!(seconds, Some(1200.0), "{text}");
     assert!(metric(&docs, "BuildSeconds", &[]).is_some(), "{text}");
+    let pending = metric(&docs, "ApprovalPendingMinutes", &[("stage", "production")]);
+    let minutes = pending.and_then(|w| w.as_f64().or_else(|| w[0].as_f64()));
+    assert_eq!(minutes, Some(20.0), "{text}");
     // Nothing else is recorded twice: a second flush has nothing new.
     let mut again = Vec::new();
     sluice_engine::measure::flush(&mut again);
@@ -106,8 +111,17 @@ async fn a_delivery_writes_its_metrics_in_embedded_metric_format() {
         .await
         .expect("stack event handled");
 
+    // A build that has said nothing for 45 minutes: the sweeper sees it stalled.
+    let quiet = world.push(&commit(4)).await;
+    world.advance(Duration::minutes(45));
+    world.engine.sweep(10).await.expect("sweep");
+    assert!(!world.execution(&quiet.id).await.status.is_terminal());
+
     let docs = flushed();
     let text = serde_json::to_string(&docs).expect("JSON");
+    let stalled = metric(&docs, "StalledMinutes", &[]);
+    let minutes = stalled.and_then(|w| w.as_f64().or_else(|| w[0].as_f64()));
+    assert_eq!(minutes, Some(45.0), "{text}");
     let staging = [("stage", "staging")];
     assert_eq!(
         metric(&docs, "FailedDeployments", &staging),
