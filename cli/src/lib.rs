@@ -7,4 +7,5 @@ pub mod logs;
 pub mod metrics;
 pub mod operate;
 pub mod render;
+pub mod report;
 pub mod watch;

@@ -53,6 +53,19 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// The same figures over time, as one self-contained HTML page of charts (no
+    /// network needed to open it): for every stage, or only --stage.
+    Report {
+        /// Where to write the page.
+        #[arg(long, value_name = "FILE")]
+        html: PathBuf,
+        /// The window: the last 30d, 12h, 2w...
+        #[arg(long, default_value = "30d")]
+        since: String,
+        /// Only this stage.
+        #[arg(long)]
+        stage: Option<String>,
+    },
     /// One execution in full: stages, approvals, links, failure reasons, timeline.
     Show {
         /// The execution's id, as `sluice status` prints it.
@@ -387,6 +400,75 @@ async fn run(cli: Cli) -> Result<String> {
                 Format::Table => Ok(sluice::metrics::table(&cli.pipeline, &report)),
                 Format::Json => Ok(serde_json::to_string_pretty(&report)?),
             }
+        }
+        Command::Report { html, since, stage } => {
+            let window = sluice::metrics::parse_since(&since)?;
+            let stage = stage
+                .map(|s| {
+                    sluice_core::StageName::parse(&s).with_context(|| format!("--stage {s:?}"))
+                })
+                .transpose()?;
+            // Refuse a bad destination before reading anything.
+            let parent = match html.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if !parent.is_dir() {
+                bail!(
+                    "--html {}: the directory {} does not exist",
+                    html.display(),
+                    parent.display()
+                );
+            }
+            let from = now - window;
+            eprintln!(
+                "Reading the executions since {} ...",
+                (from - sluice::metrics::LOOKBACK).format("%Y-%m-%d")
+            );
+            let executions = store.since(from - sluice::metrics::LOOKBACK).await?;
+            // The stages, in order, of the newest change (a rollback has one stage).
+            let known: Vec<sluice_core::StageName> = executions
+                .iter()
+                .filter(|e| e.rollback_of.is_none())
+                .max_by_key(|e| e.created_at)
+                .map(|e| e.stages.iter().map(|s| s.name.clone()).collect())
+                .unwrap_or_default();
+            let stages = match stage {
+                Some(stage) if !known.is_empty() && !known.contains(&stage) => bail!(
+                    "pipeline {} has no stage {stage}; its stages: {}",
+                    cli.pipeline,
+                    known
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Some(stage) => vec![stage],
+                None => known,
+            };
+            let page = sluice::report::html(&cli.pipeline, &executions, &stages, from, now);
+            // Written beside it, then renamed: a failure leaves no half page.
+            let partial = parent.join(format!(
+                ".{}.partial",
+                html.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("report.html")
+            ));
+            std::fs::write(&partial, page)
+                .with_context(|| format!("cannot write {}", partial.display()))?;
+            std::fs::rename(&partial, &html)
+                .with_context(|| format!("cannot write {}", html.display()))?;
+            Ok(format!(
+                "Wrote {}: {} stage(s) ({}), {} executions read, over the last {since}.\n",
+                html.display(),
+                stages.len(),
+                stages
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                executions.len()
+            ))
         }
         Command::Show { execution } => {
             let id = ExecutionId::parse(&execution)?;

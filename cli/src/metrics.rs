@@ -34,6 +34,19 @@ pub fn parse_since(text: &str) -> Result<Duration> {
     })
 }
 
+/// What the figures mean, printed under the table and the report's charts.
+pub const DEFINITIONS: &[&str] = &[
+    "A change is an execution of a push or release; rollbacks are not changes.",
+    "Deployment: a change whose stage succeeded in the window (no-change stages are not counted).",
+    "Lead time: from Sluice receiving the push to the stage finishing.",
+    "Change failure: the stage failed in the window, or a rollback of the stage was asked for \
+     while the change was live there; the rate is over changes that deployed or failed there.",
+    "Recovery time: from a failure (or the rolled-back change going live) to the next \
+     successful deployment of the stage, rollbacks included.",
+    "Approval wait: approval request to decision. Build time: build asked for to first stage started.",
+    "Percentiles are nearest-rank.",
+];
+
 fn spread(s: &Spread, what: &str) -> String {
     match (s.median_seconds, s.p90_seconds) {
         (Some(median), Some(p90)) => format!(
@@ -90,18 +103,10 @@ pub fn table(pipeline: &str, r: &Report) -> String {
     for (name, value) in rows {
         out.push_str(&format!("  {name:<23} {value}\n"));
     }
-    out.push_str(
-        "\nDefinitions\n\
-         \x20 A change is an execution of a push or release; rollbacks are not changes.\n\
-         \x20 Deployment: a change whose stage succeeded in the window (no-change stages are not counted).\n\
-         \x20 Lead time: from Sluice receiving the push to the stage finishing.\n\
-         \x20 Change failure: the stage failed in the window, or a rollback of the stage was asked for\n\
-         \x20   while the change was live there; the rate is over changes that deployed or failed there.\n\
-         \x20 Recovery time: from a failure (or the rolled-back change going live) to the next\n\
-         \x20   successful deployment of the stage, rollbacks included.\n\
-         \x20 Approval wait: approval request to decision. Build time: build asked for to first stage started.\n\
-         \x20 Percentiles are nearest-rank.\n",
-    );
+    out.push_str("\nDefinitions\n");
+    for definition in DEFINITIONS {
+        out.push_str(&format!("  {definition}\n"));
+    }
     out
 }
 

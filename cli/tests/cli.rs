@@ -454,4 +454,51 @@ async fn metrics_computes_the_four_keys_from_the_documents() {
             text(&out.stderr)
         );
     }
+
+    // The same as a page of charts: a section per stage, production's deployments
+    // chart adding up to the two deployments (the browser test is in local.rs).
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let page = dir.path().join("report.html");
+    let path = page.to_string_lossy().into_owned();
+    let out = sluice(&emulator, &bucket, &["report", "--html", &path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 stage(s) (staging, production)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let html = std::fs::read_to_string(&page).expect("the page");
+    let production = &html[html.find("data-stage=\"production\"").expect("production")..];
+    let chart = &production[production
+        .find("data-metric=\"deployments\"")
+        .expect("chart")..];
+    let chart = &chart[..chart.find("</svg>").expect("end of chart")];
+    let total: f64 = chart
+        .split("data-value=\"")
+        .skip(1)
+        .filter_map(|rest| rest[..rest.find('"')?].parse::<f64>().ok())
+        .sum();
+    assert_eq!(total, 2.0, "{chart}");
+    assert!(
+        html.contains("default-src 'none'"),
+        "the page may fetch nothing"
+    );
+    for (args, expected) in [
+        (
+            vec!["report", "--html", "/no/such/dir/report.html"],
+            "the directory /no/such/dir does not exist",
+        ),
+        (
+            vec!["report", "--html", &path, "--stage", "qa"],
+            "has no stage qa; its stages: staging, production",
+        ),
+    ] {
+        let out = sluice(&emulator, &bucket, &args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
 }
