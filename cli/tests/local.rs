@@ -463,43 +463,184 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
         assert_eq!(report["not_recovered"], 0, "{stage}: {report}");
     }
 
-    // The deploy function wrote its metrics to its log in Embedded Metric Format, as
-    // CloudWatch reads them: deployments by stage, in the Sluice namespace.
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&run.local.sdk);
-    let groups = logs
-        .describe_log_groups()
-        .log_group_name_prefix("/aws/lambda/sluice-DeployFunction")
-        .send()
+    // The same over time, as a page of charts, opened in a browser: a chart of each
+    // key for each stage, drawn, with the same figures.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let page = dir.path().join("report.html");
+    let (ok, said) = sluice_as(
+        &run.local,
+        &operator,
+        &["report", "--html", &page.to_string_lossy()],
+    );
+    assert!(ok && said.contains("Wrote"), "{said}");
+    let driver = Driver::start();
+    let browser = driver.client().await;
+    browser
+        .goto(&format!("file://{}", page.display()))
         .await
-        .expect("the deploy function's log group");
-    let group = groups
-        .log_groups()
-        .first()
-        .and_then(|g| g.log_group_name())
-        .expect("a log group")
-        .to_owned();
-    let found = logs
-        .filter_log_events()
-        .log_group_name(&group)
-        .filter_pattern("\"Deployments\"")
-        .send()
+        .expect("open the report");
+    let charts = browser
+        .execute(
+            r#"const stages = {};
+            for (const section of document.querySelectorAll('section.stage')) {
+              const charts = {};
+              for (const svg of section.querySelectorAll('svg.chart')) {
+                const bars = [...svg.querySelectorAll('rect.bar')];
+                charts[svg.dataset.metric] = {
+                  drawn: svg.getBoundingClientRect().width > 100,
+                  total: bars.reduce((n, b) => n + Number(b.dataset.value), 0),
+                };
+              }
+              stages[section.dataset.stage] = charts;
+            }
+            return stages;"#,
+            vec![],
+        )
         .await
-        .expect("FilterLogEvents");
-    let documents: Vec<serde_json::Value> = found
-        .events()
-        .iter()
-        .filter_map(|e| e.message())
-        .filter_map(|m| serde_json::from_str(m.trim()).ok())
-        .collect();
-    assert!(
+        .expect("read the charts");
+    browser.close().await.expect("close the browser");
+    for (stage, deployments, failure_pct) in [("staging", 2.0, 50.0), ("production", 1.0, 0.0)] {
+        let of = &charts[stage];
+        for metric in [
+            "deployments",
+            "lead-time",
+            "change-failure-rate",
+            "recovery-time",
+            "approval-wait",
+        ] {
+            assert_eq!(of[metric]["drawn"], true, "{stage} {metric}: {charts}");
+        }
+        assert_eq!(
+            of["deployments"]["total"].as_f64(),
+            Some(deployments),
+            "{stage}: {charts}"
+        );
+        assert_eq!(
+            of["change-failure-rate"]["total"].as_f64(),
+            Some(failure_pct),
+            "{stage}: {charts}"
+        );
+    }
+
+    // The functions wrote their metrics to their logs in Embedded Metric Format, as
+    // CloudWatch reads them: deployments and the rollback by stage, and how long
+    // staging took to be restored, in the Sluice namespace.
+    let documents = emf_documents(&run.local).await;
+    let about_staging = |name: &str| {
         documents.iter().any(|d| {
             d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Sluice"
                 && d["pipeline"] == "sluice"
                 && d["stage"] == "staging"
-                && d["Deployments"].as_u64().is_some_and(|n| n >= 1)
-        }),
-        "no EMF document with staging's deployments: {documents:?}"
+                && !d[name].is_null()
+        })
+    };
+    for name in [
+        "Deployments",
+        "Rollbacks",
+        "RestoreSeconds",
+        "LeadTimeSeconds",
+    ] {
+        assert!(
+            about_staging(name),
+            "no EMF document with staging's {name}: {documents:?}"
+        );
+    }
+
+    // What the template gives an operator to look at, as the emulator made it: the
+    // dashboard, with its widgets, and an alarm per stage.
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&run.local.sdk);
+    let dashboard = cloudwatch
+        .get_dashboard()
+        .dashboard_name("sluice-sluice")
+        .send()
+        .await
+        .expect("the dashboard");
+    let body: serde_json::Value =
+        serde_json::from_str(dashboard.dashboard_body().unwrap_or_default())
+            .expect("the dashboard's body is JSON");
+    let titles: Vec<&str> = body["widgets"]
+        .as_array()
+        .expect("widgets")
+        .iter()
+        .filter_map(|w| w["properties"]["title"].as_str())
+        .collect();
+    for wanted in [
+        "Deployment frequency",
+        "Lead time for changes",
+        "Change failure rate and time to restore",
+        "Executions by outcome",
+        "Approval wait",
+        "Build time",
+        "Transition delay",
+        "Failed events",
+    ] {
+        assert!(
+            titles.iter().any(|t| t.starts_with(wanted)),
+            "no widget {wanted}: {titles:?}"
+        );
+    }
+    let query = body["widgets"]
+        .as_array()
+        .and_then(|w| w.iter().find_map(|w| w["properties"]["query"].as_str()))
+        .expect("the failure rate's query");
+    assert!(
+        query.starts_with("SOURCE '/aws/lambda/sluice-source' | "),
+        "{query}"
     );
+    let alarms = cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix("sluice-")
+        .send()
+        .await
+        .expect("DescribeAlarms");
+    let names: Vec<&str> = alarms
+        .metric_alarms()
+        .iter()
+        .filter_map(|a| a.alarm_name())
+        .collect();
+    for wanted in [
+        "sluice-staging-deploy-failed",
+        "sluice-production-deploy-failed",
+        "sluice-production-approval-waiting",
+        "sluice-execution-stuck",
+    ] {
+        assert!(names.contains(&wanted), "no alarm {wanted}: {names:?}");
+    }
+}
+
+/// Every Embedded Metric Format document in the logs of the functions of the Sluice
+/// stack `sluice`.
+async fn emf_documents(local: &Local) -> Vec<serde_json::Value> {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&local.sdk);
+    let groups = logs
+        .describe_log_groups()
+        .log_group_name_prefix("/aws/lambda/sluice-")
+        .send()
+        .await
+        .expect("the functions' log groups");
+    let mut documents = Vec::new();
+    for group in groups
+        .log_groups()
+        .iter()
+        .filter_map(|g| g.log_group_name())
+    {
+        let mut pages = logs
+            .filter_log_events()
+            .log_group_name(group)
+            .filter_pattern("\"CloudWatchMetrics\"")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.expect("FilterLogEvents");
+            documents.extend(
+                page.events()
+                    .iter()
+                    .filter_map(|e| e.message())
+                    .filter_map(|m| serde_json::from_str::<serde_json::Value>(m.trim()).ok()),
+            );
+        }
+    }
+    documents
 }
 
 /// Credentials for `role` (assumed in the emulator as `session`): a person, as the
@@ -792,7 +933,7 @@ async fn an_operator_retries_a_failed_stage_cancels_and_releases_an_old_commit()
     assert!(release < deploying, "in time order: {said}");
     assert!(said.contains("  sluice-operator  INFO "), "{said}");
     assert!(
-        said.contains("BuildFunction") && said.contains("DeployFunction"),
+        said.contains("  sluice-build  ") && said.contains("  sluice-deploy  "),
         "{said}"
     );
     assert!(

@@ -387,10 +387,10 @@ test('operators and approvers call only their own functions, and change nothing 
   await assertDenied(approver, 'lambda:InvokeFunction', operatorFunction)
   // `sluice logs` reads this pipeline's function logs, and no one else's.
   const logGroup = (name) => `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/aws/lambda/${name}`
-  await assertAllowed(operator, 'logs:FilterLogEvents', logGroup(`${PIPELINE}-SourceFunction-1A2B3C`))
+  await assertAllowed(operator, 'logs:FilterLogEvents', logGroup(`${PIPELINE}-source`))
   await assertAllowed(operator, 'logs:DescribeLogGroups', '*')
   await assertDenied(operator, 'logs:FilterLogEvents', logGroup('payroll-api-function'))
-  await assertDenied(approver, 'logs:FilterLogEvents', logGroup(`${PIPELINE}-SourceFunction-1A2B3C`))
+  await assertDenied(approver, 'logs:FilterLogEvents', logGroup(`${PIPELINE}-source`))
   for (const person of [operator, approver]) {
     // `sluice status` and `show` read the state...
     await assertAllowed(person, 's3:GetObject', state, {}, bucketPolicy)

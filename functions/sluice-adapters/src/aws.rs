@@ -3,8 +3,11 @@
 
 use std::error::Error as StdError;
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_config::SdkConfig;
+use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use crate::objects::BoxError;
@@ -111,10 +114,39 @@ pub fn chain(err: &(dyn StdError + 'static)) -> String {
     text
 }
 
+/// Requests sent to AWS by this process since [`take_calls`] last looked.
+static CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts every request a client sends to AWS, retries included: the functions add
+/// it to each of their clients, and record the count per invocation.
+#[derive(Debug, Clone, Copy)]
+pub struct CountCalls;
+
+impl Intercept for CountCalls {
+    fn name(&self) -> &'static str {
+        "CountCalls"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        CALLS.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The requests [`CountCalls`] saw since the last call; starts counting again.
+pub fn take_calls() -> u64 {
+    CALLS.swap(0, Ordering::Relaxed)
+}
+
 /// An S3 client for `config`. With an endpoint override (the local emulator) it uses
 /// path-style addressing, since bucket subdomains of 127.0.0.1 do not resolve.
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
-    let builder = aws_sdk_s3::config::Builder::from(config);
+    let builder = aws_sdk_s3::config::Builder::from(config).interceptor(CountCalls);
     let builder = if config.endpoint_url().is_some() {
         builder.force_path_style(true)
     } else {

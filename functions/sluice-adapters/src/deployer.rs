@@ -152,7 +152,11 @@ impl CloudFormation {
     pub fn new(config: &SdkConfig) -> Self {
         Self {
             config: config.clone(),
-            own: aws_sdk_cloudformation::Client::new(config),
+            own: aws_sdk_cloudformation::Client::from_conf(
+                aws_sdk_cloudformation::config::Builder::from(config)
+                    .interceptor(crate::aws::CountCalls)
+                    .build(),
+            ),
             assumed: Arc::default(),
         }
     }
@@ -171,6 +175,7 @@ impl CloudFormation {
             .await;
         let conf = aws_sdk_cloudformation::config::Builder::from(&self.config)
             .credentials_provider(provider)
+            .interceptor(crate::aws::CountCalls)
             .build();
         let client = aws_sdk_cloudformation::Client::from_conf(conf);
         self.lock().insert(role.to_owned(), client.clone());

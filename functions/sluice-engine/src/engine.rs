@@ -74,8 +74,8 @@ impl EngineError {
     }
 }
 
-/// Runs a handler's work inside its span, and logs its failure there, so the line
-/// that says what went wrong carries the execution id.
+/// Runs a handler's work inside its span, and logs how it ended and how long it took
+/// there, so the line that says what went wrong carries the execution id.
 pub(crate) async fn traced<T>(
     span: Span,
     work: impl Future<Output = Result<T, EngineError>>,
@@ -83,9 +83,15 @@ pub(crate) async fn traced<T>(
     // Boxed: the SDK's futures are large, and handlers nest several of them.
     let work = Box::pin(work);
     async {
+        let began = std::time::Instant::now();
         let result = work.await;
-        if let Err(e) = &result {
-            error!(error = %chain(e), retryable = e.is_retryable(), "handler failed");
+        // took_ms: for the saved query of the slowest transitions.
+        let took_ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match &result {
+            Ok(_) => info!(took_ms, "handler finished"),
+            Err(e) => {
+                error!(error = %chain(e), retryable = e.is_retryable(), took_ms, "handler failed")
+            }
         }
         result
     }

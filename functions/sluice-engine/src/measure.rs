@@ -44,9 +44,30 @@ pub const STALLED_MINUTES: &str = "StalledMinutes";
 pub const EVENT_DELAY_MILLISECONDS: &str = "EventDelayMilliseconds";
 /// A handler's run, by `function`.
 pub const HANDLER_MILLISECONDS: &str = "HandlerMilliseconds";
+/// Requests sent to AWS during one invocation (retries included), by `function`.
+pub const AWS_CALLS: &str = "AwsCalls";
 /// Handler runs that failed, by `function`: after Lambda's retries, such an event
 /// goes to the failed-events queue.
 pub const FAILED_HANDLERS: &str = "FailedHandlers";
+
+/// Every metric the functions write: the dashboard and the alarms in
+/// `template.yaml` name no other.
+pub const ALL: &[&str] = &[
+    EXECUTIONS,
+    DEPLOYMENTS,
+    FAILED_DEPLOYMENTS,
+    ROLLBACKS,
+    RESTORE_SECONDS,
+    BUILD_SECONDS,
+    APPROVAL_WAIT_SECONDS,
+    LEAD_TIME_SECONDS,
+    APPROVAL_PENDING_MINUTES,
+    STALLED_MINUTES,
+    EVENT_DELAY_MILLISECONDS,
+    HANDLER_MILLISECONDS,
+    AWS_CALLS,
+    FAILED_HANDLERS,
+];
 
 static COLLECTOR: OnceLock<&'static Collector> = OnceLock::new();
 
@@ -171,8 +192,9 @@ pub fn in_flight(execution: &Execution, now: Timestamp) {
     }
 }
 
-/// One handler run of `function`: how long it took, whether it failed, and how long
-/// after the event's own time (EventBridge's `time`) it began.
+/// One handler run of `function`: how long it took, whether it failed, how long
+/// after the event's own time (EventBridge's `time`) it began, and how many requests
+/// it sent to AWS.
 pub fn handled(function: &'static str, event_time: Option<Timestamp>, began: Timestamp, ok: bool) {
     let now = chrono::Utc::now();
     histogram!(HANDLER_MILLISECONDS, "function" => function)
@@ -184,4 +206,5 @@ pub fn handled(function: &'static str, event_time: Option<Timestamp>, began: Tim
     if !ok {
         counter!(FAILED_HANDLERS, "function" => function).increment(1);
     }
+    histogram!(AWS_CALLS, "function" => function).record(sluice_adapters::aws::take_calls() as f64);
 }

@@ -3,7 +3,7 @@
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
-use sluice_adapters::aws::{chain, s3_client};
+use sluice_adapters::aws::{CountCalls, chain, s3_client};
 use sluice_adapters::builder::{Builder, CodeBuild};
 use sluice_adapters::commits::{CodeCommit, CommitReader};
 use sluice_adapters::deployer::{CloudFormation, Deployer};
@@ -20,7 +20,11 @@ pub trait FromSdk {
 
 impl FromSdk for CodeBuild {
     fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
-        CodeBuild::new(aws_sdk_codebuild::Client::new(sdk))
+        CodeBuild::new(aws_sdk_codebuild::Client::from_conf(
+            aws_sdk_codebuild::config::Builder::from(sdk)
+                .interceptor(CountCalls)
+                .build(),
+        ))
     }
 }
 
@@ -32,7 +36,11 @@ impl FromSdk for CloudFormation {
 
 impl FromSdk for CodeCommit {
     fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
-        CodeCommit::new(aws_sdk_codecommit::Client::new(sdk))
+        CodeCommit::new(aws_sdk_codecommit::Client::from_conf(
+            aws_sdk_codecommit::config::Builder::from(sdk)
+                .interceptor(CountCalls)
+                .build(),
+        ))
     }
 }
 
@@ -73,7 +81,13 @@ where
     let config = Config::from_env()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let objects = S3Objects::new(s3_client(&sdk), config.bucket.clone());
-    let notifier = Sns::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn.clone());
+    let sns = aws_sdk_sns::config::Builder::from(&sdk)
+        .interceptor(CountCalls)
+        .build();
+    let notifier = Sns::new(
+        aws_sdk_sns::Client::from_conf(sns),
+        config.topic_arn.clone(),
+    );
     Ok(Engine::new(
         config,
         objects,

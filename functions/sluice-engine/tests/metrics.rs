@@ -153,3 +153,64 @@ fn flushed() -> Vec<Value> {
         .map(|l| serde_json::from_str(l).expect("each line one JSON document"))
         .collect()
 }
+
+/// The names a text gives after each occurrence of `marker`, up to the first
+/// character that cannot be in a metric name.
+fn names_after<'a>(text: &'a str, marker: &str) -> Vec<&'a str> {
+    text.match_indices(marker)
+        .map(|(i, _)| {
+            let rest = &text[i + marker.len()..];
+            let end = rest
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect()
+}
+
+#[test]
+fn the_dashboard_and_the_alarms_name_only_metrics_the_functions_write() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+    let template = std::fs::read_to_string(path).expect("template.yaml");
+    // Alarms: a Sluice-namespace alarm's MetricName follows its Namespace line.
+    let alarm_metrics: Vec<&str> = template
+        .match_indices("Namespace: Sluice\n")
+        .filter_map(|(i, _)| names_after(&template[i..], "MetricName: ").first().copied())
+        .collect();
+    // The dashboard: SEARCH terms, and metrics listed as ["Sluice", "<name>", ...].
+    let searched = names_after(&template, "MetricName=\\\"");
+    let listed = names_after(&template, "[\"Sluice\", \"");
+    let named: Vec<&str> = alarm_metrics
+        .iter()
+        .chain(&searched)
+        .chain(&listed)
+        .copied()
+        .collect();
+    for wanted in [
+        "FailedDeployments",
+        "ApprovalPendingMinutes",
+        "StalledMinutes",
+    ] {
+        assert!(
+            alarm_metrics.contains(&wanted),
+            "no alarm on {wanted}: {alarm_metrics:?}"
+        );
+    }
+    for wanted in [
+        "Deployments",
+        "LeadTimeSeconds",
+        "Executions",
+        "EventDelayMilliseconds",
+    ] {
+        assert!(
+            searched.contains(&wanted),
+            "no widget of {wanted}: {searched:?}"
+        );
+    }
+    for name in named {
+        assert!(
+            sluice_engine::measure::ALL.contains(&name),
+            "template.yaml names the metric {name}, which no function writes"
+        );
+    }
+}
