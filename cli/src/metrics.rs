@@ -59,8 +59,8 @@ fn spread(s: &Spread, what: &str) -> String {
     }
 }
 
-/// The report as a table, with the definitions under it.
-pub fn table(pipeline: &str, r: &Report) -> String {
+/// The figures of a report, named, as the table and the HTML report show them.
+pub fn rows(r: &Report) -> [(&'static str, String); 6] {
     let rate = match r.change_failure_rate {
         Some(rate) => format!(
             "{:.0}%  ({} failed + {} rolled back, of {} changes)",
@@ -80,13 +80,7 @@ pub fn table(pipeline: &str, r: &Report) -> String {
     } else {
         spread(&r.recovery_time, "recovered")
     };
-    let mut out = format!(
-        "Pipeline {pipeline}, stage {}, {} to {}\n\n",
-        r.stage,
-        r.from.format("%Y-%m-%d %H:%M"),
-        r.to.format("%Y-%m-%d %H:%M UTC")
-    );
-    let rows = [
+    [
         (
             "Deployment frequency",
             format!(
@@ -99,8 +93,18 @@ pub fn table(pipeline: &str, r: &Report) -> String {
         ("Recovery time", recovery),
         ("Approval wait", spread(&r.approval_wait, "decisions")),
         ("Build time", spread(&r.build_time, "builds")),
-    ];
-    for (name, value) in rows {
+    ]
+}
+
+/// The report as a table, with the definitions under it.
+pub fn table(pipeline: &str, r: &Report) -> String {
+    let mut out = format!(
+        "Pipeline {pipeline}, stage {}, {} to {}\n\n",
+        r.stage,
+        r.from.format("%Y-%m-%d %H:%M"),
+        r.to.format("%Y-%m-%d %H:%M UTC")
+    );
+    for (name, value) in rows(r) {
         out.push_str(&format!("  {name:<23} {value}\n"));
     }
     out.push_str("\nDefinitions\n");

@@ -5,12 +5,11 @@
 //! forbids every fetch.
 
 use chrono::Duration;
-use sluice_core::metrics::{Report, Spread, report};
+use sluice_core::metrics::{Report, report};
 use sluice_core::{Execution, StageName, Timestamp};
 use sluice_engine::approval::escape;
 
-use crate::metrics::DEFINITIONS;
-use crate::render::duration;
+use crate::metrics::{DEFINITIONS, rows};
 
 /// The width of the bars' periods for a window: hours up to two days, days up to a
 /// month, weeks up to half a year, then 30 days.
@@ -153,47 +152,10 @@ pub fn bar_chart(metric: &str, title: &str, unit: &str, bars: &[Bar]) -> String 
     )
 }
 
-fn spread_text(s: &Spread) -> String {
-    match (s.median_seconds, s.p90_seconds) {
-        (Some(m), Some(p)) => format!(
-            "median {}, p90 {} ({})",
-            duration(Duration::seconds(m)),
-            duration(Duration::seconds(p)),
-            s.count
-        ),
-        _ => "none yet".to_owned(),
-    }
-}
-
+/// The figures over the whole window, as `sluice metrics` prints them.
 fn summary(r: &Report) -> String {
-    let rate = r.change_failure_rate.map_or_else(
-        || "none yet".to_owned(),
-        |rate| {
-            format!(
-                "{:.0}% ({} failed + {} rolled back, of {})",
-                rate * 100.0,
-                r.failed,
-                r.rolled_back,
-                r.changes_reaching_stage
-            )
-        },
-    );
-    let mut recovery = spread_text(&r.recovery_time);
-    if r.not_recovered > 0 {
-        recovery.push_str(&format!("; {} not recovered yet", r.not_recovered));
-    }
-    let rows = [
-        (
-            "Deployment frequency",
-            format!("{} ({:.2} a day)", r.deployments, r.deployments_per_day),
-        ),
-        ("Lead time for changes", spread_text(&r.lead_time)),
-        ("Change failure rate", rate),
-        ("Recovery time", recovery),
-        ("Approval wait", spread_text(&r.approval_wait)),
-    ];
     let mut table = String::from("<table class=\"keys\">");
-    for (name, value) in rows {
+    for (name, value) in rows(r) {
         table.push_str(&format!(
             "<tr><th scope=\"row\">{name}</th><td>{}</td></tr>",
             escape(&value)
@@ -284,10 +246,8 @@ pub fn html(
         let builds = per_period(first, &|r| {
             r.build_time.median_seconds.map(|s| s as f64 / 60.0)
         });
-        let whole = report(executions, first, from, to);
         body.push_str(&format!(
-            "<section class=\"builds\"><h2>Builds</h2><p>Build time: {}</p><div class=\"charts\">{}</div></section>",
-            escape(&spread_text(&whole.build_time)),
+            "<section class=\"builds\"><h2>Builds</h2><div class=\"charts\">{}</div></section>",
             bar_chart("build-time", "Build time, median", "minutes", &builds)
         ));
     }

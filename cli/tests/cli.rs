@@ -29,6 +29,16 @@ fn sluice(emulator: &Emulator, bucket: &str, args: &[&str]) -> Output {
         .expect("run sluice")
 }
 
+/// Runs each of `cases` and checks that it fails, saying what it is expected to say.
+fn refused(emulator: &Emulator, bucket: &str, cases: &[(Vec<&str>, &str)]) {
+    for (args, expected) in cases {
+        let output = sluice(emulator, bucket, args);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
 /// A fresh bucket, and the store of the pipeline `hello` in it.
 async fn hello_pipeline(emulator: &Emulator) -> (String, Pipeline, ExecutionStore<S3Objects>) {
     let bucket = emulator.fresh_bucket().await;
@@ -172,28 +182,24 @@ async fn a_note_is_signed_with_the_callers_identity_and_shown() {
         "{show}"
     );
 
-    for (args, expected) in [
-        (vec!["note", id.as_str(), "  "], "the note is empty"),
-        (
-            vec!["note", "9999999999998-0123456789ab", "hello"],
-            "has no execution 9999999999998-0123456789ab",
-        ),
-    ] {
-        let output = sluice(&emulator, &bucket, &args);
-        assert!(!output.status.success(), "{args:?} succeeded");
-        assert!(
-            text(&output.stderr).contains(expected),
-            "{args:?}: {}",
-            text(&output.stderr)
-        );
-    }
+    refused(
+        &emulator,
+        &bucket,
+        &[
+            (vec!["note", id.as_str(), "  "], "the note is empty"),
+            (
+                vec!["note", "9999999999998-0123456789ab", "hello"],
+                "has no execution 9999999999998-0123456789ab",
+            ),
+        ],
+    );
     let long = "x".repeat(2001);
-    let refused = sluice(&emulator, &bucket, &["note", id.as_str(), &long]);
-    assert!(!refused.status.success());
+    let too_long = sluice(&emulator, &bucket, &["note", id.as_str(), &long]);
+    assert!(!too_long.status.success());
     assert!(
-        text(&refused.stderr).contains("note not added: a note needs a text of 1 to 2000"),
+        text(&too_long.stderr).contains("note not added: a note needs a text of 1 to 2000"),
         "{}",
-        text(&refused.stderr)
+        text(&too_long.stderr)
     );
     let after = store.load(&id).await.expect("load").expect("exists");
     assert_eq!(after.notes, saved.notes, "refused notes change nothing");
@@ -203,19 +209,18 @@ async fn a_note_is_signed_with_the_callers_identity_and_shown() {
 async fn mistakes_are_explained_and_fail() {
     let emulator = Emulator::start();
     let bucket = emulator.fresh_bucket().await;
-    for (args, expected) in [
-        (vec!["show", "not-an-id"], "invalid execution id"),
-        (
-            vec!["show", "9999999999998-0123456789ab"],
-            "has no execution 9999999999998-0123456789ab",
-        ),
-        (vec!["status", "-n", "0"], "0 is not in 1..=1000"),
-    ] {
-        let output = sluice(&emulator, &bucket, &args);
-        assert!(!output.status.success(), "{args:?} succeeded");
-        let stderr = text(&output.stderr);
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
-    }
+    refused(
+        &emulator,
+        &bucket,
+        &[
+            (vec!["show", "not-an-id"], "invalid execution id"),
+            (
+                vec!["show", "9999999999998-0123456789ab"],
+                "has no execution 9999999999998-0123456789ab",
+            ),
+            (vec!["status", "-n", "0"], "0 is not in 1..=1000"),
+        ],
+    );
     let no_bucket = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .arg("status")
         .env_remove("SLUICE_BUCKET")
@@ -436,24 +441,20 @@ async fn metrics_computes_the_four_keys_from_the_documents() {
     );
     assert!(out.contains("Definitions"), "{out}");
 
-    for (args, expected) in [
-        (
-            vec!["metrics", "--stage", "qa"],
-            "has a stage qa; its stages: staging, production",
-        ),
-        (
-            vec!["metrics", "--since", "3y"],
-            "the unit must be m, h, d or w",
-        ),
-    ] {
-        let out = sluice(&emulator, &bucket, &args);
-        assert!(!out.status.success(), "{args:?}");
-        assert!(
-            text(&out.stderr).contains(expected),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-    }
+    refused(
+        &emulator,
+        &bucket,
+        &[
+            (
+                vec!["metrics", "--stage", "qa"],
+                "has a stage qa; its stages: staging, production",
+            ),
+            (
+                vec!["metrics", "--since", "3y"],
+                "the unit must be m, h, d or w",
+            ),
+        ],
+    );
 
     // The same as a page of charts: a section per stage, production's deployments
     // chart adding up to the two deployments (the browser test is in local.rs).
@@ -483,22 +484,18 @@ async fn metrics_computes_the_four_keys_from_the_documents() {
         html.contains("default-src 'none'"),
         "the page may fetch nothing"
     );
-    for (args, expected) in [
-        (
-            vec!["report", "--html", "/no/such/dir/report.html"],
-            "the directory /no/such/dir does not exist",
-        ),
-        (
-            vec!["report", "--html", &path, "--stage", "qa"],
-            "has no stage qa; its stages: staging, production",
-        ),
-    ] {
-        let out = sluice(&emulator, &bucket, &args);
-        assert!(!out.status.success(), "{args:?}");
-        assert!(
-            text(&out.stderr).contains(expected),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-    }
+    refused(
+        &emulator,
+        &bucket,
+        &[
+            (
+                vec!["report", "--html", "/no/such/dir/report.html"],
+                "the directory /no/such/dir does not exist",
+            ),
+            (
+                vec!["report", "--html", &path, "--stage", "qa"],
+                "has no stage qa; its stages: staging, production",
+            ),
+        ],
+    );
 }
