@@ -345,6 +345,15 @@ async fn demo(args: LocalArgs, auto_approve: bool) -> Result<String> {
     }
 }
 
+/// Stage names as a person reads a list of them: "staging, production".
+fn stage_list<'a>(stages: impl IntoIterator<Item = &'a sluice_core::StageName>) -> String {
+    stages
+        .into_iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 async fn run(cli: Cli) -> Result<String> {
     let command = match cli.command {
         Command::Local(args) => return serve(args).await,
@@ -387,12 +396,7 @@ async fn run(cli: Cli) -> Result<String> {
                 bail!(
                     "no execution of pipeline {} has a stage {stage}; its stages: {}",
                     cli.pipeline,
-                    executions[0]
-                        .stages
-                        .iter()
-                        .map(|s| s.name.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    stage_list(executions[0].stages.iter().map(|s| &s.name))
                 );
             }
             let report = sluice_core::metrics::report(&executions, &stage, from, now);
@@ -437,11 +441,7 @@ async fn run(cli: Cli) -> Result<String> {
                 Some(stage) if !known.is_empty() && !known.contains(&stage) => bail!(
                     "pipeline {} has no stage {stage}; its stages: {}",
                     cli.pipeline,
-                    known
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    stage_list(&known)
                 ),
                 Some(stage) => vec![stage],
                 None => known,
@@ -462,11 +462,7 @@ async fn run(cli: Cli) -> Result<String> {
                 "Wrote {}: {} stage(s) ({}), {} executions read, over the last {since}.\n",
                 html.display(),
                 stages.len(),
-                stages
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                stage_list(&stages),
                 executions.len()
             ))
         }

@@ -181,11 +181,21 @@ pub fn html(
         "%b %d"
     };
     let cuts = periods(from, to, period);
-    let per_period = |stage: &StageName, value: &dyn Fn(&Report) -> Option<f64>| -> Vec<Bar> {
+    // Each period's figures for a stage, computed once for all its charts.
+    let periodic = |stage: &StageName| -> Vec<(String, Report)> {
         cuts.iter()
-            .map(|(start, end)| Bar {
-                label: start.format(label_format).to_string(),
-                value: value(&report(executions, stage, *start, *end)),
+            .map(|(start, end)| {
+                let label = start.format(label_format).to_string();
+                (label, report(executions, stage, *start, *end))
+            })
+            .collect()
+    };
+    let bars = |reports: &[(String, Report)], value: &dyn Fn(&Report) -> Option<f64>| -> Vec<Bar> {
+        reports
+            .iter()
+            .map(|(label, r)| Bar {
+                label: label.clone(),
+                value: value(r),
             })
             .collect()
     };
@@ -197,7 +207,10 @@ pub fn html(
     };
 
     let mut body = String::new();
+    // Build time does not depend on the stage: charted once, from the first stage's.
+    let mut builds = None;
     for stage in stages {
+        let reports = periodic(stage);
         let whole = report(executions, stage, from, to);
         let id = escape(stage.as_str());
         body.push_str(&format!(
@@ -209,43 +222,44 @@ pub fn html(
                 "deployments",
                 format!("Deployments per {period_word}"),
                 "deployments",
-                per_period(stage, &|r| Some(r.deployments as f64)),
+                bars(&reports, &|r| Some(r.deployments as f64)),
             ),
             (
                 "lead-time",
                 "Lead time for changes, median".to_owned(),
                 "hours",
-                per_period(stage, &|r| hours(r.lead_time.median_seconds)),
+                bars(&reports, &|r| hours(r.lead_time.median_seconds)),
             ),
             (
                 "change-failure-rate",
                 "Change failure rate".to_owned(),
                 "%",
-                per_period(stage, &|r| r.change_failure_rate.map(|x| x * 100.0)),
+                bars(&reports, &|r| r.change_failure_rate.map(|x| x * 100.0)),
             ),
             (
                 "recovery-time",
                 "Recovery time, median".to_owned(),
                 "hours",
-                per_period(stage, &|r| hours(r.recovery_time.median_seconds)),
+                bars(&reports, &|r| hours(r.recovery_time.median_seconds)),
             ),
             (
                 "approval-wait",
                 "Approval wait, median".to_owned(),
                 "hours",
-                per_period(stage, &|r| hours(r.approval_wait.median_seconds)),
+                bars(&reports, &|r| hours(r.approval_wait.median_seconds)),
             ),
         ];
         for (metric, title, unit, bars) in &charts {
             body.push_str(&bar_chart(metric, title, unit, bars));
         }
         body.push_str("</div></section>");
+        if builds.is_none() {
+            builds = Some(bars(&reports, &|r| {
+                r.build_time.median_seconds.map(|s| s as f64 / 60.0)
+            }));
+        }
     }
-    // Build time does not depend on the stage.
-    if let Some(first) = stages.first() {
-        let builds = per_period(first, &|r| {
-            r.build_time.median_seconds.map(|s| s as f64 / 60.0)
-        });
+    if let Some(builds) = builds {
         body.push_str(&format!(
             "<section class=\"builds\"><h2>Builds</h2><div class=\"charts\">{}</div></section>",
             bar_chart("build-time", "Build time, median", "minutes", &builds)
