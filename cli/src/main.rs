@@ -364,7 +364,7 @@ async fn run(cli: Cli) -> Result<String> {
         other => other,
     };
     if let Some(action) = operator_action(&command) {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = sluice_adapters::aws::sdk_config().await;
         let answer = give(&sdk, &cli.pipeline, action).await?;
         if let (Command::Rollback { yes, .. }, Some(execution), Some(stage)) =
             (&command, &answer.execution, &answer.awaiting)
@@ -374,7 +374,7 @@ async fn run(cli: Cli) -> Result<String> {
         }
         return Ok(format!("{}\n", answer.message));
     }
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = sluice_adapters::aws::sdk_config().await;
     let store = state(cli.bucket, &cli.pipeline, &sdk)?;
     let now = chrono::Utc::now();
     match command {
@@ -531,7 +531,7 @@ async fn watch(
 ) -> ExitCode {
     let followed = async {
         let id = execution.as_deref().map(ExecutionId::parse).transpose()?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = sluice_adapters::aws::sdk_config().await;
         let store = state(bucket, pipeline, &sdk)?;
         let limit = timeout.map(std::time::Duration::from_secs);
         sluice::watch::follow(&store, id.as_ref(), limit, |line| println!("{line}")).await

@@ -143,6 +143,104 @@ pub fn take_calls() -> u64 {
     CALLS.swap(0, Ordering::Relaxed)
 }
 
+/// The HTTPS client all of a process's AWS clients share: the SDK's default (rustls
+/// with aws-lc, proxies from the environment), except that it trusts the CA bundle
+/// file the system keeps ([`ca_bundle`]) instead of reading that bundle *and* every
+/// file of the certificate directory, which holds the same certificates once more.
+/// Building one client for all services also parses the certificates once, not once
+/// per service. Without a bundle file, or with `SSL_CERT_DIR` set, it is the default.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    https_client_trusting(ca_bundle())
+}
+
+/// [`https_client`] trusting exactly `certificates` (PEM blocks), or the system's
+/// certificates as the SDK finds them when `None`.
+pub fn https_client_trusting(
+    certificates: Option<Vec<Vec<u8>>>,
+) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+
+    let context = certificates.and_then(|certificates| {
+        let mut store = TrustStore::empty().with_native_roots(false);
+        for pem in certificates {
+            store.add_pem_certificate(pem);
+        }
+        TlsContext::builder().with_trust_store(store).build().ok()
+    });
+    Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut builder = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        if let Some(context) = &context {
+            builder.set_tls_context(context.clone());
+        }
+        builder.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            builder.set_sleep_impl(components.sleep_impl());
+        }
+        builder.set_proxy_config(Some(ProxyConfig::from_env()));
+        builder.build()
+    })
+}
+
+/// The system's CA bundle (`SSL_CERT_FILE`, or the file where the distribution keeps
+/// it, as OpenSSL finds it), one PEM block per certificate that can be a trust anchor;
+/// `None` when there is no such file, it holds no usable certificate, or `SSL_CERT_DIR`
+/// names a directory of certificates that must be read as well.
+pub fn ca_bundle() -> Option<Vec<Vec<u8>>> {
+    if std::env::var_os("SSL_CERT_DIR").is_some_and(|d| !d.is_empty()) {
+        return None;
+    }
+    let file = openssl_probe::probe().cert_file?;
+    let text = std::fs::read(&file).ok()?;
+    let certificates = trust_anchors(&text);
+    if certificates.is_empty() {
+        tracing::warn!(file = %file.display(), "no usable CA certificate in the bundle; using the system's certificate directories");
+        return None;
+    }
+    Some(certificates)
+}
+
+/// The PEM blocks of `bundle` that are certificates a TLS client can trust: a block
+/// that does not parse is left out, as the SDK's own loader leaves it out, instead of
+/// failing every connection.
+pub fn trust_anchors(bundle: &[u8]) -> Vec<Vec<u8>> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let find =
+        |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).position(|w| w == needle);
+    let mut anchors = Vec::new();
+    let mut rest = bundle;
+    while let Some(start) = find(rest, BEGIN) {
+        let Some(length) = find(&rest[start..], END) else {
+            break;
+        };
+        let block = &rest[start..start + length + END.len()];
+        rest = &rest[start + length + END.len()..];
+        let usable = CertificateDer::from_pem_slice(block)
+            .ok()
+            .is_some_and(|der| webpki::anchor_from_trusted_cert(&der).is_ok());
+        if usable {
+            anchors.push(block.to_vec());
+        }
+    }
+    anchors
+}
+
+/// The SDK configuration of a function or the CLI: the default providers (region,
+/// credentials, endpoint overrides such as `AWS_ENDPOINT_URL`) with [`https_client`].
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
+        .load()
+        .await
+}
+
 /// An S3 client for `config`. With an endpoint override (the local emulator) it uses
 /// path-style addressing, since bucket subdomains of 127.0.0.1 do not resolve.
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {

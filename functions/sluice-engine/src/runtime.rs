@@ -69,17 +69,67 @@ pub type SweeperEngine = AwsEngine<CodeBuild, CloudFormation, Unavailable>;
 /// release reads the branch; decisions deploy.
 pub type OperatorEngine = AwsEngine<CodeBuild, CloudFormation, CodeCommit>;
 
-/// Reads the configuration and builds the clients the function was given, once.
-/// `AWS_ENDPOINT_URL` (and the per-service variants) point them at the local emulator
-/// when set.
-pub async fn aws_engine<B, D, C>() -> Result<AwsEngine<B, D, C>, ConfigProblem>
+/// The approval function's engine, built on its first request.
+pub type LazyStageEngine = LazyEngine<Unavailable, CloudFormation, Unavailable>;
+
+/// The sweeper's engine, built on its first run.
+pub type LazySweeperEngine = LazyEngine<CodeBuild, CloudFormation, Unavailable>;
+
+/// A function's engine: its configuration, read and checked when the function starts,
+/// and its AWS clients, built on the first event and kept for every later one.
+///
+/// Building the clients means loading the SDK's configuration and the trusted CA
+/// certificates; left to the first event, that work is no longer between the process
+/// starting and Lambda's first poll, and an event refused before it needs AWS (a
+/// malformed one) never waits for it. `make bench` shows both times.
+pub struct LazyEngine<B, D, C> {
+    config: Config,
+    engine: tokio::sync::OnceCell<AwsEngine<B, D, C>>,
+}
+
+impl<B, D, C> LazyEngine<B, D, C>
 where
     B: Builder + FromSdk,
     D: Deployer + FromSdk,
     C: CommitReader + FromSdk,
 {
-    let config = Config::from_env()?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    /// Reads and checks the configuration (the function's environment), and installs
+    /// the metrics recorder: a function that cannot work fails at start, saying why.
+    pub fn from_env() -> Result<Self, ConfigProblem> {
+        let config = Config::from_env()?;
+        crate::measure::install(&config.pipeline.name);
+        Ok(Self {
+            config,
+            engine: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The engine, with its clients built the first time (logged with the time it took).
+    pub async fn get(&self) -> &AwsEngine<B, D, C> {
+        self.engine
+            .get_or_init(|| async {
+                let began = std::time::Instant::now();
+                let engine = aws_engine(self.config.clone()).await;
+                tracing::info!(
+                    took_us = began.elapsed().as_micros() as u64,
+                    "AWS clients built"
+                );
+                engine
+            })
+            .await
+    }
+}
+
+/// The engine for `config` over the real AWS services, its clients sharing one HTTPS
+/// client. `AWS_ENDPOINT_URL` (and the per-service variants) point them at the local
+/// emulator when set.
+pub async fn aws_engine<B, D, C>(config: Config) -> AwsEngine<B, D, C>
+where
+    B: Builder + FromSdk,
+    D: Deployer + FromSdk,
+    C: CommitReader + FromSdk,
+{
+    let sdk = sluice_adapters::aws::sdk_config().await;
     let objects = S3Objects::new(s3_client(&sdk), config.bucket.clone());
     let sns = aws_sdk_sns::config::Builder::from(&sdk)
         .interceptor(CountCalls)
@@ -88,14 +138,14 @@ where
         aws_sdk_sns::Client::from_conf(sns),
         config.topic_arn.clone(),
     );
-    Ok(Engine::new(
+    Engine::new(
         config,
         objects,
         B::from_sdk(&sdk),
         D::from_sdk(&sdk),
         notifier,
         C::from_sdk(&sdk),
-    ))
+    )
 }
 
 /// A handler failure, as Lambda is told it. Lambda retries the event (twice, as the
@@ -219,8 +269,7 @@ pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
 
     lambda_runtime::tracing::init_default_subscriber();
     let allowed = allowed_actions(std::env::var("SLUICE_OPERATOR_ACTIONS").ok().as_deref())?;
-    let engine: OperatorEngine = aws_engine().await?;
-    crate::measure::install(&engine.config.pipeline.name);
+    let engine = LazyEngine::<CodeBuild, CloudFormation, CodeCommit>::from_env()?;
     let endpoint = sts_endpoint(&engine.config.region, |k| std::env::var(k).ok());
     // Built on the first command, not at start: TLS roots are read only when needed.
     let http = tokio::sync::OnceCell::new();
@@ -268,7 +317,7 @@ pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
             return refuse(why);
         }
         let began = chrono::Utc::now();
-        let answer = Box::pin(engine.operate(&caller, command)).await;
+        let answer = Box::pin(engine.get().await.operate(&caller, command)).await;
         finished("operator", None, began, answer.is_ok());
         answer.map_err(|e| HandlerFailure {
             retryable: e.is_retryable(),
@@ -287,12 +336,12 @@ where
     C: CommitReader + FromSdk,
 {
     lambda_runtime::tracing::init_default_subscriber();
-    let engine = aws_engine::<B, D, C>().await?;
-    crate::measure::install(&engine.config.pipeline.name);
+    let engine = LazyEngine::<B, D, C>::from_env()?;
     let engine = &engine;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let began = chrono::Utc::now();
         let event_time = event_time(&event.payload);
+        let engine = engine.get().await;
         // Boxed: unboxed, the handler futures nest deeper than rustc's layout limit.
         let handled = match events {
             Events::Push => Box::pin(engine.on_push(event.payload)).await,

@@ -3,7 +3,7 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use sluice_engine::engine::EngineError;
-use sluice_engine::runtime::{SweeperEngine, aws_engine, finished, outcome};
+use sluice_engine::runtime::{LazySweeperEngine, finished, outcome};
 
 /// Executions examined per run; the next run resumes after the last one.
 const BATCH: usize = 50;
@@ -11,13 +11,13 @@ const BATCH: usize = 50;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let engine: SweeperEngine = aws_engine().await?;
-    sluice_engine::measure::install(&engine.config.pipeline.name);
+    let engine = LazySweeperEngine::from_env()?;
     let engine = &engine;
     // Handler futures are boxed: unboxed, their nesting exceeds rustc's layout depth limit.
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
         let began = sluice_engine::runtime::now();
-        let result: Result<(), EngineError> = match Box::pin(engine.sweep(BATCH)).await {
+        let result: Result<(), EngineError> = match Box::pin(engine.get().await.sweep(BATCH)).await
+        {
             Ok(report) => {
                 tracing::info!(
                     examined = report.examined,
