@@ -4,6 +4,7 @@
 #   make demo    the example application through the whole pipeline, locally
 #   make test    format, lint and every test, template lints and IAM policy tests included
 #   make build   the orchestrator's arm64 Lambda binaries, through `sam build`
+#   make bench   the figures behind the README's "Performance" (target/bench/report.json)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -23,7 +24,7 @@ export SLUICE_MINISTACK := $(CURDIR)/$(VENV)/emulator/bin/ministack
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test build setup browser check-toolchain lint-templates policy-test example-test arm64-target fmt clean
+.PHONY: demo test build bench setup browser check-toolchain lint-templates policy-test example-test arm64-target fmt clean
 
 # DEMO_AUTO_APPROVE=1 approves through the page instead of waiting for a click.
 demo: check-toolchain $(EMULATOR) $(TOOLS) $(AWSCLI)
@@ -101,6 +102,15 @@ arm64-target:
 
 build: setup arm64-target
 	@PATH=$(TOOLS_BIN):$$PATH scripts/build.sh
+
+# Benchmarks print numbers; none passes or fails on time. Release builds for this
+# machine, as Lambda runs them (for arm64, see `make build`'s sizes).
+FUNCTIONS := source build deploy approval operator sweeper
+bench: setup
+	cargo build --release --locked -p sluice-bench $(addprefix -p sluice-,$(FUNCTIONS))
+	target/release/sluice-bench coldstart target/release/bare-runtime $(addprefix target/release/sluice-,$(FUNCTIONS))
+	target/release/sluice-bench sizes
+	target/release/sluice-bench scale --ministack $(SLUICE_MINISTACK)
 
 fmt:
 	cargo fmt --all
