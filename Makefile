@@ -5,6 +5,7 @@
 #   make test    format, lint and every test, template lints and IAM policy tests included
 #   make build   the orchestrator's arm64 Lambda binaries, through `sam build`
 #   make bench   the figures behind the README's "Performance" (target/bench/report.json)
+#   make soak    the long soak: 50 executions under duplicated and reordered events
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -24,7 +25,7 @@ export SLUICE_MINISTACK := $(CURDIR)/$(VENV)/emulator/bin/ministack
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test build bench setup browser check-toolchain lint-templates policy-test example-test arm64-target fmt clean
+.PHONY: demo test build bench soak setup browser check-toolchain lint-templates policy-test example-test arm64-target fmt clean
 
 # DEMO_AUTO_APPROVE=1 approves through the page instead of waiting for a click.
 demo: check-toolchain $(EMULATOR) $(TOOLS) $(AWSCLI)
@@ -111,6 +112,13 @@ bench: setup
 	target/release/sluice-bench coldstart target/release/bare-runtime $(addprefix target/release/sluice-,$(FUNCTIONS))
 	target/release/sluice-bench sizes
 	target/release/sluice-bench scale --ministack $(SLUICE_MINISTACK)
+
+# The soak's long form; `make test` runs the same scenario short (3 + 5 pushes).
+SOAK_PUSHES ?= 30
+SOAK_STORM ?= 20
+soak: setup
+	SLUICE_SOAK_PUSHES=$(SOAK_PUSHES) SLUICE_SOAK_STORM=$(SOAK_STORM) \
+	  cargo test --locked -p sluice --test local duplicated_and_reordered_events -- --nocapture
 
 fmt:
 	cargo fmt --all

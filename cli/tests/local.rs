@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use sluice::local::bus::Redelivery;
 use sluice::local::demo::{self, Checkout, approval_email, awaits_approval, follow};
 use sluice::local::{Console, Local, Options};
 use sluice_core::Status;
@@ -44,6 +45,11 @@ async fn start(app: App) -> Run {
 
 /// The same, with the stages `stages` (production, if one of them, gated).
 async fn start_with(app: App, stages: &str) -> Run {
+    start_delivering(app, stages, None).await
+}
+
+/// The same, with events delivered as `redelivery` says.
+async fn start_delivering(app: App, stages: &str, redelivery: Option<Redelivery>) -> Run {
     let dir = tempfile::Builder::new()
         .prefix("sluice-local-e2e-")
         .tempdir()
@@ -52,6 +58,7 @@ async fn start_with(app: App, stages: &str) -> Run {
     let mut options = Options::new(workspace.clone(), dir.path().join("state"));
     // The functions as `cargo test` built them: only they are linked, nothing compiled.
     options.function_build = sluice::local::stack::FunctionBuild::WithTests;
+    options.redelivery = redelivery;
     options
         .set_stages(stages, None)
         .expect("a valid stage list");
@@ -941,4 +948,223 @@ async fn an_operator_retries_a_failed_stage_cancels_and_releases_an_old_commit()
         "only this execution: {said}"
     );
     assert!(said.contains("Build log: http://127.0.0.1:"), "{said}");
+}
+
+/// A count from the environment (`make soak` raises them), or `default`.
+fn soak_count(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a count")),
+        Err(_) => default,
+    }
+}
+
+/// Commits the quick app with the greeting `greeting`; returns the commit.
+async fn commit_greeting(run: &Run, greeting: &str) -> String {
+    let template = run.checkout.dir.join("template.yaml");
+    let text = std::fs::read_to_string(&template).expect("read template");
+    let (before, after) = text
+        .split_once("    Default: ")
+        .expect("the quick app's Greeting default");
+    let rest = after.split_once('\n').map_or("", |(_, r)| r);
+    std::fs::write(
+        &template,
+        format!("{before}    Default: {greeting}\n{rest}"),
+    )
+    .expect("write template");
+    run.checkout
+        .commit(&format!("soak: {greeting}"))
+        .await
+        .expect("commit")
+}
+
+/// How often a stack reached a new state by an update or its creation: the number
+/// of change sets CloudFormation executed on it.
+async fn stack_deployments(local: &Local, stack: &str) -> usize {
+    let cloudformation = aws_sdk_cloudformation::Client::new(&local.sdk);
+    let mut count = 0;
+    let mut next = None;
+    loop {
+        let page = cloudformation
+            .describe_stack_events()
+            .stack_name(stack)
+            .set_next_token(next)
+            .send()
+            .await
+            .expect("stack events");
+        count += page
+            .stack_events()
+            .iter()
+            .filter(|e| e.logical_resource_id() == Some(stack))
+            .filter(|e| {
+                matches!(
+                    e.resource_status().map(|s| s.as_str()),
+                    Some("CREATE_COMPLETE" | "UPDATE_COMPLETE")
+                )
+            })
+            .count();
+        next = page.next_token().map(str::to_owned);
+        if next.is_none() {
+            return count;
+        }
+    }
+}
+
+/// The short soak (`make test`; `make soak` runs it long): every event delivered one to
+/// three times in shuffled order, pushes one at a time and then a storm of pushes; when
+/// it settles, one execution per commit, each ended or the newest at the gate, no
+/// build or deployment twice, production on the newest approved commit, and nothing
+/// in the failed-events queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicated_and_reordered_events_and_a_push_storm_lose_and_repeat_nothing() {
+    let sequential = soak_count("SLUICE_SOAK_PUSHES", 3);
+    let storm = soak_count("SLUICE_SOAK_STORM", 5);
+    let redelivery = Redelivery {
+        copies: 3,
+        max_delay: Duration::from_millis(1500),
+    };
+    let run = start_delivering(App::Quick, "staging,production", Some(redelivery)).await;
+    let mut commits = Vec::new();
+
+    // One push at a time: each reaches the gate, taking it from the one before.
+    for i in 0..sequential {
+        let commit = commit_greeting(&run, &format!("soak-{i}")).await;
+        run.checkout.push().await.expect("push");
+        wait_at_gate(&run, &commit).await;
+        commits.push(commit);
+    }
+    // A storm: each commit pushed on its own, as fast as git goes.
+    let storm_began = std::time::Instant::now();
+    for i in 0..storm {
+        let commit = commit_greeting(&run, &format!("storm-{i}")).await;
+        run.checkout.push().await.expect("push");
+        commits.push(commit);
+    }
+    let storm_took = storm_began.elapsed();
+    let newest = commits.last().expect("a commit").clone();
+    let greeting = format!("storm-{}", storm.saturating_sub(1));
+
+    // Settling: the newest waits at the gate with a live link; every other one ends.
+    let at_gate = wait_at_gate(&run, &newest).await;
+    for commit in &commits[..commits.len() - 1] {
+        let ended = follow(&run.local, commit, SETTLE, |e| e.status.is_terminal())
+            .await
+            .expect("every older execution ends");
+        assert_ne!(ended.status, Status::Failed, "{commit}: {:?}", ended.reason);
+    }
+    let link = approval_email(&run.local, at_gate.id.as_str(), "production", SETTLE)
+        .await
+        .expect("the newest's approval email")
+        .approval_link()
+        .expect("a link");
+    assert_eq!(demo::call(&link).await.expect("open the link").0, 200);
+    assert_eq!(
+        demo::decide(&link, "approve", "soak")
+            .await
+            .expect("approve"),
+        200
+    );
+    let done = follow(&run.local, &newest, SETTLE, |e| e.status.is_terminal())
+        .await
+        .expect("the newest finishes");
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
+
+    // One execution per commit, whatever the copies of its push.
+    let executions = run
+        .local
+        .store()
+        .expect("store")
+        .recent(1000)
+        .await
+        .expect("executions");
+    let mut per_commit = std::collections::HashMap::new();
+    for e in &executions {
+        *per_commit.entry(e.commit.id.to_string()).or_insert(0) += 1;
+    }
+    assert_eq!(per_commit.len(), commits.len(), "an execution per commit");
+    assert!(per_commit.values().all(|&n| n == 1), "{per_commit:?}");
+    assert!(executions.iter().all(|e| e.status.is_terminal()));
+
+    // No build twice: one per execution that built.
+    let builds = run.local.builds_per_execution();
+    assert!(
+        builds.values().all(|&n| n == 1),
+        "builds per execution: {builds:?}"
+    );
+
+    // No deployment twice: each stack changed once per stage that deployed.
+    let mut deployed = Vec::new();
+    for stage in ["staging", "production"] {
+        let expected = executions
+            .iter()
+            .filter_map(|e| e.stages.iter().find(|s| s.name.as_str() == stage))
+            .filter(|s| s.status == sluice_core::StageStatus::Succeeded)
+            .count();
+        let stack = format!("hello-api-{stage}");
+        let actual = stack_deployments(&run.local, &stack).await;
+        assert_eq!(
+            actual, expected,
+            "{stack}: deployments against stages that deployed"
+        );
+        deployed.push((stage, actual));
+    }
+    assert_eq!(
+        stack_parameter(&run.local, "hello-api-production", "Greeting")
+            .await
+            .as_deref(),
+        Some(greeting.as_str()),
+        "production runs the newest approved commit"
+    );
+
+    // Nothing failed for good.
+    let sqs = aws_sdk_sqs::Client::new(&run.local.sdk);
+    let queue = run
+        .local
+        .output("FailedEventsQueueUrl")
+        .expect("queue output");
+    let failed = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("read the failed-events queue");
+    let failed: Vec<_> = failed.messages().iter().filter_map(|m| m.body()).collect();
+    assert!(failed.is_empty(), "failed events: {failed:#?}");
+
+    let superseded = executions
+        .iter()
+        .filter(|e| e.status == Status::Superseded)
+        .count();
+    let table = [
+        ("pushes, one at a time", sequential.to_string()),
+        ("pushes in the storm", storm.to_string()),
+        (
+            "storm pushed within",
+            format!("{:.1} s", storm_took.as_secs_f64()),
+        ),
+        (
+            "event copies (1-3 each, 0-1.5 s apart)",
+            run.local.invocations().to_string(),
+        ),
+        ("executions (one per commit)", executions.len().to_string()),
+        (
+            "superseded / succeeded",
+            format!("{superseded} / {}", executions.len() - superseded),
+        ),
+        (
+            "builds (each execution at most once)",
+            builds.values().sum::<usize>().to_string(),
+        ),
+        (
+            "deployments staging / production",
+            format!("{} / {}", deployed[0].1, deployed[1].1),
+        ),
+        ("failed events queued", failed.len().to_string()),
+    ];
+    println!("\nsoak: injected and checked");
+    for (what, value) in table {
+        println!("{what:<44} {value}");
+    }
 }

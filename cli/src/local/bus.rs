@@ -3,6 +3,8 @@
 //! asynchronously with the event.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -19,6 +21,19 @@ pub struct Bus {
     region: String,
     account: String,
     console: Console,
+    redelivery: Option<Redelivery>,
+    /// Invocations made, every copy counted.
+    invocations: Arc<AtomicU64>,
+}
+
+/// EventBridge's at-least-once delivery, made visible: each event reaches each target
+/// 1 to `copies` times, each copy after its own random delay of up to `max_delay`, so
+/// that copies and unrelated events arrive in any order (an event still comes after
+/// whatever caused it). The soak suite turns it on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Redelivery {
+    pub copies: u32,
+    pub max_delay: Duration,
 }
 
 /// An EventBridge envelope around `detail`.
@@ -65,7 +80,20 @@ impl Bus {
             region: sdk.region().map_or("us-east-1".into(), |r| r.to_string()),
             account: account.to_owned(),
             console,
+            redelivery: None,
+            invocations: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The same bus, delivering as `redelivery` says.
+    pub fn with_redelivery(mut self, redelivery: Option<Redelivery>) -> Self {
+        self.redelivery = redelivery;
+        self
+    }
+
+    /// Lambda invocations made so far, each copy of a redelivered event counted.
+    pub fn invocations(&self) -> u64 {
+        self.invocations.load(Ordering::Relaxed)
     }
 
     pub fn region(&self) -> &str {
@@ -123,27 +151,49 @@ impl Bus {
                 if !arn.contains(":lambda:") {
                     continue;
                 }
-                self.lambda
-                    .invoke()
-                    .function_name(arn)
-                    .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-                    .payload(aws_sdk_lambda::primitives::Blob::new(text.clone()))
-                    .send()
-                    .await
-                    .with_context(|| format!("cannot invoke {arn}"))?;
-                let function = arn.rsplit(':').next().unwrap_or(arn);
-                self.console.say(
-                    "event",
-                    format!(
-                        "{} → {}",
-                        event["detail-type"].as_str().unwrap_or("event"),
-                        function
-                    ),
-                );
+                let function = arn.rsplit(':').next().unwrap_or(arn).to_owned();
+                let detail_type = event["detail-type"].as_str().unwrap_or("event").to_owned();
+                match self.redelivery {
+                    None => {
+                        self.invoke(arn, &text).await?;
+                        self.console
+                            .say("event", format!("{detail_type} → {function}"));
+                    }
+                    Some(r) => {
+                        let copies = fastrand::u32(1..=r.copies.max(1));
+                        for copy in 1..=copies {
+                            let (bus, arn, text) = (self.clone(), arn.to_owned(), text.clone());
+                            let delay = r.max_delay.mul_f64(fastrand::f64());
+                            let line =
+                                format!("{detail_type} → {function} (copy {copy} of {copies})");
+                            tokio::spawn(async move {
+                                tokio::time::sleep(delay).await;
+                                match bus.invoke(&arn, &text).await {
+                                    Ok(()) => bus.console.say("event", line),
+                                    Err(e) => bus.console.say("event", format!("{line}: {e:#}")),
+                                }
+                            });
+                        }
+                    }
+                }
                 invoked += 1;
             }
         }
         Ok(invoked)
+    }
+
+    /// Invokes the function `arn` asynchronously with `payload`, as EventBridge does.
+    async fn invoke(&self, arn: &str, payload: &str) -> Result<()> {
+        self.lambda
+            .invoke()
+            .function_name(arn)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_owned()))
+            .send()
+            .await
+            .with_context(|| format!("cannot invoke {arn}"))?;
+        self.invocations.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Delivers, saying so on the console instead of failing: a lost event is what

@@ -126,6 +126,21 @@ fn event_time(t: f64) -> String {
 }
 
 impl Builds {
+    /// How many builds were started for each execution (`SLUICE_EXECUTION_ID`).
+    pub fn per_execution(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for build in lock(&self.inner.builds).values() {
+            if let Some((_, id)) = build
+                .environment
+                .iter()
+                .find(|(name, _)| name == "SLUICE_EXECUTION_ID")
+            {
+                *counts.entry(id.clone()).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
     pub fn new(
         settings: Settings,
         sdk: &aws_config::SdkConfig,

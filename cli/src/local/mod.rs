@@ -63,6 +63,9 @@ pub struct Options {
     /// Put first on the builds' `PATH`, where they exist: the AWS CLI and the SAM CLI
     /// that `make` installs, as CodeBuild's standard image has them.
     pub build_tools: Vec<PathBuf>,
+    /// Events delivered more than once and out of order (the soak suite); `None`
+    /// delivers each once, at once.
+    pub redelivery: Option<bus::Redelivery>,
 }
 
 impl Options {
@@ -88,6 +91,7 @@ impl Options {
             approval_stages: vec!["production".into()],
             function_build: stack::FunctionBuild::default(),
             build_tools,
+            redelivery: None,
         }
     }
 
@@ -155,6 +159,7 @@ pub struct Local {
     pub outputs: HashMap<String, String>,
     tasks: Vec<JoinHandle<()>>,
     builds: codebuild::Builds,
+    bus: bus::Bus,
     // Declared last: dropped after the tasks that talk to it.
     _emulator: Option<Emulator>,
 }
@@ -205,7 +210,8 @@ impl Local {
 
         let repository =
             Repository::create(&state.join("repos"), &options.repository, &options.branch).await?;
-        let bus = bus::Bus::new(&sdk, "000000000000", console.clone());
+        let bus = bus::Bus::new(&sdk, "000000000000", console.clone())
+            .with_redelivery(options.redelivery);
         let builds = codebuild::Builds::new(
             codebuild::Settings {
                 endpoint: endpoint.clone(),
@@ -243,6 +249,7 @@ impl Local {
             let _ = axum::serve(listener, app).await;
         }));
         let mut local = Self {
+            bus: bus.clone(),
             options,
             console: console.clone(),
             sdk,
@@ -356,6 +363,16 @@ impl Local {
                 )
             })?;
         Ok(())
+    }
+
+    /// Lambda invocations the event bus has made, every copy of an event counted.
+    pub fn invocations(&self) -> u64 {
+        self.bus.invocations()
+    }
+
+    /// How many builds the local CodeBuild started for each execution.
+    pub fn builds_per_execution(&self) -> HashMap<String, usize> {
+        self.builds.per_execution()
     }
 
     /// The pipeline's state, as `sluice status` reads it.
