@@ -111,6 +111,9 @@ pub struct Applied {
 struct CommitMarker {
     execution_id: ExecutionId,
     created_at: Timestamp,
+    /// The push event that created the execution ([`Push::delivery`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    delivery: Option<String>,
 }
 
 /// Where the sweeper resumes.
@@ -182,6 +185,7 @@ impl<O: ObjectStore> ExecutionStore<O> {
             });
         }
         let marker_key = self.commit_key(&push.commit);
+        let delivery = push.delivery.clone();
         let transition = start(pipeline, push, now)?;
         let id = transition.execution.id.clone();
         let existing = |execution| Created {
@@ -214,6 +218,7 @@ impl<O: ObjectStore> ExecutionStore<O> {
             let mine = CommitMarker {
                 execution_id: id.clone(),
                 created_at: now,
+                delivery: delivery.clone(),
             };
             match self
                 .objects
@@ -291,6 +296,21 @@ impl<O: ObjectStore> ExecutionStore<O> {
         Ok(self
             .read::<CommitMarker>(&key)
             .await?
+            .map(|(m, _)| m.execution_id))
+    }
+
+    /// The execution that the push event `delivery` ([`Push::delivery`]) of `commit`
+    /// created, if an earlier delivery of that same event created one.
+    pub async fn delivered(
+        &self,
+        commit: &CommitId,
+        delivery: &str,
+    ) -> Result<Option<ExecutionId>, StoreError> {
+        let key = format!("{}commits/{commit}.json", self.prefix);
+        Ok(self
+            .read::<CommitMarker>(&key)
+            .await?
+            .filter(|(m, _)| m.delivery.as_deref() == Some(delivery))
             .map(|(m, _)| m.execution_id))
     }
 

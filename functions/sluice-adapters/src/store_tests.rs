@@ -62,6 +62,7 @@ async fn a_crash_between_marker_and_document_is_finished_by_the_next_delivery() 
     let marker = CommitMarker {
         execution_id: ExecutionId::new(t(0), &commit(1).id),
         created_at: t(0),
+        delivery: None,
     };
     store
         .objects

@@ -19,6 +19,10 @@ pub struct Push {
     pub branch_head: Option<CommitId>,
     /// Set when an operator asked for this delivery (`sluice release`): their ARN.
     pub released_by: Option<String>,
+    /// What identifies the push event itself, the same in every delivery of it (its
+    /// own time and the commit it replaced): a redelivered push finds the execution
+    /// its first delivery created, whatever happened in between.
+    pub delivery: Option<String>,
 }
 
 impl Push {
@@ -31,6 +35,7 @@ impl Push {
             pushed_at,
             branch_head: None,
             released_by: None,
+            delivery: None,
         }
     }
 

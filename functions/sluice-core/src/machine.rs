@@ -103,6 +103,7 @@ pub fn start(pipeline: &Pipeline, push: Push, now: Timestamp) -> Result<Transiti
         pushed_at,
         branch_head,
         released_by,
+        delivery: _,
     } = push;
     if repository != pipeline.repository || branch != pipeline.branch {
         return Err(Rejected::NotWatched {

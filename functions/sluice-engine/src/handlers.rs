@@ -43,7 +43,18 @@ where
         traced(span, async {
             let info = self.commit_info(&repository, &commit).await?;
             let head = self.branch_head(&repository, &branch).await?;
-            let pushed_at = self.after_previous(pushed_at, old_commit.as_ref()).await?;
+            let delivery = format!(
+                "{}/{}",
+                pushed_at.to_rfc3339(),
+                old_commit.as_ref().map_or("-", |c| c.as_str())
+            );
+            // A delivery again of a push that already has its execution keeps that
+            // execution's time, so it finds the same execution; a first delivery is
+            // ordered after the commit it replaced.
+            let pushed_at = match self.store.delivered(&commit, &delivery).await? {
+                Some(first) => first.time(),
+                None => self.after_previous(pushed_at, old_commit.as_ref()).await?,
+            };
             let push = Push {
                 repository,
                 branch,
@@ -55,6 +66,7 @@ where
                 pushed_at,
                 branch_head: head,
                 released_by: None,
+                delivery: Some(delivery),
             };
             let created = self
                 .store

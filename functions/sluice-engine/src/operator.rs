@@ -256,6 +256,7 @@ where
             pushed_at: self.now(),
             branch_head: None,
             released_by: Some(caller.to_owned()),
+            delivery: None,
         };
         let created = self.store.create(pipeline, push, self.now()).await?;
         let id = created.execution.id.clone();

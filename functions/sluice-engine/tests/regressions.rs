@@ -1082,3 +1082,30 @@ async fn a_rejection_email_says_whether_the_name_was_checked() {
         "{by_link}"
     );
 }
+
+/// 15. A push delivered again after the execution of the commit before it appeared is
+/// still one push: the second delivery once saw that execution, moved the push's time
+/// after it, and so made a second execution of the same commit (found by the soak).
+#[tokio::test]
+async fn a_push_redelivered_after_the_commit_before_it_appeared_is_one_execution() {
+    let world = World::new();
+    let (c1, c2, c3) = (commit(3), commit(5), commit(7));
+    let second = world.now();
+    // Three pushes in one second; the branch ends on c3, so c1 and c2 are outdated.
+    world.commits.set_head(&c3);
+    let push_c1 = World::push_event(&c1, second);
+    let push_c2 = World::push_from(&c2, &c1, second);
+    // c2's push arrives first, then c1's, then c2's again.
+    world.engine.on_push(push_c2.clone()).await.unwrap();
+    world.engine.on_push(push_c1).await.unwrap();
+    world.engine.on_push(push_c2).await.unwrap();
+    let of_c2: Vec<_> = world
+        .executions()
+        .await
+        .into_iter()
+        .filter(|e| e.commit.id.as_str() == c2)
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(of_c2.len(), 1, "executions of c2: {of_c2:?}");
+    assert_eq!(world.builder.requests().len(), 0, "outdated pushes build nothing");
+}
