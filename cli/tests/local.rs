@@ -1167,4 +1167,45 @@ async fn duplicated_and_reordered_events_and_a_push_storm_lose_and_repeat_nothin
     for (what, value) in table {
         println!("{what:<44} {value}");
     }
+    println!("\n{}", handler_table(&emf_documents(&run.local).await));
+}
+
+/// Per function, from the metrics the functions logged: invocations, the AWS requests
+/// each made (the SDK interceptor's count) and how long each took.
+fn handler_table(documents: &[serde_json::Value]) -> String {
+    let mut per_function: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)> =
+        Default::default();
+    let values = |v: &serde_json::Value| -> Vec<f64> {
+        match v {
+            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_f64()).collect(),
+            other => other.as_f64().into_iter().collect(),
+        }
+    };
+    for d in documents {
+        let Some(function) = d["function"].as_str() else {
+            continue;
+        };
+        let entry = per_function.entry(function.to_owned()).or_default();
+        entry.0.extend(values(&d["AwsCalls"]));
+        entry.1.extend(values(&d["HandlerMilliseconds"]));
+    }
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
+    };
+    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let mut out = format!(
+        "{:<10} {:>12} {:>16} {:>16}\n",
+        "function", "invocations", "AWS calls p50/max", "handler ms p50/max"
+    );
+    for (function, (calls, ms)) in per_function {
+        out.push_str(&format!(
+            "{function:<10} {:>12} {:>16} {:>16}\n",
+            ms.len(),
+            format!("{:.0} / {:.0}", median(&calls), max(&calls)),
+            format!("{:.0} / {:.0}", median(&ms), max(&ms)),
+        ));
+    }
+    out
 }

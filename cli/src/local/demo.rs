@@ -126,6 +126,9 @@ impl Checkout {
     }
 }
 
+/// How many of the newest executions [`follow`] looks through for a commit's.
+const FOLLOWED: usize = 100;
+
 /// Waits until the execution of `commit` exists and satisfies `done`, printing each
 /// change of its state; fails after `timeout`.
 pub async fn follow(
@@ -138,7 +141,9 @@ pub async fn follow(
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     loop {
-        let recent = store.recent(20).await?;
+        // The newest first, so a commit delivered again (a rollback, a release) is
+        // found in its newest execution; 100 covers the soak's 50 pushes.
+        let recent = store.recent(FOLLOWED).await?;
         if let Some(e) = recent.into_iter().find(|e| e.commit.id.as_str() == commit) {
             let summary = summary(&e);
             if summary != last {
