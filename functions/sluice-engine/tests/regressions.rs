@@ -1107,5 +1107,9 @@ async fn a_push_redelivered_after_the_commit_before_it_appeared_is_one_execution
         .map(|e| e.id)
         .collect();
     assert_eq!(of_c2.len(), 1, "executions of c2: {of_c2:?}");
-    assert_eq!(world.builder.requests().len(), 0, "outdated pushes build nothing");
+    assert_eq!(
+        world.builder.requests().len(),
+        0,
+        "outdated pushes build nothing"
+    );
 }
