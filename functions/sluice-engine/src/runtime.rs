@@ -80,8 +80,8 @@ pub type LazySweeperEngine = LazyEngine<CodeBuild, CloudFormation, Unavailable>;
 ///
 /// Building the clients means loading the SDK's configuration and the trusted CA
 /// certificates; left to the first event, that work is no longer between the process
-/// starting and Lambda's first poll, and an event refused before it needs AWS (a
-/// malformed one) never waits for it. `make bench` shows both times.
+/// starting and Lambda's first poll, and the operator function refuses a request that
+/// is not a signed command before it builds them. `make bench` shows both times.
 pub struct LazyEngine<B, D, C> {
     config: Config,
     engine: tokio::sync::OnceCell<AwsEngine<B, D, C>>,
