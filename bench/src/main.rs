@@ -24,8 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Bench {
-    /// Time from exec to the first poll of the runtime API, and peak memory, for each
-    /// binary; the first is the baseline the others are compared with.
+    /// Time from exec to the first poll of the runtime API and to the answer to a first
+    /// event, and peak memory, for each binary; the first is the baseline.
     Coldstart {
         /// Starts measured per binary.
         #[arg(long, default_value_t = 30)]

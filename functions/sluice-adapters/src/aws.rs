@@ -147,8 +147,8 @@ pub fn take_calls() -> u64 {
 /// with aws-lc, proxies from the environment), except that it trusts the CA bundle
 /// file the system keeps ([`ca_bundle`]) instead of reading that bundle *and* every
 /// file of the certificate directory, which holds the same certificates once more.
-/// Building one client for all services also parses the certificates once, not once
-/// per service. Without a bundle file, or with `SSL_CERT_DIR` set, it is the default.
+/// Without a bundle file, or with `SSL_CERT_DIR` set, it is the default. (Each service
+/// client still builds its own connector, parsing the certificates again.)
 pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     https_client_trusting(ca_bundle())
 }
