@@ -157,6 +157,8 @@ struct Sim {
     pushed: u32,
     /// Pushes per commit.
     pushes: BTreeMap<String, u32>,
+    /// Where the branch points: the next push moves it from there.
+    head: Option<String>,
     finished_builds: BTreeSet<String>,
     used_links: BTreeSet<String>,
     decisions: Vec<Decision>,
@@ -206,6 +208,7 @@ impl Sim {
             stack_events: Vec::new(),
             pushed: 0,
             pushes: BTreeMap::new(),
+            head: None,
             finished_builds: BTreeSet::new(),
             used_links: BTreeSet::new(),
             decisions: Vec::new(),
@@ -254,7 +257,12 @@ impl Sim {
         let c = commit(n);
         *self.pushes.entry(c.clone()).or_default() += 1;
         self.commits.set_head(&c);
-        let event = World::push_event(&c, self.now());
+        // As CodeCommit says it: the commit the branch moved from. Pushes between two
+        // clock steps share their second, so their order hangs on it.
+        let event = match self.head.replace(c.clone()) {
+            Some(old) if old != c => World::push_from(&c, &old, self.now()),
+            _ => World::push_event(&c, self.now()),
+        };
         self.send(Function::Source, event);
     }
 
@@ -585,6 +593,21 @@ async fn check(sim: &Sim) -> Result<(), String> {
         let asked = asked.get(c).copied().unwrap_or(0);
         if *n > asked {
             return Err(format!("{n} builds of {c}, asked for {asked} times"));
+        }
+    }
+
+    // One execution per push or release of a commit, however often and in whatever
+    // order its event arrived (rollbacks are the operator's own executions).
+    let mut per_commit: BTreeMap<String, u32> = BTreeMap::new();
+    for e in executions.iter().filter(|e| e.rollback_of.is_none()) {
+        *per_commit.entry(e.commit.id.to_string()).or_default() += 1;
+    }
+    for (c, n) in &per_commit {
+        let asked = asked.get(c).copied().unwrap_or(0);
+        if *n > asked {
+            return Err(format!(
+                "{n} executions of {c}, pushed or released {asked} times"
+            ));
         }
     }
 
