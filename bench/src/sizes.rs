@@ -27,7 +27,10 @@ pub fn measure(build: &Path) -> anyhow::Result<Option<Vec<Package>>> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if !name.ends_with("Function") || !bootstrap.is_file() {
+        // `-Shared`: SAM builds one package for functions sharing their code (the
+        // operator's and the approvers' functions).
+        let function = name.ends_with("Function") || name.ends_with("Function-Shared");
+        if !function || !bootstrap.is_file() {
             continue;
         }
         let data = std::fs::read(&bootstrap)
