@@ -134,6 +134,14 @@ pub struct Engine<O, B, D, N, C> {
     pub(crate) wait: WaitPolicy,
 }
 
+/// What applying one event came to.
+enum Applying {
+    /// The work it created (none for an event that does not apply).
+    Work(Vec<(Execution, Command)>),
+    /// Nothing: the execution already had it.
+    Unchanged(Box<Execution>),
+}
+
 impl<O, B, D, N, C> Engine<O, B, D, N, C>
 where
     O: ObjectStore,
@@ -183,34 +191,64 @@ where
     }
 
     /// Applies `event` to execution `id`; returns the work it creates. A rejected
-    /// event is logged and creates none.
+    /// event is logged and creates none. An event that changes nothing (a duplicate,
+    /// or Lambda's retry of one whose handler failed after saving the new state)
+    /// finishes whatever an earlier delivery left undone, as the sweeper would.
     pub async fn apply(
         &self,
         id: &ExecutionId,
         event: Event,
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        match self.apply_once(id, event).await? {
+            Applying::Work(work) => Ok(work),
+            // Boxed: the sweeper's finding can apply events itself.
+            Applying::Unchanged(execution) => Box::pin(self.catch_up(&execution)).await,
+        }
+    }
+
+    async fn apply_once(&self, id: &ExecutionId, event: Event) -> Result<Applying, EngineError> {
         let observed = event.clone();
         let applied = match self.store.apply(id, event, self.now()).await {
             Ok(applied) => applied,
             Err(StoreError::Rejected(rejected)) => {
                 warn!(execution = %id, %rejected, "event does not apply");
-                return Ok(Vec::new());
+                return Ok(Applying::Work(Vec::new()));
             }
             Err(StoreError::NotFound(id)) => {
                 warn!(execution = %id, "event for an unknown execution");
-                return Ok(Vec::new());
+                return Ok(Applying::Work(Vec::new()));
             }
             Err(e) => return Err(e.into()),
         };
         if !applied.changed {
             info!(execution = %id, "event already applied");
-            return Ok(Vec::new());
+            return Ok(Applying::Unchanged(Box::new(applied.execution)));
         }
         let after = applied.execution;
         crate::measure::transition(&observed, &after, &applied.commands, self.now());
         let mut work = self.release_finished(&after).await?;
         work.extend(applied.commands.into_iter().map(|c| (after.clone(), c)));
-        Ok(work)
+        Ok(Applying::Work(work))
+    }
+
+    /// What the sweeper would find missing from `execution` (a build's success not
+    /// followed by its artifact, a change set not asked for or not executed), fed
+    /// through the core now rather than on the sweeper's next pass.
+    async fn catch_up(
+        &self,
+        execution: &Execution,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        if execution.status.is_terminal() {
+            return Ok(Vec::new());
+        }
+        let Some(event) = self.finding(execution).await? else {
+            return Ok(Vec::new());
+        };
+        info!(execution = %execution.id, ?event, "finishing what an earlier delivery left undone");
+        match self.apply_once(&execution.id, event).await? {
+            Applying::Work(work) => Ok(work),
+            Applying::Unchanged(_) => Ok(Vec::new()),
+        }
     }
 
     /// Lets go of the lanes of the execution's finished stages, starting whoever

@@ -1113,3 +1113,37 @@ async fn a_push_redelivered_after_the_commit_before_it_appeared_is_one_execution
         "outdated pushes build nothing"
     );
 }
+
+/// 16. An event retried after its handler failed part-way finishes what the first
+/// delivery left undone. The first delivery saved the build's success and then could
+/// not ask for the staging change set (throttled); Lambda's retry found the event
+/// already applied and did nothing, so the execution sat in `building` until the
+/// sweeper's next pass, five minutes later (found by the soak under injected faults).
+#[tokio::test]
+async fn an_event_retried_after_a_failure_part_way_finishes_the_work() {
+    let world = World::new();
+    let a = world.push(&commit(1)).await;
+    world.upload_artifacts(&a.id, "template A").await;
+    let built = World::build_event("codebuild-succeeded.json", &a);
+    world
+        .faults
+        .set(fail_with("Throttling", true, "CreateChangeSet"));
+    assert!(
+        world.engine.on_build(built.clone()).await.is_err(),
+        "the failure reaches Lambda, which retries the event"
+    );
+    world.faults.clear();
+    assert!(world.deployer.deploying().is_empty());
+
+    // Lambda's retry, with no sweep in between.
+    world.engine.on_build(built.clone()).await.unwrap();
+    assert_eq!(world.deployer.deploying(), vec![STAGING.to_owned()]);
+    assert_eq!(
+        status_of(&world.execution(&a.id).await, "staging"),
+        StageStatus::Deploying
+    );
+
+    // Yet another copy changes nothing more.
+    world.engine.on_build(built).await.unwrap();
+    assert_eq!(world.deployer.deploying(), vec![STAGING.to_owned()]);
+}
