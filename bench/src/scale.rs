@@ -93,7 +93,7 @@ where
         let began = Instant::now();
         read = work().await?;
         wall.push(began.elapsed().as_secs_f64() * 1000.0);
-        requests = take_calls();
+        requests = take_calls().count;
     }
     Ok(Command {
         command: command.to_owned(),
@@ -113,7 +113,7 @@ pub async fn measure(ministack: &Path, count: usize, runs: usize) -> anyhow::Res
     })?;
     let ministack = ministack.as_path();
     let dir = tempfile::Builder::new().prefix("sluice-bench-").tempdir()?;
-    let emulator = sluice::local::emulator::Emulator::start(ministack, dir.path())?;
+    let emulator = sluice::local::emulator::Emulator::start(ministack, dir.path(), None)?;
     let sdk = sluice::local::sdk_config(&emulator.endpoint()).await;
     let s3 = s3_client(&sdk);
     let bucket = "sluice-bench";

@@ -6,6 +6,7 @@ use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_config::SdkConfig;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -28,10 +29,9 @@ pub struct AwsError {
 
 impl AwsError {
     /// Wraps an SDK error, classifying it as retryable or not.
-    pub fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    pub fn from_sdk<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: Debug + Send + Sync + 'static,
     {
         let (code, message) = match &err {
             SdkError::ServiceError(e) => (
@@ -75,12 +75,15 @@ impl AwsError {
 }
 
 /// Throttling, server errors, time-outs and broken connections are worth retrying;
-/// the rest (access denied, validation errors, missing resources) are not.
-pub fn is_transient<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+/// the rest (access denied, validation errors, missing resources) are not. A server
+/// error counts by its status too: an answer to a HEAD request has no body, so no
+/// error code.
+pub fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
         }
+        SdkError::ServiceError(e) if matches!(e.raw().status().as_u16(), 429 | 500..=599) => true,
         SdkError::ServiceError(e) => matches!(
             e.err().code(),
             Some(
@@ -117,8 +120,25 @@ pub fn chain(err: &(dyn StdError + 'static)) -> String {
 /// Requests sent to AWS by this process since [`take_calls`] last looked.
 static CALLS: AtomicU64 = AtomicU64::new(0);
 
-/// Counts every request a client sends to AWS, retries included: the functions add
-/// it to each of their clients, and record the count per invocation.
+/// When the first request of [`STEP_OPERATIONS`] since [`take_calls`] was sent, and
+/// which: milliseconds since the Unix epoch, 0 for none yet.
+static FIRST_STEP_AT: AtomicU64 = AtomicU64::new(0);
+static FIRST_STEP: std::sync::Mutex<Option<&'static str>> = std::sync::Mutex::new(None);
+
+/// The requests that move a delivery on, as opposed to reading or recording
+/// Sluice's own state: starting or stopping a build, preparing or applying a stage's
+/// change, sending an approval request.
+pub const STEP_OPERATIONS: &[&str] = &[
+    "StartBuild",
+    "StopBuild",
+    "CreateChangeSet",
+    "ExecuteChangeSet",
+    "Publish",
+];
+
+/// Counts every request a client sends to AWS, retries included, and notes when the
+/// first of [`STEP_OPERATIONS`] went: the functions add it to each of their clients,
+/// and record both per invocation.
 #[derive(Debug, Clone, Copy)]
 pub struct CountCalls;
 
@@ -131,16 +151,49 @@ impl Intercept for CountCalls {
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_s3::error::BoxError> {
         CALLS.fetch_add(1, Ordering::Relaxed);
+        let operation = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .and_then(|m| STEP_OPERATIONS.iter().find(|s| **s == m.name()));
+        if let Some(operation) = operation {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_millis().max(1) as u64);
+            if FIRST_STEP_AT
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                *FIRST_STEP.lock().unwrap_or_else(|e| e.into_inner()) = Some(operation);
+            }
+        }
         Ok(())
     }
 }
 
+/// What [`CountCalls`] saw since [`take_calls`] last looked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Calls {
+    /// Requests sent, retries included.
+    pub count: u64,
+    /// The first request that moved the delivery on, and when it was sent.
+    pub first_step: Option<(&'static str, std::time::SystemTime)>,
+}
+
 /// The requests [`CountCalls`] saw since the last call; starts counting again.
-pub fn take_calls() -> u64 {
-    CALLS.swap(0, Ordering::Relaxed)
+pub fn take_calls() -> Calls {
+    let count = CALLS.swap(0, Ordering::Relaxed);
+    let at = FIRST_STEP_AT.swap(0, Ordering::Relaxed);
+    let operation = FIRST_STEP.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let first_step = match (operation, at) {
+        (Some(operation), at) if at > 0 => Some((
+            operation,
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(at),
+        )),
+        _ => None,
+    };
+    Calls { count, first_step }
 }
 
 /// The HTTPS client all of a process's AWS clients share: the SDK's default (rustls
@@ -251,4 +304,36 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
         builder
     };
     aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::head_object::HeadObjectError;
+    use aws_sdk_s3::primitives::SdkBody;
+
+    use super::*;
+
+    fn answered(status: u16, code: Option<&str>) -> SdkError<HeadObjectError, HttpResponse> {
+        let mut meta = ErrorMetadata::builder();
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        let response = HttpResponse::new(
+            status.try_into().expect("a status"),
+            SdkBody::from(Vec::<u8>::new()),
+        );
+        SdkError::service_error(HeadObjectError::generic(meta.build()), response)
+    }
+
+    #[test]
+    fn a_server_error_is_transient_even_without_a_code() {
+        // S3 answers a HEAD request with a status and no body: no code to read.
+        assert!(is_transient(&answered(503, None)));
+        assert!(is_transient(&answered(500, None)));
+        assert!(is_transient(&answered(429, None)));
+        assert!(is_transient(&answered(400, Some("Throttling"))));
+        assert!(!is_transient(&answered(403, Some("AccessDenied"))));
+        assert!(!is_transient(&answered(404, None)));
+    }
 }

@@ -119,11 +119,14 @@ impl S3Objects {
         }
     }
 
-    fn backend<E, R>(&self, operation: &'static str, key: &str, err: SdkError<E, R>) -> ObjectError
+    fn backend<E>(
+        &self,
+        operation: &'static str,
+        key: &str,
+        err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> ObjectError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
-        SdkError<E, R>: std::error::Error,
     {
         ObjectError::Backend {
             operation,

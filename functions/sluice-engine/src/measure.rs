@@ -42,6 +42,11 @@ pub const APPROVAL_PENDING_MINUTES: &str = "ApprovalPendingMinutes";
 pub const STALLED_MINUTES: &str = "StalledMinutes";
 /// From an AWS event's time to its handler starting, by `function`.
 pub const EVENT_DELAY_MILLISECONDS: &str = "EventDelayMilliseconds";
+/// From an AWS event's time to the first request its handler sent that moved the
+/// delivery on (one of [`sluice_adapters::aws::STEP_OPERATIONS`]), by `function`:
+/// the time Sluice adds between two steps. (EventBridge gives event times to the
+/// second; `sluice local` gives them to the millisecond.)
+pub const STEP_DELAY_MILLISECONDS: &str = "StepDelayMilliseconds";
 /// A handler's run, by `function`.
 pub const HANDLER_MILLISECONDS: &str = "HandlerMilliseconds";
 /// Requests sent to AWS during one invocation (retries included), by `function`.
@@ -64,6 +69,7 @@ pub const ALL: &[&str] = &[
     APPROVAL_PENDING_MINUTES,
     STALLED_MINUTES,
     EVENT_DELAY_MILLISECONDS,
+    STEP_DELAY_MILLISECONDS,
     HANDLER_MILLISECONDS,
     AWS_CALLS,
     FAILED_HANDLERS,
@@ -193,8 +199,8 @@ pub fn in_flight(execution: &Execution, now: Timestamp) {
 }
 
 /// One handler run of `function`: how long it took, whether it failed, how long
-/// after the event's own time (EventBridge's `time`) it began, and how many requests
-/// it sent to AWS.
+/// after the event's own time (EventBridge's `time`) it began and sent its first
+/// request that moved the delivery on, and how many requests it sent to AWS.
 pub fn handled(function: &'static str, event_time: Option<Timestamp>, began: Timestamp, ok: bool) {
     let now = chrono::Utc::now();
     histogram!(HANDLER_MILLISECONDS, "function" => function)
@@ -206,5 +212,11 @@ pub fn handled(function: &'static str, event_time: Option<Timestamp>, began: Tim
     if !ok {
         counter!(FAILED_HANDLERS, "function" => function).increment(1);
     }
-    histogram!(AWS_CALLS, "function" => function).record(sluice_adapters::aws::take_calls() as f64);
+    let calls = sluice_adapters::aws::take_calls();
+    histogram!(AWS_CALLS, "function" => function).record(calls.count as f64);
+    if let (Some(at), Some((_, step))) = (event_time, calls.first_step) {
+        let step = Timestamp::from(step);
+        histogram!(STEP_DELAY_MILLISECONDS, "function" => function)
+            .record((step - at).num_milliseconds().max(0) as f64);
+    }
 }

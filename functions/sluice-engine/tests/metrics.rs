@@ -201,6 +201,7 @@ fn the_dashboard_and_the_alarms_name_only_metrics_the_functions_write() {
         "LeadTimeSeconds",
         "Executions",
         "EventDelayMilliseconds",
+        "StepDelayMilliseconds",
     ] {
         assert!(
             searched.contains(&wanted),
