@@ -5,7 +5,8 @@
 #   make test    format, lint and every test, template lints and IAM policy tests included
 #   make build   the orchestrator's arm64 Lambda binaries, through `sam build`
 #   make bench   the figures behind the README's "Performance" (target/bench/report.json)
-#   make soak    the long soak: 50 executions under duplicated and reordered events
+#   make soak    the long soak: 50 executions under duplicated and reordered events and
+#                a tenth of the functions' AWS requests failed
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -14,6 +15,7 @@ EMULATOR := $(VENV)/emulator/.installed
 TOOLS := $(VENV)/tools/.installed
 TOOLS_BIN := $(CURDIR)/$(VENV)/tools/bin
 CHECKOV := $(VENV)/checkov/.installed
+FAULTS := $(VENV)/faults/.installed
 # What local builds find on their PATH besides the machine's own: `sam` (TOOLS) and `aws`.
 AWSCLI := $(VENV)/awscli/.installed
 EXAMPLE := examples/hello-api
@@ -22,6 +24,7 @@ EXAMPLE := examples/hello-api
 TEMPLATES := template.yaml templates/deploy-target.yaml $(EXAMPLE)/template.yaml
 
 export SLUICE_MINISTACK := $(CURDIR)/$(VENV)/emulator/bin/ministack
+export SLUICE_MICROBURST := $(CURDIR)/$(VENV)/faults/bin/microburst
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
@@ -38,7 +41,7 @@ test: setup browser
 	cargo test --workspace --locked
 	$(MAKE) --no-print-directory example-test lint-templates policy-test
 
-setup: check-toolchain $(EMULATOR) $(TOOLS) $(CHECKOV) $(AWSCLI)
+setup: check-toolchain $(EMULATOR) $(TOOLS) $(CHECKOV) $(AWSCLI) $(FAULTS)
 
 browser:
 	@scripts/install-browser.sh
@@ -49,6 +52,10 @@ check-toolchain:
 
 $(EMULATOR): requirements/emulator.txt scripts/setup-venv.sh
 	@PYTHON=$(PYTHON) scripts/setup-venv.sh $(VENV)/emulator requirements/emulator.txt
+	@touch $@
+
+$(FAULTS): requirements/faults.txt scripts/setup-venv.sh
+	@PYTHON=$(PYTHON) scripts/setup-venv.sh $(VENV)/faults requirements/faults.txt
 	@touch $@
 
 $(CHECKOV): requirements/checkov.txt scripts/setup-venv.sh
@@ -114,10 +121,12 @@ bench: setup
 	target/release/sluice-bench scale --ministack $(SLUICE_MINISTACK)
 
 # The soak's long form; `make test` runs the same scenario short (3 + 5 pushes).
+# SOAK_FAULTS: the share of the functions' AWS requests throttled or failed.
 SOAK_PUSHES ?= 30
 SOAK_STORM ?= 20
+SOAK_FAULTS ?= 0.1
 soak: setup
-	SLUICE_SOAK_PUSHES=$(SOAK_PUSHES) SLUICE_SOAK_STORM=$(SOAK_STORM) \
+	SLUICE_SOAK_PUSHES=$(SOAK_PUSHES) SLUICE_SOAK_STORM=$(SOAK_STORM) SLUICE_SOAK_FAULTS=$(SOAK_FAULTS) \
 	  cargo test --locked -p sluice --test local duplicated_and_reordered_events -- --nocapture
 
 fmt:

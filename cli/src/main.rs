@@ -203,6 +203,10 @@ struct LocalArgs {
     /// production, if it is one of the stages.
     #[arg(long)]
     approval: Option<String>,
+    /// Throttle or fail this share of the functions' AWS requests (0.1 is one in
+    /// ten), as AWS does on a bad day, through a fault-injecting proxy.
+    #[arg(long, value_name = "SHARE")]
+    faults: Option<f64>,
 }
 
 impl LocalArgs {
@@ -222,8 +226,13 @@ impl LocalArgs {
         } else {
             workspace.join(&self.state)
         };
-        let mut options = Options::new(workspace, state);
+        let mut options = Options::new(workspace.clone(), state);
         options.endpoint = self.endpoint.clone();
+        options.faults = self
+            .faults
+            .map(|share| local::faults::Faults::new(share, &workspace))
+            .transpose()
+            .context("--faults")?;
         if let Some(app) = self.app()? {
             options.repository = application_name(&app)?;
         }

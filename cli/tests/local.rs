@@ -45,11 +45,11 @@ async fn start(app: App) -> Run {
 
 /// The same, with the stages `stages` (production, if one of them, gated).
 async fn start_with(app: App, stages: &str) -> Run {
-    start_delivering(app, stages, None).await
+    start_configured(app, stages, |_| {}).await
 }
 
-/// The same, with events delivered as `redelivery` says.
-async fn start_delivering(app: App, stages: &str, redelivery: Option<Redelivery>) -> Run {
+/// The same, with local mode's options changed by `configure` first.
+async fn start_configured(app: App, stages: &str, configure: impl FnOnce(&mut Options)) -> Run {
     let dir = tempfile::Builder::new()
         .prefix("sluice-local-e2e-")
         .tempdir()
@@ -58,10 +58,10 @@ async fn start_delivering(app: App, stages: &str, redelivery: Option<Redelivery>
     let mut options = Options::new(workspace.clone(), dir.path().join("state"));
     // The functions as `cargo test` built them: only they are linked, nothing compiled.
     options.function_build = sluice::local::stack::FunctionBuild::WithTests;
-    options.redelivery = redelivery;
     options
         .set_stages(stages, None)
         .expect("a valid stage list");
+    configure(&mut options);
     let console = Console::new();
     console.hide_build_logs();
     let local = Local::start(options, console)
@@ -532,7 +532,11 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
     // The functions wrote their metrics to their logs in Embedded Metric Format, as
     // CloudWatch reads them: deployments and the rollback by stage, and how long
     // staging took to be restored, in the Sluice namespace.
-    let documents = emf_documents(&run.local).await;
+    let documents = run
+        .local
+        .emf_documents()
+        .await
+        .expect("the functions' metrics");
     let about_staging = |name: &str| {
         documents.iter().any(|d| {
             d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Sluice"
@@ -613,41 +617,6 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
     ] {
         assert!(names.contains(&wanted), "no alarm {wanted}: {names:?}");
     }
-}
-
-/// Every Embedded Metric Format document in the logs of the functions of the Sluice
-/// stack `sluice`.
-async fn emf_documents(local: &Local) -> Vec<serde_json::Value> {
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&local.sdk);
-    let groups = logs
-        .describe_log_groups()
-        .log_group_name_prefix("/aws/lambda/sluice-")
-        .send()
-        .await
-        .expect("the functions' log groups");
-    let mut documents = Vec::new();
-    for group in groups
-        .log_groups()
-        .iter()
-        .filter_map(|g| g.log_group_name())
-    {
-        let mut pages = logs
-            .filter_log_events()
-            .log_group_name(group)
-            .filter_pattern("\"CloudWatchMetrics\"")
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.expect("FilterLogEvents");
-            documents.extend(
-                page.events()
-                    .iter()
-                    .filter_map(|e| e.message())
-                    .filter_map(|m| serde_json::from_str::<serde_json::Value>(m.trim()).ok()),
-            );
-        }
-    }
-    documents
 }
 
 /// Credentials for `role` (assumed in the emulator as `session`): a person, as the
@@ -1012,19 +981,30 @@ async fn stack_deployments(local: &Local, stack: &str) -> usize {
 }
 
 /// The short soak (`make test`; `make soak` runs it long): every event delivered one to
-/// three times in shuffled order, pushes one at a time and then a storm of pushes; when
-/// it settles, one execution per commit, each ended or the newest at the gate, no
-/// build or deployment twice, production on the newest approved commit, and nothing
-/// in the failed-events queue.
+/// three times in shuffled order, a tenth of the functions' AWS requests throttled or
+/// failed, pushes one at a time and then a storm of pushes; when it settles, one
+/// execution per commit, each ended or the newest at the gate, no build or deployment
+/// twice, production on the newest approved commit, and nothing in the failed-events
+/// queue.
 #[tokio::test(flavor = "multi_thread")]
 async fn duplicated_and_reordered_events_and_a_push_storm_lose_and_repeat_nothing() {
     let sequential = soak_count("SLUICE_SOAK_PUSHES", 3);
     let storm = soak_count("SLUICE_SOAK_STORM", 5);
+    let share: f64 = std::env::var("SLUICE_SOAK_FAULTS").map_or(0.1, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("SLUICE_SOAK_FAULTS={v:?} is not a share"))
+    });
     let redelivery = Redelivery {
         copies: 3,
         max_delay: Duration::from_millis(1500),
     };
-    let run = start_delivering(App::Quick, "staging,production", Some(redelivery)).await;
+    let workspace = workspace().canonicalize().expect("workspace");
+    let faults = sluice::local::faults::Faults::new(share, &workspace).expect("a valid share");
+    let run = start_configured(App::Quick, "staging,production", |options| {
+        options.redelivery = Some(redelivery);
+        options.faults = Some(faults);
+    })
+    .await;
     let mut commits = Vec::new();
 
     // One push at a time: each reaches the gate, taking it from the one before.
@@ -1034,18 +1014,23 @@ async fn duplicated_and_reordered_events_and_a_push_storm_lose_and_repeat_nothin
         wait_at_gate(&run, &commit).await;
         commits.push(commit);
     }
-    // A storm: each commit pushed on its own, as fast as git goes.
-    let storm_began = std::time::Instant::now();
+    // A storm: commits made first, then each pushed on its own, as fast as git goes.
+    let mut storm_commits = Vec::new();
     for i in 0..storm {
-        let commit = commit_greeting(&run, &format!("storm-{i}")).await;
-        run.checkout.push().await.expect("push");
-        commits.push(commit);
+        storm_commits.push(commit_greeting(&run, &format!("storm-{i}")).await);
+    }
+    let storm_began = std::time::Instant::now();
+    for commit in &storm_commits {
+        run.checkout.push_commit(commit).await.expect("push");
     }
     let storm_took = storm_began.elapsed();
+    commits.extend(storm_commits);
     let newest = commits.last().expect("a commit").clone();
     let greeting = format!("storm-{}", storm.saturating_sub(1));
 
-    // Settling: the newest waits at the gate with a live link; every other one ends.
+    // Settling, with the sweeper's pass as its schedule would run it: the newest
+    // waits at the gate with a live link; every other one ends.
+    run.local.sweep().await.expect("a sweep");
     let at_gate = wait_at_gate(&run, &newest).await;
     for commit in &commits[..commits.len() - 1] {
         let ended = follow(&run.local, commit, SETTLE, |e| e.status.is_terminal())
@@ -1137,6 +1122,23 @@ async fn duplicated_and_reordered_events_and_a_push_storm_lose_and_repeat_nothin
         .iter()
         .filter(|e| e.status == Status::Superseded)
         .count();
+    let faults = run
+        .local
+        .fault_stats()
+        .await
+        .expect("the proxy's statistics")
+        .expect("faults were injected");
+    assert!(
+        faults.requests.faulted > 0,
+        "the proxy failed none of the functions' {} requests",
+        faults.requests.total
+    );
+    let per_service = faults
+        .by_service
+        .iter()
+        .map(|s| format!("{} {}/{}", s.service, s.faulted, s.requests))
+        .collect::<Vec<_>>()
+        .join(", ");
     let table = [
         ("pushes, one at a time", sequential.to_string()),
         ("pushes in the storm", storm.to_string()),
@@ -1148,6 +1150,11 @@ async fn duplicated_and_reordered_events_and_a_push_storm_lose_and_repeat_nothin
             "event copies (1-3 each, 0-1.5 s apart)",
             run.local.invocations().to_string(),
         ),
+        (
+            "functions' AWS requests failed (throttled or 500)",
+            format!("{} of {}", faults.requests.faulted, faults.requests.total),
+        ),
+        ("  per service, failed/all", per_service),
         ("executions (one per commit)", executions.len().to_string()),
         (
             "superseded / succeeded",
@@ -1165,16 +1172,24 @@ async fn duplicated_and_reordered_events_and_a_push_storm_lose_and_repeat_nothin
     ];
     println!("\nsoak: injected and checked");
     for (what, value) in table {
-        println!("{what:<44} {value}");
+        println!("{what:<50} {value}");
     }
-    println!("\n{}", handler_table(&emf_documents(&run.local).await));
+    println!(
+        "\n{}",
+        handler_table(
+            &run.local
+                .emf_documents()
+                .await
+                .expect("the functions' metrics")
+        )
+    );
 }
 
 /// Per function, from the metrics the functions logged: invocations, the AWS requests
-/// each made (the SDK interceptor's count) and how long each took.
+/// each made (the SDK interceptor's count), how long each took, and from an event to
+/// the request that moved the delivery on.
 fn handler_table(documents: &[serde_json::Value]) -> String {
-    let mut per_function: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)> =
-        Default::default();
+    let mut per_function: std::collections::BTreeMap<String, [Vec<f64>; 3]> = Default::default();
     let values = |v: &serde_json::Value| -> Vec<f64> {
         match v {
             serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_f64()).collect(),
@@ -1186,8 +1201,9 @@ fn handler_table(documents: &[serde_json::Value]) -> String {
             continue;
         };
         let entry = per_function.entry(function.to_owned()).or_default();
-        entry.0.extend(values(&d["AwsCalls"]));
-        entry.1.extend(values(&d["HandlerMilliseconds"]));
+        entry[0].extend(values(&d["AwsCalls"]));
+        entry[1].extend(values(&d["HandlerMilliseconds"]));
+        entry[2].extend(values(&d["StepDelayMilliseconds"]));
     }
     let median = |v: &[f64]| {
         let mut v = v.to_vec();
@@ -1196,12 +1212,21 @@ fn handler_table(documents: &[serde_json::Value]) -> String {
     };
     let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     let mut out = format!(
-        "{:<10} {:>12} {:>16} {:>16}\n",
-        "function", "invocations", "AWS calls p50/max", "handler ms p50/max"
+        "{:<10} {:>12} {:>18} {:>19} {:>26}\n",
+        "function",
+        "invocations",
+        "AWS calls p50/max",
+        "handler ms p50/max",
+        "event to step ms p50/max"
     );
-    for (function, (calls, ms)) in per_function {
+    for (function, [calls, ms, step]) in per_function {
+        let step = if step.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("{:.0} / {:.0}", median(&step), max(&step))
+        };
         out.push_str(&format!(
-            "{function:<10} {:>12} {:>16} {:>16}\n",
+            "{function:<10} {:>12} {:>18} {:>19} {step:>26}\n",
             ms.len(),
             format!("{:.0} / {:.0}", median(&calls), max(&calls)),
             format!("{:.0} / {:.0}", median(&ms), max(&ms)),

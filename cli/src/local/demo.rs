@@ -124,6 +124,13 @@ impl Checkout {
         git(&self.dir, &["push", "--quiet", "origin", &self.branch]).await?;
         git(&self.dir, &["rev-parse", "HEAD"]).await
     }
+
+    /// Moves the branch of the local CodeCommit to `commit`, one of this checkout's.
+    pub async fn push_commit(&self, commit: &str) -> Result<()> {
+        let refspec = format!("{commit}:refs/heads/{}", self.branch);
+        git(&self.dir, &["push", "--quiet", "origin", &refspec]).await?;
+        Ok(())
+    }
 }
 
 /// How many of the newest executions [`follow`] looks through for a commit's.

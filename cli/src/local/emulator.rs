@@ -28,8 +28,10 @@ pub fn free_port() -> Result<u16> {
 }
 
 impl Emulator {
-    /// Starts `binary` with its files under `dir`, and waits until it answers.
-    pub fn start(binary: &Path, dir: &Path) -> Result<Self> {
+    /// Starts `binary` with its files under `dir`, and waits until it answers. The
+    /// Lambdas it runs send their AWS requests to `lambda_endpoint`, or to it when
+    /// `None` (a fault-injecting proxy in front of it is the other choice).
+    pub fn start(binary: &Path, dir: &Path, lambda_endpoint: Option<&str>) -> Result<Self> {
         if !binary.exists() {
             bail!(
                 "the AWS emulator is not installed at {}: run `make demo` or `make test` \
@@ -41,7 +43,7 @@ impl Emulator {
         // A port free when chosen can be taken before MiniStack binds it: try again.
         let mut last = None;
         for _ in 0..3 {
-            match Self::try_start(binary, dir) {
+            match Self::try_start(binary, dir, lambda_endpoint) {
                 Ok(emulator) => return Ok(emulator),
                 Err(e) => last = Some(e),
             }
@@ -50,7 +52,7 @@ impl Emulator {
             .context("the AWS emulator did not start")
     }
 
-    fn try_start(binary: &Path, dir: &Path) -> Result<Self> {
+    fn try_start(binary: &Path, dir: &Path, lambda_endpoint: Option<&str>) -> Result<Self> {
         let tmp = dir.join("tmp");
         std::fs::create_dir_all(&tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;
@@ -65,7 +67,7 @@ impl Emulator {
             .env("BIND_HOST", "127.0.0.1")
             .env("TMPDIR", &tmp)
             // Passed on to the Lambdas it runs, so their SDK calls come back here.
-            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ENDPOINT_URL", lambda_endpoint.unwrap_or(&endpoint))
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(out)
@@ -97,7 +99,7 @@ impl Emulator {
                     self.log_tail()
                 );
             }
-            if health(self.port) {
+            if answers(self.port, "/_ministack/health", "\"services\"") {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -126,8 +128,8 @@ impl Emulator {
     }
 }
 
-/// Whether an emulator answers its health check on `port`.
-fn health(port: u16) -> bool {
+/// Whether a server on `port` answers `GET path` with a body containing `needle`.
+pub(crate) fn answers(port: u16, path: &str, needle: &str) -> bool {
     use std::io::{Read, Write};
     let addr = std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200))
@@ -135,34 +137,40 @@ fn health(port: u16) -> bool {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = "GET /_ministack/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
-    response.starts_with("HTTP/1.") && response.contains("\"services\"")
+    response.starts_with("HTTP/1.") && response.contains(needle)
 }
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        let group = -(self.child.id() as i32);
-        // SAFETY: signalling our own child's process group.
-        unsafe {
-            libc::kill(group, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Whatever is left of the group: the emulator, or Lambda workers it spawned.
-        // SAFETY: as above.
-        unsafe {
-            libc::kill(group, libc::SIGKILL);
-        }
-        let _ = self.child.wait();
+        stop_group(&mut self.child);
     }
+}
+
+/// Stops a child started in its own process group, and whatever it started: SIGTERM,
+/// a grace period, then SIGKILL to what is left of the group.
+pub(crate) fn stop_group(child: &mut Child) {
+    let group = -(child.id() as i32);
+    // SAFETY: signalling our own child's process group.
+    unsafe {
+        libc::kill(group, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + STOP_GRACE;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Whatever is left of the group: the process, or workers it spawned.
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(group, libc::SIGKILL);
+    }
+    let _ = child.wait();
 }

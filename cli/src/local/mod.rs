@@ -13,6 +13,7 @@ pub mod codebuild;
 pub mod console;
 pub mod demo;
 pub mod emulator;
+pub mod faults;
 pub mod git;
 pub mod server;
 pub mod stack;
@@ -22,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 use sluice_adapters::{ExecutionStore, S3Objects};
@@ -66,6 +67,9 @@ pub struct Options {
     /// Events delivered more than once and out of order (the soak suite); `None`
     /// delivers each once, at once.
     pub redelivery: Option<bus::Redelivery>,
+    /// A share of the functions' AWS requests throttled or failed (the soak suite,
+    /// `sluice local --faults`); `None` fails none.
+    pub faults: Option<faults::Faults>,
 }
 
 impl Options {
@@ -92,6 +96,7 @@ impl Options {
             function_build: stack::FunctionBuild::default(),
             build_tools,
             redelivery: None,
+            faults: None,
         }
     }
 
@@ -121,7 +126,7 @@ impl Options {
                 .collect(),
         };
         if let Some(unknown) = approval.iter().find(|a| !names.contains(a)) {
-            anyhow::bail!(
+            bail!(
                 "--approval names {unknown:?}, which is not one of the stages ({}); \
                  list stages of --stages, or none",
                 names.join(", ")
@@ -160,8 +165,19 @@ pub struct Local {
     tasks: Vec<JoinHandle<()>>,
     builds: codebuild::Builds,
     bus: bus::Bus,
+    faults: Option<faults::FaultProxy>,
     // Declared last: dropped after the tasks that talk to it.
     _emulator: Option<Emulator>,
+}
+
+/// One line a function logged.
+#[derive(Clone, Debug)]
+pub struct LogLine {
+    /// The function's name in the stack, such as `source`.
+    pub function: String,
+    /// When it was logged, in milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    pub message: String,
 }
 
 /// An SDK configuration aimed at the emulator at `endpoint`.
@@ -181,13 +197,29 @@ impl Local {
         std::fs::create_dir_all(&options.state)
             .with_context(|| format!("cannot create {}", options.state.display()))?;
         let state = options.state.canonicalize()?;
+        if options.faults.is_some() && options.endpoint.is_some() {
+            bail!(
+                "faults can be injected only into the emulator sluice local starts: \
+                 drop --endpoint, or drop --faults"
+            );
+        }
+        // The functions' requests go through the fault-injecting proxy, if any.
+        let proxy_port = match &options.faults {
+            Some(_) => Some(faults::FaultProxy::reserve_port()?),
+            None => None,
+        };
+        let lambda_endpoint = proxy_port.map(|port| format!("http://127.0.0.1:{port}"));
         let emulator = match &options.endpoint {
             Some(_) => None,
             None => {
                 console.say("local", "starting the AWS emulator (MiniStack)…");
                 let dir = state.join("emulator");
                 std::fs::create_dir_all(&dir)?;
-                Some(Emulator::start(&options.emulator_binary, &dir)?)
+                Some(Emulator::start(
+                    &options.emulator_binary,
+                    &dir,
+                    lambda_endpoint.as_deref(),
+                )?)
             }
         };
         let endpoint = match (&options.endpoint, &emulator) {
@@ -197,11 +229,27 @@ impl Local {
         };
         if !endpoint.starts_with("http://127.0.0.1:") && !endpoint.starts_with("http://localhost:")
         {
-            anyhow::bail!(
+            bail!(
                 "--endpoint must be a loopback address like http://127.0.0.1:4566, not {endpoint}"
             );
         }
         console.say("local", format!("emulator at {endpoint}"));
+        let fault_proxy = match (&options.faults, proxy_port) {
+            (Some(faults), Some(port)) => {
+                let proxy =
+                    faults::FaultProxy::start(faults, &state.join("faults"), &endpoint, port)?;
+                console.say(
+                    "local",
+                    format!(
+                        "failing {:.0}% of the functions' AWS requests (throttled or 500) at {}",
+                        faults.share * 100.0,
+                        proxy.endpoint()
+                    ),
+                );
+                Some(proxy)
+            }
+            _ => None,
+        };
         let sdk = sdk_config(&endpoint).await;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
@@ -260,6 +308,7 @@ impl Local {
             outputs: HashMap::new(),
             tasks,
             builds,
+            faults: fault_proxy,
             _emulator: emulator,
         };
         local.deploy().await?;
@@ -368,6 +417,104 @@ impl Local {
     /// Lambda invocations the event bus has made, every copy of an event counted.
     pub fn invocations(&self) -> u64 {
         self.bus.invocations()
+    }
+
+    /// What the fault-injecting proxy passed and failed, when faults are injected.
+    pub async fn fault_stats(&self) -> Result<Option<faults::FaultStats>> {
+        match &self.faults {
+            Some(proxy) => Ok(Some(proxy.stats().await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs the sweeper once, now, as its five-minute schedule would, and waits until
+    /// it has finished its pass.
+    pub async fn sweep(&self) -> Result<()> {
+        let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
+        let resource = cloudformation
+            .describe_stack_resource()
+            .stack_name(&self.options.stack)
+            .logical_resource_id("SweeperFunction")
+            .send()
+            .await
+            .context("cannot find the sweeper function in the orchestrator stack")?;
+        let function = resource
+            .stack_resource_detail()
+            .and_then(|r| r.physical_resource_id())
+            .context("the sweeper function has no name yet")?;
+        let event = bus::envelope(
+            "aws.scheduler",
+            "Scheduled Event",
+            REGION,
+            "000000000000",
+            Vec::new(),
+            serde_json::json!({}),
+        );
+        let answer = aws_sdk_lambda::Client::new(&self.sdk)
+            .invoke()
+            .function_name(function)
+            .payload(aws_sdk_lambda::primitives::Blob::new(serde_json::to_vec(
+                &event,
+            )?))
+            .send()
+            .await
+            .with_context(|| format!("cannot invoke the sweeper {function}"))?;
+        if let Some(error) = answer.function_error() {
+            let payload = answer
+                .payload()
+                .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())
+                .unwrap_or_default();
+            bail!("the sweeper failed ({error}): {payload}");
+        }
+        Ok(())
+    }
+
+    /// Every line the orchestrator's functions logged, oldest first, as the
+    /// emulator's CloudWatch Logs keeps them.
+    pub async fn function_logs(&self) -> Result<Vec<LogLine>> {
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&self.sdk);
+        let prefix = format!("/aws/lambda/{}-", self.options.stack);
+        let groups = logs
+            .describe_log_groups()
+            .log_group_name_prefix(&prefix)
+            .send()
+            .await
+            .context("cannot list the functions' log groups")?;
+        let mut lines = Vec::new();
+        for group in groups
+            .log_groups()
+            .iter()
+            .filter_map(|g| g.log_group_name())
+        {
+            let function = group.strip_prefix(&prefix).unwrap_or(group).to_owned();
+            let mut pages = logs
+                .filter_log_events()
+                .log_group_name(group)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.with_context(|| format!("cannot read the log group {group}"))?;
+                lines.extend(page.events().iter().map(|e| LogLine {
+                    function: function.clone(),
+                    timestamp_ms: e.timestamp().unwrap_or_default(),
+                    message: e.message().unwrap_or_default().to_owned(),
+                }));
+            }
+        }
+        lines.sort_by_key(|l| l.timestamp_ms);
+        Ok(lines)
+    }
+
+    /// The CloudWatch Embedded Metric Format documents among the functions' logs: one
+    /// or more per invocation.
+    pub async fn emf_documents(&self) -> Result<Vec<serde_json::Value>> {
+        Ok(self
+            .function_logs()
+            .await?
+            .iter()
+            .filter(|l| l.message.contains("\"CloudWatchMetrics\""))
+            .filter_map(|l| serde_json::from_str(l.message.trim()).ok())
+            .collect())
     }
 
     /// How many builds the local CodeBuild started for each execution.

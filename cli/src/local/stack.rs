@@ -54,9 +54,10 @@ pub fn functions(template: &Value) -> Result<Vec<Function>> {
     Ok(found)
 }
 
-/// How `sluice local` builds the functions: always cargo's `dev` profile (a quick,
+/// How `sluice local` builds the functions: cargo's `dev` profile (a quick,
 /// unoptimised build with no debug info in the dependencies, so a binary zips small),
-/// either on its own or shaped like `cargo test`'s build so that it reuses it.
+/// either on its own or shaped like `cargo test`'s build so that it reuses it; or not
+/// at all, taking the release binaries already built, as Lambda would run them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FunctionBuild {
     /// The workspace's binaries only: what `make demo` and `sluice local` build.
@@ -66,10 +67,27 @@ pub enum FunctionBuild {
     /// (dev-dependencies switch some on), so every dependency `cargo test` compiled is
     /// reused and only the five functions are linked. For the end-to-end tests.
     WithTests,
+    /// No build: the `release` binaries already in the target directory, which
+    /// `make bench` builds. For the benchmarks.
+    Release,
 }
 
-/// Builds the workspace's binaries with cargo's `dev` profile for this machine.
+impl FunctionBuild {
+    /// The target directory's profile folder the binaries are taken from.
+    fn profile_dir(self) -> &'static str {
+        match self {
+            Self::Binaries | Self::WithTests => "debug",
+            Self::Release => "release",
+        }
+    }
+}
+
+/// Builds the workspace's binaries with cargo's `dev` profile for this machine (for
+/// [`FunctionBuild::Release`], nothing: they are built already).
 pub async fn build(workspace: &Path, how: FunctionBuild, console: &Console) -> Result<()> {
+    if how == FunctionBuild::Release {
+        return Ok(());
+    }
     console.say(
         "build",
         "building the functions for this machine (cargo build)…",
@@ -152,7 +170,18 @@ pub async fn package(
     }
     let mut uris = HashMap::new();
     for f in &functions {
-        let binary = target_dir(workspace).join("debug").join(&f.binary);
+        let binary = target_dir(workspace)
+            .join(how.profile_dir())
+            .join(&f.binary);
+        if !binary.is_file() && how == FunctionBuild::Release {
+            bail!(
+                "there is no release build of {} at {}: build it first \
+                 (cargo build --release -p {})",
+                f.binary,
+                binary.display(),
+                f.binary
+            );
+        }
         if !binary.is_file() {
             bail!(
                 "cargo built no {} at {}: is it a binary of this workspace?",
