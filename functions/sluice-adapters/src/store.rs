@@ -114,6 +114,34 @@ struct CommitMarker {
     /// The push event that created the execution ([`Push::delivery`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     delivery: Option<String>,
+    /// The push events that created the commit's earlier executions, newest first
+    /// (at most [`EARLIER_DELIVERIES`]): a copy of one of them may still arrive after
+    /// a later push of the commit took the marker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    earlier: Vec<EarlierDelivery>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct EarlierDelivery {
+    delivery: String,
+    execution_id: ExecutionId,
+}
+
+/// How many of a commit's earlier deliveries its marker remembers. Pushing one commit
+/// again and again within EventBridge's redelivery window (up to a day) is rare.
+const EARLIER_DELIVERIES: usize = 16;
+
+impl CommitMarker {
+    /// The execution the push event `delivery` created, if this marker knows it.
+    fn created_by(&self, delivery: &str) -> Option<&ExecutionId> {
+        if self.delivery.as_deref() == Some(delivery) {
+            return Some(&self.execution_id);
+        }
+        self.earlier
+            .iter()
+            .find(|e| e.delivery == delivery)
+            .map(|e| &e.execution_id)
+    }
 }
 
 /// Where the sweeper resumes.
@@ -215,10 +243,28 @@ impl<O: ObjectStore> ExecutionStore<O> {
                     return Ok(existing(other));
                 }
             }
+            // The marker now names this execution; it still knows the deliveries
+            // that created the ones before.
+            let earlier = marker
+                .map(|m| {
+                    let mut earlier: Vec<EarlierDelivery> = m
+                        .delivery
+                        .map(|delivery| EarlierDelivery {
+                            delivery,
+                            execution_id: m.execution_id,
+                        })
+                        .into_iter()
+                        .chain(m.earlier)
+                        .collect();
+                    earlier.truncate(EARLIER_DELIVERIES);
+                    earlier
+                })
+                .unwrap_or_default();
             let mine = CommitMarker {
                 execution_id: id.clone(),
                 created_at: now,
                 delivery: delivery.clone(),
+                earlier,
             };
             match self
                 .objects
@@ -310,8 +356,7 @@ impl<O: ObjectStore> ExecutionStore<O> {
         Ok(self
             .read::<CommitMarker>(&key)
             .await?
-            .filter(|(m, _)| m.delivery.as_deref() == Some(delivery))
-            .map(|(m, _)| m.execution_id))
+            .and_then(|(m, _)| m.created_by(delivery).cloned()))
     }
 
     /// The execution with this id, if there is one.

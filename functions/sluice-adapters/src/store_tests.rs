@@ -63,6 +63,7 @@ async fn a_crash_between_marker_and_document_is_finished_by_the_next_delivery() 
         execution_id: ExecutionId::new(t(0), &commit(1).id),
         created_at: t(0),
         delivery: None,
+        earlier: Vec::new(),
     };
     store
         .objects

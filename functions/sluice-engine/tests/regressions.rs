@@ -1147,3 +1147,34 @@ async fn an_event_retried_after_a_failure_part_way_finishes_the_work() {
     world.engine.on_build(built).await.unwrap();
     assert_eq!(world.deployer.deploying(), vec![STAGING.to_owned()]);
 }
+
+/// 17. A push delivered again after an older push of the same commit arrived late is
+/// still one push: the late one's execution took the commit's marker, which then no
+/// longer named the first delivery, so its copy made a second execution (found by
+/// the simulation, seed 19975 of 40,000).
+#[tokio::test]
+async fn a_push_redelivered_after_a_late_older_push_of_its_commit_is_one_execution() {
+    let world = World::new();
+    let (c1, c2) = (commit(1), commit(2));
+    let first = world.now();
+    world.advance(Duration::minutes(2));
+    let second = world.now();
+    // c1 pushed, then c2, then c1 again; the branch has moved on since.
+    world.commits.set_head(&commit(4));
+    let push_first = World::push_event(&c1, first);
+    let push_c2 = World::push_from(&c2, &c1, first);
+    let push_again = World::push_from(&c1, &c2, second);
+    // c1's second push arrives first; then c2's, ordered after it; then c1's first
+    // push, late; then c1's second push again.
+    world.engine.on_push(push_again.clone()).await.unwrap();
+    world.engine.on_push(push_c2).await.unwrap();
+    world.engine.on_push(push_first).await.unwrap();
+    world.engine.on_push(push_again).await.unwrap();
+    let of_c1 = world
+        .executions()
+        .await
+        .into_iter()
+        .filter(|e| e.commit.id.as_str() == c1)
+        .count();
+    assert_eq!(of_c1, 2, "one execution per push of c1");
+}
