@@ -707,10 +707,14 @@ async fn check(sim: &Sim) -> Result<(), String> {
     for call in &sim.operator_calls {
         let ok = matches!(&call.answer, Ok(a) if a.ok);
         let refused = matches!(&call.answer, Ok(a) if !a.ok);
+        // The caller's whole ARN: "op-1" is not "op-11" (seed 26676 of 40,000).
         let by_caller = |e: &Execution, what: &str| {
-            e.timeline
-                .iter()
-                .any(|l| l.what.contains(&format!("{what} {}", call.caller)))
+            let said = format!("{what} {}", call.caller);
+            e.timeline.iter().any(|l| {
+                l.what.match_indices(&said).any(|(at, _)| {
+                    !l.what[at + said.len()..].starts_with(|c: char| c.is_ascii_alphanumeric())
+                })
+            })
         };
         let Some(id) = &call.execution else {
             let released = executions.iter().any(|e| by_caller(e, "asked for by"));
