@@ -114,11 +114,14 @@ build: setup arm64-target
 # Benchmarks print numbers; none passes or fails on time. Release builds for this
 # machine, as Lambda runs them (for arm64, see `make build`'s sizes).
 FUNCTIONS := source build deploy approval operator sweeper
+BENCH_EXECUTIONS ?= 5
 bench: setup
 	cargo build --release --locked -p sluice-bench $(addprefix -p sluice-,$(FUNCTIONS))
 	target/release/sluice-bench coldstart target/release/bare-runtime $(addprefix target/release/sluice-,$(FUNCTIONS))
 	target/release/sluice-bench sizes
 	target/release/sluice-bench scale --ministack $(SLUICE_MINISTACK)
+	target/release/sluice-bench pipeline --app quick --executions $(BENCH_EXECUTIONS)
+	target/release/sluice-bench pipeline --app example --executions 2
 
 # The soak's long form; `make test` runs the same scenario short (3 + 5 pushes).
 # SOAK_FAULTS: the share of the functions' AWS requests throttled or failed.

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod coldstart;
+mod pipeline;
 mod report;
 mod scale;
 mod sizes;
@@ -39,6 +40,18 @@ enum Bench {
         #[arg(long, default_value = ".aws-sam/build")]
         build: PathBuf,
     },
+    /// Whole executions under `sluice local` with the release functions (build them
+    /// first): time between steps, AWS requests per handler, cost per execution.
+    Pipeline {
+        #[arg(long, value_enum, default_value = "quick")]
+        app: pipeline::App,
+        /// Executions delivered, one after another.
+        #[arg(long, default_value_t = 5)]
+        executions: usize,
+        /// The pinned emulator (`make bench` passes the project's).
+        #[arg(long, env = "SLUICE_MINISTACK")]
+        ministack: PathBuf,
+    },
     /// `sluice status` and `sluice metrics` over many executions in the emulator.
     Scale {
         /// Executions written to the emulator's S3 first.
@@ -57,6 +70,24 @@ enum Bench {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.bench {
+        Bench::Pipeline {
+            app,
+            executions,
+            ministack,
+        } => {
+            anyhow::ensure!(executions > 0, "--executions must be at least 1");
+            let workspace = std::env::current_dir()?;
+            anyhow::ensure!(
+                workspace.join("template.yaml").is_file(),
+                "run from the Sluice checkout (no template.yaml in {})",
+                workspace.display()
+            );
+            let figures = pipeline::measure(&workspace, &ministack, app, executions).await?;
+            print!("{}", report::pipeline_table(&figures));
+            let section = format!("pipeline-{}", figures.app);
+            report::save(&cli.report, &section, &figures)
+                .with_context(|| format!("writing {}", cli.report.display()))?;
+        }
         Bench::Coldstart { runs, binaries } => {
             anyhow::ensure!(runs > 0, "--runs must be at least 1");
             let figures = coldstart::measure(&binaries, runs)?;

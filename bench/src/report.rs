@@ -140,3 +140,93 @@ pub fn sizes_table(packages: &[crate::sizes::Package]) -> String {
     }
     out
 }
+
+/// The tables of whole executions: time between steps, requests, and cost.
+pub fn pipeline_table(f: &crate::pipeline::Figures) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Whole executions of the {} app under `sluice local` (functions built for release): \
+         {} commits, each pushed, built, deployed to staging, approved at once through its \
+         link and deployed to production, one after another",
+        f.app, f.executions
+    );
+    let _ = writeln!(
+        out,
+        "push to production: p50 {:.1} s, max {:.1} s; approval click to answer: p50 {:.0} ms",
+        f.push_to_production_s.p50, f.push_to_production_s.max, f.approval_click_ms.p50
+    );
+    let _ = writeln!(
+        out,
+        "time Sluice adds per execution (every event to the request it caused, summed): \
+         p50 {:.0} ms, max {:.0} ms",
+        f.added_per_execution_ms.p50, f.added_per_execution_ms.max
+    );
+    let _ = writeln!(
+        out,
+        "\nPer handler (per invocation; event times to the millisecond, as the local bus \
+         stamps them)"
+    );
+    let _ = writeln!(
+        out,
+        "{:<10} {:>10} {:>16} {:>18} {:>18} {:>16}",
+        "function", "per exec.", "AWS requests", "event→handler ms", "event→step ms", "handler ms"
+    );
+    let _ = writeln!(
+        out,
+        "{:<10} {:>10} {:>16} {:>18} {:>18} {:>16}",
+        "", "", "p50 / max", "p50 / p99", "p50 / p99", "p50 / p99"
+    );
+    let pair = |s: &crate::stats::Summary, high: f64| {
+        if s.max == 0.0 && s.p50 == 0.0 {
+            "-".to_owned()
+        } else {
+            format!("{:.0} / {:.0}", s.p50, high)
+        }
+    };
+    for h in &f.handlers {
+        let _ = writeln!(
+            out,
+            "{:<10} {:>10.1} {:>16} {:>18} {:>18} {:>16}",
+            h.function,
+            h.invocations_per_execution,
+            pair(&h.aws_requests, h.aws_requests.max),
+            pair(&h.event_to_handler_ms, h.event_to_handler_ms.p99),
+            pair(&h.event_to_step_ms, h.event_to_step_ms.p99),
+            pair(&h.handler_ms, h.handler_ms.p99),
+        );
+    }
+    let c = &f.cost;
+    let _ = writeln!(
+        out,
+        "\nCost per execution at us-east-1 prices of {}: {:.1} Lambda invocations, \
+         {:.0} ms billed at {:.0} MB (the emulator's durations: an upper bound), {:.0} AWS \
+         requests (each priced as an S3 PUT, the dearest), {:.0} approval email, {:.1} KiB \
+         of logs; EventBridge delivers AWS services' events free",
+        c.prices_as_of,
+        c.lambda_invocations,
+        c.lambda_billed_ms,
+        c.memory_mb,
+        c.aws_requests,
+        c.approval_emails,
+        c.log_bytes / 1024.0
+    );
+    let _ = writeln!(out, "{:<44} {:>12}", "", "USD");
+    let _ = writeln!(out, "{:<44} {:>12.6}", "Sluice", c.sluice_usd);
+    let _ = writeln!(
+        out,
+        "{:<44} {:>12.6}",
+        format!(
+            "CodePipeline V2 ({:.0} action minutes)",
+            c.codepipeline_v2_action_minutes
+        ),
+        c.codepipeline_v2_usd
+    );
+    let _ = writeln!(
+        out,
+        "{:<44} {:>12}",
+        "CodePipeline V1",
+        format!("{:.2} a month", c.codepipeline_v1_usd_per_month)
+    );
+    out
+}
