@@ -16,7 +16,8 @@ use sluice_adapters::lanes::Lanes;
 use sluice_adapters::notifier::{Message, Notifier};
 use sluice_adapters::{AwsError, ExecutionStore, ObjectStore, StoreError};
 use sluice_core::{
-    Command, Event, Execution, ExecutionId, Outcome, Rejected, StageName, StageStatus, Timestamp,
+    Command, Event, Execution, ExecutionId, Outcome, Rejected, StageName, StageStatus, Status,
+    Timestamp,
 };
 use tracing::{Instrument, Span, error, info, warn};
 
@@ -134,6 +135,19 @@ pub struct Engine<O, B, D, N, C> {
     pub(crate) wait: WaitPolicy,
 }
 
+/// Whether `execution` is still where its build's success takes it: building, or
+/// preparing its first stage.
+fn at_the_builds_step(execution: &Execution) -> bool {
+    match execution.status {
+        Status::Building => true,
+        Status::Deploying => execution
+            .stages
+            .first()
+            .is_some_and(|s| matches!(s.status, StageStatus::Pending | StageStatus::Preparing)),
+        _ => false,
+    }
+}
+
 /// What applying one event came to.
 enum Applying {
     /// The work it created (none for an event that does not apply).
@@ -191,9 +205,7 @@ where
     }
 
     /// Applies `event` to execution `id`; returns the work it creates. A rejected
-    /// event is logged and creates none. An event that changes nothing (a duplicate,
-    /// or Lambda's retry of one whose handler failed after saving the new state)
-    /// finishes whatever an earlier delivery left undone, as the sweeper would.
+    /// event, or one the execution already has, is logged and creates none.
     pub async fn apply(
         &self,
         id: &ExecutionId,
@@ -201,8 +213,28 @@ where
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
         match self.apply_once(id, event).await? {
             Applying::Work(work) => Ok(work),
-            // Boxed: the sweeper's finding can apply events itself.
-            Applying::Unchanged(execution) => Box::pin(self.catch_up(&execution)).await,
+            Applying::Unchanged(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// [`Engine::apply`] for a build's own event. If the execution already has it (a
+    /// copy, or Lambda's retry of a handler that failed after saving the new state)
+    /// while its build's follow-up is still unfinished (the artifact not pinned, the
+    /// first stage's change set not asked for or not executed), that follow-up is
+    /// finished now, as the sweeper would, rather than on the sweeper's next pass.
+    /// Only then: the build function may do that work and no other.
+    pub(crate) async fn apply_build_event(
+        &self,
+        id: &ExecutionId,
+        event: Event,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        match self.apply_once(id, event).await? {
+            Applying::Work(work) => Ok(work),
+            Applying::Unchanged(execution) if at_the_builds_step(&execution) => {
+                // Boxed: the sweeper's finding can apply events itself.
+                Box::pin(self.catch_up(&execution)).await
+            }
+            Applying::Unchanged(_) => Ok(Vec::new()),
         }
     }
 
@@ -238,9 +270,6 @@ where
         &self,
         execution: &Execution,
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
-        if execution.status.is_terminal() {
-            return Ok(Vec::new());
-        }
         let Some(event) = self.finding(execution).await? else {
             return Ok(Vec::new());
         };

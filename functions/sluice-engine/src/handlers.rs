@@ -157,7 +157,7 @@ where
                     repository = %self.config.pipeline.repository,
                 );
                 traced(span, async {
-                    let work = self.apply(&execution, event).await?;
+                    let work = self.apply_build_event(&execution, event).await?;
                     self.run_all(work).await
                 })
                 .await
