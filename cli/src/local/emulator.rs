@@ -57,8 +57,6 @@ impl Emulator {
         std::fs::create_dir_all(&tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;
         let log = dir.join("emulator.log");
-        let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
-        let err = out.try_clone()?;
         let port = free_port()?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let mut command = Command::new(binary);
@@ -68,23 +66,9 @@ impl Emulator {
             .env("TMPDIR", &tmp)
             // Passed on to the Lambdas it runs, so their SDK calls come back here.
             .env("AWS_ENDPOINT_URL", lambda_endpoint.unwrap_or(&endpoint))
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            // Its own process group, so stopping it also stops what it started.
-            .process_group(0);
-        // SAFETY: prctl is async-signal-safe; it asks the kernel to kill the emulator
-        // if this process dies without running destructors.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = command
-            .spawn()
-            .with_context(|| format!("cannot run {}", binary.display()))?;
+            .current_dir(dir);
+        // Its own process group: stopping it also stops the Lambda workers it starts.
+        let child = spawn_supervised(command, &log)?;
         let mut emulator = Self { child, port, log };
         emulator.wait_until_ready()?;
         Ok(emulator)
@@ -144,6 +128,30 @@ pub(crate) fn answers(port: u16, path: &str, needle: &str) -> bool {
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     response.starts_with("HTTP/1.") && response.contains(needle)
+}
+
+/// Spawns `command` with its output in `log`, in its own process group (so that
+/// [`stop_group`] also stops what it starts), killed by the kernel if this process
+/// dies without stopping it.
+pub(crate) fn spawn_supervised(mut command: Command, log: &Path) -> Result<Child> {
+    let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    let err = out.try_clone()?;
+    command
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    // SAFETY: prctl is async-signal-safe; it asks the kernel to kill the child if this
+    // process dies without running destructors.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    command
+        .spawn()
+        .with_context(|| format!("cannot run {}", command.get_program().to_string_lossy()))
 }
 
 impl Drop for Emulator {

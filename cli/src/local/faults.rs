@@ -3,16 +3,14 @@
 //! or fails a share of their requests the way AWS does, in each service's own error
 //! format, so that the SDK's retries and Sluice's own recovery both run for real.
 
-use std::fs::File;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use super::emulator::{answers, free_port, stop_group};
+use super::emulator::{answers, free_port, spawn_supervised, stop_group};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -123,30 +121,14 @@ impl FaultProxy {
         std::fs::write(&config, faults.rules(upstream, port))
             .with_context(|| format!("cannot write {}", config.display()))?;
         let log = dir.join("faults.log");
-        let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
-        let err = out.try_clone()?;
         let mut command = Command::new(&faults.binary);
         command
             .arg("--config")
             .arg(&config)
             // The emulator takes any signature; nothing is signed again.
             .arg("--no-resign")
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
-        // SAFETY: prctl is async-signal-safe; it asks the kernel to kill the proxy if
-        // this process dies without running destructors.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = command
-            .spawn()
-            .with_context(|| format!("cannot run {}", faults.binary.display()))?;
+            .current_dir(dir);
+        let child = spawn_supervised(command, &log)?;
         let mut proxy = Self { child, port, log };
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {

@@ -211,10 +211,7 @@ where
         id: &ExecutionId,
         event: Event,
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
-        match self.apply_once(id, event).await? {
-            Applying::Work(work) => Ok(work),
-            Applying::Unchanged(_) => Ok(Vec::new()),
-        }
+        self.apply_catching_up(id, event, |_| false).await
     }
 
     /// [`Engine::apply`] for a build's own event. If the execution already has it (a
@@ -228,10 +225,21 @@ where
         id: &ExecutionId,
         event: Event,
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        self.apply_catching_up(id, event, at_the_builds_step).await
+    }
+
+    /// Applies `event`; if the execution already had it and `when` says so of the
+    /// execution, finishes what an earlier delivery left undone ([`Engine::catch_up`]).
+    async fn apply_catching_up(
+        &self,
+        id: &ExecutionId,
+        event: Event,
+        when: fn(&Execution) -> bool,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
         match self.apply_once(id, event).await? {
             Applying::Work(work) => Ok(work),
-            Applying::Unchanged(execution) if at_the_builds_step(&execution) => {
-                // Boxed: the sweeper's finding can apply events itself.
+            // Boxed: the sweeper's finding can apply events itself.
+            Applying::Unchanged(execution) if when(&execution) => {
                 Box::pin(self.catch_up(&execution)).await
             }
             Applying::Unchanged(_) => Ok(Vec::new()),
