@@ -126,8 +126,9 @@ pub struct Figures {
     /// Per execution: the sum of every handler's event-to-step time, the time Sluice
     /// itself adds on the critical path between steps.
     pub added_per_execution_ms: Summary,
-    /// The approver's click to the page's answer (the decision recorded and
-    /// production's change set executed).
+    /// The approver opening the link and approving, to the page's answer: two
+    /// requests, the page and the decision (recorded, and production's change set
+    /// executed).
     pub approval_click_ms: Summary,
     pub handlers: Vec<Handler>,
     pub cost: Cost,

@@ -153,7 +153,7 @@ pub fn pipeline_table(f: &crate::pipeline::Figures) -> String {
     );
     let _ = writeln!(
         out,
-        "push to production: p50 {:.1} s, max {:.1} s; approval click to answer: p50 {:.0} ms",
+        "push to production: p50 {:.1} s, max {:.1} s; opening the link and approving: p50 {:.0} ms",
         f.push_to_production_s.p50, f.push_to_production_s.max, f.approval_click_ms.p50
     );
     let _ = writeln!(
