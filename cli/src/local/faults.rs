@@ -17,8 +17,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// What share of the functions' AWS requests fail, and the proxy that fails them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Faults {
-    /// Between 0 and 0.5: half of it is answered with throttling (`Throttling`, 400),
-    /// half with a server error (`InternalError`, 500).
+    /// Above 0 and at most 0.5: half of it is answered with throttling, half with a
+    /// server error, each in the service's own code ([`FAULTED`]).
     pub share: f64,
     /// The microburst executable.
     pub binary: PathBuf,
