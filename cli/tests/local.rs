@@ -582,7 +582,7 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
         "Executions by outcome",
         "Approval wait",
         "Build time",
-        "Transition delay",
+        "Between steps",
         "Failed events",
     ] {
         assert!(

@@ -16,8 +16,8 @@ use sluice_adapters::lanes::Lanes;
 use sluice_adapters::notifier::{Message, Notifier};
 use sluice_adapters::{AwsError, ExecutionStore, ObjectStore, StoreError};
 use sluice_core::{
-    Command, Event, Execution, ExecutionId, Outcome, Rejected, StageName, StageStatus, Status,
-    Timestamp,
+    BuildStatus, Command, Event, Execution, ExecutionId, Outcome, Rejected, StageName, StageStatus,
+    Status, Timestamp,
 };
 use tracing::{Instrument, Span, error, info, warn};
 
@@ -135,11 +135,12 @@ pub struct Engine<O, B, D, N, C> {
     pub(crate) wait: WaitPolicy,
 }
 
-/// Whether `execution` is still where its build's success takes it: building, or
-/// preparing its first stage.
+/// Whether `execution` is still where its build's success takes it: built with its
+/// artifact not pinned, or preparing its first stage. (Not while the build runs:
+/// asking CodeBuild how it went is the sweeper's, not the build function's.)
 fn at_the_builds_step(execution: &Execution) -> bool {
     match execution.status {
-        Status::Building => true,
+        Status::Building => execution.build.status == BuildStatus::Succeeded,
         Status::Deploying => execution
             .stages
             .first()

@@ -1178,3 +1178,21 @@ async fn a_push_redelivered_after_a_late_older_push_of_its_commit_is_one_executi
         .count();
     assert_eq!(of_c1, 2, "one execution per push of c1");
 }
+
+/// 18. A build's in-progress event, already known, asks CodeBuild nothing: catching up
+/// on it asked how the build went, a call the build function is not given, and the
+/// event went to the failed-events queue (found by the soak on a fresh clone).
+#[tokio::test]
+async fn a_known_in_progress_build_event_asks_codebuild_nothing() {
+    let world = World::new();
+    let a = world.push(&commit(1)).await;
+    let running = World::build_event("codebuild-in-progress.json", &a);
+    world.faults.set(fail_with(
+        "Sluice.CapabilityNotGiven",
+        false,
+        "BatchGetBuilds",
+    ));
+    world.engine.on_build(running.clone()).await.unwrap();
+    world.engine.on_build(running).await.unwrap();
+    assert_eq!(world.execution(&a.id).await.status, Status::Building);
+}
