@@ -120,10 +120,9 @@ pub fn chain(err: &(dyn StdError + 'static)) -> String {
 /// Requests sent to AWS by this process since [`take_calls`] last looked.
 static CALLS: AtomicU64 = AtomicU64::new(0);
 
-/// When the first request of [`STEP_OPERATIONS`] since [`take_calls`] was sent, and
-/// which: milliseconds since the Unix epoch, 0 for none yet.
-static FIRST_STEP_AT: AtomicU64 = AtomicU64::new(0);
-static FIRST_STEP: std::sync::Mutex<Option<&'static str>> = std::sync::Mutex::new(None);
+/// The first request of [`STEP_OPERATIONS`] since [`take_calls`], and when it was sent.
+static FIRST_STEP: std::sync::Mutex<Option<(&'static str, std::time::SystemTime)>> =
+    std::sync::Mutex::new(None);
 
 /// The requests that move a delivery on, as opposed to reading or recording
 /// Sluice's own state: starting or stopping a build, preparing or applying a stage's
@@ -158,15 +157,10 @@ impl Intercept for CountCalls {
             .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
             .and_then(|m| STEP_OPERATIONS.iter().find(|s| **s == m.name()));
         if let Some(operation) = operation {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_millis().max(1) as u64);
-            if FIRST_STEP_AT
-                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-            {
-                *FIRST_STEP.lock().unwrap_or_else(|e| e.into_inner()) = Some(operation);
-            }
+            FIRST_STEP
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(|| (operation, std::time::SystemTime::now()));
         }
         Ok(())
     }
@@ -183,17 +177,10 @@ pub struct Calls {
 
 /// The requests [`CountCalls`] saw since the last call; starts counting again.
 pub fn take_calls() -> Calls {
-    let count = CALLS.swap(0, Ordering::Relaxed);
-    let at = FIRST_STEP_AT.swap(0, Ordering::Relaxed);
-    let operation = FIRST_STEP.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let first_step = match (operation, at) {
-        (Some(operation), at) if at > 0 => Some((
-            operation,
-            std::time::UNIX_EPOCH + std::time::Duration::from_millis(at),
-        )),
-        _ => None,
-    };
-    Calls { count, first_step }
+    Calls {
+        count: CALLS.swap(0, Ordering::Relaxed),
+        first_step: FIRST_STEP.lock().unwrap_or_else(|e| e.into_inner()).take(),
+    }
 }
 
 /// The HTTPS client all of a process's AWS clients share: the SDK's default (rustls
