@@ -207,6 +207,13 @@ struct LocalArgs {
     /// ten), as AWS does on a bad day, through a fault-injecting proxy.
     #[arg(long, value_name = "SHARE")]
     faults: Option<f64>,
+    /// Path filters: a push starts an execution only if it changes a file matching
+    /// one of these globs, comma-separated, from the repository's root (api/, *.yaml).
+    #[arg(long, value_name = "GLOBS", default_value = "")]
+    include_paths: String,
+    /// Changed files matching one of these globs never start an execution (docs/).
+    #[arg(long, value_name = "GLOBS", default_value = "")]
+    exclude_paths: String,
 }
 
 impl LocalArgs {
@@ -237,6 +244,7 @@ impl LocalArgs {
             options.repository = application_name(&app)?;
         }
         options.set_stages(&self.stages, self.approval.as_deref())?;
+        options.set_paths(&self.include_paths, &self.exclude_paths)?;
         Ok(options)
     }
 

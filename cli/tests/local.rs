@@ -334,6 +334,89 @@ async fn a_broken_unit_test_fails_the_build_and_deploys_nothing() {
     assert!(never_deployed(&run.local, "hello-api-production").await);
 }
 
+/// Waits until a function has logged a line containing every one of `parts`.
+async fn logged(local: &Local, parts: &[&str]) -> String {
+    let deadline = std::time::Instant::now() + SETTLE;
+    loop {
+        let lines = local
+            .function_logs()
+            .await
+            .expect("read the functions' logs");
+        if let Some(line) = lines
+            .into_iter()
+            .find(|l| parts.iter().all(|p| l.message.contains(p)))
+        {
+            return line.message;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no function logged a line with {parts:?} within {SETTLE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_outside_the_pipelines_paths_starts_nothing() {
+    let run = start_configured(App::Quick, "staging", |o| {
+        o.set_paths("template.yaml,*.json", "*.md")
+            .expect("valid path filters")
+    })
+    .await;
+    // The branch is new: its first push is delivered whatever it holds.
+    let first = run.checkout.push().await.expect("first push");
+    let done = follow(&run.local, &first, GATE, |e| e.status.is_terminal())
+        .await
+        .expect("the first execution finishes");
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
+
+    // Notes only: no execution, and one line saying why.
+    std::fs::write(run.checkout.dir.join("NOTES.md"), "# Notes\n").expect("write notes");
+    let notes = run.checkout.commit("docs: notes").await.expect("commit");
+    run.checkout.push().await.expect("push the notes");
+    let line = logged(&run.local, &["push ignored", "NOTES.md"]).await;
+    assert!(
+        line.contains("include template.yaml, *.json; exclude *.md"),
+        "{line}"
+    );
+
+    // The template: delivered, and the stack follows it.
+    let template = run.checkout.dir.join("template.yaml");
+    let text = std::fs::read_to_string(&template).expect("read template");
+    let changed = text.replacen("Default: hello", "Default: hi", 1);
+    assert_ne!(text, changed, "the quick app changed: update this test");
+    std::fs::write(&template, changed).expect("write template");
+    let greeting = run
+        .checkout
+        .commit("hello-api: a shorter greeting")
+        .await
+        .expect("commit");
+    run.checkout.push().await.expect("push the template");
+    let done = follow(&run.local, &greeting, GATE, |e| e.status.is_terminal())
+        .await
+        .expect("the template's execution finishes");
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
+    assert_eq!(
+        stack_parameter(&run.local, "hello-api-staging", "Greeting")
+            .await
+            .as_deref(),
+        Some("hi")
+    );
+    let store = run.local.store().expect("store");
+    let delivered: Vec<String> = store
+        .recent(100)
+        .await
+        .expect("executions")
+        .iter()
+        .map(|e| e.commit.id.to_string())
+        .collect();
+    assert_eq!(
+        delivered,
+        [greeting, first],
+        "nothing for the notes ({notes})"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
     let run = start(App::Quick).await;

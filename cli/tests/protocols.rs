@@ -5,6 +5,7 @@
 mod support;
 
 use sluice::local::sdk_config;
+use sluice_adapters::commits::CommitReader;
 use support::Driver;
 
 /// A repository with one pushed commit, served on a loopback port. Nothing here
@@ -111,6 +112,107 @@ async fn unknown_commits_branches_and_repositories_are_the_sdks_typed_errors() {
     assert!(
         err.as_service_error()
             .is_some_and(|e| e.is_repository_does_not_exist_exception()),
+        "{err:?}"
+    );
+}
+
+/// A second commit on the served branch: README renamed, files added in folders.
+async fn second_commit(served: &Driver) -> String {
+    let work = served.dir.path().join("work");
+    let git = |args: &'static [&'static str]| {
+        let work = work.clone();
+        async move { sluice::local::demo::git(&work, args).await.expect("git") }
+    };
+    git(&["mv", "README", "README.md"]).await;
+    for (path, text) in [
+        ("api/src/main.rs", "fn main() {}\n"),
+        ("web/index.html", "<p>hi</p>\n"),
+    ] {
+        let path = work.join(path);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("folder");
+        std::fs::write(path, text).expect("file");
+    }
+    git(&["add", "--all"]).await;
+    git(&["commit", "--quiet", "-m", "second"]).await;
+    git(&["push", "--quiet", "origin", "master"]).await;
+    git(&["rev-parse", "HEAD"]).await
+}
+
+#[tokio::test]
+async fn get_differences_lists_a_pushs_files_page_by_page() {
+    let served = serve().await;
+    let after = second_commit(&served).await;
+    let codecommit = aws_sdk_codecommit::Client::new(&client_config(&served.url).await);
+    let mut pages = codecommit
+        .get_differences()
+        .repository_name("hello-api")
+        .before_commit_specifier(&served.commit)
+        .after_commit_specifier(&after)
+        .max_results(3)
+        .into_paginator()
+        .send();
+    let mut seen = Vec::new();
+    let mut count = 0;
+    while let Some(page) = pages.next().await {
+        count += 1;
+        for d in page.expect("GetDifferences").differences() {
+            let path = |b: Option<&aws_sdk_codecommit::types::BlobMetadata>| {
+                b.and_then(|b| b.path()).map(str::to_owned)
+            };
+            seen.push((
+                d.change_type().map(|c| c.as_str().to_owned()),
+                path(d.before_blob()),
+                path(d.after_blob()),
+            ));
+        }
+    }
+    let entry = |c: &str, before: Option<&str>, after: Option<&str>| {
+        (
+            Some(c.to_owned()),
+            before.map(str::to_owned),
+            after.map(str::to_owned),
+        )
+    };
+    assert_eq!(
+        seen,
+        [
+            entry("D", Some("README"), None),
+            entry("A", None, Some("README.md")),
+            entry("A", None, Some("api/src/main.rs")),
+            entry("A", None, Some("web/index.html")),
+        ],
+        "a rename is a deletion and an addition"
+    );
+    assert_eq!(count, 2, "four differences, three to a page");
+
+    // What the source function asks: reading stops at the first wanted file.
+    let reader = sluice_adapters::commits::CodeCommit::new(codecommit.clone());
+    let web = reader
+        .find_changed_file("hello-api", &served.commit, &after, &|p| {
+            p.starts_with("web/")
+        })
+        .await
+        .expect("read");
+    assert_eq!(web.found.as_deref(), Some("web/index.html"));
+    let docs = reader
+        .find_changed_file("hello-api", &served.commit, &after, &|p| {
+            p.starts_with("docs/")
+        })
+        .await
+        .expect("read");
+    assert_eq!((docs.found, docs.examined), (None, 4));
+
+    let err = codecommit
+        .get_differences()
+        .repository_name("hello-api")
+        .before_commit_specifier("0".repeat(40))
+        .after_commit_specifier(&after)
+        .send()
+        .await
+        .expect_err("no such commit");
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_commit_does_not_exist_exception()),
         "{err:?}"
     );
 }

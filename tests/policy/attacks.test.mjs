@@ -343,7 +343,9 @@ test('each function may make the AWS calls its code makes', async () => {
     ['iam:PassRole', stages.production.execution_role, { 'iam:PassedToService': 'cloudformation.amazonaws.com' }],
   ]
   const calls = {
-    SourceFunction: [...stateCalls, ['codecommit:GetBranch', repository], ['codecommit:GetCommit', repository], ['codebuild:StartBuild', project]],
+    // A push: its commit, the branch's head, which files it changed (path filters).
+    SourceFunction: [...stateCalls, ['codecommit:GetBranch', repository], ['codecommit:GetCommit', repository],
+      ['codecommit:GetDifferences', repository], ['codebuild:StartBuild', project]],
     BuildFunction: [...stateCalls, ...stageCalls],
     DeployFunction: [...stateCalls, ...stageCalls],
     ApprovalFunction: [...stateCalls, ...stageCalls],

@@ -190,6 +190,67 @@ impl Repository {
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()))
     }
 
+    /// The files that differ from commit `before` (the empty tree if `None`) to
+    /// commit `after`, as `GetDifferences` lists them: renames as a deletion and an
+    /// addition, folders expanded. `None` if either is not a commit here.
+    pub async fn differences(
+        &self,
+        before: Option<&str>,
+        after: &str,
+    ) -> Result<Option<Vec<Value>>> {
+        // git's empty tree: what a commit with no parent is compared with.
+        const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+        let before = match before {
+            Some(id) if self.commit(id).await?.is_some() => id,
+            Some(_) => return Ok(None),
+            None => EMPTY_TREE,
+        };
+        if self.commit(after).await?.is_none() {
+            return Ok(None);
+        }
+        let out = git(
+            &self.path,
+            &[
+                "diff-tree",
+                "-r",
+                "-z",
+                "--no-renames",
+                "--no-abbrev",
+                before,
+                after,
+            ],
+        )
+        .await?;
+        if !out.status.success() {
+            bail!(
+                "git diff-tree failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // ":<old mode> <new mode> <old blob> <new blob> <status>" NUL "<path>" NUL, …
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut fields = text.split('\0').filter(|f| !f.is_empty());
+        let mut differences = Vec::new();
+        while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+            let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+            let [old_mode, new_mode, old_blob, new_blob, status] = parts[..] else {
+                bail!("git diff-tree printed an unexpected line: {meta:?}");
+            };
+            let blob = |mode: &str, id: &str| json!({"blobId": id, "path": path, "mode": mode});
+            let difference = match status.chars().next() {
+                Some('A') => json!({"afterBlob": blob(new_mode, new_blob), "changeType": "A"}),
+                Some('D') => json!({"beforeBlob": blob(old_mode, old_blob), "changeType": "D"}),
+                _ => json!({
+                    "beforeBlob": blob(old_mode, old_blob),
+                    "afterBlob": blob(new_mode, new_blob),
+                    "changeType": "M",
+                }),
+            };
+            differences.push(difference);
+        }
+        Ok(Some(differences))
+    }
+
     /// The commit a branch points at, if the branch exists.
     pub async fn branch(&self, branch: &str) -> Result<Option<String>> {
         if !valid_branch_name(branch) {

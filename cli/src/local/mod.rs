@@ -70,6 +70,10 @@ pub struct Options {
     /// A share of the functions' AWS requests throttled or failed (the soak suite,
     /// `sluice local --faults`); `None` fails none.
     pub faults: Option<faults::Faults>,
+    /// The pipeline's path filters (the stack's `IncludePaths` and `ExcludePaths`):
+    /// which changed files start an execution. Empty for every file.
+    pub include_paths: Vec<String>,
+    pub exclude_paths: Vec<String>,
 }
 
 impl Options {
@@ -97,6 +101,8 @@ impl Options {
             build_tools,
             redelivery: None,
             faults: None,
+            include_paths: Vec::new(),
+            exclude_paths: Vec::new(),
         }
     }
 
@@ -148,6 +154,26 @@ impl Options {
             .context("--stages is not a valid list of stages")?;
         self.stages = names;
         self.approval_stages = approval;
+        Ok(())
+    }
+
+    /// Sets the path filters from comma-separated glob lists (`--include-paths`,
+    /// `--exclude-paths`), checked as the functions will check them.
+    pub fn set_paths(&mut self, include: &str, exclude: &str) -> Result<()> {
+        let split = |list: &str| -> Vec<String> {
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let (include, exclude) = (split(include), split(exclude));
+        let i: Vec<&str> = include.iter().map(String::as_str).collect();
+        let e: Vec<&str> = exclude.iter().map(String::as_str).collect();
+        sluice_engine::paths::PathFilter::new(&i, &e)
+            .context("--include-paths or --exclude-paths is not a valid list of globs")?;
+        self.include_paths = include;
+        self.exclude_paths = exclude;
         Ok(())
     }
 }
@@ -361,6 +387,8 @@ impl Local {
             ("ApplicationName", self.options.repository.clone()),
             ("Stages", self.options.stages.join(",")),
             ("ApprovalStages", self.options.approval_stages.join(",")),
+            ("IncludePaths", self.options.include_paths.join(",")),
+            ("ExcludePaths", self.options.exclude_paths.join(",")),
             ("LocalDriverUrl", self.driver_url.clone()),
         ];
         self.outputs = stack::deploy(

@@ -309,6 +309,52 @@ async fn codecommit(shared: &Shared, op: &str, request: &Value) -> Result<Value,
                 "baseCommitId": base,
             }))
         }
+        // Paginated as CodeCommit does: `MaxResults` (100 by default) and an opaque
+        // `NextToken`, here the offset of the next difference.
+        "GetDifferences" => {
+            let after = request["afterCommitSpecifier"].as_str().unwrap_or_default();
+            let before = request["beforeCommitSpecifier"].as_str();
+            let Some(all) = repository
+                .differences(before, after)
+                .await
+                .map_err(internal)?
+            else {
+                return Err(ApiError {
+                    code: "CommitDoesNotExistException",
+                    message: format!(
+                        "Could not find commit {:?} or {after:?} (the local CodeCommit takes full commit IDs)",
+                        before.unwrap_or_default()
+                    ),
+                });
+            };
+            let size = match &request["MaxResults"] {
+                Value::Null => 100,
+                v => v
+                    .as_u64()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| ApiError {
+                        code: "InvalidMaxResultsException",
+                        message: format!("MaxResults {v} is not a number from 1 to 1000"),
+                    })? as usize,
+            };
+            let start = match &request["NextToken"] {
+                Value::Null => 0,
+                v => v
+                    .as_str()
+                    .and_then(|t| t.parse::<usize>().ok())
+                    .filter(|&t| t <= all.len())
+                    .ok_or_else(|| ApiError {
+                        code: "InvalidContinuationTokenException",
+                        message: format!("{v} is not a token this operation gave"),
+                    })?,
+            };
+            let end = (start + size).min(all.len());
+            let mut answer = json!({"differences": all[start..end]});
+            if end < all.len() {
+                answer["NextToken"] = json!(end.to_string());
+            }
+            Ok(answer)
+        }
         other => Err(ApiError {
             code: "UnknownOperationException",
             message: format!("the local CodeCommit does not implement {other}"),

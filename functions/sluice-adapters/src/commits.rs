@@ -11,6 +11,34 @@ pub struct CommitInfo {
     pub message: Option<String>,
 }
 
+/// The files a push changed, read until one of them was wanted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangedFiles {
+    /// The first changed file that was wanted, if any was.
+    pub found: Option<String>,
+    /// How many changed paths were looked at (a rename's two names count twice).
+    pub examined: usize,
+    /// The first few paths looked at, for a log line.
+    pub sample: Vec<String>,
+}
+
+/// How many paths [`ChangedFiles::sample`] keeps.
+pub const SAMPLE_MAX: usize = 5;
+
+impl ChangedFiles {
+    /// Looks at one changed path; true once a wanted one was found.
+    pub fn look_at(&mut self, path: &str, wanted: &(dyn Fn(&str) -> bool + Send + Sync)) -> bool {
+        self.examined += 1;
+        if self.sample.len() < SAMPLE_MAX {
+            self.sample.push(path.to_owned());
+        }
+        if wanted(path) {
+            self.found = Some(path.to_owned());
+        }
+        self.found.is_some()
+    }
+}
+
 /// Reads commits and branches.
 pub trait CommitReader: Clone + Send + Sync + 'static {
     fn commit(
@@ -34,6 +62,16 @@ pub trait CommitReader: Clone + Send + Sync + 'static {
         a: &str,
         b: &str,
     ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+
+    /// The files changed between commits `before` and `after` (CodeCommit's
+    /// `GetDifferences`), read until one is `wanted`.
+    fn find_changed_file(
+        &self,
+        repository: &str,
+        before: &str,
+        after: &str,
+        wanted: &(dyn Fn(&str) -> bool + Send + Sync),
+    ) -> impl Future<Output = Result<ChangedFiles, AwsError>> + Send;
 }
 
 /// CodeCommit.
@@ -129,5 +167,44 @@ impl CommitReader for CodeCommit {
                 }
             }
         }
+    }
+
+    async fn find_changed_file(
+        &self,
+        repository: &str,
+        before: &str,
+        after: &str,
+        wanted: &(dyn Fn(&str) -> bool + Send + Sync),
+    ) -> Result<ChangedFiles, AwsError> {
+        let mut pages = self
+            .client
+            .get_differences()
+            .repository_name(repository)
+            .before_commit_specifier(before)
+            .after_commit_specifier(after)
+            .into_paginator()
+            .send();
+        let mut changed = ChangedFiles::default();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("GetDifferences", e))?;
+            for difference in page.differences() {
+                let names = [difference.before_blob(), difference.after_blob()]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|blob| blob.path());
+                let mut seen: Option<&str> = None;
+                for path in names {
+                    // A modified file has the same name before and after.
+                    if seen == Some(path) {
+                        continue;
+                    }
+                    seen = Some(path);
+                    if changed.look_at(path, wanted) {
+                        return Ok(changed);
+                    }
+                }
+            }
+        }
+        Ok(changed)
     }
 }

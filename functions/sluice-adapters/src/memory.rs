@@ -11,7 +11,7 @@ use sluice_core::{ChangeAction, Replacement, ResourceChange};
 
 use crate::aws::AwsError;
 use crate::builder::{BuildOutcome, BuildReport, BuildRequest, Builder, StartedBuild};
-use crate::commits::{CommitInfo, CommitReader};
+use crate::commits::{ChangedFiles, CommitInfo, CommitReader};
 use crate::deployer::{
     ChangeSetSpec, ChangeSetState, Deployer, ExecutionOutcome, StackInfo, Target, Template,
 };
@@ -170,6 +170,9 @@ impl Builder for MemoryBuilder {
     }
 }
 
+/// Two commits, before and after.
+type CommitPair = (String, String);
+
 /// CodeCommit: commit details by id, with a default for commits not described, and
 /// the watched branch's head.
 #[derive(Clone, Default)]
@@ -178,6 +181,14 @@ pub struct MemoryCommits {
     head: Arc<Mutex<Option<String>>>,
     /// Commits not on the branch (every other commit is an ancestor of its head).
     elsewhere: Arc<Mutex<Vec<String>>>,
+    /// The files changed between two commits, by (before, after); a pair not
+    /// described changed `template.yaml`.
+    changes: Arc<Mutex<HashMap<CommitPair, Vec<String>>>>,
+    /// How many times the changes between two commits were asked for.
+    difference_calls: Arc<Mutex<usize>>,
+    /// The error code `GetDifferences` answers instead, while set, and whether a
+    /// retry may help.
+    differences_fail: Arc<Mutex<Option<(String, bool)>>>,
 }
 
 impl MemoryCommits {
@@ -194,6 +205,26 @@ impl MemoryCommits {
     /// Puts `commit_id` on another branch only: it is no ancestor of the watched one.
     pub fn off_branch(&self, commit_id: &str) {
         lock(&self.elsewhere).push(commit_id.to_owned());
+    }
+
+    /// Says that going from `before` to `after` changed `paths`.
+    pub fn set_changes(&self, before: &str, after: &str, paths: &[&str]) {
+        lock(&self.changes).insert(
+            (before.to_owned(), after.to_owned()),
+            paths.iter().map(|p| (*p).to_owned()).collect(),
+        );
+    }
+
+    /// `GetDifferences` fails with error `code` from now on, a retry helping or not
+    /// as `retryable` says (`None`: it answers again).
+    pub fn fail_differences(&self, failure: Option<(&str, bool)>) {
+        *lock(&self.differences_fail) =
+            failure.map(|(code, retryable)| (code.to_owned(), retryable));
+    }
+
+    /// How many times `GetDifferences` was called.
+    pub fn difference_calls(&self) -> usize {
+        *lock(&self.difference_calls)
     }
 
     /// Describes a commit.
@@ -239,6 +270,35 @@ impl CommitReader for MemoryCommits {
             (true, true) => Some(a.to_owned()),
             _ => None,
         })
+    }
+
+    async fn find_changed_file(
+        &self,
+        _repository: &str,
+        before: &str,
+        after: &str,
+        wanted: &(dyn Fn(&str) -> bool + Send + Sync),
+    ) -> Result<ChangedFiles, AwsError> {
+        *lock(&self.difference_calls) += 1;
+        if let Some((code, retryable)) = lock(&self.differences_fail).clone() {
+            return Err(AwsError::service(
+                "GetDifferences",
+                &code,
+                "injected failure",
+                retryable,
+            ));
+        }
+        let paths = lock(&self.changes)
+            .get(&(before.to_owned(), after.to_owned()))
+            .cloned()
+            .unwrap_or_else(|| vec!["template.yaml".to_owned()]);
+        let mut changed = ChangedFiles::default();
+        for path in paths {
+            if changed.look_at(&path, wanted) {
+                break;
+            }
+        }
+        Ok(changed)
     }
 }
 

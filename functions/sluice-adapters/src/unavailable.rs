@@ -8,7 +8,7 @@
 
 use crate::aws::AwsError;
 use crate::builder::{BuildReport, BuildRequest, Builder, StartedBuild};
-use crate::commits::{CommitInfo, CommitReader};
+use crate::commits::{ChangedFiles, CommitInfo, CommitReader};
 use crate::deployer::{ChangeSetSpec, ChangeSetState, Deployer, StackInfo, Target};
 
 /// Stands in for a client this function was not given.
@@ -83,6 +83,16 @@ impl CommitReader for Unavailable {
 
     async fn merge_base(&self, _: &str, _: &str, _: &str) -> Result<Option<String>, AwsError> {
         Err(refused("CodeCommit GetMergeCommit"))
+    }
+
+    async fn find_changed_file(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &(dyn Fn(&str) -> bool + Send + Sync),
+    ) -> Result<ChangedFiles, AwsError> {
+        Err(refused("CodeCommit GetDifferences"))
     }
 }
 

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use sluice_core::{ConfigError, Pipeline, StageConfig};
 
+use crate::paths::PathFilter;
+
 /// A variable that is missing or malformed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigProblem {
@@ -31,6 +33,9 @@ pub struct Config {
     pub approval_timeout: Duration,
     /// The AWS region, for console links.
     pub region: String,
+    /// Which changed files a push must touch to be delivered (`SLUICE_INCLUDE_PATHS`,
+    /// `SLUICE_EXCLUDE_PATHS`); every push, without them.
+    pub paths: PathFilter,
 }
 
 const DEFAULT_APPROVAL_HOURS: u64 = 7 * 24;
@@ -43,6 +48,11 @@ fn list(value: &str) -> Vec<&str> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+/// The strings of `v`, borrowed.
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
 
 /// The stages in order, from the template's stage parameters:
@@ -233,8 +243,29 @@ impl Config {
                 reason: format!("{url:?} is not an http(s) URL"),
             });
         }
+        let patterns = |name: &'static str| {
+            let value = get(name).unwrap_or_default();
+            list(&value)
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let include = patterns("SLUICE_INCLUDE_PATHS");
+        let exclude = patterns("SLUICE_EXCLUDE_PATHS");
+        let paths = PathFilter::new(&strs(&include), &strs(&exclude)).map_err(|e| {
+            let name = if include.contains(&e.pattern) {
+                "SLUICE_INCLUDE_PATHS"
+            } else {
+                "SLUICE_EXCLUDE_PATHS"
+            };
+            ConfigProblem::Invalid {
+                name,
+                reason: e.to_string(),
+            }
+        })?;
         Ok(Self {
             pipeline,
+            paths,
             bucket: required("SLUICE_BUCKET")?,
             topic_arn: required("SLUICE_TOPIC_ARN")?,
             build_project: required("SLUICE_BUILD_PROJECT")?,
@@ -427,5 +458,28 @@ mod tests {
             err.to_string().contains("SLUICE_APPROVAL_TIMEOUT_HOURS"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn path_filters_are_read_and_a_bad_one_names_its_variable() {
+        let config = Config::from_lookup(env(&complete())).expect("valid");
+        assert!(config.paths.is_everything());
+
+        let mut vars = with("SLUICE_INCLUDE_PATHS", "api/, template.yaml");
+        vars.push(("SLUICE_EXCLUDE_PATHS", "**/*.md"));
+        let config = Config::from_lookup(env(&vars)).expect("valid");
+        assert!(config.paths.counts("api/src/main.rs"));
+        assert!(!config.paths.counts("api/README.md"));
+        assert!(!config.paths.counts("web/index.html"));
+
+        let err = Config::from_lookup(env(&with("SLUICE_INCLUDE_PATHS", "api/,/web")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SLUICE_INCLUDE_PATHS"), "{err}");
+        assert!(err.contains("\"/web\""), "{err}");
+        let err = Config::from_lookup(env(&with("SLUICE_EXCLUDE_PATHS", "docs/[")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SLUICE_EXCLUDE_PATHS"), "{err}");
     }
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sluice_adapters::ObjectStore;
 use sluice_adapters::aws::chain;
 use sluice_adapters::builder::Builder;
-use sluice_adapters::commits::{CommitInfo, CommitReader};
+use sluice_adapters::commits::{ChangedFiles, CommitInfo, CommitReader, SAMPLE_MAX};
 use sluice_adapters::deployer::Deployer;
 use sluice_adapters::notifier::Notifier;
 use sluice_core::{Command, Commit, CommitId, Push, StageStatus, Status, Timestamp};
@@ -41,8 +41,34 @@ where
             };
         let span = tracing::info_span!("push", %repository, commit = %commit);
         traced(span, async {
+            // A new branch has no old commit to compare with: it is always delivered.
+            if let Some(old) = &old_commit
+                && let Some(changed) = self.changed_paths(&repository, old, &commit).await?
+                && changed.found.is_none()
+            {
+                let reason = format!(
+                    "none of the files it changed ({}) is in the pipeline's paths ({})",
+                    listed(&changed),
+                    self.config.paths.describe()
+                );
+                info!(%reason, "push ignored");
+                return Ok(());
+            }
             let info = self.commit_info(&repository, &commit).await?;
-            let head = self.branch_head(&repository, &branch).await?;
+            let mut head = self.branch_head(&repository, &branch).await?;
+            // A newer head supersedes this commit only if that head will be delivered
+            // in its place: with path filters, a head that changed none of the paths
+            // since this commit will not be, and this commit must be.
+            if let Some(h) = head.clone().filter(|h| h != &commit)
+                && let Some(changed) = self.changed_paths(&repository, &commit, &h).await?
+                && changed.found.is_none()
+            {
+                info!(
+                    head = %h,
+                    "the branch has moved on, but not in the pipeline's paths; delivering this commit"
+                );
+                head = None;
+            }
             let delivery = format!(
                 "{}/{}",
                 pushed_at.to_rfc3339(),
@@ -123,6 +149,38 @@ where
             }
             _ => pushed_at,
         })
+    }
+
+    /// What going from `before` to `after` changed, read until a file in the
+    /// pipeline's paths; `None` when every file counts, or when CodeCommit cannot
+    /// say (then the push is delivered: a build too many beats a change lost).
+    async fn changed_paths(
+        &self,
+        repository: &str,
+        before: &CommitId,
+        after: &CommitId,
+    ) -> Result<Option<ChangedFiles>, EngineError> {
+        let paths = &self.config.paths;
+        if paths.is_everything() {
+            return Ok(None);
+        }
+        let wanted = |path: &str| paths.counts(path);
+        match self
+            .commits
+            .find_changed_file(repository, before.as_str(), after.as_str(), &wanted)
+            .await
+        {
+            Ok(changed) => Ok(Some(changed)),
+            Err(e) if e.retryable => Err(e.into()),
+            Err(e) => {
+                warn!(
+                    error = %chain(&e),
+                    before = %before,
+                    "changed files unavailable; delivering the push whatever it changed"
+                );
+                Ok(None)
+            }
+        }
     }
 
     pub(crate) async fn commit_info(
@@ -222,4 +280,16 @@ where
         })
         .await
     }
+}
+
+/// The changed files a log line names: the first few, and how many more.
+fn listed(changed: &ChangedFiles) -> String {
+    if changed.examined == 0 {
+        return "none: the commits hold the same files".to_owned();
+    }
+    let mut text = changed.sample.join(", ");
+    if changed.examined > SAMPLE_MAX {
+        text.push_str(&format!(" and {} more", changed.examined - SAMPLE_MAX));
+    }
+    text
 }

@@ -12,6 +12,7 @@ mod handlers;
 pub mod measure;
 pub mod messages;
 pub mod operator;
+pub mod paths;
 pub mod token;
 
 pub use config::Config;

@@ -126,9 +126,19 @@ impl Fakes {
         objects: O,
         wait: WaitPolicy,
     ) -> Engine<O, MemoryBuilder, MemoryDeployer, MemoryNotifier, MemoryCommits> {
+        self.engine_of(config(), objects, wait)
+    }
+
+    /// The engine of `config` over these services and `objects`, on this clock.
+    pub fn engine_of<O: ObjectStore>(
+        &self,
+        config: Config,
+        objects: O,
+        wait: WaitPolicy,
+    ) -> Engine<O, MemoryBuilder, MemoryDeployer, MemoryNotifier, MemoryCommits> {
         let reader = self.clock.clone();
         Engine::new(
-            config(),
+            config,
             objects,
             self.builder.clone(),
             self.deployer.clone(),
@@ -151,9 +161,23 @@ impl Default for World {
 impl World {
     /// A pipeline of staging, then production behind an approval.
     pub fn new() -> Self {
+        Self::of(config())
+    }
+
+    /// The same pipeline, delivering only pushes that change files `include` and
+    /// `exclude` count.
+    pub fn with_paths(include: &[&str], exclude: &[&str]) -> Self {
+        let mut config = config();
+        config.paths =
+            sluice_engine::paths::PathFilter::new(include, exclude).expect("valid patterns");
+        Self::of(config)
+    }
+
+    fn of(config: Config) -> Self {
         let fakes = Fakes::new();
         let objects = MemoryObjects::new();
-        let engine = fakes.engine(
+        let engine = fakes.engine_of(
+            config,
             objects.clone(),
             WaitPolicy {
                 first: std::time::Duration::from_millis(1),
