@@ -214,6 +214,14 @@ struct LocalArgs {
     /// Changed files matching one of these globs never start an execution (docs/).
     #[arg(long, value_name = "GLOBS", default_value = "")]
     exclude_paths: String,
+    /// The buildspec's path in the repository.
+    #[arg(long, value_name = "PATH", default_value = "buildspec.yml")]
+    buildspec: String,
+    /// Another pipeline fed by the same repository, as its own Sluice stack:
+    /// "stack=NAME application=NAME [stages=LIST] [include=GLOBS] [exclude=GLOBS]
+    /// [buildspec=PATH]". Repeat for more. Its stages wait for no approval.
+    #[arg(long = "sibling", value_name = "SPEC")]
+    siblings: Vec<String>,
 }
 
 impl LocalArgs {
@@ -245,6 +253,10 @@ impl LocalArgs {
         }
         options.set_stages(&self.stages, self.approval.as_deref())?;
         options.set_paths(&self.include_paths, &self.exclude_paths)?;
+        options.buildspec = self.buildspec.clone();
+        for spec in &self.siblings {
+            options.add_sibling(local::Sibling::parse(spec)?)?;
+        }
         Ok(options)
     }
 
@@ -256,14 +268,16 @@ impl LocalArgs {
         let dir = app
             .canonicalize()
             .with_context(|| format!("--app: there is no directory {}", app.display()))?;
-        for file in ["template.yaml", "buildspec.yml"] {
-            if !dir.join(file).is_file() {
-                bail!(
-                    "--app: {} has no {file}; give the directory of a SAM application that \
-                     CodeBuild can build (template.yaml and buildspec.yml)",
-                    dir.display()
-                );
-            }
+        // What CodeBuild needs: the buildspec, where --buildspec says (the template
+        // is wherever the buildspec finds it: in a folder, for a repository of several).
+        if !dir.join(&self.buildspec).is_file() {
+            bail!(
+                "--app: {} has no {}; give the directory of a SAM application that \
+                 CodeBuild can build (its buildspec, and the template it packages), or \
+                 say where its buildspec is with --buildspec",
+                dir.display(),
+                self.buildspec
+            );
         }
         Ok(Some(dir))
     }

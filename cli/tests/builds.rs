@@ -327,6 +327,21 @@ async fn concurrent_starts_with_one_token_start_one_build() {
     assert_eq!(ids.len(), 1, "{ids:?}");
     let id = ids.into_iter().next().expect("one build");
     assert_eq!(bench.finished(&id).await["buildStatus"], "SUCCEEDED");
+
+    // The same token for another project is a mismatch, never the first one's build.
+    let err = client
+        .start_build()
+        .project_name("other")
+        .source_version(&commit)
+        .idempotency_token("execution-1")
+        .send()
+        .await
+        .expect_err("a token is one request's");
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_invalid_input_exception()),
+        "{err:?}"
+    );
 }
 
 /// A build finds the AWS CLI and the SAM CLI that `make` installs before anything

@@ -327,7 +327,7 @@ fn local_mode_refuses_bad_stages_and_applications_before_starting() {
     for file in ["template.yaml", "buildspec.yml"] {
         std::fs::write(badly_named.join(file), "x: 1\n").expect("a file");
     }
-    let cases: [(Vec<String>, &str); 5] = [
+    let cases: [(Vec<String>, &str); 9] = [
         (
             vec!["--stages".into(), "dev,Prod".into()],
             r#"invalid stage name "Prod""#,
@@ -355,6 +355,30 @@ fn local_mode_refuses_bad_stages_and_applications_before_starting() {
         (
             vec!["--app".into(), badly_named.display().to_string()],
             r#"the directory name "my_app" names the repository and the stacks"#,
+        ),
+        (
+            vec![
+                "--app".into(),
+                badly_named.display().to_string(),
+                "--buildspec".into(),
+                "api/buildspec.yml".into(),
+            ],
+            "has no api/buildspec.yml",
+        ),
+        (
+            vec!["--include-paths".into(), "/api".into()],
+            "starts with '/' or './'",
+        ),
+        (
+            vec!["--sibling".into(), "stack=web".into()],
+            "needs stack=NAME and application=NAME",
+        ),
+        (
+            vec![
+                "--sibling".into(),
+                "stack=sluice-web application=hello-web".into(),
+            ],
+            r#"pipeline "sluice-web" clashes with pipeline "sluice""#,
         ),
     ];
     for (args, expected) in cases {

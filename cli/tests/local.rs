@@ -10,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sluice::local::bus::Redelivery;
-use sluice::local::demo::{self, Checkout, approval_email, awaits_approval, follow};
-use sluice::local::{Console, Local, Options};
+use sluice::local::demo::{self, Checkout, approval_email, awaits_approval, follow, follow_in};
+use sluice::local::{Console, Local, Options, Sibling};
 use sluice_core::Status;
 
 const GATE: Duration = demo::BUILD_TIMEOUT;
@@ -334,12 +334,13 @@ async fn a_broken_unit_test_fails_the_build_and_deploys_nothing() {
     assert!(never_deployed(&run.local, "hello-api-production").await);
 }
 
-/// Waits until a function has logged a line containing every one of `parts`.
-async fn logged(local: &Local, parts: &[&str]) -> String {
+/// Waits until a function of pipeline `stack` has logged a line containing every one
+/// of `parts`.
+async fn logged(local: &Local, stack: &str, parts: &[&str]) -> String {
     let deadline = std::time::Instant::now() + SETTLE;
     loop {
         let lines = local
-            .function_logs()
+            .function_logs_of(stack)
             .await
             .expect("read the functions' logs");
         if let Some(line) = lines
@@ -350,71 +351,192 @@ async fn logged(local: &Local, parts: &[&str]) -> String {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no function logged a line with {parts:?} within {SETTLE:?}"
+            "no function of {stack} logged a line with {parts:?} within {SETTLE:?}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_push_outside_the_pipelines_paths_starts_nothing() {
-    let run = start_configured(App::Quick, "staging", |o| {
-        o.set_paths("template.yaml,*.json", "*.md")
-            .expect("valid path filters")
-    })
-    .await;
-    // The branch is new: its first push is delivered whatever it holds.
-    let first = run.checkout.push().await.expect("first push");
-    let done = follow(&run.local, &first, GATE, |e| e.status.is_terminal())
-        .await
-        .expect("the first execution finishes");
-    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
+/// A repository holding two applications, each a copy of the quick app in its own
+/// folder (`api/`, `web/`) built by its own buildspec there, and a README.
+fn two_applications(into: &std::path::Path) {
+    let quick = workspace().join("tests/fixtures/quick-app");
+    for part in ["api", "web"] {
+        let dir = into.join(part);
+        std::fs::create_dir_all(&dir).expect("folder");
+        for entry in std::fs::read_dir(&quick).expect("the quick app") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().expect("a file name");
+            std::fs::copy(&path, dir.join(name)).expect("copy");
+        }
+        let spec = std::fs::read_to_string(dir.join("buildspec.yml")).expect("buildspec");
+        let in_folder = spec
+            .replacen(
+                "  install:\n    commands:\n",
+                &format!("  install:\n    commands:\n      - cd {part}\n"),
+                1,
+            )
+            .replacen(
+                "artifacts:\n",
+                &format!("artifacts:\n  base-directory: {part}\n"),
+                1,
+            );
+        assert_eq!(
+            in_folder.matches(&format!(" {part}\n")).count(),
+            2,
+            "the quick app's buildspec changed: update this test"
+        );
+        std::fs::write(dir.join("buildspec.yml"), in_folder).expect("write buildspec");
+    }
+    std::fs::write(into.join("README.md"), "# Hello\n").expect("readme");
+}
 
-    // Notes only: no execution, and one line saying why.
-    std::fs::write(run.checkout.dir.join("NOTES.md"), "# Notes\n").expect("write notes");
-    let notes = run.checkout.commit("docs: notes").await.expect("commit");
-    run.checkout.push().await.expect("push the notes");
-    let line = logged(&run.local, &["push ignored", "NOTES.md"]).await;
-    assert!(
-        line.contains("include template.yaml, *.json; exclude *.md"),
-        "{line}"
-    );
+/// Replaces `from` by `to` in `file` of the checkout.
+fn edit(checkout: &Checkout, file: &str, from: &str, to: &str) {
+    let path = checkout.dir.join(file);
+    let text = std::fs::read_to_string(&path).expect("read");
+    let changed = text.replacen(from, to, 1);
+    assert_ne!(text, changed, "{file} holds no {from:?}: update this test");
+    std::fs::write(&path, changed).expect("write");
+}
 
-    // The template: delivered, and the stack follows it.
-    let template = run.checkout.dir.join("template.yaml");
-    let text = std::fs::read_to_string(&template).expect("read template");
-    let changed = text.replacen("Default: hello", "Default: hi", 1);
-    assert_ne!(text, changed, "the quick app changed: update this test");
-    std::fs::write(&template, changed).expect("write template");
-    let greeting = run
-        .checkout
-        .commit("hello-api: a shorter greeting")
-        .await
-        .expect("commit");
-    run.checkout.push().await.expect("push the template");
-    let done = follow(&run.local, &greeting, GATE, |e| e.status.is_terminal())
-        .await
-        .expect("the template's execution finishes");
-    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
-    assert_eq!(
-        stack_parameter(&run.local, "hello-api-staging", "Greeting")
-            .await
-            .as_deref(),
-        Some("hi")
-    );
-    let store = run.local.store().expect("store");
-    let delivered: Vec<String> = store
+/// The commits pipeline `stack` has executions of, newest first.
+async fn delivered(local: &Local, stack: &str) -> Vec<String> {
+    let store = local.store_of(stack).expect("store");
+    store
         .recent(100)
         .await
         .expect("executions")
         .iter()
         .map(|e| e.commit.id.to_string())
-        .collect();
-    assert_eq!(
-        delivered,
-        [greeting, first],
-        "nothing for the notes ({notes})"
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_repository_feeds_two_pipelines_each_started_by_its_own_files_only() {
+    const API: &str = "sluice";
+    const WEB: &str = "hello-web-pipeline";
+    let dir = tempfile::Builder::new()
+        .prefix("sluice-local-e2e-")
+        .tempdir()
+        .expect("temporary directory");
+    let workspace = workspace().canonicalize().expect("workspace");
+    let mut options = Options::new(workspace, dir.path().join("state"));
+    options.function_build = sluice::local::stack::FunctionBuild::WithTests;
+    options.set_stages("staging", None).expect("stages");
+    options.set_paths("api/", "**/*.md").expect("path filters");
+    options.buildspec = "api/buildspec.yml".into();
+    options
+        .add_sibling(Sibling {
+            stack: WEB.into(),
+            application: "hello-web".into(),
+            stages: vec!["staging".into()],
+            include_paths: vec!["web/".into()],
+            exclude_paths: vec!["**/*.md".into()],
+            buildspec: "web/buildspec.yml".into(),
+        })
+        .expect("a valid second pipeline");
+    assert!(API == options.stack);
+    let console = Console::new();
+    console.hide_build_logs();
+    let local = Local::start(options, console)
+        .await
+        .expect("local mode starts");
+    let source = dir.path().join("source");
+    two_applications(&source);
+    let checkout = Checkout::create(
+        &local.repository,
+        "master",
+        &source,
+        &dir.path().join("work"),
+        "two applications",
+    )
+    .await
+    .expect("checkout");
+
+    // The branch is new: both pipelines deliver its first push.
+    let first = checkout.push().await.expect("first push");
+    for stack in [API, WEB] {
+        let done = follow_in(&local, stack, &first, GATE, |e| e.status.is_terminal())
+            .await
+            .expect("the first execution finishes");
+        assert_eq!(done.status, Status::Succeeded, "{stack}: {:?}", done.reason);
+    }
+
+    // The front-end only: its pipeline delivers it, the back-end's says why not.
+    edit(
+        &checkout,
+        "web/template.yaml",
+        "Default: hello",
+        "Default: hi",
     );
+    let web = checkout
+        .commit("web: a shorter greeting")
+        .await
+        .expect("commit");
+    checkout.push().await.expect("push");
+    let done = follow_in(&local, WEB, &web, GATE, |e| e.status.is_terminal())
+        .await
+        .expect("the front-end's execution finishes");
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
+    let line = logged(&local, API, &["push ignored", "web/template.yaml"]).await;
+    assert!(line.contains("include api/; exclude **/*.md"), "{line}");
+    // Its emails say which of the two pipelines sent them.
+    local
+        .outbox
+        .wait_for(SETTLE, |m| {
+            m.subject
+                .starts_with("[hello-api hello-web-pipeline] deployed to staging")
+        })
+        .await
+        .expect("the front-end pipeline's email names it");
+
+    // The back-end only: the reverse.
+    edit(
+        &checkout,
+        "api/template.yaml",
+        "Default: hello",
+        "Default: hey",
+    );
+    let api = checkout
+        .commit("api: another greeting")
+        .await
+        .expect("commit");
+    checkout.push().await.expect("push");
+    let done = follow_in(&local, API, &api, GATE, |e| e.status.is_terminal())
+        .await
+        .expect("the back-end's execution finishes");
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
+    logged(&local, WEB, &["push ignored", "api/template.yaml"]).await;
+
+    // Notes in both folders, excluded by both: neither pipeline runs.
+    for part in ["api", "web"] {
+        std::fs::write(checkout.dir.join(part).join("CHANGES.md"), "- greetings\n")
+            .expect("write notes");
+    }
+    let notes = checkout.commit("docs: changes").await.expect("commit");
+    checkout.push().await.expect("push");
+    for stack in [API, WEB] {
+        logged(
+            &local,
+            stack,
+            &["push ignored", "api/CHANGES.md, web/CHANGES.md"],
+        )
+        .await;
+    }
+
+    assert_eq!(
+        delivered(&local, API).await,
+        [api, first.clone()],
+        "not {web} nor {notes}"
+    );
+    assert_eq!(delivered(&local, WEB).await, [web, first], "not {notes}");
+    for (stack, greeting) in [("hello-api-staging", "hey"), ("hello-web-staging", "hi")] {
+        assert_eq!(
+            stack_parameter(&local, stack, "Greeting").await.as_deref(),
+            Some(greeting)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

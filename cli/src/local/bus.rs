@@ -210,8 +210,12 @@ impl Bus {
 
 /// Turns the emulator's stack status changes into `CloudFormation Stack Status
 /// Change` events, until the task is dropped. `skip` names stacks not to report
-/// (the orchestrator's own).
-pub async fn watch_stacks(bus: Bus, cloudformation: aws_sdk_cloudformation::Client, skip: String) {
+/// (the orchestrators' own).
+pub async fn watch_stacks(
+    bus: Bus,
+    cloudformation: aws_sdk_cloudformation::Client,
+    skip: Vec<String>,
+) {
     let mut seen: HashMap<String, (String, Option<i64>)> = HashMap::new();
     let mut first = true;
     loop {
@@ -223,7 +227,7 @@ pub async fn watch_stacks(bus: Bus, cloudformation: aws_sdk_cloudformation::Clie
                     else {
                         continue;
                     };
-                    if name == skip {
+                    if skip.iter().any(|s| s == name) {
                         continue;
                     }
                     let updated = stack

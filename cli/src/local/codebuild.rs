@@ -290,6 +290,17 @@ impl Builds {
             && let Some(id) = lock(&self.inner.tokens).get(token)
             && let Some(build) = lock(&self.inner.builds).get(id)
         {
+            // As CodeBuild: the same token with other parameters is a mismatch, not
+            // the other request's build.
+            if build.project != project_name {
+                return Err(api(
+                    "InvalidInputException",
+                    format!(
+                        "idempotency token {token:?} was used for a build of project {}, not {project_name}",
+                        build.project
+                    ),
+                ));
+            }
             return Ok(json!({"build": build.to_json()}));
         }
         let project = self.project(project_name).await?;
@@ -546,11 +557,20 @@ impl Builds {
         }
         self.end_phase(id, None);
         let spec_path = src.join(&project.buildspec);
-        let spec = match tokio::fs::read_to_string(&spec_path)
-            .await
-            .with_context(|| format!("the commit has no {}", project.buildspec))
-            .and_then(|t| Buildspec::parse(&t))
-        {
+        let inside = std::path::Path::new(&project.buildspec)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        let text = if inside {
+            tokio::fs::read_to_string(&spec_path)
+                .await
+                .with_context(|| format!("the commit has no {}", project.buildspec))
+        } else {
+            Err(anyhow!(
+                "the project's buildspec {:?} is not a path inside the repository",
+                project.buildspec
+            ))
+        };
+        let spec = match text.and_then(|t| Buildspec::parse(&t)) {
             Ok(spec) => spec,
             Err(e) => {
                 self.begin_phase(id, "INSTALL");

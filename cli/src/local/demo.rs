@@ -144,7 +144,18 @@ pub async fn follow(
     timeout: Duration,
     done: impl Fn(&Execution) -> bool,
 ) -> Result<Execution> {
-    let store = local.store()?;
+    follow_in(local, &local.options.stack, commit, timeout, done).await
+}
+
+/// The same, in pipeline `stack` (the first or a sibling).
+pub async fn follow_in(
+    local: &Local,
+    stack: &str,
+    commit: &str,
+    timeout: Duration,
+    done: impl Fn(&Execution) -> bool,
+) -> Result<Execution> {
+    let store = local.store_of(stack)?;
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     loop {
@@ -154,7 +165,12 @@ pub async fn follow(
         if let Some(e) = recent.into_iter().find(|e| e.commit.id.as_str() == commit) {
             let summary = summary(&e);
             if summary != last {
-                local.console.say("pipeline", format!("{} {summary}", e.id));
+                let topic = if stack == local.options.stack {
+                    "pipeline"
+                } else {
+                    stack
+                };
+                local.console.say(topic, format!("{} {summary}", e.id));
                 last = summary;
             }
             if done(&e) {

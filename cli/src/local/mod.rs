@@ -74,6 +74,76 @@ pub struct Options {
     /// which changed files start an execution. Empty for every file.
     pub include_paths: Vec<String>,
     pub exclude_paths: Vec<String>,
+    /// The buildspec's path in the repository (the stack's `BuildSpec`).
+    pub buildspec: String,
+    /// More pipelines fed by the same repository, each its own Sluice stack.
+    pub siblings: Vec<Sibling>,
+}
+
+/// Another pipeline fed by the same repository and branch, as a second Sluice stack:
+/// a repository that holds several applications, told apart by path filters (a
+/// back-end under `api/`, a front-end under `web/`).
+#[derive(Clone, Debug)]
+pub struct Sibling {
+    /// Its Sluice stack's name, which is also the pipeline's. It must not begin with
+    /// the first pipeline's stack name and a '-': log groups are found by that prefix.
+    pub stack: String,
+    /// Its application: stage `s` deploys the stack `<application>-<s>`.
+    pub application: String,
+    /// Its stages, in order; none waits for approval.
+    pub stages: Vec<String>,
+    pub include_paths: Vec<String>,
+    pub exclude_paths: Vec<String>,
+    /// Its buildspec's path in the repository.
+    pub buildspec: String,
+}
+
+impl Sibling {
+    /// A sibling from `sluice local --sibling`'s words: `stack=NAME application=NAME
+    /// [stages=LIST] [include=GLOBS] [exclude=GLOBS] [buildspec=PATH]`, lists
+    /// comma-separated. Stages default to `staging,production`, the buildspec to
+    /// `buildspec.yml`.
+    pub fn parse(spec: &str) -> Result<Self> {
+        let list = |v: &str| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let mut sibling = Sibling {
+            stack: String::new(),
+            application: String::new(),
+            stages: vec!["staging".into(), "production".into()],
+            include_paths: Vec::new(),
+            exclude_paths: Vec::new(),
+            buildspec: "buildspec.yml".into(),
+        };
+        for word in spec.split_whitespace() {
+            let Some((key, value)) = word.split_once('=') else {
+                bail!("{word:?} in --sibling {spec:?} is not KEY=VALUE");
+            };
+            match key {
+                "stack" => sibling.stack = value.to_owned(),
+                "application" => sibling.application = value.to_owned(),
+                "stages" => sibling.stages = list(value),
+                "include" => sibling.include_paths = list(value),
+                "exclude" => sibling.exclude_paths = list(value),
+                "buildspec" => sibling.buildspec = value.to_owned(),
+                other => bail!(
+                    "--sibling has no key {other:?}; use stack, application, stages, \
+                     include, exclude and buildspec"
+                ),
+            }
+        }
+        if sibling.stack.is_empty() || sibling.application.is_empty() {
+            bail!(
+                "--sibling {spec:?} needs stack=NAME and application=NAME, such as \
+                 \"stack=web-pipeline application=hello-web include=web/ buildspec=web/buildspec.yml\""
+            );
+        }
+        Ok(sibling)
+    }
 }
 
 impl Options {
@@ -103,6 +173,8 @@ impl Options {
             faults: None,
             include_paths: Vec::new(),
             exclude_paths: Vec::new(),
+            buildspec: "buildspec.yml".into(),
+            siblings: Vec::new(),
         }
     }
 
@@ -157,6 +229,53 @@ impl Options {
         Ok(())
     }
 
+    /// Adds a pipeline fed by the same repository, checked as its functions will
+    /// check it and against the pipelines already here.
+    pub fn add_sibling(&mut self, sibling: Sibling) -> Result<()> {
+        let mut taken = vec![self.stack.as_str()];
+        taken.extend(self.siblings.iter().map(|s| s.stack.as_str()));
+        if let Some(clash) = taken.iter().find(|t| {
+            **t == sibling.stack
+                || sibling.stack.starts_with(&format!("{t}-"))
+                || t.starts_with(&format!("{}-", sibling.stack))
+        }) {
+            bail!(
+                "pipeline {:?} clashes with pipeline {clash:?}: each needs its own stack name, \
+                 neither the other's followed by '-' (their log groups are found by prefix)",
+                sibling.stack
+            );
+        }
+        let mut applications = vec![self.repository.as_str()];
+        applications.extend(self.siblings.iter().map(|s| s.application.as_str()));
+        if applications.contains(&sibling.application.as_str()) {
+            bail!(
+                "application {:?} is already delivered by another pipeline: each deploys its own stacks",
+                sibling.application
+            );
+        }
+        let configs = sibling
+            .stages
+            .iter()
+            .map(|name| {
+                sluice_core::StageConfig::new(
+                    name,
+                    &format!("{}-{name}", sibling.application),
+                    None,
+                    false,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("pipeline {:?} has an invalid stage list", sibling.stack))?;
+        sluice_core::Pipeline::new(&sibling.stack, &self.repository, &self.branch, configs)
+            .with_context(|| format!("pipeline {:?} is invalid", sibling.stack))?;
+        let i: Vec<&str> = sibling.include_paths.iter().map(String::as_str).collect();
+        let e: Vec<&str> = sibling.exclude_paths.iter().map(String::as_str).collect();
+        sluice_engine::paths::PathFilter::new(&i, &e)
+            .with_context(|| format!("pipeline {:?} has invalid path filters", sibling.stack))?;
+        self.siblings.push(sibling);
+        Ok(())
+    }
+
     /// Sets the path filters from comma-separated glob lists (`--include-paths`,
     /// `--exclude-paths`), checked as the functions will check them.
     pub fn set_paths(&mut self, include: &str, exclude: &str) -> Result<()> {
@@ -188,6 +307,8 @@ pub struct Local {
     pub repository: Repository,
     pub outbox: Outbox,
     pub outputs: HashMap<String, String>,
+    /// The outputs of each sibling's Sluice stack, by stack name.
+    pub sibling_outputs: HashMap<String, HashMap<String, String>>,
     tasks: Vec<JoinHandle<()>>,
     builds: codebuild::Builds,
     bus: bus::Bus,
@@ -204,6 +325,21 @@ pub struct LogLine {
     /// When it was logged, in milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
     pub message: String,
+}
+
+/// The host of stack `stack`'s approval function URL (its `outputs`' `ApprovalUrl`),
+/// which the emulator routes on.
+fn approval_function_host(outputs: &HashMap<String, String>, stack: &str) -> Result<String> {
+    let url = outputs
+        .get("ApprovalUrl")
+        .ok_or_else(|| anyhow!("the {stack} stack has no output ApprovalUrl"))?;
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .and_then(|rest| rest.split('/').next())
+        .filter(|h| !h.is_empty())
+        .with_context(|| format!("the ApprovalUrl output {url:?} has no host"))?;
+    Ok(host.to_owned())
 }
 
 /// An SDK configuration aimed at the emulator at `endpoint`.
@@ -318,6 +454,24 @@ impl Local {
             http,
         };
         let mut tasks = Vec::new();
+        // Each sibling gets its own listener, the same services but its own approval
+        // function behind `/approvals/`, so that its links reach its own page.
+        let mut sibling_drivers = Vec::new();
+        for sibling in &options.siblings {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+                .await
+                .context("cannot listen on 127.0.0.1")?;
+            let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+            let host = Arc::new(Mutex::new(None));
+            let app = server::router(Shared {
+                approval_host: host.clone(),
+                ..shared.clone()
+            });
+            tasks.push(tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            }));
+            sibling_drivers.push((sibling.clone(), url, host));
+        }
         let app = server::router(shared);
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -332,20 +486,41 @@ impl Local {
             repository,
             outbox,
             outputs: HashMap::new(),
+            sibling_outputs: HashMap::new(),
             tasks,
             builds,
             faults: fault_proxy,
             _emulator: emulator,
         };
-        local.deploy().await?;
-        let approval = local.approval_function_host()?;
+        let template_url = local.deploy().await?;
+        let approval = approval_function_host(&local.outputs, &local.options.stack)?;
         *approval_host.lock().unwrap_or_else(|e| e.into_inner()) = Some(approval);
-        local.subscribe_outbox().await?;
+        local
+            .subscribe_outbox(&local.output("NotificationTopicArn")?)
+            .await?;
+        for (sibling, url, host) in sibling_drivers {
+            let outputs = local.deploy_sibling(&sibling, &url, &template_url).await?;
+            let approval = approval_function_host(&outputs, &sibling.stack)?;
+            *host.lock().unwrap_or_else(|e| e.into_inner()) = Some(approval);
+            let topic = outputs
+                .get("NotificationTopicArn")
+                .cloned()
+                .ok_or_else(|| {
+                    anyhow!(
+                        "the {} stack has no output NotificationTopicArn",
+                        sibling.stack
+                    )
+                })?;
+            local.subscribe_outbox(&topic).await?;
+            local.sibling_outputs.insert(sibling.stack.clone(), outputs);
+        }
         let cloudformation = aws_sdk_cloudformation::Client::new(&local.sdk);
+        let mut orchestrators = vec![local.options.stack.clone()];
+        orchestrators.extend(local.options.siblings.iter().map(|s| s.stack.clone()));
         local.tasks.push(tokio::spawn(bus::watch_stacks(
             bus.clone(),
             cloudformation,
-            local.options.stack.clone(),
+            orchestrators,
         )));
         local
             .tasks
@@ -361,10 +536,27 @@ impl Local {
                 local.options.stack,
             ),
         );
+        for sibling in &local.options.siblings {
+            let bucket = local
+                .sibling_outputs
+                .get(&sibling.stack)
+                .and_then(|o| o.get("ArtifactBucketName"))
+                .cloned()
+                .unwrap_or_default();
+            console.say(
+                "local",
+                format!(
+                    "and pipeline {}: SLUICE_BUCKET={bucket} SLUICE_PIPELINE={} sluice status",
+                    sibling.stack, sibling.stack
+                ),
+            );
+        }
         Ok(local)
     }
 
-    async fn deploy(&mut self) -> Result<()> {
+    /// Packages the orchestrator and deploys the first pipeline's stack; returns the
+    /// packaged template's address, for the siblings.
+    async fn deploy(&mut self) -> Result<String> {
         let template_path = self.options.workspace.join("template.yaml");
         let text = std::fs::read_to_string(&template_path)
             .with_context(|| format!("cannot read {}", template_path.display()))?;
@@ -389,6 +581,7 @@ impl Local {
             ("ApprovalStages", self.options.approval_stages.join(",")),
             ("IncludePaths", self.options.include_paths.join(",")),
             ("ExcludePaths", self.options.exclude_paths.join(",")),
+            ("BuildSpec", self.options.buildspec.clone()),
             ("LocalDriverUrl", self.driver_url.clone()),
         ];
         self.outputs = stack::deploy(
@@ -399,7 +592,39 @@ impl Local {
             &self.console,
         )
         .await?;
-        Ok(())
+        Ok(template_url)
+    }
+
+    /// Deploys a sibling's Sluice stack from the packaged template, its functions
+    /// calling the driver at `driver_url`; returns the stack's outputs.
+    async fn deploy_sibling(
+        &self,
+        sibling: &Sibling,
+        driver_url: &str,
+        template_url: &str,
+    ) -> Result<HashMap<String, String>> {
+        let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
+        let administrator = crate::identity::caller(&self.sdk).await?;
+        let parameters = [
+            ("AdministratorArn", administrator),
+            ("RepositoryName", self.options.repository.clone()),
+            ("BranchName", self.options.branch.clone()),
+            ("ApplicationName", sibling.application.clone()),
+            ("Stages", sibling.stages.join(",")),
+            ("ApprovalStages", String::new()),
+            ("IncludePaths", sibling.include_paths.join(",")),
+            ("ExcludePaths", sibling.exclude_paths.join(",")),
+            ("BuildSpec", sibling.buildspec.clone()),
+            ("LocalDriverUrl", driver_url.to_owned()),
+        ];
+        stack::deploy(
+            &cloudformation,
+            &sibling.stack,
+            template_url,
+            &parameters,
+            &self.console,
+        )
+        .await
     }
 
     /// One output of the orchestrator stack.
@@ -410,20 +635,28 @@ impl Local {
             .ok_or_else(|| anyhow!("the {} stack has no output {key}", self.options.stack))
     }
 
-    /// The host of the approval function's URL, which the emulator routes on.
-    fn approval_function_host(&self) -> Result<String> {
-        let url = self.output("ApprovalUrl")?;
-        let host = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-            .and_then(|rest| rest.split('/').next())
-            .filter(|h| !h.is_empty())
-            .with_context(|| format!("the ApprovalUrl output {url:?} has no host"))?;
-        Ok(host.to_owned())
+    /// Where pipeline `stack` (the first or a sibling) keeps its executions.
+    pub fn store_of(&self, stack: &str) -> Result<ExecutionStore<S3Objects>> {
+        let outputs = if stack == self.options.stack {
+            &self.outputs
+        } else {
+            self.sibling_outputs
+                .get(stack)
+                .ok_or_else(|| anyhow!("local mode runs no pipeline {stack}"))?
+        };
+        let bucket = outputs
+            .get("ArtifactBucketName")
+            .cloned()
+            .ok_or_else(|| anyhow!("the {stack} stack has no output ArtifactBucketName"))?;
+        Ok(ExecutionStore::for_name(
+            S3Objects::new(sluice_adapters::aws::s3_client(&self.sdk), bucket),
+            stack,
+        )?)
     }
 
-    async fn subscribe_outbox(&self) -> Result<()> {
-        let topic = self.output("NotificationTopicArn")?;
+    /// Saves the messages of `topic` in the outbox.
+    async fn subscribe_outbox(&self, topic: &str) -> Result<()> {
+        let topic = topic.to_owned();
         self.outbox.accept_topic(&topic);
         let sns = aws_sdk_sns::Client::new(&self.sdk);
         let endpoint = format!("{}/outbox", self.driver_url);
@@ -500,8 +733,13 @@ impl Local {
     /// Every line the orchestrator's functions logged, oldest first, as the
     /// emulator's CloudWatch Logs keeps them.
     pub async fn function_logs(&self) -> Result<Vec<LogLine>> {
+        self.function_logs_of(&self.options.stack).await
+    }
+
+    /// The same, of pipeline `stack` (the first or a sibling).
+    pub async fn function_logs_of(&self, stack: &str) -> Result<Vec<LogLine>> {
         let logs = aws_sdk_cloudwatchlogs::Client::new(&self.sdk);
-        let prefix = format!("/aws/lambda/{}-", self.options.stack);
+        let prefix = format!("/aws/lambda/{stack}-");
         let groups = logs
             .describe_log_groups()
             .log_group_name_prefix(&prefix)
@@ -552,11 +790,7 @@ impl Local {
 
     /// The pipeline's state, as `sluice status` reads it.
     pub fn store(&self) -> Result<ExecutionStore<S3Objects>> {
-        let bucket = self.output("ArtifactBucketName")?;
-        Ok(ExecutionStore::for_name(
-            S3Objects::new(sluice_adapters::aws::s3_client(&self.sdk), bucket),
-            &self.options.stack,
-        )?)
+        self.store_of(&self.options.stack)
     }
 
     /// The application's address in a stage stack, as the emulator serves it: the
@@ -646,6 +880,40 @@ impl Drop for Local {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_pipeline_is_read_from_its_words_and_checked_against_the_first() {
+        let web = Sibling::parse(
+            "stack=web-pipeline application=hello-web stages=staging include=web/,*.json \
+             exclude=**/*.md buildspec=web/buildspec.yml",
+        )
+        .expect("valid");
+        assert_eq!(web.stages, ["staging"]);
+        assert_eq!(web.include_paths, ["web/", "*.json"]);
+        assert_eq!(web.buildspec, "web/buildspec.yml");
+        let defaults = Sibling::parse("stack=w application=a").expect("valid");
+        assert_eq!(defaults.stages, ["staging", "production"]);
+        assert_eq!(defaults.buildspec, "buildspec.yml");
+
+        let problem = |spec: &str| Sibling::parse(spec).unwrap_err().to_string();
+        assert!(problem("stack=w").contains("needs stack=NAME and application=NAME"));
+        assert!(problem("stack=w application=a colour=blue").contains("no key \"colour\""));
+        assert!(problem("stack=w application").contains("not KEY=VALUE"));
+
+        let mut options = Options::new(PathBuf::from("."), PathBuf::from("state"));
+        let sibling = |spec: &str| Sibling::parse(spec).expect("valid words");
+        let clash = |options: &mut Options, spec: &str| {
+            options.add_sibling(sibling(spec)).unwrap_err().to_string()
+        };
+        assert!(clash(&mut options, "stack=sluice-web application=w").contains("clashes"));
+        assert!(clash(&mut options, "stack=w application=hello-api").contains("already delivered"));
+        assert!(clash(&mut options, "stack=w application=w stages=Prod").contains("stage list"));
+        assert!(clash(&mut options, "stack=w application=w include=/web").contains("path filters"));
+        options
+            .add_sibling(sibling("stack=web application=hello-web"))
+            .expect("a second pipeline");
+        assert!(clash(&mut options, "stack=web application=x").contains("clashes"));
+    }
 
     #[test]
     fn api_gateway_urls_map_to_the_emulator() {

@@ -1217,6 +1217,24 @@ fn a_deploy_in_progress_or_a_finished_execution_cannot_be_cancelled() {
 }
 
 #[test]
+fn two_pipelines_building_one_push_ask_for_two_builds() {
+    let back_end = started();
+    let front_end = start(
+        &Pipeline::with_default_stages("hello-web", "hello-api", "master", "hello-web").unwrap(),
+        Push::new("hello-api", "master", back_end.commit.clone(), t(0)),
+        t(0),
+    )
+    .unwrap()
+    .execution;
+    assert_eq!(back_end.id, front_end.id, "the same push, the same time");
+    assert_ne!(
+        back_end.build_token(),
+        front_end.build_token(),
+        "CodeBuild would answer the second pipeline with the first one's build"
+    );
+}
+
+#[test]
 fn a_retried_build_failure_builds_again_under_a_new_token() {
     let failed = after(vec![Event::BuildFailed {
         build_id: Some("hello:1".into()),

@@ -394,10 +394,12 @@ impl Execution {
     }
 
     /// The idempotency token of this execution's build: a retried build is a new one.
+    /// It names the pipeline: pipelines fed by one repository create executions of
+    /// the same id for the same push, and CodeBuild holds a token for one project.
     pub fn build_token(&self) -> String {
         match self.build.attempt {
-            0 => self.id.to_string(),
-            n => format!("{}-r{n}", self.id),
+            0 => format!("{}/{}", self.pipeline, self.id),
+            n => format!("{}/{}-r{n}", self.pipeline, self.id),
         }
     }
 }

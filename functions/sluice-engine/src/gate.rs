@@ -195,7 +195,8 @@ where
         let Some(s) = applied.execution.stage(stage) else {
             return Ok(Vec::new());
         };
-        let message = messages::approval_request(&applied.execution, s, &link, expires_at);
+        let message =
+            messages::approval_request(&self.config, &applied.execution, s, &link, expires_at);
         if let Err(e) = self.notifier.publish(&message).await {
             // Nobody has the link; the sweeper issues and sends a new one shortly.
             warn!(%stage, error = %chain(&e), "approval request not sent");

@@ -48,6 +48,16 @@ pub fn stack_link(config: &Config, stack: &str) -> String {
     )
 }
 
+/// What a subject names: the repository, and the pipeline too when it is one of
+/// several fed by the repository (it has path filters).
+fn label(config: &Config, execution: &Execution) -> String {
+    if config.paths.is_everything() {
+        execution.repository.clone()
+    } else {
+        format!("{} {}", execution.repository, execution.pipeline)
+    }
+}
+
 fn header(execution: &Execution, stage: Option<&str>) -> String {
     let commit = &execution.commit;
     let mut text = String::new();
@@ -97,7 +107,7 @@ fn tag(execution: &Execution) -> String {
 
 /// The message for a notice.
 pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Message {
-    let repo = &execution.repository;
+    let repo = label(config, execution);
     let t = tag(execution);
     let stage_of = |name: &str| execution.stages.iter().find(|s| s.name.as_str() == name);
     match notice {
@@ -278,6 +288,7 @@ pub fn change_lines(changes: &[ResourceChange]) -> String {
 
 /// The approval request, with the link that carries the token.
 pub fn approval_request(
+    config: &Config,
     execution: &Execution,
     stage: &Stage,
     link: &str,
@@ -310,7 +321,7 @@ pub fn approval_request(
     Message {
         subject: subject(&format!(
             "[{}] approval needed for {}: {}",
-            execution.repository,
+            label(config, execution),
             stage.name,
             tag(execution)
         )),

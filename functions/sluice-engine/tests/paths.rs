@@ -156,3 +156,36 @@ async fn a_commit_is_superseded_by_a_newer_head_inside_the_paths() {
     assert_eq!(world.execution_of(&c1).await.status, Status::Superseded);
     assert_eq!(world.execution_of(&c2).await.status, Status::Building);
 }
+
+/// Two pipelines fed by one repository must not send look-alike emails: one with
+/// path filters names itself beside the repository.
+#[tokio::test]
+async fn a_pipeline_with_path_filters_names_itself_in_subjects() {
+    let filtered = back_end();
+    filtered.push(&commit(1)).await;
+    let plain = World::new();
+    plain.push(&commit(1)).await;
+    let subjects = |world: &World| -> Vec<String> {
+        world
+            .notifier
+            .sent()
+            .into_iter()
+            .map(|m| m.subject)
+            .collect()
+    };
+    assert!(
+        subjects(&filtered)
+            .iter()
+            .all(|s| s.starts_with("[hello-api hello] ")),
+        "{:?}",
+        subjects(&filtered)
+    );
+    assert!(
+        subjects(&plain)
+            .iter()
+            .all(|s| s.starts_with("[hello-api] ")),
+        "{:?}",
+        subjects(&plain)
+    );
+    assert!(!subjects(&plain).is_empty() && !subjects(&filtered).is_empty());
+}
