@@ -189,6 +189,8 @@ pub struct MemoryCommits {
     /// The error code `GetDifferences` answers instead, while set, and whether a
     /// retry may help.
     differences_fail: Arc<Mutex<Option<(String, bool)>>>,
+    /// Calls answered before `GetDifferences` fails, and the error code then.
+    differences_fail_after: Arc<Mutex<Option<(usize, String)>>>,
 }
 
 impl MemoryCommits {
@@ -220,6 +222,12 @@ impl MemoryCommits {
     pub fn fail_differences(&self, failure: Option<(&str, bool)>) {
         *lock(&self.differences_fail) =
             failure.map(|(code, retryable)| (code.to_owned(), retryable));
+    }
+
+    /// `GetDifferences` answers `calls` more times, then fails with `code` (no
+    /// retry helps).
+    pub fn fail_differences_after(&self, calls: usize, code: &str) {
+        *lock(&self.differences_fail_after) = Some((calls, code.to_owned()));
     }
 
     /// How many times `GetDifferences` was called.
@@ -280,6 +288,17 @@ impl CommitReader for MemoryCommits {
         wanted: &(dyn Fn(&str) -> bool + Send + Sync),
     ) -> Result<ChangedFiles, AwsError> {
         *lock(&self.difference_calls) += 1;
+        if let Some((left, code)) = lock(&self.differences_fail_after).as_mut() {
+            if *left == 0 {
+                return Err(AwsError::service(
+                    "GetDifferences",
+                    code,
+                    "injected failure",
+                    false,
+                ));
+            }
+            *left -= 1;
+        }
         if let Some((code, retryable)) = lock(&self.differences_fail).clone() {
             return Err(AwsError::service(
                 "GetDifferences",

@@ -58,16 +58,19 @@ where
             let mut head = self.branch_head(&repository, &branch).await?;
             // A newer head supersedes this commit only if that head will be delivered
             // in its place: with path filters, a head that changed none of the paths
-            // since this commit will not be, and this commit must be.
-            if let Some(h) = head.clone().filter(|h| h != &commit)
-                && let Some(changed) = self.changed_paths(&repository, &commit, &h).await?
-                && changed.found.is_none()
+            // since this commit will not be, and this commit must be. Unsure, deliver.
+            if !self.config.paths.is_everything()
+                && let Some(h) = head.clone().filter(|h| h != &commit)
             {
-                info!(
-                    head = %h,
-                    "the branch has moved on, but not in the pipeline's paths; delivering this commit"
-                );
-                head = None;
+                let changed = self.changed_paths(&repository, &commit, &h).await?;
+                if changed.is_none_or(|c| c.found.is_none()) {
+                    info!(
+                        head = %h,
+                        "the branch has moved on, but not (as far as CodeCommit says) in the \
+                         pipeline's paths; delivering this commit"
+                    );
+                    head = None;
+                }
             }
             let delivery = format!(
                 "{}/{}",

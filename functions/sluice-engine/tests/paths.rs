@@ -138,6 +138,26 @@ async fn a_commit_is_not_superseded_by_a_newer_head_outside_the_paths() {
     assert_eq!(executions_of(&world, &c2).await, 0);
 }
 
+/// The same, when CodeCommit cannot say what the newer head changed: c1 is
+/// delivered (a build too many beats a change lost).
+#[tokio::test]
+async fn a_commit_is_not_superseded_by_a_head_whose_changes_are_unknown() {
+    let world = back_end();
+    let (c0, c1, c2) = (commit(10), commit(1), commit(2));
+    world.push(&c0).await;
+    world.advance(Duration::minutes(1));
+    world.commits.set_changes(&c0, &c1, &["api/src/main.rs"]);
+    let late_c1 = World::push_from(&c1, &c0, world.now());
+    world.commits.set_head(&c2);
+    // c1's own changes were read; then CodeCommit stops answering.
+    world
+        .commits
+        .fail_differences_after(1, "CommitDoesNotExistException");
+    world.engine.on_push(late_c1).await.expect("push handled");
+    let e1 = world.execution_of(&c1).await;
+    assert_eq!(e1.status, Status::Building, "{:?}", e1.timeline);
+}
+
 /// The same, but the newer head changed the API too: it is delivered, and it holds
 /// c1's change, so c1 is superseded at once as before.
 #[tokio::test]
