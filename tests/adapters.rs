@@ -121,3 +121,171 @@ async fn cloudformation_through_an_assumed_role_creates_and_describes_change_set
         .await
         .expect("deleting twice is fine");
 }
+
+/// The bucket side of a site stage (issue 15): a site planned against what the bucket
+/// serves, deployed in order from the build's pinned files; a failed upload stops the
+/// deploy before the entry document and the deletions, so the old site keeps serving.
+#[tokio::test]
+async fn a_site_deploys_in_order_from_pinned_files_and_a_failure_leaves_the_old_one() {
+    use sluice_adapters::site::{S3Site, SiteSource};
+    use sluice_core::site::{FileAction, SiteFile, plan};
+    use std::collections::HashMap;
+
+    let emulator = Emulator::start();
+    let s3 = emulator.s3().await;
+    let artifacts = emulator.fresh_bucket().await;
+    let website = emulator.fresh_bucket().await;
+    s3.put_bucket_versioning()
+        .bucket(&artifacts)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    let put = |bucket: String, key: &'static str, body: &'static str| {
+        let s3 = s3.clone();
+        async move {
+            s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(body.as_bytes().to_vec().into())
+                .send()
+                .await
+                .expect("put")
+                .version_id()
+                .map(str::to_owned)
+        }
+    };
+    let get = |key: &'static str| {
+        let (s3, website) = (s3.clone(), website.clone());
+        async move {
+            let out = s3.get_object().bucket(website).key(key).send().await.ok()?;
+            let (content_type, cache) = (
+                out.content_type().map(str::to_owned),
+                out.cache_control().map(str::to_owned),
+            );
+            let body = out.body.collect().await.ok()?.into_bytes();
+            Some((
+                String::from_utf8_lossy(&body).into_owned(),
+                content_type,
+                cache,
+            ))
+        }
+    };
+    for (key, body) in [
+        ("index.html", "<p>old</p>"),
+        ("style.css", "v1"),
+        ("old.png", "png"),
+    ] {
+        put(website.clone(), key, body).await;
+    }
+    // The build's site; then someone overwrites a file after the build was pinned.
+    let prefix = "artifacts/p/e1/site/";
+    let mut versions = HashMap::new();
+    for (path, key, body) in [
+        ("index.html", "artifacts/p/e1/site/index.html", "<p>new</p>"),
+        ("style.css", "artifacts/p/e1/site/style.css", "v2"),
+        (
+            "assets/app.3f9a2b1c.js",
+            "artifacts/p/e1/site/assets/app.3f9a2b1c.js",
+            "js",
+        ),
+    ] {
+        versions.insert(path.to_owned(), put(artifacts.clone(), key, body).await);
+    }
+    let site = S3Site::new(s3.clone());
+    let built = site.live_objects(&artifacts, prefix).await.expect("list");
+    put(
+        artifacts.clone(),
+        "artifacts/p/e1/site/index.html",
+        "<p>tampered</p>",
+    )
+    .await;
+
+    let files: Vec<SiteFile> = built
+        .iter()
+        .map(|o| SiteFile {
+            path: o.key.trim_start_matches(prefix).to_owned(),
+            size: o.size,
+            md5: o.etag.trim_matches('"').to_owned(),
+        })
+        .collect();
+    let sources: HashMap<String, SiteSource> = built
+        .iter()
+        .map(|o| {
+            let path = o.key.trim_start_matches(prefix).to_owned();
+            let source = SiteSource {
+                bucket: artifacts.clone(),
+                key: o.key.clone(),
+                version: versions.get(&path).cloned().flatten(),
+            };
+            (path, source)
+        })
+        .collect();
+    let live = site.live_objects(&website, "").await.expect("list");
+    let planned = plan(&files, &live, "", "index.html").expect("a plan");
+    let changes: Vec<(&str, FileAction)> = planned
+        .changes
+        .iter()
+        .map(|c| (c.path.as_str(), c.action))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("assets/app.3f9a2b1c.js", FileAction::Add),
+            ("index.html", FileAction::Change),
+            ("old.png", FileAction::Remove),
+            ("style.css", FileAction::Change),
+        ]
+    );
+
+    // style.css cannot be copied: the deploy stops there.
+    let mut broken = sources.clone();
+    if let Some(s) = broken.get_mut("style.css") {
+        s.key = "artifacts/p/e1/site/missing.css".into();
+        s.version = None;
+    }
+    let failed = site
+        .deploy(&website, &planned, &broken)
+        .await
+        .expect_err("a source is missing");
+    assert_eq!(
+        (failed.step.as_str(), failed.uploaded, failed.deleted),
+        ("upload of style.css", 1, 0),
+        "{failed}"
+    );
+    assert_eq!(
+        get("index.html").await.map(|g| g.0).as_deref(),
+        Some("<p>old</p>")
+    );
+    assert!(get("old.png").await.is_some(), "nothing deleted");
+
+    let done = site
+        .deploy(&website, &planned, &sources)
+        .await
+        .expect("deploy");
+    assert_eq!(done, (3, 1));
+    let (index, content_type, cache) = get("index.html").await.expect("index");
+    assert_eq!(
+        index, "<p>new</p>",
+        "the pinned version, not the tampered one"
+    );
+    assert_eq!(content_type.as_deref(), Some("text/html; charset=utf-8"));
+    assert_eq!(cache.as_deref(), Some("no-cache"));
+    let (_, _, cache) = get("assets/app.3f9a2b1c.js").await.expect("asset");
+    assert_eq!(
+        cache.as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert!(get("old.png").await.is_none(), "the removed file is gone");
+    let live = site.live_objects(&website, "").await.expect("list");
+    assert!(
+        plan(&files, &live, "", "index.html")
+            .expect("a plan")
+            .is_empty(),
+        "deployed again, the same site changes nothing"
+    );
+}

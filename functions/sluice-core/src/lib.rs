@@ -12,6 +12,7 @@ pub mod lane;
 mod machine;
 pub mod metrics;
 mod model;
+pub mod site;
 pub mod text;
 
 pub use config::{ConfigError, Pipeline, StageConfig};
