@@ -172,6 +172,8 @@ impl Builder for MemoryBuilder {
 
 /// Two commits, before and after.
 type CommitPair = (String, String);
+/// A commit and the files it changed.
+type CommitFiles = (String, Vec<String>);
 
 /// CodeCommit: commit details by id, with a default for commits not described, and
 /// the watched branch's head.
@@ -191,6 +193,10 @@ pub struct MemoryCommits {
     differences_fail: Arc<Mutex<Option<(String, bool)>>>,
     /// Calls answered before `GetDifferences` fails, and the error code then.
     differences_fail_after: Arc<Mutex<Option<(usize, String)>>>,
+    /// A linear history, oldest first: each commit and the files it changed from
+    /// the one before. Between two of its commits, the changes are those of every
+    /// commit after the older one, up to the newer one.
+    history: Arc<Mutex<Vec<CommitFiles>>>,
 }
 
 impl MemoryCommits {
@@ -222,6 +228,14 @@ impl MemoryCommits {
     pub fn fail_differences(&self, failure: Option<(&str, bool)>) {
         *lock(&self.differences_fail) =
             failure.map(|(code, retryable)| (code.to_owned(), retryable));
+    }
+
+    /// Adds `commit` to the linear history, changing `paths` from the commit before.
+    pub fn append_history(&self, commit: &str, paths: &[&str]) {
+        lock(&self.history).push((
+            commit.to_owned(),
+            paths.iter().map(|p| (*p).to_owned()).collect(),
+        ));
     }
 
     /// `GetDifferences` answers `calls` more times, then fails with `code` (no
@@ -307,10 +321,24 @@ impl CommitReader for MemoryCommits {
                 retryable,
             ));
         }
-        let paths = lock(&self.changes)
-            .get(&(before.to_owned(), after.to_owned()))
-            .cloned()
-            .unwrap_or_else(|| vec!["template.yaml".to_owned()]);
+        let history = lock(&self.history);
+        let at = |c: &str| history.iter().position(|(h, _)| h == c);
+        let paths = match (at(before), at(after)) {
+            (Some(a), Some(b)) => {
+                let mut paths: Vec<String> = history[a.min(b) + 1..=a.max(b)]
+                    .iter()
+                    .flat_map(|(_, p)| p.iter().cloned())
+                    .collect();
+                paths.sort();
+                paths.dedup();
+                paths
+            }
+            _ => lock(&self.changes)
+                .get(&(before.to_owned(), after.to_owned()))
+                .cloned()
+                .unwrap_or_else(|| vec!["template.yaml".to_owned()]),
+        };
+        drop(history);
         let mut changed = ChangedFiles::default();
         for path in paths {
             if changed.look_at(&path, wanted) {

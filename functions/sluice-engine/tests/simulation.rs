@@ -115,6 +115,8 @@ struct Delivery {
     attempt: u32,
     /// Copies EventBridge has delivered so far (it may deliver up to three).
     copies: u32,
+    /// For a push event, which push it is (1 for the first).
+    push: Option<u32>,
 }
 
 /// What an approver saw after deciding, checked against what was saved.
@@ -159,6 +161,15 @@ struct Sim {
     pushes: BTreeMap<String, u32>,
     /// Where the branch points: the next push moves it from there.
     head: Option<String>,
+    /// Whether the pipeline has path filters (`api/`); if so, the pushes that
+    /// changed a file in them (or created the branch) per commit, and the last one.
+    filtered: bool,
+    relevant: BTreeMap<String, u32>,
+    last_relevant: Option<(u32, String)>,
+    /// The pushes whose event a function handled (at least one copy).
+    handled_pushes: BTreeSet<u32>,
+    /// Every commit made, oldest first, and whether it changed the API.
+    history: Vec<(String, bool)>,
     finished_builds: BTreeSet<String>,
     used_links: BTreeSet<String>,
     decisions: Vec<Decision>,
@@ -183,7 +194,16 @@ impl Sim {
     fn new(seed: u64) -> Self {
         let fakes = Fakes::new();
         let objects = MemoryObjects::new();
-        let engine = fakes.engine(
+        let mut rng = fastrand::Rng::with_seed(seed);
+        // A third of the runs: a pipeline fed by part of its repository.
+        let filtered = rng.u32(0..3) == 0;
+        let mut config = support::config();
+        if filtered {
+            config.paths = sluice_engine::paths::PathFilter::new(&["api/"], &["**/*.md"])
+                .expect("valid patterns");
+        }
+        let engine = fakes.engine_of(
+            config,
             SimObjects {
                 inner: objects.clone(),
                 faults: fakes.faults.clone(),
@@ -195,7 +215,7 @@ impl Sim {
             },
         );
         Self {
-            rng: fastrand::Rng::with_seed(seed),
+            rng,
             engine,
             objects,
             builder: fakes.builder,
@@ -209,6 +229,11 @@ impl Sim {
             pushed: 0,
             pushes: BTreeMap::new(),
             head: None,
+            filtered,
+            relevant: BTreeMap::new(),
+            last_relevant: None,
+            handled_pushes: BTreeSet::new(),
+            history: Vec::new(),
             finished_builds: BTreeSet::new(),
             used_links: BTreeSet::new(),
             decisions: Vec::new(),
@@ -243,6 +268,7 @@ impl Sim {
             event,
             attempt: 1,
             copies: 1,
+            push: None,
         });
     }
 
@@ -256,6 +282,36 @@ impl Sim {
         self.pushed += 1;
         let c = commit(n);
         *self.pushes.entry(c.clone()).or_default() += 1;
+        if !self.history.iter().any(|(h, _)| *h == c) {
+            // A new commit: the API, documents (outside the paths), or both.
+            let files: &[&str] = match self.rng.u32(0..10) {
+                0..4 => &["api/src/lib.rs"],
+                4..8 => &["docs/guide.md", "api/README.md"],
+                _ => &["api/src/lib.rs", "docs/guide.md"],
+            };
+            self.commits.append_history(&c, files);
+            self.history
+                .push((c.clone(), files.contains(&"api/src/lib.rs")));
+        }
+        // Whether this push changed the API since the branch's old commit. An event
+        // without the old commit (the branch new, or the same commit again, which
+        // the events below send as a branch created anew) is always delivered.
+        let counts = match self.head.as_deref().filter(|old| *old != c) {
+            None => true,
+            Some(old) => {
+                let at = |x: &str| self.history.iter().position(|(h, _)| h == x);
+                match (at(old), at(&c)) {
+                    (Some(a), Some(b)) => self.history[a.min(b) + 1..=a.max(b)]
+                        .iter()
+                        .any(|(_, api)| *api),
+                    _ => true,
+                }
+            }
+        };
+        if counts {
+            *self.relevant.entry(c.clone()).or_default() += 1;
+            self.last_relevant = Some((self.pushed, c.clone()));
+        }
         self.commits.set_head(&c);
         // As CodeCommit says it: the commit the branch moved from. Pushes between two
         // clock steps share their second, so their order hangs on it.
@@ -263,7 +319,13 @@ impl Sim {
             Some(old) if old != c => World::push_from(&c, &old, self.now()),
             _ => World::push_event(&c, self.now()),
         };
-        self.send(Function::Source, event);
+        self.pending.push(Delivery {
+            function: Function::Source,
+            event,
+            attempt: 1,
+            copies: 1,
+            push: Some(self.pushed),
+        });
     }
 
     async fn handle(&self, delivery: &Delivery) -> bool {
@@ -294,7 +356,11 @@ impl Sim {
                 ..delivery.clone()
             });
         }
-        if !self.handle(&delivery).await {
+        let handled = self.handle(&delivery).await;
+        if let (true, Some(push)) = (handled, delivery.push) {
+            self.handled_pushes.insert(push);
+        }
+        if !handled {
             // After its third attempt Lambda gives up (to the failed-events queue):
             // the sweeper must repair whatever the event would have done.
             if delivery.attempt < 3 {
@@ -575,7 +641,12 @@ async fn check(sim: &Sim) -> Result<(), String> {
     for r in sim.builder.requests() {
         *builds.entry(r.source_version).or_default() += 1;
     }
-    let mut asked = sim.pushes.clone();
+    // With path filters, only pushes that changed the paths ask for anything.
+    let mut asked = if sim.filtered {
+        sim.relevant.clone()
+    } else {
+        sim.pushes.clone()
+    };
     for call in &sim.operator_calls {
         let refused = matches!(&call.answer, Ok(a) if !a.ok);
         let commit = match (&call.commit, &call.execution) {
@@ -592,7 +663,17 @@ async fn check(sim: &Sim) -> Result<(), String> {
     for (c, n) in &builds {
         let asked = asked.get(c).copied().unwrap_or(0);
         if *n > asked {
-            return Err(format!("{n} builds of {c}, asked for {asked} times"));
+            return Err(format!(
+                "{n} builds of {c}, asked for {asked} times (pushes {:?}, that counted {:?}; history {:?}; executions {:#?})",
+                sim.pushes,
+                sim.relevant,
+                sim.history,
+                executions
+                    .iter()
+                    .filter(|e| e.commit.id.as_str() == c)
+                    .map(|e| (&e.id, &e.timeline))
+                    .collect::<Vec<_>>()
+            ));
         }
     }
 
@@ -757,6 +838,39 @@ async fn check(sim: &Sim) -> Result<(), String> {
             return Err(format!(
                 "{} by {} on {id} answered {:?}; saved: {saved:?}; timeline {:#?}",
                 call.action, call.caller, call.answer, e.timeline
+            ));
+        }
+    }
+
+    // With path filters, the last push that changed the paths is never dropped at
+    // the source: the pushes after it changed nothing the pipeline delivers, so
+    // nothing newer can deliver its change in its place.
+    // (A push whose every copy was lost, to the failed-events queue, is the
+    // operator's to release: it has no execution whatever the filters.)
+    let last = sim
+        .last_relevant
+        .as_ref()
+        .filter(|(push, _)| sim.filtered && sim.handled_pushes.contains(push))
+        .map(|(_, c)| c.as_str());
+    if let Some(last) = last {
+        let kept = executions.iter().any(|e| {
+            e.commit.id.as_str() == last
+                && !e
+                    .reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("the branch already points to"))
+        });
+        if !kept {
+            return Err(format!(
+                "{last}, the last push to change the paths, has no execution that delivers it \
+                 (pushes {:?}, that counted {:?}; history {:?}; executions {:#?})",
+                sim.pushes,
+                sim.relevant,
+                sim.history,
+                executions
+                    .iter()
+                    .map(|e| (&e.id, e.status, &e.reason, e.timeline.first()))
+                    .collect::<Vec<_>>()
             ));
         }
     }
