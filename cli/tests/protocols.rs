@@ -1,6 +1,7 @@
 //! The local CodeCommit and CodeBuild answer the real AWS SDK clients: what the
 //! functions call through `AWS_ENDPOINT_URL_CODECOMMIT` / `_CODEBUILD` must decode
-//! exactly as it would from AWS, errors included.
+//! exactly as it would from AWS, errors included. And the driver serves buckets as
+//! S3's website endpoint would.
 
 mod support;
 
@@ -243,4 +244,105 @@ async fn unknown_builds_are_reported_as_not_found() {
             .is_some_and(|e| e.is_resource_not_found_exception()),
         "{err:?}"
     );
+}
+
+/// The emulator stores a bucket's website configuration but does not serve it; the
+/// driver's `/sites/<bucket>/` does, as S3's website endpoint would.
+#[tokio::test]
+async fn a_bucket_is_served_as_a_website_with_index_and_error_documents() {
+    let emulator = sluice_tests::Emulator::start();
+    let sdk = emulator.sdk_config().await;
+    let served = support::driver(
+        &sdk,
+        &emulator.endpoint(),
+        "hello-web",
+        &[("README", "hi\n")],
+        "first",
+    )
+    .await;
+    let s3 = emulator.s3().await;
+    let site = emulator.fresh_bucket().await;
+    let plain = emulator.fresh_bucket().await;
+    s3.put_bucket_website()
+        .bucket(&site)
+        .website_configuration(
+            aws_sdk_s3::types::WebsiteConfiguration::builder()
+                .index_document(
+                    aws_sdk_s3::types::IndexDocument::builder()
+                        .suffix("index.html")
+                        .build()
+                        .expect("index"),
+                )
+                .error_document(
+                    aws_sdk_s3::types::ErrorDocument::builder()
+                        .key("404.html")
+                        .build()
+                        .expect("error"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("website configuration");
+    for (key, body, kind) in [
+        ("index.html", "home", "text/html; charset=utf-8"),
+        ("docs/index.html", "docs", "text/html; charset=utf-8"),
+        ("404.html", "not here", "text/html; charset=utf-8"),
+        ("app.js", "js", "text/javascript; charset=utf-8"),
+    ] {
+        s3.put_object()
+            .bucket(&site)
+            .key(key)
+            .body(body.as_bytes().to_vec().into())
+            .content_type(kind)
+            .cache_control("no-cache")
+            .send()
+            .await
+            .expect("put");
+    }
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let get = |path: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", served.url);
+        async move {
+            let answer = http.get(url).send().await.expect("get");
+            let status = answer.status().as_u16();
+            let header = |name: &str| {
+                answer
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let (kind, cache, location) = (
+                header("content-type"),
+                header("cache-control"),
+                header("location"),
+            );
+            let body = answer.text().await.expect("body");
+            (status, body, kind, cache, location)
+        }
+    };
+    let (status, body, kind, cache, _) = get(format!("/sites/{site}/")).await;
+    assert_eq!((status, body.as_str()), (200, "home"));
+    assert_eq!(kind.as_deref(), Some("text/html; charset=utf-8"));
+    assert_eq!(cache.as_deref(), Some("no-cache"));
+    assert_eq!(get(format!("/sites/{site}")).await.1, "home");
+    let (_, body, kind, ..) = get(format!("/sites/{site}/app.js")).await;
+    assert_eq!(
+        (body.as_str(), kind.as_deref()),
+        ("js", Some("text/javascript; charset=utf-8"))
+    );
+    let (status, _, _, _, location) = get(format!("/sites/{site}/docs")).await;
+    assert_eq!(status, 302);
+    assert_eq!(location, Some(format!("/sites/{site}/docs/")));
+    assert_eq!(get(format!("/sites/{site}/docs/")).await.1, "docs");
+    let (status, body, ..) = get(format!("/sites/{site}/gone.html")).await;
+    assert_eq!((status, body.as_str()), (404, "not here"));
+    let (status, body, ..) = get(format!("/sites/{plain}/")).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("NoSuchWebsiteConfiguration"), "{body}");
 }

@@ -452,6 +452,7 @@ impl Local {
             emulator: endpoint.clone(),
             approval_host: approval_host.clone(),
             http,
+            s3: sluice_adapters::aws::s3_client(&sdk),
         };
         let mut tasks = Vec::new();
         // Each sibling gets its own listener, the same services but its own approval

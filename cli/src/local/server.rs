@@ -187,6 +187,8 @@ pub struct Shared {
     /// The approval function URL's host, which the emulator routes on.
     pub approval_host: Arc<Mutex<Option<String>>>,
     pub http: reqwest::Client,
+    /// The emulator's S3, whose buckets `/sites/` serves as websites.
+    pub s3: aws_sdk_s3::Client,
 }
 
 pub fn router(shared: Shared) -> Router {
@@ -195,6 +197,9 @@ pub fn router(shared: Shared) -> Router {
         .route("/outbox", post(outbox))
         .route("/builds/{id}/log", get(build_log))
         .route("/approvals/{*rest}", any(approval))
+        .route("/sites/{bucket}", get(site_root))
+        .route("/sites/{bucket}/", get(site_root))
+        .route("/sites/{bucket}/{*key}", get(site))
         .with_state(shared)
 }
 
@@ -431,4 +436,97 @@ async fn approval(
     response
         .body(Body::from(bytes))
         .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}
+
+async fn site_root(state: State<Shared>, Path(bucket): Path<String>) -> Response {
+    site(state, Path((bucket, String::new()))).await
+}
+
+/// A bucket served as S3's website endpoint serves it, which the emulator does not:
+/// the bucket's website configuration's index document for a folder (`/` included),
+/// a redirect to the folder for a key that is one, its error document (404) for a
+/// key that is missing, each object with its own `Content-Type` and `Cache-Control`.
+async fn site(
+    State(shared): State<Shared>,
+    Path((bucket, key)): Path<(String, String)>,
+) -> Response {
+    let not_found = |what: String| (StatusCode::NOT_FOUND, what).into_response();
+    let valid = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if !valid || key.split('/').any(|part| part == "..") {
+        return not_found("404 Not Found: no such bucket or key\n".into());
+    }
+    let website = match shared.s3.get_bucket_website().bucket(&bucket).send().await {
+        Ok(website) => website,
+        Err(_) => {
+            return not_found(format!(
+                "404 Not Found: NoSuchWebsiteConfiguration: bucket {bucket} is not a website\n"
+            ));
+        }
+    };
+    let index = website
+        .index_document()
+        .map(|i| i.suffix().to_owned())
+        .unwrap_or_else(|| "index.html".into());
+    let error_document = website.error_document().map(|e| e.key().to_owned());
+    let wanted = if key.is_empty() || key.ends_with('/') {
+        format!("{key}{index}")
+    } else {
+        key.clone()
+    };
+    if let Some(answer) = site_object(&shared.s3, &bucket, &wanted, StatusCode::OK).await {
+        return answer;
+    }
+    // A folder asked for without its slash: S3 redirects to it.
+    if !key.is_empty() && !key.ends_with('/') {
+        let folder_index = format!("{key}/{index}");
+        if head_exists(&shared.s3, &bucket, &folder_index).await {
+            return Response::builder()
+                .status(StatusCode::FOUND)
+                .header(header::LOCATION, format!("/sites/{bucket}/{key}/"))
+                .body(Body::empty())
+                .unwrap_or_else(|_| StatusCode::FOUND.into_response());
+        }
+    }
+    if let Some(document) = error_document
+        && let Some(answer) =
+            site_object(&shared.s3, &bucket, &document, StatusCode::NOT_FOUND).await
+    {
+        return answer;
+    }
+    not_found(format!("404 Not Found: NoSuchKey: {wanted}\n"))
+}
+
+async fn head_exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bool {
+    s3.head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .is_ok()
+}
+
+/// Object `key` of `bucket` as a response with `status`, or `None` if it is missing.
+async fn site_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    status: StatusCode,
+) -> Option<Response> {
+    let object = s3.get_object().bucket(bucket).key(key).send().await.ok()?;
+    let content_type = object
+        .content_type()
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let cache = object.cache_control().map(str::to_owned);
+    let body = object.body.collect().await.ok()?.into_bytes();
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type);
+    if let Some(cache) = cache {
+        response = response.header(header::CACHE_CONTROL, cache);
+    }
+    response.body(Body::from(body)).ok()
 }

@@ -100,6 +100,7 @@ pub async fn driver(
         emulator: endpoint.to_owned(),
         approval_host: Default::default(),
         http: reqwest::Client::new(),
+        s3: sluice_adapters::aws::s3_client(sdk),
     };
     let app = router(shared);
     let task = tokio::spawn(async move {
