@@ -214,16 +214,36 @@ impl<O: ObjectStore> ExecutionStore<O> {
         }
         let marker_key = self.commit_key(&push.commit);
         let delivery = push.delivery.clone();
-        let transition = start(pipeline, push, now)?;
-        let id = transition.execution.id.clone();
         let existing = |execution| Created {
             execution,
             commands: Vec::new(),
             created: false,
         };
-        if let Some(same) = self.load(&id).await? {
-            return Ok(existing(same));
-        }
+        // Another push of the commit in the same millisecond (the branch moved away
+        // and back) would take this push's id: the execution there is this push's
+        // only if the marker says it was created by this delivery. If not, this push
+        // takes the next millisecond.
+        let mut push = push;
+        let mut bumps = 0;
+        let (transition, id) = loop {
+            let transition = start(pipeline, push.clone(), now)?;
+            let id = transition.execution.id.clone();
+            let Some(same) = self.load(&id).await? else {
+                break (transition, id);
+            };
+            let ours = match &delivery {
+                None => true,
+                Some(d) => self
+                    .read::<CommitMarker>(&marker_key)
+                    .await?
+                    .is_none_or(|(m, _)| m.created_by(d).is_some()),
+            };
+            if ours || bumps >= EARLIER_DELIVERIES {
+                return Ok(existing(same));
+            }
+            bumps += 1;
+            push.pushed_at += std::time::Duration::from_millis(1);
+        };
         // The commit's marker names the execution delivering it; claim it unless
         // another execution of the commit is still in flight.
         let mut claimed = false;

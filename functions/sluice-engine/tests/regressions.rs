@@ -1196,3 +1196,39 @@ async fn a_known_in_progress_build_event_asks_codebuild_nothing() {
     world.engine.on_build(running).await.unwrap();
     assert_eq!(world.execution(&a.id).await.status, Status::Building);
 }
+
+/// 19. A commit pushed again within the same second, after the branch moved away from
+/// it and back (c1 → c2 → c3 → c2), is delivered again: its first execution was
+/// superseded at once by c3, c3's own event had not arrived, and the second push
+/// took the first one's execution id, so it was taken for a copy of the first and
+/// nothing delivered c2, the branch's head (simulation seed 13528 of 40,000, with path
+/// filters, whose last-push promise checks this).
+#[tokio::test]
+async fn a_commit_pushed_again_in_the_same_second_is_delivered_again() {
+    let world = World::new();
+    let (c1, c2, c3) = (commit(1), commit(2), commit(3));
+    world.push(&c1).await;
+    let at = world.now() + Duration::minutes(1);
+    let first_c2 = World::push_from(&c2, &c1, at);
+    let back_to_c2 = World::push_from(&c2, &c3, at);
+    // The first push of c2 arrives when the branch already points to c3.
+    world.commits.set_head(&c3);
+    world.engine.on_push(first_c2).await.unwrap();
+    let superseded = world.execution_of(&c2).await;
+    assert_eq!(superseded.status, Status::Superseded);
+    // The branch moved back to c2; that push arrives before c3's own event.
+    world.commits.set_head(&c2);
+    world.engine.on_push(back_to_c2.clone()).await.unwrap();
+    world.engine.on_push(back_to_c2).await.unwrap();
+    let of_c2: Vec<_> = world
+        .executions()
+        .await
+        .into_iter()
+        .filter(|e| e.commit.id.as_str() == c2)
+        .collect();
+    assert_eq!(of_c2.len(), 2, "one execution per push of c2");
+    assert!(
+        of_c2.iter().any(|e| e.status == Status::Building),
+        "{of_c2:#?}"
+    );
+}
