@@ -134,14 +134,30 @@ const EARLIER_DELIVERIES: usize = 16;
 impl CommitMarker {
     /// The execution the push event `delivery` created, if this marker knows it.
     fn created_by(&self, delivery: &str) -> Option<&ExecutionId> {
-        if self.delivery.as_deref() == Some(delivery) {
+        if self
+            .delivery
+            .as_deref()
+            .is_some_and(|d| same_delivery(d, delivery))
+        {
             return Some(&self.execution_id);
         }
         self.earlier
             .iter()
-            .find(|e| e.delivery == delivery)
+            .find(|e| same_delivery(&e.delivery, delivery))
             .map(|e| &e.execution_id)
     }
+}
+
+/// Whether `recorded` names the push `delivery` names. Before deliveries carried the
+/// event's id they were `<time>/<old commit>`: one recorded so still matches a
+/// delivery that adds `/<event id>`, so an event in flight across an upgrade is not
+/// taken for a new push.
+fn same_delivery(recorded: &str, delivery: &str) -> bool {
+    recorded == delivery
+        || (recorded.matches('/').count() == 1
+            && delivery
+                .strip_prefix(recorded)
+                .is_some_and(|rest| rest.starts_with('/') && rest[1..].find('/').is_none()))
 }
 
 /// Where the sweeper resumes.

@@ -70,6 +70,9 @@ pub enum Push {
         pushed_at: Timestamp,
         /// Where the branch pointed before, if it existed.
         old_commit: Option<CommitId>,
+        /// EventBridge's id of the event: the same in every delivery of one push,
+        /// different for two pushes, even of one commit from one commit in one second.
+        event_id: Option<String>,
     },
     Ignored(String),
 }
@@ -127,6 +130,10 @@ pub fn decode_push(value: Value, pipeline: &Pipeline) -> Result<Push, BadEvent> 
             .time
             .ok_or_else(|| bad(KIND, "the event has no time"))?,
         old_commit,
+        // Bounded and plain, since it is kept in the commit's marker.
+        event_id: event
+            .id
+            .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())),
     })
 }
 

@@ -25,7 +25,7 @@ where
 {
     /// A push event: create the execution for the commit and start its build.
     pub async fn on_push(&self, value: Value) -> Result<(), EngineError> {
-        let (repository, branch, commit, pushed_at, old_commit) =
+        let (repository, branch, commit, pushed_at, old_commit, event_id) =
             match events::decode_push(value, &self.config.pipeline).map_err(refuse)? {
                 PushEvent::Ignored(reason) => {
                     info!(%reason, "push ignored");
@@ -37,7 +37,8 @@ where
                     commit,
                     pushed_at,
                     old_commit,
-                } => (repository, branch, commit, pushed_at, old_commit),
+                    event_id,
+                } => (repository, branch, commit, pushed_at, old_commit, event_id),
             };
         let span = tracing::info_span!("push", %repository, commit = %commit);
         traced(span, async {
@@ -72,10 +73,14 @@ where
                     head = None;
                 }
             }
+            // What identifies this push in every delivery of it: its time and old
+            // commit, and EventBridge's id, without which c1 -> c2 -> c1 -> c2 in one
+            // second would be two deliveries of one push.
             let delivery = format!(
-                "{}/{}",
+                "{}/{}/{}",
                 pushed_at.to_rfc3339(),
-                old_commit.as_ref().map_or("-", |c| c.as_str())
+                old_commit.as_ref().map_or("-", |c| c.as_str()),
+                event_id.as_deref().unwrap_or("-")
             );
             // A delivery again of a push that already has its execution keeps that
             // execution's time, so it finds the same execution; a first delivery is

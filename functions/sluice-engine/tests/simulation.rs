@@ -161,8 +161,9 @@ struct Sim {
     pushes: BTreeMap<String, u32>,
     /// Where the branch points: the next push moves it from there.
     head: Option<String>,
-    /// Whether the pipeline has path filters (`api/`); if so, the pushes that
-    /// changed a file in them (or created the branch) per commit, and the last one.
+    /// Whether the pipeline has path filters (`api/`); the pushes the pipeline must
+    /// deliver per commit (with filters, those that changed a file in them or came
+    /// without an old commit; without, all), and the last of them.
     filtered: bool,
     relevant: BTreeMap<String, u32>,
     last_relevant: Option<(u32, String)>,
@@ -296,18 +297,19 @@ impl Sim {
         // Whether this push changed the API since the branch's old commit. An event
         // without the old commit (the branch new, or the same commit again, which
         // the events below send as a branch created anew) is always delivered.
-        let counts = match self.head.as_deref().filter(|old| *old != c) {
-            None => true,
-            Some(old) => {
-                let at = |x: &str| self.history.iter().position(|(h, _)| h == x);
-                match (at(old), at(&c)) {
-                    (Some(a), Some(b)) => self.history[a.min(b) + 1..=a.max(b)]
-                        .iter()
-                        .any(|(_, api)| *api),
-                    _ => true,
+        let counts = !self.filtered
+            || match self.head.as_deref().filter(|old| *old != c) {
+                None => true,
+                Some(old) => {
+                    let at = |x: &str| self.history.iter().position(|(h, _)| h == x);
+                    match (at(old), at(&c)) {
+                        (Some(a), Some(b)) => self.history[a.min(b) + 1..=a.max(b)]
+                            .iter()
+                            .any(|(_, api)| *api),
+                        _ => true,
+                    }
                 }
-            }
-        };
+            };
         if counts {
             *self.relevant.entry(c.clone()).or_default() += 1;
             self.last_relevant = Some((self.pushed, c.clone()));
@@ -315,10 +317,12 @@ impl Sim {
         self.commits.set_head(&c);
         // As CodeCommit says it: the commit the branch moved from. Pushes between two
         // clock steps share their second, so their order hangs on it.
-        let event = match self.head.replace(c.clone()) {
+        let mut event = match self.head.replace(c.clone()) {
             Some(old) if old != c => World::push_from(&c, &old, self.now()),
             _ => World::push_event(&c, self.now()),
         };
+        // EventBridge's id: one per push, kept by every copy and retry of it.
+        event["id"] = Value::String(format!("push-{}", self.pushed));
         self.pending.push(Delivery {
             function: Function::Source,
             event,
@@ -842,15 +846,14 @@ async fn check(sim: &Sim) -> Result<(), String> {
         }
     }
 
-    // With path filters, the last push that changed the paths is never dropped at
-    // the source: the pushes after it changed nothing the pipeline delivers, so
-    // nothing newer can deliver its change in its place.
+    // The last push (with path filters, the last that changed the paths) is never
+    // dropped at the source: nothing after it can deliver its change in its place.
     // (A push whose every copy was lost, to the failed-events queue, is the
     // operator's to release: it has no execution whatever the filters.)
     let last = sim
         .last_relevant
         .as_ref()
-        .filter(|(push, _)| sim.filtered && sim.handled_pushes.contains(push))
+        .filter(|(push, _)| sim.handled_pushes.contains(push))
         .map(|(_, c)| c.as_str());
     if let Some(last) = last {
         let kept = executions.iter().any(|e| {
