@@ -98,19 +98,32 @@ pub struct Sibling {
     pub buildspec: String,
 }
 
+/// A comma-separated list, blanks dropped.
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Checks path filters as the functions will check them.
+fn check_paths(
+    include: &[String],
+    exclude: &[String],
+) -> Result<(), sluice_engine::paths::BadPattern> {
+    let i: Vec<&str> = include.iter().map(String::as_str).collect();
+    let e: Vec<&str> = exclude.iter().map(String::as_str).collect();
+    sluice_engine::paths::PathFilter::new(&i, &e).map(|_| ())
+}
+
 impl Sibling {
     /// A sibling from `sluice local --sibling`'s words: `stack=NAME application=NAME
     /// [stages=LIST] [include=GLOBS] [exclude=GLOBS] [buildspec=PATH]`, lists
     /// comma-separated. Stages default to `staging,production`, the buildspec to
     /// `buildspec.yml`.
     pub fn parse(spec: &str) -> Result<Self> {
-        let list = |v: &str| -> Vec<String> {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
+        let list = split_list;
         let mut sibling = Sibling {
             stack: String::new(),
             application: String::new(),
@@ -187,13 +200,7 @@ impl Options {
     /// will check them, so that a bad list is refused before anything starts.
     /// Without `approval`, `production` waits for approval if it is a stage.
     pub fn set_stages(&mut self, stages: &str, approval: Option<&str>) -> Result<()> {
-        let split = |list: &str| -> Vec<String> {
-            list.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
+        let split = split_list;
         let names = split(stages);
         let approval = match approval {
             Some(list) => split(list),
@@ -268,9 +275,7 @@ impl Options {
             .with_context(|| format!("pipeline {:?} has an invalid stage list", sibling.stack))?;
         sluice_core::Pipeline::new(&sibling.stack, &self.repository, &self.branch, configs)
             .with_context(|| format!("pipeline {:?} is invalid", sibling.stack))?;
-        let i: Vec<&str> = sibling.include_paths.iter().map(String::as_str).collect();
-        let e: Vec<&str> = sibling.exclude_paths.iter().map(String::as_str).collect();
-        sluice_engine::paths::PathFilter::new(&i, &e)
+        check_paths(&sibling.include_paths, &sibling.exclude_paths)
             .with_context(|| format!("pipeline {:?} has invalid path filters", sibling.stack))?;
         self.siblings.push(sibling);
         Ok(())
@@ -279,17 +284,8 @@ impl Options {
     /// Sets the path filters from comma-separated glob lists (`--include-paths`,
     /// `--exclude-paths`), checked as the functions will check them.
     pub fn set_paths(&mut self, include: &str, exclude: &str) -> Result<()> {
-        let split = |list: &str| -> Vec<String> {
-            list.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
-        let (include, exclude) = (split(include), split(exclude));
-        let i: Vec<&str> = include.iter().map(String::as_str).collect();
-        let e: Vec<&str> = exclude.iter().map(String::as_str).collect();
-        sluice_engine::paths::PathFilter::new(&i, &e)
+        let (include, exclude) = (split_list(include), split_list(exclude));
+        check_paths(&include, &exclude)
             .context("--include-paths or --exclude-paths is not a valid list of globs")?;
         self.include_paths = include;
         self.exclude_paths = exclude;
