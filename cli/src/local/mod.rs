@@ -112,9 +112,7 @@ fn check_paths(
     include: &[String],
     exclude: &[String],
 ) -> Result<(), sluice_engine::paths::BadPattern> {
-    let i: Vec<&str> = include.iter().map(String::as_str).collect();
-    let e: Vec<&str> = exclude.iter().map(String::as_str).collect();
-    sluice_engine::paths::PathFilter::new(&i, &e).map(|_| ())
+    sluice_engine::paths::PathFilter::new(include, exclude).map(|_| ())
 }
 
 impl Sibling {

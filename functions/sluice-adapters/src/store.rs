@@ -157,7 +157,7 @@ fn same_delivery(recorded: &str, delivery: &str) -> bool {
         || (recorded.matches('/').count() == 1
             && delivery
                 .strip_prefix(recorded)
-                .is_some_and(|rest| rest.starts_with('/') && rest[1..].find('/').is_none()))
+                .is_some_and(|rest| rest.starts_with('/') && !rest[1..].contains('/')))
 }
 
 /// Where the sweeper resumes.

@@ -50,11 +50,6 @@ fn list(value: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The strings of `v`, borrowed.
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
 /// The stages in order, from the template's stage parameters:
 ///
 /// - `SLUICE_STAGES`: the names, in order; stage `s` deploys stack `<application>-<s>`.
@@ -243,23 +238,15 @@ impl Config {
                 reason: format!("{url:?} is not an http(s) URL"),
             });
         }
-        let patterns = |name: &'static str| {
-            let value = get(name).unwrap_or_default();
-            list(&value)
-                .into_iter()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        };
-        let include = patterns("SLUICE_INCLUDE_PATHS");
-        let exclude = patterns("SLUICE_EXCLUDE_PATHS");
-        let paths = PathFilter::new(&strs(&include), &strs(&exclude)).map_err(|e| {
-            let name = if include.contains(&e.pattern) {
-                "SLUICE_INCLUDE_PATHS"
-            } else {
-                "SLUICE_EXCLUDE_PATHS"
-            };
+        let include = get("SLUICE_INCLUDE_PATHS").unwrap_or_default();
+        let exclude = get("SLUICE_EXCLUDE_PATHS").unwrap_or_default();
+        let paths = PathFilter::new(&list(&include), &list(&exclude)).map_err(|e| {
             ConfigProblem::Invalid {
-                name,
+                name: if e.excluded {
+                    "SLUICE_EXCLUDE_PATHS"
+                } else {
+                    "SLUICE_INCLUDE_PATHS"
+                },
                 reason: e.to_string(),
             }
         })?;

@@ -22,6 +22,8 @@ const PATTERNS_MAX: usize = 50;
 pub struct BadPattern {
     pub pattern: String,
     pub problem: String,
+    /// Whether it is in the exclude list (else the include list).
+    pub excluded: bool,
 }
 
 /// Which changed files start an execution.
@@ -48,20 +50,22 @@ fn bad(pattern: &str, problem: impl Into<String>) -> BadPattern {
     BadPattern {
         pattern: pattern.chars().take(PATTERN_MAX + 1).collect(),
         problem: problem.into(),
+        excluded: false,
     }
 }
 
 /// The patterns, checked and compiled, as written (with a folder's trailing `/` kept).
-fn compile(patterns: &[&str]) -> Result<(Vec<String>, GlobSet), BadPattern> {
+fn compile<S: AsRef<str>>(patterns: &[S]) -> Result<(Vec<String>, GlobSet), BadPattern> {
     if patterns.len() > PATTERNS_MAX {
         return Err(bad(
-            patterns.get(PATTERNS_MAX).copied().unwrap_or_default(),
+            patterns.get(PATTERNS_MAX).map_or("", AsRef::as_ref),
             format!("is one too many: a list holds at most {PATTERNS_MAX} patterns"),
         ));
     }
     let mut set = GlobSetBuilder::new();
     let mut kept = Vec::new();
-    for &pattern in patterns {
+    for pattern in patterns {
+        let pattern = pattern.as_ref();
         if pattern.len() > PATTERN_MAX {
             return Err(bad(
                 pattern,
@@ -106,15 +110,18 @@ fn compile(patterns: &[&str]) -> Result<(Vec<String>, GlobSet), BadPattern> {
     }
     let set = set
         .build()
-        .map_err(|e| bad(&patterns.join(","), format!("cannot be compiled: {e}")))?;
+        .map_err(|e| bad(&kept.join(","), format!("cannot be compiled: {e}")))?;
     Ok((kept, set))
 }
 
 impl PathFilter {
     /// A filter from include and exclude patterns; empty lists filter nothing.
-    pub fn new(include: &[&str], exclude: &[&str]) -> Result<Self, BadPattern> {
+    pub fn new<S: AsRef<str>>(include: &[S], exclude: &[S]) -> Result<Self, BadPattern> {
         let (include, include_set) = compile(include)?;
-        let (exclude, exclude_set) = compile(exclude)?;
+        let (exclude, exclude_set) = compile(exclude).map_err(|e| BadPattern {
+            excluded: true,
+            ..e
+        })?;
         Ok(Self {
             include,
             exclude,
@@ -219,7 +226,9 @@ mod tests {
         let long = "a".repeat(PATTERN_MAX + 1);
         assert!(problem(&long).contains("longer than"));
         let many: Vec<&str> = std::iter::repeat_n("a", PATTERNS_MAX + 1).collect();
-        let err = PathFilter::new(&[], &many).unwrap_err().to_string();
-        assert!(err.contains("one too many"), "{err}");
+        let err = PathFilter::new(&[], &many).unwrap_err();
+        assert!(err.to_string().contains("one too many"), "{err}");
+        assert!(err.excluded, "the exclude list is the one at fault");
+        assert!(!PathFilter::new(&["/a"], &["b/"]).unwrap_err().excluded);
     }
 }
