@@ -221,6 +221,8 @@ async fn a_site_deploys_in_order_from_pinned_files_and_a_failure_leaves_the_old_
                 bucket: artifacts.clone(),
                 key: o.key.clone(),
                 version: versions.get(&path).cloned().flatten(),
+                etag: o.etag.clone(),
+                size: o.size,
             };
             (path, source)
         })

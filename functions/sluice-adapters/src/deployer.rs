@@ -9,9 +9,11 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudformation::types::{
     Capability, ChangeSetStatus, ChangeSetType, ExecutionStatus, Parameter, Tag,
 };
+use sluice_core::site::{LiveObject, SitePlan};
 use sluice_core::{ChangeAction, Replacement, ResourceChange, Stage};
 
 use crate::aws::AwsError;
+use crate::site::{S3Site, SiteDeployFailed, SiteSource};
 
 /// The stack a call is about, and the role to assume in its account, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,52 +139,93 @@ pub trait Deployer: Clone + Send + Sync + 'static {
         &self,
         target: Target<'_>,
     ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+
+    /// Every object a site stage's `bucket` holds, read through `role_arn`.
+    fn site_objects(
+        &self,
+        role_arn: Option<&str>,
+        bucket: &str,
+    ) -> impl Future<Output = Result<Vec<LiveObject>, AwsError>> + Send;
+
+    /// Carries out a site stage's `plan` on `bucket` through `role_arn`, copying each
+    /// file from `sources`, in the plan's order, stopping at the first failure.
+    fn deploy_site(
+        &self,
+        role_arn: Option<&str>,
+        bucket: &str,
+        plan: &SitePlan,
+        sources: &HashMap<String, SiteSource>,
+    ) -> impl Future<Output = Result<(usize, usize), SiteDeployFailed>> + Send;
 }
 
-/// CloudFormation, through Sluice's own credentials or an assumed role per target.
+/// The clients of one account: CloudFormation for stacks, S3 for sites' buckets.
 #[derive(Clone, Debug)]
-pub struct CloudFormation {
-    config: SdkConfig,
-    own: aws_sdk_cloudformation::Client,
-    assumed: Arc<Mutex<HashMap<String, aws_sdk_cloudformation::Client>>>,
+struct Clients {
+    cloudformation: aws_sdk_cloudformation::Client,
+    site: S3Site,
 }
 
-impl CloudFormation {
-    /// CloudFormation clients built from `config`.
-    pub fn new(config: &SdkConfig) -> Self {
+impl Clients {
+    fn new(config: &SdkConfig) -> Self {
         Self {
-            config: config.clone(),
-            own: aws_sdk_cloudformation::Client::from_conf(
+            cloudformation: aws_sdk_cloudformation::Client::from_conf(
                 aws_sdk_cloudformation::config::Builder::from(config)
                     .interceptor(crate::aws::CountCalls)
                     .build(),
             ),
+            site: S3Site::new(crate::aws::s3_client(config)),
+        }
+    }
+}
+
+/// CloudFormation (and S3 for site stages), through Sluice's own credentials or an
+/// assumed role per target.
+#[derive(Clone, Debug)]
+pub struct CloudFormation {
+    config: SdkConfig,
+    own: Clients,
+    assumed: Arc<Mutex<HashMap<String, Clients>>>,
+}
+
+impl CloudFormation {
+    /// Clients built from `config`.
+    pub fn new(config: &SdkConfig) -> Self {
+        Self {
+            config: config.clone(),
+            own: Clients::new(config),
             assumed: Arc::default(),
         }
     }
 
-    async fn client(&self, role_arn: Option<&str>) -> aws_sdk_cloudformation::Client {
+    async fn clients(&self, role_arn: Option<&str>) -> Clients {
         let Some(role) = role_arn else {
             return self.own.clone();
         };
-        if let Some(client) = self.lock().get(role) {
-            return client.clone();
+        if let Some(clients) = self.lock().get(role) {
+            return clients.clone();
         }
         let provider = aws_config::sts::AssumeRoleProvider::builder(role)
             .session_name("sluice")
             .configure(&self.config)
             .build()
             .await;
-        let conf = aws_sdk_cloudformation::config::Builder::from(&self.config)
-            .credentials_provider(provider)
-            .interceptor(crate::aws::CountCalls)
+        let config = self
+            .config
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
             .build();
-        let client = aws_sdk_cloudformation::Client::from_conf(conf);
-        self.lock().insert(role.to_owned(), client.clone());
-        client
+        let clients = Clients::new(&config);
+        self.lock().insert(role.to_owned(), clients.clone());
+        clients
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, aws_sdk_cloudformation::Client>> {
+    async fn client(&self, role_arn: Option<&str>) -> aws_sdk_cloudformation::Client {
+        self.clients(role_arn).await.cloudformation
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Clients>> {
         self.assumed.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -446,5 +489,31 @@ impl Deployer for CloudFormation {
             }
         }
         Ok(first)
+    }
+
+    async fn site_objects(
+        &self,
+        role_arn: Option<&str>,
+        bucket: &str,
+    ) -> Result<Vec<LiveObject>, AwsError> {
+        self.clients(role_arn)
+            .await
+            .site
+            .live_objects(bucket, "")
+            .await
+    }
+
+    async fn deploy_site(
+        &self,
+        role_arn: Option<&str>,
+        bucket: &str,
+        plan: &SitePlan,
+        sources: &HashMap<String, SiteSource>,
+    ) -> Result<(usize, usize), SiteDeployFailed> {
+        self.clients(role_arn)
+            .await
+            .site
+            .deploy(bucket, plan, sources)
+            .await
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use sluice_core::site::{LiveObject, SitePlan};
 use sluice_core::{ChangeAction, Replacement, ResourceChange};
 
 use crate::aws::AwsError;
@@ -16,6 +17,7 @@ use crate::deployer::{
     ChangeSetSpec, ChangeSetState, Deployer, ExecutionOutcome, StackInfo, Target, Template,
 };
 use crate::notifier::{Message, Notifier};
+use crate::site::{SiteDeployFailed, SiteSource};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -426,6 +428,21 @@ struct Cfn {
     next: u64,
     /// New change sets stay `Pending` until [`MemoryDeployer::work_out`].
     slow: bool,
+    /// Stack outputs set by a test, by stack.
+    outputs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Sites' buckets: key to the object served.
+    sites: BTreeMap<String, BTreeMap<String, SiteFake>>,
+}
+
+/// An object of a site's bucket, and where it was copied from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteFake {
+    pub etag: String,
+    pub size: u64,
+    pub content_type: String,
+    pub cache_control: String,
+    /// The artifact object it was copied from, if Sluice put it there.
+    pub source: Option<String>,
 }
 
 impl Cfn {
@@ -458,6 +475,40 @@ impl MemoryDeployer {
             faults,
             ..Self::default()
         }
+    }
+
+    /// Stack `stack` has output `key` = `value`.
+    pub fn set_output(&self, stack: &str, key: &str, value: &str) {
+        lock(&self.cfn)
+            .outputs
+            .entry(stack.to_owned())
+            .or_default()
+            .insert(key.to_owned(), value.to_owned());
+    }
+
+    /// Puts an object into a site's bucket, as someone other than Sluice would.
+    pub fn put_site_object(&self, bucket: &str, key: &str, etag: &str, size: u64) {
+        let object = SiteFake {
+            etag: format!("\"{}\"", etag.trim_matches('"')),
+            size,
+            content_type: "application/octet-stream".into(),
+            cache_control: String::new(),
+            source: None,
+        };
+        lock(&self.cfn)
+            .sites
+            .entry(bucket.to_owned())
+            .or_default()
+            .insert(key.to_owned(), object);
+    }
+
+    /// What a site's bucket holds, by key.
+    pub fn site(&self, bucket: &str) -> BTreeMap<String, SiteFake> {
+        lock(&self.cfn)
+            .sites
+            .get(bucket)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// While slow, new change sets stay `Pending` until [`Self::work_out`] is called.
@@ -569,15 +620,27 @@ fn template_text(spec: &ChangeSetSpec) -> String {
 impl Deployer for MemoryDeployer {
     async fn stack(&self, target: Target<'_>) -> Result<Option<StackInfo>, AwsError> {
         self.faults.check("DescribeStacks")?;
-        Ok(lock(&self.cfn)
-            .stacks
-            .get(target.stack_name)
-            .map(|s| StackInfo {
+        let cfn = lock(&self.cfn);
+        let outputs = cfn.outputs.get(target.stack_name);
+        let info = match cfn.stacks.get(target.stack_name) {
+            Some(s) => StackInfo {
                 id: s.id.clone(),
                 status: s.status.clone(),
                 reason: None,
-                outputs: BTreeMap::new(),
-            }))
+                outputs: outputs.cloned().unwrap_or_default(),
+            },
+            // A stack a test gave outputs exists, deployed by someone else.
+            None => match outputs {
+                Some(outputs) => StackInfo {
+                    id: format!("stack/{}", target.stack_name),
+                    status: "UPDATE_COMPLETE".into(),
+                    reason: None,
+                    outputs: outputs.clone(),
+                },
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(info))
     }
 
     async fn create_change_set(
@@ -735,5 +798,84 @@ impl Deployer for MemoryDeployer {
             .get(target.stack_name)
             .filter(|s| s.status.contains("ROLLBACK"))
             .map(|_| "HelloFunction (AWS::Lambda::Function): the fake was told to fail".into()))
+    }
+
+    async fn site_objects(
+        &self,
+        _role_arn: Option<&str>,
+        bucket: &str,
+    ) -> Result<Vec<LiveObject>, AwsError> {
+        self.faults.check("ListObjectsV2")?;
+        let cfn = lock(&self.cfn);
+        let Some(site) = cfn.sites.get(bucket) else {
+            return Err(AwsError::service(
+                "ListObjectsV2",
+                "NoSuchBucket",
+                &format!("the bucket {bucket} does not exist"),
+                false,
+            ));
+        };
+        Ok(site
+            .iter()
+            .map(|(key, o)| LiveObject {
+                key: key.clone(),
+                size: o.size,
+                etag: o.etag.clone(),
+            })
+            .collect())
+    }
+
+    async fn deploy_site(
+        &self,
+        _role_arn: Option<&str>,
+        bucket: &str,
+        plan: &SitePlan,
+        sources: &HashMap<String, SiteSource>,
+    ) -> Result<(usize, usize), SiteDeployFailed> {
+        let mut uploaded = 0;
+        for upload in &plan.uploads {
+            let failed = |source| SiteDeployFailed {
+                step: format!("upload of {}", upload.path),
+                uploaded,
+                deleted: 0,
+                source,
+            };
+            self.faults.check("CopyObject").map_err(failed)?;
+            let source = sources.get(&upload.path).ok_or_else(|| {
+                failed(AwsError::invalid_response(
+                    "CopyObject",
+                    format!("the artifact has no file {}", upload.path),
+                ))
+            })?;
+            let object = SiteFake {
+                etag: format!("\"{}\"", source.etag.trim_matches('"')),
+                size: source.size,
+                content_type: upload.content_type.clone(),
+                cache_control: upload.cache_control.to_owned(),
+                source: Some(source.key.clone()),
+            };
+            lock(&self.cfn)
+                .sites
+                .entry(bucket.to_owned())
+                .or_default()
+                .insert(upload.key.clone(), object);
+            uploaded += 1;
+        }
+        if !plan.deletions.is_empty() {
+            self.faults
+                .check("DeleteObjects")
+                .map_err(|source| SiteDeployFailed {
+                    step: format!("deletion of {} files", plan.deletions.len()),
+                    uploaded,
+                    deleted: 0,
+                    source,
+                })?;
+            let mut cfn = lock(&self.cfn);
+            let site = cfn.sites.entry(bucket.to_owned()).or_default();
+            for key in &plan.deletions {
+                site.remove(key);
+            }
+        }
+        Ok((uploaded, plan.deletions.len()))
     }
 }

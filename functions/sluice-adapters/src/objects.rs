@@ -95,6 +95,8 @@ pub trait ObjectStore: Clone + Send + Sync + 'static {
 pub struct Version {
     pub etag: String,
     pub id: Option<String>,
+    /// The whole object's size in bytes.
+    pub size: u64,
 }
 
 /// S3 says "null" for the version of an object in an unversioned bucket.
@@ -245,6 +247,10 @@ impl ObjectStore for S3Objects {
             Ok(output) => Ok(Some(Version {
                 etag: output.e_tag().unwrap_or_default().to_owned(),
                 id: version_id(output.version_id()),
+                size: output
+                    .content_length()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
             })),
             Err(err)
                 if err.as_service_error().is_some_and(|e| e.is_not_found())
@@ -284,9 +290,17 @@ impl ObjectStore for S3Objects {
             }
             Err(err) => return Err(self.backend("GetObject", key, err)),
         };
+        // A ranged read says the whole size after the range: `bytes 0-99/1234`.
+        let size = output
+            .content_range()
+            .and_then(|r| r.rsplit_once('/'))
+            .and_then(|(_, total)| total.parse().ok())
+            .or_else(|| output.content_length().and_then(|n| u64::try_from(n).ok()))
+            .unwrap_or(0);
         let read = Version {
             etag: output.e_tag().unwrap_or_default().to_owned(),
             id: version_id(output.version_id()),
+            size,
         };
         let mut body = Vec::new();
         let mut stream = output.body;
@@ -396,6 +410,7 @@ impl ObjectStore for MemoryObjects {
         Ok(self.lock().objects.get(key).map(|o| Version {
             etag: o.etag.clone(),
             id: Some(memory_version(&o.etag)),
+            size: o.body.len() as u64,
         }))
     }
 
@@ -417,10 +432,12 @@ impl ObjectStore for MemoryObjects {
                 .map(|body| (body.clone(), v.to_owned())),
         };
         Ok(found.map(|(mut body, v)| {
+            let size = body.len() as u64;
             body.truncate(max + 1);
             let version = Version {
                 etag: format!("\"{v}\""),
                 id: Some(v),
+                size,
             };
             (body, version)
         }))

@@ -4,8 +4,8 @@
 //!
 //! A deploy stops at the first failure: nothing after it runs, so the entry document
 //! is replaced only once every file it may point at is up, and nothing is deleted
-//! before every upload succeeded. This is the bucket side of a site stage (issue 15);
-//! the stage that drives it is not built yet.
+//! before every upload succeeded. This is the bucket side of a site stage; the
+//! deployer ([`crate::deployer::Deployer::deploy_site`]) calls it through the stage's role.
 
 use std::collections::HashMap;
 
@@ -24,6 +24,10 @@ pub struct SiteSource {
     pub bucket: String,
     pub key: String,
     pub version: Option<String>,
+    /// The ETag the build left: a copy of anything else fails.
+    pub etag: String,
+    /// Its size, as the copy will have it.
+    pub size: u64,
 }
 
 /// How far a deploy got before it failed, and why.
@@ -113,6 +117,7 @@ impl S3Site {
                 .bucket(bucket)
                 .key(&upload.key)
                 .copy_source(copy_source)
+                .copy_source_if_match(&source.etag)
                 .metadata_directive(MetadataDirective::Replace)
                 .content_type(&upload.content_type)
                 .cache_control(upload.cache_control)

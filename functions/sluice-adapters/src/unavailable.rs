@@ -6,10 +6,15 @@
 //! with a reason that says so, before any request leaves the function, rather than
 //! with an `AccessDenied` from AWS.
 
+use std::collections::HashMap;
+
+use sluice_core::site::{LiveObject, SitePlan};
+
 use crate::aws::AwsError;
 use crate::builder::{BuildReport, BuildRequest, Builder, StartedBuild};
 use crate::commits::{ChangedFiles, CommitInfo, CommitReader};
 use crate::deployer::{ChangeSetSpec, ChangeSetState, Deployer, StackInfo, Target};
+use crate::site::{SiteDeployFailed, SiteSource};
 
 /// Stands in for a client this function was not given.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,6 +74,25 @@ impl Deployer for Unavailable {
 
     async fn first_failure(&self, _: Target<'_>) -> Result<Option<String>, AwsError> {
         Err(refused("CloudFormation DescribeStackEvents"))
+    }
+
+    async fn site_objects(&self, _: Option<&str>, _: &str) -> Result<Vec<LiveObject>, AwsError> {
+        Err(refused("S3 ListObjectsV2"))
+    }
+
+    async fn deploy_site(
+        &self,
+        _: Option<&str>,
+        _: &str,
+        _: &SitePlan,
+        _: &HashMap<String, SiteSource>,
+    ) -> Result<(usize, usize), SiteDeployFailed> {
+        Err(SiteDeployFailed {
+            step: "the first upload".into(),
+            uploaded: 0,
+            deleted: 0,
+            source: refused("S3 CopyObject"),
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{InvalidId, StageName};
+use crate::site::SiteTarget;
 
 /// A pipeline definition that does not hold together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +68,9 @@ pub struct StageConfig {
     #[serde(default)]
     pub boundary_arn: Option<String>,
     pub requires_approval: bool,
+    /// Set for a stage that deploys a static website to a bucket instead of a stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<SiteTarget>,
 }
 
 fn check_role_arn(arn: &str) -> Result<(), ConfigError> {
@@ -113,7 +117,14 @@ impl StageConfig {
             execution_role_arn: None,
             boundary_arn: None,
             requires_approval,
+            site: None,
         })
+    }
+
+    /// The same stage, deploying a static website to `site` instead of its stack.
+    pub fn with_site(mut self, site: SiteTarget) -> Self {
+        self.site = Some(site);
+        self
     }
 
     /// The same stage, with the stack's IAM roles and users bounded by the managed

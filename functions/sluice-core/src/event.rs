@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
 use crate::model::{Artifact, Commit, ResourceChange, Timestamp};
+use crate::site::FileChange;
 
 /// A push to a branch, as the source function received it: what starts an execution.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,7 +101,15 @@ pub enum Event {
         change_set_id: String,
         changes: Vec<ResourceChange>,
     },
-    /// CloudFormation found nothing to change.
+    /// A site stage's deploy is planned: the files it adds, changes and removes in
+    /// the bucket `target` names (`s3://<bucket>/`).
+    SitePlanned {
+        stage: StageName,
+        target: String,
+        files: Vec<FileChange>,
+    },
+    /// CloudFormation found nothing to change (for a site stage: the bucket already
+    /// serves the site; `change_set_id` names the bucket).
     ChangeSetEmpty {
         stage: StageName,
         change_set_id: String,

@@ -22,5 +22,6 @@ pub use lane::{Acquired, Holder, Lane, Marked, Outcome, Released};
 pub use machine::{Rejected, Transition, rollback, start, step};
 pub use model::{
     Approval, Artifact, ArtifactObject, Build, BuildStatus, ChangeAction, Commit, Decision, Entry,
-    Execution, Note, Replacement, ResourceChange, Stage, StageStatus, Status, Timestamp,
+    Execution, Note, Replacement, ResourceChange, SiteObject, Stage, StageStatus, Status,
+    Timestamp,
 };

@@ -454,27 +454,12 @@ impl Run {
                 stage,
                 change_set_id,
                 changes,
-            } => {
-                let i = self.stage_index(&stage)?;
-                if self.stage_is(i, StageStatus::Preparing) {
-                    let s = &mut self.execution.stages[i];
-                    s.change_set_id = Some(change_set_id.clone());
-                    s.changes = changes;
-                    let count = s.changes.len();
-                    if s.requires_approval {
-                        s.status = StageStatus::AwaitingApproval;
-                        self.commands.push(Command::RequestApproval { stage });
-                        self.log_stage(i, format!("{count} changes ready, awaiting approval"));
-                    } else {
-                        s.status = StageStatus::Deploying;
-                        self.commands.push(Command::ExecuteChangeSet {
-                            stage,
-                            change_set_id,
-                        });
-                        self.log_stage(i, format!("{count} changes ready, deploying"));
-                    }
-                }
-            }
+            } => self.ready(stage, change_set_id, changes, Vec::new())?,
+            Event::SitePlanned {
+                stage,
+                target,
+                files,
+            } => self.ready(stage, target, Vec::new(), files)?,
             Event::ChangeSetEmpty {
                 stage,
                 change_set_id,
@@ -704,6 +689,41 @@ impl Run {
         Ok(())
     }
 
+    /// The stage's change set (or site plan) is ready: to its gate, or deployed.
+    fn ready(
+        &mut self,
+        stage: StageName,
+        change_set_id: String,
+        changes: Vec<crate::model::ResourceChange>,
+        files: Vec<crate::site::FileChange>,
+    ) -> Result<(), Rejected> {
+        let i = self.stage_index(&stage)?;
+        if !self.stage_is(i, StageStatus::Preparing) {
+            return Ok(());
+        }
+        let s = &mut self.execution.stages[i];
+        s.change_set_id = Some(change_set_id.clone());
+        let count = match s.site {
+            Some(_) => format!("{} file changes", files.len()),
+            None => format!("{} changes", changes.len()),
+        };
+        s.changes = changes;
+        s.files = files;
+        if s.requires_approval {
+            s.status = StageStatus::AwaitingApproval;
+            self.commands.push(Command::RequestApproval { stage });
+            self.log_stage(i, format!("{count} ready, awaiting approval"));
+        } else {
+            s.status = StageStatus::Deploying;
+            self.commands.push(Command::ExecuteChangeSet {
+                stage,
+                change_set_id,
+            });
+            self.log_stage(i, format!("{count} ready, deploying"));
+        }
+        Ok(())
+    }
+
     /// Why an operator's command does nothing to a finished execution.
     fn finished(&self) -> Rejected {
         Rejected::Finished {
@@ -792,6 +812,7 @@ impl Run {
         s.attempt += 1;
         s.change_set_id = None;
         s.changes.clear();
+        s.files.clear();
         // The new change set is approved on its own: the rolled back stack may differ.
         s.approval = None;
         s.finished_at = None;
@@ -935,7 +956,11 @@ impl Run {
                 stage.status = StageStatus::Preparing;
                 stage.started_at = Some(self.now);
                 let name = stage.name.clone();
-                self.log_stage(i, "preparing change set".into());
+                let what = match &stage.site {
+                    Some(site) => format!("planning the site's deploy to {}", site.bucket),
+                    None => "preparing change set".to_owned(),
+                };
+                self.log_stage(i, what);
                 self.commands.push(Command::CreateChangeSet { stage: name });
             }
             None => {

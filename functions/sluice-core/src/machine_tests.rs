@@ -68,9 +68,10 @@ fn pinned() -> Event {
     };
     Event::ArtifactPinned {
         artifact: Artifact {
-            template: object("packaged.yaml"),
+            template: Some(object("packaged.yaml")),
             configurations: vec![(stage("staging"), object("staging.json"))],
             code: vec![object("code.zip")],
+            site: Vec::new(),
         },
     }
 }
@@ -1392,4 +1393,89 @@ fn a_rollback_deploys_an_earlier_artifact_to_one_stage_behind_a_confirmation() {
     assert!(matches!(refused, Rejected::NoArtifact(_)), "{refused}");
     let refused = rollback(&pipeline(), &source, &stage("qa"), OPERATOR, t(2)).unwrap_err();
     assert!(matches!(refused, Rejected::UnknownStage(_)), "{refused}");
+}
+
+#[test]
+fn a_site_stage_waits_at_its_gate_with_its_file_changes_and_deploys_them() {
+    use crate::site::{FileAction, FileChange, SiteTarget};
+    let mut pipeline = pipeline();
+    for s in &mut pipeline.stages {
+        let site = SiteTarget::for_stage(&s.name, "hello-web-*", "site", "index.html").unwrap();
+        *s = s.clone().with_site(site);
+    }
+    let commit = Commit {
+        id: CommitId::parse(COMMIT).unwrap(),
+        author: None,
+        message: None,
+    };
+    let mut exec = start(
+        &pipeline,
+        Push::new("hello-api", "master", commit, t(0)),
+        t(0),
+    )
+    .unwrap()
+    .execution;
+    let planned = |name: &str, files: Vec<FileChange>| Event::SitePlanned {
+        stage: stage(name),
+        target: format!("s3://hello-web-{name}/"),
+        files,
+    };
+    let file = |path: &str, action| FileChange {
+        path: path.into(),
+        action,
+        size: 12,
+    };
+    let events = [
+        build_ok(),
+        pinned(),
+        planned("staging", vec![file("index.html", FileAction::Change)]),
+        deployed("staging"),
+        planned(
+            "production",
+            vec![
+                file("index.html", FileAction::Change),
+                file("old.css", FileAction::Remove),
+            ],
+        ),
+    ];
+    let mut commands = Vec::new();
+    for (i, event) in events.into_iter().enumerate() {
+        let next = step(&exec, event, t(i as i64 + 1)).unwrap();
+        exec = next.execution;
+        commands = next.commands;
+    }
+    let production = exec.stage(&stage("production")).unwrap();
+    assert_eq!(production.status, StageStatus::AwaitingApproval);
+    assert_eq!(
+        production.files.len(),
+        2,
+        "the approver sees every file change"
+    );
+    assert!(production.changes.is_empty());
+    assert_eq!(
+        commands,
+        [Command::RequestApproval {
+            stage: stage("production")
+        }]
+    );
+    assert!(
+        exec.timeline
+            .iter()
+            .any(|e| e.what == "production: 2 file changes ready, awaiting approval"),
+        "{:?}",
+        exec.timeline
+    );
+    assert!(
+        exec.timeline
+            .iter()
+            .any(|e| e.what == "staging: planning the site's deploy to bucket hello-web-staging"),
+        "{:?}",
+        exec.timeline
+    );
+    let staging = exec.stage(&stage("staging")).unwrap();
+    assert_eq!(staging.status, StageStatus::Succeeded);
+    assert_eq!(
+        staging.change_set_id.as_deref(),
+        Some("s3://hello-web-staging/")
+    );
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::StageConfig;
 use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
+use crate::site::{FileChange, SiteTarget};
 
 /// A point in time. The core never reads a clock; callers pass `now` in.
 pub type Timestamp = DateTime<Utc>;
@@ -117,24 +118,49 @@ pub struct ArtifactObject {
     pub version: Option<String>,
 }
 
+/// One file of a site in the build's artifact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteObject {
+    /// Its path in the artifact, such as `site/index.html`.
+    pub path: String,
+    pub size: u64,
+    pub object: ArtifactObject,
+}
+
 /// What an execution deploys, recorded once when its build succeeded: every stage
 /// deploys these objects and no others, so what an approver saw is what goes live.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Artifact {
-    /// `packaged.yaml`.
-    pub template: ArtifactObject,
+    /// `packaged.yaml`; a pipeline of site stages only has none.
+    pub template: Option<ArtifactObject>,
     /// `<stage>.json` of each stage that has one.
     pub configurations: Vec<(StageName, ArtifactObject)>,
     /// Every object of the bucket that the template points to (code, definitions).
     pub code: Vec<ArtifactObject>,
+    /// Every file of the site stages' folders.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub site: Vec<SiteObject>,
 }
 
 impl Artifact {
     /// Every object of the artifact.
     pub fn objects(&self) -> impl Iterator<Item = &ArtifactObject> {
-        std::iter::once(&self.template)
+        self.template
+            .iter()
             .chain(self.configurations.iter().map(|(_, o)| o))
             .chain(&self.code)
+            .chain(self.site.iter().map(|s| &s.object))
+    }
+
+    /// The files of the site in `folder`, each with its path in the site.
+    pub fn site_files<'a>(
+        &'a self,
+        folder: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a SiteObject)> + 'a {
+        self.site.iter().filter_map(move |s| {
+            let path = s.path.strip_prefix(folder)?.strip_prefix('/')?;
+            Some((path, s))
+        })
     }
 
     /// The configuration object of `stage`, if the build left one.
@@ -287,9 +313,16 @@ pub struct Stage {
     #[serde(default)]
     pub boundary_arn: Option<String>,
     pub requires_approval: bool,
+    /// Set for a stage that deploys a static website instead of a stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<SiteTarget>,
     pub status: StageStatus,
+    /// The change set, or for a site stage the bucket it deploys to (`s3://<bucket>/`).
     pub change_set_id: Option<String>,
     pub changes: Vec<ResourceChange>,
+    /// A site stage's files added, changed and removed, as planned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileChange>,
     pub approval: Option<Approval>,
     /// Hashes of the links an operator replaced (`sluice resend`), newest last: such a
     /// link says it was replaced rather than that it is wrong.
@@ -313,9 +346,11 @@ impl Stage {
             execution_role_arn: config.execution_role_arn.clone(),
             boundary_arn: config.boundary_arn.clone(),
             requires_approval: config.requires_approval,
+            site: config.site.clone(),
             status: StageStatus::Pending,
             change_set_id: None,
             changes: Vec::new(),
+            files: Vec::new(),
             approval: None,
             replaced_links: Vec::new(),
             started_at: None,

@@ -6,11 +6,18 @@
 //! entry document, then deletions. While it runs, the old entry document still points
 //! at files that are all still there; once it is replaced, everything it points at is
 //! already up. A failure part-way leaves the old site serving (new files nobody links
-//! to yet, at worst). This is the building block of a site stage (issue 15): the stage
-//! itself, which reads the build's files and the bucket and runs the plan, is not
-//! built yet.
+//! to yet, at worst).
+//!
+//! A site stage ([`SiteTarget`]) deploys the files of one folder of the build's
+//! artifact to one bucket, named in the pipeline's configuration or read from a
+//! stack's output.
 
 use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+use crate::ids::StageName;
 
 /// A file of the site as the build left it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +40,7 @@ pub struct LiveObject {
 }
 
 /// What happens to one file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum FileAction {
     Add,
     Change,
@@ -53,7 +60,7 @@ impl FileAction {
 
 /// One line of "what will change": a file added, changed or removed, with its size
 /// (the new size; for a removal, the size it had).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileChange {
     pub path: String,
     pub action: FileAction,
@@ -100,6 +107,140 @@ pub enum SiteError {
 
 /// Most files a site may have: each is one request per deploy.
 pub const SITE_FILES_MAX: usize = 10_000;
+
+/// The bucket a site stage deploys to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SiteBucket {
+    /// A bucket by name.
+    Named { name: String },
+    /// The bucket a stack's output names, read when the stage is prepared: a bucket
+    /// the back-end's stack creates (`hello-api-staging:WebsiteBucket`).
+    Output { stack: String, output: String },
+}
+
+impl std::fmt::Display for SiteBucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SiteBucket::Named { name } => write!(f, "bucket {name}"),
+            SiteBucket::Output { stack, output } => {
+                write!(f, "the bucket of stack {stack}'s output {output}")
+            }
+        }
+    }
+}
+
+/// What a site stage deploys, and where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteTarget {
+    pub bucket: SiteBucket,
+    /// The artifact's folder that holds the site, such as `site` or `site/staging`.
+    pub folder: String,
+    /// The page served for the site's root, such as `index.html`; uploaded last.
+    pub entry_document: String,
+}
+
+/// How a configuration names the stage in a pattern.
+pub const STAGE_PLACEHOLDER: char = '*';
+
+fn config_error(what: &'static str, value: &str, expected: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        what,
+        value: value.chars().take(140).collect(),
+        expected,
+    }
+}
+
+/// Whether `name` is an S3 bucket name (the rules for new buckets).
+pub fn is_bucket_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (3..=63).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'-' | b'.'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && !name.contains("..")
+        && !b.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+}
+
+fn is_stack_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+impl SiteTarget {
+    /// The site target of `stage` from the configuration's patterns, where `*`
+    /// stands for the stage's name: `bucket` is a bucket name (`hello-web-*`) or a
+    /// stack and its output (`hello-api-*:WebsiteBucket`); `folder` is the artifact's
+    /// folder (`site`, or `site/*` for a site built per stage).
+    pub fn for_stage(
+        stage: &StageName,
+        bucket: &str,
+        folder: &str,
+        entry_document: &str,
+    ) -> Result<Self, ConfigError> {
+        let fill = |pattern: &str| pattern.replace(STAGE_PLACEHOLDER, stage.as_str());
+        let bucket = match bucket.split_once(':') {
+            Some((stack, output)) => {
+                let stack = fill(stack.trim());
+                let output = output.trim();
+                if !is_stack_name(&stack) {
+                    return Err(config_error(
+                        "site bucket's stack",
+                        &stack,
+                        "a stack name: 1-128 characters of A-Z, a-z, 0-9 and '-', starting with a letter",
+                    ));
+                }
+                let output_ok = (1..=255).contains(&output.len())
+                    && output.bytes().all(|b| b.is_ascii_alphanumeric());
+                if !output_ok {
+                    return Err(config_error(
+                        "site bucket's stack output",
+                        output,
+                        "an output's logical name, letters and digits, such as WebsiteBucket",
+                    ));
+                }
+                SiteBucket::Output {
+                    stack,
+                    output: output.to_owned(),
+                }
+            }
+            None => {
+                let name = fill(bucket.trim());
+                if !is_bucket_name(&name) {
+                    return Err(config_error(
+                        "site bucket",
+                        &name,
+                        "a bucket name (3-63 characters of a-z, 0-9, '-' and '.'), or                          <stack>:<Output> for the bucket a stack's output names; '*' stands for the stage",
+                    ));
+                }
+                SiteBucket::Named { name }
+            }
+        };
+        let folder = fill(folder.trim().trim_end_matches('/'));
+        if !plain_relative(&folder) || folder.len() > 200 {
+            return Err(config_error(
+                "site folder",
+                &folder,
+                "a relative folder of the build's artifact, such as site or site/*",
+            ));
+        }
+        let entry_document = entry_document.trim();
+        if !plain_relative(entry_document) || entry_document.len() > 200 {
+            return Err(config_error(
+                "site entry document",
+                entry_document,
+                "a file of the site, such as index.html",
+            ));
+        }
+        Ok(Self {
+            bucket,
+            folder,
+            entry_document: entry_document.to_owned(),
+        })
+    }
+}
 
 /// Served fresh every time: pages, whose names never change.
 const REVALIDATE: &str = "no-cache";
@@ -389,5 +530,43 @@ mod tests {
             plan(&many, &[], "", "f0.txt"),
             Err(SiteError::TooManyFiles(SITE_FILES_MAX + 1))
         );
+    }
+
+    #[test]
+    fn site_targets_name_the_stage_and_refuse_what_is_not_a_bucket() {
+        let staging = StageName::parse("staging").unwrap();
+        let site = SiteTarget::for_stage(&staging, "hello-web-*", "site/*/", "index.html").unwrap();
+        assert_eq!(
+            site.bucket,
+            SiteBucket::Named {
+                name: "hello-web-staging".into()
+            }
+        );
+        assert_eq!(site.folder, "site/staging");
+        let site =
+            SiteTarget::for_stage(&staging, "hello-api-*:WebsiteBucket", "site", "index.html")
+                .unwrap();
+        assert_eq!(
+            site.bucket,
+            SiteBucket::Output {
+                stack: "hello-api-staging".into(),
+                output: "WebsiteBucket".into()
+            }
+        );
+        for (bucket, folder, entry, says) in [
+            ("Hello_Web", "site", "index.html", "site bucket"),
+            ("ab", "site", "index.html", "site bucket"),
+            ("1stack:Out", "site", "index.html", "site bucket's stack"),
+            ("stack:Out-put", "site", "index.html", "stack output"),
+            ("web", "../up", "index.html", "site folder"),
+            ("web", "/abs", "index.html", "site folder"),
+            ("web", "site", "", "entry document"),
+        ] {
+            let err = SiteTarget::for_stage(&staging, bucket, folder, entry).unwrap_err();
+            assert!(
+                err.to_string().contains(says),
+                "{bucket} {folder} {entry}: {err}"
+            );
+        }
     }
 }

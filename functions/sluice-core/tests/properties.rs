@@ -102,9 +102,10 @@ fn valid_run(plan: &Plan) -> (Vec<(Event, Timestamp)>, Status) {
         &mut events,
         Event::ArtifactPinned {
             artifact: Artifact {
-                template: object("packaged.yaml"),
+                template: Some(object("packaged.yaml")),
                 configurations: Vec::new(),
                 code: vec![object("code.zip")],
+                site: Vec::new(),
             },
         },
     );

@@ -11,7 +11,8 @@ use serde_yaml_ng::Value as Yaml;
 use sluice_adapters::ObjectStore;
 use sluice_adapters::deployer::{ChangeSetSpec, Template};
 use sluice_adapters::{ObjectError, StoreError};
-use sluice_core::{Artifact, ArtifactObject, Execution, StageName};
+use sluice_core::site::SITE_FILES_MAX;
+use sluice_core::{Artifact, ArtifactObject, Execution, SiteObject, StageName};
 
 use crate::config::Config;
 use crate::engine::EngineError;
@@ -137,20 +138,35 @@ fn changed(config: &Config, object: &ArtifactObject) -> ArtifactError {
 }
 
 /// Pins the artifact the build of `execution` left: `packaged.yaml`, each stage's
-/// configuration, and every object of the bucket the template points to.
+/// configuration, and every object of the bucket the template points to; and every
+/// file of the site stages' folders. A pipeline of site stages only needs no template.
 pub async fn pin<O: ObjectStore>(
     objects: &O,
     config: &Config,
     execution: &Execution,
 ) -> Result<Artifact, ArtifactError> {
     let prefix = config.artifact_prefix(&execution.id);
+    let site = pin_site(objects, config, &prefix).await?;
     let template_key = format!("{prefix}packaged.yaml");
-    let Some((body, version)) = objects.read(&template_key, None, TEMPLATE_MAX).await? else {
-        return Err(unusable(format!(
-            "the build left no packaged.yaml at {}; the buildspec must run `sam package` and \
-             list it as an artifact",
-            s3_url(config, &template_key)
-        )));
+    let stacks = config.pipeline.stages.iter().any(|s| s.site.is_none());
+    let read = objects.read(&template_key, None, TEMPLATE_MAX).await?;
+    let (body, version) = match read {
+        Some(found) => found,
+        None if !stacks => {
+            return Ok(Artifact {
+                template: None,
+                configurations: Vec::new(),
+                code: Vec::new(),
+                site,
+            });
+        }
+        None => {
+            return Err(unusable(format!(
+                "the build left no packaged.yaml at {}; the buildspec must run `sam package` and \
+                 list it as an artifact",
+                s3_url(config, &template_key)
+            )));
+        }
     };
     if body.len() > TEMPLATE_MAX {
         return Err(unusable(format!(
@@ -205,10 +221,75 @@ pub async fn pin<O: ObjectStore>(
         });
     }
     Ok(Artifact {
-        template,
+        template: Some(template),
         configurations,
         code,
+        site,
     })
+}
+
+/// Every file of the folders the site stages deploy, as the build left them.
+async fn pin_site<O: ObjectStore>(
+    objects: &O,
+    config: &Config,
+    prefix: &str,
+) -> Result<Vec<SiteObject>, ArtifactError> {
+    let mut folders: Vec<&str> = config
+        .pipeline
+        .stages
+        .iter()
+        .filter_map(|s| s.site.as_ref().map(|t| t.folder.as_str()))
+        .collect();
+    folders.sort_unstable();
+    folders.dedup();
+    let mut site = Vec::new();
+    for folder in folders {
+        let under = format!("{prefix}{folder}/");
+        let mut keys = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = objects.list(&under, after.as_deref(), 1000).await?;
+            let last = page.last().cloned();
+            keys.extend(page);
+            if keys.len() > SITE_FILES_MAX {
+                return Err(unusable(format!(
+                    "the build left more than {SITE_FILES_MAX} files in {folder}/; at most \
+                     {SITE_FILES_MAX} are deployed"
+                )));
+            }
+            match last {
+                Some(last) => after = Some(last),
+                None => break,
+            }
+        }
+        if keys.is_empty() {
+            return Err(unusable(format!(
+                "the build left no files in {folder}/ ({}), the folder a site stage deploys; \
+                 the buildspec must list the site's files as artifacts under {folder}/",
+                s3_url(config, &under)
+            )));
+        }
+        for key in keys {
+            // Gone between the listing and now: the build's files are still being
+            // written or were removed; either way this is not what was built.
+            let Some(v) = objects.head(&key).await? else {
+                return Err(unusable(format!(
+                    "{} disappeared while the artifact was recorded",
+                    s3_url(config, &key)
+                )));
+            };
+            site.push(SiteObject {
+                path: key[prefix.len()..].to_owned(),
+                size: v.size,
+                object: ArtifactObject {
+                    key,
+                    etag: v.etag,
+                    version: v.id,
+                },
+            });
+        }
+    }
+    Ok(site)
 }
 
 /// Checks that the objects the template points to are still the ones the build
@@ -304,7 +385,13 @@ pub async fn change_set_spec<O: ObjectStore>(
     stage: &StageName,
 ) -> Result<ChangeSetSpec, ArtifactError> {
     let artifact = verify(objects, config, execution).await?;
-    let body = read_pinned(objects, config, &artifact.template, TEMPLATE_MAX).await?;
+    let Some(template) = &artifact.template else {
+        return Err(unusable(
+            "the build left no packaged.yaml, and this stage deploys a stack; the buildspec \
+             must run `sam package` and list packaged.yaml as an artifact",
+        ));
+    };
+    let body = read_pinned(objects, config, template, TEMPLATE_MAX).await?;
     let text = String::from_utf8(body).map_err(|_| unusable("packaged.yaml is not UTF-8 text"))?;
     let boundary = execution
         .stage(stage)
@@ -313,15 +400,14 @@ pub async fn change_set_spec<O: ObjectStore>(
     let template = if text.len() <= TEMPLATE_BODY_MAX {
         Template::Body(text)
     } else {
-        let version = artifact
-            .template
+        let version = template
             .version
             .as_deref()
             .map(|v| format!("?versionId={v}"))
             .unwrap_or_default();
         Template::Url(format!(
             "https://{}.s3.{}.amazonaws.com/{}{version}",
-            config.bucket, config.region, artifact.template.key
+            config.bucket, config.region, template.key
         ))
     };
     let configuration = match artifact.configuration(stage) {

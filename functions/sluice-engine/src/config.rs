@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use sluice_core::site::SiteTarget;
 use sluice_core::{ConfigError, Pipeline, StageConfig};
 
 use crate::paths::PathFilter;
@@ -63,6 +64,10 @@ fn list(value: &str) -> Vec<&str> {
 ///   its stages in this account (`<prefix><stage>-execution`, `<prefix><stage>-boundary`).
 ///   Without them a stage deploys with the deploying function's own permissions, which
 ///   only the tests do.
+/// - `SLUICE_SITE_STAGES`: the stages that deploy a static website instead of a stack,
+///   to `SLUICE_SITE_BUCKET` (a bucket name, or `<stack>:<Output>`; `*` stands for the
+///   stage), the files of the artifact's `SLUICE_SITE_FOLDER` (default `site`), entry
+///   document `SLUICE_SITE_ENTRY_DOCUMENT` (default `index.html`).
 fn stages(
     get: &impl Fn(&str) -> Option<String>,
     application: &str,
@@ -104,6 +109,26 @@ fn stages(
     };
     unknown("SLUICE_APPROVAL_STAGES", &approval)?;
     unknown("SLUICE_REMOTE_STAGES", &remote_stages)?;
+    let site_stages = optional("SLUICE_SITE_STAGES");
+    let site_stages = list(&site_stages);
+    unknown("SLUICE_SITE_STAGES", &site_stages)?;
+    let site_bucket = optional("SLUICE_SITE_BUCKET");
+    if !site_stages.is_empty() && site_bucket.trim().is_empty() {
+        return Err(ConfigProblem::Invalid {
+            name: "SLUICE_SITE_BUCKET",
+            reason: format!(
+                "the site stages ({}) need a bucket: a name such as hello-web-*, or a stack's \
+                 output such as hello-api-*:WebsiteBucket ('*' stands for the stage)",
+                site_stages.join(", ")
+            ),
+        });
+    }
+    let site_folder = get("SLUICE_SITE_FOLDER")
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "site".to_owned());
+    let site_entry = get("SLUICE_SITE_ENTRY_DOCUMENT")
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "index.html".to_owned());
     if let Some((_, twice)) = remote_stages
         .iter()
         .enumerate()
@@ -182,6 +207,11 @@ fn stages(
             stage = stage
                 .with_boundary(&boundary)
                 .map_err(ConfigProblem::Pipeline)?;
+        }
+        if site_stages.contains(name) {
+            let site = SiteTarget::for_stage(&stage.name, &site_bucket, &site_folder, &site_entry)
+                .map_err(ConfigProblem::Pipeline)?;
+            stage = stage.with_site(site);
         }
         stages.push(stage);
     }
@@ -417,6 +447,55 @@ mod tests {
         vars.retain(|(k, _)| !k.contains("APPROVAL_STAGES") && !k.contains("REMOTE"));
         let err = said(vars);
         assert!(err.contains("begins with stage"), "{err}");
+    }
+
+    #[test]
+    fn site_stages_deploy_their_bucket_and_bad_site_settings_are_refused() {
+        let said = |vars: Vec<(&'static str, &'static str)>| {
+            sluice_adapters::aws::chain(&Config::from_lookup(env(&vars)).unwrap_err())
+        };
+        let mut vars = with("SLUICE_SITE_STAGES", "staging,production");
+        vars.push(("SLUICE_SITE_BUCKET", "hello-api-*:WebsiteBucket"));
+        vars.push(("SLUICE_SITE_FOLDER", "site/*"));
+        let config = Config::from_lookup(env(&vars)).unwrap();
+        let sites: Vec<_> = config
+            .pipeline
+            .stages
+            .iter()
+            .map(|s| {
+                s.site
+                    .as_ref()
+                    .map(|t| (t.bucket.to_string(), t.folder.clone()))
+            })
+            .collect();
+        assert_eq!(
+            sites,
+            [
+                None,
+                Some((
+                    "the bucket of stack hello-api-staging's output WebsiteBucket".into(),
+                    "site/staging".into()
+                )),
+                Some((
+                    "the bucket of stack hello-api-production's output WebsiteBucket".into(),
+                    "site/production".into()
+                )),
+            ]
+        );
+        let err = said(with("SLUICE_SITE_STAGES", "staging"));
+        assert!(
+            err.contains("SLUICE_SITE_BUCKET is invalid: the site stages (staging) need a bucket"),
+            "{err}"
+        );
+        let err = said(with("SLUICE_SITE_STAGES", "web"));
+        assert!(
+            err.contains(r#"SLUICE_SITE_STAGES is invalid: "web" is not one of"#),
+            "{err}"
+        );
+        let mut vars = with("SLUICE_SITE_STAGES", "staging");
+        vars.push(("SLUICE_SITE_BUCKET", "Hello_Web"));
+        let err = said(vars);
+        assert!(err.contains(r#"invalid site bucket "Hello_Web""#), "{err}");
     }
 
     #[test]

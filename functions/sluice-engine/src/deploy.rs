@@ -107,6 +107,9 @@ where
         let Some(s) = execution.stage(stage) else {
             return Ok(Vec::new());
         };
+        if s.site.is_some() {
+            return self.deploy_site(execution, stage, change_set_id).await;
+        }
         let target = Target::from(s);
         match artifacts::verify(&self.objects, &self.config, execution).await {
             Ok(_) => {}
@@ -226,6 +229,10 @@ where
                     work.extend(self.supersede(&old, stage, id).await?);
                 }
             }
+        }
+        if let Some(site) = &s.site {
+            work.extend(self.prepare_site(execution, s, site).await?);
+            return Ok(work);
         }
         let spec =
             match artifacts::change_set_spec(&self.objects, &self.config, execution, stage).await {

@@ -438,7 +438,8 @@ where
                 stage,
                 change_set_id,
             } => {
-                if let Some(s) = execution.stage(&stage) {
+                // A site stage's "change set" is its bucket: nothing to delete.
+                if let Some(s) = execution.stage(&stage).filter(|s| s.site.is_none()) {
                     let target = Target::from(s);
                     if let Err(e) = self
                         .deployer

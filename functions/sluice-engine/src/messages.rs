@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use sluice_adapters::notifier::Message;
+use sluice_core::site::{FileAction, FileChange};
 use sluice_core::{ChangeAction, Execution, Notice, Replacement, ResourceChange, Stage, Timestamp};
 
 use crate::config::Config;
@@ -286,6 +287,71 @@ pub fn change_lines(changes: &[ResourceChange]) -> String {
     text
 }
 
+/// A file size as people read it: `512 B`, `12.5 KB`, `3.1 MB`.
+pub fn size(bytes: u64) -> String {
+    const KB: f64 = 1024.0;
+    let b = bytes as f64;
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if b < KB * KB {
+        format!("{:.1} KB", b / KB)
+    } else {
+        format!("{:.1} MB", b / KB / KB)
+    }
+}
+
+/// One line per file a site stage adds, changes or removes, with its size.
+pub fn file_lines(files: &[FileChange]) -> String {
+    if files.is_empty() {
+        return "  (no file changes)\n".into();
+    }
+    let mut text = String::new();
+    for f in files.iter().take(CHANGES_LISTED) {
+        let _ = writeln!(
+            text,
+            "  {:<7} {} ({})",
+            f.action.as_str(),
+            f.path,
+            size(f.size)
+        );
+    }
+    if files.len() > CHANGES_LISTED {
+        let _ = writeln!(
+            text,
+            "  ... and {} more, listed on the approval page",
+            files.len() - CHANGES_LISTED
+        );
+    }
+    text
+}
+
+/// How many files a site stage adds, changes and removes, in words.
+pub fn file_counts(files: &[FileChange]) -> String {
+    let count = |a: FileAction| files.iter().filter(|f| f.action == a).count();
+    format!(
+        "{} files: {} added, {} changed, {} removed",
+        files.len(),
+        count(FileAction::Add),
+        count(FileAction::Change),
+        count(FileAction::Remove)
+    )
+}
+
+/// Where a site stage deploys, as planned: `bucket <name>`.
+pub fn site_place(stage: &Stage) -> String {
+    match stage
+        .change_set_id
+        .as_deref()
+        .and_then(crate::site::bucket_of)
+    {
+        Some(bucket) => format!("bucket {bucket}"),
+        None => stage
+            .site
+            .as_ref()
+            .map_or_else(|| "its bucket".to_owned(), |s| s.bucket.to_string()),
+    }
+}
+
 /// The approval request, with the link that carries the token.
 pub fn approval_request(
     config: &Config,
@@ -300,18 +366,28 @@ pub fn approval_request(
         .filter(|c| c.replacement != Replacement::Never)
         .count();
     let mut body = header(execution, Some(stage.name.as_str()));
-    let _ = writeln!(
-        body,
-        "Changes to stack {} ({} resources{}):",
-        stage.stack_name,
-        stage.changes.len(),
-        if replacements > 0 {
-            format!(", {replacements} may be replaced")
-        } else {
-            String::new()
-        }
-    );
-    body.push_str(&change_lines(&stage.changes));
+    if stage.site.is_some() {
+        let _ = writeln!(
+            body,
+            "Changes to the site in {} ({}):",
+            site_place(stage),
+            file_counts(&stage.files)
+        );
+        body.push_str(&file_lines(&stage.files));
+    } else {
+        let _ = writeln!(
+            body,
+            "Changes to stack {} ({} resources{}):",
+            stage.stack_name,
+            stage.changes.len(),
+            if replacements > 0 {
+                format!(", {replacements} may be replaced")
+            } else {
+                String::new()
+            }
+        );
+        body.push_str(&change_lines(&stage.changes));
+    }
     let _ = write!(
         body,
         "\nReview and approve or reject:\n  {link}\n\n\

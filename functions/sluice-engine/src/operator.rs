@@ -362,6 +362,18 @@ where
             source.id
         );
         let mut answer = match at.map(|s| s.status) {
+            Some(StageStatus::AwaitingApproval) if at.is_some_and(|s| s.site.is_some()) => {
+                let s = at.map(|s| (s.files.clone(), crate::messages::site_place(s)));
+                let (files, place) = s.unwrap_or_default();
+                message.push_str(&format!(
+                    "\nIt will change {} in {place}:\n{}",
+                    crate::messages::file_counts(&files),
+                    crate::messages::file_lines(&files).trim_end()
+                ));
+                let mut answer = Answer::done(message);
+                answer.awaiting = Some(stage.to_string());
+                answer
+            }
             Some(StageStatus::AwaitingApproval) => {
                 let changes = at.map(|s| s.changes.clone()).unwrap_or_default();
                 message.push_str(&format!("\nIt will change {} resources:", changes.len()));

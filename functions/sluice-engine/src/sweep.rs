@@ -15,6 +15,9 @@ use tracing::{Instrument, info, warn};
 use crate::deploy::change_set_event;
 use crate::engine::{Engine, EngineError};
 
+/// Longer than any function runs (the longest timeout in template.yaml is 10 minutes).
+const SITE_QUIET: chrono::TimeDelta = chrono::TimeDelta::minutes(11);
+
 /// What one sweep did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -71,6 +74,12 @@ where
         }
         self.store.save_sweep_cursor(cursor).await?;
         Ok(report)
+    }
+
+    /// Whether no function can still be planning or deploying `execution`'s site
+    /// stage: nothing changed it for longer than a function runs.
+    fn site_quiet(&self, execution: &Execution) -> bool {
+        self.now() - execution.updated_at > SITE_QUIET
     }
 
     /// What the clock or AWS says happened that the execution does not know yet.
@@ -158,12 +167,28 @@ where
                         stage: stage.name.clone(),
                     }));
                 }
+                if stage.site.is_some() {
+                    // Planned in one function run: one that ended without a plan
+                    // was cut short, and planning again is safe.
+                    return Ok(self.site_quiet(execution).then(|| Event::ChangeSetMissing {
+                        stage: stage.name.clone(),
+                    }));
+                }
                 Ok(match self.deployer.change_set(target, &name).await? {
                     ChangeSetState::Missing => Some(Event::ChangeSetMissing {
                         stage: stage.name.clone(),
                     }),
                     state => change_set_event(&stage.name, state),
                 })
+            }
+            StageStatus::Deploying if stage.site.is_some() => {
+                // Deployed in one function run: one that ended without an outcome
+                // was cut short; deploying again finishes what is left of the plan.
+                Ok(self
+                    .site_quiet(execution)
+                    .then(|| Event::ChangeSetNotExecuted {
+                        stage: stage.name.clone(),
+                    }))
             }
             StageStatus::Deploying => {
                 let recorded = stage.change_set_id.as_deref().unwrap_or(&name);

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Response};
 use sluice_adapters::aws::chain;
+use sluice_core::site::FileAction;
 use sluice_core::{
     ChangeAction, Execution, ExecutionId, Rejected, Replacement, StageName, StageStatus, Status,
 };
@@ -89,7 +90,10 @@ pub(super) fn summary(execution: &Execution, stage: &StageName) -> String {
     );
     row("Stage", stage.as_str());
     if let Some(s) = execution.stage(stage) {
-        row("Stack", &s.stack_name);
+        match &s.site {
+            Some(_) => row("Site", &crate::messages::site_place(s)),
+            None => row("Stack", &s.stack_name),
+        }
     }
     row("Execution", execution.id.as_str());
     html.push_str("</dl>");
@@ -107,6 +111,9 @@ pub(super) fn changes_table(execution: &Execution, stage: &StageName) -> String 
     let Some(s) = execution.stage(stage) else {
         return String::new();
     };
+    if s.site.is_some() {
+        return files_table(s);
+    }
     let replaced = s
         .changes
         .iter()
@@ -144,6 +151,36 @@ pub(super) fn changes_table(execution: &Execution, stage: &StageName) -> String 
              <td class=\"n\">{replacement}</td></tr>",
             escape(&c.logical_id),
             escape(&c.resource_type).replace("::", "::<wbr>")
+        );
+    }
+    html.push_str("</tbody></table>");
+    html
+}
+
+/// A site stage's file changes: every file added, changed or removed, with its size.
+fn files_table(s: &sluice_core::Stage) -> String {
+    let mut html = format!(
+        "<h2>What will change ({})</h2><p>{}</p>",
+        escape(&crate::messages::file_counts(&s.files)),
+        escape(&crate::messages::site_place(s))
+    );
+    html.push_str(
+        "<table><thead><tr><th class=\"n\">Action</th><th>File</th>\
+         <th class=\"n\">Size</th></tr></thead><tbody>",
+    );
+    for f in &s.files {
+        let class = if f.action == FileAction::Remove {
+            " class=\"replace\""
+        } else {
+            ""
+        };
+        // Paths wrap after each "/" rather than mid-word on a narrow screen.
+        let _ = write!(
+            html,
+            "<tr{class}><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+            f.action.as_str(),
+            escape(&f.path).replace('/', "/<wbr>"),
+            escape(&crate::messages::size(f.size))
         );
     }
     html.push_str("</tbody></table>");

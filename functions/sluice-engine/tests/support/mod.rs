@@ -42,7 +42,12 @@ pub struct World {
 
 /// The pipeline's configuration: staging, then production behind an approval.
 pub fn config() -> Config {
-    let vars: HashMap<&str, String> = HashMap::from([
+    config_with(&[])
+}
+
+/// The same configuration, with more variables.
+pub fn config_with(more: &[(&'static str, &str)]) -> Config {
+    let mut vars: HashMap<&str, String> = HashMap::from([
         ("SLUICE_PIPELINE", "hello".to_owned()),
         ("SLUICE_REPOSITORY", "hello-api".to_owned()),
         // Stacks are <application>-<stage>: STAGING and PRODUCTION.
@@ -58,6 +63,7 @@ pub fn config() -> Config {
         ("SLUICE_APPROVAL_URL", "https://approve.example".to_owned()),
         ("AWS_REGION", "us-east-1".to_owned()),
     ]);
+    vars.extend(more.iter().map(|(k, v)| (*k, (*v).to_owned())));
     Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration")
 }
 
@@ -173,7 +179,16 @@ impl World {
         Self::of(config)
     }
 
-    fn of(config: Config) -> Self {
+    /// The same pipeline of site stages: each deploys the artifact's `site/` folder
+    /// to bucket `hello-web-<stage>`.
+    pub fn with_sites() -> Self {
+        Self::of(config_with(&[
+            ("SLUICE_SITE_STAGES", "staging,production"),
+            ("SLUICE_SITE_BUCKET", "hello-web-*"),
+        ]))
+    }
+
+    pub fn of(config: Config) -> Self {
         let fakes = Fakes::new();
         let objects = MemoryObjects::new();
         let engine = fakes.engine_of(
@@ -289,6 +304,21 @@ impl World {
         for (name, body) in files {
             self.put(&format!("{prefix}{name}"), body.as_bytes()).await;
         }
+    }
+
+    /// What the build of a site leaves: `files` (path, content) under `site/`; then
+    /// the build succeeds.
+    pub async fn site_built(&self, execution: &Execution, files: &[(&str, &str)]) {
+        let prefix = self.engine.config.artifact_prefix(&execution.id);
+        for (path, body) in files {
+            self.put(&format!("{prefix}site/{path}"), body.as_bytes())
+                .await;
+        }
+        let event = Self::build_event("codebuild-succeeded.json", execution);
+        self.engine
+            .on_build(event)
+            .await
+            .expect("build event handled");
     }
 
     /// Ends `stack`'s running deployment; returns the event EventBridge would deliver.

@@ -1,0 +1,279 @@
+//! A site stage: its deploy planned against what the bucket serves (the approver's
+//! "what will change"), and carried out from the build's pinned files, in the order
+//! that leaves the old site serving if anything fails.
+//!
+//! The stage's `change_set_id` is the bucket it deploys to (`s3://<bucket>/`), fixed
+//! when it was planned: a bucket read from a stack output is not read again between
+//! the approval and the deploy.
+
+use std::collections::HashMap;
+
+use sluice_adapters::ObjectStore;
+use sluice_adapters::aws::chain;
+use sluice_adapters::builder::Builder;
+use sluice_adapters::commits::CommitReader;
+use sluice_adapters::deployer::{Deployer, Target};
+use sluice_adapters::notifier::Notifier;
+use sluice_adapters::site::SiteSource;
+use sluice_core::site::{SiteBucket, SiteFile, SitePlan, SiteTarget, is_bucket_name, plan};
+use sluice_core::{Command, Event, Execution, Stage, StageName};
+use tracing::{info, warn};
+
+use crate::engine::{Engine, EngineError};
+
+/// How a site stage's target is recorded: `s3://<bucket>/`.
+pub fn target_of(bucket: &str) -> String {
+    format!("s3://{bucket}/")
+}
+
+/// The bucket of a recorded target, if it is one.
+pub fn bucket_of(target: &str) -> Option<&str> {
+    target
+        .strip_prefix("s3://")?
+        .strip_suffix('/')
+        .filter(|b| is_bucket_name(b))
+}
+
+/// The site's plan, or why there is none.
+enum Planned {
+    Plan(SitePlan),
+    Unusable(String),
+}
+
+impl<O, B, D, N, C> Engine<O, B, D, N, C>
+where
+    O: ObjectStore,
+    B: Builder,
+    D: Deployer,
+    N: Notifier,
+    C: CommitReader,
+{
+    /// The bucket a site stage deploys to, or why it cannot be known.
+    async fn site_bucket(
+        &self,
+        stage: &Stage,
+        site: &SiteTarget,
+    ) -> Result<Result<String, String>, EngineError> {
+        let (stack, output) = match &site.bucket {
+            SiteBucket::Named { name } => return Ok(Ok(name.clone())),
+            SiteBucket::Output { stack, output } => (stack, output),
+        };
+        let target = Target {
+            stack_name: stack,
+            role_arn: stage.role_arn.as_deref(),
+        };
+        let Some(info) = self.deployer.stack(target).await? else {
+            return Ok(Err(format!(
+                "stack {stack} does not exist, so its output {output} names no bucket; \
+                 deploy the stack first"
+            )));
+        };
+        let Some(bucket) = info.outputs.get(output) else {
+            let known: Vec<&str> = info.outputs.keys().map(String::as_str).collect();
+            return Ok(Err(format!(
+                "stack {stack} has no output {output} (its outputs: {})",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        };
+        // Sluice's role reaches only buckets named after the stack (see template.yaml).
+        if !is_bucket_name(bucket) || !bucket.starts_with(&format!("{stack}-")) {
+            return Ok(Err(format!(
+                "stack {stack}'s output {output} is {:?}, which is not a bucket whose name \
+                 begins with {stack}-; Sluice may deploy only to such buckets",
+                bucket.chars().take(80).collect::<String>()
+            )));
+        }
+        Ok(Ok(bucket.clone()))
+    }
+
+    /// Plans the deploy of `execution`'s site files for `stage` to `bucket`.
+    async fn plan_site(
+        &self,
+        execution: &Execution,
+        stage: &Stage,
+        site: &SiteTarget,
+        bucket: &str,
+    ) -> Result<Planned, EngineError> {
+        let Some(artifact) = &execution.artifact else {
+            return Ok(Planned::Unusable(
+                "the execution has no recorded artifact".into(),
+            ));
+        };
+        let files: Vec<SiteFile> = artifact
+            .site_files(&site.folder)
+            .map(|(path, object)| SiteFile {
+                path: path.to_owned(),
+                size: object.size,
+                md5: object.object.etag.trim_matches('"').to_owned(),
+            })
+            .collect();
+        if files.is_empty() {
+            return Ok(Planned::Unusable(format!(
+                "the build's artifact has no files in {}/, the folder this stage deploys",
+                site.folder
+            )));
+        }
+        let live = match self
+            .deployer
+            .site_objects(stage.role_arn.as_deref(), bucket)
+            .await
+        {
+            Ok(live) => live,
+            Err(e) if e.retryable => return Err(e.into()),
+            Err(e) => {
+                return Ok(Planned::Unusable(format!(
+                    "could not list bucket {bucket}: {}",
+                    chain(&e)
+                )));
+            }
+        };
+        Ok(match plan(&files, &live, "", &site.entry_document) {
+            Ok(plan) => Planned::Plan(plan),
+            Err(e) => Planned::Unusable(e.to_string()),
+        })
+    }
+
+    /// Plans a site stage: the files the deploy adds, changes and removes.
+    pub(crate) async fn prepare_site(
+        &self,
+        execution: &Execution,
+        stage: &Stage,
+        site: &SiteTarget,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let name = stage.name.clone();
+        let bucket = match self.site_bucket(stage, site).await? {
+            Ok(bucket) => bucket,
+            Err(reason) => return self.change_set_failed(&execution.id, &name, reason).await,
+        };
+        let event = match self.plan_site(execution, stage, site, &bucket).await? {
+            Planned::Unusable(reason) => Event::ChangeSetFailed {
+                stage: name,
+                change_set_id: None,
+                reason,
+            },
+            Planned::Plan(plan) if plan.is_empty() => Event::ChangeSetEmpty {
+                stage: name,
+                change_set_id: target_of(&bucket),
+            },
+            Planned::Plan(plan) => {
+                info!(stage = %name, %bucket, files = plan.changes.len(), "site deploy planned");
+                Event::SitePlanned {
+                    stage: name,
+                    target: target_of(&bucket),
+                    files: plan.changes,
+                }
+            }
+        };
+        self.apply(&execution.id, event).await
+    }
+
+    /// Deploys a site stage's recorded plan. It plans again first: what is left to do
+    /// must be part of what was planned (and approved), so a deploy cut short and
+    /// started again finishes the work; a bucket someone else changed since fails
+    /// the stage rather than deploy what nobody saw.
+    pub(crate) async fn deploy_site(
+        &self,
+        execution: &Execution,
+        stage: &StageName,
+        target: &str,
+    ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        let Some(s) = execution.stage(stage) else {
+            return Ok(Vec::new());
+        };
+        let failed = |reason: String| Event::StackUpdateFailed {
+            stage: stage.clone(),
+            reason,
+        };
+        let (Some(site), Some(bucket)) = (&s.site, bucket_of(target)) else {
+            let reason = format!("{target:?} is not a site's bucket; nothing was deployed");
+            return self.apply(&execution.id, failed(reason)).await;
+        };
+        let plan = match self.plan_site(execution, s, site, bucket).await? {
+            Planned::Plan(plan) => plan,
+            Planned::Unusable(reason) => return self.apply(&execution.id, failed(reason)).await,
+        };
+        if let Some(unplanned) = plan.changes.iter().find(|c| {
+            !s.files
+                .iter()
+                .any(|f| f.path == c.path && f.action == c.action)
+        }) {
+            let reason = format!(
+                "bucket {bucket} changed since the deploy was planned ({}: {}), which the plan \
+                 did not list; nothing was deployed. Retry the execution to plan it again",
+                unplanned.action.as_str(),
+                unplanned.path
+            );
+            return self.apply(&execution.id, failed(reason)).await;
+        }
+        let Some(artifact) = &execution.artifact else {
+            let reason = "the execution has no recorded artifact".to_owned();
+            return self.apply(&execution.id, failed(reason)).await;
+        };
+        let sources: HashMap<String, SiteSource> = artifact
+            .site_files(&site.folder)
+            .map(|(path, o)| {
+                let source = SiteSource {
+                    bucket: self.config.bucket.clone(),
+                    key: o.object.key.clone(),
+                    version: o.object.version.clone(),
+                    etag: o.object.etag.clone(),
+                    size: o.size,
+                };
+                (path.to_owned(), source)
+            })
+            .collect();
+        let event = match self
+            .deployer
+            .deploy_site(s.role_arn.as_deref(), bucket, &plan, &sources)
+            .await
+        {
+            Ok((uploaded, deleted)) => {
+                info!(%stage, %bucket, uploaded, deleted, "site deployed");
+                Event::StackUpdateCompleted {
+                    stage: stage.clone(),
+                }
+            }
+            // Throttling or a fault: the event is delivered again, and the deploy
+            // goes on from where it stopped.
+            Err(e) if e.source.retryable => {
+                warn!(%stage, %bucket, error = %chain(&e), "site deploy interrupted");
+                return Err(e.source.into());
+            }
+            Err(e) => {
+                let serving = if e.uploaded == 0 || !plan_reached_entry(&plan, e.uploaded) {
+                    "the previous site is still served"
+                } else {
+                    "the new pages are served; some old files are left"
+                };
+                failed(format!("bucket {bucket}: {}; {serving}", chain(&e)))
+            }
+        };
+        self.apply(&execution.id, event).await
+    }
+}
+
+/// Whether the first `uploaded` uploads of `plan` include its last one (the entry
+/// document, when it changed).
+fn plan_reached_entry(plan: &SitePlan, uploaded: usize) -> bool {
+    uploaded >= plan.uploads.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_name_a_bucket_and_nothing_else() {
+        assert_eq!(
+            bucket_of(&target_of("hello-web-staging")),
+            Some("hello-web-staging")
+        );
+        assert_eq!(bucket_of("arn:aws:cloudformation:changeSet/x"), None);
+        assert_eq!(bucket_of("s3://Bad_Bucket/"), None);
+        assert_eq!(bucket_of("s3://a/b/"), None);
+    }
+}

@@ -1,0 +1,272 @@
+//! Site stages: a static website delivered to a bucket from the build's pinned files,
+//! with its file changes at the gate, a failed deploy leaving the old site serving,
+//! and a rollback restoring the previous files.
+
+mod support;
+
+use chrono::Duration;
+use sluice_adapters::AwsError;
+use sluice_core::site::FileAction;
+use sluice_core::{StageName, StageStatus, Status};
+use sluice_engine::operator::{Action, OperatorCommand};
+use support::{World, commit};
+
+const STAGING_SITE: &str = "hello-web-staging";
+const PRODUCTION_SITE: &str = "hello-web-production";
+
+/// Both buckets serve the old site: an index, a style sheet and a picture.
+fn old_sites(world: &World) {
+    for bucket in [STAGING_SITE, PRODUCTION_SITE] {
+        world
+            .deployer
+            .put_site_object(bucket, "index.html", "old-index", 9);
+        world
+            .deployer
+            .put_site_object(bucket, "style.css", "old-style", 9);
+        world.deployer.put_site_object(bucket, "old.png", "png", 3);
+    }
+}
+
+fn stage(name: &str) -> StageName {
+    StageName::parse(name).expect("a stage name")
+}
+
+/// The artifact key each of the bucket's objects was copied from ("" if not Sluice's).
+fn sources(world: &World, bucket: &str) -> Vec<(String, String)> {
+    world
+        .deployer
+        .site(bucket)
+        .into_iter()
+        .map(|(key, o)| {
+            let from = o.source.unwrap_or_default();
+            let from = from.rsplit("/site/").next().unwrap_or_default().to_owned();
+            (key, from)
+        })
+        .collect()
+}
+
+fn operate(action: Action) -> OperatorCommand {
+    OperatorCommand {
+        pipeline: support::config().pipeline.name,
+        action,
+    }
+}
+
+#[tokio::test]
+async fn a_site_reaches_staging_then_waits_with_its_file_changes_and_deploys_once_approved() {
+    let world = World::with_sites();
+    old_sites(&world);
+    let execution = world.push(&commit(1)).await;
+    world
+        .site_built(
+            &execution,
+            &[
+                ("index.html", "<p>hello v2</p>"),
+                ("style.css", "body {}"),
+                ("assets/app.3f9a2b1c.js", "js"),
+            ],
+        )
+        .await;
+
+    let execution = world.execution(&execution.id).await;
+    let staging = execution.stage(&stage("staging")).expect("staging");
+    assert_eq!(
+        staging.status,
+        StageStatus::Succeeded,
+        "{:?}",
+        execution.timeline
+    );
+    let served = world.deployer.site(STAGING_SITE);
+    let keys: Vec<&str> = served.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["assets/app.3f9a2b1c.js", "index.html", "style.css"],
+        "new files up, the removed picture gone"
+    );
+    assert_eq!(
+        served["index.html"].content_type,
+        "text/html; charset=utf-8"
+    );
+    assert_eq!(served["index.html"].cache_control, "no-cache");
+    assert_eq!(
+        served["assets/app.3f9a2b1c.js"].cache_control,
+        "public, max-age=31536000, immutable"
+    );
+
+    let production = execution.stage(&stage("production")).expect("production");
+    assert_eq!(production.status, StageStatus::AwaitingApproval);
+    let files: Vec<(&str, FileAction, u64)> = production
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.action, f.size))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("assets/app.3f9a2b1c.js", FileAction::Add, 2),
+            ("index.html", FileAction::Change, 15),
+            ("old.png", FileAction::Remove, 3),
+            ("style.css", FileAction::Change, 7),
+        ]
+    );
+    assert_eq!(
+        world.deployer.site(PRODUCTION_SITE)["index.html"].source,
+        None,
+        "nothing reaches production before the approval"
+    );
+    let email = &world.messages_about("approval needed")[0].body;
+    for line in [
+        "Add     assets/app.3f9a2b1c.js (2 B)",
+        "Change  index.html (15 B)",
+        "Remove  old.png (3 B)",
+    ] {
+        assert!(email.contains(line), "{line:?} not in:\n{email}");
+    }
+    let (path, token) = world.approval_link(&execution.id);
+    let (_, page) = world
+        .http(World::request(
+            "GET",
+            &path,
+            &format!("token={token}"),
+            None,
+        ))
+        .await;
+    assert!(page.contains("old.png"), "{page}");
+    assert!(page.contains("bucket hello-web-production"), "{page}");
+
+    world.decide(&execution.id, "approve", "Ada").await;
+    let done = world.execution(&execution.id).await;
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.timeline);
+    assert_eq!(
+        sources(&world, PRODUCTION_SITE),
+        [
+            (
+                "assets/app.3f9a2b1c.js".into(),
+                "assets/app.3f9a2b1c.js".into()
+            ),
+            ("index.html".into(), "index.html".into()),
+            ("style.css".into(), "style.css".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_upload_fails_the_stage_and_leaves_the_old_site_serving() {
+    let world = World::with_sites();
+    old_sites(&world);
+    let mut copies = 0;
+    world.faults.set(move |op| {
+        if op != "CopyObject" {
+            return None;
+        }
+        copies += 1;
+        (copies == 2).then(|| AwsError::service("CopyObject", "AccessDenied", "not allowed", false))
+    });
+    let execution = world.push(&commit(1)).await;
+    world
+        .site_built(
+            &execution,
+            &[
+                ("index.html", "<p>hello v2</p>"),
+                ("style.css", "body {}"),
+                ("assets/app.3f9a2b1c.js", "js"),
+            ],
+        )
+        .await;
+    let failed = world.execution(&execution.id).await;
+    assert_eq!(failed.status, Status::Failed);
+    let reason = failed.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("upload of style.css")
+            && reason.contains("the previous site is still served"),
+        "{reason}"
+    );
+    let served = world.deployer.site(STAGING_SITE);
+    assert_eq!(served["index.html"].source, None, "the old index serves");
+    assert!(served.contains_key("old.png"), "nothing was deleted");
+}
+
+#[tokio::test]
+async fn a_build_without_the_site_folder_or_its_entry_document_is_refused() {
+    let world = World::with_sites();
+    old_sites(&world);
+    let execution = world.push(&commit(1)).await;
+    world
+        .site_built(&execution, &[("about.html", "about")])
+        .await;
+    let failed = world.execution(&execution.id).await;
+    assert_eq!(failed.status, Status::Failed);
+    let reason = failed.reason.unwrap_or_default();
+    assert!(reason.contains("the site has no index.html"), "{reason}");
+    assert_eq!(
+        world.deployer.site(STAGING_SITE)["index.html"].source,
+        None,
+        "nothing deployed"
+    );
+
+    world.advance(Duration::minutes(1));
+    let execution = world.push(&commit(2)).await;
+    world
+        .upload_artifacts(&execution.id, "a template, no site")
+        .await;
+    let event = World::build_event("codebuild-succeeded.json", &execution);
+    world.engine.on_build(event).await.expect("handled");
+    let failed = world.execution(&execution.id).await;
+    let reason = failed.reason.unwrap_or_default();
+    assert!(
+        reason.contains("the build left no files in site/"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_of_a_site_restores_the_previous_files() {
+    let world = World::with_sites();
+    old_sites(&world);
+    let first = world.push(&commit(1)).await;
+    world
+        .site_built(&first, &[("index.html", "v1"), ("one.css", "1")])
+        .await;
+    world.advance(Duration::minutes(1));
+    let second = world.push(&commit(2)).await;
+    world
+        .site_built(&second, &[("index.html", "v2"), ("two.css", "2")])
+        .await;
+    let keys =
+        |world: &World| -> Vec<String> { world.deployer.site(STAGING_SITE).into_keys().collect() };
+    assert_eq!(keys(&world), ["index.html", "two.css"]);
+
+    world.advance(Duration::minutes(1));
+    let answer = world
+        .operate(operate(Action::Rollback {
+            stage: "staging".into(),
+            to: None,
+        }))
+        .await;
+    assert!(answer.ok, "{}", answer.message);
+    assert!(
+        answer
+            .message
+            .contains("3 files: 1 added, 1 changed, 1 removed in bucket hello-web-staging"),
+        "{}",
+        answer.message
+    );
+    let id = sluice_core::ExecutionId::parse(answer.execution.as_deref().unwrap_or_default())
+        .expect("the rollback's id");
+    let confirmed = world
+        .operate(operate(support::action("approve", id.as_str(), None)))
+        .await;
+    assert!(confirmed.ok, "{}", confirmed.message);
+    let done = world.execution(&id).await;
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.timeline);
+    assert_eq!(keys(&world), ["index.html", "one.css"]);
+    let index = &world.deployer.site(STAGING_SITE)["index.html"];
+    assert!(
+        index
+            .source
+            .as_deref()
+            .is_some_and(|s| s.contains(first.id.as_str())),
+        "{:?}",
+        index.source
+    );
+}
