@@ -373,6 +373,36 @@ test('each function may make the AWS calls its code makes', async () => {
   }
 })
 
+test('site stages write only the buckets SiteBucket names, and only when there are site stages', async () => {
+  const site = (bucket) => sluiceTemplate({ SiteStages: 'staging,production', SiteBucket: bucket })
+  const calls = (role, name) => [
+    ['s3:ListBucket', `arn:aws:s3:::${name}`],
+    ['s3:PutObject', `arn:aws:s3:::${name}/assets/app.js`],
+    ['s3:DeleteObject', `arn:aws:s3:::${name}/old.png`],
+  ]
+  const named = site('hello-web-*')
+  for (const fn of ['DeployFunction', 'ApprovalFunction', 'SweeperFunction', 'OperatorFunction', 'BuildFunction']) {
+    const role = named.role(`${fn}Role`)
+    for (const [action, resource] of calls(role, 'hello-web-production')) await assertAllowed(role, action, resource)
+    // Pinning lists the build's site folder.
+    await assertAllowed(role, 's3:ListBucket', `arn:aws:s3:::${named.ref('ArtifactBucket')}`,
+      { 's3:prefix': `artifacts/${PIPELINE}/1800000000000-0123456789ab/site/` }, named.bucketPolicy('ArtifactBucket'))
+    for (const other of ['hello-api-production', 'sluice-artifacts', 'web-hello-staging']) {
+      for (const [action, resource] of calls(role, other)) await assertDenied(role, action, resource)
+    }
+  }
+  // A bucket from a stack's output: the stack may be read, and buckets named after it written.
+  const output = site('hello-api-*:WebsiteBucket')
+  const deploy = output.role('DeployFunctionRole')
+  await assertAllowed(deploy, 'cloudformation:DescribeStacks', stack('hello-api-staging'))
+  for (const [action, resource] of calls(deploy, 'hello-api-staging-websitebucket-1a2b3c')) await assertAllowed(deploy, action, resource)
+  for (const [action, resource] of calls(deploy, 'hello-web-staging')) await assertDenied(deploy, action, resource)
+  // Without site stages, no bucket outside Sluice's own is writable.
+  for (const [action, resource] of calls(sluice.role('DeployFunctionRole'), 'hello-web-production')) {
+    await assertDenied(sluice.role('DeployFunctionRole'), action, resource)
+  }
+})
+
 test('operators and approvers call only their own functions, and change nothing directly', async () => {
   const holder = (name, policyId) => ({
     arn: `arn:aws:iam::${ACCOUNT}:role/${name}`,
