@@ -361,7 +361,22 @@ async fn logged(local: &Local, stack: &str, parts: &[&str]) -> String {
 /// folder (`api/`, `web/`) built by its own buildspec there, and a README.
 fn two_applications(into: &std::path::Path) {
     let quick = workspace().join("tests/fixtures/quick-app");
-    for part in ["api", "web"] {
+    // The front-end: a static site, built by copying it into the artifact's site/.
+    let web = into.join("web");
+    std::fs::create_dir_all(&web).expect("folder");
+    for (name, text) in [
+        ("index.html", "<h1>hello</h1>\n"),
+        ("extra.txt", "soon gone\n"),
+        (
+            "buildspec.yml",
+            "version: 0.2\nphases:\n  build:\n    commands:\n      - mkdir -p site\n      \
+             - cp web/index.html web/*.txt site/\nartifacts:\n  files:\n    - 'site/**/*'\n  \
+             name: $SLUICE_EXECUTION_ID\n",
+        ),
+    ] {
+        std::fs::write(web.join(name), text).expect("write the site");
+    }
+    for part in ["api"] {
         let dir = into.join(part);
         std::fs::create_dir_all(&dir).expect("folder");
         for entry in std::fs::read_dir(&quick).expect("the quick app") {
@@ -427,14 +442,14 @@ async fn one_repository_feeds_two_pipelines_each_started_by_its_own_files_only()
     options.set_paths("api/", "**/*.md").expect("path filters");
     options.buildspec = "api/buildspec.yml".into();
     options
-        .add_sibling(Sibling {
-            stack: WEB.into(),
-            application: "hello-web".into(),
-            stages: vec!["staging".into()],
-            include_paths: vec!["web/".into()],
-            exclude_paths: vec!["**/*.md".into()],
-            buildspec: "web/buildspec.yml".into(),
-        })
+        .add_sibling(
+            Sibling::parse(&format!(
+                "stack={WEB} application=hello-web stages=staging,production approval=production \
+                 sites=staging,production bucket=hello-web-* include=web/ exclude=**/*.md \
+                 buildspec=web/buildspec.yml"
+            ))
+            .expect("a sibling"),
+        )
         .expect("a valid second pipeline");
     assert!(API == options.stack);
     let console = Console::new();
@@ -442,6 +457,32 @@ async fn one_repository_feeds_two_pipelines_each_started_by_its_own_files_only()
     let local = Local::start(options, console)
         .await
         .expect("local mode starts");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&local.sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    for stage in ["staging", "production"] {
+        s3.create_bucket()
+            .bucket(format!("hello-web-{stage}"))
+            .send()
+            .await
+            .expect("the site's bucket");
+        let website = aws_sdk_s3::types::WebsiteConfiguration::builder()
+            .index_document(
+                aws_sdk_s3::types::IndexDocument::builder()
+                    .suffix("index.html")
+                    .build()
+                    .expect("an index document"),
+            )
+            .build();
+        s3.put_bucket_website()
+            .bucket(format!("hello-web-{stage}"))
+            .website_configuration(website)
+            .send()
+            .await
+            .expect("the bucket serves a website");
+    }
     let source = dir.path().join("source");
     two_applications(&source);
     let checkout = Checkout::create(
@@ -456,37 +497,52 @@ async fn one_repository_feeds_two_pipelines_each_started_by_its_own_files_only()
 
     // The branch is new: both pipelines deliver its first push.
     let first = checkout.push().await.expect("first push");
-    for stack in [API, WEB] {
-        let done = follow_in(&local, stack, &first, GATE, |e| e.status.is_terminal())
-            .await
-            .expect("the first execution finishes");
-        assert_eq!(done.status, Status::Succeeded, "{stack}: {:?}", done.reason);
-    }
-
-    // The front-end only: its pipeline delivers it, the back-end's says why not.
-    edit(
-        &checkout,
-        "web/template.yaml",
-        "Default: hello",
-        "Default: hi",
+    let done = follow_in(&local, API, &first, GATE, |e| e.status.is_terminal())
+        .await
+        .expect("the first execution finishes");
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
+    let page = approve_site(&local, &first).await;
+    assert!(page.contains("Add") && page.contains("extra.txt"), "{page}");
+    assert_eq!(
+        site_page(&local, "hello-web-production", "").await,
+        (200, "<h1>hello</h1>\n".into())
     );
+
+    // The front-end only: its pipeline delivers it, the back-end's says why not. The
+    // site in staging shows the new text at once, and the removed file is gone; the
+    // approval page for production lists both changes.
+    edit(&checkout, "web/index.html", "hello", "hi");
+    std::fs::remove_file(checkout.dir.join("web/extra.txt")).expect("remove");
+    std::fs::write(checkout.dir.join("web/new.txt"), "new\n").expect("add");
     let web = checkout
         .commit("web: a shorter greeting")
         .await
         .expect("commit");
     checkout.push().await.expect("push");
-    let done = follow_in(&local, WEB, &web, GATE, |e| e.status.is_terminal())
-        .await
-        .expect("the front-end's execution finishes");
-    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
-    let line = logged(&local, API, &["push ignored", "web/template.yaml"]).await;
+    let page = approve_site(&local, &web).await;
+    assert_eq!(
+        site_page(&local, "hello-web-staging", "").await,
+        (200, "<h1>hi</h1>\n".into())
+    );
+    assert_eq!(
+        site_page(&local, "hello-web-staging", "extra.txt").await.0,
+        404
+    );
+    for line in ["Change", "index.html", "Remove", "extra.txt", "new.txt"] {
+        assert!(page.contains(line), "{line} not on the page: {page}");
+    }
+    assert_eq!(
+        site_page(&local, "hello-web-production", "new.txt").await,
+        (200, "new\n".into())
+    );
+    let line = logged(&local, API, &["push ignored", "web/index.html"]).await;
     assert!(line.contains("include api/; exclude **/*.md"), "{line}");
     // Its emails say which of the two pipelines sent them.
     local
         .outbox
         .wait_for(SETTLE, |m| {
             m.subject
-                .starts_with("[hello-api hello-web-pipeline] deployed to staging")
+                .starts_with("[hello-api hello-web-pipeline] approval needed for production")
         })
         .await
         .expect("the front-end pipeline's email names it");
@@ -531,12 +587,68 @@ async fn one_repository_feeds_two_pipelines_each_started_by_its_own_files_only()
         "not {web} nor {notes}"
     );
     assert_eq!(delivered(&local, WEB).await, [web, first], "not {notes}");
-    for (stack, greeting) in [("hello-api-staging", "hey"), ("hello-web-staging", "hi")] {
-        assert_eq!(
-            stack_parameter(&local, stack, "Greeting").await.as_deref(),
-            Some(greeting)
-        );
-    }
+    assert_eq!(
+        stack_parameter(&local, "hello-api-staging", "Greeting")
+            .await
+            .as_deref(),
+        Some("hey")
+    );
+    assert_eq!(
+        site_page(&local, "hello-web-production", "").await,
+        (200, "<h1>hi</h1>\n".into())
+    );
+}
+
+/// The status and text of `path` of the site `bucket` serves, through local mode's
+/// website endpoint.
+async fn site_page(local: &Local, bucket: &str, path: &str) -> (u16, String) {
+    let url = format!("{}/sites/{bucket}/{path}", local.driver_url);
+    let answer = reqwest::get(&url).await.expect("the site answers");
+    let status = answer.status().as_u16();
+    (status, answer.text().await.unwrap_or_default())
+}
+
+/// Waits for the front-end's execution of `commit` to reach production's gate, reads
+/// the approval page, approves there, and waits for the execution to succeed; returns
+/// the page.
+async fn approve_site(local: &Local, commit: &str) -> String {
+    const WEB: &str = "hello-web-pipeline";
+    let at_gate = follow_in(local, WEB, commit, GATE, |e| {
+        awaits_approval(e, "production") || e.status.is_terminal()
+    })
+    .await
+    .expect("the front-end reaches its gate");
+    assert!(
+        awaits_approval(&at_gate, "production"),
+        "{:?}",
+        at_gate.reason
+    );
+    let link = approval_email(local, at_gate.id.as_str(), "production", SETTLE)
+        .await
+        .expect("the approval email")
+        .approval_link()
+        .expect("a link");
+    let page = reqwest::get(&link)
+        .await
+        .expect("the page")
+        .text()
+        .await
+        .expect("its text");
+    let token = link.split("token=").nth(1).unwrap_or_default().to_owned();
+    let action = link.split('?').next().unwrap_or_default().to_owned();
+    let answer = reqwest::Client::new()
+        .post(&action)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}&decision=approve&name=Ada"))
+        .send()
+        .await
+        .expect("the decision");
+    assert!(answer.status().is_success(), "{}", answer.status());
+    let done = follow_in(local, WEB, commit, SETTLE, |e| e.status.is_terminal())
+        .await
+        .expect("the front-end finishes");
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
+    page
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -96,6 +96,13 @@ pub struct Sibling {
     pub exclude_paths: Vec<String>,
     /// Its buildspec's path in the repository.
     pub buildspec: String,
+    /// Its stages that wait for approval.
+    pub approval_stages: Vec<String>,
+    /// Its stages that deploy a static website (the stack's `SiteStages`), to
+    /// `site_bucket` (`SiteBucket`), the artifact's folder `site_folder` (`SiteFolder`).
+    pub site_stages: Vec<String>,
+    pub site_bucket: String,
+    pub site_folder: String,
 }
 
 /// A comma-separated list, blanks dropped.
@@ -117,9 +124,10 @@ fn check_paths(
 
 impl Sibling {
     /// A sibling from `sluice local --sibling`'s words: `stack=NAME application=NAME
-    /// [stages=LIST] [include=GLOBS] [exclude=GLOBS] [buildspec=PATH]`, lists
-    /// comma-separated. Stages default to `staging,production`, the buildspec to
-    /// `buildspec.yml`.
+    /// [stages=LIST] [approval=LIST] [include=GLOBS] [exclude=GLOBS] [buildspec=PATH]
+    /// [sites=LIST bucket=PATTERN [folder=PATH]]`, lists comma-separated. Stages
+    /// default to `staging,production` with no approval, the buildspec to
+    /// `buildspec.yml`, the site folder to `site`.
     pub fn parse(spec: &str) -> Result<Self> {
         let list = split_list;
         let mut sibling = Sibling {
@@ -129,6 +137,10 @@ impl Sibling {
             include_paths: Vec::new(),
             exclude_paths: Vec::new(),
             buildspec: "buildspec.yml".into(),
+            approval_stages: Vec::new(),
+            site_stages: Vec::new(),
+            site_bucket: String::new(),
+            site_folder: "site".into(),
         };
         for word in spec.split_whitespace() {
             let Some((key, value)) = word.split_once('=') else {
@@ -141,9 +153,13 @@ impl Sibling {
                 "include" => sibling.include_paths = list(value),
                 "exclude" => sibling.exclude_paths = list(value),
                 "buildspec" => sibling.buildspec = value.to_owned(),
+                "approval" => sibling.approval_stages = list(value),
+                "sites" => sibling.site_stages = list(value),
+                "bucket" => sibling.site_bucket = value.to_owned(),
+                "folder" => sibling.site_folder = value.to_owned(),
                 other => bail!(
-                    "--sibling has no key {other:?}; use stack, application, stages, \
-                     include, exclude and buildspec"
+                    "--sibling has no key {other:?}; use stack, application, stages, approval, \
+                     include, exclude, buildspec, sites, bucket and folder"
                 ),
             }
         }
@@ -258,18 +274,47 @@ impl Options {
                 sibling.application
             );
         }
+        for (what, listed) in [
+            ("approval", &sibling.approval_stages),
+            ("sites", &sibling.site_stages),
+        ] {
+            if let Some(unknown) = listed.iter().find(|s| !sibling.stages.contains(s)) {
+                bail!(
+                    "pipeline {:?}: {what}= names {unknown:?}, which is not one of its stages ({})",
+                    sibling.stack,
+                    sibling.stages.join(", ")
+                );
+            }
+        }
+        if !sibling.site_stages.is_empty() && sibling.site_bucket.is_empty() {
+            bail!(
+                "pipeline {:?} has site stages but no bucket=, such as bucket=hello-web-* \
+                 ('*' stands for the stage)",
+                sibling.stack
+            );
+        }
         let configs = sibling
             .stages
             .iter()
             .map(|name| {
-                sluice_core::StageConfig::new(
+                let stage = sluice_core::StageConfig::new(
                     name,
                     &format!("{}-{name}", sibling.application),
                     None,
-                    false,
-                )
+                    sibling.approval_stages.contains(name),
+                )?;
+                if !sibling.site_stages.contains(name) {
+                    return Ok(stage);
+                }
+                let site = sluice_core::site::SiteTarget::for_stage(
+                    &stage.name,
+                    &sibling.site_bucket,
+                    &sibling.site_folder,
+                    "index.html",
+                )?;
+                Ok(stage.with_site(site))
             })
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Vec<_>, sluice_core::ConfigError>>()
             .with_context(|| format!("pipeline {:?} has an invalid stage list", sibling.stack))?;
         sluice_core::Pipeline::new(&sibling.stack, &self.repository, &self.branch, configs)
             .with_context(|| format!("pipeline {:?} is invalid", sibling.stack))?;
@@ -606,10 +651,13 @@ impl Local {
             ("BranchName", self.options.branch.clone()),
             ("ApplicationName", sibling.application.clone()),
             ("Stages", sibling.stages.join(",")),
-            ("ApprovalStages", String::new()),
+            ("ApprovalStages", sibling.approval_stages.join(",")),
             ("IncludePaths", sibling.include_paths.join(",")),
             ("ExcludePaths", sibling.exclude_paths.join(",")),
             ("BuildSpec", sibling.buildspec.clone()),
+            ("SiteStages", sibling.site_stages.join(",")),
+            ("SiteBucket", sibling.site_bucket.clone()),
+            ("SiteFolder", sibling.site_folder.clone()),
             ("LocalDriverUrl", driver_url.to_owned()),
         ];
         stack::deploy(
