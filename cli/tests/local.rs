@@ -586,7 +586,11 @@ async fn one_repository_feeds_two_pipelines_each_started_by_its_own_files_only()
         [api, first.clone()],
         "not {web} nor {notes}"
     );
-    assert_eq!(delivered(&local, WEB).await, [web, first], "not {notes}");
+    assert_eq!(
+        delivered(&local, WEB).await,
+        [web.clone(), first],
+        "not {notes}"
+    );
     assert_eq!(
         stack_parameter(&local, "hello-api-staging", "Greeting")
             .await
@@ -596,6 +600,92 @@ async fn one_repository_feeds_two_pipelines_each_started_by_its_own_files_only()
     assert_eq!(
         site_page(&local, "hello-web-production", "").await,
         (200, "<h1>hi</h1>\n".into())
+    );
+
+    // A failed upload: one of the build's files is gone by the time production is
+    // approved. The deploy stops there, before the entry document, and production
+    // keeps serving the previous site.
+    edit(&checkout, "web/index.html", "hi", "hey");
+    std::fs::write(checkout.dir.join("web/more.txt"), "more\n").expect("add");
+    let more = checkout.commit("web: more").await.expect("commit");
+    checkout.push().await.expect("push");
+    let artifacts = local.sibling_outputs[WEB]["ArtifactBucketName"].clone();
+    let (_, failed) = decide_site(&local, &more, async |at_gate| {
+        let artifact = at_gate.artifact.as_ref().expect("the pinned artifact");
+        let pinned = artifact
+            .site
+            .iter()
+            .find(|f| f.path == "site/more.txt")
+            .expect("more.txt was pinned");
+        s3.delete_object()
+            .bucket(&artifacts)
+            .key(&pinned.object.key)
+            .set_version_id(pinned.object.version.clone())
+            .send()
+            .await
+            .expect("the build's file deleted");
+    })
+    .await;
+    assert_eq!(failed.status, Status::Failed);
+    let reason = failed.reason.unwrap_or_default();
+    assert!(
+        reason.contains("upload of more.txt")
+            && reason.contains("the previous site is still served"),
+        "{reason}"
+    );
+    assert_eq!(
+        site_page(&local, "hello-web-production", "").await,
+        (200, "<h1>hi</h1>\n".into())
+    );
+    assert_eq!(
+        site_page(&local, "hello-web-production", "more.txt")
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        site_page(&local, "hello-web-staging", "").await,
+        (200, "<h1>hey</h1>\n".into())
+    );
+
+    // Staging rolled back: the previous files again, and the newer one gone.
+    let (_, operator) = person(&local, "sluice-operators", "olga").await;
+    let (ok, said) = sluice_in(
+        &local,
+        WEB,
+        &artifacts,
+        &operator,
+        &["rollback", "staging", "--yes"],
+    );
+    assert!(ok, "{said}");
+    assert!(
+        said.contains(
+            "It will change 2 files: 0 added, 1 changed, 1 removed in bucket hello-web-staging"
+        ),
+        "{said}"
+    );
+    let rolled_back = follow_in(&local, WEB, &web, SETTLE, |e| {
+        e.rollback_of.is_some() && e.status.is_terminal()
+    })
+    .await
+    .expect("the rollback finishes");
+    assert_eq!(
+        rolled_back.status,
+        Status::Succeeded,
+        "{:?}",
+        rolled_back.reason
+    );
+    assert_eq!(
+        site_page(&local, "hello-web-staging", "").await,
+        (200, "<h1>hi</h1>\n".into())
+    );
+    assert_eq!(
+        site_page(&local, "hello-web-staging", "more.txt").await.0,
+        404
+    );
+    assert_eq!(
+        site_page(&local, "hello-web-staging", "new.txt").await,
+        (200, "new\n".into())
     );
 }
 
@@ -612,6 +702,19 @@ async fn site_page(local: &Local, bucket: &str, path: &str) -> (u16, String) {
 /// the approval page, approves there, and waits for the execution to succeed; returns
 /// the page.
 async fn approve_site(local: &Local, commit: &str) -> String {
+    let (page, done) = decide_site(local, commit, async |_| {}).await;
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
+    page
+}
+
+/// Waits for the front-end's execution of `commit` to reach production's gate, calls
+/// `meanwhile` with it, reads the approval page, approves there, and waits for the
+/// execution to finish; returns the page and the finished execution.
+async fn decide_site(
+    local: &Local,
+    commit: &str,
+    meanwhile: impl AsyncFnOnce(&sluice_core::Execution),
+) -> (String, sluice_core::Execution) {
     const WEB: &str = "hello-web-pipeline";
     let at_gate = follow_in(local, WEB, commit, GATE, |e| {
         awaits_approval(e, "production") || e.status.is_terminal()
@@ -623,6 +726,7 @@ async fn approve_site(local: &Local, commit: &str) -> String {
         "{:?}",
         at_gate.reason
     );
+    meanwhile(&at_gate).await;
     let link = approval_email(local, at_gate.id.as_str(), "production", SETTLE)
         .await
         .expect("the approval email")
@@ -647,8 +751,7 @@ async fn approve_site(local: &Local, commit: &str) -> String {
     let done = follow_in(local, WEB, commit, SETTLE, |e| e.status.is_terminal())
         .await
         .expect("the front-end finishes");
-    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
-    page
+    (page, done)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -966,6 +1069,20 @@ async fn person(local: &Local, role: &str, session: &str) -> (String, Vec<(Strin
 
 /// Runs the `sluice` command as `person` against local mode: its exit status and output.
 fn sluice_as(local: &Local, person: &[(String, String)], args: &[&str]) -> (bool, String) {
+    let bucket = local
+        .output("ArtifactBucketName")
+        .expect("the state bucket");
+    sluice_in(local, &local.options.stack, &bucket, person, args)
+}
+
+/// Runs the `sluice` command as `person` for `pipeline`, whose state is in `bucket`.
+fn sluice_in(
+    local: &Local,
+    pipeline: &str,
+    bucket: &str,
+    person: &[(String, String)],
+    args: &[&str],
+) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(args)
         .envs(person.iter().map(|(k, v)| (k, v)))
@@ -974,13 +1091,8 @@ fn sluice_as(local: &Local, person: &[(String, String)], args: &[&str]) -> (bool
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("SLUICE_PIPELINE", &local.options.stack)
-        .env(
-            "SLUICE_BUCKET",
-            local
-                .output("ArtifactBucketName")
-                .expect("the state bucket"),
-        )
+        .env("SLUICE_PIPELINE", pipeline)
+        .env("SLUICE_BUCKET", bucket)
         .env_remove("AWS_PROFILE")
         .output()
         .expect("run sluice");
