@@ -338,10 +338,27 @@ async fn serve(args: LocalArgs) -> Result<String> {
 
 /// Runs the demo; succeeds only if production answered.
 async fn demo(args: LocalArgs, auto_approve: bool) -> Result<String> {
-    let options = args.options()?;
-    let example = match args.app()? {
-        Some(app) => app,
-        None => options.workspace.join("examples/hello-api"),
+    let mut options = args.options()?;
+    let (example, front) = match args.app()? {
+        Some(app) => (app, None),
+        // The examples: hello-api at the repository's root, hello-web under web/,
+        // each delivered by its own pipeline.
+        None => {
+            let web = options.workspace.join("examples/hello-web");
+            let front = local::Sibling::parse(local::demo::FRONT_PIPELINE)?;
+            let stack = front.stack.clone();
+            options.set_paths(
+                &options.include_paths.join(","),
+                &[options.exclude_paths.clone(), vec!["web/".to_owned()]]
+                    .concat()
+                    .join(","),
+            )?;
+            options.add_sibling(front)?;
+            (
+                options.workspace.join("examples/hello-api"),
+                Some((web, stack)),
+            )
+        }
     };
     if options.endpoint.is_none() && options.state.exists() {
         // A fresh emulator starts with nothing: so does the rest of local mode.
@@ -351,7 +368,12 @@ async fn demo(args: LocalArgs, auto_approve: bool) -> Result<String> {
     let console = Console::new();
     let local = Local::start(options, console.clone()).await?;
     let result = tokio::select! {
-        r = local::demo::run(&local, &example, auto_approve) => r,
+        r = local::demo::run(
+            &local,
+            &example,
+            front.as_ref().map(|(example, stack)| local::demo::Front { example, stack }),
+            auto_approve,
+        ) => r,
         _ = stopped() => Err(anyhow::anyhow!("interrupted; everything started was stopped")),
     };
     let last_stage = local.options.stages.last().cloned().unwrap_or_default();

@@ -463,25 +463,10 @@ async fn one_repository_feeds_two_pipelines_each_started_by_its_own_files_only()
             .build(),
     );
     for stage in ["staging", "production"] {
-        s3.create_bucket()
-            .bucket(format!("hello-web-{stage}"))
-            .send()
+        local
+            .create_site_bucket(&format!("hello-web-{stage}"))
             .await
             .expect("the site's bucket");
-        let website = aws_sdk_s3::types::WebsiteConfiguration::builder()
-            .index_document(
-                aws_sdk_s3::types::IndexDocument::builder()
-                    .suffix("index.html")
-                    .build()
-                    .expect("an index document"),
-            )
-            .build();
-        s3.put_bucket_website()
-            .bucket(format!("hello-web-{stage}"))
-            .website_configuration(website)
-            .send()
-            .await
-            .expect("the bucket serves a website");
     }
     let source = dir.path().join("source");
     two_applications(&source);
@@ -738,16 +723,10 @@ async fn decide_site(
         .text()
         .await
         .expect("its text");
-    let token = link.split("token=").nth(1).unwrap_or_default().to_owned();
-    let action = link.split('?').next().unwrap_or_default().to_owned();
-    let answer = reqwest::Client::new()
-        .post(&action)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={token}&decision=approve&name=Ada"))
-        .send()
+    let status = demo::decide(&link, "approve", "Ada")
         .await
         .expect("the decision");
-    assert!(answer.status().is_success(), "{}", answer.status());
+    assert_eq!(status, 200);
     let done = follow_in(local, WEB, commit, SETTLE, |e| e.status.is_terminal())
         .await
         .expect("the front-end finishes");

@@ -277,96 +277,77 @@ pub async fn call(url: &str) -> Result<(u16, String)> {
 /// How long the first build of the example may take on a slow machine.
 pub const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// The front-end of the demo: `examples/hello-web`, in the repository's `web/`
+/// folder, delivered by its own pipeline to a site per stage.
+pub struct Front<'a> {
+    /// The example's folder.
+    pub example: &'a Path,
+    /// Its pipeline's stack (a sibling of local mode's first pipeline).
+    pub stack: &'a str,
+}
+
+/// The sibling pipeline `sluice demo` adds for hello-web: its `web/` files only, a
+/// site per stage built into `site/<stage>/`, production after an approval.
+pub const FRONT_PIPELINE: &str = "stack=hello-web-pipeline application=hello-web \
+     stages=staging,production approval=production sites=staging,production \
+     bucket=hello-web-* folder=site/* include=web/ buildspec=web/buildspec.yml";
+
 /// The demo: push the application, follow it through every stage, approve each gate
-/// (automatically, or by a click on the emailed link), call the last stage. Returns
-/// its answer.
-pub async fn run(local: &Local, example: &Path, auto_approve: bool) -> Result<String> {
+/// (automatically, or by a click on the emailed link), call the last stage. With a
+/// front-end, its site follows: pointed at each stage's API, delivered, and its
+/// address printed. Returns the last stage's answer.
+pub async fn run(
+    local: &Local,
+    example: &Path,
+    front: Option<Front<'_>>,
+    auto_approve: bool,
+) -> Result<String> {
     let console = &local.console;
-    let checkout_dir = local
-        .options
-        .state
-        .join("work")
-        .join(&local.options.repository);
-    let checkout = Checkout::from_example(local, example, &checkout_dir).await?;
+    let work = local.options.state.join("work");
+    let source = match &front {
+        None => example.to_path_buf(),
+        // One repository: the API at its root, the site's sources under web/.
+        Some(front) => {
+            let both = work.join("source");
+            if both.exists() {
+                std::fs::remove_dir_all(&both)
+                    .with_context(|| format!("cannot clear {}", both.display()))?;
+            }
+            copy_tree(example, &both)?;
+            copy_tree(front.example, &both.join("web"))?;
+            for stage in local.sibling_stages(front.stack)? {
+                local
+                    .create_site_bucket(&format!("hello-web-{stage}"))
+                    .await?;
+            }
+            both
+        }
+    };
+    let checkout = Checkout::create(
+        &local.repository,
+        &local.options.branch,
+        &source,
+        &work.join(&local.options.repository),
+        "hello-api: first delivery",
+    )
+    .await?;
     let commit = checkout.push().await?;
     console.say(
         "demo",
         format!("pushed {} to {}", &commit[..12], local.options.branch),
     );
-    let mut decided: Vec<String> = Vec::new();
-    let mut shown: Vec<String> = Vec::new();
-    loop {
-        // The build first; after a gate, a person may take their time.
-        let timeout = if decided.is_empty() {
-            BUILD_TIMEOUT
-        } else {
-            Duration::from_secs(24 * 3600)
-        };
-        let seen = follow(local, &commit, timeout, |e| {
-            e.status.is_terminal() || waiting_stage(e).is_some_and(|s| !decided.contains(&s))
-        })
-        .await?;
-        // What each stage deployed so far answers.
-        for stage in seen
-            .stages
-            .iter()
-            .filter(|s| s.status == StageStatus::Succeeded)
-        {
-            if !shown.contains(&stage.name.to_string()) {
-                shown.push(stage.name.to_string());
-                match local
-                    .application_url(&local.options.stack_of(stage.name.as_str()))
-                    .await
-                {
-                    Ok((output, url)) => {
-                        let (_, answer) = call(&url).await?;
-                        console.say(
-                            "demo",
-                            format!("{} answers ({output}): {answer}", stage.name),
-                        );
-                    }
-                    Err(e) => console.say("demo", format!("{} deployed; {e:#}", stage.name)),
-                }
+    let stack = local.options.stack.clone();
+    deliver(local, &stack, &commit, auto_approve, async |stage| {
+        match local.application_url(&local.options.stack_of(stage)).await {
+            Ok((output, url)) => {
+                let (_, answer) = call(&url).await?;
+                console.say("demo", format!("{stage} answers ({output}): {answer}"));
             }
+            Err(e) => console.say("demo", format!("{stage} deployed; {e:#}")),
         }
-        if seen.status.is_terminal() {
-            if seen.status != Status::Succeeded {
-                bail!(
-                    "the execution ended {}: {}",
-                    seen.status,
-                    seen.reason.clone().unwrap_or_default()
-                );
-            }
-            break;
-        }
-        let Some(stage) = waiting_stage(&seen) else {
-            continue;
-        };
-        let email =
-            approval_email(local, seen.id.as_str(), &stage, Duration::from_secs(60)).await?;
-        let link = email
-            .approval_link()
-            .ok_or_else(|| anyhow!("the approval email has no link"))?;
-        if auto_approve {
-            console.say(
-                "demo",
-                format!("DEMO_AUTO_APPROVE=1: approving {stage} through the page"),
-            );
-            let status = decide(&link, "approve", "demo").await?;
-            if status != 200 {
-                bail!("the approval page answered {status} to the approval");
-            }
-        } else {
-            console.say("demo", "");
-            console.say(
-                "demo",
-                format!("Open this link to see what will change in {stage}, and approve:"),
-            );
-            console.say("demo", format!("  {link}"));
-            console.say("demo", "(waiting for your decision)");
-        }
-        decided.push(stage);
-    }
+        Ok(())
+    })
+    .await?;
     let last = local
         .options
         .stages
@@ -381,7 +362,140 @@ pub async fn run(local: &Local, example: &Path, auto_approve: bool) -> Result<St
     if status != 200 {
         bail!("{last} answered {status}: {answer}");
     }
+    if let Some(front) = front {
+        deliver_front(local, &checkout, front.stack, auto_approve).await?;
+    }
     Ok(answer)
+}
+
+/// Points hello-web at each stage's API (its stage configuration, as a developer
+/// would write it), pushes, and follows its pipeline to production.
+async fn deliver_front(
+    local: &Local,
+    checkout: &Checkout,
+    stack: &str,
+    auto_approve: bool,
+) -> Result<()> {
+    let console = &local.console;
+    let mut urls = std::collections::HashMap::new();
+    for stage in local.sibling_stages(stack)? {
+        let url = match local.application_url(&local.options.stack_of(&stage)).await {
+            Ok((_, url)) => url,
+            Err(_) => String::new(),
+        };
+        urls.insert(stage.clone(), url.clone());
+        let config = serde_json::json!({ "ApiUrl": url });
+        std::fs::write(
+            checkout.dir.join("web").join(format!("{stage}.json")),
+            format!("{config}\n"),
+        )
+        .context("cannot write hello-web's stage configuration")?;
+    }
+    let commit = checkout
+        .commit("hello-web: call each stage's hello-api")
+        .await?;
+    checkout.push().await?;
+    console.say(
+        "demo",
+        format!(
+            "pushed {}: hello-web calls each stage's API; only its pipeline runs",
+            &commit[..12]
+        ),
+    );
+    deliver(local, stack, &commit, auto_approve, async |stage| {
+        let bucket = format!("hello-web-{stage}");
+        let address = format!("{}/sites/{bucket}/", local.driver_url);
+        let (status, page) = call(&address).await?;
+        if status != 200 {
+            bail!("the {stage} site answered {status}: {page}");
+        }
+        let api = urls.get(stage).map(String::as_str).unwrap_or_default();
+        if !page.contains(api) {
+            bail!("the {stage} site's page does not call {api}:\n{page}");
+        }
+        console.say(
+            "demo",
+            format!("hello-web {stage}: {address} (its page calls {api})"),
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// Follows pipeline `stack`'s execution of `commit` to its end, approving each gate
+/// (automatically, or by a click on the emailed link), and calls `deployed` once for
+/// each stage that succeeds.
+async fn deliver(
+    local: &Local,
+    stack: &str,
+    commit: &str,
+    auto_approve: bool,
+    deployed: impl AsyncFn(&str) -> Result<()>,
+) -> Result<()> {
+    let console = &local.console;
+    let mut decided: Vec<String> = Vec::new();
+    let mut shown: Vec<String> = Vec::new();
+    loop {
+        // The build first; after a gate, a person may take their time.
+        let timeout = if decided.is_empty() {
+            BUILD_TIMEOUT
+        } else {
+            Duration::from_secs(24 * 3600)
+        };
+        let seen = follow_in(local, stack, commit, timeout, |e| {
+            e.status.is_terminal() || waiting_stage(e).is_some_and(|s| !decided.contains(&s))
+        })
+        .await?;
+        for stage in seen
+            .stages
+            .iter()
+            .filter(|s| s.status == StageStatus::Succeeded)
+        {
+            if !shown.contains(&stage.name.to_string()) {
+                shown.push(stage.name.to_string());
+                deployed(stage.name.as_str()).await?;
+            }
+        }
+        if seen.status.is_terminal() {
+            if seen.status != Status::Succeeded {
+                bail!(
+                    "{stack}'s execution ended {}: {}",
+                    seen.status,
+                    seen.reason.clone().unwrap_or_default()
+                );
+            }
+            return Ok(());
+        }
+        let Some(stage) = waiting_stage(&seen) else {
+            continue;
+        };
+        let email =
+            approval_email(local, seen.id.as_str(), &stage, Duration::from_secs(60)).await?;
+        let link = email
+            .approval_link()
+            .ok_or_else(|| anyhow!("the approval email has no link"))?;
+        if auto_approve {
+            console.say(
+                "demo",
+                format!("DEMO_AUTO_APPROVE=1: approving {stage} of {stack} through the page"),
+            );
+            let status = decide(&link, "approve", "demo").await?;
+            if status != 200 {
+                bail!("the approval page answered {status} to the approval");
+            }
+        } else {
+            console.say("demo", "");
+            console.say(
+                "demo",
+                format!(
+                    "Open this link to see what will change in {stage} ({stack}), and approve:"
+                ),
+            );
+            console.say("demo", format!("  {link}"));
+            console.say("demo", "(waiting for your decision)");
+        }
+        decided.push(stage);
+    }
 }
 
 /// The stage `e` waits at for approval, if any.

@@ -678,6 +678,46 @@ impl Local {
             .ok_or_else(|| anyhow!("the {} stack has no output {key}", self.options.stack))
     }
 
+    /// The stages of sibling pipeline `stack`.
+    pub fn sibling_stages(&self, stack: &str) -> Result<Vec<String>> {
+        self.options
+            .siblings
+            .iter()
+            .find(|s| s.stack == stack)
+            .map(|s| s.stages.clone())
+            .ok_or_else(|| anyhow!("local mode runs no pipeline {stack}"))
+    }
+
+    /// Creates bucket `name` serving a static website (`index.html`), as whoever runs
+    /// a site's hosting would; local mode's driver serves it at `/sites/<name>/`.
+    pub async fn create_site_bucket(&self, name: &str) -> Result<()> {
+        let s3 = sluice_adapters::aws::s3_client(&self.sdk);
+        s3.create_bucket().bucket(name).send().await.map_err(|e| {
+            anyhow!(
+                "cannot create bucket {name}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        })?;
+        let index = aws_sdk_s3::types::IndexDocument::builder()
+            .suffix("index.html")
+            .build()?;
+        let website = aws_sdk_s3::types::WebsiteConfiguration::builder()
+            .index_document(index)
+            .build();
+        s3.put_bucket_website()
+            .bucket(name)
+            .website_configuration(website)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "cannot make {name} a website: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            })?;
+        Ok(())
+    }
+
     /// Where pipeline `stack` (the first or a sibling) keeps its executions.
     pub fn store_of(&self, stack: &str) -> Result<ExecutionStore<S3Objects>> {
         let outputs = if stack == self.options.stack {

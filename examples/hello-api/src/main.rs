@@ -25,6 +25,11 @@ fn respond(method: &Method, path: &str, stage: &str) -> Response<Body> {
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
     );
+    // A public greeting, read by hello-web's page from another origin; no credentials.
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
     response
 }
 
@@ -56,6 +61,7 @@ mod tests {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(json_of(&response)["stage"], "staging");
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
     }
 
     #[test]
