@@ -432,6 +432,8 @@ struct Cfn {
     outputs: BTreeMap<String, BTreeMap<String, String>>,
     /// Sites' buckets: key to the object served.
     sites: BTreeMap<String, BTreeMap<String, SiteFake>>,
+    /// Every upload to a site's bucket: the bucket, and the artifact key copied.
+    site_uploads: Vec<(String, String)>,
 }
 
 /// An object of a site's bucket, and where it was copied from.
@@ -509,6 +511,11 @@ impl MemoryDeployer {
             .get(bucket)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Every upload to a site's bucket, in order: the bucket and the artifact key.
+    pub fn site_uploads(&self) -> Vec<(String, String)> {
+        lock(&self.cfn).site_uploads.clone()
     }
 
     /// While slow, new change sets stay `Pending` until [`Self::work_out`] is called.
@@ -854,8 +861,10 @@ impl Deployer for MemoryDeployer {
                 cache_control: upload.cache_control.to_owned(),
                 source: Some(source.key.clone()),
             };
-            lock(&self.cfn)
-                .sites
+            let mut cfn = lock(&self.cfn);
+            cfn.site_uploads
+                .push((bucket.to_owned(), source.key.clone()));
+            cfn.sites
                 .entry(bucket.to_owned())
                 .or_default()
                 .insert(upload.key.clone(), object);

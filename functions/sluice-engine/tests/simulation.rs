@@ -140,6 +140,8 @@ struct OperatorCall {
 
 /// The pushes a run makes, at most.
 const PUSHES: u32 = 4;
+/// Production's bucket, in the runs where production is a site.
+const SITE: &str = "hello-web-production";
 /// Steps of the chaotic phase of a run.
 const STEPS: usize = 160;
 
@@ -165,6 +167,8 @@ struct Sim {
     /// deliver per commit (with filters, those that changed a file in them or came
     /// without an old commit; without, all), and the last of them.
     filtered: bool,
+    /// Whether production is a site stage (bucket [`SITE`]) instead of a stack.
+    site: bool,
     relevant: BTreeMap<String, u32>,
     last_relevant: Option<(u32, String)>,
     /// The pushes whose event a function handled (at least one copy).
@@ -198,7 +202,22 @@ impl Sim {
         let mut rng = fastrand::Rng::with_seed(seed);
         // A third of the runs: a pipeline fed by part of its repository.
         let filtered = rng.u32(0..3) == 0;
-        let mut config = support::config();
+        // A quarter: production is a static site, deployed to its bucket.
+        let site = rng.u32(0..4) == 0;
+        let mut config = if site {
+            support::config_with(&[
+                ("SLUICE_SITE_STAGES", "production"),
+                ("SLUICE_SITE_BUCKET", SITE),
+            ])
+        } else {
+            support::config()
+        };
+        if site {
+            // What production served before Sluice.
+            fakes
+                .deployer
+                .put_site_object(SITE, "index.html", "before", 6);
+        }
         if filtered {
             config.paths = sluice_engine::paths::PathFilter::new(&["api/"], &["**/*.md"])
                 .expect("valid patterns");
@@ -231,6 +250,7 @@ impl Sim {
             pushes: BTreeMap::new(),
             head: None,
             filtered,
+            site,
             relevant: BTreeMap::new(),
             last_relevant: None,
             handled_pushes: BTreeSet::new(),
@@ -412,10 +432,21 @@ impl Sim {
         }
         let prefix = self.engine.config.artifact_prefix(&execution);
         let template = template_of(&request.source_version, &mut self.rng);
-        for (name, body) in [
-            ("packaged.yaml", template),
-            ("production.json", r#"{"Parameters": {}}"#.to_owned()),
-        ] {
+        let commit = &request.source_version;
+        let mut files = vec![
+            ("packaged.yaml".to_owned(), template),
+            (
+                "production.json".to_owned(),
+                r#"{"Parameters": {}}"#.to_owned(),
+            ),
+        ];
+        if self.site {
+            // Each commit's page, and a style sheet named after it: every deploy
+            // changes one file, adds one and removes the last commit's.
+            files.push(("site/index.html".into(), format!("page of {commit}")));
+            files.push((format!("site/{}.css", &commit[..8]), "css".into()));
+        }
+        for (name, body) in files {
             let key = format!("{prefix}{name}");
             let condition = match self.objects.get(&key).await.expect("memory") {
                 Some(o) => Condition::Matches(o.etag),
@@ -717,7 +748,7 @@ async fn check(sim: &Sim) -> Result<(), String> {
         for s in e
             .stages
             .iter()
-            .filter(|s| s.status == StageStatus::Succeeded)
+            .filter(|s| s.status == StageStatus::Succeeded && s.site.is_none())
         {
             let own = executed
                 .iter()
@@ -753,6 +784,36 @@ async fn check(sim: &Sim) -> Result<(), String> {
         if !approved {
             return Err(format!(
                 "{} deployed production without an approval",
+                owner.id
+            ));
+        }
+    }
+
+    // Production's site got only files of executions approved there (a rollback's
+    // are those of the execution it deploys again, approved when it ran).
+    for (bucket, key) in sim.deployer.site_uploads() {
+        if bucket != SITE {
+            return Err(format!("a site was deployed to {bucket}, not {SITE}"));
+        }
+        let approved_here = |e: &Execution| {
+            stage_of(e, "production")
+                .approval
+                .as_ref()
+                .and_then(|a| a.decision.as_ref())
+                .is_some_and(|d| d.approved)
+        };
+        let owner = by_id
+            .iter()
+            .find(|(id, _)| key.contains(&format!("/{id}/site/")))
+            .map(|(_, e)| *e)
+            .ok_or_else(|| format!("{key} was deployed to {SITE} but belongs to no execution"))?;
+        let approved = approved_here(owner)
+            || executions
+                .iter()
+                .any(|r| r.rollback_of.as_ref() == Some(&owner.id) && approved_here(r));
+        if !approved {
+            return Err(format!(
+                "{} deployed {key} to production's site without an approval",
                 owner.id
             ));
         }
@@ -875,6 +936,31 @@ async fn check(sim: &Sim) -> Result<(), String> {
                     .map(|e| (&e.id, e.status, &e.reason, e.timeline.first()))
                     .collect::<Vec<_>>()
             ));
+        }
+    }
+
+    // Production's site ends as the newest execution to pass production built it:
+    // its page, and no file of another build.
+    if sim.site {
+        let newest = executions
+            .iter()
+            .filter(|e| stage_of(e, "production").status.is_passed())
+            .min_by(|a, b| a.id.cmp(&b.id));
+        let served = sim.deployer.site(SITE);
+        if let Some(newest) = newest {
+            let built = newest.rollback_of.as_ref().unwrap_or(&newest.id);
+            let from = format!("/{built}/site/");
+            let stray: Vec<_> = served
+                .iter()
+                .filter(|(_, o)| !o.source.as_deref().is_some_and(|k| k.contains(&from)))
+                .map(|(key, o)| (key, o.source.clone()))
+                .collect();
+            if !stray.is_empty() || !served.contains_key("index.html") {
+                return Err(format!(
+                    "{SITE} serves {stray:?} beside the files of {built}, the newest to pass production ({})",
+                    newest.id
+                ));
+            }
         }
     }
 
