@@ -712,7 +712,7 @@ async fn decide_site(
         at_gate.reason
     );
     meanwhile(&at_gate).await;
-    let link = approval_email(local, at_gate.id.as_str(), "production", SETTLE)
+    let link = demo::approval_email_in(local, WEB, at_gate.id.as_str(), "production", SETTLE)
         .await
         .expect("the approval email")
         .approval_link()

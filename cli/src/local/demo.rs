@@ -202,21 +202,38 @@ pub fn awaits_approval(e: &Execution, stage: &str) -> bool {
         .any(|s| s.name.as_str() == stage && s.status == StageStatus::AwaitingApproval)
 }
 
-/// The approval email for `stage` of `execution`.
+/// The approval email for `stage` of `execution` (of local mode's first pipeline).
 pub async fn approval_email(
     local: &Local,
     execution: &str,
     stage: &str,
     timeout: Duration,
 ) -> Result<Email> {
+    approval_email_in(local, &local.options.stack, execution, stage, timeout).await
+}
+
+/// The approval email for `stage` of `execution` of pipeline `stack`: pipelines fed
+/// by one repository give a push the same execution id, so the link's address
+/// (each pipeline's own) tells them apart.
+pub async fn approval_email_in(
+    local: &Local,
+    stack: &str,
+    execution: &str,
+    stage: &str,
+    timeout: Duration,
+) -> Result<Email> {
+    let base = local
+        .approval_bases
+        .get(stack)
+        .with_context(|| format!("local mode runs no pipeline {stack}"))?;
+    let wanted = format!("{base}/approvals/{execution}/{stage}?");
     local
         .outbox
         .wait_for(timeout, |m| {
-            m.approval_link()
-                .is_some_and(|l| l.contains(&format!("/approvals/{execution}/{stage}?")))
+            m.approval_link().is_some_and(|l| l.starts_with(&wanted))
         })
         .await
-        .with_context(|| format!("no approval email for {stage} of {execution}"))
+        .with_context(|| format!("no approval email for {stage} of {execution} in {stack}"))
 }
 
 /// Decides through the page as a browser would: GET the link, then POST its form.
@@ -469,8 +486,14 @@ async fn deliver(
         let Some(stage) = waiting_stage(&seen) else {
             continue;
         };
-        let email =
-            approval_email(local, seen.id.as_str(), &stage, Duration::from_secs(60)).await?;
+        let email = approval_email_in(
+            local,
+            stack,
+            seen.id.as_str(),
+            &stage,
+            Duration::from_secs(60),
+        )
+        .await?;
         let link = email
             .approval_link()
             .ok_or_else(|| anyhow!("the approval email has no link"))?;

@@ -348,6 +348,9 @@ pub struct Local {
     pub outputs: HashMap<String, String>,
     /// The outputs of each sibling's Sluice stack, by stack name.
     pub sibling_outputs: HashMap<String, HashMap<String, String>>,
+    /// Where each pipeline's approval links point (its own listener), by stack name:
+    /// pipelines fed by one repository give one push the same execution id.
+    pub approval_bases: HashMap<String, String>,
     tasks: Vec<JoinHandle<()>>,
     builds: codebuild::Builds,
     bus: bus::Bus,
@@ -527,6 +530,7 @@ impl Local {
             outbox,
             outputs: HashMap::new(),
             sibling_outputs: HashMap::new(),
+            approval_bases: HashMap::new(),
             tasks,
             builds,
             faults: fault_proxy,
@@ -538,8 +542,11 @@ impl Local {
         local
             .subscribe_outbox(&local.output("NotificationTopicArn")?)
             .await?;
+        let first = local.options.stack.clone();
+        local.approval_bases.insert(first, local.driver_url.clone());
         for (sibling, url, host) in sibling_drivers {
             let outputs = local.deploy_sibling(&sibling, &url, &template_url).await?;
+            local.approval_bases.insert(sibling.stack.clone(), url);
             let approval = approval_function_host(&outputs, &sibling.stack)?;
             *host.lock().unwrap_or_else(|e| e.into_inner()) = Some(approval);
             let topic = outputs
