@@ -166,15 +166,27 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
         } else {
             ""
         };
+        let target = match &s.site {
+            Some(_) => format!("site in {}", sluice_engine::messages::site_place(s)),
+            None => format!("stack {}", s.stack_name),
+        };
         let _ = writeln!(
             out,
-            "  {:<12} {:<18} stack {}{gate}  {timing}",
+            "  {:<12} {:<18} {}{gate}  {timing}",
             s.name,
             stage_word(s),
-            s.stack_name
+            shown(&target)
         );
         if !s.changes.is_empty() {
             let _ = writeln!(out, "  {:<12} {} resource changes", "", s.changes.len());
+        }
+        if !s.files.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {:<12} {}",
+                "",
+                sluice_engine::messages::file_counts(&s.files)
+            );
         }
         if let Some(decision) = s.approval.as_ref().and_then(|a| a.decision.as_ref()) {
             let _ = writeln!(
@@ -334,6 +346,36 @@ mod tests {
             )),
             "{out}"
         );
+    }
+
+    #[test]
+    fn show_says_where_a_site_stage_deploys_and_how_many_files_change() {
+        use sluice_core::site::{FileAction, FileChange, SiteTarget};
+        let now = chrono::Utc::now();
+        let mut e = pushed(now);
+        let stage = e.stages[1].name.clone();
+        e.stages[1].site =
+            Some(SiteTarget::for_stage(&stage, "app-web-*", "site", "index.html").expect("site"));
+        e.stages[1].change_set_id = Some("s3://app-web-production/".into());
+        e.stages[1].files = vec![
+            FileChange {
+                path: "index.html".into(),
+                action: FileAction::Change,
+                size: 10,
+            },
+            FileChange {
+                path: "old.css".into(),
+                action: FileAction::Remove,
+                size: 3,
+            },
+        ];
+        let out = details(&e, now);
+        assert!(out.contains("site in bucket app-web-production"), "{out}");
+        assert!(
+            out.contains("2 files: 0 added, 1 changed, 1 removed"),
+            "{out}"
+        );
+        assert!(out.contains("stack app-staging"), "{out}");
     }
 
     #[test]
