@@ -531,6 +531,15 @@ async fn one_repository_feeds_two_pipelines_each_started_by_its_own_files_only()
         })
         .await
         .expect("the front-end pipeline's email names it");
+    // And the back-end's reach the outbox too: it takes every pipeline's topic.
+    local
+        .outbox
+        .wait_for(SETTLE, |m| {
+            m.subject
+                .starts_with("[hello-api sluice] deployed to staging")
+        })
+        .await
+        .expect("the back-end pipeline's email reaches the outbox");
 
     // The back-end only: the reverse.
     edit(

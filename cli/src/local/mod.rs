@@ -324,6 +324,23 @@ impl Options {
         Ok(())
     }
 
+    /// The first pipeline, described as its siblings are: it delivers the repository
+    /// as the application of the same name, and has no site stages.
+    pub fn first_pipeline(&self) -> Sibling {
+        Sibling {
+            stack: self.stack.clone(),
+            application: self.repository.clone(),
+            stages: self.stages.clone(),
+            include_paths: self.include_paths.clone(),
+            exclude_paths: self.exclude_paths.clone(),
+            buildspec: self.buildspec.clone(),
+            approval_stages: self.approval_stages.clone(),
+            site_stages: Vec::new(),
+            site_bucket: String::new(),
+            site_folder: "site".into(),
+        }
+    }
+
     /// Sets the path filters from comma-separated glob lists (`--include-paths`,
     /// `--exclude-paths`), checked as the functions will check them.
     pub fn set_paths(&mut self, include: &str, exclude: &str) -> Result<()> {
@@ -536,7 +553,7 @@ impl Local {
             faults: fault_proxy,
             _emulator: emulator,
         };
-        let template_url = local.deploy().await?;
+        let (template_url, administrator) = local.deploy().await?;
         let approval = approval_function_host(&local.outputs, &local.options.stack)?;
         *approval_host.lock().unwrap_or_else(|e| e.into_inner()) = Some(approval);
         local
@@ -545,7 +562,9 @@ impl Local {
         let first = local.options.stack.clone();
         local.approval_bases.insert(first, local.driver_url.clone());
         for (sibling, url, host) in sibling_drivers {
-            let outputs = local.deploy_sibling(&sibling, &url, &template_url).await?;
+            let outputs = local
+                .deploy_pipeline(&sibling, &url, &template_url, &administrator)
+                .await?;
             local.approval_bases.insert(sibling.stack.clone(), url);
             let approval = approval_function_host(&outputs, &sibling.stack)?;
             *host.lock().unwrap_or_else(|e| e.into_inner()) = Some(approval);
@@ -603,7 +622,7 @@ impl Local {
 
     /// Packages the orchestrator and deploys the first pipeline's stack; returns the
     /// packaged template's address, for the siblings.
-    async fn deploy(&mut self) -> Result<String> {
+    async fn deploy(&mut self) -> Result<(String, String)> {
         let template_path = self.options.workspace.join("template.yaml");
         let text = std::fs::read_to_string(&template_path)
             .with_context(|| format!("cannot read {}", template_path.display()))?;
@@ -616,60 +635,44 @@ impl Local {
             &self.console,
         )
         .await?;
-        let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
         // Whoever deploys the stack is the one principal that may change its bucket's policy.
         let administrator = crate::identity::caller(&self.sdk).await?;
-        let parameters = [
-            ("AdministratorArn", administrator),
-            ("RepositoryName", self.options.repository.clone()),
-            ("BranchName", self.options.branch.clone()),
-            ("ApplicationName", self.options.repository.clone()),
-            ("Stages", self.options.stages.join(",")),
-            ("ApprovalStages", self.options.approval_stages.join(",")),
-            ("IncludePaths", self.options.include_paths.join(",")),
-            ("ExcludePaths", self.options.exclude_paths.join(",")),
-            ("BuildSpec", self.options.buildspec.clone()),
-            ("LocalDriverUrl", self.driver_url.clone()),
-        ];
-        self.outputs = stack::deploy(
-            &cloudformation,
-            &self.options.stack,
-            &template_url,
-            &parameters,
-            &self.console,
-        )
-        .await?;
-        Ok(template_url)
+        let first = self.options.first_pipeline();
+        let driver_url = self.driver_url.clone();
+        self.outputs = self
+            .deploy_pipeline(&first, &driver_url, &template_url, &administrator)
+            .await?;
+        Ok((template_url, administrator))
     }
 
-    /// Deploys a sibling's Sluice stack from the packaged template, its functions
-    /// calling the driver at `driver_url`; returns the stack's outputs.
-    async fn deploy_sibling(
+    /// Deploys pipeline `pipeline`'s Sluice stack from the packaged template, its
+    /// functions calling the driver at `driver_url`; returns the stack's outputs.
+    async fn deploy_pipeline(
         &self,
-        sibling: &Sibling,
+        pipeline: &Sibling,
         driver_url: &str,
         template_url: &str,
+        administrator: &str,
     ) -> Result<HashMap<String, String>> {
         let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
-        let administrator = crate::identity::caller(&self.sdk).await?;
         let parameters = [
-            ("AdministratorArn", administrator),
+            ("AdministratorArn", administrator.to_owned()),
             ("RepositoryName", self.options.repository.clone()),
             ("BranchName", self.options.branch.clone()),
-            ("ApplicationName", sibling.application.clone()),
-            ("Stages", sibling.stages.join(",")),
-            ("ApprovalStages", sibling.approval_stages.join(",")),
-            ("IncludePaths", sibling.include_paths.join(",")),
-            ("ExcludePaths", sibling.exclude_paths.join(",")),
-            ("BuildSpec", sibling.buildspec.clone()),
-            ("SiteStages", sibling.site_stages.join(",")),
-            ("SiteBucket", sibling.site_bucket.clone()),
-            ("SiteFolder", sibling.site_folder.clone()),
+            ("ApplicationName", pipeline.application.clone()),
+            ("Stages", pipeline.stages.join(",")),
+            ("ApprovalStages", pipeline.approval_stages.join(",")),
+            ("IncludePaths", pipeline.include_paths.join(",")),
+            ("ExcludePaths", pipeline.exclude_paths.join(",")),
+            ("BuildSpec", pipeline.buildspec.clone()),
+            ("SiteStages", pipeline.site_stages.join(",")),
+            ("SiteBucket", pipeline.site_bucket.clone()),
+            ("SiteFolder", pipeline.site_folder.clone()),
             ("LocalDriverUrl", driver_url.to_owned()),
         ];
         stack::deploy(
             &cloudformation,
-            &sibling.stack,
+            &pipeline.stack,
             template_url,
             &parameters,
             &self.console,

@@ -46,8 +46,8 @@ pub struct Outbox {
     emails: Arc<Mutex<Vec<Email>>>,
     count: watch::Sender<usize>,
     console: Console,
-    /// The only topic whose messages are taken, once known.
-    topic: Arc<Mutex<Option<String>>>,
+    /// The topics whose messages are taken: each pipeline's, once known.
+    topics: Arc<Mutex<Vec<String>>>,
 }
 
 impl Outbox {
@@ -58,13 +58,16 @@ impl Outbox {
             emails: Arc::default(),
             count: watch::Sender::new(0),
             console,
-            topic: Arc::default(),
+            topics: Arc::default(),
         }
     }
 
-    /// Takes messages from `topic` only.
+    /// Takes messages from `topic` too (and from no topic never accepted).
     pub fn accept_topic(&self, topic: &str) {
-        *self.topic.lock().unwrap_or_else(|e| e.into_inner()) = Some(topic.to_owned());
+        self.topics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(topic.to_owned());
     }
 
     /// Every message so far, oldest first.
@@ -104,8 +107,14 @@ impl Outbox {
             .or(message["Type"].as_str())
             .unwrap_or_default()
             .to_owned();
-        let ours = self.topic.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if ours.is_none() || message["TopicArn"].as_str() != ours.as_deref() {
+        let ours = message["TopicArn"].as_str().is_some_and(|t| {
+            self.topics
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|accepted| accepted == t)
+        });
+        if !ours {
             return StatusCode::FORBIDDEN;
         }
         match kind.as_str() {

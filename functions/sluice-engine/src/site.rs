@@ -244,22 +244,22 @@ where
                 return Err(e.source.into());
             }
             Err(e) => {
-                let serving = if e.uploaded == 0 || !plan_reached_entry(&plan, e.uploaded) {
+                let entry_changes = plan
+                    .uploads
+                    .last()
+                    .is_some_and(|u| u.path == site.entry_document);
+                let serving = if e.uploaded >= plan.uploads.len() {
+                    "the new site is served; some files it no longer has are left"
+                } else if entry_changes {
                     "the previous site is still served"
                 } else {
-                    "the new pages are served; some old files are left"
+                    "the entry document is unchanged; some new files are up"
                 };
                 failed(format!("bucket {bucket}: {}; {serving}", chain(&e)))
             }
         };
         self.apply(&execution.id, event).await
     }
-}
-
-/// Whether the first `uploaded` uploads of `plan` include its last one (the entry
-/// document, when it changed).
-fn plan_reached_entry(plan: &SitePlan, uploaded: usize) -> bool {
-    uploaded >= plan.uploads.len()
 }
 
 #[cfg(test)]

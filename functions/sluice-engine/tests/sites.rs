@@ -270,3 +270,33 @@ async fn a_rollback_of_a_site_restores_the_previous_files() {
         index.source
     );
 }
+
+#[tokio::test]
+async fn a_failed_deletion_says_the_new_site_is_served_and_old_files_are_left() {
+    let world = World::with_sites();
+    old_sites(&world);
+    world.faults.set(|op| {
+        (op == "DeleteObjects")
+            .then(|| AwsError::service("DeleteObjects", "AccessDenied", "not allowed", false))
+    });
+    let execution = world.push(&commit(1)).await;
+    world
+        .site_built(
+            &execution,
+            &[("index.html", "<p>v2</p>"), ("style.css", "v2")],
+        )
+        .await;
+    let failed = world.execution(&execution.id).await;
+    let reason = failed.reason.unwrap_or_default();
+    assert!(
+        reason.contains("deletion of 1 files")
+            && reason.contains("the new site is served; some files it no longer has are left"),
+        "{reason}"
+    );
+    let served = world.deployer.site(STAGING_SITE);
+    assert!(
+        served["index.html"].source.is_some(),
+        "the new index serves"
+    );
+    assert!(served.contains_key("old.png"), "the deletion failed");
+}
