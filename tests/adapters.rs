@@ -291,3 +291,92 @@ async fn a_site_deploys_in_order_from_pinned_files_and_a_failure_leaves_the_old_
         "deployed again, the same site changes nothing"
     );
 }
+
+/// A site stage's distribution: the deployer asks CloudFront to clear the changed
+/// paths, and asking again with the same reference is the same invalidation.
+#[tokio::test]
+async fn the_deployer_clears_a_distributions_caches_once_per_deploy() {
+    use aws_sdk_cloudfront::types::{
+        DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig,
+        ViewerProtocolPolicy,
+    };
+    let emulator = Emulator::start();
+    let sdk = emulator.sdk_config().await;
+    let cloudfront = aws_sdk_cloudfront::Client::new(&sdk);
+    let origin = Origin::builder()
+        .id("site")
+        .domain_name("hello-web-production.s3.amazonaws.com")
+        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+        .build()
+        .expect("origin");
+    let config = DistributionConfig::builder()
+        .caller_reference("hello-web-production")
+        .comment("hello-web")
+        .enabled(true)
+        .origins(
+            Origins::builder()
+                .quantity(1)
+                .items(origin)
+                .build()
+                .expect("origins"),
+        )
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("site")
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .cache_policy_id("658327ea-f89d-4fab-a63d-7e88639e58f6")
+                .build()
+                .expect("cache behavior"),
+        )
+        .build()
+        .expect("distribution config");
+    let created = cloudfront
+        .create_distribution()
+        .distribution_config(config)
+        .send()
+        .await
+        .expect("a distribution");
+    let id = created
+        .distribution()
+        .map(|d| d.id().to_owned())
+        .expect("its id");
+
+    let deployer = CloudFormation::new(&sdk);
+    let paths = vec!["/".to_owned(), "/index.html".to_owned()];
+    let first = deployer
+        .invalidate(None, &id, &paths, "8204484184946-0f090c0a28ae-production-0")
+        .await
+        .expect("an invalidation");
+    assert!(!first.is_empty());
+    let listed = cloudfront
+        .list_invalidations()
+        .distribution_id(&id)
+        .send()
+        .await
+        .expect("invalidations");
+    let items = listed
+        .invalidation_list()
+        .map(|l| l.items())
+        .unwrap_or_default();
+    assert_eq!(items.len(), 1, "{items:?}");
+    let got = cloudfront
+        .get_invalidation()
+        .distribution_id(&id)
+        .id(&first)
+        .send()
+        .await
+        .expect("the invalidation");
+    let asked = got
+        .invalidation()
+        .and_then(|i| i.invalidation_batch())
+        .and_then(|b| b.paths())
+        .map(|p| p.items().to_vec())
+        .unwrap_or_default();
+    assert_eq!(asked, paths);
+
+    let unknown = deployer
+        .invalidate(None, "ENOSUCHDIST", &paths, "another")
+        .await
+        .expect_err("no such distribution");
+    assert!(!unknown.retryable, "{unknown}");
+}

@@ -397,6 +397,17 @@ test('site stages write only the buckets SiteBucket names, and only when there a
   await assertAllowed(deploy, 'cloudformation:DescribeStacks', stack('hello-api-staging'))
   for (const [action, resource] of calls(deploy, 'hello-api-staging-websitebucket-1a2b3c')) await assertAllowed(deploy, action, resource)
   for (const [action, resource] of calls(deploy, 'hello-web-staging')) await assertDenied(deploy, action, resource)
+  // A distribution: its caches may be cleared, by id or (from an output) any of the account's.
+  const cdn = (distribution) => sluiceTemplate({ SiteStages: 'production', SiteBucket: 'hello-web-*', SiteDistribution: distribution })
+  const dist = (id) => `arn:aws:cloudfront::${ACCOUNT}:distribution/${id}`
+  const byId = cdn('E2QWRUHAPOMQZL').role('DeployFunctionRole')
+  await assertAllowed(byId, 'cloudfront:CreateInvalidation', dist('E2QWRUHAPOMQZL'))
+  await assertDenied(byId, 'cloudfront:CreateInvalidation', dist('EOTHERDIST'))
+  await assertDenied(byId, 'cloudfront:UpdateDistribution', dist('E2QWRUHAPOMQZL'))
+  const fromOutput = cdn('hello-cdn-*:DistributionId').role('DeployFunctionRole')
+  await assertAllowed(fromOutput, 'cloudfront:CreateInvalidation', dist('EANYOFTHEACCOUNT'))
+  await assertAllowed(fromOutput, 'cloudformation:DescribeStacks', stack('hello-cdn-production'))
+  await assertDenied(named.role('DeployFunctionRole'), 'cloudfront:CreateInvalidation', dist('E2QWRUHAPOMQZL'))
   // Without site stages, no bucket outside Sluice's own is writable.
   for (const [action, resource] of calls(sluice.role('DeployFunctionRole'), 'hello-web-production')) {
     await assertDenied(sluice.role('DeployFunctionRole'), action, resource)

@@ -103,6 +103,9 @@ pub struct Sibling {
     pub site_stages: Vec<String>,
     pub site_bucket: String,
     pub site_folder: String,
+    /// The CloudFront distribution whose caches each site deploy clears
+    /// (`SiteDistribution`); empty for none.
+    pub site_distribution: String,
 }
 
 /// A comma-separated list, blanks dropped.
@@ -125,7 +128,7 @@ fn check_paths(
 impl Sibling {
     /// A sibling from `sluice local --sibling`'s words: `stack=NAME application=NAME
     /// [stages=LIST] [approval=LIST] [include=GLOBS] [exclude=GLOBS] [buildspec=PATH]
-    /// [sites=LIST bucket=PATTERN [folder=PATH]]`, lists comma-separated. Stages
+    /// [sites=LIST bucket=PATTERN [folder=PATH] [distribution=ID]]`, lists comma-separated. Stages
     /// default to `staging,production` with no approval, the buildspec to
     /// `buildspec.yml`, the site folder to `site`.
     pub fn parse(spec: &str) -> Result<Self> {
@@ -141,6 +144,7 @@ impl Sibling {
             site_stages: Vec::new(),
             site_bucket: String::new(),
             site_folder: "site".into(),
+            site_distribution: String::new(),
         };
         for word in spec.split_whitespace() {
             let Some((key, value)) = word.split_once('=') else {
@@ -157,9 +161,10 @@ impl Sibling {
                 "sites" => sibling.site_stages = list(value),
                 "bucket" => sibling.site_bucket = value.to_owned(),
                 "folder" => sibling.site_folder = value.to_owned(),
+                "distribution" => sibling.site_distribution = value.to_owned(),
                 other => bail!(
                     "--sibling has no key {other:?}; use stack, application, stages, approval, \
-                     include, exclude, buildspec, sites, bucket and folder"
+                     include, exclude, buildspec, sites, bucket, folder and distribution"
                 ),
             }
         }
@@ -306,12 +311,15 @@ impl Options {
                 if !sibling.site_stages.contains(name) {
                     return Ok(stage);
                 }
-                let site = sluice_core::site::SiteTarget::for_stage(
+                let mut site = sluice_core::site::SiteTarget::for_stage(
                     &stage.name,
                     &sibling.site_bucket,
                     &sibling.site_folder,
                     "index.html",
                 )?;
+                if !sibling.site_distribution.is_empty() {
+                    site = site.with_distribution(&stage.name, &sibling.site_distribution)?;
+                }
                 Ok(stage.with_site(site))
             })
             .collect::<Result<Vec<_>, sluice_core::ConfigError>>()
@@ -338,6 +346,7 @@ impl Options {
             site_stages: Vec::new(),
             site_bucket: String::new(),
             site_folder: "site".into(),
+            site_distribution: String::new(),
         }
     }
 
@@ -668,6 +677,7 @@ impl Local {
             ("SiteStages", pipeline.site_stages.join(",")),
             ("SiteBucket", pipeline.site_bucket.clone()),
             ("SiteFolder", pipeline.site_folder.clone()),
+            ("SiteDistribution", pipeline.site_distribution.clone()),
             ("LocalDriverUrl", driver_url.to_owned()),
         ];
         stack::deploy(

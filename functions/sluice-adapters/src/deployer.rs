@@ -156,6 +156,16 @@ pub trait Deployer: Clone + Send + Sync + 'static {
         plan: &SitePlan,
         sources: &HashMap<String, SiteSource>,
     ) -> impl Future<Output = Result<(usize, usize), SiteDeployFailed>> + Send;
+
+    /// Asks CloudFront to drop `paths` from `distribution`'s caches; the same
+    /// `caller_reference` again is the same request. Returns the invalidation's id.
+    fn invalidate(
+        &self,
+        role_arn: Option<&str>,
+        distribution: &str,
+        paths: &[String],
+        caller_reference: &str,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
 }
 
 /// The clients of one account: CloudFormation for stacks, S3 for sites' buckets.
@@ -163,6 +173,7 @@ pub trait Deployer: Clone + Send + Sync + 'static {
 struct Clients {
     cloudformation: aws_sdk_cloudformation::Client,
     site: S3Site,
+    cloudfront: aws_sdk_cloudfront::Client,
 }
 
 impl Clients {
@@ -174,6 +185,11 @@ impl Clients {
                     .build(),
             ),
             site: S3Site::new(crate::aws::s3_client(config)),
+            cloudfront: aws_sdk_cloudfront::Client::from_conf(
+                aws_sdk_cloudfront::config::Builder::from(config)
+                    .interceptor(crate::aws::CountCalls)
+                    .build(),
+            ),
         }
     }
 }
@@ -515,5 +531,44 @@ impl Deployer for CloudFormation {
             .site
             .deploy(bucket, plan, sources)
             .await
+    }
+
+    async fn invalidate(
+        &self,
+        role_arn: Option<&str>,
+        distribution: &str,
+        paths: &[String],
+        caller_reference: &str,
+    ) -> Result<String, AwsError> {
+        use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
+        let invalid = |e: aws_sdk_cloudfront::error::BuildError| {
+            AwsError::invalid_response("CreateInvalidation", e.to_string())
+        };
+        let count = i32::try_from(paths.len()).unwrap_or(i32::MAX);
+        let batch = InvalidationBatch::builder()
+            .paths(
+                Paths::builder()
+                    .quantity(count)
+                    .set_items(Some(paths.to_vec()))
+                    .build()
+                    .map_err(invalid)?,
+            )
+            .caller_reference(caller_reference)
+            .build()
+            .map_err(invalid)?;
+        let out = self
+            .clients(role_arn)
+            .await
+            .cloudfront
+            .create_invalidation()
+            .distribution_id(distribution)
+            .invalidation_batch(batch)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("CreateInvalidation", e))?;
+        Ok(out
+            .invalidation()
+            .map(|i| i.id().to_owned())
+            .unwrap_or_default())
     }
 }

@@ -434,6 +434,8 @@ struct Cfn {
     sites: BTreeMap<String, BTreeMap<String, SiteFake>>,
     /// Every upload to a site's bucket: the bucket, and the artifact key copied.
     site_uploads: Vec<(String, String)>,
+    /// Every invalidation, by caller reference: the distribution and the paths.
+    invalidations: BTreeMap<String, (String, Vec<String>)>,
 }
 
 /// An object of a site's bucket, and where it was copied from.
@@ -511,6 +513,12 @@ impl MemoryDeployer {
             .get(bucket)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Every invalidation asked for (once per caller reference): the distribution,
+    /// and the paths.
+    pub fn invalidations(&self) -> Vec<(String, Vec<String>)> {
+        lock(&self.cfn).invalidations.values().cloned().collect()
     }
 
     /// Every upload to a site's bucket, in order: the bucket and the artifact key.
@@ -886,5 +894,31 @@ impl Deployer for MemoryDeployer {
             }
         }
         Ok((uploaded, plan.deletions.len()))
+    }
+
+    async fn invalidate(
+        &self,
+        _role_arn: Option<&str>,
+        distribution: &str,
+        paths: &[String],
+        caller_reference: &str,
+    ) -> Result<String, AwsError> {
+        self.faults.check("CreateInvalidation")?;
+        let mut cfn = lock(&self.cfn);
+        let asked = (distribution.to_owned(), paths.to_vec());
+        match cfn.invalidations.get(caller_reference) {
+            // CloudFront's rule: one caller reference, one batch.
+            Some(earlier) if *earlier != asked => Err(AwsError::service(
+                "CreateInvalidation",
+                "InvalidationBatchAlreadyExists",
+                "another batch was sent with this caller reference",
+                false,
+            )),
+            _ => {
+                cfn.invalidations.insert(caller_reference.to_owned(), asked);
+                self.faults.check_after("CreateInvalidation")?;
+                Ok(format!("I{}", cfn.invalidations.len()))
+            }
+        }
     }
 }

@@ -94,6 +94,16 @@ impl Deployer for Unavailable {
             source: refused("S3 CopyObject"),
         })
     }
+
+    async fn invalidate(
+        &self,
+        _: Option<&str>,
+        _: &str,
+        _: &[String],
+        _: &str,
+    ) -> Result<String, AwsError> {
+        Err(refused("CloudFront CreateInvalidation"))
+    }
 }
 
 impl CommitReader for Unavailable {

@@ -130,10 +130,42 @@ impl std::fmt::Display for SiteBucket {
     }
 }
 
+/// The CloudFront distribution in front of a site, whose caches a deploy clears.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SiteDistribution {
+    /// A distribution by id (`E2QWRUHAPOMQZL`).
+    Id { id: String },
+    /// The distribution a stack's output names (`hello-api-staging:DistributionId`).
+    Output { stack: String, output: String },
+}
+
+impl std::fmt::Display for SiteDistribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SiteDistribution::Id { id } => write!(f, "distribution {id}"),
+            SiteDistribution::Output { stack, output } => {
+                write!(f, "the distribution of stack {stack}'s output {output}")
+            }
+        }
+    }
+}
+
+/// Whether `id` looks like a CloudFront distribution id.
+pub fn is_distribution_id(id: &str) -> bool {
+    (1..=32).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
 /// What a site stage deploys, and where.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteTarget {
     pub bucket: SiteBucket,
+    /// The distribution whose caches are cleared of the changed files, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<SiteDistribution>,
     /// The artifact's folder that holds the site, such as `site` or `site/staging`.
     pub folder: String,
     /// The page served for the site's root, such as `index.html`; uploaded last.
@@ -183,28 +215,8 @@ impl SiteTarget {
         let fill = |pattern: &str| pattern.replace(STAGE_PLACEHOLDER, stage.as_str());
         let bucket = match bucket.split_once(':') {
             Some((stack, output)) => {
-                let stack = fill(stack.trim());
-                let output = output.trim();
-                if !is_stack_name(&stack) {
-                    return Err(config_error(
-                        "site bucket's stack",
-                        &stack,
-                        "a stack name: 1-128 characters of A-Z, a-z, 0-9 and '-', starting with a letter",
-                    ));
-                }
-                let output_ok = (1..=255).contains(&output.len())
-                    && output.bytes().all(|b| b.is_ascii_alphanumeric());
-                if !output_ok {
-                    return Err(config_error(
-                        "site bucket's stack output",
-                        output,
-                        "an output's logical name, letters and digits, such as WebsiteBucket",
-                    ));
-                }
-                SiteBucket::Output {
-                    stack,
-                    output: output.to_owned(),
-                }
+                let (stack, output) = stack_output(stage, stack, output, "site bucket")?;
+                SiteBucket::Output { stack, output }
             }
             None => {
                 let name = fill(bucket.trim());
@@ -236,10 +248,76 @@ impl SiteTarget {
         }
         Ok(Self {
             bucket,
+            distribution: None,
             folder,
             entry_document: entry_document.to_owned(),
         })
     }
+
+    /// The same target, clearing the caches of the CloudFront distribution
+    /// `distribution` names after each deploy: an id (`E2QWRUHAPOMQZL`), or
+    /// `<stack>:<Output>` with `*` standing for the stage.
+    pub fn with_distribution(
+        mut self,
+        stage: &StageName,
+        distribution: &str,
+    ) -> Result<Self, ConfigError> {
+        let distribution = distribution.trim();
+        self.distribution = Some(match distribution.split_once(':') {
+            Some((stack, output)) => {
+                let (stack, output) = stack_output(stage, stack, output, "site distribution")?;
+                SiteDistribution::Output { stack, output }
+            }
+            None if is_distribution_id(distribution) => SiteDistribution::Id {
+                id: distribution.to_owned(),
+            },
+            None => {
+                return Err(config_error(
+                    "site distribution",
+                    distribution,
+                    "a CloudFront distribution id (capital letters and digits), or \
+                     <stack>:<Output> for the one a stack's output names; '*' stands for the stage",
+                ));
+            }
+        });
+        Ok(self)
+    }
+}
+
+/// A stack (its pattern filled in with the stage) and one of its outputs.
+fn stack_output(
+    stage: &StageName,
+    stack: &str,
+    output: &str,
+    what: &'static str,
+) -> Result<(String, String), ConfigError> {
+    let stack = stack.trim().replace(STAGE_PLACEHOLDER, stage.as_str());
+    let output = output.trim();
+    if !is_stack_name(&stack) {
+        return Err(config_error(
+            if what == "site bucket" {
+                "site bucket's stack"
+            } else {
+                "site distribution's stack"
+            },
+            &stack,
+            "a stack name: 1-128 characters of A-Z, a-z, 0-9 and '-', starting with a letter",
+        ));
+    }
+    let output_ok =
+        (1..=255).contains(&output.len()) && output.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !output_ok {
+        return Err(config_error(
+            if what == "site bucket" {
+                "site bucket's stack output"
+            } else {
+                "site distribution's stack output"
+            },
+            output,
+            "an output's logical name, letters and digits, such as WebsiteBucket",
+        ));
+    }
+    Ok((stack, output.to_owned()))
 }
 
 /// Served fresh every time: pages, whose names never change.
@@ -566,6 +644,35 @@ mod tests {
             assert!(
                 err.to_string().contains(says),
                 "{bucket} {folder} {entry}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_distribution_is_an_id_or_a_stacks_output() {
+        let production = StageName::parse("production").unwrap();
+        let site = || SiteTarget::for_stage(&production, "web-*", "site", "index.html").unwrap();
+        let by_id = site()
+            .with_distribution(&production, "E2QWRUHAPOMQZL")
+            .unwrap();
+        assert_eq!(
+            by_id.distribution,
+            Some(SiteDistribution::Id {
+                id: "E2QWRUHAPOMQZL".into()
+            })
+        );
+        let by_output = site()
+            .with_distribution(&production, "hello-api-*:DistributionId")
+            .unwrap();
+        assert_eq!(
+            by_output.distribution.map(|d| d.to_string()).as_deref(),
+            Some("the distribution of stack hello-api-production's output DistributionId")
+        );
+        for bad in ["e2qwru", "E2/../x", "1stack:Out", "stack:"] {
+            let err = site().with_distribution(&production, bad).unwrap_err();
+            assert!(
+                err.to_string().contains("site distribution"),
+                "{bad}: {err}"
             );
         }
     }

@@ -67,7 +67,9 @@ fn list(value: &str) -> Vec<&str> {
 /// - `SLUICE_SITE_STAGES`: the stages that deploy a static website instead of a stack,
 ///   to `SLUICE_SITE_BUCKET` (a bucket name, or `<stack>:<Output>`; `*` stands for the
 ///   stage), the files of the artifact's `SLUICE_SITE_FOLDER` (default `site`), entry
-///   document `SLUICE_SITE_ENTRY_DOCUMENT` (default `index.html`).
+///   document `SLUICE_SITE_ENTRY_DOCUMENT` (default `index.html`), clearing the caches
+///   of CloudFront distribution `SLUICE_SITE_DISTRIBUTION` (an id, or `<stack>:<Output>`)
+///   after each deploy, if set.
 fn stages(
     get: &impl Fn(&str) -> Option<String>,
     application: &str,
@@ -126,6 +128,7 @@ fn stages(
     let site_folder = get("SLUICE_SITE_FOLDER")
         .filter(|v| !v.trim().is_empty())
         .unwrap_or_else(|| "site".to_owned());
+    let site_distribution = optional("SLUICE_SITE_DISTRIBUTION");
     let site_entry = get("SLUICE_SITE_ENTRY_DOCUMENT")
         .filter(|v| !v.trim().is_empty())
         .unwrap_or_else(|| "index.html".to_owned());
@@ -209,8 +212,14 @@ fn stages(
                 .map_err(ConfigProblem::Pipeline)?;
         }
         if site_stages.contains(name) {
-            let site = SiteTarget::for_stage(&stage.name, &site_bucket, &site_folder, &site_entry)
-                .map_err(ConfigProblem::Pipeline)?;
+            let mut site =
+                SiteTarget::for_stage(&stage.name, &site_bucket, &site_folder, &site_entry)
+                    .map_err(ConfigProblem::Pipeline)?;
+            if !site_distribution.trim().is_empty() {
+                site = site
+                    .with_distribution(&stage.name, &site_distribution)
+                    .map_err(ConfigProblem::Pipeline)?;
+            }
             stage = stage.with_site(site);
         }
         stages.push(stage);

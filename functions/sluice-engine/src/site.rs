@@ -15,11 +15,36 @@ use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::{Deployer, Target};
 use sluice_adapters::notifier::Notifier;
 use sluice_adapters::site::SiteSource;
-use sluice_core::site::{SiteBucket, SiteFile, SitePlan, SiteTarget, is_bucket_name, plan};
+use sluice_core::site::{
+    FileChange, SiteBucket, SiteDistribution, SiteFile, SitePlan, SiteTarget, is_bucket_name,
+    is_distribution_id, plan,
+};
 use sluice_core::{Command, Event, Execution, Stage, StageName};
 use tracing::{info, warn};
 
 use crate::engine::{Engine, EngineError};
+
+/// Most paths one invalidation names before it names everything (`/*`) instead:
+/// CloudFront charges by path, and `/*` is one.
+const INVALIDATION_PATHS_MAX: usize = 15;
+
+/// The paths to clear from a distribution's caches after a deploy that made
+/// `files`' changes: each file, and `/` when the entry document changed; everything
+/// (`/*`) for many files or a path that would need encoding.
+pub fn invalidation_paths(files: &[FileChange], entry_document: &str) -> Vec<String> {
+    let plain = |p: &str| {
+        p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/'))
+    };
+    let mut paths: Vec<String> = files.iter().map(|f| format!("/{}", f.path)).collect();
+    if files.iter().any(|f| f.path == entry_document) {
+        paths.insert(0, "/".to_owned());
+    }
+    if paths.len() > INVALIDATION_PATHS_MAX || !files.iter().all(|f| plain(&f.path)) {
+        return vec!["/*".to_owned()];
+    }
+    paths
+}
 
 /// How a site stage's target is recorded: `s3://<bucket>/`.
 pub fn target_of(bucket: &str) -> String {
@@ -88,6 +113,59 @@ where
             )));
         }
         Ok(Ok(bucket.clone()))
+    }
+
+    /// Clears the files the stage's plan changed from its distribution's caches, if
+    /// it has one; `Err` says why not, when asking again would not help.
+    async fn invalidate_site(
+        &self,
+        execution: &Execution,
+        stage: &Stage,
+        site: &SiteTarget,
+    ) -> Result<Result<(), String>, EngineError> {
+        let Some(distribution) = &site.distribution else {
+            return Ok(Ok(()));
+        };
+        let id = match distribution {
+            SiteDistribution::Id { id } => id.clone(),
+            SiteDistribution::Output { stack, output } => {
+                let target = Target {
+                    stack_name: stack,
+                    role_arn: stage.role_arn.as_deref(),
+                };
+                let value = self
+                    .deployer
+                    .stack(target)
+                    .await?
+                    .and_then(|info| info.outputs.get(output).cloned());
+                match value {
+                    Some(id) if is_distribution_id(&id) => id,
+                    _ => {
+                        return Ok(Err(format!(
+                            "{distribution} is not a distribution id, so its caches were not cleared"
+                        )));
+                    }
+                }
+            }
+        };
+        let paths = invalidation_paths(&stage.files, &site.entry_document);
+        // The same deploy asks with the same reference: CloudFront counts it once.
+        let reference = format!("{}-{}-{}", execution.id, stage.name, stage.attempt);
+        match self
+            .deployer
+            .invalidate(stage.role_arn.as_deref(), &id, &paths, &reference)
+            .await
+        {
+            Ok(invalidation) => {
+                info!(stage = %stage.name, distribution = %id, %invalidation, paths = paths.len(), "caches cleared");
+                Ok(Ok(()))
+            }
+            Err(e) if e.retryable => Err(e.into()),
+            Err(e) => Ok(Err(format!(
+                "clearing distribution {id}'s caches failed: {}",
+                chain(&e)
+            ))),
+        }
     }
 
     /// Plans the deploy of `execution`'s site files for `stage` to `bucket`.
@@ -233,8 +311,14 @@ where
         {
             Ok((uploaded, deleted)) => {
                 info!(%stage, %bucket, uploaded, deleted, "site deployed");
-                Event::StackUpdateCompleted {
-                    stage: stage.clone(),
+                match self.invalidate_site(execution, s, site).await? {
+                    Ok(()) => Event::StackUpdateCompleted {
+                        stage: stage.clone(),
+                    },
+                    Err(reason) => failed(format!(
+                        "bucket {bucket} serves the new site, but {reason}; the distribution's \
+                         caches serve the old files until they expire"
+                    )),
                 }
             }
             // Throttling or a fault: the event is delivered again, and the deploy
@@ -265,6 +349,26 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invalidations_name_the_changed_files_or_everything() {
+        use sluice_core::site::FileAction;
+        let file = |path: &str| FileChange {
+            path: path.into(),
+            action: FileAction::Change,
+            size: 1,
+        };
+        assert_eq!(
+            invalidation_paths(&[file("index.html"), file("app.css")], "index.html"),
+            ["/", "/index.html", "/app.css"]
+        );
+        assert_eq!(
+            invalidation_paths(&[file("docs/a b.html")], "index.html"),
+            ["/*"]
+        );
+        let many: Vec<_> = (0..20).map(|i| file(&format!("f{i}.js"))).collect();
+        assert_eq!(invalidation_paths(&many, "index.html"), ["/*"]);
+    }
 
     #[test]
     fn targets_name_a_bucket_and_nothing_else() {

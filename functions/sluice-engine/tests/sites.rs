@@ -300,3 +300,53 @@ async fn a_failed_deletion_says_the_new_site_is_served_and_old_files_are_left() 
     );
     assert!(served.contains_key("old.png"), "the deletion failed");
 }
+
+#[tokio::test]
+async fn a_deploy_clears_the_changed_files_from_the_distributions_caches() {
+    let world = World::of(support::config_with(&[
+        ("SLUICE_SITE_STAGES", "staging,production"),
+        ("SLUICE_SITE_BUCKET", "hello-web-*"),
+        ("SLUICE_SITE_DISTRIBUTION", "hello-cdn-*:DistributionId"),
+    ]));
+    old_sites(&world);
+    world
+        .deployer
+        .set_output("hello-cdn-staging", "DistributionId", "E1STAGING");
+    world
+        .deployer
+        .set_output("hello-cdn-production", "DistributionId", "not an id");
+    let execution = world.push(&commit(1)).await;
+    world
+        .site_built(
+            &execution,
+            &[("index.html", "<p>v2</p>"), ("style.css", "v2")],
+        )
+        .await;
+    assert_eq!(
+        world.deployer.invalidations(),
+        [(
+            "E1STAGING".to_owned(),
+            vec![
+                "/".to_owned(),
+                "/index.html".to_owned(),
+                "/old.png".to_owned(),
+                "/style.css".to_owned()
+            ]
+        )]
+    );
+    // Production's output names no distribution: the files are up, and the stage
+    // says its caches were not cleared.
+    world.decide(&execution.id, "approve", "Ada").await;
+    let done = world.execution(&execution.id).await;
+    assert_eq!(done.status, Status::Failed);
+    let reason = done.reason.unwrap_or_default();
+    assert!(
+        reason.contains("bucket hello-web-production serves the new site, but the distribution of stack hello-cdn-production's output DistributionId is not a distribution id"),
+        "{reason}"
+    );
+    assert!(
+        world.deployer.site(PRODUCTION_SITE)["index.html"]
+            .source
+            .is_some()
+    );
+}
