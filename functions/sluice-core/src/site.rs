@@ -215,7 +215,12 @@ impl SiteTarget {
         let fill = |pattern: &str| pattern.replace(STAGE_PLACEHOLDER, stage.as_str());
         let bucket = match bucket.split_once(':') {
             Some((stack, output)) => {
-                let (stack, output) = stack_output(stage, stack, output, "site bucket")?;
+                let (stack, output) = stack_output(
+                    stage,
+                    stack,
+                    output,
+                    ("site bucket's stack", "site bucket's stack output"),
+                )?;
                 SiteBucket::Output { stack, output }
             }
             None => {
@@ -265,7 +270,15 @@ impl SiteTarget {
         let distribution = distribution.trim();
         self.distribution = Some(match distribution.split_once(':') {
             Some((stack, output)) => {
-                let (stack, output) = stack_output(stage, stack, output, "site distribution")?;
+                let (stack, output) = stack_output(
+                    stage,
+                    stack,
+                    output,
+                    (
+                        "site distribution's stack",
+                        "site distribution's stack output",
+                    ),
+                )?;
                 SiteDistribution::Output { stack, output }
             }
             None if is_distribution_id(distribution) => SiteDistribution::Id {
@@ -284,22 +297,19 @@ impl SiteTarget {
     }
 }
 
-/// A stack (its pattern filled in with the stage) and one of its outputs.
+/// A stack (its pattern filled in with the stage) and one of its outputs; the labels
+/// name each in an error.
 fn stack_output(
     stage: &StageName,
     stack: &str,
     output: &str,
-    what: &'static str,
+    (stack_label, output_label): (&'static str, &'static str),
 ) -> Result<(String, String), ConfigError> {
     let stack = stack.trim().replace(STAGE_PLACEHOLDER, stage.as_str());
     let output = output.trim();
     if !is_stack_name(&stack) {
         return Err(config_error(
-            if what == "site bucket" {
-                "site bucket's stack"
-            } else {
-                "site distribution's stack"
-            },
+            stack_label,
             &stack,
             "a stack name: 1-128 characters of A-Z, a-z, 0-9 and '-', starting with a letter",
         ));
@@ -308,11 +318,7 @@ fn stack_output(
         (1..=255).contains(&output.len()) && output.bytes().all(|b| b.is_ascii_alphanumeric());
     if !output_ok {
         return Err(config_error(
-            if what == "site bucket" {
-                "site bucket's stack output"
-            } else {
-                "site distribution's stack output"
-            },
+            output_label,
             output,
             "an output's logical name, letters and digits, such as WebsiteBucket",
         ));
