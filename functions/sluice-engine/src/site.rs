@@ -73,27 +73,26 @@ where
     N: Notifier,
     C: CommitReader,
 {
-    /// The bucket a site stage deploys to, or why it cannot be known.
-    async fn site_bucket(
+    /// The value of `stack`'s output `output` (which names a `what`), read through the
+    /// stage's role, or why there is none.
+    async fn stack_output(
         &self,
         stage: &Stage,
-        site: &SiteTarget,
+        stack: &str,
+        output: &str,
+        what: &str,
     ) -> Result<Result<String, String>, EngineError> {
-        let (stack, output) = match &site.bucket {
-            SiteBucket::Named { name } => return Ok(Ok(name.clone())),
-            SiteBucket::Output { stack, output } => (stack, output),
-        };
         let target = Target {
             stack_name: stack,
             role_arn: stage.role_arn.as_deref(),
         };
         let Some(info) = self.deployer.stack(target).await? else {
             return Ok(Err(format!(
-                "stack {stack} does not exist, so its output {output} names no bucket; \
+                "stack {stack} does not exist, so its output {output} names no {what}; \
                  deploy the stack first"
             )));
         };
-        let Some(bucket) = info.outputs.get(output) else {
+        let Some(value) = info.outputs.get(output) else {
             let known: Vec<&str> = info.outputs.keys().map(String::as_str).collect();
             return Ok(Err(format!(
                 "stack {stack} has no output {output} (its outputs: {})",
@@ -104,15 +103,32 @@ where
                 }
             )));
         };
+        Ok(Ok(value.clone()))
+    }
+
+    /// The bucket a site stage deploys to, or why it cannot be known.
+    async fn site_bucket(
+        &self,
+        stage: &Stage,
+        site: &SiteTarget,
+    ) -> Result<Result<String, String>, EngineError> {
+        let (stack, output) = match &site.bucket {
+            SiteBucket::Named { name } => return Ok(Ok(name.clone())),
+            SiteBucket::Output { stack, output } => (stack, output),
+        };
+        let bucket = match self.stack_output(stage, stack, output, "bucket").await? {
+            Ok(bucket) => bucket,
+            Err(reason) => return Ok(Err(reason)),
+        };
         // Sluice's role reaches only buckets named after the stack (see template.yaml).
-        if !is_bucket_name(bucket) || !bucket.starts_with(&format!("{stack}-")) {
+        if !is_bucket_name(&bucket) || !bucket.starts_with(&format!("{stack}-")) {
             return Ok(Err(format!(
                 "stack {stack}'s output {output} is {:?}, which is not a bucket whose name \
                  begins with {stack}-; Sluice may deploy only to such buckets",
                 bucket.chars().take(80).collect::<String>()
             )));
         }
-        Ok(Ok(bucket.clone()))
+        Ok(Ok(bucket))
     }
 
     /// Clears the files the stage's plan changed from its distribution's caches, if
@@ -129,17 +145,11 @@ where
         let id = match distribution {
             SiteDistribution::Id { id } => id.clone(),
             SiteDistribution::Output { stack, output } => {
-                let target = Target {
-                    stack_name: stack,
-                    role_arn: stage.role_arn.as_deref(),
-                };
-                let value = self
-                    .deployer
-                    .stack(target)
+                match self
+                    .stack_output(stage, stack, output, "distribution")
                     .await?
-                    .and_then(|info| info.outputs.get(output).cloned());
-                match value {
-                    Some(id) if is_distribution_id(&id) => id,
+                {
+                    Ok(id) if is_distribution_id(&id) => id,
                     _ => {
                         return Ok(Err(format!(
                             "{distribution} is not a distribution id, so its caches were not cleared"

@@ -13,6 +13,12 @@ use support::{World, commit};
 
 const STAGING_SITE: &str = "hello-web-staging";
 const PRODUCTION_SITE: &str = "hello-web-production";
+/// What the build of the new site leaves: a new page, a new style, a new script.
+const NEW_SITE: &[(&str, &str)] = &[
+    ("index.html", "<p>hello v2</p>"),
+    ("style.css", "body {}"),
+    ("assets/app.3f9a2b1c.js", "js"),
+];
 
 /// Both buckets serve the old site: an index, a style sheet and a picture.
 fn old_sites(world: &World) {
@@ -57,16 +63,7 @@ async fn a_site_reaches_staging_then_waits_with_its_file_changes_and_deploys_onc
     let world = World::with_sites();
     old_sites(&world);
     let execution = world.push(&commit(1)).await;
-    world
-        .site_built(
-            &execution,
-            &[
-                ("index.html", "<p>hello v2</p>"),
-                ("style.css", "body {}"),
-                ("assets/app.3f9a2b1c.js", "js"),
-            ],
-        )
-        .await;
+    world.site_built(&execution, NEW_SITE).await;
 
     let execution = world.execution(&execution.id).await;
     let staging = execution.stage(&stage("staging")).expect("staging");
@@ -163,16 +160,7 @@ async fn a_failed_upload_fails_the_stage_and_leaves_the_old_site_serving() {
         (copies == 2).then(|| AwsError::service("CopyObject", "AccessDenied", "not allowed", false))
     });
     let execution = world.push(&commit(1)).await;
-    world
-        .site_built(
-            &execution,
-            &[
-                ("index.html", "<p>hello v2</p>"),
-                ("style.css", "body {}"),
-                ("assets/app.3f9a2b1c.js", "js"),
-            ],
-        )
-        .await;
+    world.site_built(&execution, NEW_SITE).await;
     let failed = world.execution(&execution.id).await;
     assert_eq!(failed.status, Status::Failed);
     let reason = failed.reason.clone().unwrap_or_default();
