@@ -2,7 +2,10 @@
 
 use std::future::Future;
 
-use aws_sdk_codebuild::types::{Build, EnvironmentVariable, EnvironmentVariableType, StatusType};
+use aws_sdk_codebuild::types::{
+    ArtifactsType, Build, EnvironmentVariable, EnvironmentVariableType, ProjectArtifacts,
+    StatusType,
+};
 
 use crate::aws::AwsError;
 
@@ -15,6 +18,9 @@ pub struct BuildRequest {
     /// Repeating a request with the same token starts no second build.
     pub idempotency_token: String,
     pub environment: Vec<(String, String)>,
+    /// Set for a build that runs another buildspec of the repository than the
+    /// project's (a post-deploy test), and leaves no artifact.
+    pub buildspec: Option<String>,
 }
 
 /// A build that was started.
@@ -154,6 +160,16 @@ impl Builder for CodeBuild {
                 .build()
                 .map_err(|e| AwsError::invalid_response("StartBuild", e.to_string()))?;
             call = call.environment_variables_override(variable);
+        }
+        if let Some(buildspec) = &request.buildspec {
+            // A test leaves nothing: it must not overwrite the build's own artifact.
+            let artifacts = ProjectArtifacts::builder()
+                .r#type(ArtifactsType::NoArtifacts)
+                .build()
+                .map_err(|e| AwsError::invalid_response("StartBuild", e.to_string()))?;
+            call = call
+                .buildspec_override(buildspec)
+                .artifacts_override(artifacts);
         }
         let output = call
             .send()

@@ -71,6 +71,50 @@ pub struct StageConfig {
     /// Set for a stage that deploys a static website to a bucket instead of a stack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<SiteTarget>,
+    /// Set for a stage whose deploy is tested before the next stage starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<PostDeployTest>,
+}
+
+/// A stage's post-deploy test: a build of the commit being delivered that runs the
+/// application's test buildspec against the stage's updated stack. Its failure rolls
+/// the stage back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostDeployTest {
+    /// The buildspec's path in the repository, such as `buildspec-test.yml`.
+    pub buildspec: String,
+}
+
+/// The buildspec a post-deploy test runs when none is named.
+pub const DEFAULT_TEST_BUILDSPEC: &str = "buildspec-test.yml";
+
+impl PostDeployTest {
+    /// A test running `buildspec`, a relative path inside the repository.
+    pub fn new(buildspec: &str) -> Result<Self, ConfigError> {
+        let ok = (1..=200).contains(&buildspec.len())
+            && (buildspec.ends_with(".yml") || buildspec.ends_with(".yaml"))
+            && !buildspec.starts_with('/')
+            && buildspec.split('/').all(|part| {
+                !part.is_empty()
+                    && part != "."
+                    && part != ".."
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            });
+        if ok {
+            Ok(Self {
+                buildspec: buildspec.to_owned(),
+            })
+        } else {
+            Err(invalid(
+                "test buildspec",
+                buildspec,
+                "a .yml or .yaml file's path inside the repository, such as buildspec-test.yml \
+                 or tests/smoke.yml (letters, digits, '-', '_', '.' and '/', no '..')",
+            ))
+        }
+    }
 }
 
 fn check_role_arn(arn: &str) -> Result<(), ConfigError> {
@@ -118,7 +162,14 @@ impl StageConfig {
             boundary_arn: None,
             requires_approval,
             site: None,
+            test: None,
         })
+    }
+
+    /// The same stage, running `test` after each deploy.
+    pub fn with_test(mut self, test: PostDeployTest) -> Self {
+        self.test = Some(test);
+        self
     }
 
     /// The same stage, deploying a static website to `site` instead of its stack.

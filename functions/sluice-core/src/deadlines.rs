@@ -13,6 +13,14 @@ pub const BUILD_START_GRACE: Duration = Duration::minutes(15);
 /// enough that a handler still publishing the first one is not raced.
 pub const APPROVAL_SEND_GRACE: Duration = Duration::minutes(2);
 
+/// A post-deploy test not recorded this long after it was asked for never started
+/// (as [`APPROVAL_SEND_GRACE`], a handler still starting it is not raced).
+pub const TEST_START_GRACE: Duration = Duration::minutes(2);
+
+/// A rollback not started this long after it was asked for was cut short: longer
+/// than any function runs (the longest timeout in template.yaml is 10 minutes).
+pub const ROLLBACK_START_GRACE: Duration = Duration::minutes(11);
+
 /// The finding that time alone makes about `execution` at `now`, if any: a build that
 /// never started, an approval link nobody received, an approval past its deadline.
 pub fn overdue(execution: &Execution, now: Timestamp) -> Option<Event> {
@@ -26,10 +34,22 @@ pub fn overdue(execution: &Execution, now: Timestamp) -> Option<Event> {
         }
         Status::Deploying => {
             let stage = execution.current_stage()?;
-            if stage.status != StageStatus::AwaitingApproval {
-                return None;
-            }
             let name = stage.name.clone();
+            match stage.status {
+                StageStatus::Testing => {
+                    let run = stage.test_run.as_ref()?;
+                    let never = run.build_id.is_none() && now - run.requested_at > TEST_START_GRACE;
+                    return never.then_some(Event::TestNotStarted { stage: name });
+                }
+                StageStatus::RollingBack => {
+                    let rollback = stage.rollback.as_ref()?;
+                    let never = rollback.change_set_id.is_none()
+                        && now - rollback.started_at > ROLLBACK_START_GRACE;
+                    return never.then_some(Event::RollbackNotStarted { stage: name });
+                }
+                StageStatus::AwaitingApproval => {}
+                _ => return None,
+            }
             match &stage.approval {
                 None if now - execution.updated_at >= APPROVAL_SEND_GRACE => {
                     Some(Event::ApprovalNotSent { stage: name })

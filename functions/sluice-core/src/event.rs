@@ -161,6 +161,47 @@ pub enum Event {
         stage: StageName,
         reason: String,
     },
+    /// CodeBuild accepted the stage's post-deploy test.
+    TestStarted {
+        stage: StageName,
+        build_id: String,
+        log_url: Option<String>,
+    },
+    TestSucceeded {
+        stage: StageName,
+        build_id: String,
+        log_url: Option<String>,
+    },
+    /// The post-deploy test failed, stopped or timed out, or could not be started
+    /// (`build_id` is then unknown).
+    TestFailed {
+        stage: StageName,
+        build_id: Option<String>,
+        reason: String,
+        log_url: Option<String>,
+    },
+    /// Sweeper finding: the stage's post-deploy test was asked for and never started.
+    TestNotStarted {
+        stage: StageName,
+    },
+    /// The change set that puts execution `to`'s release (commit `commit`) back on
+    /// the stage is executing.
+    RollbackStarted {
+        stage: StageName,
+        to: ExecutionId,
+        commit: CommitId,
+        change_set_id: String,
+    },
+    /// The stage cannot be rolled back: nothing was live before, or the previous
+    /// release cannot be deployed again; `reason` says which.
+    RollbackImpossible {
+        stage: StageName,
+        reason: String,
+    },
+    /// Sweeper finding: the stage's rollback was asked for and never started.
+    RollbackNotStarted {
+        stage: StageName,
+    },
     /// A newer execution reached the stage this one waits at: at its gate, or queued
     /// behind another deployment of the same stack.
     Superseded {
@@ -223,6 +264,16 @@ pub enum Command {
         stage: StageName,
         change_set_id: String,
     },
+    /// Start the stage's post-deploy test; `Execution::test_token` is its idempotency
+    /// token.
+    StartTest {
+        stage: StageName,
+    },
+    /// Put the release that was live before this execution back on the stage, through
+    /// a change set named by `Execution::rollback_change_set_name`.
+    RollBack {
+        stage: StageName,
+    },
     /// Issue an approval token, record its hash, then email the link.
     RequestApproval {
         stage: StageName,
@@ -255,5 +306,11 @@ pub enum Notice {
     },
     Cancelled {
         by: String,
+    },
+    /// A stage was found bad and could not be put back: the stack runs a release
+    /// nobody chose to keep, and a person must act.
+    RollbackFailed {
+        stage: StageName,
+        reason: String,
     },
 }

@@ -73,10 +73,20 @@ pub enum Rejected {
     )]
     NothingToRetry { status: Status },
     #[error(
-        "stage {stage} is deploying: CloudFormation is updating its stack, and stopping half-way \
-         would leave it neither old nor new; wait for the deploy to end (`sluice watch`), then roll back if needed"
+        "stage {stage} is {status}: {}; wait for it to end (`sluice watch`), then roll back if needed",
+        match status {
+            StageStatus::Testing => "its new release is being tested, and only the test's outcome \
+                says whether it stays or is rolled back",
+            StageStatus::RollingBack => "CloudFormation is putting the previous release back, and \
+                stopping half-way would leave the stack neither old nor new",
+            _ => "CloudFormation is updating its stack, and stopping half-way would leave it \
+                neither old nor new",
+        }
     )]
-    DeployInProgress { stage: StageName },
+    DeployInProgress {
+        stage: StageName,
+        status: StageStatus,
+    },
 }
 
 /// Room for an STS assumed-role ARN (role and session names are 64 characters each).
@@ -290,6 +300,21 @@ fn clean(event: Event) -> Event {
         },
         Event::ArtifactRejected { reason: r } => Event::ArtifactRejected { reason: reason(r) },
         Event::StackUpdateFailed { stage, reason: r } => Event::StackUpdateFailed {
+            stage,
+            reason: reason(r),
+        },
+        Event::TestFailed {
+            stage,
+            build_id,
+            reason: r,
+            log_url,
+        } => Event::TestFailed {
+            stage,
+            build_id,
+            reason: reason(r),
+            log_url,
+        },
+        Event::RollbackImpossible { stage, reason: r } => Event::RollbackImpossible {
             stage,
             reason: reason(r),
         },
@@ -611,9 +636,9 @@ impl Run {
             Event::StackUpdateCompleted { stage } => {
                 let i = self.stage_index(&stage)?;
                 if self.stage_is(i, StageStatus::Deploying) {
-                    self.finish_stage(i, StageStatus::Succeeded, None);
-                    self.log_stage(i, "deployed".into());
-                    self.begin_stage(i + 1);
+                    self.deployed(i);
+                } else if self.rollback_running(i) {
+                    self.rolled_back(i);
                 }
             }
             Event::StackUpdateFailed { stage, reason } => {
@@ -622,8 +647,45 @@ impl Run {
                     let reason = format!("deploy failed: {reason}");
                     self.finish_stage(i, StageStatus::Failed, Some(reason.clone()));
                     self.fail(Some(stage), reason);
+                } else if self.rollback_running(i) {
+                    self.rollback_failed(i, format!("the rollback's deploy failed: {reason}"));
                 }
             }
+            Event::TestStarted {
+                stage,
+                build_id,
+                log_url,
+            } => self.test_started(&stage, build_id, log_url)?,
+            Event::TestSucceeded {
+                stage,
+                build_id,
+                log_url,
+            } => self.test_succeeded(&stage, build_id, log_url)?,
+            Event::TestFailed {
+                stage,
+                build_id,
+                reason,
+                log_url,
+            } => self.test_failed(&stage, build_id, reason, log_url)?,
+            Event::TestNotStarted { stage } => self.test_not_started(&stage)?,
+            Event::RollbackStarted {
+                stage,
+                to,
+                commit,
+                change_set_id,
+            } => self.rollback_started(&stage, to, commit, change_set_id)?,
+            Event::RollbackImpossible { stage, reason } => {
+                let i = self.stage_index(&stage)?;
+                if self.stage_is(i, StageStatus::RollingBack)
+                    && self.execution.stages[i]
+                        .rollback
+                        .as_ref()
+                        .is_some_and(|r| r.change_set_id.is_none())
+                {
+                    self.rollback_failed(i, reason);
+                }
+            }
+            Event::RollbackNotStarted { stage } => self.rollback_not_started(&stage)?,
             Event::Superseded { stage, by } => {
                 let i = self.stage_index(&stage)?;
                 let waiting = matches!(
@@ -747,15 +809,16 @@ impl Run {
                 build.status = BuildStatus::Failed;
                 build.reason = Some(reason.clone());
             }
-        } else if let Some(i) = self.execution.stages.iter().position(|s| {
-            matches!(
-                s.status,
-                StageStatus::Preparing | StageStatus::AwaitingApproval | StageStatus::Deploying
-            )
-        }) {
-            if self.stage_is(i, StageStatus::Deploying) {
+        } else if let Some(i) = self
+            .execution
+            .stages
+            .iter()
+            .position(|s| s.status != StageStatus::Pending && !s.status.is_finished())
+        {
+            if self.execution.stages[i].status.is_busy() {
                 return Err(Rejected::DeployInProgress {
                     stage: self.execution.stages[i].name.clone(),
+                    status: self.execution.stages[i].status,
                 });
             }
             self.delete_change_set(i);
@@ -795,7 +858,7 @@ impl Run {
             .execution
             .stages
             .iter()
-            .position(|s| s.status == StageStatus::Failed);
+            .position(|s| s.status.is_failed());
         let Some(i) = failed else {
             // Failed with its artifact recorded but no stage failed: start where it stopped.
             let next = self
@@ -817,6 +880,8 @@ impl Run {
         s.approval = None;
         s.finished_at = None;
         s.reason = None;
+        s.test_run = None;
+        s.rollback = None;
         self.log_stage(i, format!("retried by {by}"));
         self.begin_stage(i);
         Ok(())
@@ -1033,6 +1098,9 @@ impl Run {
         self.changed = true;
     }
 }
+
+#[path = "machine_after.rs"]
+mod after;
 
 #[cfg(test)]
 #[path = "machine_tests.rs"]

@@ -120,7 +120,7 @@ pub fn report(
     let mut failed = 0;
     for e in changes() {
         if let Some(s) = stage_of(e, stage)
-            && s.status == StageStatus::Failed
+            && s.status.is_failed()
             && let Some(at) = s.finished_at.filter(|t| within(*t, from, to))
         {
             failed += 1;

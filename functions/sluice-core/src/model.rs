@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::StageConfig;
+use crate::config::{PostDeployTest, StageConfig};
 use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
 use crate::site::{FileChange, SiteTarget};
 
@@ -184,6 +184,10 @@ pub enum StageStatus {
     AwaitingApproval,
     /// Its change set is executing.
     Deploying,
+    /// Deployed; its post-deploy test is running.
+    Testing,
+    /// Its post-deploy test failed: the stack is going back to the previous release.
+    RollingBack,
     Succeeded,
     /// The change set was empty: the stack already matches this commit.
     NoChanges,
@@ -193,6 +197,11 @@ pub enum StageStatus {
     Expired,
     /// An operator cancelled the execution while it was at this stage.
     Cancelled,
+    /// Deployed, found bad, and rolled back: the previous release is live again.
+    RolledBack,
+    /// Deployed, found bad, and the rollback failed or was impossible: the stack is
+    /// not at a release anybody chose to keep.
+    RollbackFailed,
 }
 
 impl StageStatus {
@@ -203,6 +212,8 @@ impl StageStatus {
             StageStatus::Preparing => "preparing",
             StageStatus::AwaitingApproval => "awaiting approval",
             StageStatus::Deploying => "deploying",
+            StageStatus::Testing => "testing",
+            StageStatus::RollingBack => "rolling back",
             StageStatus::Succeeded => "succeeded",
             StageStatus::NoChanges => "no changes",
             StageStatus::Failed => "failed",
@@ -210,6 +221,8 @@ impl StageStatus {
             StageStatus::Superseded => "superseded",
             StageStatus::Expired => "expired",
             StageStatus::Cancelled => "cancelled",
+            StageStatus::RolledBack => "rolled back",
+            StageStatus::RollbackFailed => "rollback failed",
         }
     }
 
@@ -221,6 +234,25 @@ impl StageStatus {
                 | StageStatus::Preparing
                 | StageStatus::AwaitingApproval
                 | StageStatus::Deploying
+                | StageStatus::Testing
+                | StageStatus::RollingBack
+        )
+    }
+
+    /// Whether the stage failed, in its deploy or after it: what `sluice retry` takes up.
+    pub fn is_failed(self) -> bool {
+        matches!(
+            self,
+            StageStatus::Failed | StageStatus::RolledBack | StageStatus::RollbackFailed
+        )
+    }
+
+    /// Whether the stage's stack is being changed, or checked after a change: it must
+    /// not be abandoned half-way (cancelled or superseded).
+    pub fn is_busy(self) -> bool {
+        matches!(
+            self,
+            StageStatus::Deploying | StageStatus::Testing | StageStatus::RollingBack
         )
     }
 
@@ -334,6 +366,65 @@ pub struct Stage {
     /// How many times the stage was retried (`sluice retry`); 0 for the first try.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempt: u32,
+    /// The test run after each deploy of this stage, as configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<PostDeployTest>,
+    /// This attempt's post-deploy test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_run: Option<TestRun>,
+    /// This attempt's automatic rollback, once something found the deploy bad.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<StageRollback>,
+}
+
+/// One run of a stage's post-deploy test: a build like the commit's own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestRun {
+    pub status: BuildStatus,
+    pub build_id: Option<String>,
+    pub log_url: Option<String>,
+    pub requested_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    /// Why it failed: the first failing phase.
+    pub reason: Option<String>,
+}
+
+impl TestRun {
+    /// A test asked for at `now`, not started yet.
+    pub fn requested(now: Timestamp) -> Self {
+        Self {
+            status: BuildStatus::Requested,
+            build_id: None,
+            log_url: None,
+            requested_at: now,
+            finished_at: None,
+            reason: None,
+        }
+    }
+}
+
+/// A stage rolled back automatically to the release that was live before it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageRollback {
+    /// What found the deploy bad, in words.
+    pub trigger: String,
+    pub started_at: Timestamp,
+    /// The execution whose pinned artifact goes live again, once found.
+    pub to: Option<ExecutionId>,
+    /// That execution's commit.
+    pub commit: Option<CommitId>,
+    /// The change set that deploys it.
+    pub change_set_id: Option<String>,
+}
+
+impl StageRollback {
+    /// The release going back live, in words: "commit abc (execution 123-abc)".
+    pub fn release(&self) -> Option<String> {
+        match (&self.commit, &self.to) {
+            (Some(commit), Some(to)) => Some(format!("commit {} (execution {to})", commit.short())),
+            _ => None,
+        }
+    }
 }
 
 impl Stage {
@@ -357,6 +448,9 @@ impl Stage {
             finished_at: None,
             reason: None,
             attempt: 0,
+            test: config.test.clone(),
+            test_run: None,
+            rollback: None,
         }
     }
 }
@@ -425,6 +519,19 @@ impl Execution {
         match self.stage(stage).map_or(0, |s| s.attempt) {
             0 => format!("sluice-{}-{}", self.id, stage),
             n => format!("sluice-{}-{}-r{n}", self.id, stage),
+        }
+    }
+
+    /// The change set that rolls `stage` back, derived like the stage's own.
+    pub fn rollback_change_set_name(&self, stage: &StageName) -> String {
+        format!("{}-back", self.change_set_name(stage))
+    }
+
+    /// The idempotency token of `stage`'s post-deploy test: each attempt has its own.
+    pub fn test_token(&self, stage: &StageName) -> String {
+        match self.stage(stage).map_or(0, |s| s.attempt) {
+            0 => format!("{}/{}/{stage}/test", self.pipeline, self.id),
+            n => format!("{}/{}/{stage}/test-r{n}", self.pipeline, self.id),
         }
     }
 

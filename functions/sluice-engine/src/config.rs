@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sluice_core::site::SiteTarget;
-use sluice_core::{ConfigError, Pipeline, StageConfig};
+use sluice_core::{ConfigError, DEFAULT_TEST_BUILDSPEC, Pipeline, PostDeployTest, StageConfig};
 
 use crate::paths::PathFilter;
 
@@ -227,6 +227,53 @@ fn stages(
     Ok(stages)
 }
 
+/// What happens after each stage's deploy, from the template's parameters:
+///
+/// - `SLUICE_TEST_STAGES`: the stages whose deploy is tested by a build of the same
+///   commit running `SLUICE_TEST_BUILDSPEC` (default `buildspec-test.yml`), with the
+///   stack's outputs in its environment; a failed test rolls the stage back.
+fn after_deploy(
+    get: &impl Fn(&str) -> Option<String>,
+    stages: &mut [StageConfig],
+) -> Result<(), ConfigProblem> {
+    let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+    let tested = get("SLUICE_TEST_STAGES").unwrap_or_default();
+    let tested = list(&tested);
+    if let Some(stage) = tested.iter().find(|s| !names.contains(s)) {
+        return Err(ConfigProblem::Invalid {
+            name: "SLUICE_TEST_STAGES",
+            reason: format!(
+                "{stage:?} is not one of the stages ({}); list only stages of SLUICE_STAGES",
+                names.join(", ")
+            ),
+        });
+    }
+    let buildspec = get("SLUICE_TEST_BUILDSPEC")
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_TEST_BUILDSPEC.to_owned());
+    let test = PostDeployTest::new(buildspec.trim()).map_err(|e| ConfigProblem::Invalid {
+        name: "SLUICE_TEST_BUILDSPEC",
+        reason: e.to_string(),
+    })?;
+    for stage in stages.iter_mut() {
+        if !tested.contains(&stage.name.as_str()) {
+            continue;
+        }
+        if stage.site.is_some() {
+            return Err(ConfigProblem::Invalid {
+                name: "SLUICE_TEST_STAGES",
+                reason: format!(
+                    "{} is a site stage (SLUICE_SITE_STAGES); post-deploy tests and their \
+                     rollbacks are for stack stages only, for now",
+                    stage.name
+                ),
+            });
+        }
+        stage.test = Some(test.clone());
+    }
+    Ok(())
+}
+
 impl Config {
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigProblem> {
@@ -240,11 +287,12 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or(ConfigProblem::Missing(name))
         };
-        let stages = stages(
+        let mut stages = stages(
             &get,
             &required("SLUICE_APPLICATION")?,
             &required("SLUICE_STAGES")?,
         )?;
+        after_deploy(&get, &mut stages)?;
         let branch = get("SLUICE_BRANCH")
             .filter(|b| !b.trim().is_empty())
             .unwrap_or_else(|| "master".to_owned());
@@ -505,6 +553,61 @@ mod tests {
         vars.push(("SLUICE_SITE_BUCKET", "Hello_Web"));
         let err = said(vars);
         assert!(err.contains(r#"invalid site bucket "Hello_Web""#), "{err}");
+    }
+
+    #[test]
+    fn tested_stages_run_the_test_buildspec_and_bad_test_settings_are_refused() {
+        let said = |vars: Vec<(&'static str, &'static str)>| {
+            sluice_adapters::aws::chain(&Config::from_lookup(env(&vars)).unwrap_err())
+        };
+        let tests = |config: Config| -> Vec<Option<String>> {
+            let stages = config.pipeline.stages;
+            stages
+                .into_iter()
+                .map(|s| s.test.map(|t| t.buildspec))
+                .collect()
+        };
+        let config = Config::from_lookup(env(&with("SLUICE_TEST_STAGES", "staging, production")));
+        assert_eq!(
+            tests(config.unwrap()),
+            [
+                None,
+                Some("buildspec-test.yml".into()),
+                Some("buildspec-test.yml".into())
+            ]
+        );
+        let mut vars = with("SLUICE_TEST_STAGES", "dev");
+        vars.push(("SLUICE_TEST_BUILDSPEC", "tests/smoke.yaml"));
+        let config = Config::from_lookup(env(&vars));
+        assert_eq!(
+            tests(config.unwrap()),
+            [Some("tests/smoke.yaml".into()), None, None]
+        );
+
+        let err = said(with("SLUICE_TEST_STAGES", "qa"));
+        assert!(
+            err.contains(r#"SLUICE_TEST_STAGES is invalid: "qa" is not one of the stages"#),
+            "{err}"
+        );
+        for bad in [
+            "../buildspec.yml",
+            "/etc/buildspec.yml",
+            "buildspec.sh",
+            "a b.yml",
+        ] {
+            let mut vars = with("SLUICE_TEST_STAGES", "dev");
+            vars.push(("SLUICE_TEST_BUILDSPEC", bad));
+            let err = said(vars);
+            assert!(
+                err.contains("SLUICE_TEST_BUILDSPEC is invalid: invalid test buildspec"),
+                "{bad}: {err}"
+            );
+        }
+        let mut vars = with("SLUICE_TEST_STAGES", "staging");
+        vars.push(("SLUICE_SITE_STAGES", "staging"));
+        vars.push(("SLUICE_SITE_BUCKET", "hello-web-*"));
+        let err = said(vars);
+        assert!(err.contains("staging is a site stage"), "{err}");
     }
 
     #[test]

@@ -172,6 +172,7 @@ where
                     self.config.artifact_prefix(&execution.id),
                 ),
             ],
+            buildspec: None,
         };
         let event = match self.builder.start_build(request).await {
             Ok(build) => {
@@ -283,15 +284,34 @@ where
         stage: &StageName,
         name: &str,
     ) -> Result<Option<Event>, EngineError> {
+        let state = self
+            .settled_change_set(target, name, |state| {
+                change_set_event(stage, state.clone()).is_some()
+            })
+            .await?;
+        Ok(state.and_then(|state| change_set_event(stage, state)))
+    }
+
+    /// Polls the change set with growing pauses until `settled` says so of its
+    /// state; `None` if the budget is spent first.
+    pub(crate) async fn settled_change_set(
+        &self,
+        target: Target<'_>,
+        name: &str,
+        settled: impl Fn(&ChangeSetState) -> bool,
+    ) -> Result<Option<ChangeSetState>, EngineError> {
         let started = tokio::time::Instant::now();
         let mut pause = self.wait.first;
         loop {
             let state = self.deployer.change_set(target, name).await?;
-            if let Some(event) = change_set_event(stage, state) {
-                return Ok(Some(event));
+            if settled(&state) {
+                return Ok(Some(state));
             }
             if started.elapsed() + pause > self.wait.budget {
-                warn!(%stage, change_set = name, "change set not ready in time; the sweeper will pick it up");
+                warn!(
+                    change_set = name,
+                    "change set not ready in time; the sweeper will pick it up"
+                );
                 return Ok(None);
             }
             tokio::time::sleep(pause).await;

@@ -452,6 +452,8 @@ where
                 Ok(Vec::new())
             }
             Command::RequestApproval { stage } => self.request_approval(execution, &stage).await,
+            Command::StartTest { stage } => self.start_test(execution, &stage).await,
+            Command::RollBack { stage } => self.roll_back(execution, &stage).await,
             Command::Notify(notice) => {
                 let message = messages::notice(&self.config, execution, &notice);
                 self.publish(&message).await;

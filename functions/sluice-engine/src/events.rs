@@ -189,6 +189,15 @@ pub fn decode_build(value: Value, project: &str) -> Result<BuildChange, BadEvent
     // An in-progress build's link points at a log group that does not exist yet.
     let log_url = info.logs.deep_link.filter(|l| !l.contains("group=null"));
     let status = d.build_status.unwrap_or_default();
+    let test_stage = info
+        .environment
+        .environment_variables
+        .iter()
+        .find(|v| v.name.as_deref() == Some(crate::verify::TEST_STAGE_VARIABLE))
+        .and_then(|v| v.value.as_deref())
+        .map(StageName::parse)
+        .transpose()
+        .map_err(|e| bad(KIND, e))?;
     let event = match status.as_str() {
         "IN_PROGRESS" => Event::BuildStarted { build_id, log_url },
         "SUCCEEDED" => Event::BuildSucceeded { build_id, log_url },
@@ -222,7 +231,38 @@ pub fn decode_build(value: Value, project: &str) -> Result<BuildChange, BadEvent
         }
         other => return Err(bad(KIND, format!("unknown build-status {other:?}"))),
     };
+    let event = match test_stage {
+        None => event,
+        Some(stage) => test_event(stage, event),
+    };
     Ok(BuildChange::Ours { execution, event })
+}
+
+/// A build's event as the event of the stage's post-deploy test that the build is.
+fn test_event(stage: StageName, event: Event) -> Event {
+    match event {
+        Event::BuildStarted { build_id, log_url } => Event::TestStarted {
+            stage,
+            build_id,
+            log_url,
+        },
+        Event::BuildSucceeded { build_id, log_url } => Event::TestSucceeded {
+            stage,
+            build_id,
+            log_url,
+        },
+        Event::BuildFailed {
+            build_id,
+            reason,
+            log_url,
+        } => Event::TestFailed {
+            stage,
+            build_id,
+            reason,
+            log_url,
+        },
+        other => other,
+    }
 }
 
 /// The `detail` of a `CloudFormation Stack Status Change` event.

@@ -270,12 +270,20 @@ where
             let Some(s) = execution.stage(&stage) else {
                 return Ok(());
             };
-            if s.status != StageStatus::Deploying {
-                info!(stage = %stage, status = %s.status, "stage is not deploying; stack event ignored");
-                return Ok(());
-            }
-            let Some(change_set) = s.change_set_id.as_deref() else {
-                warn!(stage = %stage, "a deploying stage without a change set id");
+            // The change set whose execution the event may be about: the stage's own,
+            // or its rollback's.
+            let change_set = match s.status {
+                StageStatus::Deploying => s.change_set_id.as_deref(),
+                StageStatus::RollingBack => {
+                    s.rollback.as_ref().and_then(|r| r.change_set_id.as_deref())
+                }
+                _ => {
+                    info!(stage = %stage, status = %s.status, "stage is not deploying; stack event ignored");
+                    return Ok(());
+                }
+            };
+            let Some(change_set) = change_set else {
+                info!(stage = %stage, status = %s.status, "no change set of the stage is executing yet");
                 return Ok(());
             };
             let state = self.deployer.change_set(s.into(), change_set).await?;

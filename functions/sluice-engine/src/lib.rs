@@ -15,6 +15,7 @@ pub mod operator;
 pub mod paths;
 pub mod site;
 pub mod token;
+pub mod verify;
 
 pub use config::Config;
 pub use engine::{Clock, Decided, Engine, EngineError, WaitPolicy};

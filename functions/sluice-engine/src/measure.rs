@@ -124,7 +124,7 @@ pub fn notices(commands: &[Command]) {
             let outcome = match notice {
                 Notice::Started => "started",
                 Notice::Succeeded => "succeeded",
-                Notice::Failed { .. } => "failed",
+                Notice::Failed { .. } | Notice::RollbackFailed { .. } => "failed",
                 Notice::Rejected { .. } => "rejected",
                 Notice::Superseded { .. } => "superseded",
                 Notice::Expired { .. } => "expired",

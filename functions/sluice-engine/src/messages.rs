@@ -5,7 +5,9 @@ use std::fmt::Write;
 
 use sluice_adapters::notifier::Message;
 use sluice_core::site::{FileAction, FileChange};
-use sluice_core::{ChangeAction, Execution, Notice, Replacement, ResourceChange, Stage, Timestamp};
+use sluice_core::{
+    ChangeAction, Execution, Notice, Replacement, ResourceChange, Stage, StageStatus, Timestamp,
+};
 
 use crate::config::Config;
 
@@ -47,6 +49,22 @@ pub fn stack_link(config: &Config, stack: &str) -> String {
         "https://{r}.console.aws.amazon.com/cloudformation/home?region={r}#/stacks?filteringText={stack}",
         r = config.region
     )
+}
+
+/// The lines about a stage's post-deploy test and rollback: the test's log, the
+/// release put back, the stack.
+fn test_lines(body: &mut String, config: &Config, stage: &Stage) {
+    if let Some(log) = stage.test_run.as_ref().and_then(|r| r.log_url.as_deref()) {
+        let _ = writeln!(body, "Test log:      {log}");
+    }
+    if let Some(release) = stage.rollback.as_ref().and_then(|r| r.release()) {
+        let _ = writeln!(body, "Live again:    {release}");
+    }
+    let _ = writeln!(
+        body,
+        "Stack:         {}",
+        stack_link(config, &stage.stack_name)
+    );
 }
 
 /// What a subject names: the repository, and the pipeline too when it is one of
@@ -160,6 +178,13 @@ pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Messag
                         let _ = writeln!(body, "Build log:     {log}");
                     }
                 }
+                Some(s) if s.status == StageStatus::RolledBack => {
+                    body.push_str(
+                        "What to do:    read the post-deploy test's log, fix the commit and push \
+                         again; the previous release serves meanwhile.\n",
+                    );
+                    test_lines(&mut body, config, s);
+                }
                 Some(s) => {
                     body.push_str(
                         "What to do:    check the stack's events, fix the template or its \
@@ -174,6 +199,21 @@ pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Messag
                 .unwrap_or_else(|| "build".into());
             Message {
                 subject: subject(&format!("[{repo}] FAILED at {place}: {t}")),
+                body,
+            }
+        }
+        Notice::RollbackFailed { stage, reason } => {
+            let mut body = header(execution, Some(stage.as_str()));
+            let _ = writeln!(body, "What happened: {reason}");
+            body.push_str(
+                "What to do:    now: put a good release back (`sluice rollback`), or fix the \
+                 stack by hand; read its events first.\n",
+            );
+            if let Some(s) = stage_of(stage.as_str()) {
+                test_lines(&mut body, config, s);
+            }
+            Message {
+                subject: subject(&format!("[{repo}] ROLLBACK FAILED at {stage}: {t}")),
                 body,
             }
         }

@@ -190,6 +190,42 @@ where
                         stage: stage.name.clone(),
                     }))
             }
+            StageStatus::Testing => {
+                let Some(build_id) = stage.test_run.as_ref().and_then(|r| r.build_id.clone())
+                else {
+                    return Ok(None);
+                };
+                let reports = self.builder.builds(vec![build_id.clone()]).await?;
+                let stage = stage.name.clone();
+                Ok(match reports.into_iter().find(|r| r.id == build_id) {
+                    None => None,
+                    Some(r) => match r.outcome {
+                        BuildOutcome::InProgress => None,
+                        BuildOutcome::Succeeded => Some(Event::TestSucceeded {
+                            stage,
+                            build_id,
+                            log_url: r.log_url,
+                        }),
+                        BuildOutcome::Failed { reason } => Some(Event::TestFailed {
+                            stage,
+                            build_id: Some(build_id),
+                            reason,
+                            log_url: r.log_url,
+                        }),
+                    },
+                })
+            }
+            StageStatus::RollingBack => {
+                let Some(id) = stage
+                    .rollback
+                    .as_ref()
+                    .and_then(|r| r.change_set_id.clone())
+                else {
+                    return Ok(None);
+                };
+                let state = self.deployer.change_set(target, &id).await?;
+                Ok(self.deploy_settled(stage, state).await)
+            }
             StageStatus::Deploying => {
                 let recorded = stage.change_set_id.as_deref().unwrap_or(&name);
                 let state = self.deployer.change_set(target, recorded).await?;

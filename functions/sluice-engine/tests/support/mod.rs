@@ -265,6 +265,24 @@ impl World {
         build_event(name, &execution.id, &build_id)
     }
 
+    /// The build state change `name` (a fixture) of `execution`'s post-deploy test
+    /// of `stage`, as CodeBuild reports it.
+    pub fn test_event(&self, name: &str, execution: &Execution, stage: &str) -> Value {
+        let token = execution.test_token(&sluice_core::StageName::parse(stage).expect("stage"));
+        let build_id = self
+            .builder
+            .build_for(&token)
+            .unwrap_or_else(|| panic!("no post-deploy test of {stage} was started"));
+        let mut event = build_event(name, &execution.id, &build_id);
+        event["detail"]["additional-information"]["environment"]["environment-variables"]
+            .as_array_mut()
+            .expect("fixture has environment variables")
+            .push(serde_json::json!({
+                "name": "SLUICE_TEST_STAGE", "value": stage, "type": "PLAINTEXT"
+            }));
+        event
+    }
+
     /// The build leaves `template` and both stage configurations, then succeeds.
     pub async fn build_succeeds(&self, execution: &Execution, template: &str) {
         self.upload_artifacts(&execution.id, template).await;
