@@ -21,17 +21,17 @@ struct Bench {
 
 /// A project `proj` building repository `app`, whose one commit holds `buildspec`.
 async fn bench(buildspec: &str) -> (Bench, String) {
+    bench_of(&[("buildspec.yml", buildspec)]).await
+}
+
+/// The same, the commit holding `files` besides `out/result.txt`.
+async fn bench_of(files: &[(&str, &str)]) -> (Bench, String) {
     let emulator = Emulator::start();
     let sdk = emulator.sdk_config().await;
     let bucket = emulator.fresh_bucket().await;
-    let driver = support::driver(
-        &sdk,
-        &emulator.endpoint(),
-        "app",
-        &[("buildspec.yml", buildspec), ("out/result.txt", "built\n")],
-        "app",
-    )
-    .await;
+    let mut files = files.to_vec();
+    files.push(("out/result.txt", "built\n"));
+    let driver = support::driver(&sdk, &emulator.endpoint(), "app", &files, "app").await;
     let commit = driver.commit.clone();
 
     aws_sdk_codebuild::Client::new(&sdk)
@@ -256,6 +256,73 @@ async fn a_failed_pre_build_ends_the_build_and_a_good_one_uploads_its_artifacts(
         .expect("the artifact, under the project's path and the buildspec's name");
     let body = object.body.collect().await.expect("body").into_bytes();
     assert_eq!(&body[..], b"built\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_of_another_buildspec_without_artifacts_runs_that_one_and_uploads_nothing() {
+    let artifacts = "artifacts:\n  files: [out/result.txt]\n  discard-paths: yes\n  name: $SLUICE_EXECUTION_ID\n";
+    let build = format!(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo built-ran\n{artifacts}"
+    );
+    let test = format!(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"tested $SLUICE_OUTPUT_ApiUrl\"\n{artifacts}"
+    );
+    let (bench, commit) = bench_of(&[("buildspec.yml", &build), ("tests/smoke.yml", &test)]).await;
+    let variable = |name: &str, value: &str| {
+        aws_sdk_codebuild::types::EnvironmentVariable::builder()
+            .name(name)
+            .value(value)
+            .build()
+            .expect("variable")
+    };
+    let client = bench.client().await;
+    let no_artifacts = aws_sdk_codebuild::types::ProjectArtifacts::builder()
+        .r#type(aws_sdk_codebuild::types::ArtifactsType::NoArtifacts)
+        .build()
+        .expect("artifacts");
+    let out = client
+        .start_build()
+        .project_name("proj")
+        .source_version(&commit)
+        .buildspec_override("tests/smoke.yml")
+        .artifacts_override(no_artifacts)
+        .environment_variables_override(variable("SLUICE_EXECUTION_ID", "exec-1"))
+        .environment_variables_override(variable("SLUICE_OUTPUT_ApiUrl", "http://api.example/"))
+        .send()
+        .await
+        .expect("StartBuild");
+    let id = out.build_value().and_then(|b| b.id()).expect("a build id");
+    let build = bench.finished(id).await;
+    let log = bench.log(&build);
+    assert_eq!(build["buildStatus"], "SUCCEEDED", "{log}");
+    assert!(log.contains("tested http://api.example/"), "{log}");
+    assert!(!log.contains("built-ran"), "{log}");
+    assert!(phase(&build, "UPLOAD_ARTIFACTS").is_none(), "{build}");
+    let listed = bench
+        .emulator
+        .s3()
+        .await
+        .list_objects_v2()
+        .bucket(&bench.bucket)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.key_count(), Some(0), "nothing was uploaded");
+
+    // A buildspec's text instead of a file's path is refused, with what to give.
+    let refused = client
+        .start_build()
+        .project_name("proj")
+        .source_version(&commit)
+        .buildspec_override("version: 0.2\nphases: {}\n")
+        .send()
+        .await
+        .expect_err("an inline buildspec");
+    let message = format!("{:?}", refused);
+    assert!(
+        message.contains("buildspec files of the repository only"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -414,6 +414,18 @@ test('site stages write only the buckets SiteBucket names, and only when there a
   }
 })
 
+test('with test stages, the deploy function may start the project\'s builds, and no other', async () => {
+  const tested = sluiceTemplate({ TestStages: 'staging,production' })
+  const project = tested.getAtt('BuildProject', 'Arn')
+  const other = `arn:aws:codebuild:${REGION}:${ACCOUNT}:project/someone-elses-build`
+  await assertAllowed(tested.role('DeployFunctionRole'), 'codebuild:StartBuild', project)
+  await assertDenied(tested.role('DeployFunctionRole'), 'codebuild:StartBuild', other)
+  await assertDenied(tested.role('DeployFunctionRole'), 'codebuild:StopBuild', project)
+  await assertDenied(tested.role('ApproverFunctionRole'), 'codebuild:StartBuild', project)
+  // Without test stages, a stack's event starts no build.
+  await assertDenied(sluice.role('DeployFunctionRole'), 'codebuild:StartBuild', sluice.getAtt('BuildProject', 'Arn'))
+})
+
 test('operators and approvers call only their own functions, and change nothing directly', async () => {
   const holder = (name, policyId) => ({
     arn: `arn:aws:iam::${ACCOUNT}:role/${name}`,

@@ -303,7 +303,21 @@ impl Builds {
             }
             return Ok(json!({"build": build.to_json()}));
         }
-        let project = self.project(project_name).await?;
+        let mut project = self.project(project_name).await?;
+        if let Some(buildspec) = body["buildspecOverride"].as_str() {
+            // CodeBuild also takes a buildspec's text here; Sluice names files only.
+            if buildspec.contains('\n') || buildspec.starts_with("arn:") {
+                return Err(api(
+                    "InvalidInputException",
+                    "sluice local runs buildspec files of the repository only: give \
+                     buildspecOverride as a path such as buildspec-test.yml",
+                ));
+            }
+            project.buildspec = buildspec.to_owned();
+        }
+        if body["artifactsOverride"]["type"].as_str() == Some("NO_ARTIFACTS") {
+            project.artifacts_bucket = None;
+        }
         let Some(repository) = self.inner.repositories.get(&project.repository).cloned() else {
             return Err(api(
                 "InvalidInputException",
@@ -666,7 +680,13 @@ impl Builds {
         if !succeeding {
             return Ok(false);
         }
-        if let Some(artifacts) = &spec.artifacts {
+        // A build without an artifacts location (NO_ARTIFACTS) uploads nothing, as in
+        // CodeBuild, whatever its buildspec lists.
+        if let Some(artifacts) = spec
+            .artifacts
+            .as_ref()
+            .filter(|_| project.artifacts_bucket.is_some())
+        {
             self.begin_phase(id, "UPLOAD_ARTIFACTS");
             match self.upload(artifacts, project, &src, &env).await {
                 Ok(location) => {
