@@ -222,6 +222,13 @@ struct LocalArgs {
     /// [buildspec=PATH]". Repeat for more. Its stages wait for no approval.
     #[arg(long = "sibling", value_name = "SPEC")]
     siblings: Vec<String>,
+    /// The stages whose every deploy is tested by a build of the same commit running
+    /// --test-buildspec; a failed test rolls the stage back. Comma-separated.
+    #[arg(long, value_name = "STAGES", default_value = "")]
+    test_stages: String,
+    /// The post-deploy test's buildspec, a path in the application's repository.
+    #[arg(long, value_name = "PATH", default_value = sluice_core::DEFAULT_TEST_BUILDSPEC)]
+    test_buildspec: String,
 }
 
 impl LocalArgs {
@@ -254,6 +261,7 @@ impl LocalArgs {
         options.set_stages(&self.stages, self.approval.as_deref())?;
         options.set_paths(&self.include_paths, &self.exclude_paths)?;
         options.buildspec = self.buildspec.clone();
+        options.set_tests(&self.test_stages, &self.test_buildspec)?;
         for spec in &self.siblings {
             options.add_sibling(local::Sibling::parse(spec)?)?;
         }

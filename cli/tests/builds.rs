@@ -259,7 +259,7 @@ async fn a_failed_pre_build_ends_the_build_and_a_good_one_uploads_its_artifacts(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_build_of_another_buildspec_without_artifacts_runs_that_one_and_uploads_nothing() {
+async fn a_post_deploy_test_runs_its_buildspec_against_the_emulated_api_and_uploads_nothing() {
     let artifacts = "artifacts:\n  files: [out/result.txt]\n  discard-paths: yes\n  name: $SLUICE_EXECUTION_ID\n";
     let build = format!(
         "version: 0.2\nphases:\n  build:\n    commands:\n      - echo built-ran\n{artifacts}"
@@ -287,7 +287,10 @@ async fn a_build_of_another_buildspec_without_artifacts_runs_that_one_and_upload
         .buildspec_override("tests/smoke.yml")
         .artifacts_override(no_artifacts)
         .environment_variables_override(variable("SLUICE_EXECUTION_ID", "exec-1"))
-        .environment_variables_override(variable("SLUICE_OUTPUT_ApiUrl", "http://api.example/"))
+        .environment_variables_override(variable(
+            "SLUICE_OUTPUT_ApiUrl",
+            "https://abc123.execute-api.us-east-1.amazonaws.com/Prod/hello",
+        ))
         .send()
         .await
         .expect("StartBuild");
@@ -295,7 +298,12 @@ async fn a_build_of_another_buildspec_without_artifacts_runs_that_one_and_upload
     let build = bench.finished(id).await;
     let log = bench.log(&build);
     assert_eq!(build["buildStatus"], "SUCCEEDED", "{log}");
-    assert!(log.contains("tested http://api.example/"), "{log}");
+    // The API's AWS address, where the emulator serves it.
+    let local = format!(
+        "tested {}/_aws/execute-api/abc123/Prod/hello",
+        bench.emulator.endpoint()
+    );
+    assert!(log.contains(&local), "{log}");
     assert!(!log.contains("built-ran"), "{log}");
     assert!(phase(&build, "UPLOAD_ARTIFACTS").is_none(), "{build}");
     let listed = bench

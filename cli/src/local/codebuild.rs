@@ -754,7 +754,13 @@ impl Builds {
         if let Some(b) = &build {
             for (n, v) in &b.environment {
                 env.retain(|(name, _)| name != n);
-                env.push((n.clone(), v.clone()));
+                // An API's AWS address (a stack output given to a post-deploy test)
+                // is reached here where the emulator serves the API.
+                let v = match v.contains(".execute-api.") {
+                    true => super::emulated_api_url(v, &s.endpoint).unwrap_or_else(|_| v.clone()),
+                    false => v.clone(),
+                };
+                env.push((n.clone(), v));
             }
         }
         let version = build

@@ -78,6 +78,10 @@ pub struct Options {
     pub buildspec: String,
     /// More pipelines fed by the same repository, each its own Sluice stack.
     pub siblings: Vec<Sibling>,
+    /// The stages whose deploys are tested (the stack's `TestStages`), by the
+    /// buildspec `test_buildspec` (`TestBuildspec`).
+    pub test_stages: Vec<String>,
+    pub test_buildspec: String,
 }
 
 /// Another pipeline fed by the same repository and branch, as a second Sluice stack:
@@ -106,6 +110,9 @@ pub struct Sibling {
     /// The CloudFront distribution whose caches each site deploy clears
     /// (`SiteDistribution`); empty for none.
     pub site_distribution: String,
+    /// Its stages whose deploys are tested (`TestStages`), by `test_buildspec`.
+    pub test_stages: Vec<String>,
+    pub test_buildspec: String,
 }
 
 /// A comma-separated list, blanks dropped.
@@ -115,6 +122,27 @@ fn split_list(list: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// Checks tested stages as the functions will check them: stages of the pipeline,
+/// none a site stage, and a buildspec path inside the repository.
+fn check_tests(
+    tested: &[String],
+    stages: &[String],
+    sites: &[String],
+    buildspec: &str,
+) -> Result<()> {
+    if let Some(unknown) = tested.iter().find(|s| !stages.contains(s)) {
+        bail!(
+            "{unknown:?} is not one of the stages ({}); list only stages of the pipeline",
+            stages.join(", ")
+        );
+    }
+    if let Some(site) = tested.iter().find(|s| sites.contains(s)) {
+        bail!("{site} is a site stage; post-deploy tests are for stack stages only, for now");
+    }
+    sluice_core::PostDeployTest::new(buildspec)?;
+    Ok(())
 }
 
 /// Checks path filters as the functions will check them.
@@ -145,6 +173,8 @@ impl Sibling {
             site_bucket: String::new(),
             site_folder: "site".into(),
             site_distribution: String::new(),
+            test_stages: Vec::new(),
+            test_buildspec: sluice_core::DEFAULT_TEST_BUILDSPEC.into(),
         };
         for word in spec.split_whitespace() {
             let Some((key, value)) = word.split_once('=') else {
@@ -162,9 +192,12 @@ impl Sibling {
                 "bucket" => sibling.site_bucket = value.to_owned(),
                 "folder" => sibling.site_folder = value.to_owned(),
                 "distribution" => sibling.site_distribution = value.to_owned(),
+                "tests" => sibling.test_stages = list(value),
+                "test-buildspec" => sibling.test_buildspec = value.to_owned(),
                 other => bail!(
                     "--sibling has no key {other:?}; use stack, application, stages, approval, \
-                     include, exclude, buildspec, sites, bucket, folder and distribution"
+                     include, exclude, buildspec, sites, bucket, folder, distribution, tests \
+                     and test-buildspec"
                 ),
             }
         }
@@ -207,7 +240,19 @@ impl Options {
             exclude_paths: Vec::new(),
             buildspec: "buildspec.yml".into(),
             siblings: Vec::new(),
+            test_stages: Vec::new(),
+            test_buildspec: sluice_core::DEFAULT_TEST_BUILDSPEC.into(),
         }
+    }
+
+    /// Sets the tested stages and their buildspec (`--test-stages`,
+    /// `--test-buildspec`), checked as the functions will check them.
+    pub fn set_tests(&mut self, stages: &str, buildspec: &str) -> Result<()> {
+        let stages = split_list(stages);
+        check_tests(&stages, &self.stages, &[], buildspec).context("--test-stages")?;
+        self.test_stages = stages;
+        self.test_buildspec = buildspec.to_owned();
+        Ok(())
     }
 
     /// The stack stage `stage` deploys.
@@ -291,6 +336,13 @@ impl Options {
                 );
             }
         }
+        check_tests(
+            &sibling.test_stages,
+            &sibling.stages,
+            &sibling.site_stages,
+            &sibling.test_buildspec,
+        )
+        .with_context(|| format!("pipeline {:?}: tests=", sibling.stack))?;
         if !sibling.site_stages.is_empty() && sibling.site_bucket.is_empty() {
             bail!(
                 "pipeline {:?} has site stages but no bucket=, such as bucket=hello-web-* \
@@ -347,6 +399,8 @@ impl Options {
             site_bucket: String::new(),
             site_folder: "site".into(),
             site_distribution: String::new(),
+            test_stages: self.test_stages.clone(),
+            test_buildspec: self.test_buildspec.clone(),
         }
     }
 
@@ -678,6 +732,8 @@ impl Local {
             ("SiteBucket", pipeline.site_bucket.clone()),
             ("SiteFolder", pipeline.site_folder.clone()),
             ("SiteDistribution", pipeline.site_distribution.clone()),
+            ("TestStages", pipeline.test_stages.join(",")),
+            ("TestBuildspec", pipeline.test_buildspec.clone()),
             ("LocalDriverUrl", driver_url.to_owned()),
         ];
         stack::deploy(
