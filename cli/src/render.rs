@@ -223,6 +223,7 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
                 clock(approval.expires_at)
             );
         }
+        after_deploy(&mut out, s, now);
         if let Some(reason) = &s.reason {
             let _ = writeln!(out, "  {:<12} {}", "", shown(reason));
         }
@@ -254,6 +255,52 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
         );
     }
     out
+}
+
+/// What happened after the stage's deploy: its post-deploy test (what ran, how it
+/// went, its log) and its rollback (what triggered it, what is live now).
+fn after_deploy(out: &mut String, s: &Stage, now: Timestamp) {
+    if let (Some(test), Some(run)) = (&s.test, &s.test_run) {
+        let took = duration(run.finished_at.unwrap_or(now) - run.requested_at);
+        let outcome = match run.status {
+            BuildStatus::Requested => "asked for".to_owned(),
+            BuildStatus::Running => format!("running for {took}"),
+            BuildStatus::Succeeded => format!("passed in {took}"),
+            BuildStatus::Failed => format!("failed after {took}"),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<12} post-deploy test {} {outcome}{}",
+            "",
+            shown(&test.buildspec),
+            run.build_id
+                .as_deref()
+                .map(|b| format!(" (build {})", shown(b)))
+                .unwrap_or_default()
+        );
+        if let Some(log) = &run.log_url {
+            let _ = writeln!(out, "  {:<12} test log: {}", "", shown(log));
+        }
+    }
+    if let Some(rollback) = &s.rollback {
+        let to = match (rollback.release(), s.status.is_finished()) {
+            (Some(release), _) => release,
+            (None, true) => "an earlier release, but none could be deployed".into(),
+            (None, false) => "the release live before (being looked up)".into(),
+        };
+        let now_live = match s.status {
+            StageStatus::RolledBack => format!("; {to} is live again"),
+            StageStatus::RollbackFailed => ", which FAILED: this commit is still live".into(),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<12} rollback to {} at {}{now_live}",
+            "",
+            shown(&to),
+            clock(rollback.started_at)
+        );
+    }
 }
 
 /// One line of `sluice watch`: the execution's status and each stage's.
@@ -376,6 +423,40 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("stack app-staging"), "{out}");
+    }
+
+    #[test]
+    fn show_tells_what_the_test_found_and_what_the_rollback_put_back() {
+        let now = chrono::Utc::now();
+        let mut e = pushed(now);
+        let s = &mut e.stages[0];
+        s.status = StageStatus::RolledBack;
+        s.test = Some(sluice_core::PostDeployTest::new("buildspec-test.yml").expect("test"));
+        s.test_run = Some(sluice_core::TestRun {
+            status: BuildStatus::Failed,
+            build_id: Some("app-build:42".into()),
+            log_url: Some("https://logs.example/42".into()),
+            requested_at: now - Duration::seconds(95),
+            finished_at: Some(now - Duration::seconds(5)),
+            reason: Some("phase BUILD FAILED".into()),
+        });
+        s.rollback = Some(sluice_core::StageRollback {
+            trigger: "post-deploy test failed: phase BUILD FAILED".into(),
+            started_at: now,
+            to: Some(sluice_core::ExecutionId::parse("8000000000000-cdcdcdcdcdcd").expect("id")),
+            commit: Some(sluice_core::CommitId::parse(&"cd".repeat(20)).expect("commit")),
+            change_set_id: Some("cs".into()),
+        });
+        let shown = details(&e, now);
+        for line in [
+            "post-deploy test buildspec-test.yml failed after 1m30s (build app-build:42)",
+            "test log: https://logs.example/42",
+            "rollback to commit cdcdcdcdcdcd (execution 8000000000000-cdcdcdcdcdcd) at",
+            "; commit cdcdcdcdcdcd (execution 8000000000000-cdcdcdcdcdcd) is live again",
+            "rolled back",
+        ] {
+            assert!(shown.contains(line), "{line:?} missing from\n{shown}");
+        }
     }
 
     #[test]

@@ -1651,3 +1651,118 @@ fn handler_table(documents: &[serde_json::Value]) -> String {
     }
     out
 }
+
+/// Deploys to staging are tested by the quick app's `buildspec-test.yml`, which reads
+/// the greeting staging serves: a release that passes goes on to the gate; one that
+/// serves a broken greeting is rolled back, and staging serves the earlier one again.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_the_deploy_a_failed_post_deploy_test_rolls_the_stage_back() {
+    let run = start_configured(App::Quick, "staging,production", |options| {
+        options
+            .set_tests("staging", "buildspec-test.yml")
+            .expect("valid test settings");
+    })
+    .await;
+    let stack = "hello-api-staging";
+
+    // The first release passes its test and waits at the production gate.
+    let good = run.checkout.push().await.expect("push");
+    let passed = follow(&run.local, &good, GATE, |e| {
+        e.status.is_terminal() || awaits_approval(e, "production")
+    })
+    .await
+    .expect("the execution reaches the production gate");
+    let test = passed.stages[0]
+        .test_run
+        .clone()
+        .expect("the post-deploy test ran");
+    let log = read_test_log(&run, &test);
+    assert!(
+        awaits_approval(&passed, "production"),
+        "{:?}\n{log}",
+        passed.reason
+    );
+    assert_eq!(test.status, sluice_core::BuildStatus::Succeeded);
+    assert!(log.contains("staging serves: hello from staging"), "{log}");
+
+    // A release whose greeting is broken passes its unit test and deploys, but its
+    // post-deploy test finds it broken: staging goes back to the first release.
+    let bad = commit_greeting(&run, "broken").await;
+    run.checkout.push().await.expect("push");
+    let failed = follow(&run.local, &bad, GATE, |e| e.status.is_terminal())
+        .await
+        .expect("the release is rolled back");
+    assert_eq!(failed.status, Status::Failed, "{:?}", failed.reason);
+    let s = &failed.stages[0];
+    assert_eq!(
+        s.status,
+        sluice_core::StageStatus::RolledBack,
+        "{:?}",
+        s.reason
+    );
+    assert_eq!(failed.stages[1].status, sluice_core::StageStatus::Pending);
+    let reason = failed.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("post-deploy test failed: phase BUILD FAILED"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains(&format!(
+            "rolled back: commit {} (execution {}) is live on staging again",
+            &good[..12],
+            passed.id
+        )),
+        "{reason}"
+    );
+    let log = read_test_log(&run, s.test_run.as_ref().expect("test ran"));
+    assert!(
+        log.contains("smoke test FAILED: the greeting is broken"),
+        "{log}"
+    );
+    assert_eq!(
+        stack_parameter(&run.local, stack, "Greeting")
+            .await
+            .as_deref(),
+        Some("hello"),
+        "staging serves the first release's greeting again"
+    );
+    stack_reaches(&run.local, stack, "UPDATE_COMPLETE").await;
+
+    // `sluice show` tells the story: what ran, what it found, what is live now.
+    let (_, reader) = person(&run.local, "sluice-operators", "olga").await;
+    let (ok, shown) = sluice_as(&run.local, &reader, &["show", failed.id.as_str()]);
+    assert!(ok, "{shown}");
+    for line in [
+        "rolled back",
+        "post-deploy test buildspec-test.yml failed after",
+        "test log: ",
+        &format!(
+            "; commit {} (execution {}) is live again",
+            &good[..12],
+            passed.id
+        ),
+    ] {
+        assert!(shown.contains(line), "{line:?} missing from:\n{shown}");
+    }
+    let mail = run
+        .local
+        .outbox
+        .wait_for(SETTLE, |m| m.subject.contains("FAILED at staging"))
+        .await
+        .expect("the failure is announced");
+    assert!(mail.body.contains("Live again:    commit"), "{}", mail.body);
+}
+
+/// The log of a post-deploy test that ran under `sluice local`.
+fn read_test_log(run: &Run, test: &sluice_core::TestRun) -> String {
+    let build = test.build_id.as_deref().expect("the test's build id");
+    let uuid = build.split_once(':').map_or(build, |(_, uuid)| uuid);
+    let path = run
+        .local
+        .options
+        .state
+        .join("builds")
+        .join(uuid)
+        .join("build.log");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

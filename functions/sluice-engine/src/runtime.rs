@@ -214,9 +214,11 @@ pub async fn serve_builds() -> Result<(), lambda_runtime::Error> {
     serve::<Unavailable, CloudFormation, Unavailable>(Events::Build).await
 }
 
-/// The deploy function: finished stack updates finish stages.
+/// The deploy function: finished stack updates finish stages, or start their
+/// post-deploy tests (builds of the project, which template.yaml lets it start only
+/// when there are TestStages).
 pub async fn serve_stacks() -> Result<(), lambda_runtime::Error> {
-    serve::<Unavailable, CloudFormation, Unavailable>(Events::Stack).await
+    serve::<CodeBuild, CloudFormation, Unavailable>(Events::Stack).await
 }
 
 /// What `sluice` sends the operator function: the command as the exact text the
