@@ -98,8 +98,10 @@ where
     }
 
     /// The newest other execution whose release went live on `stage` (deployed, or
-    /// found already there): what was live before `execution` deployed, since the
-    /// stage's lane lets one execution at a time work on it.
+    /// found already there): what was live before `execution` deployed. The stage's
+    /// lane lets one execution at a time work on it and none older than the newest it
+    /// ever granted, so the newest to pass is the last to pass. (Not the last by the
+    /// clock: two may pass in one instant; simulation seed 293.)
     async fn live_before(
         &self,
         execution: &Execution,
@@ -109,13 +111,8 @@ where
         Ok(recent
             .into_iter()
             .filter(|e| e.id != execution.id && e.artifact.is_some())
-            .filter_map(|e| {
-                let s = e.stage(stage)?;
-                let at = s.finished_at.filter(|_| s.status.is_passed())?;
-                Some((at, e))
-            })
-            .max_by_key(|(at, _)| *at)
-            .map(|(_, e)| e))
+            .filter(|e| e.stage(stage).is_some_and(|s| s.status.is_passed()))
+            .min_by(|a, b| a.id.cmp(&b.id)))
     }
 
     /// Puts the release that was live before `execution` back on `stage`: creates

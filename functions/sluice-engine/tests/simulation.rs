@@ -4,7 +4,8 @@
 //! never, retries failed handlers as Lambda does, fails AWS calls before or after
 //! they act (a crash between "state saved" and "command run", and the reverse),
 //! runs overlapping sweeps, and has approvers click links, old ones included.
-//! After each run, the promises of the issue "Delivery you can trust" must hold.
+//! After each run, the promises of the issue "Delivery you can trust" must hold, and
+//! in the runs whose staging deploys are tested, those of the post-deploy tests.
 //!
 //! `SLUICE_SIM_RUNS` sets the number of runs (default 10,000); a failure prints its
 //! seed, and `SLUICE_SIM_SEED=<seed>` replays that one run.
@@ -25,10 +26,10 @@ use sluice_adapters::memory::{
 use sluice_adapters::{
     AwsError, Condition, MemoryObjects, Object, ObjectError, ObjectStore, Version,
 };
-use sluice_core::{Execution, ExecutionId, StageName, StageStatus, Status, Timestamp};
+use sluice_core::{BuildStatus, Execution, ExecutionId, StageName, StageStatus, Status, Timestamp};
 use sluice_engine::operator::{Answer, OperatorCommand};
 use sluice_engine::{Engine, WaitPolicy};
-use support::{Fakes, PRODUCTION, STAGING, World, build_event, commit};
+use support::{Fakes, PRODUCTION, STAGING, World, build_event, commit, test_build_event};
 
 /// S3 as the simulation sees it: every call may yield to another handler, fail
 /// before it acts, or (for writes) lose its answer after it acted.
@@ -169,6 +170,8 @@ struct Sim {
     filtered: bool,
     /// Whether production is a site stage (bucket [`SITE`]) instead of a stack.
     site: bool,
+    /// Whether staging's deploys are tested; a [`bad`] commit's test fails.
+    tested: bool,
     relevant: BTreeMap<String, u32>,
     last_relevant: Option<(u32, String)>,
     /// The pushes whose event a function handled (at least one copy).
@@ -183,6 +186,12 @@ struct Sim {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether `commit`'s release is broken in a way only its post-deploy test sees: one
+/// commit in three (by the number [`commit`] made it from).
+fn bad(commit: &str) -> bool {
+    u32::from_str_radix(&commit[..8], 16).is_ok_and(|n| n % 3 == 0)
 }
 
 /// The template a commit's build leaves: sometimes one that CloudFormation refuses,
@@ -204,11 +213,15 @@ impl Sim {
         let filtered = rng.u32(0..3) == 0;
         // A quarter: production is a static site, deployed to its bucket.
         let site = rng.u32(0..4) == 0;
+        // A third of the others: staging's deploys are tested.
+        let tested = !site && rng.u32(0..3) == 0;
         let mut config = if site {
             support::config_with(&[
                 ("SLUICE_SITE_STAGES", "production"),
                 ("SLUICE_SITE_BUCKET", SITE),
             ])
+        } else if tested {
+            support::config_with(&[("SLUICE_TEST_STAGES", "staging")])
         } else {
             support::config()
         };
@@ -251,6 +264,7 @@ impl Sim {
             head: None,
             filtered,
             site,
+            tested,
             relevant: BTreeMap::new(),
             last_relevant: None,
             handled_pushes: BTreeSet::new(),
@@ -419,6 +433,31 @@ impl Sim {
             .find(|(name, _)| name == "SLUICE_EXECUTION_ID")
             .and_then(|(_, id)| ExecutionId::parse(id).ok())
             .expect("every build names its execution");
+        if request.buildspec.is_some() {
+            // A post-deploy test: it fails for a bad release, and now and then on
+            // its own; it leaves nothing.
+            let stage = request
+                .environment
+                .iter()
+                .find(|(name, _)| name == "SLUICE_TEST_STAGE")
+                .map(|(_, stage)| stage.clone())
+                .expect("a test names its stage");
+            let fails =
+                bad(&request.source_version) || (!always_succeed && self.rng.u32(0..100) < 5);
+            let (outcome, fixture) = match fails {
+                true => (
+                    BuildOutcome::Failed {
+                        reason: "phase BUILD FAILED: smoke test".into(),
+                    },
+                    "codebuild-failed.json",
+                ),
+                false => (BuildOutcome::Succeeded, "codebuild-succeeded.json"),
+            };
+            self.builder.set_outcome(&build_id, outcome);
+            let event = test_build_event(fixture, &execution, &build_id, &stage);
+            self.send(Function::Build, event);
+            return;
+        }
         if !always_succeed && self.rng.u32(0..100) < 10 {
             self.builder.set_outcome(
                 &build_id,
@@ -671,9 +710,14 @@ async fn check(sim: &Sim) -> Result<(), String> {
     let executions = sim.executions().await;
     let by_id: BTreeMap<_, _> = executions.iter().map(|e| (e.id.clone(), e)).collect();
 
-    // At most one build per push, release or retry.
+    // At most one build per push, release or retry (post-deploy tests aside).
     let mut builds: BTreeMap<String, u32> = BTreeMap::new();
-    for r in sim.builder.requests() {
+    for r in sim
+        .builder
+        .requests()
+        .into_iter()
+        .filter(|r| r.buildspec.is_none())
+    {
         *builds.entry(r.source_version).or_default() += 1;
     }
     // With path filters, only pushes that changed the paths ask for anything.
@@ -959,6 +1003,47 @@ async fn check(sim: &Sim) -> Result<(), String> {
                 return Err(format!(
                     "{SITE} serves {stray:?} beside the files of {built}, the newest to pass production ({})",
                     newest.id
+                ));
+            }
+        }
+    }
+
+    // With post-deploy tests: staging passed only with its test passed, never for a
+    // bad release; a failed test rolled staging back, or says why it could not (only
+    // when no release had gone live there before), and nothing after it started.
+    if sim.tested {
+        for e in &executions {
+            let s = stage_of(e, "staging");
+            let test = s.test_run.as_ref().map(|r| r.status);
+            let what = format!("{} staging {} (test {test:?})", e.id, s.status);
+            if s.status == StageStatus::Succeeded
+                && (test != Some(BuildStatus::Succeeded) || bad(e.commit.id.as_str()))
+            {
+                return Err(format!("{what} passed without passing its test"));
+            }
+            if !matches!(
+                s.status,
+                StageStatus::RolledBack | StageStatus::RollbackFailed
+            ) {
+                continue;
+            }
+            if test != Some(BuildStatus::Failed) {
+                return Err(format!("{what} was rolled back without a failed test"));
+            }
+            if stage_of(e, "production").status != StageStatus::Pending {
+                return Err(format!("{what}, yet production went on"));
+            }
+            let started = s.rollback.as_ref().map(|r| r.started_at);
+            let live_before = executions.iter().find(|o| {
+                let t = stage_of(o, "staging");
+                o.id != e.id
+                    && t.status.is_passed()
+                    && t.finished_at.zip(started).is_some_and(|(f, r)| f < r)
+            });
+            if let (StageStatus::RollbackFailed, Some(o)) = (s.status, live_before) {
+                return Err(format!(
+                    "{what}: its rollback failed ({:?}), though {} was live before",
+                    s.reason, o.id
                 ));
             }
         }

@@ -97,6 +97,19 @@ pub fn build_event(name: &str, execution: &ExecutionId, build_id: &str) -> Value
     event
 }
 
+/// The build state change `name` of the post-deploy test `build_id` of `execution`'s
+/// stage `stage`: a build event that names the stage it tests.
+pub fn test_build_event(name: &str, execution: &ExecutionId, build_id: &str, stage: &str) -> Value {
+    let mut event = build_event(name, execution, build_id);
+    event["detail"]["additional-information"]["environment"]["environment-variables"]
+        .as_array_mut()
+        .expect("fixture has environment variables")
+        .push(serde_json::json!({
+            "name": "SLUICE_TEST_STAGE", "value": stage, "type": "PLAINTEXT"
+        }));
+    event
+}
+
 /// A commit id made from a small number, for readable tests.
 pub fn commit(n: u32) -> String {
     format!("{n:08x}{}", "c0ffee00".repeat(4))
@@ -273,14 +286,7 @@ impl World {
             .builder
             .build_for(&token)
             .unwrap_or_else(|| panic!("no post-deploy test of {stage} was started"));
-        let mut event = build_event(name, &execution.id, &build_id);
-        event["detail"]["additional-information"]["environment"]["environment-variables"]
-            .as_array_mut()
-            .expect("fixture has environment variables")
-            .push(serde_json::json!({
-                "name": "SLUICE_TEST_STAGE", "value": stage, "type": "PLAINTEXT"
-            }));
-        event
+        test_build_event(name, &execution.id, &build_id, stage)
     }
 
     /// The build leaves `template` and both stage configurations, then succeeds.
