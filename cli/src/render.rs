@@ -439,6 +439,8 @@ mod tests {
             requested_at: now - Duration::seconds(95),
             finished_at: Some(now - Duration::seconds(5)),
             reason: Some("phase BUILD FAILED".into()),
+            attempt: 0,
+            earlier: Vec::new(),
         });
         s.rollback = Some(sluice_core::StageRollback {
             trigger: "post-deploy test failed: phase BUILD FAILED".into(),
@@ -446,6 +448,7 @@ mod tests {
             to: Some(sluice_core::ExecutionId::parse("8000000000000-cdcdcdcdcdcd").expect("id")),
             commit: Some(sluice_core::CommitId::parse(&"cd".repeat(20)).expect("commit")),
             change_set_id: Some("cs".into()),
+            attempt: 0,
         });
         let shown = details(&e, now);
         for line in [

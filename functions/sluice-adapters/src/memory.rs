@@ -4,7 +4,7 @@
 //! publishes that can fail. They serve the engine's fast tests and its simulation;
 //! the AWS implementations are tested against the emulator instead.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use sluice_core::site::{LiveObject, SitePlan};
@@ -436,7 +436,17 @@ struct Cfn {
     site_uploads: Vec<(String, String)>,
     /// Every invalidation, by caller reference: the distribution and the paths.
     invalidations: BTreeMap<String, (String, Vec<String>)>,
+    /// Stacks whose next deployment fails as throttled, however good its template.
+    throttled: BTreeSet<String>,
+    /// Why each stack's last deployment failed.
+    failures: BTreeMap<String, String>,
 }
+
+/// Why a deployment the fake was told to fail failed.
+const TOLD_TO_FAIL: &str = "HelloFunction (AWS::Lambda::Function): the fake was told to fail";
+/// Why a deployment the fake throttled failed.
+pub const THROTTLED: &str =
+    "HelloFunction (AWS::Lambda::Function): Rate exceeded (Service: Lambda, Status Code: 429)";
 
 /// An object of a site's bucket, and where it was copied from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -531,6 +541,11 @@ impl MemoryDeployer {
         lock(&self.cfn).slow = slow;
     }
 
+    /// The next deployment of `stack` fails as AWS fails one when throttled.
+    pub fn throttle_next_deploy(&self, stack: &str) {
+        lock(&self.cfn).throttled.insert(stack.to_owned());
+    }
+
     /// CloudFormation finishes working out every pending change set.
     pub fn work_out(&self) {
         for c in &mut lock(&self.cfn).change_sets {
@@ -543,14 +558,19 @@ impl MemoryDeployer {
     pub fn settle(&self, stack: &str) -> Option<StackSettled> {
         let mut cfn = lock(&self.cfn);
         let name = cfn.stacks.get(stack)?.executing.clone()?;
+        let throttled = cfn.throttled.remove(stack);
         let change_set = cfn.change_set(stack, &name)?;
-        let fails = change_set.template.contains(FAIL_DEPLOY);
+        let fails = change_set.template.contains(FAIL_DEPLOY) || throttled;
         change_set.execution = Some(if fails {
             ExecutionOutcome::Failed
         } else {
             ExecutionOutcome::Succeeded
         });
         let template = change_set.template.clone();
+        if fails {
+            let why = if throttled { THROTTLED } else { TOLD_TO_FAIL };
+            cfn.failures.insert(stack.to_owned(), why.to_owned());
+        }
         let s = cfn.stacks.get_mut(stack)?;
         let creating = s.template.is_none();
         s.executing = None;
@@ -812,7 +832,12 @@ impl Deployer for MemoryDeployer {
             .stacks
             .get(target.stack_name)
             .filter(|s| s.status.contains("ROLLBACK"))
-            .map(|_| "HelloFunction (AWS::Lambda::Function): the fake was told to fail".into()))
+            .map(|_| {
+                cfn.failures
+                    .get(target.stack_name)
+                    .cloned()
+                    .unwrap_or_else(|| TOLD_TO_FAIL.to_owned())
+            }))
     }
 
     async fn site_objects(

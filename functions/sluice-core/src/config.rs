@@ -74,6 +74,52 @@ pub struct StageConfig {
     /// Set for a stage whose deploy is tested before the next stage starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<PostDeployTest>,
+    /// Set for a stage that retries its transient failures on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+}
+
+/// How a stage retries a failure worth retrying (throttling, a stack busy with
+/// another update, a test build that faulted on infrastructure): up to `max` times,
+/// waiting `base_seconds`, then twice that, and so on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    pub max: u32,
+    pub base_seconds: u32,
+}
+
+/// The most automatic retries a stage may have.
+pub const RETRIES_MAX: u32 = 10;
+/// The longest a stage waits between two automatic retries.
+pub const RETRY_WAIT_MAX_SECONDS: i64 = 30 * 60;
+
+impl RetryPolicy {
+    /// A policy of `max` retries (1 to 10) from a first wait of `base_seconds` (1 to
+    /// 3,600).
+    pub fn new(max: u32, base_seconds: u32) -> Result<Self, ConfigError> {
+        if !(1..=RETRIES_MAX).contains(&max) {
+            return Err(invalid(
+                "retry count",
+                &max.to_string(),
+                "a whole number of retries from 1 to 10",
+            ));
+        }
+        if !(1..=3600).contains(&base_seconds) {
+            return Err(invalid(
+                "retry wait",
+                &base_seconds.to_string(),
+                "a whole number of seconds from 1 to 3600",
+            ));
+        }
+        Ok(Self { max, base_seconds })
+    }
+
+    /// How long to wait before retry number `n` (1 for the first): the base, doubled
+    /// for each retry before it, at most 30 minutes.
+    pub fn wait(&self, n: u32) -> chrono::Duration {
+        let doubled = i64::from(self.base_seconds) << n.saturating_sub(1).min(20);
+        chrono::Duration::seconds(doubled.min(RETRY_WAIT_MAX_SECONDS))
+    }
 }
 
 /// A stage's post-deploy test: a build of the commit being delivered that runs the
@@ -163,6 +209,7 @@ impl StageConfig {
             requires_approval,
             site: None,
             test: None,
+            retry: None,
         })
     }
 

@@ -47,6 +47,10 @@ pub fn overdue(execution: &Execution, now: Timestamp) -> Option<Event> {
                         && now - rollback.started_at > ROLLBACK_START_GRACE;
                     return never.then_some(Event::RollbackNotStarted { stage: name });
                 }
+                StageStatus::Retrying => {
+                    let due = stage.retrying.as_ref().is_some_and(|r| r.at <= now);
+                    return due.then_some(Event::RetryDue { stage: name });
+                }
                 StageStatus::AwaitingApproval => {}
                 _ => return None,
             }

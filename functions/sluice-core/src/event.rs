@@ -198,6 +198,10 @@ pub enum Event {
         stage: StageName,
         reason: String,
     },
+    /// Sweeper finding: the stage's automatic retry is due.
+    RetryDue {
+        stage: StageName,
+    },
     /// Sweeper finding: the stage's rollback was asked for and never started.
     RollbackNotStarted {
         stage: StageName,

@@ -15,13 +15,17 @@ mod model;
 pub mod site;
 pub mod text;
 
-pub use config::{ConfigError, DEFAULT_TEST_BUILDSPEC, Pipeline, PostDeployTest, StageConfig};
+pub use config::{
+    ConfigError, DEFAULT_TEST_BUILDSPEC, Pipeline, PostDeployTest, RETRIES_MAX, RetryPolicy,
+    StageConfig,
+};
+pub mod transient;
 pub use event::{Command, Event, Notice, Push, Via};
 pub use ids::{CommitId, ExecutionId, InvalidId, StageName, TokenHash};
 pub use lane::{Acquired, Holder, Lane, Marked, Outcome, Released};
 pub use machine::{Rejected, Transition, rollback, start, step};
 pub use model::{
     Approval, Artifact, ArtifactObject, Build, BuildStatus, ChangeAction, Commit, Decision, Entry,
-    Execution, Note, Replacement, ResourceChange, SiteObject, Stage, StageRollback, StageStatus,
-    Status, TestRun, Timestamp,
+    Execution, Note, PendingRetry, Replacement, ResourceChange, RetryOf, SiteObject, Stage,
+    StageRollback, StageStatus, Status, TestRun, Timestamp,
 };

@@ -6,8 +6,8 @@ use crate::config::Pipeline;
 use crate::event::{Command, Event, Notice, Push, Via};
 use crate::ids::{ExecutionId, StageName, TokenHash};
 use crate::model::{
-    Approval, Build, BuildStatus, Commit, Decision, Entry, Execution, Note, Stage, StageStatus,
-    Status, Timestamp,
+    Approval, Build, BuildStatus, Commit, Decision, Entry, Execution, Note, RetryOf, Stage,
+    StageStatus, Status, Timestamp,
 };
 use crate::text;
 
@@ -77,8 +77,8 @@ pub enum Rejected {
         match status {
             StageStatus::Testing => "its new release is being tested, and only the test's outcome \
                 says whether it stays or is rolled back",
-            StageStatus::RollingBack => "CloudFormation is putting the previous release back, and \
-                stopping half-way would leave the stack neither old nor new",
+            StageStatus::RollingBack | StageStatus::Retrying => "the previous release is being put \
+                back, and stopping half-way would leave the stack neither old nor new",
             _ => "CloudFormation is updating its stack, and stopping half-way would leave it \
                 neither old nor new",
         }
@@ -513,8 +513,11 @@ impl Run {
                         self.execution.stages[i].change_set_id = change_set_id;
                     }
                     let reason = format!("change set failed: {reason}");
-                    self.finish_stage(i, StageStatus::Failed, Some(reason.clone()));
-                    self.fail(Some(stage), reason);
+                    if !self.retry_later(i, RetryOf::Deploy, &reason) {
+                        let reason = self.after_retries(i, reason);
+                        self.finish_stage(i, StageStatus::Failed, Some(reason.clone()));
+                        self.fail(Some(stage), reason);
+                    }
                 }
             }
             Event::ApprovalRequested {
@@ -645,10 +648,16 @@ impl Run {
                 let i = self.stage_index(&stage)?;
                 if self.stage_is(i, StageStatus::Deploying) {
                     let reason = format!("deploy failed: {reason}");
-                    self.finish_stage(i, StageStatus::Failed, Some(reason.clone()));
-                    self.fail(Some(stage), reason);
+                    if !self.retry_later(i, RetryOf::Deploy, &reason) {
+                        let reason = self.after_retries(i, reason);
+                        self.finish_stage(i, StageStatus::Failed, Some(reason.clone()));
+                        self.fail(Some(stage), reason);
+                    }
                 } else if self.rollback_running(i) {
-                    self.rollback_failed(i, format!("the rollback's deploy failed: {reason}"));
+                    let reason = format!("the rollback's deploy failed: {reason}");
+                    if !self.retry_rollback_later(i, &reason) {
+                        self.rollback_failed(i, reason);
+                    }
                 }
             }
             Event::TestStarted {
@@ -686,6 +695,7 @@ impl Run {
                 }
             }
             Event::RollbackNotStarted { stage } => self.rollback_not_started(&stage)?,
+            Event::RetryDue { stage } => self.retry_due(&stage)?,
             Event::Superseded { stage, by } => {
                 let i = self.stage_index(&stage)?;
                 let waiting = matches!(
@@ -815,7 +825,12 @@ impl Run {
             .iter()
             .position(|s| s.status != StageStatus::Pending && !s.status.is_finished())
         {
-            if self.execution.stages[i].status.is_busy() {
+            let s = &self.execution.stages[i];
+            let putting_back = s
+                .retrying
+                .as_ref()
+                .is_some_and(|r| r.of == RetryOf::Rollback);
+            if s.status.is_busy() || putting_back {
                 return Err(Rejected::DeployInProgress {
                     stage: self.execution.stages[i].name.clone(),
                     status: self.execution.stages[i].status,
@@ -882,6 +897,8 @@ impl Run {
         s.reason = None;
         s.test_run = None;
         s.rollback = None;
+        s.retries = 0;
+        s.retrying = None;
         self.log_stage(i, format!("retried by {by}"));
         self.begin_stage(i);
         Ok(())

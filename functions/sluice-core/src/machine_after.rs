@@ -2,9 +2,17 @@
 //! release that was live before when the test fails.
 
 use super::{Rejected, Run};
+use crate::config::RetryPolicy;
 use crate::event::{Command, Notice};
 use crate::ids::{CommitId, ExecutionId, StageName};
-use crate::model::{BuildStatus, StageRollback, StageStatus, TestRun};
+use crate::model::{BuildStatus, PendingRetry, RetryOf, StageRollback, StageStatus, TestRun};
+
+/// How many times a rollback whose deploy failed for the moment is tried again, at
+/// least (a stage that retries more often retries its rollback as often).
+pub const ROLLBACK_RETRIES: u32 = 3;
+/// The first wait before a rollback is tried again, for a stage with no retry policy.
+pub const ROLLBACK_RETRY_SECONDS: u32 = 30;
+use crate::transient::is_transient;
 
 impl Run {
     /// The stage's change went live: tested when the stage has a test, else passed.
@@ -46,6 +54,8 @@ impl Run {
             return Ok(None);
         };
         match (&run.build_id, build_id) {
+            // An earlier attempt's build, retried since: old news.
+            (_, Some(got)) if run.earlier.iter().any(|e| e == got) => Ok(None),
             (Some(known), Some(got)) if known != got => Err(Rejected::ForeignBuild {
                 expected: known.clone(),
                 got: got.to_owned(),
@@ -130,7 +140,162 @@ impl Run {
             .as_deref()
             .map(|l| format!(" (log: {l})"))
             .unwrap_or_default();
-        self.roll_back(i, format!("post-deploy test failed: {reason}{log}"));
+        let reason = format!("post-deploy test failed: {reason}{log}");
+        if !self.retry_later(i, RetryOf::Test, &reason) {
+            let reason = self.after_retries(i, reason);
+            self.roll_back(i, reason);
+        }
+        Ok(())
+    }
+
+    /// Schedules an automatic retry of stage `i` after `failure`, if the failure is
+    /// worth retrying and the stage has retries left; whether it did.
+    pub(super) fn retry_later(&mut self, i: usize, of: RetryOf, failure: &str) -> bool {
+        let s = &mut self.execution.stages[i];
+        let Some(policy) = s.retry else {
+            return false;
+        };
+        if s.retries >= policy.max || !is_transient(failure) {
+            return false;
+        }
+        let n = s.retries + 1;
+        let at = self.now + policy.wait(n);
+        s.status = StageStatus::Retrying;
+        s.retrying = Some(PendingRetry {
+            of,
+            at,
+            reason: failure.to_owned(),
+        });
+        let what = match of {
+            RetryOf::Deploy => "the stage",
+            RetryOf::Test => "the post-deploy test",
+            RetryOf::Rollback => "the rollback",
+        };
+        self.changed = true;
+        self.log_stage(
+            i,
+            format!(
+                "{failure}; worth retrying: retry {n} of {} of {what} at {at}",
+                policy.max
+            ),
+        );
+        true
+    }
+
+    /// Schedules the rollback of stage `i` again after `failure`: a rollback is
+    /// retried whatever failed (the release it puts back went live there before, so
+    /// the failure is most likely of the moment), whether or not the stage retries
+    /// its deploys, up to [`ROLLBACK_RETRIES`] times (or the stage's own count, if
+    /// more), waiting as the stage's policy says (else [`ROLLBACK_RETRY_SECONDS`],
+    /// doubled each time).
+    pub(super) fn retry_rollback_later(&mut self, i: usize, failure: &str) -> bool {
+        let s = &mut self.execution.stages[i];
+        let policy = s.retry.unwrap_or(RetryPolicy {
+            max: ROLLBACK_RETRIES,
+            base_seconds: ROLLBACK_RETRY_SECONDS,
+        });
+        let max = policy.max.max(ROLLBACK_RETRIES);
+        let Some(rollback) = s.rollback.as_ref() else {
+            return false;
+        };
+        if rollback.attempt >= max {
+            return false;
+        }
+        let n = rollback.attempt + 1;
+        let at = self.now + policy.wait(n);
+        s.status = StageStatus::Retrying;
+        s.retrying = Some(PendingRetry {
+            of: RetryOf::Rollback,
+            at,
+            reason: failure.to_owned(),
+        });
+        self.changed = true;
+        self.log_stage(
+            i,
+            format!("{failure}; retry {n} of {max} of the rollback at {at}"),
+        );
+        true
+    }
+
+    /// `reason`, saying how many automatic retries came before it, if any.
+    pub(super) fn after_retries(&self, i: usize, reason: String) -> String {
+        match self.execution.stages[i].retries {
+            0 => reason,
+            1 => format!("{reason} (after 1 automatic retry)"),
+            n => format!("{reason} (after {n} automatic retries)"),
+        }
+    }
+
+    /// The stage's automatic retry is due: it tries again what failed.
+    pub(super) fn retry_due(&mut self, stage: &StageName) -> Result<(), Rejected> {
+        let i = self.stage_index(stage)?;
+        let s = &mut self.execution.stages[i];
+        let due = s
+            .retrying
+            .clone()
+            .filter(|r| s.status == StageStatus::Retrying && r.at <= self.now);
+        let Some(pending) = due else {
+            return Ok(());
+        };
+        s.retrying = None;
+        if pending.of == RetryOf::Rollback {
+            let Some(rollback) = s.rollback.as_mut() else {
+                return Ok(());
+            };
+            rollback.attempt += 1;
+            rollback.change_set_id = None;
+            let n = rollback.attempt;
+            s.status = StageStatus::RollingBack;
+            self.log_stage(
+                i,
+                format!("rollback retry {n}: putting the release back again"),
+            );
+            self.commands.push(Command::RollBack {
+                stage: stage.clone(),
+            });
+            return Ok(());
+        }
+        s.retries += 1;
+        s.reason = None;
+        let n = s.retries;
+        match pending.of {
+            RetryOf::Rollback => {}
+            RetryOf::Deploy => {
+                s.attempt += 1;
+                s.change_set_id = None;
+                s.changes.clear();
+                s.files.clear();
+                // A new change set is approved on its own, as after `sluice retry`.
+                s.approval = None;
+                s.finished_at = None;
+                s.test_run = None;
+                s.rollback = None;
+                self.log_stage(i, format!("automatic retry {n}"));
+                self.begin_stage(i);
+            }
+            RetryOf::Test => {
+                let before = s.test_run.take();
+                let attempt = before.as_ref().map_or(0, |r| r.attempt) + 1;
+                let mut earlier = before
+                    .as_ref()
+                    .map(|r| r.earlier.clone())
+                    .unwrap_or_default();
+                earlier.extend(before.and_then(|r| r.build_id));
+                s.status = StageStatus::Testing;
+                s.test_run = Some(TestRun {
+                    attempt,
+                    earlier,
+                    ..TestRun::requested(self.now)
+                });
+                self.log_stage(
+                    i,
+                    format!("automatic retry {n}: running the post-deploy test again"),
+                );
+                self.commands.push(Command::StartTest {
+                    stage: stage.clone(),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -171,6 +336,7 @@ impl Run {
             to: None,
             commit: None,
             change_set_id: None,
+            attempt: 0,
         });
         self.log_stage(i, format!("{trigger}; rolling back"));
         self.commands.push(Command::RollBack { stage: name });

@@ -1595,7 +1595,7 @@ fn a_failed_test_rolls_the_stage_back_and_fails_the_execution_saying_what_is_liv
     assert!(
         refused
             .to_string()
-            .contains("putting the previous release back"),
+            .contains("the previous release is being put back"),
         "{refused}"
     );
     // The stack event of the failed release's own deploy is old news.
@@ -1644,9 +1644,42 @@ fn a_rollback_that_fails_or_cannot_start_is_the_loudest_failure() {
     // Before its change set runs, the stack's news is not the rollback's.
     let unchanged = step(&rolling, failed_deploy.clone(), t(30)).unwrap();
     assert_eq!(unchanged.execution, rolling);
-    let started = step(&rolling, rollback_started(), t(30)).unwrap().execution;
+    // A rollback whose deploy fails is put back again, three times, each after a
+    // longer wait; then it has failed.
+    let mut started = step(&rolling, rollback_started(), t(30)).unwrap().execution;
+    let mut now = 30;
+    for (n, wait) in [(1, 30), (2, 60), (3, 120)] {
+        now += 1;
+        let retrying = step(&started, failed_deploy.clone(), t(now))
+            .unwrap()
+            .execution;
+        assert_eq!(retrying.stages[0].status, S::Retrying);
+        let due = retrying.stages[0].retrying.clone().unwrap().at;
+        assert_eq!(due, t(now + wait));
+        assert!(crate::deadlines::overdue(&retrying, t(now + wait - 1)).is_none());
+        now += wait;
+        let finding = crate::deadlines::overdue(&retrying, t(now)).unwrap();
+        let tr = step(&retrying, finding, t(now)).unwrap();
+        assert_eq!(
+            tr.commands,
+            vec![Command::RollBack {
+                stage: stage("staging")
+            }]
+        );
+        assert_eq!(tr.execution.stages[0].rollback.as_ref().unwrap().attempt, n);
+        assert_eq!(
+            tr.execution.rollback_change_set_name(&stage("staging")),
+            format!(
+                "{}-back{n}",
+                tr.execution.change_set_name(&stage("staging"))
+            )
+        );
+        started = step(&tr.execution, rollback_started(), t(now))
+            .unwrap()
+            .execution;
+    }
     for (from, event) in [(&rolling, impossible), (&started, failed_deploy)] {
-        let tr = step(from, event, t(31)).unwrap();
+        let tr = step(from, event, t(now + 1)).unwrap();
         let e = tr.execution;
         assert_eq!(
             statuses(&e),
@@ -1745,4 +1778,14 @@ fn a_rollback_executions_failed_test_leaves_it_live_without_rolling_back_again()
     );
     let reason = tr.execution.reason.unwrap();
     assert!(reason.contains("is itself a rollback"), "{reason}");
+}
+
+#[test]
+fn automatic_retries_wait_twice_as_long_each_time_up_to_half_an_hour() {
+    let policy = crate::config::RetryPolicy::new(10, 60).unwrap();
+    let waits: Vec<i64> = (1..=7).map(|n| policy.wait(n).num_seconds()).collect();
+    assert_eq!(waits, [60, 120, 240, 480, 960, 1800, 1800]);
+    assert!(crate::config::RetryPolicy::new(0, 60).is_err());
+    assert!(crate::config::RetryPolicy::new(11, 60).is_err());
+    assert!(crate::config::RetryPolicy::new(1, 0).is_err());
 }

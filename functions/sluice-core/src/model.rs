@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{PostDeployTest, StageConfig};
+use crate::config::{PostDeployTest, RetryPolicy, StageConfig};
 use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
 use crate::site::{FileChange, SiteTarget};
 
@@ -188,6 +188,8 @@ pub enum StageStatus {
     Testing,
     /// Its post-deploy test failed: the stack is going back to the previous release.
     RollingBack,
+    /// A failure worth retrying: it waits to try again (`Stage::retrying` says when).
+    Retrying,
     Succeeded,
     /// The change set was empty: the stack already matches this commit.
     NoChanges,
@@ -214,6 +216,7 @@ impl StageStatus {
             StageStatus::Deploying => "deploying",
             StageStatus::Testing => "testing",
             StageStatus::RollingBack => "rolling back",
+            StageStatus::Retrying => "retrying",
             StageStatus::Succeeded => "succeeded",
             StageStatus::NoChanges => "no changes",
             StageStatus::Failed => "failed",
@@ -236,6 +239,7 @@ impl StageStatus {
                 | StageStatus::Deploying
                 | StageStatus::Testing
                 | StageStatus::RollingBack
+                | StageStatus::Retrying
         )
     }
 
@@ -375,6 +379,36 @@ pub struct Stage {
     /// This attempt's automatic rollback, once something found the deploy bad.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<StageRollback>,
+    /// How the stage retries its transient failures, as configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    /// How many automatic retries the stage has had.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    /// The automatic retry the stage waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrying: Option<PendingRetry>,
+}
+
+/// What an automatic retry does again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryOf {
+    /// The stage from its change set: its change set failed, or its deploy did.
+    Deploy,
+    /// Only the post-deploy test: the deploy went live, its test never ran.
+    Test,
+    /// The rollback, whose deploy failed: the previous release is put back again.
+    Rollback,
+}
+
+/// An automatic retry, waiting for its time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRetry {
+    pub of: RetryOf,
+    pub at: Timestamp,
+    /// The failure it retries.
+    pub reason: String,
 }
 
 /// One run of a stage's post-deploy test: a build like the commit's own.
@@ -387,6 +421,12 @@ pub struct TestRun {
     pub finished_at: Option<Timestamp>,
     /// Why it failed: the first failing phase.
     pub reason: Option<String>,
+    /// How many times it was run again after a failure of its build machine.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+    /// The builds of the earlier attempts, whose late news is not this one's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<String>,
 }
 
 impl TestRun {
@@ -399,6 +439,8 @@ impl TestRun {
             requested_at: now,
             finished_at: None,
             reason: None,
+            attempt: 0,
+            earlier: Vec::new(),
         }
     }
 }
@@ -415,6 +457,9 @@ pub struct StageRollback {
     pub commit: Option<CommitId>,
     /// The change set that deploys it.
     pub change_set_id: Option<String>,
+    /// How many times it was tried again after a failure of the moment.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
 }
 
 impl StageRollback {
@@ -451,6 +496,9 @@ impl Stage {
             test: config.test.clone(),
             test_run: None,
             rollback: None,
+            retry: config.retry,
+            retries: 0,
+            retrying: None,
         }
     }
 }
@@ -524,15 +572,31 @@ impl Execution {
 
     /// The change set that rolls `stage` back, derived like the stage's own.
     pub fn rollback_change_set_name(&self, stage: &StageName) -> String {
-        format!("{}-back", self.change_set_name(stage))
+        let attempt = self
+            .stage(stage)
+            .and_then(|s| s.rollback.as_ref())
+            .map_or(0, |r| r.attempt);
+        match attempt {
+            0 => format!("{}-back", self.change_set_name(stage)),
+            n => format!("{}-back{n}", self.change_set_name(stage)),
+        }
     }
 
     /// The idempotency token of `stage`'s post-deploy test: each attempt has its own.
     pub fn test_token(&self, stage: &StageName) -> String {
-        match self.stage(stage).map_or(0, |s| s.attempt) {
+        let s = self.stage(stage);
+        let mut token = match s.map_or(0, |s| s.attempt) {
             0 => format!("{}/{}/{stage}/test", self.pipeline, self.id),
             n => format!("{}/{}/{stage}/test-r{n}", self.pipeline, self.id),
+        };
+        if let Some(n) = s
+            .and_then(|s| s.test_run.as_ref())
+            .map(|r| r.attempt)
+            .filter(|n| *n > 0)
+        {
+            token.push_str(&format!("-t{n}"));
         }
+        token
     }
 
     /// The idempotency token of this execution's build: a retried build is a new one.

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use sluice_core::site::SiteTarget;
-use sluice_core::{ConfigError, DEFAULT_TEST_BUILDSPEC, Pipeline, PostDeployTest, StageConfig};
+use sluice_core::{
+    ConfigError, DEFAULT_TEST_BUILDSPEC, Pipeline, PostDeployTest, RetryPolicy, StageConfig,
+};
 
 use crate::paths::PathFilter;
 
@@ -232,11 +234,16 @@ fn stages(
 /// - `SLUICE_TEST_STAGES`: the stages whose deploy is tested by a build of the same
 ///   commit running `SLUICE_TEST_BUILDSPEC` (default `buildspec-test.yml`), with the
 ///   stack's outputs in its environment; a failed test rolls the stage back.
+/// - `SLUICE_RETRIES`: how many times a stage retries a failure worth retrying, on
+///   its own: `2` for every stage, or per stage (`staging=3,production=1`); none when
+///   empty. The first retry waits `SLUICE_RETRY_SECONDS` (default 60), each next one
+///   twice as long as the one before.
 fn after_deploy(
     get: &impl Fn(&str) -> Option<String>,
     stages: &mut [StageConfig],
 ) -> Result<(), ConfigProblem> {
-    let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<String> = stages.iter().map(|s| s.name.to_string()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let tested = get("SLUICE_TEST_STAGES").unwrap_or_default();
     let tested = list(&tested);
     if let Some(stage) = tested.iter().find(|s| !names.contains(s)) {
@@ -271,8 +278,76 @@ fn after_deploy(
         }
         stage.test = Some(test.clone());
     }
+    let retries = get("SLUICE_RETRIES").unwrap_or_default();
+    let base = match get("SLUICE_RETRY_SECONDS").filter(|v| !v.trim().is_empty()) {
+        None => DEFAULT_RETRY_SECONDS,
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|s| (1..=3600).contains(s))
+            .ok_or_else(|| ConfigProblem::Invalid {
+                name: "SLUICE_RETRY_SECONDS",
+                reason: format!("{v:?} is not a whole number of seconds from 1 to 3600"),
+            })?,
+    };
+    let bad_retries = |reason: String| ConfigProblem::Invalid {
+        name: "SLUICE_RETRIES",
+        reason,
+    };
+    let count = |n: &str| {
+        n.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n <= sluice_core::RETRIES_MAX)
+            .ok_or_else(|| {
+                bad_retries(format!(
+                    "{n:?} is not a number of retries from 0 to {}",
+                    sluice_core::RETRIES_MAX
+                ))
+            })
+    };
+    let mut per_stage: Vec<(String, u32)> = Vec::new();
+    match list(&retries).as_slice() {
+        [] => {}
+        [all] if !all.contains('=') => {
+            let n = count(all)?;
+            per_stage = names.iter().map(|s| ((*s).to_owned(), n)).collect();
+        }
+        items => {
+            for item in items {
+                let Some((stage, n)) = item.split_once('=') else {
+                    return Err(bad_retries(format!(
+                        "{item:?} is not STAGE=COUNT; give one number for every stage (2), or \
+                         STAGE=COUNT for each (staging=3,production=1)"
+                    )));
+                };
+                let stage = stage.trim();
+                if !names.contains(&stage) {
+                    return Err(bad_retries(format!(
+                        "{stage:?} is not one of the stages ({})",
+                        names.join(", ")
+                    )));
+                }
+                if per_stage.iter().any(|(s, _)| s == stage) {
+                    return Err(bad_retries(format!("{stage:?} is listed twice")));
+                }
+                per_stage.push((stage.to_owned(), count(n)?));
+            }
+        }
+    }
+    for stage in stages.iter_mut() {
+        if let Some((_, n)) = per_stage.iter().find(|(s, _)| s == stage.name.as_str())
+            && *n > 0
+        {
+            stage.retry = Some(RetryPolicy::new(*n, base).map_err(ConfigProblem::Pipeline)?);
+        }
+    }
     Ok(())
 }
+
+/// The first automatic retry's wait, when `SLUICE_RETRY_SECONDS` does not say.
+const DEFAULT_RETRY_SECONDS: u32 = 60;
 
 impl Config {
     /// Reads the configuration from the process environment.
@@ -608,6 +683,45 @@ mod tests {
         vars.push(("SLUICE_SITE_BUCKET", "hello-web-*"));
         let err = said(vars);
         assert!(err.contains("staging is a site stage"), "{err}");
+    }
+
+    #[test]
+    fn retries_are_read_for_every_stage_or_each_and_bad_ones_are_refused() {
+        let said = |vars: Vec<(&'static str, &'static str)>| {
+            sluice_adapters::aws::chain(&Config::from_lookup(env(&vars)).unwrap_err())
+        };
+        let retries = |vars: Vec<(&'static str, &'static str)>| -> Vec<Option<(u32, u32)>> {
+            let config = Config::from_lookup(env(&vars)).expect("valid");
+            let stages = config.pipeline.stages;
+            stages
+                .into_iter()
+                .map(|s| s.retry.map(|r| (r.max, r.base_seconds)))
+                .collect()
+        };
+        assert_eq!(retries(complete()), [None, None, None]);
+        assert_eq!(
+            retries(with("SLUICE_RETRIES", "2")),
+            [Some((2, 60)), Some((2, 60)), Some((2, 60))]
+        );
+        let mut vars = with("SLUICE_RETRIES", "staging=3, production=0");
+        vars.push(("SLUICE_RETRY_SECONDS", "5"));
+        assert_eq!(retries(vars), [None, Some((3, 5)), None]);
+        for (value, says) in [
+            ("qa=1", r#""qa" is not one of the stages"#),
+            ("staging", r#""staging" is not a number of retries"#),
+            ("staging=1,dev", r#""dev" is not STAGE=COUNT"#),
+            ("11", "from 0 to 10"),
+            ("dev=1,dev=2", "listed twice"),
+        ] {
+            let err = said(with("SLUICE_RETRIES", value));
+            assert!(
+                err.contains("SLUICE_RETRIES is invalid") && err.contains(says),
+                "{value}: {err}"
+            );
+        }
+        let mut vars = with("SLUICE_RETRIES", "1");
+        vars.push(("SLUICE_RETRY_SECONDS", "0"));
+        assert!(said(vars).contains("SLUICE_RETRY_SECONDS is invalid"));
     }
 
     #[test]

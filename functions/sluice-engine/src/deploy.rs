@@ -28,22 +28,22 @@ where
         &self,
         stage: &Stage,
         state: ChangeSetState,
-    ) -> Option<Event> {
+    ) -> Result<Option<Event>, EngineError> {
         let failed = match state {
             ChangeSetState::Executed {
                 outcome: ExecutionOutcome::Succeeded,
                 ..
             } => {
-                return Some(Event::StackUpdateCompleted {
+                return Ok(Some(Event::StackUpdateCompleted {
                     stage: stage.name.clone(),
-                });
+                }));
             }
             ChangeSetState::Executed {
                 outcome: ExecutionOutcome::Running,
                 ..
             }
             | ChangeSetState::Ready { .. }
-            | ChangeSetState::Pending => return None,
+            | ChangeSetState::Pending => return Ok(None),
             ChangeSetState::Executed {
                 outcome: ExecutionOutcome::Failed,
                 ..
@@ -62,21 +62,24 @@ where
         };
         let reason = match failed {
             Some(reason) => format!("stack {}: {reason}", stage.stack_name),
-            None => self.failure_reason(stage).await,
+            None => self.failure_reason(stage).await?,
         };
-        Some(Event::StackUpdateFailed {
+        Ok(Some(Event::StackUpdateFailed {
             stage: stage.name.clone(),
             reason,
-        })
+        }))
     }
 
     /// Why the stage's stack failed: its status, and the first failed resource (else
-    /// CloudFormation's own reason).
-    pub(crate) async fn failure_reason(&self, stage: &Stage) -> String {
+    /// CloudFormation's own reason). A read that may work when tried again is tried
+    /// again (the event, or the sweeper's next pass): the reason decides whether the
+    /// failure is retried, so it must not be lost to a throttled read.
+    pub(crate) async fn failure_reason(&self, stage: &Stage) -> Result<String, EngineError> {
         let target = Target::from(stage);
         let (status, reason) = match self.deployer.stack(target).await {
             Ok(Some(info)) => (info.status, info.reason),
             Ok(None) => ("gone".to_owned(), None),
+            Err(e) if e.retryable => return Err(e.into()),
             Err(e) => {
                 warn!(error = %chain(&e), "could not read the stack");
                 ("failed".to_owned(), None)
@@ -84,15 +87,16 @@ where
         };
         let first = match self.deployer.first_failure(target).await {
             Ok(first) => first,
+            Err(e) if e.retryable => return Err(e.into()),
             Err(e) => {
                 warn!(error = %chain(&e), "could not read the stack's events");
                 None
             }
         };
-        match first.or(reason.filter(|r| !r.is_empty())) {
+        Ok(match first.or(reason.filter(|r| !r.is_empty())) {
             Some(r) => format!("stack {} is {status}: {r}", stage.stack_name),
             None => format!("stack {} is {status}", stage.stack_name),
-        }
+        })
     }
 
     /// Executes the change set the execution recorded. One that is already executing

@@ -287,7 +287,7 @@ where
                 return Ok(());
             };
             let state = self.deployer.change_set(s.into(), change_set).await?;
-            let Some(event) = self.deploy_settled(s, state).await else {
+            let Some(event) = self.deploy_settled(s, state).await? else {
                 info!(stage = %stage, "the stage's own change set has not finished deploying");
                 return Ok(());
             };

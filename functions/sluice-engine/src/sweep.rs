@@ -224,7 +224,7 @@ where
                     return Ok(None);
                 };
                 let state = self.deployer.change_set(target, &id).await?;
-                Ok(self.deploy_settled(stage, state).await)
+                self.deploy_settled(stage, state).await
             }
             StageStatus::Deploying => {
                 let recorded = stage.change_set_id.as_deref().unwrap_or(&name);
@@ -233,7 +233,7 @@ where
                     ChangeSetState::Ready { .. } => Some(Event::ChangeSetNotExecuted {
                         stage: stage.name.clone(),
                     }),
-                    state => self.deploy_settled(stage, state).await,
+                    state => self.deploy_settled(stage, state).await?,
                 })
             }
             _ => Ok(None),

@@ -192,11 +192,16 @@ where
                     if e.retryable {
                         return Err(e.into());
                     }
-                    let event = impossible(format!(
-                        "its change set could not be executed: {}",
-                        chain(&e)
-                    ));
-                    return self.apply(id, event).await;
+                    // Executed meanwhile by an overlapping run: the same rollback.
+                    let again = self.deployer.change_set(target, &name).await?;
+                    if !matches!(again, ChangeSetState::Executed { outcome, .. } if outcome != ExecutionOutcome::Obsolete)
+                    {
+                        let event = impossible(format!(
+                            "its change set could not be executed: {}",
+                            chain(&e)
+                        ));
+                        return self.apply(id, event).await;
+                    }
                 }
                 info!(%stage, to = %source.id, "rolling back");
                 work.extend(self.apply(id, started(change_set)).await?);
@@ -217,7 +222,7 @@ where
                                 outcome,
                             },
                         )
-                        .await
+                        .await?
                 {
                     work.extend(self.apply(id, event).await?);
                 }

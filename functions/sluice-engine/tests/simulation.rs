@@ -221,7 +221,11 @@ impl Sim {
                 ("SLUICE_SITE_BUCKET", SITE),
             ])
         } else if tested {
-            support::config_with(&[("SLUICE_TEST_STAGES", "staging")])
+            // Tested runs also retry staging's throttled deploys, twice.
+            support::config_with(&[
+                ("SLUICE_TEST_STAGES", "staging"),
+                ("SLUICE_RETRIES", "staging=2"),
+            ])
         } else {
             support::config()
         };
@@ -514,6 +518,12 @@ impl Sim {
             return;
         }
         let stack = &deploying[self.rng.usize(..deploying.len())];
+        // Staging, which retries, is throttled now and then (a production deploy
+        // retried by an operator asks for a new approval, which the checks of
+        // decisions below do not follow).
+        if self.tested && stack == STAGING && self.rng.u32(0..6) == 0 {
+            self.deployer.throttle_next_deploy(stack);
+        }
         if let Some(settled) = self.deployer.settle(stack) {
             let event = World::stack_event(&settled.stack_id, &settled.status);
             self.stack_events.push(event.clone());
@@ -1029,6 +1039,9 @@ async fn check(sim: &Sim) -> Result<(), String> {
             }
             if test != Some(BuildStatus::Failed) {
                 return Err(format!("{what} was rolled back without a failed test"));
+            }
+            if s.retries > 2 {
+                return Err(format!("{what} was retried {} times, of 2", s.retries));
             }
             if stage_of(e, "production").status != StageStatus::Pending {
                 return Err(format!("{what}, yet production went on"));
