@@ -229,6 +229,14 @@ struct LocalArgs {
     /// The post-deploy test's buildspec, a path in the application's repository.
     #[arg(long, value_name = "PATH", default_value = sluice_core::DEFAULT_TEST_BUILDSPEC)]
     test_buildspec: String,
+    /// How many times a stage retries a failure of the moment on its own: one count
+    /// for every stage (2), or STAGE=COUNT for each (staging=3,production=1).
+    #[arg(long, value_name = "COUNTS", default_value = "")]
+    retries: String,
+    /// The wait before a stage's first automatic retry, in seconds; each next one
+    /// waits twice as long.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    retry_seconds: u32,
 }
 
 impl LocalArgs {
@@ -262,6 +270,7 @@ impl LocalArgs {
         options.set_paths(&self.include_paths, &self.exclude_paths)?;
         options.buildspec = self.buildspec.clone();
         options.set_tests(&self.test_stages, &self.test_buildspec)?;
+        options.set_retries(&self.retries, self.retry_seconds)?;
         for spec in &self.siblings {
             options.add_sibling(local::Sibling::parse(spec)?)?;
         }

@@ -282,6 +282,29 @@ fn after_deploy(out: &mut String, s: &Stage, now: Timestamp) {
             let _ = writeln!(out, "  {:<12} test log: {}", "", shown(log));
         }
     }
+    if let Some(pending) = &s.retrying {
+        let what = match pending.of {
+            sluice_core::RetryOf::Deploy => "the stage",
+            sluice_core::RetryOf::Test => "the post-deploy test",
+            sluice_core::RetryOf::Rollback => "the rollback",
+        };
+        let _ = writeln!(
+            out,
+            "  {:<12} retrying {what} at {} (in {}), after: {}",
+            "",
+            clock(pending.at),
+            duration(pending.at - now),
+            shown(&pending.reason)
+        );
+    }
+    if s.retries > 0 {
+        let max = s.retry.map(|r| r.max).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:<12} automatic retries: {} of {max}",
+            "", s.retries
+        );
+    }
     if let Some(rollback) = &s.rollback {
         let to = match (rollback.release(), s.status.is_finished()) {
             (Some(release), _) => release,
@@ -451,6 +474,26 @@ mod tests {
             attempt: 0,
         });
         let shown = details(&e, now);
+        let waiting = {
+            let mut e = e.clone();
+            let s = &mut e.stages[1];
+            s.status = StageStatus::Retrying;
+            s.retry = Some(sluice_core::RetryPolicy::new(2, 60).expect("policy"));
+            s.retries = 1;
+            s.retrying = Some(sluice_core::PendingRetry {
+                of: sluice_core::RetryOf::Deploy,
+                at: now + Duration::seconds(120),
+                reason: "deploy failed: Rate exceeded".into(),
+            });
+            details(&e, now)
+        };
+        for line in [
+            "retrying the stage at",
+            "(in 2m00s), after: deploy failed: Rate exceeded",
+            "automatic retries: 1 of 2",
+        ] {
+            assert!(waiting.contains(line), "{line:?} missing from\n{waiting}");
+        }
         for line in [
             "post-deploy test buildspec-test.yml failed after 1m30s (build app-build:42)",
             "test log: https://logs.example/42",

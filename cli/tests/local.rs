@@ -1654,13 +1654,18 @@ fn handler_table(documents: &[serde_json::Value]) -> String {
 
 /// Deploys to staging are tested by the quick app's `buildspec-test.yml`, which reads
 /// the greeting staging serves: a release that passes goes on to the gate; one that
-/// serves a broken greeting is rolled back, and staging serves the earlier one again.
+/// serves a broken greeting is rolled back (its failure is the application's: it is
+/// not retried), and staging serves the earlier one again. A test whose build machine
+/// never came up is retried, and passes.
 #[tokio::test(flavor = "multi_thread")]
-async fn after_the_deploy_a_failed_post_deploy_test_rolls_the_stage_back() {
+async fn after_the_deploy_a_failed_test_rolls_back_and_a_faulted_one_is_retried() {
     let run = start_configured(App::Quick, "staging,production", |options| {
         options
             .set_tests("staging", "buildspec-test.yml")
             .expect("valid test settings");
+        options
+            .set_retries("staging=2", 1)
+            .expect("valid retry settings");
     })
     .await;
     let stack = "hello-api-staging";
@@ -1701,6 +1706,10 @@ async fn after_the_deploy_a_failed_post_deploy_test_rolls_the_stage_back() {
         s.reason
     );
     assert_eq!(failed.stages[1].status, sluice_core::StageStatus::Pending);
+    assert_eq!(
+        s.retries, 0,
+        "a failed test is the application's: not retried"
+    );
     let reason = failed.reason.clone().unwrap_or_default();
     assert!(
         reason.contains("post-deploy test failed: phase BUILD FAILED"),
@@ -1751,6 +1760,69 @@ async fn after_the_deploy_a_failed_post_deploy_test_rolls_the_stage_back() {
         .await
         .expect("the failure is announced");
     assert!(mail.body.contains("Live again:    commit"), "{}", mail.body);
+
+    // A good release whose test's build machine cannot be provisioned: the test is
+    // retried on the sweeper's pass after its wait, without a new deploy, and passes.
+    run.local.fail_build_provisioning("buildspec-test.yml", 1);
+    let fixed = commit_greeting(&run, "hi").await;
+    run.checkout.push().await.expect("push");
+    let waiting = follow(&run.local, &fixed, GATE, |e| {
+        e.status.is_terminal() || e.stages[0].status == sluice_core::StageStatus::Retrying
+    })
+    .await
+    .expect("the faulted test waits to be retried");
+    let s = &waiting.stages[0];
+    assert_eq!(
+        s.status,
+        sluice_core::StageStatus::Retrying,
+        "{:?}",
+        waiting.reason
+    );
+    let pending = s.retrying.clone().expect("a retry is due");
+    assert!(
+        pending.reason.contains("phase PROVISIONING"),
+        "{}",
+        pending.reason
+    );
+    let deadline = std::time::Instant::now() + SETTLE;
+    let retried = loop {
+        run.local.sweep().await.expect("a sweep");
+        let now = follow(&run.local, &fixed, SETTLE, |_| true)
+            .await
+            .expect("the execution");
+        if now.stages[0].status != sluice_core::StageStatus::Retrying {
+            break now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the retry never started"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let passed = follow(&run.local, &fixed, GATE, |e| {
+        e.status.is_terminal() || awaits_approval(e, "production")
+    })
+    .await
+    .expect("the retried test passes");
+    let s = &passed.stages[0];
+    assert!(
+        awaits_approval(&passed, "production"),
+        "{:?}",
+        passed.reason
+    );
+    assert_eq!(
+        (s.retries, s.attempt),
+        (1, 0),
+        "the test ran again, the deploy did not"
+    );
+    assert_eq!(s.test_run.as_ref().map(|r| r.attempt), Some(1));
+    assert_eq!(retried.stages[0].retries, 1);
+    assert_eq!(
+        stack_parameter(&run.local, stack, "Greeting")
+            .await
+            .as_deref(),
+        Some("hi")
+    );
 }
 
 /// The log of a post-deploy test that ran under `sluice local`.

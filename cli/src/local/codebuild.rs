@@ -98,6 +98,9 @@ struct Inner {
     bus: Bus,
     console: Console,
     numbers: Mutex<u64>,
+    /// How many of the next builds of each buildspec fail to get a build machine (a
+    /// fault the tests inject, as CodeBuild has on a bad day).
+    provisioning_faults: Mutex<HashMap<String, u32>>,
 }
 
 /// An error in CodeBuild's JSON shape.
@@ -126,6 +129,14 @@ fn event_time(t: f64) -> String {
 }
 
 impl Builds {
+    /// The next `count` builds of `buildspec` fail before it runs: no build machine
+    /// could be provisioned.
+    pub fn fail_provisioning(&self, buildspec: &str, count: u32) {
+        *lock(&self.inner.provisioning_faults)
+            .entry(buildspec.to_owned())
+            .or_default() += count;
+    }
+
     /// How many builds were started for each execution (`SLUICE_EXECUTION_ID`).
     pub fn per_execution(&self) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
@@ -164,6 +175,7 @@ impl Builds {
                 bus,
                 console,
                 numbers: Mutex::new(0),
+                provisioning_faults: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -554,6 +566,26 @@ impl Builds {
         self.begin_phase(id, "QUEUED");
         let _machine = self.acquire_machine().await?;
         self.begin_phase(id, "PROVISIONING");
+        let fault = match lock(&self.inner.provisioning_faults).get_mut(&project.buildspec) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        };
+        if fault {
+            let message =
+                "the build machine's image could not be pulled (a fault injected by sluice local)";
+            log.line(&format!("[Container] {message}")).await;
+            self.end_phase(
+                id,
+                Some((
+                    "BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE".into(),
+                    message.into(),
+                )),
+            );
+            return Ok(false);
+        }
         self.begin_phase(id, "DOWNLOAD_SOURCE");
         let version = lock(&self.inner.builds)
             .get(id)

@@ -82,6 +82,10 @@ pub struct Options {
     /// buildspec `test_buildspec` (`TestBuildspec`).
     pub test_stages: Vec<String>,
     pub test_buildspec: String,
+    /// The stages' automatic retries (`Retries`: a count, or `stage=count,...`) and
+    /// the first retry's wait (`RetryBackoffSeconds`).
+    pub retries: String,
+    pub retry_seconds: u32,
 }
 
 /// Another pipeline fed by the same repository and branch, as a second Sluice stack:
@@ -242,7 +246,37 @@ impl Options {
             siblings: Vec::new(),
             test_stages: Vec::new(),
             test_buildspec: sluice_core::DEFAULT_TEST_BUILDSPEC.into(),
+            retries: String::new(),
+            retry_seconds: 60,
         }
+    }
+
+    /// Sets the stages' automatic retries (`--retries`, `--retry-seconds`), checked
+    /// as the functions will check them.
+    pub fn set_retries(&mut self, retries: &str, seconds: u32) -> Result<()> {
+        let stages = self.stages.join(",");
+        let seconds_text = seconds.to_string();
+        let vars = [
+            ("SLUICE_PIPELINE", self.stack.as_str()),
+            ("SLUICE_REPOSITORY", self.repository.as_str()),
+            ("SLUICE_APPLICATION", self.repository.as_str()),
+            ("SLUICE_STAGES", stages.as_str()),
+            ("SLUICE_BUCKET", "local"),
+            ("SLUICE_TOPIC_ARN", "local"),
+            ("SLUICE_BUILD_PROJECT", "local"),
+            ("SLUICE_RETRIES", retries),
+            ("SLUICE_RETRY_SECONDS", seconds_text.as_str()),
+        ];
+        sluice_engine::Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .map_err(|e| anyhow!(sluice_adapters::aws::chain(&e)))
+        .context("--retries or --retry-seconds")?;
+        self.retries = retries.to_owned();
+        self.retry_seconds = seconds;
+        Ok(())
     }
 
     /// Sets the tested stages and their buildspec (`--test-stages`,
@@ -734,6 +768,18 @@ impl Local {
             ("SiteDistribution", pipeline.site_distribution.clone()),
             ("TestStages", pipeline.test_stages.join(",")),
             ("TestBuildspec", pipeline.test_buildspec.clone()),
+            // The retries name the first pipeline's stages (`--retries`).
+            (
+                "Retries",
+                match pipeline.stack == self.options.stack {
+                    true => self.options.retries.clone(),
+                    false => String::new(),
+                },
+            ),
+            (
+                "RetryBackoffSeconds",
+                self.options.retry_seconds.to_string(),
+            ),
             ("LocalDriverUrl", driver_url.to_owned()),
         ];
         stack::deploy(
@@ -845,6 +891,12 @@ impl Local {
             Some(proxy) => Ok(Some(proxy.stats().await?)),
             None => Ok(None),
         }
+    }
+
+    /// The next `count` builds of `buildspec` fail to get a build machine, as
+    /// CodeBuild's do on a bad day: for the tests of what is retried.
+    pub fn fail_build_provisioning(&self, buildspec: &str, count: u32) {
+        self.builds.fail_provisioning(buildspec, count);
     }
 
     /// Runs the sweeper once, now, as its five-minute schedule would, and waits until
