@@ -371,6 +371,12 @@ async fn demo(args: LocalArgs, auto_approve: bool) -> Result<String> {
                     .join(","),
             )?;
             options.add_sibling(front)?;
+            // hello-api's post-deploy test (buildspec-test.yml) checks every stage's
+            // answer; a broken release is rolled back.
+            if options.test_stages.is_empty() {
+                let stages = options.stages.join(",");
+                options.set_tests(&stages, sluice_core::DEFAULT_TEST_BUILDSPEC)?;
+            }
             (
                 options.workspace.join("examples/hello-api"),
                 Some((web, stack)),

@@ -334,6 +334,14 @@ pub(super) fn decided_page(
                  will get an email when it is done."
             ),
         ),
+        StageStatus::Testing => (
+            "Approved and deployed, being tested",
+            format!(
+                "Thank you, {by}. {stage} (stack {stack}) is deployed and its post-deploy test \
+                 is running; if the test fails, the release before goes back, and you will get \
+                 an email."
+            ),
+        ),
         StageStatus::Succeeded | StageStatus::NoChanges => (
             "Approved and deployed",
             format!("Thank you, {by}. {stage} (stack {stack}) is deployed."),
