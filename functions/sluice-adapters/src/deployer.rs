@@ -166,6 +166,29 @@ pub trait Deployer: Clone + Send + Sync + 'static {
         paths: &[String],
         caller_reference: &str,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// The states of the CloudWatch alarms `names` that exist (in Sluice's account).
+    fn alarm_states(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<AlarmState>, AwsError>> + Send;
+}
+
+/// One CloudWatch alarm's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlarmState {
+    pub name: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    /// CloudWatch's reason for the state.
+    pub reason: Option<String>,
+}
+
+impl AlarmState {
+    /// Whether the alarm is in `ALARM`.
+    pub fn firing(&self) -> bool {
+        self.state == "ALARM"
+    }
 }
 
 /// The clients of one account: CloudFormation for stacks, S3 for sites' buckets.
@@ -174,6 +197,7 @@ struct Clients {
     cloudformation: aws_sdk_cloudformation::Client,
     site: S3Site,
     cloudfront: aws_sdk_cloudfront::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl Clients {
@@ -187,6 +211,11 @@ impl Clients {
             site: S3Site::new(crate::aws::s3_client(config)),
             cloudfront: aws_sdk_cloudfront::Client::from_conf(
                 aws_sdk_cloudfront::config::Builder::from(config)
+                    .interceptor(crate::aws::CountCalls)
+                    .build(),
+            ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(config)
                     .interceptor(crate::aws::CountCalls)
                     .build(),
             ),
@@ -570,5 +599,38 @@ impl Deployer for CloudFormation {
             .invalidation()
             .map(|i| i.id().to_owned())
             .unwrap_or_default())
+    }
+
+    async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>, AwsError> {
+        let mut states = Vec::new();
+        // DescribeAlarms takes at most 100 names a call.
+        for chunk in names.chunks(100) {
+            let out = self
+                .own
+                .cloudwatch
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
+                .alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("DescribeAlarms", e))?;
+            let metric = out
+                .metric_alarms()
+                .iter()
+                .map(|a| (a.alarm_name(), a.state_value(), a.state_reason()));
+            let composite = out
+                .composite_alarms()
+                .iter()
+                .map(|a| (a.alarm_name(), a.state_value(), a.state_reason()));
+            states.extend(metric.chain(composite).filter_map(|(name, state, reason)| {
+                Some(AlarmState {
+                    name: name?.to_owned(),
+                    state: state?.as_str().to_owned(),
+                    reason: reason.map(str::to_owned),
+                })
+            }));
+        }
+        Ok(states)
     }
 }

@@ -438,6 +438,8 @@ struct Cfn {
     invalidations: BTreeMap<String, (String, Vec<String>)>,
     /// Stacks whose next deployment fails as throttled, however good its template.
     throttled: BTreeSet<String>,
+    /// CloudWatch alarms: name to state and reason.
+    alarms: BTreeMap<String, (String, String)>,
     /// Why each stack's last deployment failed.
     failures: BTreeMap<String, String>,
 }
@@ -539,6 +541,13 @@ impl MemoryDeployer {
     /// While slow, new change sets stay `Pending` until [`Self::work_out`] is called.
     pub fn set_slow(&self, slow: bool) {
         lock(&self.cfn).slow = slow;
+    }
+
+    /// Creates or sets the CloudWatch alarm `name` to `state` (`OK`, `ALARM`).
+    pub fn set_alarm(&self, name: &str, state: &str, reason: &str) {
+        lock(&self.cfn)
+            .alarms
+            .insert(name.to_owned(), (state.to_owned(), reason.to_owned()));
     }
 
     /// The next deployment of `stack` fails as AWS fails one when throttled.
@@ -945,5 +954,24 @@ impl Deployer for MemoryDeployer {
                 Ok(format!("I{}", cfn.invalidations.len()))
             }
         }
+    }
+
+    async fn alarm_states(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<crate::deployer::AlarmState>, AwsError> {
+        self.faults.check("DescribeAlarms")?;
+        let cfn = lock(&self.cfn);
+        Ok(names
+            .iter()
+            .filter_map(|name| {
+                let (state, reason) = cfn.alarms.get(name)?;
+                Some(crate::deployer::AlarmState {
+                    name: name.clone(),
+                    state: state.clone(),
+                    reason: Some(reason.clone()),
+                })
+            })
+            .collect())
     }
 }

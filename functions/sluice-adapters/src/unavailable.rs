@@ -104,6 +104,13 @@ impl Deployer for Unavailable {
     ) -> Result<String, AwsError> {
         Err(refused("CloudFront CreateInvalidation"))
     }
+
+    async fn alarm_states(
+        &self,
+        _: &[String],
+    ) -> Result<Vec<crate::deployer::AlarmState>, AwsError> {
+        Err(refused("CloudWatch DescribeAlarms"))
+    }
 }
 
 impl CommitReader for Unavailable {

@@ -77,6 +77,48 @@ pub struct StageConfig {
     /// Set for a stage that retries its transient failures on its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
+    /// Set for a stage whose deploy is watched through CloudWatch alarms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<AlarmWatch>,
+}
+
+/// A stage's watch after its deploy (and test): for `minutes`, none of `alarms` may
+/// go into `ALARM`, or the stage is rolled back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmWatch {
+    pub alarms: Vec<String>,
+    pub minutes: u32,
+}
+
+impl AlarmWatch {
+    /// A watch of `alarms` (CloudWatch alarm names, at most 100) for `minutes` (1 to
+    /// 1,440).
+    pub fn new(alarms: Vec<String>, minutes: u32) -> Result<Self, ConfigError> {
+        if alarms.is_empty() || alarms.len() > 100 {
+            return Err(invalid(
+                "alarm list",
+                &alarms.join(","),
+                "1 to 100 CloudWatch alarm names",
+            ));
+        }
+        if let Some(bad) = alarms.iter().find(|a| {
+            !(1..=255).contains(&a.len()) || a.chars().any(|c| c.is_control() || c == ',')
+        }) {
+            return Err(invalid(
+                "alarm name",
+                bad,
+                "a CloudWatch alarm name: 1 to 255 characters, no control characters or commas",
+            ));
+        }
+        if !(1..=1440).contains(&minutes) {
+            return Err(invalid(
+                "watch time",
+                &minutes.to_string(),
+                "a whole number of minutes from 1 to 1440",
+            ));
+        }
+        Ok(Self { alarms, minutes })
+    }
 }
 
 /// How a stage retries a failure worth retrying (throttling, a stack busy with
@@ -210,6 +252,7 @@ impl StageConfig {
             site: None,
             test: None,
             retry: None,
+            watch: None,
         })
     }
 

@@ -198,6 +198,18 @@ pub enum Event {
         stage: StageName,
         reason: String,
     },
+    /// A watched alarm of the stage is in `ALARM` (its state change, or the sweeper's
+    /// look at it), or cannot be watched (`reason` says why).
+    AlarmFired {
+        stage: StageName,
+        alarm: String,
+        reason: String,
+    },
+    /// Sweeper finding: the stage's watch time passed with none of its alarms in
+    /// `ALARM`.
+    WatchPassed {
+        stage: StageName,
+    },
     /// Sweeper finding: the stage's automatic retry is due.
     RetryDue {
         stage: StageName,

@@ -16,8 +16,8 @@ pub mod site;
 pub mod text;
 
 pub use config::{
-    ConfigError, DEFAULT_TEST_BUILDSPEC, Pipeline, PostDeployTest, RETRIES_MAX, RetryPolicy,
-    StageConfig,
+    AlarmWatch, ConfigError, DEFAULT_TEST_BUILDSPEC, Pipeline, PostDeployTest, RETRIES_MAX,
+    RetryPolicy, StageConfig,
 };
 pub mod transient;
 pub use event::{Command, Event, Notice, Push, Via};

@@ -75,8 +75,8 @@ pub enum Rejected {
     #[error(
         "stage {stage} is {status}: {}; wait for it to end (`sluice watch`), then roll back if needed",
         match status {
-            StageStatus::Testing => "its new release is being tested, and only the test's outcome \
-                says whether it stays or is rolled back",
+            StageStatus::Testing | StageStatus::Verifying => "its new release is being tested or \
+                watched, and only the outcome says whether it stays or is rolled back",
             StageStatus::RollingBack | StageStatus::Retrying => "the previous release is being put \
                 back, and stopping half-way would leave the stack neither old nor new",
             _ => "CloudFormation is updating its stack, and stopping half-way would leave it \
@@ -316,6 +316,15 @@ fn clean(event: Event) -> Event {
         },
         Event::RollbackImpossible { stage, reason: r } => Event::RollbackImpossible {
             stage,
+            reason: reason(r),
+        },
+        Event::AlarmFired {
+            stage,
+            alarm,
+            reason: r,
+        } => Event::AlarmFired {
+            stage,
+            alarm: text::line(&alarm, 255),
             reason: reason(r),
         },
         Event::ApprovalGranted {
@@ -696,6 +705,26 @@ impl Run {
             }
             Event::RollbackNotStarted { stage } => self.rollback_not_started(&stage)?,
             Event::RetryDue { stage } => self.retry_due(&stage)?,
+            Event::AlarmFired {
+                stage,
+                alarm,
+                reason,
+            } => {
+                let i = self.stage_index(&stage)?;
+                if self.stage_is(i, StageStatus::Verifying) {
+                    self.roll_back(i, format!("alarm {alarm} {reason}"));
+                }
+            }
+            Event::WatchPassed { stage } => {
+                let i = self.stage_index(&stage)?;
+                let until = self.execution.stages[i].watch_until;
+                if self.stage_is(i, StageStatus::Verifying) && until.is_some_and(|u| u <= self.now)
+                {
+                    self.finish_stage(i, StageStatus::Succeeded, None);
+                    self.log_stage(i, "watch passed: no alarm went into ALARM".into());
+                    self.begin_stage(i + 1);
+                }
+            }
             Event::Superseded { stage, by } => {
                 let i = self.stage_index(&stage)?;
                 let waiting = matches!(
@@ -899,6 +928,7 @@ impl Run {
         s.rollback = None;
         s.retries = 0;
         s.retrying = None;
+        s.watch_until = None;
         self.log_stage(i, format!("retried by {by}"));
         self.begin_stage(i);
         Ok(())

@@ -19,9 +19,8 @@ impl Run {
     pub(super) fn deployed(&mut self, i: usize) {
         let stage = &mut self.execution.stages[i];
         let Some(test) = stage.test.clone() else {
-            self.finish_stage(i, StageStatus::Succeeded, None);
             self.log_stage(i, "deployed".into());
-            self.begin_stage(i + 1);
+            self.verified(i);
             return;
         };
         stage.status = StageStatus::Testing;
@@ -111,10 +110,29 @@ impl Run {
         let run = self.test_run(i);
         run.status = BuildStatus::Succeeded;
         run.finished_at = Some(now);
-        self.finish_stage(i, StageStatus::Succeeded, None);
         self.log_stage(i, "post-deploy test passed".into());
-        self.begin_stage(i + 1);
+        self.verified(i);
         Ok(())
+    }
+
+    /// The stage's deploy went live and passed its test, if it has one: watched, if
+    /// the stage watches alarms, else passed.
+    fn verified(&mut self, i: usize) {
+        let now = self.now;
+        let stage = &mut self.execution.stages[i];
+        let Some(watch) = stage.watch.clone() else {
+            self.finish_stage(i, StageStatus::Succeeded, None);
+            self.begin_stage(i + 1);
+            return;
+        };
+        let until = now + chrono::Duration::minutes(i64::from(watch.minutes));
+        stage.status = StageStatus::Verifying;
+        stage.watch_until = Some(until);
+        self.changed = true;
+        self.log_stage(
+            i,
+            format!("watching alarms {} until {until}", watch.alarms.join(", ")),
+        );
     }
 
     pub(super) fn test_failed(
@@ -270,6 +288,7 @@ impl Run {
                 s.finished_at = None;
                 s.test_run = None;
                 s.rollback = None;
+                s.watch_until = None;
                 self.log_stage(i, format!("automatic retry {n}"));
                 self.begin_stage(i);
             }
@@ -315,7 +334,7 @@ impl Run {
     /// The deploy of stage `i` was found bad (`trigger` says how): the release live
     /// before goes back, unless this execution is itself a rollback, whose release
     /// an operator chose and which has nothing earlier to go back to.
-    fn roll_back(&mut self, i: usize, trigger: String) {
+    pub(super) fn roll_back(&mut self, i: usize, trigger: String) {
         let name = self.execution.stages[i].name.clone();
         if let Some(of) = &self.execution.rollback_of {
             let reason = format!(

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{PostDeployTest, RetryPolicy, StageConfig};
+use crate::config::{AlarmWatch, PostDeployTest, RetryPolicy, StageConfig};
 use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
 use crate::site::{FileChange, SiteTarget};
 
@@ -186,6 +186,8 @@ pub enum StageStatus {
     Deploying,
     /// Deployed; its post-deploy test is running.
     Testing,
+    /// Deployed (and tested): its alarms are watched until `Stage::watch_until`.
+    Verifying,
     /// Its post-deploy test failed: the stack is going back to the previous release.
     RollingBack,
     /// A failure worth retrying: it waits to try again (`Stage::retrying` says when).
@@ -215,6 +217,7 @@ impl StageStatus {
             StageStatus::AwaitingApproval => "awaiting approval",
             StageStatus::Deploying => "deploying",
             StageStatus::Testing => "testing",
+            StageStatus::Verifying => "verifying",
             StageStatus::RollingBack => "rolling back",
             StageStatus::Retrying => "retrying",
             StageStatus::Succeeded => "succeeded",
@@ -238,6 +241,7 @@ impl StageStatus {
                 | StageStatus::AwaitingApproval
                 | StageStatus::Deploying
                 | StageStatus::Testing
+                | StageStatus::Verifying
                 | StageStatus::RollingBack
                 | StageStatus::Retrying
         )
@@ -256,7 +260,10 @@ impl StageStatus {
     pub fn is_busy(self) -> bool {
         matches!(
             self,
-            StageStatus::Deploying | StageStatus::Testing | StageStatus::RollingBack
+            StageStatus::Deploying
+                | StageStatus::Testing
+                | StageStatus::Verifying
+                | StageStatus::RollingBack
         )
     }
 
@@ -388,6 +395,12 @@ pub struct Stage {
     /// The automatic retry the stage waits for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retrying: Option<PendingRetry>,
+    /// The alarms watched after each deploy of this stage, as configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<AlarmWatch>,
+    /// Until when this attempt's deploy is watched, once the watch began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_until: Option<Timestamp>,
 }
 
 /// What an automatic retry does again.
@@ -499,6 +512,8 @@ impl Stage {
             retry: config.retry,
             retries: 0,
             retrying: None,
+            watch: config.watch.clone(),
+            watch_until: None,
         }
     }
 }

@@ -346,6 +346,93 @@ fn after_deploy(
     Ok(())
 }
 
+/// The alarm watch of each stage, from the template's parameters:
+///
+/// - `SLUICE_ALARM_STAGES`: the stages whose deploys are watched, after their test.
+/// - `SLUICE_ALARM_NAMES`: the CloudWatch alarms (in Sluice's account) they watch,
+///   comma-separated, `*` standing for the stage (`hello-api-*-errors`).
+/// - `SLUICE_ALARM_WATCH_MINUTES`: how long (default 10).
+fn alarm_watch(
+    get: &impl Fn(&str) -> Option<String>,
+    stages: &mut [StageConfig],
+) -> Result<(), ConfigProblem> {
+    let watched = get("SLUICE_ALARM_STAGES").unwrap_or_default();
+    let watched = list(&watched);
+    if watched.is_empty() {
+        return Ok(());
+    }
+    let invalid = |name: &'static str, reason: String| ConfigProblem::Invalid { name, reason };
+    let names: Vec<String> = stages.iter().map(|s| s.name.to_string()).collect();
+    if let Some(stage) = watched.iter().find(|s| !names.iter().any(|n| n == *s)) {
+        return Err(invalid(
+            "SLUICE_ALARM_STAGES",
+            format!(
+                "{stage:?} is not one of the stages ({}); list only stages of SLUICE_STAGES",
+                names.join(", ")
+            ),
+        ));
+    }
+    let alarms = get("SLUICE_ALARM_NAMES").unwrap_or_default();
+    let alarms = list(&alarms);
+    if alarms.is_empty() {
+        return Err(invalid(
+            "SLUICE_ALARM_NAMES",
+            format!(
+                "the watched stages ({}) need alarms to watch: CloudWatch alarm names, '*' \
+                 standing for the stage, such as hello-api-*-errors",
+                watched.join(", ")
+            ),
+        ));
+    }
+    let minutes = match get("SLUICE_ALARM_WATCH_MINUTES").filter(|v| !v.trim().is_empty()) {
+        None => DEFAULT_WATCH_MINUTES,
+        Some(v) => v.trim().parse::<u32>().map_err(|_| {
+            invalid(
+                "SLUICE_ALARM_WATCH_MINUTES",
+                format!("{v:?} is not a whole number of minutes from 1 to 1440"),
+            )
+        })?,
+    };
+    for stage in stages
+        .iter_mut()
+        .filter(|s| watched.contains(&s.name.as_str()))
+    {
+        let why_not = match (&stage.site, &stage.role_arn) {
+            (Some(_), _) => Some("a site stage (SLUICE_SITE_STAGES)"),
+            (_, Some(_)) => Some("in another account (SLUICE_REMOTE_STAGES)"),
+            _ => None,
+        };
+        if let Some(why) = why_not {
+            return Err(invalid(
+                "SLUICE_ALARM_STAGES",
+                format!(
+                    "{} is {why}; alarm watches are for stack stages in Sluice's account, for now",
+                    stage.name
+                ),
+            ));
+        }
+        let named = alarms
+            .iter()
+            .map(|a| a.replace('*', stage.name.as_str()))
+            .collect();
+        let watch = sluice_core::AlarmWatch::new(named, minutes).map_err(|e| {
+            invalid(
+                if e.to_string().contains("watch time") {
+                    "SLUICE_ALARM_WATCH_MINUTES"
+                } else {
+                    "SLUICE_ALARM_NAMES"
+                },
+                e.to_string(),
+            )
+        })?;
+        stage.watch = Some(watch);
+    }
+    Ok(())
+}
+
+/// How long a stage's alarms are watched, when `SLUICE_ALARM_WATCH_MINUTES` does not say.
+const DEFAULT_WATCH_MINUTES: u32 = 10;
+
 /// The first automatic retry's wait, when `SLUICE_RETRY_SECONDS` does not say.
 const DEFAULT_RETRY_SECONDS: u32 = 60;
 
@@ -368,6 +455,7 @@ impl Config {
             &required("SLUICE_STAGES")?,
         )?;
         after_deploy(&get, &mut stages)?;
+        alarm_watch(&get, &mut stages)?;
         let branch = get("SLUICE_BRANCH")
             .filter(|b| !b.trim().is_empty())
             .unwrap_or_else(|| "master".to_owned());
@@ -722,6 +810,48 @@ mod tests {
         let mut vars = with("SLUICE_RETRIES", "1");
         vars.push(("SLUICE_RETRY_SECONDS", "0"));
         assert!(said(vars).contains("SLUICE_RETRY_SECONDS is invalid"));
+    }
+
+    #[test]
+    fn watched_stages_name_their_own_alarms_and_bad_watches_are_refused() {
+        let said = |vars: Vec<(&'static str, &'static str)>| {
+            sluice_adapters::aws::chain(&Config::from_lookup(env(&vars)).unwrap_err())
+        };
+        let mut vars = with("SLUICE_ALARM_STAGES", "dev,staging");
+        vars.push(("SLUICE_ALARM_NAMES", "hello-api-*-errors, shared-latency"));
+        let config = Config::from_lookup(env(&vars)).expect("valid");
+        let watches: Vec<_> = config
+            .pipeline
+            .stages
+            .iter()
+            .map(|s| s.watch.clone().map(|w| (w.alarms, w.minutes)))
+            .collect();
+        assert_eq!(
+            watches,
+            [
+                Some((
+                    vec!["hello-api-dev-errors".into(), "shared-latency".into()],
+                    10
+                )),
+                Some((
+                    vec!["hello-api-staging-errors".into(), "shared-latency".into()],
+                    10
+                )),
+                None,
+            ]
+        );
+        let err = said(with("SLUICE_ALARM_STAGES", "staging"));
+        assert!(
+            err.contains("SLUICE_ALARM_NAMES is invalid: the watched stages (staging) need alarms"),
+            "{err}"
+        );
+        let mut vars = with("SLUICE_ALARM_STAGES", "qa");
+        vars.push(("SLUICE_ALARM_NAMES", "x"));
+        assert!(said(vars).contains(r#"SLUICE_ALARM_STAGES is invalid: "qa" is not one of"#));
+        let mut vars = with("SLUICE_ALARM_STAGES", "dev");
+        vars.push(("SLUICE_ALARM_NAMES", "x"));
+        vars.push(("SLUICE_ALARM_WATCH_MINUTES", "0"));
+        assert!(said(vars).contains("SLUICE_ALARM_WATCH_MINUTES is invalid"));
     }
 
     #[test]

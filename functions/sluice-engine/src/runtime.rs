@@ -204,6 +204,12 @@ impl Events {
     }
 }
 
+/// Whether an event the deploy function receives is an alarm's state change (else a
+/// stack's).
+pub fn handles_alarm(event: &Value) -> bool {
+    event["detail-type"] == "CloudWatch Alarm State Change"
+}
+
 /// The source function: pushes start executions.
 pub async fn serve_pushes() -> Result<(), lambda_runtime::Error> {
     serve::<CodeBuild, Unavailable, CodeCommit>(Events::Push).await
@@ -348,6 +354,10 @@ where
         let handled = match events {
             Events::Push => Box::pin(engine.on_push(event.payload)).await,
             Events::Build => Box::pin(engine.on_build(event.payload)).await,
+            // The deploy function also hears watched alarms go into ALARM.
+            Events::Stack if handles_alarm(&event.payload) => {
+                Box::pin(engine.on_alarm(event.payload)).await
+            }
             Events::Stack => Box::pin(engine.on_stack(event.payload)).await,
         };
         let result = outcome(handled);

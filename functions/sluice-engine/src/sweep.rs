@@ -215,6 +215,7 @@ where
                     },
                 })
             }
+            StageStatus::Verifying => self.watch_finding(execution, stage).await,
             StageStatus::RollingBack => {
                 let Some(id) = stage
                     .rollback

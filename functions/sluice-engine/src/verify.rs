@@ -245,6 +245,105 @@ where
     }
 }
 
+impl<O, B, D, N, C> Engine<O, B, D, N, C>
+where
+    O: ObjectStore,
+    B: Builder,
+    D: Deployer,
+    N: Notifier,
+    C: CommitReader,
+{
+    /// What the stage's watched alarms say: one in `ALARM` (or missing: a release
+    /// nobody can watch is not left live), the watch over, or nothing yet.
+    pub(crate) async fn watch_finding(
+        &self,
+        execution: &Execution,
+        stage: &sluice_core::Stage,
+    ) -> Result<Option<Event>, EngineError> {
+        let (Some(watch), Some(until)) = (&stage.watch, stage.watch_until) else {
+            return Ok(None);
+        };
+        let states = match self.deployer.alarm_states(&watch.alarms).await {
+            Ok(states) => states,
+            Err(e) if e.retryable => return Err(e.into()),
+            Err(e) => {
+                let event = Event::AlarmFired {
+                    stage: stage.name.clone(),
+                    alarm: watch.alarms.join(", "),
+                    reason: format!(
+                        "cannot be read, so the release cannot be watched: {}",
+                        chain(&e)
+                    ),
+                };
+                return Ok(Some(event));
+            }
+        };
+        for alarm in &watch.alarms {
+            let fired = match states.iter().find(|s| &s.name == alarm) {
+                None => Some(
+                    "does not exist, so the release cannot be watched (the stage's alarm names \
+                     it; create it, or fix AlarmNames)"
+                        .to_owned(),
+                ),
+                Some(state) if state.firing() => Some(format!(
+                    "went into ALARM during the watch: {}",
+                    state.reason.as_deref().unwrap_or("no reason given")
+                )),
+                Some(_) => None,
+            };
+            if let Some(reason) = fired {
+                info!(execution = %execution.id, stage = %stage.name, %alarm, "watched alarm fired");
+                return Ok(Some(Event::AlarmFired {
+                    stage: stage.name.clone(),
+                    alarm: alarm.clone(),
+                    reason,
+                }));
+            }
+        }
+        Ok((self.now() >= until).then(|| Event::WatchPassed {
+            stage: stage.name.clone(),
+        }))
+    }
+
+    /// A CloudWatch alarm's state change: an alarm in `ALARM` that a stage watches
+    /// ends the watch of the execution holding that stage, at once.
+    pub async fn on_alarm(&self, value: serde_json::Value) -> Result<(), EngineError> {
+        let (alarm, reason) =
+            match crate::events::decode_alarm(value).map_err(crate::engine::refuse)? {
+                crate::events::AlarmChange::Ignored(why) => {
+                    info!(%why, "alarm event ignored");
+                    return Ok(());
+                }
+                crate::events::AlarmChange::Firing { alarm, reason } => (alarm, reason),
+            };
+        let watching: Vec<StageName> = self
+            .config
+            .pipeline
+            .stages
+            .iter()
+            .filter(|s| s.watch.as_ref().is_some_and(|w| w.alarms.contains(&alarm)))
+            .map(|s| s.name.clone())
+            .collect();
+        for stage in watching {
+            let Some(holder) = self.lanes.get(&stage).await?.holder else {
+                continue;
+            };
+            let span = tracing::info_span!("alarm", execution = %holder.execution, %stage, %alarm);
+            let event = Event::AlarmFired {
+                stage: stage.clone(),
+                alarm: alarm.clone(),
+                reason: format!("went into ALARM during the watch: {reason}"),
+            };
+            crate::engine::traced(span, async {
+                let work = self.apply(&holder.execution, event).await?;
+                self.run_all(work).await
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
