@@ -237,6 +237,17 @@ struct LocalArgs {
     /// waits twice as long.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     retry_seconds: u32,
+    /// The stages whose deploys are watched through CloudWatch alarms after their
+    /// test; an alarm in ALARM rolls the stage back. Comma-separated.
+    #[arg(long, value_name = "STAGES", default_value = "")]
+    alarm_stages: String,
+    /// The alarms the watched stages watch, '*' standing for the stage
+    /// (hello-api-*-errors). Comma-separated.
+    #[arg(long, value_name = "NAMES", default_value = "")]
+    alarm_names: String,
+    /// How long a watched stage's alarms are watched after each deploy.
+    #[arg(long, value_name = "MINUTES", default_value_t = 10)]
+    watch_minutes: u32,
 }
 
 impl LocalArgs {
@@ -271,6 +282,7 @@ impl LocalArgs {
         options.buildspec = self.buildspec.clone();
         options.set_tests(&self.test_stages, &self.test_buildspec)?;
         options.set_retries(&self.retries, self.retry_seconds)?;
+        options.set_watch(&self.alarm_stages, &self.alarm_names, self.watch_minutes)?;
         for spec in &self.siblings {
             options.add_sibling(local::Sibling::parse(spec)?)?;
         }

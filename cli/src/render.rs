@@ -282,6 +282,26 @@ fn after_deploy(out: &mut String, s: &Stage, now: Timestamp) {
             let _ = writeln!(out, "  {:<12} test log: {}", "", shown(log));
         }
     }
+    if let (Some(watch), Some(until)) = (&s.watch, s.watch_until) {
+        let how = match s.status {
+            StageStatus::Verifying => {
+                format!("until {} (in {})", clock(until), duration(until - now))
+            }
+            StageStatus::Succeeded => {
+                format!("for {} minutes: none went into ALARM", watch.minutes)
+            }
+            _ => format!(
+                "from {}",
+                clock(until - Duration::minutes(i64::from(watch.minutes)))
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<12} watching alarms {} {how}",
+            "",
+            shown(&watch.alarms.join(", "))
+        );
+    }
     if let Some(pending) = &s.retrying {
         let what = match pending.of {
             sluice_core::RetryOf::Deploy => "the stage",
@@ -487,6 +507,22 @@ mod tests {
             });
             details(&e, now)
         };
+        let watching = {
+            let mut e = e.clone();
+            let s = &mut e.stages[1];
+            s.status = StageStatus::Verifying;
+            s.watch = Some(
+                sluice_core::AlarmWatch::new(vec!["app-production-errors".into()], 10)
+                    .expect("watch"),
+            );
+            s.watch_until = Some(now + Duration::minutes(4));
+            details(&e, now)
+        };
+        assert!(
+            watching.contains("watching alarms app-production-errors until")
+                && watching.contains("(in 4m00s)"),
+            "{watching}"
+        );
         for line in [
             "retrying the stage at",
             "(in 2m00s), after: deploy failed: Rate exceeded",

@@ -1656,9 +1656,10 @@ fn handler_table(documents: &[serde_json::Value]) -> String {
 /// the greeting staging serves: a release that passes goes on to the gate; one that
 /// serves a broken greeting is rolled back (its failure is the application's: it is
 /// not retried), and staging serves the earlier one again. A test whose build machine
-/// never came up is retried, and passes.
+/// never came up is retried, and passes. Production is watched through an alarm for
+/// a minute after each deploy: a quiet minute passes it, an alarm rolls it back.
 #[tokio::test(flavor = "multi_thread")]
-async fn after_the_deploy_a_failed_test_rolls_back_and_a_faulted_one_is_retried() {
+async fn after_the_deploy_tests_retries_and_alarms_decide_what_stays_live() {
     let run = start_configured(App::Quick, "staging,production", |options| {
         options
             .set_tests("staging", "buildspec-test.yml")
@@ -1666,6 +1667,9 @@ async fn after_the_deploy_a_failed_test_rolls_back_and_a_faulted_one_is_retried(
         options
             .set_retries("staging=2", 1)
             .expect("valid retry settings");
+        options
+            .set_watch("production", "hello-api-*-errors", 1)
+            .expect("valid watch settings");
     })
     .await;
     let stack = "hello-api-staging";
@@ -1784,21 +1788,10 @@ async fn after_the_deploy_a_failed_test_rolls_back_and_a_faulted_one_is_retried(
         "{}",
         pending.reason
     );
-    let deadline = std::time::Instant::now() + SETTLE;
-    let retried = loop {
-        run.local.sweep().await.expect("a sweep");
-        let now = follow(&run.local, &fixed, SETTLE, |_| true)
-            .await
-            .expect("the execution");
-        if now.stages[0].status != sluice_core::StageStatus::Retrying {
-            break now;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the retry never started"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let retried = sweep_until(&run, &fixed, |e| {
+        e.stages[0].status != sluice_core::StageStatus::Retrying
+    })
+    .await;
     let passed = follow(&run.local, &fixed, GATE, |e| {
         e.status.is_terminal() || awaits_approval(e, "production")
     })
@@ -1823,6 +1816,122 @@ async fn after_the_deploy_a_failed_test_rolls_back_and_a_faulted_one_is_retried(
             .as_deref(),
         Some("hi")
     );
+
+    // Production is watched through its errors alarm for a minute after each deploy:
+    // a quiet minute passes it.
+    let alarm = "hello-api-production-errors";
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&run.local.sdk);
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(alarm)
+        .namespace("AWS/Lambda")
+        .metric_name("Errors")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(0.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .expect("create the alarm");
+    let (_, operator) = person(&run.local, "sluice-operators", "olga").await;
+    let (ok, said) = sluice_as(&run.local, &operator, &["approve", passed.id.as_str()]);
+    assert!(ok, "{said}");
+    let watching = follow(&run.local, &fixed, GATE, |e| {
+        e.status.is_terminal() || e.stages[1].status == sluice_core::StageStatus::Verifying
+    })
+    .await
+    .expect("production is watched");
+    assert_eq!(
+        watching.stages[1].status,
+        sluice_core::StageStatus::Verifying,
+        "{:?}",
+        watching.reason
+    );
+    let live = sweep_until(&run, &fixed, |e| e.status.is_terminal()).await;
+    assert_eq!(live.status, Status::Succeeded, "{:?}", live.reason);
+
+    // The next release sets the alarm off during its watch: production goes back.
+    let next = commit_greeting(&run, "hey").await;
+    run.checkout.push().await.expect("push");
+    let gate = wait_at_gate(&run, &next).await;
+    let (ok, said) = sluice_as(&run.local, &operator, &["approve", gate.id.as_str()]);
+    assert!(ok, "{said}");
+    follow(&run.local, &next, GATE, |e| {
+        e.status.is_terminal() || e.stages[1].status == sluice_core::StageStatus::Verifying
+    })
+    .await
+    .expect("production is watched");
+    assert_eq!(
+        stack_parameter(&run.local, "hello-api-production", "Greeting")
+            .await
+            .as_deref(),
+        Some("hey")
+    );
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(alarm)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("Threshold Crossed: 1 datapoint [4.0] was greater than the threshold (0.0).")
+        .send()
+        .await
+        .expect("set the alarm off");
+    let rolled = sweep_until(&run, &next, |e| e.status.is_terminal()).await;
+    let p = &rolled.stages[1];
+    assert_eq!(
+        p.status,
+        sluice_core::StageStatus::RolledBack,
+        "{:?}",
+        rolled.reason
+    );
+    let reason = rolled.reason.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with(&format!(
+            "alarm {alarm} went into ALARM during the watch: Threshold Crossed"
+        )),
+        "{reason}"
+    );
+    assert!(
+        reason.contains(&format!(
+            "commit {} (execution {}) is live on production again",
+            &fixed[..12],
+            live.id
+        )),
+        "{reason}"
+    );
+    stack_reaches(&run.local, "hello-api-production", "UPDATE_COMPLETE").await;
+    assert_eq!(
+        stack_parameter(&run.local, "hello-api-production", "Greeting")
+            .await
+            .as_deref(),
+        Some("hi"),
+        "production serves the release before again"
+    );
+}
+
+/// Runs the sweeper, as its schedule would, until the execution of `commit` is `done`.
+async fn sweep_until(
+    run: &Run,
+    commit: &str,
+    done: impl Fn(&sluice_core::Execution) -> bool,
+) -> sluice_core::Execution {
+    let deadline = std::time::Instant::now() + SETTLE;
+    loop {
+        run.local.sweep().await.expect("a sweep");
+        let now = follow(&run.local, commit, SETTLE, |_| true)
+            .await
+            .expect("the execution");
+        if done(&now) {
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweeper never moved {} on: {:?}",
+            now.id,
+            now.timeline.last()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// The log of a post-deploy test that ran under `sluice local`.

@@ -426,6 +426,15 @@ test('with test stages, the deploy function may start the project\'s builds, and
   await assertDenied(sluice.role('DeployFunctionRole'), 'codebuild:StartBuild', sluice.getAtt('BuildProject', 'Arn'))
 })
 
+test('with alarm stages, the sweeper may read alarm states, and change none', async () => {
+  const watched = sluiceTemplate({ AlarmStages: 'staging', AlarmNames: 'hello-api-*-errors' })
+  const alarm = `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:hello-api-staging-errors`
+  await assertAllowed(watched.role('SweeperFunctionRole'), 'cloudwatch:DescribeAlarms', alarm)
+  await assertDenied(watched.role('SweeperFunctionRole'), 'cloudwatch:SetAlarmState', alarm)
+  await assertDenied(watched.role('SweeperFunctionRole'), 'cloudwatch:DeleteAlarms', alarm)
+  await assertDenied(sluice.role('SweeperFunctionRole'), 'cloudwatch:DescribeAlarms', alarm)
+})
+
 test('operators and approvers call only their own functions, and change nothing directly', async () => {
   const holder = (name, policyId) => ({
     arn: `arn:aws:iam::${ACCOUNT}:role/${name}`,

@@ -86,6 +86,11 @@ pub struct Options {
     /// the first retry's wait (`RetryBackoffSeconds`).
     pub retries: String,
     pub retry_seconds: u32,
+    /// The watched stages (`AlarmStages`), their alarms (`AlarmNames`, `*` for the
+    /// stage) and the watch time (`AlarmWatchMinutes`).
+    pub alarm_stages: Vec<String>,
+    pub alarm_names: Vec<String>,
+    pub watch_minutes: u32,
 }
 
 /// Another pipeline fed by the same repository and branch, as a second Sluice stack:
@@ -248,15 +253,48 @@ impl Options {
             test_buildspec: sluice_core::DEFAULT_TEST_BUILDSPEC.into(),
             retries: String::new(),
             retry_seconds: 60,
+            alarm_stages: Vec::new(),
+            alarm_names: Vec::new(),
+            watch_minutes: 10,
         }
     }
 
     /// Sets the stages' automatic retries (`--retries`, `--retry-seconds`), checked
     /// as the functions will check them.
     pub fn set_retries(&mut self, retries: &str, seconds: u32) -> Result<()> {
-        let stages = self.stages.join(",");
         let seconds_text = seconds.to_string();
-        let vars = [
+        self.check_as_functions(&[
+            ("SLUICE_RETRIES", retries),
+            ("SLUICE_RETRY_SECONDS", seconds_text.as_str()),
+        ])
+        .context("--retries or --retry-seconds")?;
+        self.retries = retries.to_owned();
+        self.retry_seconds = seconds;
+        Ok(())
+    }
+
+    /// Sets the watched stages, their alarms (`*` for the stage) and the watch time
+    /// (`--alarm-stages`, `--alarm-names`, `--watch-minutes`), checked as the
+    /// functions will check them.
+    pub fn set_watch(&mut self, stages: &str, alarms: &str, minutes: u32) -> Result<()> {
+        let minutes_text = minutes.to_string();
+        self.check_as_functions(&[
+            ("SLUICE_ALARM_STAGES", stages),
+            ("SLUICE_ALARM_NAMES", alarms),
+            ("SLUICE_ALARM_WATCH_MINUTES", minutes_text.as_str()),
+        ])
+        .context("--alarm-stages, --alarm-names or --watch-minutes")?;
+        self.alarm_stages = split_list(stages);
+        self.alarm_names = split_list(alarms);
+        self.watch_minutes = minutes;
+        Ok(())
+    }
+
+    /// Reads the first pipeline's configuration with `extra` variables as its
+    /// functions will, so that what they would refuse at start is refused now.
+    fn check_as_functions(&self, extra: &[(&str, &str)]) -> Result<()> {
+        let stages = self.stages.join(",");
+        let mut vars = vec![
             ("SLUICE_PIPELINE", self.stack.as_str()),
             ("SLUICE_REPOSITORY", self.repository.as_str()),
             ("SLUICE_APPLICATION", self.repository.as_str()),
@@ -264,19 +302,15 @@ impl Options {
             ("SLUICE_BUCKET", "local"),
             ("SLUICE_TOPIC_ARN", "local"),
             ("SLUICE_BUILD_PROJECT", "local"),
-            ("SLUICE_RETRIES", retries),
-            ("SLUICE_RETRY_SECONDS", seconds_text.as_str()),
         ];
+        vars.extend_from_slice(extra);
         sluice_engine::Config::from_lookup(|name| {
             vars.iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| (*v).to_owned())
         })
+        .map(|_| ())
         .map_err(|e| anyhow!(sluice_adapters::aws::chain(&e)))
-        .context("--retries or --retry-seconds")?;
-        self.retries = retries.to_owned();
-        self.retry_seconds = seconds;
-        Ok(())
     }
 
     /// Sets the tested stages and their buildspec (`--test-stages`,
@@ -780,6 +814,16 @@ impl Local {
                 "RetryBackoffSeconds",
                 self.options.retry_seconds.to_string(),
             ),
+            // So do the watches (`--alarm-stages`).
+            (
+                "AlarmStages",
+                match pipeline.stack == self.options.stack {
+                    true => self.options.alarm_stages.join(","),
+                    false => String::new(),
+                },
+            ),
+            ("AlarmNames", self.options.alarm_names.join(",")),
+            ("AlarmWatchMinutes", self.options.watch_minutes.to_string()),
             ("LocalDriverUrl", driver_url.to_owned()),
         ];
         stack::deploy(
