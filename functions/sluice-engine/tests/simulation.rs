@@ -105,6 +105,8 @@ enum Function {
     Source,
     Build,
     Deploy,
+    /// The deploy function, for an alarm's state change.
+    Alarm,
 }
 
 /// An event on its way to a function.
@@ -143,6 +145,8 @@ struct OperatorCall {
 const PUSHES: u32 = 4;
 /// Production's bucket, in the runs where production is a site.
 const SITE: &str = "hello-web-production";
+/// Staging's errors alarm, which the tested runs watch.
+const ALARM: &str = "hello-staging-errors";
 /// Steps of the chaotic phase of a run.
 const STEPS: usize = 160;
 
@@ -221,14 +225,18 @@ impl Sim {
                 ("SLUICE_SITE_BUCKET", SITE),
             ])
         } else if tested {
-            // Tested runs also retry staging's throttled deploys, twice.
+            // Tested runs also retry staging's throttled deploys, twice, and watch its
+            // errors alarm, which goes off now and then.
             support::config_with(&[
                 ("SLUICE_TEST_STAGES", "staging"),
                 ("SLUICE_RETRIES", "staging=2"),
+                ("SLUICE_ALARM_STAGES", "staging"),
+                ("SLUICE_ALARM_NAMES", "hello-*-errors"),
             ])
         } else {
             support::config()
         };
+        fakes.deployer.set_alarm(ALARM, "OK", "quiet");
         if site {
             // What production served before Sluice.
             fakes
@@ -376,6 +384,7 @@ impl Sim {
             Function::Source => Box::pin(self.engine.on_push(event)).await,
             Function::Build => Box::pin(self.engine.on_build(event)).await,
             Function::Deploy => Box::pin(self.engine.on_stack(event)).await,
+            Function::Alarm => Box::pin(self.engine.on_alarm(event)).await,
         };
         handled.is_ok()
     }
@@ -633,6 +642,19 @@ impl Sim {
         });
     }
 
+    /// Staging's errors alarm goes off, or quiets down; its state change is sent.
+    fn flip_alarm(&mut self) {
+        let state = if self.rng.bool() { "ALARM" } else { "OK" };
+        self.deployer.set_alarm(ALARM, state, "Threshold Crossed");
+        let event = serde_json::json!({
+            "version": "0", "id": format!("alarm-{}", self.rng.u32(..)),
+            "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
+            "account": "123456789012", "time": "2026-11-20T10:00:00Z", "region": "us-east-1",
+            "resources": [], "detail": {"alarmName": ALARM, "state": {"value": state, "reason": "Threshold Crossed"}}
+        });
+        self.send(Function::Alarm, event);
+    }
+
     async fn sweep(&mut self) {
         if self.rng.bool() {
             let _ = Box::pin(self.engine.sweep(50)).await;
@@ -653,6 +675,7 @@ impl Sim {
                 52..64 => self.settle_stack(),
                 64..69 => self.decide().await,
                 69..72 => self.operate().await,
+                72..74 if self.tested => self.flip_alarm(),
                 72..84 => self.sweep().await,
                 _ => {
                     let minutes = self.rng.i64(1..=10);
@@ -666,6 +689,8 @@ impl Sim {
     /// Everything still on its way arrives; builds and deployments finish; the
     /// sweeper runs until nothing moves. What is left waits for a person.
     async fn drain(&mut self) -> Result<(), String> {
+        // Calm: the alarm quiets down, so that every watch can end.
+        self.deployer.set_alarm(ALARM, "OK", "quiet");
         for round in 0..60 {
             while !self.pending.is_empty() {
                 self.deliver(true).await;
@@ -1031,14 +1056,31 @@ async fn check(sim: &Sim) -> Result<(), String> {
             {
                 return Err(format!("{what} passed without passing its test"));
             }
+            if s.status == StageStatus::Succeeded
+                && !s
+                    .watch_until
+                    .zip(s.finished_at)
+                    .is_some_and(|(u, f)| u <= f)
+            {
+                return Err(format!(
+                    "{what} passed before its watch ended ({:?}, finished {:?})",
+                    s.watch_until, s.finished_at
+                ));
+            }
             if !matches!(
                 s.status,
                 StageStatus::RolledBack | StageStatus::RollbackFailed
             ) {
                 continue;
             }
-            if test != Some(BuildStatus::Failed) {
-                return Err(format!("{what} was rolled back without a failed test"));
+            let by_alarm = s
+                .rollback
+                .as_ref()
+                .is_some_and(|r| r.trigger.starts_with(&format!("alarm {ALARM}")));
+            if test != Some(BuildStatus::Failed) && !by_alarm {
+                return Err(format!(
+                    "{what} was rolled back without a failed test or an alarm"
+                ));
             }
             if s.retries > 2 {
                 return Err(format!("{what} was retried {} times, of 2", s.retries));
