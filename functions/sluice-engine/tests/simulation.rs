@@ -1057,10 +1057,9 @@ async fn check(sim: &Sim) -> Result<(), String> {
                 return Err(format!("{what} passed without passing its test"));
             }
             if s.status == StageStatus::Succeeded
-                && !s
-                    .watch_until
+                && s.watch_until
                     .zip(s.finished_at)
-                    .is_some_and(|(u, f)| u <= f)
+                    .is_none_or(|(until, finished)| until > finished)
             {
                 return Err(format!(
                     "{what} passed before its watch ended ({:?}, finished {:?})",
