@@ -916,19 +916,10 @@ impl Run {
             return Ok(());
         };
         let s = &mut self.execution.stages[i];
-        s.attempt += 1;
-        s.change_set_id = None;
-        s.changes.clear();
-        s.files.clear();
-        // The new change set is approved on its own: the rolled back stack may differ.
-        s.approval = None;
-        s.finished_at = None;
-        s.reason = None;
-        s.test_run = None;
-        s.rollback = None;
+        s.next_attempt();
+        // The operator decided: the stage has its automatic retries again.
         s.retries = 0;
         s.retrying = None;
-        s.watch_until = None;
         self.log_stage(i, format!("retried by {by}"));
         self.begin_stage(i);
         Ok(())

@@ -1,18 +1,19 @@
-//! After a stage's deploy: its post-deploy test, and the automatic rollback to the
-//! release that was live before when the test fails.
+//! After a stage's deploy: its post-deploy test, its alarm watch, the automatic
+//! rollback to the release that was live before when either finds the deploy bad,
+//! and the automatic retries of failures of the moment.
 
 use super::{Rejected, Run};
 use crate::config::RetryPolicy;
 use crate::event::{Command, Notice};
 use crate::ids::{CommitId, ExecutionId, StageName};
 use crate::model::{BuildStatus, PendingRetry, RetryOf, StageRollback, StageStatus, TestRun};
+use crate::transient::is_transient;
 
-/// How many times a rollback whose deploy failed for the moment is tried again, at
-/// least (a stage that retries more often retries its rollback as often).
+/// How many times a rollback whose deploy failed is tried again, at least (a stage
+/// that retries more often retries its rollback as often).
 pub const ROLLBACK_RETRIES: u32 = 3;
 /// The first wait before a rollback is tried again, for a stage with no retry policy.
 pub const ROLLBACK_RETRY_SECONDS: u32 = 30;
-use crate::transient::is_transient;
 
 impl Run {
     /// The stage's change went live: tested when the stage has a test, else passed.
@@ -279,16 +280,7 @@ impl Run {
         match pending.of {
             RetryOf::Rollback => {}
             RetryOf::Deploy => {
-                s.attempt += 1;
-                s.change_set_id = None;
-                s.changes.clear();
-                s.files.clear();
-                // A new change set is approved on its own, as after `sluice retry`.
-                s.approval = None;
-                s.finished_at = None;
-                s.test_run = None;
-                s.rollback = None;
-                s.watch_until = None;
+                s.next_attempt();
                 self.log_stage(i, format!("automatic retry {n}"));
                 self.begin_stage(i);
             }
@@ -419,10 +411,11 @@ impl Run {
             .as_ref()
             .map(|r| (r.trigger.clone(), r.release().unwrap_or_default()))
             .unwrap_or_default();
-        let reason = format!(
-            "{trigger}; rolled back: {release} is live on {name} again, and later stages were \
-             not started"
-        );
+        let later = match i + 1 < self.execution.stages.len() {
+            true => ", and later stages were not started",
+            false => "",
+        };
+        let reason = format!("{trigger}; rolled back: {release} is live on {name} again{later}");
         self.finish_stage(i, StageStatus::RolledBack, Some(reason.clone()));
         self.log_stage(i, format!("rolled back to {release}"));
         self.fail(Some(name), reason);

@@ -486,6 +486,22 @@ impl StageRollback {
 }
 
 impl Stage {
+    /// Makes the stage ready for another attempt from a new change set, forgetting
+    /// what the last one did. Its new change set needs its own approval: the stack,
+    /// rolled back, may differ from what was approved.
+    pub fn next_attempt(&mut self) {
+        self.attempt += 1;
+        self.change_set_id = None;
+        self.changes.clear();
+        self.files.clear();
+        self.approval = None;
+        self.finished_at = None;
+        self.reason = None;
+        self.test_run = None;
+        self.rollback = None;
+        self.watch_until = None;
+    }
+
     /// A stage not yet reached, as configured.
     pub fn pending(config: &StageConfig) -> Self {
         Self {

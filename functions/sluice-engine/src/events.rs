@@ -239,7 +239,7 @@ pub fn decode_build(value: Value, project: &str) -> Result<BuildChange, BadEvent
 }
 
 /// A build's event as the event of the stage's post-deploy test that the build is.
-fn test_event(stage: StageName, event: Event) -> Event {
+pub(crate) fn test_event(stage: StageName, event: Event) -> Event {
     match event {
         Event::BuildStarted { build_id, log_url } => Event::TestStarted {
             stage,

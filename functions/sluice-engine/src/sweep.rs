@@ -82,6 +82,28 @@ where
         self.now() - execution.updated_at > SITE_QUIET
     }
 
+    /// How build `build_id` ended, as its `BuildSucceeded`/`BuildFailed` event would
+    /// have said; `None` while it runs or if CodeBuild does not know it.
+    async fn build_finding(&self, build_id: &str) -> Result<Option<Event>, EngineError> {
+        let reports = self.builder.builds(vec![build_id.to_owned()]).await?;
+        let Some(r) = reports.into_iter().find(|r| r.id == build_id) else {
+            return Ok(None);
+        };
+        let build_id = build_id.to_owned();
+        Ok(match r.outcome {
+            BuildOutcome::InProgress => None,
+            BuildOutcome::Succeeded => Some(Event::BuildSucceeded {
+                build_id,
+                log_url: r.log_url,
+            }),
+            BuildOutcome::Failed { reason } => Some(Event::BuildFailed {
+                build_id: Some(build_id),
+                reason,
+                log_url: r.log_url,
+            }),
+        })
+    }
+
     /// What the clock or AWS says happened that the execution does not know yet.
     pub async fn finding(&self, execution: &Execution) -> Result<Option<Event>, EngineError> {
         if let Some(event) = deadlines::overdue(execution, self.now()) {
@@ -94,22 +116,8 @@ where
             let Some(build_id) = execution.build.id.clone() else {
                 return Ok(None);
             };
-            let reports = self.builder.builds(vec![build_id.clone()]).await?;
-            return Ok(match reports.into_iter().find(|r| r.id == build_id) {
-                None => None,
-                Some(r) => match r.outcome {
-                    BuildOutcome::InProgress => None,
-                    BuildOutcome::Succeeded => Some(Event::BuildSucceeded {
-                        build_id,
-                        log_url: r.log_url,
-                    }),
-                    BuildOutcome::Failed { reason } => Some(Event::BuildFailed {
-                        build_id: Some(build_id),
-                        reason,
-                        log_url: r.log_url,
-                    }),
-                },
-            });
+            let event = self.build_finding(&build_id).await?;
+            return Ok(event);
         }
         let Some(stage) = execution.current_stage() else {
             return Ok(None);
@@ -195,25 +203,9 @@ where
                 else {
                     return Ok(None);
                 };
-                let reports = self.builder.builds(vec![build_id.clone()]).await?;
-                let stage = stage.name.clone();
-                Ok(match reports.into_iter().find(|r| r.id == build_id) {
-                    None => None,
-                    Some(r) => match r.outcome {
-                        BuildOutcome::InProgress => None,
-                        BuildOutcome::Succeeded => Some(Event::TestSucceeded {
-                            stage,
-                            build_id,
-                            log_url: r.log_url,
-                        }),
-                        BuildOutcome::Failed { reason } => Some(Event::TestFailed {
-                            stage,
-                            build_id: Some(build_id),
-                            reason,
-                            log_url: r.log_url,
-                        }),
-                    },
-                })
+                // The test's build, as its own events would have said how it ended.
+                let event = self.build_finding(&build_id).await?;
+                Ok(event.map(|e| crate::events::test_event(stage.name.clone(), e)))
             }
             StageStatus::Verifying => self.watch_finding(execution, stage).await,
             StageStatus::RollingBack => {

@@ -1,6 +1,7 @@
 //! After a stage's deploy: its post-deploy test, a build of the same commit running
-//! the application's test buildspec with the stack's outputs in its environment, and
-//! when that fails, the automatic rollback to the release that was live before.
+//! the application's test buildspec with the stack's outputs in its environment; its
+//! alarm watch; and when either finds the deploy bad, the automatic rollback to the
+//! release that was live before.
 
 use sluice_adapters::ObjectStore;
 use sluice_adapters::aws::chain;
