@@ -188,7 +188,8 @@ pub enum StageStatus {
     Testing,
     /// Deployed (and tested): its alarms are watched until `Stage::watch_until`.
     Verifying,
-    /// Its post-deploy test failed: the stack is going back to the previous release.
+    /// Its post-deploy test or its alarm watch found it bad: the stack is going back
+    /// to the previous release.
     RollingBack,
     /// A failure worth retrying: it waits to try again (`Stage::retrying` says when).
     Retrying,
@@ -470,7 +471,7 @@ pub struct StageRollback {
     pub commit: Option<CommitId>,
     /// The change set that deploys it.
     pub change_set_id: Option<String>,
-    /// How many times it was tried again after a failure of the moment.
+    /// How many times it was tried again after its deploy failed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempt: u32,
 }
