@@ -223,6 +223,7 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
                 clock(approval.expires_at)
             );
         }
+        window(&mut out, s, now);
         after_deploy(&mut out, s, now);
         if let Some(reason) = &s.reason {
             let _ = writeln!(out, "  {:<12} {}", "", shown(reason));
@@ -255,6 +256,35 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
         );
     }
     out
+}
+
+/// The stage's deployment window, while it matters: when it opens, if the stage
+/// waits for it.
+fn window(out: &mut String, s: &Stage, now: Timestamp) {
+    let Some(window) = &s.window else {
+        return;
+    };
+    match (s.status, s.window_opens) {
+        (StageStatus::AwaitingWindow, Some(opens)) => {
+            let _ = writeln!(
+                out,
+                "  {:<12} waiting for the window {}: opens {} (in {})",
+                "",
+                shown(&window.describe()),
+                window.local_time(opens),
+                duration(opens - now)
+            );
+        }
+        (status, _) if !status.is_finished() => {
+            let _ = writeln!(
+                out,
+                "  {:<12} deploys only in the window {}",
+                "",
+                shown(&window.describe())
+            );
+        }
+        _ => {}
+    }
 }
 
 /// What happened after the stage's deploy: its post-deploy test (what ran, how it
@@ -539,6 +569,34 @@ mod tests {
         ] {
             assert!(shown.contains(line), "{line:?} missing from\n{shown}");
         }
+    }
+
+    #[test]
+    fn show_says_when_the_window_a_stage_waits_for_opens() {
+        let now = "2026-11-27T17:30:00Z"
+            .parse::<Timestamp>()
+            .expect("a Friday evening");
+        let mut e = pushed(now);
+        let window = sluice_core::DeployWindows::parse("Mon-Fri 09:00-17:00", "Europe/Paris")
+            .expect("window");
+        for s in &mut e.stages {
+            s.window = Some(window.clone());
+        }
+        let s = &mut e.stages[1];
+        s.status = StageStatus::AwaitingWindow;
+        s.window_opens = window.next_open(now);
+        let out = details(&e, now);
+        assert!(
+            out.contains(
+                "waiting for the window Mon-Fri 09:00-17:00 (Europe/Paris): opens Mon 30 Nov \
+                 2026 09:00 CET (08:00 UTC) (in 2d14h)"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("deploys only in the window Mon-Fri 09:00-17:00 (Europe/Paris)"),
+            "{out}"
+        );
     }
 
     #[test]

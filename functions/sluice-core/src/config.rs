@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{InvalidId, StageName};
 use crate::site::SiteTarget;
+use crate::window::DeployWindows;
 
 /// A pipeline definition that does not hold together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,6 +81,9 @@ pub struct StageConfig {
     /// Set for a stage whose deploy is watched through CloudWatch alarms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<AlarmWatch>,
+    /// Set for a stage that deploys only in these windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<DeployWindows>,
 }
 
 /// A stage's watch after its deploy (and test): for `minutes`, none of `alarms` may
@@ -253,7 +257,14 @@ impl StageConfig {
             test: None,
             retry: None,
             watch: None,
+            window: None,
         })
+    }
+
+    /// The same stage, deploying only in `window`.
+    pub fn with_window(mut self, window: DeployWindows) -> Self {
+        self.window = Some(window);
+        self
     }
 
     /// The same stage, running `test` after each deploy.

@@ -47,6 +47,10 @@ pub fn overdue(execution: &Execution, now: Timestamp) -> Option<Event> {
                         && now - rollback.started_at > ROLLBACK_START_GRACE;
                     return never.then_some(Event::RollbackNotStarted { stage: name });
                 }
+                StageStatus::AwaitingWindow => {
+                    let open = stage.window_opens.is_none_or(|at| at <= now);
+                    return open.then_some(Event::WindowOpened { stage: name });
+                }
                 StageStatus::Retrying => {
                     let due = stage.retrying.as_ref().is_some_and(|r| r.at <= now);
                     return due.then_some(Event::RetryDue { stage: name });

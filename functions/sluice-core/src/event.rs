@@ -214,6 +214,11 @@ pub enum Event {
     RetryDue {
         stage: StageName,
     },
+    /// Sweeper finding: the deployment window the stage waits for has opened (the
+    /// sweeper claimed the stage's lane for the deploy first).
+    WindowOpened {
+        stage: StageName,
+    },
     /// Sweeper finding: the stage's rollback was asked for and never started.
     RollbackNotStarted {
         stage: StageName,
@@ -288,6 +293,11 @@ pub enum Command {
     /// Put the release that was live before this execution back on the stage, through
     /// a change set named by `Execution::rollback_change_set_name`.
     RollBack {
+        stage: StageName,
+    },
+    /// The stage waits for its deployment window: its lane says it only waits, so a
+    /// newer execution may take the stage from it, as at a gate.
+    AwaitWindow {
         stage: StageName,
     },
     /// Issue an approval token, record its hash, then email the link.

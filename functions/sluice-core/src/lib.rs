@@ -20,6 +20,7 @@ pub use config::{
     RetryPolicy, StageConfig,
 };
 pub mod transient;
+pub mod window;
 pub use event::{Command, Event, Notice, Push, Via};
 pub use ids::{CommitId, ExecutionId, InvalidId, StageName, TokenHash};
 pub use lane::{Acquired, Holder, Lane, Marked, Outcome, Released};
@@ -29,3 +30,4 @@ pub use model::{
     Execution, Note, PendingRetry, Replacement, ResourceChange, RetryOf, SiteObject, Stage,
     StageRollback, StageStatus, Status, TestRun, Timestamp,
 };
+pub use window::DeployWindows;

@@ -206,6 +206,9 @@ pub fn rollback(
     };
     let mut target = Stage::pending(config);
     target.requires_approval = true;
+    // It puts back a release that was live, confirmed by a person: an emergency
+    // must not wait for the window.
+    target.window = None;
     let what = format!(
         "rollback of {stage} to {} (execution {}) asked for by {}",
         source.commit.id.short(),
@@ -573,15 +576,7 @@ impl Run {
             } => {
                 let i = self.open_gate(&stage, &via)?;
                 self.decide(i, true, &via, by.clone(), comment);
-                let s = &mut self.execution.stages[i];
-                s.status = StageStatus::Deploying;
-                if let Some(change_set_id) = s.change_set_id.clone() {
-                    self.commands.push(Command::ExecuteChangeSet {
-                        stage,
-                        change_set_id,
-                    });
-                }
-                self.log_stage(i, format!("approved by {by}, deploying"));
+                self.deploy_in_window(i, &format!("approved by {by}"));
             }
             Event::ApprovalRejected {
                 stage,
@@ -725,11 +720,28 @@ impl Run {
                     self.begin_stage(i + 1);
                 }
             }
+            Event::WindowOpened { stage } => {
+                let i = self.stage_index(&stage)?;
+                let s = &self.execution.stages[i];
+                if s.status == StageStatus::AwaitingWindow {
+                    match self.window_closed(i) {
+                        None => self.deploy_in_window(i, "window open"),
+                        // Too early (a clock ahead of this one), or missed: the
+                        // window closed again before the deploy could start.
+                        Some(opens) if Some(opens) != s.window_opens => {
+                            self.deploy_in_window(i, "the window closed before the deploy started")
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
             Event::Superseded { stage, by } => {
                 let i = self.stage_index(&stage)?;
                 let waiting = matches!(
                     self.execution.stages[i].status,
-                    StageStatus::AwaitingApproval | StageStatus::Preparing
+                    StageStatus::AwaitingApproval
+                        | StageStatus::AwaitingWindow
+                        | StageStatus::Preparing
                 );
                 if waiting && by != self.execution.id {
                     let reason = format!("superseded at stage {stage} by execution {by}");
@@ -815,14 +827,45 @@ impl Run {
             self.commands.push(Command::RequestApproval { stage });
             self.log_stage(i, format!("{count} ready, awaiting approval"));
         } else {
-            s.status = StageStatus::Deploying;
+            self.deploy_in_window(i, &format!("{count} ready"));
+        }
+        Ok(())
+    }
+
+    /// When stage `i`'s deployment window opens, if it is closed now.
+    fn window_closed(&self, i: usize) -> Option<Timestamp> {
+        let window = self.execution.stages[i].window.as_ref()?;
+        // Windows open at least weekly; should one never open, look again tomorrow.
+        (!window.is_open(self.now)).then(|| {
+            window
+                .next_open(self.now)
+                .unwrap_or(self.now + chrono::Duration::days(1))
+        })
+    }
+
+    /// Deploys stage `i`'s ready (and approved) change set, or holds it until its
+    /// deployment window opens. `what` says what made it ready, for the timeline.
+    fn deploy_in_window(&mut self, i: usize, what: &str) {
+        let closed = self.window_closed(i);
+        let s = &mut self.execution.stages[i];
+        let stage = s.name.clone();
+        if let (Some(opens), Some(window)) = (closed, &s.window) {
+            let when = window.local_time(opens);
+            s.status = StageStatus::AwaitingWindow;
+            s.window_opens = Some(opens);
+            self.commands.push(Command::AwaitWindow { stage });
+            self.log_stage(i, format!("{what}, waiting for the window, opens {when}"));
+            return;
+        }
+        s.status = StageStatus::Deploying;
+        s.window_opens = None;
+        if let Some(change_set_id) = s.change_set_id.clone() {
             self.commands.push(Command::ExecuteChangeSet {
                 stage,
                 change_set_id,
             });
-            self.log_stage(i, format!("{count} ready, deploying"));
         }
-        Ok(())
+        self.log_stage(i, format!("{what}, deploying"));
     }
 
     /// Why an operator's command does nothing to a finished execution.

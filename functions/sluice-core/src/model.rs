@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{AlarmWatch, PostDeployTest, RetryPolicy, StageConfig};
 use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
 use crate::site::{FileChange, SiteTarget};
+use crate::window::DeployWindows;
 
 /// A point in time. The core never reads a clock; callers pass `now` in.
 pub type Timestamp = DateTime<Utc>;
@@ -182,6 +183,9 @@ pub enum StageStatus {
     Preparing,
     /// Held at the gate until a person decides.
     AwaitingApproval,
+    /// Ready (and approved, if it needs approval), held until its deployment window
+    /// opens at `Stage::window_opens`.
+    AwaitingWindow,
     /// Its change set is executing.
     Deploying,
     /// Deployed; its post-deploy test is running.
@@ -216,6 +220,7 @@ impl StageStatus {
             StageStatus::Pending => "pending",
             StageStatus::Preparing => "preparing",
             StageStatus::AwaitingApproval => "awaiting approval",
+            StageStatus::AwaitingWindow => "waiting for the window",
             StageStatus::Deploying => "deploying",
             StageStatus::Testing => "testing",
             StageStatus::Verifying => "verifying",
@@ -240,6 +245,7 @@ impl StageStatus {
             StageStatus::Pending
                 | StageStatus::Preparing
                 | StageStatus::AwaitingApproval
+                | StageStatus::AwaitingWindow
                 | StageStatus::Deploying
                 | StageStatus::Testing
                 | StageStatus::Verifying
@@ -402,6 +408,12 @@ pub struct Stage {
     /// Until when this attempt's deploy is watched, once the watch began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch_until: Option<Timestamp>,
+    /// When the stage may deploy, as configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<DeployWindows>,
+    /// When the window the stage waits for opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_opens: Option<Timestamp>,
 }
 
 /// What an automatic retry does again.
@@ -501,6 +513,7 @@ impl Stage {
         self.test_run = None;
         self.rollback = None;
         self.watch_until = None;
+        self.window_opens = None;
     }
 
     /// A stage not yet reached, as configured.
@@ -531,6 +544,8 @@ impl Stage {
             retrying: None,
             watch: config.watch.clone(),
             watch_until: None,
+            window: config.window.clone(),
+            window_opens: None,
         }
     }
 }

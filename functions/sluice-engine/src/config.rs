@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use sluice_core::site::SiteTarget;
 use sluice_core::{
-    ConfigError, DEFAULT_TEST_BUILDSPEC, Pipeline, PostDeployTest, RetryPolicy, StageConfig,
+    ConfigError, DEFAULT_TEST_BUILDSPEC, DeployWindows, Pipeline, PostDeployTest, RetryPolicy,
+    StageConfig,
 };
 
 use crate::paths::PathFilter;
@@ -430,6 +431,63 @@ fn alarm_watch(
     Ok(())
 }
 
+/// The deployment windows, from the template's parameters:
+///
+/// - `SLUICE_WINDOW_STAGES`: the stages that deploy only inside the windows.
+/// - `SLUICE_WINDOWS`: the windows, such as `Mon-Thu 09:00-16:00, Fri 09:00-12:00`.
+/// - `SLUICE_WINDOW_TIME_ZONE`: the IANA time zone they are in (default `UTC`).
+fn deploy_windows(
+    get: &impl Fn(&str) -> Option<String>,
+    stages: &mut [StageConfig],
+) -> Result<(), ConfigProblem> {
+    let listed = get("SLUICE_WINDOW_STAGES").unwrap_or_default();
+    let listed = list(&listed);
+    if listed.is_empty() {
+        return Ok(());
+    }
+    let invalid = |name: &'static str, reason: String| ConfigProblem::Invalid { name, reason };
+    let names: Vec<String> = stages.iter().map(|s| s.name.to_string()).collect();
+    if let Some(stage) = listed.iter().find(|s| !names.iter().any(|n| n == *s)) {
+        return Err(invalid(
+            "SLUICE_WINDOW_STAGES",
+            format!(
+                "{stage:?} is not one of the stages ({}); list only stages of SLUICE_STAGES",
+                names.join(", ")
+            ),
+        ));
+    }
+    let spans = get("SLUICE_WINDOWS").unwrap_or_default();
+    if spans.trim().is_empty() {
+        return Err(invalid(
+            "SLUICE_WINDOWS",
+            format!(
+                "the stages with windows ({}) need their windows, such as `Mon-Fri 09:00-17:00`",
+                listed.join(", ")
+            ),
+        ));
+    }
+    let zone = get("SLUICE_WINDOW_TIME_ZONE")
+        .filter(|z| !z.trim().is_empty())
+        .unwrap_or_else(|| "UTC".to_owned());
+    let window = DeployWindows::parse(&spans, &zone).map_err(|e| {
+        invalid(
+            if e.to_string().contains("time zone") {
+                "SLUICE_WINDOW_TIME_ZONE"
+            } else {
+                "SLUICE_WINDOWS"
+            },
+            e.to_string(),
+        )
+    })?;
+    for stage in stages
+        .iter_mut()
+        .filter(|s| listed.contains(&s.name.as_str()))
+    {
+        stage.window = Some(window.clone());
+    }
+    Ok(())
+}
+
 /// How long a stage's alarms are watched, when `SLUICE_ALARM_WATCH_MINUTES` does not say.
 const DEFAULT_WATCH_MINUTES: u32 = 10;
 
@@ -456,6 +514,7 @@ impl Config {
         )?;
         after_deploy(&get, &mut stages)?;
         alarm_watch(&get, &mut stages)?;
+        deploy_windows(&get, &mut stages)?;
         let branch = get("SLUICE_BRANCH")
             .filter(|b| !b.trim().is_empty())
             .unwrap_or_else(|| "master".to_owned());
@@ -903,5 +962,65 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("SLUICE_EXCLUDE_PATHS"), "{err}");
+    }
+
+    #[test]
+    fn windowed_stages_share_the_windows_and_bad_windows_are_refused() {
+        let said = |vars: Vec<(&'static str, &'static str)>| {
+            sluice_adapters::aws::chain(&Config::from_lookup(env(&vars)).unwrap_err())
+        };
+        let mut vars = with("SLUICE_WINDOW_STAGES", "production");
+        vars.push(("SLUICE_WINDOWS", "Mon-Thu 09:00-16:00, Fri 09:00-12:00"));
+        vars.push(("SLUICE_WINDOW_TIME_ZONE", "Europe/London"));
+        let config = Config::from_lookup(env(&vars)).expect("valid");
+        let windows: Vec<_> = config
+            .pipeline
+            .stages
+            .iter()
+            .map(|s| s.window.as_ref().map(DeployWindows::describe))
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                None,
+                None,
+                Some("Mon-Thu 09:00-16:00, Fri 09:00-12:00 (Europe/London)".to_owned())
+            ]
+        );
+        let mut vars = with("SLUICE_WINDOW_STAGES", "staging");
+        vars.push(("SLUICE_WINDOWS", "daily 22:00-06:00"));
+        let config = Config::from_lookup(env(&vars)).expect("UTC when no zone is named");
+        assert_eq!(
+            config.pipeline.stages[1]
+                .window
+                .as_ref()
+                .map(DeployWindows::describe),
+            Some("daily 22:00-06:00 (UTC)".to_owned())
+        );
+        for (extra, says) in [
+            (
+                vec![],
+                "SLUICE_WINDOWS is invalid: the stages with windows (staging) need",
+            ),
+            (
+                vec![("SLUICE_WINDOWS", "weekdays 9-5")],
+                "SLUICE_WINDOWS is invalid: invalid deployment window \"weekdays 9-5\"",
+            ),
+            (
+                vec![
+                    ("SLUICE_WINDOWS", "Mon 09:00-10:00"),
+                    ("SLUICE_WINDOW_TIME_ZONE", "London"),
+                ],
+                "SLUICE_WINDOW_TIME_ZONE is invalid: invalid time zone \"London\"",
+            ),
+        ] {
+            let mut vars = with("SLUICE_WINDOW_STAGES", "staging");
+            vars.extend(extra);
+            let err = said(vars);
+            assert!(err.contains(says), "{err}");
+        }
+        let mut vars = with("SLUICE_WINDOW_STAGES", "qa");
+        vars.push(("SLUICE_WINDOWS", "Mon 09:00-10:00"));
+        assert!(said(vars).contains(r#"SLUICE_WINDOW_STAGES is invalid: "qa" is not one of"#));
     }
 }

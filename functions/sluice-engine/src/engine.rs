@@ -283,10 +283,7 @@ where
             return Ok(Vec::new());
         };
         info!(execution = %execution.id, ?event, "finishing what an earlier delivery left undone");
-        match self.apply_once(&execution.id, event).await? {
-            Applying::Work(work) => Ok(work),
-            Applying::Unchanged(_) => Ok(Vec::new()),
-        }
+        self.apply_finding(execution, event).await
     }
 
     /// Lets go of the lanes of the execution's finished stages, starting whoever
@@ -452,6 +449,7 @@ where
                 Ok(Vec::new())
             }
             Command::RequestApproval { stage } => self.request_approval(execution, &stage).await,
+            Command::AwaitWindow { stage } => self.await_window(execution, &stage).await,
             Command::StartTest { stage } => self.start_test(execution, &stage).await,
             Command::RollBack { stage } => self.roll_back(execution, &stage).await,
             Command::Notify(notice) => {

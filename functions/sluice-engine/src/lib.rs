@@ -16,6 +16,7 @@ pub mod paths;
 pub mod site;
 pub mod token;
 pub mod verify;
+mod window;
 
 pub use config::Config;
 pub use engine::{Clock, Decided, Engine, EngineError, WaitPolicy};

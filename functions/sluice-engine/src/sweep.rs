@@ -60,7 +60,7 @@ where
                     return Ok(0);
                 };
                 info!(?event, "sweeper finding");
-                let work = self.apply(&id, event).await?;
+                let work = self.apply_finding(&execution, event).await?;
                 self.run_all(work).await?;
                 Ok(1)
             }
@@ -138,9 +138,11 @@ where
                         let at_stage = holder.as_ref().and_then(|o| o.stage(&stage.name));
                         // A holder that has moved on without letting go frees the stage.
                         let gone = at_stage.is_none_or(|s| s.status.is_finished());
+                        // Waiting at its gate undecided, or for its window.
                         let waits_undecided = at_stage.is_some_and(|s| {
-                            s.status == StageStatus::AwaitingApproval
-                                && s.approval.as_ref().is_none_or(|a| a.decision.is_none())
+                            (s.status == StageStatus::AwaitingApproval
+                                && s.approval.as_ref().is_none_or(|a| a.decision.is_none()))
+                                || s.status == StageStatus::AwaitingWindow
                         });
                         if gone {
                             let outcome = match (&holder, at_stage) {
