@@ -73,6 +73,21 @@ impl<O: ObjectStore> Lanes<O> {
             .await
     }
 
+    /// Gives up holder `execution`'s claim if, on the stored lane, it is abandoned
+    /// ([`Lane::give_up_abandoned_claim`]).
+    pub async fn give_up_abandoned_claim(
+        &self,
+        stage: &StageName,
+        execution: &ExecutionId,
+        holder_waits_undecided: bool,
+        now: Timestamp,
+    ) -> Result<Option<Marked>, StoreError> {
+        self.decide(stage, |lane| {
+            lane.give_up_abandoned_claim(execution, holder_waits_undecided, now)
+        })
+        .await
+    }
+
     /// Lets go of the stage, left with `outcome` ([`Lane::release`]).
     pub async fn release(
         &self,

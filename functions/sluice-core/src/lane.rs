@@ -190,7 +190,9 @@ impl Lane {
                     lane.newest = Some(newest(self.newest.as_ref(), &next));
                     return (Some(lane), Marked::Superseded { by: next });
                 }
-                if h.waiting == waiting {
+                // Waiting again changes nothing; a claim again is a new claim, whose
+                // grace ([`CLAIM_GRACE`]) starts now.
+                if h.waiting && waiting {
                     return (None, Marked::Held);
                 }
                 lane.holder = Some(Holder {
@@ -262,6 +264,27 @@ impl Lane {
         } else {
             (None, Released::default())
         }
+    }
+
+    /// Gives up the claim of holder `execution` if it is abandoned
+    /// ([`Lane::claim_abandoned`]), judged on this lane, the newest: the holder waits
+    /// again, and a newer execution queued behind it takes the stage. `None` if the
+    /// claim stands (renewed meanwhile, say) or `execution` no longer holds the stage.
+    pub fn give_up_abandoned_claim(
+        &self,
+        execution: &ExecutionId,
+        holder_waits_undecided: bool,
+        now: Timestamp,
+    ) -> (Option<Lane>, Option<Marked>) {
+        let holds = self
+            .holder
+            .as_ref()
+            .is_some_and(|h| &h.execution == execution);
+        if !holds || !self.claim_abandoned(holder_waits_undecided, now) {
+            return (None, None);
+        }
+        let (lane, marked) = self.mark_waiting(execution, true, now);
+        (lane, Some(marked))
     }
 
     /// Whether the holder claimed the stage to deploy (an approval being decided) so
@@ -389,6 +412,36 @@ mod tests {
         assert!(!lane.claim_abandoned(true, t(2) + CLAIM_GRACE));
         assert!(lane.claim_abandoned(true, t(3) + CLAIM_GRACE));
         assert!(!lane.claim_abandoned(false, t(3) + CLAIM_GRACE));
+    }
+
+    /// Simulation seed 24119: a stage waiting for its window kept the claim it took
+    /// to prepare (telling the lane it waits had failed); when the window opened, the
+    /// claim made for the deploy changed nothing, so the sweeper, judging an old
+    /// look at the lane, found the claim abandoned and handed the stage to a newer
+    /// execution queued behind: both deployed.
+    #[test]
+    fn a_claim_made_again_is_new_and_is_not_given_up_as_abandoned() {
+        let lane = after(&Lane::default(), Lane::default().acquire(&id(9), t(0)));
+        let lane = after(&lane, lane.acquire(&id(5), t(1)));
+        let late = t(10) + CLAIM_GRACE;
+        // Claimed again just now: the claim stands, and nothing changes hands.
+        let renewed = after(&lane, lane.mark_waiting(&id(9), false, late));
+        assert_eq!(
+            renewed.give_up_abandoned_claim(&id(9), true, late),
+            (None, None)
+        );
+        // Not renewed, it is given up, and the newer one takes the stage.
+        let (given_up, marked) = lane.give_up_abandoned_claim(&id(9), true, late);
+        assert_eq!(marked, Some(Marked::Superseded { by: id(5) }));
+        assert_eq!(
+            given_up.and_then(|l| l.holder).map(|h| h.execution),
+            Some(id(5))
+        );
+        // Only the holder's claim can be given up.
+        assert_eq!(
+            lane.give_up_abandoned_claim(&id(5), true, late),
+            (None, None)
+        );
     }
 
     /// Takes the stage for `execution` and leaves it with `outcome` at `at`.

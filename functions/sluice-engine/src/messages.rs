@@ -434,6 +434,15 @@ pub fn approval_request(
          The link works once and expires {}.\n",
         expires_at.format("%Y-%m-%d %H:%M UTC")
     );
+    if let Some(window) = &stage.window {
+        let _ = writeln!(
+            body,
+            "{} deploys only in its window, {}: approved outside it, it waits until the \
+             window opens.",
+            stage.name,
+            window.describe()
+        );
+    }
     Message {
         subject: subject(&format!(
             "[{}] approval needed for {}: {}",

@@ -154,13 +154,20 @@ where
                             self.release_stage(&stage.name, &h.execution, outcome)
                                 .await?;
                         } else if lane.claim_abandoned(waits_undecided, self.now()) {
-                            // A decision that claimed the stage and was never saved:
-                            // the holder waits at its gate again, where a newer
-                            // execution queued behind it takes over.
+                            // A decision that claimed the stage and was never saved
+                            // (or a stage waiting for its window that never told the
+                            // lane): the holder waits again, and a newer execution
+                            // queued behind it takes over. Judged again on the stored
+                            // lane: the claim may have been made anew meanwhile.
                             warn!(holder = %h.execution, stage = %stage.name, "abandoned claim on the stage");
-                            if let Marked::Superseded { by } = self
+                            if let Some(Marked::Superseded { by }) = self
                                 .lanes
-                                .mark_waiting(&stage.name, &h.execution, true, self.now())
+                                .give_up_abandoned_claim(
+                                    &stage.name,
+                                    &h.execution,
+                                    waits_undecided,
+                                    self.now(),
+                                )
                                 .await?
                             {
                                 let work = self.hand_over(&h.execution, &stage.name, &by).await?;

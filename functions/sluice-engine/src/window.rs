@@ -8,7 +8,9 @@ use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::Deployer;
 use sluice_adapters::notifier::Notifier;
 use sluice_core::lane::is_newer;
-use sluice_core::{Command, Event, Execution, Marked, StageName, StageStatus};
+use sluice_core::{
+    Acquired, Command, Event, Execution, ExecutionId, Marked, StageName, StageStatus,
+};
 use tracing::{error, info, warn};
 
 use crate::engine::{Engine, EngineError};
@@ -42,11 +44,14 @@ where
             Marked::Held => {}
             Marked::Superseded { by } => return self.hand_over(id, stage, &by).await,
             Marked::NotHolder { holder } => {
-                if let Some(newer) = holder.filter(|h| is_newer(h, id)) {
-                    return self.supersede(id, stage, &newer).await;
+                if let Some(lost) = self.regain(id, stage, holder).await? {
+                    return Ok(lost);
                 }
-                warn!(%stage, "waiting for the window without holding the stage");
-                return Ok(Vec::new());
+                if let Marked::Superseded { by } =
+                    self.lanes.mark_waiting(stage, id, true, self.now()).await?
+                {
+                    return self.hand_over(id, stage, &by).await;
+                }
             }
         }
         // The window may have opened, and the stage been claimed for its deploy, in
@@ -91,14 +96,40 @@ where
                 }
                 Marked::Superseded { by } => return self.hand_over(id, stage, &by).await,
                 Marked::NotHolder { holder } => {
-                    if let Some(newer) = holder.as_ref().filter(|h| is_newer(h, id)) {
-                        return self.supersede(id, stage, newer).await;
+                    if let Some(lost) = self.regain(id, stage, holder).await? {
+                        return Ok(lost);
                     }
-                    warn!(%stage, ?holder, "the window opened, but the execution does not hold the stage");
-                    return Ok(Vec::new());
                 }
             }
         }
         self.apply(id, event).await
+    }
+
+    /// The stage's lane does not name `id`, which waits for its window: a newer
+    /// execution holds it, or took it and left (and the news that `id` was
+    /// superseded was lost). Asks for the stage again: `None` when `id` holds it
+    /// now, else the work of its supersede (or nothing, queued behind an older one).
+    async fn regain(
+        &self,
+        id: &ExecutionId,
+        stage: &StageName,
+        holder: Option<ExecutionId>,
+    ) -> Result<Option<Vec<(Execution, Command)>>, EngineError> {
+        if let Some(newer) = holder.filter(|h| is_newer(h, id)) {
+            return Ok(Some(self.supersede(id, stage, &newer).await?));
+        }
+        warn!(%stage, "waiting for the window without holding the stage; asking for it again");
+        Ok(match self.lanes.acquire(stage, id, self.now()).await? {
+            Acquired::Outdated { by } => Some(self.supersede(id, stage, &by).await?),
+            Acquired::Queued { .. } => Some(Vec::new()),
+            Acquired::Granted { superseded: None } => None,
+            Acquired::Granted {
+                superseded: Some(older),
+            } => {
+                let work = self.supersede(&older, stage, id).await?;
+                self.run_all(work).await?;
+                None
+            }
+        })
     }
 }

@@ -147,6 +147,12 @@ const PUSHES: u32 = 4;
 const SITE: &str = "hello-web-production";
 /// Staging's errors alarm, which the tested runs watch.
 const ALARM: &str = "hello-staging-errors";
+/// The windows of the windowed runs: half an hour each hour, but none in the evening.
+const WINDOWS: &str = "daily 00:00-00:30, daily 01:00-01:30, daily 02:00-02:30, \
+     daily 03:00-03:30, daily 04:00-04:30, daily 05:00-05:30, daily 06:00-06:30, \
+     daily 07:00-07:30, daily 08:00-08:30, daily 09:00-09:30, daily 10:00-10:30, \
+     daily 11:00-11:30, daily 12:00-12:30, daily 13:00-13:30, daily 14:00-14:30, \
+     daily 15:00-15:30, daily 16:00-16:30, daily 17:00-17:30, daily 18:00-18:30";
 /// Steps of the chaotic phase of a run.
 const STEPS: usize = 160;
 
@@ -219,23 +225,37 @@ impl Sim {
         let site = rng.u32(0..4) == 0;
         // A third of the others: staging's deploys are tested.
         let tested = !site && rng.u32(0..3) == 0;
-        let mut config = if site {
-            support::config_with(&[
+        let mut vars = if site {
+            vec![
                 ("SLUICE_SITE_STAGES", "production"),
                 ("SLUICE_SITE_BUCKET", SITE),
-            ])
+            ]
         } else if tested {
             // Tested runs also retry staging's throttled deploys, twice, and watch its
             // errors alarm, which goes off now and then.
-            support::config_with(&[
+            vec![
                 ("SLUICE_TEST_STAGES", "staging"),
                 ("SLUICE_RETRIES", "staging=2"),
                 ("SLUICE_ALARM_STAGES", "staging"),
                 ("SLUICE_ALARM_NAMES", "hello-*-errors"),
-            ])
+            ]
         } else {
-            support::config()
+            Vec::new()
         };
+        // A third of all runs: production, or every stage, deploys only in windows.
+        // Drawn apart, so that the other runs of a seed stay as they were.
+        let mut draw = fastrand::Rng::with_seed(seed ^ 0x77_1d_0e);
+        let windowed = match draw.u32(0..6) {
+            0 => Some("production"),
+            1 => Some("staging,production"),
+            _ => None,
+        };
+        if let Some(stages) = windowed {
+            vars.push(("SLUICE_WINDOW_STAGES", stages));
+            vars.push(("SLUICE_WINDOWS", WINDOWS));
+            vars.push(("SLUICE_WINDOW_TIME_ZONE", "Europe/Paris"));
+        }
+        let mut config = support::config_with(&vars);
         fakes.deployer.set_alarm(ALARM, "OK", "quiet");
         if site {
             // What production served before Sluice.
@@ -1119,6 +1139,25 @@ async fn check(sim: &Sim) -> Result<(), String> {
                 return Err(format!(
                     "{stack} runs {live:?}, but the newest execution to pass {stage} is {} ({want:?})",
                     newest.id
+                ));
+            }
+        }
+    }
+
+    // A stage with windows started each deploy inside them: the core said "deploying"
+    // only at a time a window was open (a rollback puts back what was live, at once).
+    for e in executions.iter().filter(|e| e.rollback_of.is_none()) {
+        for s in &e.stages {
+            let Some(window) = &s.window else { continue };
+            let prefix = format!("{}: ", s.name);
+            if let Some(outside) = e.timeline.iter().find(|l| {
+                l.what.starts_with(&prefix)
+                    && l.what.ends_with(", deploying")
+                    && !window.is_open(l.at)
+            }) {
+                return Err(format!(
+                    "{} {} started a deploy outside its windows, at {}: {}",
+                    e.id, s.name, outside.at, outside.what
                 ));
             }
         }

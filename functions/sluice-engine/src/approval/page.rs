@@ -193,6 +193,15 @@ pub(super) fn decision_form(execution: &Execution, stage: &StageName, token: &st
         .and_then(|s| s.approval.as_ref())
         .map(|a| a.expires_at.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default();
+    let window = match execution.stage(stage).and_then(|s| s.window.as_ref()) {
+        Some(w) => format!(
+            "<p class=\"note\">{stage} deploys only in its window, {}: approved outside it, \
+             it waits until the window opens.</p>",
+            escape(&w.describe()),
+            stage = escape(stage.as_str()),
+        ),
+        None => String::new(),
+    };
     format!(
         "<form method=\"post\" action=\"/approvals/{id}/{stage}\">\
          <input type=\"hidden\" name=\"token\" value=\"{token}\">\
@@ -200,7 +209,7 @@ pub(super) fn decision_form(execution: &Execution, stage: &StageName, token: &st
          <p><label>Comment (optional)<br><textarea name=\"comment\" rows=\"3\" maxlength=\"{COMMENT_MAX}\"></textarea></label></p>\
          <div class=\"buttons\"><button class=\"approve\" name=\"decision\" value=\"approve\">Approve</button>\
          <button class=\"reject\" name=\"decision\" value=\"reject\">Reject</button></div>\
-         <p class=\"note\">This link works once and expires {expires}.</p></form>",
+         <p class=\"note\">This link works once and expires {expires}.</p>{window}</form>",
         id = escape(execution.id.as_str()),
         stage = escape(stage.as_str()),
         token = escape(token),
@@ -332,6 +341,19 @@ pub(super) fn decided_page(
                 "Thank you, {by}. Your approval is saved, but starting the deployment of {stage} \
                  (stack {stack}) did not work just now. Sluice tries again within minutes; you \
                  will get an email when it is done."
+            ),
+        ),
+        StageStatus::AwaitingWindow => (
+            "Approved, waiting for the deployment window",
+            format!(
+                "Thank you, {by}. {stage} (stack {stack}) deploys only in its window, {}; it \
+                 will be deployed when the window opens{}. Should a newer commit reach {stage} \
+                 before then, it takes this one's place and needs its own approval.",
+                s.window.as_ref().map(|w| w.describe()).unwrap_or_default(),
+                match (&s.window, s.window_opens) {
+                    (Some(w), Some(at)) => format!(", {}", w.local_time(at)),
+                    _ => String::new(),
+                }
             ),
         ),
         StageStatus::Testing => (
