@@ -248,6 +248,16 @@ struct LocalArgs {
     /// How long a watched stage's alarms are watched after each deploy.
     #[arg(long, value_name = "MINUTES", default_value_t = 10)]
     watch_minutes: u32,
+    /// The stages that deploy only inside --windows; outside them a ready (and
+    /// approved) change set waits for the next window. Comma-separated.
+    #[arg(long, value_name = "STAGES", default_value = "")]
+    window_stages: String,
+    /// When the --window-stages may deploy: "Mon-Thu 09:00-16:00, Fri 09:00-12:00".
+    #[arg(long, value_name = "SPANS", default_value = "")]
+    windows: String,
+    /// The IANA time zone of --windows, such as Europe/London.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    window_time_zone: String,
 }
 
 impl LocalArgs {
@@ -283,6 +293,7 @@ impl LocalArgs {
         options.set_tests(&self.test_stages, &self.test_buildspec)?;
         options.set_retries(&self.retries, self.retry_seconds)?;
         options.set_watch(&self.alarm_stages, &self.alarm_names, self.watch_minutes)?;
+        options.set_windows(&self.window_stages, &self.windows, &self.window_time_zone)?;
         for spec in &self.siblings {
             options.add_sibling(local::Sibling::parse(spec)?)?;
         }

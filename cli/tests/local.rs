@@ -1658,8 +1658,11 @@ fn handler_table(documents: &[serde_json::Value]) -> String {
 /// not retried), and staging serves the earlier one again. A test whose build machine
 /// never came up is retried, and passes. Production is watched through an alarm for
 /// a minute after each deploy: a quiet minute passes it, an alarm rolls it back.
+/// Production deploys only on Saturdays from 10:00 to 18:00 in Paris, where the
+/// functions' clock starts: a release approved after the window closed waits for the
+/// next one, and deploys when the clock reaches it.
 #[tokio::test(flavor = "multi_thread")]
-async fn after_the_deploy_tests_retries_and_alarms_decide_what_stays_live() {
+async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live() {
     let run = start_configured(App::Quick, "staging,production", |options| {
         options
             .set_tests("staging", "buildspec-test.yml")
@@ -1670,6 +1673,10 @@ async fn after_the_deploy_tests_retries_and_alarms_decide_what_stays_live() {
         options
             .set_watch("production", "hello-api-*-errors", 1)
             .expect("valid watch settings");
+        options
+            .set_windows("production", "Sat 10:00-18:00", "Europe/Paris")
+            .expect("valid windows");
+        options.clock = Some(at("2027-01-16T09:05:00Z"));
     })
     .await;
     let stack = "hello-api-staging";
@@ -1907,6 +1914,84 @@ async fn after_the_deploy_tests_retries_and_alarms_decide_what_stays_live() {
         Some("hi"),
         "production serves the release before again"
     );
+
+    // Saturday evening, after the window closed: a release is approved, and waits.
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(alarm)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Ok)
+        .state_reason("quiet again")
+        .send()
+        .await
+        .expect("quiet the alarm");
+    run.local
+        .set_clock(at("2027-01-16T17:30:00Z"))
+        .expect("move the clock");
+    let late = commit_greeting(&run, "bonsoir").await;
+    run.checkout.push().await.expect("push");
+    let gate = wait_at_gate(&run, &late).await;
+    let (ok, said) = sluice_as(&run.local, &operator, &["approve", gate.id.as_str()]);
+    assert!(ok, "{said}");
+    let opens = "Sat 23 Jan 2027 10:00 CET (09:00 UTC)";
+    assert!(
+        said.contains(&format!(
+            "it deploys when its window (Sat 10:00-18:00 (Europe/Paris)) opens, {opens}"
+        )),
+        "{said}"
+    );
+    let waiting = follow(&run.local, &late, GATE, |e| {
+        e.status.is_terminal() || e.stages[1].status == sluice_core::StageStatus::AwaitingWindow
+    })
+    .await
+    .expect("production waits for its window");
+    assert_eq!(
+        waiting.stages[1].status,
+        sluice_core::StageStatus::AwaitingWindow,
+        "{:?}",
+        waiting.reason
+    );
+    // The sweeper finds nothing to do before the window opens.
+    run.local.sweep().await.expect("a sweep");
+    let (ok, shown) = sluice_as(&run.local, &reader, &["show", waiting.id.as_str()]);
+    assert!(ok, "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "waiting for the window Sat 10:00-18:00 (Europe/Paris): opens {opens}"
+        )),
+        "{shown}"
+    );
+    assert_eq!(
+        stack_parameter(&run.local, "hello-api-production", "Greeting")
+            .await
+            .as_deref(),
+        Some("hi"),
+        "nothing deploys outside the window"
+    );
+
+    // Next Saturday morning, the window opens: the approved release deploys, is
+    // watched, and stays.
+    run.local
+        .set_clock(at("2027-01-23T09:00:30Z"))
+        .expect("move the clock");
+    let live = sweep_until(&run, &late, |e| e.status.is_terminal()).await;
+    assert_eq!(live.status, Status::Succeeded, "{:?}", live.reason);
+    let deployed_at = live
+        .timeline
+        .iter()
+        .find(|l| l.what == "production: window open, deploying")
+        .map(|l| l.at)
+        .expect("the timeline says the window opened");
+    assert!(deployed_at >= at("2027-01-23T09:00:00Z"), "{deployed_at}");
+    assert_eq!(
+        stack_parameter(&run.local, "hello-api-production", "Greeting")
+            .await
+            .as_deref(),
+        Some("bonsoir")
+    );
+}
+
+fn at(s: &str) -> sluice_core::Timestamp {
+    s.parse().expect("a timestamp")
 }
 
 /// Runs the sweeper, as its schedule would, until the execution of `commit` is `done`.

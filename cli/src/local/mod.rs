@@ -91,6 +91,14 @@ pub struct Options {
     pub alarm_stages: Vec<String>,
     pub alarm_names: Vec<String>,
     pub watch_minutes: u32,
+    /// The stages that deploy only in windows (`WindowStages`), the windows
+    /// (`DeployWindows`) and their time zone (`WindowTimeZone`).
+    pub window_stages: Vec<String>,
+    pub windows: String,
+    pub window_time_zone: String,
+    /// Where the functions' clock starts, if not now: it runs from there, ahead of
+    /// this machine's by as much (`LocalClockFile`). See [`Local::set_clock`].
+    pub clock: Option<sluice_core::Timestamp>,
 }
 
 /// Another pipeline fed by the same repository and branch, as a second Sluice stack:
@@ -256,6 +264,10 @@ impl Options {
             alarm_stages: Vec::new(),
             alarm_names: Vec::new(),
             watch_minutes: 10,
+            window_stages: Vec::new(),
+            windows: String::new(),
+            window_time_zone: "UTC".into(),
+            clock: None,
         }
     }
 
@@ -287,6 +299,22 @@ impl Options {
         self.alarm_stages = split_list(stages);
         self.alarm_names = split_list(alarms);
         self.watch_minutes = minutes;
+        Ok(())
+    }
+
+    /// Sets the stages that deploy only in windows, the windows and their time zone
+    /// (`--window-stages`, `--windows`, `--window-time-zone`), checked as the
+    /// functions will check them.
+    pub fn set_windows(&mut self, stages: &str, windows: &str, time_zone: &str) -> Result<()> {
+        self.check_as_functions(&[
+            ("SLUICE_WINDOW_STAGES", stages),
+            ("SLUICE_WINDOWS", windows),
+            ("SLUICE_WINDOW_TIME_ZONE", time_zone),
+        ])
+        .context("--window-stages, --windows or --window-time-zone")?;
+        self.window_stages = split_list(stages);
+        self.windows = windows.to_owned();
+        self.window_time_zone = time_zone.to_owned();
         Ok(())
     }
 
@@ -667,6 +695,10 @@ impl Local {
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         }));
+        let options = Options {
+            state: state.clone(),
+            ..options
+        };
         let mut local = Self {
             bus: bus.clone(),
             options,
@@ -684,6 +716,12 @@ impl Local {
             faults: fault_proxy,
             _emulator: emulator,
         };
+        // The functions' clock: where the options start it, else this machine's (a
+        // state directory used before may hold an old move).
+        match local.options.clock {
+            Some(at) => local.set_clock(at)?,
+            None => std::fs::write(local.clock_file(), "0\n")?,
+        }
         let (template_url, administrator) = local.deploy().await?;
         let approval = approval_function_host(&local.outputs, &local.options.stack)?;
         *approval_host.lock().unwrap_or_else(|e| e.into_inner()) = Some(approval);
@@ -824,6 +862,17 @@ impl Local {
             ),
             ("AlarmNames", self.options.alarm_names.join(",")),
             ("AlarmWatchMinutes", self.options.watch_minutes.to_string()),
+            // And the windows (`--window-stages`).
+            (
+                "WindowStages",
+                match pipeline.stack == self.options.stack {
+                    true => self.options.window_stages.join(","),
+                    false => String::new(),
+                },
+            ),
+            ("DeployWindows", self.options.windows.clone()),
+            ("WindowTimeZone", self.options.window_time_zone.clone()),
+            ("LocalClockFile", self.clock_file().display().to_string()),
             ("LocalDriverUrl", driver_url.to_owned()),
         ];
         stack::deploy(
@@ -834,6 +883,29 @@ impl Local {
             &self.console,
         )
         .await
+    }
+
+    /// The file the functions' clock reads how far ahead it runs from.
+    fn clock_file(&self) -> PathBuf {
+        self.options.state.join("clock")
+    }
+
+    /// Moves the functions' clock to `at`: from now on they read the time as if this
+    /// machine's clock had been at `at` now. Local mode's way to reach a deployment
+    /// window; the emulator and the builds keep this machine's time.
+    pub fn set_clock(&self, at: sluice_core::Timestamp) -> Result<()> {
+        let ahead = (at - chrono::Utc::now()).num_seconds();
+        let path = self.clock_file();
+        std::fs::write(&path, format!("{ahead}\n"))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        self.console.say(
+            "local",
+            format!(
+                "the functions' clock now reads {}",
+                at.format("%a %Y-%m-%d %H:%M UTC")
+            ),
+        );
+        Ok(())
     }
 
     /// One output of the orchestrator stack.

@@ -545,9 +545,18 @@ where
                 let what = if approve { "approved" } else { "rejected" };
                 let then = match (approve, acted) {
                     (false, _) => "; the execution ends here and nothing is deployed".to_owned(),
-                    (true, true) => match execution.stage(stage).map(|s| s.status) {
-                        Some(StageStatus::Deploying) => "; deploying now".to_owned(),
-                        Some(status) => format!("; the stage is {status}"),
+                    (true, true) => match execution.stage(stage).map(|s| (s.status, s)) {
+                        Some((StageStatus::Deploying, _)) => "; deploying now".to_owned(),
+                        Some((StageStatus::AwaitingWindow, s)) => match (&s.window, s.window_opens)
+                        {
+                            (Some(w), Some(at)) => format!(
+                                "; it deploys when its window ({}) opens, {}",
+                                w.describe(),
+                                w.local_time(at)
+                            ),
+                            _ => "; it deploys when its window opens".to_owned(),
+                        },
+                        Some((status, _)) => format!("; the stage is {status}"),
                         None => String::new(),
                     },
                     (true, false) => {

@@ -138,14 +138,19 @@ where
         aws_sdk_sns::Client::from_conf(sns),
         config.topic_arn.clone(),
     );
-    Engine::new(
+    let clock = config.clock_file.clone().map(crate::engine::clock_ahead_by);
+    let engine = Engine::new(
         config,
         objects,
         B::from_sdk(&sdk),
         D::from_sdk(&sdk),
         notifier,
         C::from_sdk(&sdk),
-    )
+    );
+    match clock {
+        Some(clock) => engine.with_clock(clock),
+        None => engine,
+    }
 }
 
 /// A handler failure, as Lambda is told it. Lambda retries the event (twice, as the
