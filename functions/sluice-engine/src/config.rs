@@ -57,6 +57,30 @@ fn list(value: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The stages listed in variable `name`, whose `value` is a comma-separated list:
+/// each must be one of `stages`.
+fn stages_named<'a>(
+    name: &'static str,
+    value: &'a str,
+    stages: &[StageConfig],
+) -> Result<Vec<&'a str>, ConfigProblem> {
+    let listed = list(value);
+    if let Some(stage) = listed
+        .iter()
+        .find(|l| !stages.iter().any(|s| s.name.as_str() == **l))
+    {
+        let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+        return Err(ConfigProblem::Invalid {
+            name,
+            reason: format!(
+                "{stage:?} is not one of the stages ({}); list only stages of SLUICE_STAGES",
+                names.join(", ")
+            ),
+        });
+    }
+    Ok(listed)
+}
+
 /// The stages in order, from the template's stage parameters:
 ///
 /// - `SLUICE_STAGES`: the names, in order; stage `s` deploys stack `<application>-<s>`.
@@ -249,16 +273,7 @@ fn after_deploy(
     let names: Vec<String> = stages.iter().map(|s| s.name.to_string()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let tested = get("SLUICE_TEST_STAGES").unwrap_or_default();
-    let tested = list(&tested);
-    if let Some(stage) = tested.iter().find(|s| !names.contains(s)) {
-        return Err(ConfigProblem::Invalid {
-            name: "SLUICE_TEST_STAGES",
-            reason: format!(
-                "{stage:?} is not one of the stages ({}); list only stages of SLUICE_STAGES",
-                names.join(", ")
-            ),
-        });
-    }
+    let tested = stages_named("SLUICE_TEST_STAGES", &tested, stages)?;
     let buildspec = get("SLUICE_TEST_BUILDSPEC")
         .filter(|v| !v.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_TEST_BUILDSPEC.to_owned());
@@ -361,21 +376,11 @@ fn alarm_watch(
     stages: &mut [StageConfig],
 ) -> Result<(), ConfigProblem> {
     let watched = get("SLUICE_ALARM_STAGES").unwrap_or_default();
-    let watched = list(&watched);
+    let watched = stages_named("SLUICE_ALARM_STAGES", &watched, stages)?;
     if watched.is_empty() {
         return Ok(());
     }
     let invalid = |name: &'static str, reason: String| ConfigProblem::Invalid { name, reason };
-    let names: Vec<String> = stages.iter().map(|s| s.name.to_string()).collect();
-    if let Some(stage) = watched.iter().find(|s| !names.iter().any(|n| n == *s)) {
-        return Err(invalid(
-            "SLUICE_ALARM_STAGES",
-            format!(
-                "{stage:?} is not one of the stages ({}); list only stages of SLUICE_STAGES",
-                names.join(", ")
-            ),
-        ));
-    }
     let alarms = get("SLUICE_ALARM_NAMES").unwrap_or_default();
     let alarms = list(&alarms);
     if alarms.is_empty() {
@@ -444,21 +449,11 @@ fn deploy_windows(
     stages: &mut [StageConfig],
 ) -> Result<(), ConfigProblem> {
     let listed = get("SLUICE_WINDOW_STAGES").unwrap_or_default();
-    let listed = list(&listed);
+    let listed = stages_named("SLUICE_WINDOW_STAGES", &listed, stages)?;
     if listed.is_empty() {
         return Ok(());
     }
     let invalid = |name: &'static str, reason: String| ConfigProblem::Invalid { name, reason };
-    let names: Vec<String> = stages.iter().map(|s| s.name.to_string()).collect();
-    if let Some(stage) = listed.iter().find(|s| !names.iter().any(|n| n == *s)) {
-        return Err(invalid(
-            "SLUICE_WINDOW_STAGES",
-            format!(
-                "{stage:?} is not one of the stages ({}); list only stages of SLUICE_STAGES",
-                names.join(", ")
-            ),
-        ));
-    }
     let spans = get("SLUICE_WINDOWS").unwrap_or_default();
     if spans.trim().is_empty() {
         return Err(invalid(
