@@ -291,6 +291,33 @@ async fn stack_parameter(local: &Local, stack: &str, key: &str) -> Option<String
         .and_then(|p| p.parameter_value().map(str::to_owned))
 }
 
+/// What the quick application deployed as `stack` serves: the greeting in the SSM
+/// parameter its output `GreetingName` names, as its users (and its test) read it.
+async fn served(local: &Local, stack: &str) -> String {
+    let cloudformation = aws_sdk_cloudformation::Client::new(&local.sdk);
+    let described = sluice::local::stack::describe(&cloudformation, stack)
+        .await
+        .expect("describe the stack")
+        .unwrap_or_else(|| panic!("no stack {stack}"));
+    let name = described
+        .outputs()
+        .iter()
+        .find(|o| o.output_key() == Some("GreetingName"))
+        .and_then(|o| o.output_value())
+        .unwrap_or_else(|| panic!("{stack} has no output GreetingName"))
+        .to_owned();
+    aws_sdk_ssm::Client::new(&local.sdk)
+        .get_parameter()
+        .name(&name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("read {name}: {e:?}"))
+        .parameter()
+        .and_then(|p| p.value())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broken_unit_test_fails_the_build_and_deploys_nothing() {
     let run = start(App::Quick).await;
@@ -1739,14 +1766,12 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
         log.contains("smoke test FAILED: the greeting is broken"),
         "{log}"
     );
+    stack_reaches(&run.local, stack, "UPDATE_COMPLETE").await;
     assert_eq!(
-        stack_parameter(&run.local, stack, "Greeting")
-            .await
-            .as_deref(),
-        Some("hello"),
+        served(&run.local, stack).await,
+        "hello from staging",
         "staging serves the first release's greeting again"
     );
-    stack_reaches(&run.local, stack, "UPDATE_COMPLETE").await;
 
     // `sluice show` tells the story: what ran, what it found, what is live now.
     let (_, reader) = person(&run.local, "sluice-operators", "olga").await;
@@ -1908,10 +1933,8 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
     );
     stack_reaches(&run.local, "hello-api-production", "UPDATE_COMPLETE").await;
     assert_eq!(
-        stack_parameter(&run.local, "hello-api-production", "Greeting")
-            .await
-            .as_deref(),
-        Some("hi"),
+        served(&run.local, "hello-api-production").await,
+        "hi from production",
         "production serves the release before again"
     );
 
@@ -1961,10 +1984,8 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
         "{shown}"
     );
     assert_eq!(
-        stack_parameter(&run.local, "hello-api-production", "Greeting")
-            .await
-            .as_deref(),
-        Some("hi"),
+        served(&run.local, "hello-api-production").await,
+        "hi from production",
         "nothing deploys outside the window"
     );
 
@@ -1983,10 +2004,8 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
         .expect("the timeline says the window opened");
     assert!(deployed_at >= at("2027-01-23T09:00:00Z"), "{deployed_at}");
     assert_eq!(
-        stack_parameter(&run.local, "hello-api-production", "Greeting")
-            .await
-            .as_deref(),
-        Some("bonsoir")
+        served(&run.local, "hello-api-production").await,
+        "bonsoir from production"
     );
 }
 
