@@ -225,8 +225,13 @@ async fn the_example_goes_through_dev_and_staging_then_is_approved_in_a_browser_
         .click()
         .await
         .expect("click approve");
+    // The answer page, once it replaced the form: found on the form's page, the body
+    // could go stale under the reader (seen in CI on 2026-11-24).
     let answer = browser
-        .find(fantoccini::Locator::Css("body"))
+        .wait()
+        .for_element(fantoccini::Locator::XPath(
+            "//body[not(.//button[contains(@class, 'approve')])]",
+        ))
         .await
         .expect("answer page")
         .text()
