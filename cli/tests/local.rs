@@ -5,6 +5,7 @@
 //! the pipeline itself use a stand-in that builds in a second. Each test has its own
 //! emulator and state; builds share a warm cargo cache.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -99,7 +100,9 @@ async fn never_deployed(local: &Local, stack: &str) -> bool {
     )
 }
 
-/// chromedriver on a free port, stopped when dropped.
+/// chromedriver on a free port, stopped when dropped with the browser it started:
+/// both are in a process group of their own, so a test that panics before closing
+/// its session leaves no browser behind (one was, after a failed CI run).
 struct Driver {
     child: Child,
     port: u16,
@@ -109,6 +112,7 @@ impl Driver {
     fn start() -> Driver {
         let port = sluice::local::emulator::free_port().expect("a free port");
         let child = Command::new("chromedriver")
+            .process_group(0)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
@@ -154,6 +158,12 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Ok(group) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: a plain signal to the process group chromedriver leads.
+            unsafe {
+                libc::killpg(group, libc::SIGKILL);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
