@@ -466,15 +466,7 @@ async fn an_approval_outside_the_window_is_kept_and_the_sweeper_deploys_when_it_
         "{}",
         mail.body
     );
-    let (path, token) = world.approval_link(&a.id);
-    let (_, page) = world
-        .http(World::request(
-            "GET",
-            &path,
-            &format!("token={token}"),
-            None,
-        ))
-        .await;
+    let (_, page) = world.review(&a.id).await;
     assert!(
         page.contains("production deploys only in its window, Sat 10:00-11:00 (UTC)"),
         "{page}"

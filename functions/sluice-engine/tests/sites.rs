@@ -119,15 +119,7 @@ async fn a_site_reaches_staging_then_waits_with_its_file_changes_and_deploys_onc
     ] {
         assert!(email.contains(line), "{line:?} not in:\n{email}");
     }
-    let (path, token) = world.approval_link(&execution.id);
-    let (_, page) = world
-        .http(World::request(
-            "GET",
-            &path,
-            &format!("token={token}"),
-            None,
-        ))
-        .await;
+    let (_, page) = world.review(&execution.id).await;
     assert!(page.contains("old.png"), "{page}");
     assert!(page.contains("bucket hello-web-production"), "{page}");
 

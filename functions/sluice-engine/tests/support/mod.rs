@@ -476,6 +476,13 @@ impl World {
         (status, body)
     }
 
+    /// Opens the newest approval link of `execution`: the review page.
+    pub async fn review(&self, execution: &ExecutionId) -> (StatusCode, String) {
+        let (path, token) = self.approval_link(execution);
+        self.http(Self::request("GET", &path, &format!("token={token}"), None))
+            .await
+    }
+
     /// Posts the approval form for the newest link of `execution`.
     pub async fn decide(
         &self,
