@@ -467,3 +467,138 @@ test('operators and approvers call only their own functions, and change nothing 
     await assertDenied(person, 'lambda:UpdateFunctionCode', operatorFunction)
   }
 })
+
+// ---- What AWS enforces that the emulator did not (issue 35) ------------------------
+
+// S3 answers a GetObject of a missing key with 404 only to a caller that may list the
+// bucket, and with 403 to any other; the GetObject request carries no s3:prefix, so a
+// list grant conditioned on one does not count.
+// https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html#API_GetObject_RequestSyntax
+test('a missing key answers 404, not 403, to every function: each may list the bucket without a prefix', async () => {
+  for (const fn of sluice.ofType('AWS::Serverless::Function')) {
+    await assertAllowed(sluice.role(`${fn}Role`), 's3:ListBucket', `arn:aws:s3:::${bucket}`, {}, bucketPolicy)
+  }
+})
+
+// SAM names a ScheduleV2 schedule <function logical id><event name> unless it has a
+// Name or OmitName: true; schedule names are unique in a group, account and region.
+// https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-property-function-schedulev2.html
+test('a second Sluice stack in the same account and region names no schedule like the first', () => {
+  const scheduleNames = (template) =>
+    template.ofType('AWS::Serverless::Function').flatMap((fn) =>
+      Object.entries(template.properties(fn).Events ?? {})
+        .filter(([, event]) => event.Type === 'ScheduleV2')
+        .map(([name, event]) => event.Properties.Name ?? (event.Properties.OmitName === true ? `${template.stackName}-generated-${fn}${name}` : `${fn}${name}`)))
+  const web = new Template(process.env.SLUICE_POLICY_TEMPLATE ?? `${root}template.yaml`, {
+    stackName: 'sluice-web', account: ACCOUNT, region: REGION,
+    parameters: { RepositoryName: 'hello-web', ApplicationName: 'web', AdministratorArn: `arn:aws:iam::${ACCOUNT}:role/ops-admin` },
+  })
+  const first = scheduleNames(sluice)
+  assert.ok(first.length > 0, 'the sweeper has a schedule')
+  for (const name of scheduleNames(web)) assert.ok(!first.includes(name), `both stacks create the schedule ${name}`)
+})
+
+/**
+ * The decision on `action` by CloudWatch, acting for an alarm of `account`, under the
+ * resource's `policy`: the service principal, with the context it presents.
+ */
+async function byAlarm(action, resource, account, policy) {
+  const result = await runSimulation(
+    {
+      request: {
+        principal: 'cloudwatch.amazonaws.com',
+        action,
+        resource: { resource, accountId: ACCOUNT },
+        contextVariables: {
+          'aws:SecureTransport': 'true',
+          'aws:PrincipalServiceName': 'cloudwatch.amazonaws.com',
+          'aws:SourceAccount': account,
+          'aws:SourceArn': `arn:aws:cloudwatch:${REGION}:${account}:alarm:hello-production-errors`,
+        },
+      },
+      identityPolicies: [], serviceControlPolicies: [], resourceControlPolicies: [], resourcePolicy: policy,
+    },
+    {},
+  )
+  assert.equal(result.errors, undefined, `${action} on ${resource}: ${JSON.stringify(result.errors)}`)
+  return result.result.analysis.result
+}
+
+/** The customer-managed key the notification topic is encrypted with, and its policy. */
+function topicKey() {
+  const keyArn = sluice.properties('NotificationTopic').KmsMasterKeyId
+  const id = sluice.ofType('AWS::KMS::Key').find((k) => sluice.ref(k) === keyArn || sluice.getAtt(k, 'Arn') === keyArn)
+  assert.ok(id, `the topic is encrypted with ${keyArn}, not a key of the template's own whose policy it controls`)
+  return { arn: sluice.getAtt(id, 'Arn'), policy: sluice.properties(id).KeyPolicy }
+}
+
+// CloudWatch publishes to an encrypted topic only through a customer-managed key whose
+// policy lets it; the request it makes carries its alarm as aws:SourceArn.
+// https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
+test("this account's alarms can publish to the encrypted topic; another account's cannot", async () => {
+  const key = topicKey()
+  for (const action of ['kms:GenerateDataKey', 'kms:Decrypt']) {
+    assert.equal(await byAlarm(action, key.arn, ACCOUNT, key.policy), 'Allowed', action)
+    assert.notEqual(await byAlarm(action, key.arn, '999988887777', key.policy), 'Allowed', `${action} for another account's alarm`)
+  }
+})
+
+test("no stage can disable, delete or re-police the topic's key; the administrator can, and the functions use it", async () => {
+  const key = topicKey()
+  const kms = (principal, action, context = {}) => decide(principal, action, key.arn, context, key.policy)
+  for (const stage of STAGES) {
+    for (const action of ['kms:ScheduleKeyDeletion', 'kms:DisableKey', 'kms:PutKeyPolicy', 'kms:CreateGrant']) {
+      assert.notEqual(await kms(executionRole(stage), action), 'Allowed', `${stage} may ${action}`)
+    }
+  }
+  const admin = { arn: `arn:aws:iam::${ACCOUNT}:role/ops-admin`, policies: [sluice.managedPolicy('arn:aws:iam::aws:policy/AdministratorAccess')] }
+  assert.equal(await kms(admin, 'kms:PutKeyPolicy'), 'Allowed')
+  const viaSns = { 'kms:ViaService': `sns.${REGION}.amazonaws.com` }
+  assert.equal(await kms(sluice.role('DeployFunctionRole'), 'kms:GenerateDataKey', viaSns), 'Allowed')
+  assert.notEqual(await kms(sluice.role('DeployFunctionRole'), 'kms:DisableKey'), 'Allowed')
+})
+
+// Objects encrypted with an AWS managed key (aws/s3, CodeBuild's default) can be read
+// only in the key's account: a remote stage's template over 51,200 bytes, read by URL
+// from its own account, would fail. The bucket's SSE-S3 has no key policy to pass.
+// https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#aws-managed-key
+test("the build's artifacts are encrypted as the bucket is (SSE-S3), which a remote stage can read", () => {
+  const artifacts = sluice.properties('BuildProject').Artifacts
+  assert.equal(artifacts.EncryptionDisabled, true, 'CodeBuild encrypts the artifacts with the aws/s3 KMS key')
+  assert.equal(sluice.properties('BuildProject').EncryptionKey, undefined, 'the project names its own KMS key')
+  const sse = sluice.properties('ArtifactBucket').BucketEncryption.ServerSideEncryptionConfiguration[0]
+  assert.equal(sse.ServerSideEncryptionByDefault.SSEAlgorithm, 'AES256')
+})
+
+// Without a topic policy, anyone in the account whose own policy allows sns:* may
+// subscribe (and receive every production approval link) or publish a fake one.
+test("the topic takes messages only from Sluice's functions and alarms, and subscribers only from the administrator", async () => {
+  const topic = sluice.ref('NotificationTopic')
+  const policy = sluice.topicPolicy('NotificationTopic')
+  const stranger = { arn: `arn:aws:iam::${ACCOUNT}:role/developer`, policies: [sluice.managedPolicy('arn:aws:iam::aws:policy/PowerUserAccess')] }
+  for (const action of ['sns:Subscribe', 'sns:Publish', 'sns:SetTopicAttributes', 'sns:DeleteTopic']) {
+    await assertDenied(stranger, action, topic, {}, policy)
+  }
+  for (const stage of STAGES) {
+    await assertDenied(executionRole(stage), 'sns:Subscribe', topic, {}, policy)
+    await assertDenied(executionRole(stage), 'sns:Publish', topic, {}, policy)
+  }
+  const admin = { arn: `arn:aws:iam::${ACCOUNT}:role/ops-admin`, policies: [sluice.managedPolicy('arn:aws:iam::aws:policy/AdministratorAccess')] }
+  await assertAllowed(admin, 'sns:Subscribe', topic, {}, policy)
+  await assertAllowed(sluice.role('DeployFunctionRole'), 'sns:Publish', topic, {}, policy)
+  assert.equal(await byAlarm('sns:Publish', topic, ACCOUNT, policy), 'Allowed')
+  assert.notEqual(await byAlarm('sns:Publish', topic, '999988887777', policy), 'Allowed')
+})
+
+// Deleting the sweeper's schedule silences the stuck-execution alarm, whose metric the
+// sweeper writes (missing data there is not breaching): another alarm must notice.
+test("the sweeper's silence raises an alarm to the topic", () => {
+  const sweeper = sluice.ref('SweeperFunction')
+  const heartbeat = sluice.ofType('AWS::CloudWatch::Alarm').map((id) => sluice.properties(id)).find((a) =>
+    a.Namespace === 'AWS/Lambda' && a.MetricName === 'Invocations' &&
+    (a.Dimensions ?? []).some((d) => d.Name === 'FunctionName' && d.Value === sweeper))
+  assert.ok(heartbeat, "no alarm watches the sweeper's invocations")
+  assert.equal(heartbeat.TreatMissingData, 'breaching', 'a sweeper that never runs publishes no data')
+  assert.equal(heartbeat.ComparisonOperator, 'LessThanThreshold')
+  assert.ok(heartbeat.AlarmActions.includes(sluice.ref('NotificationTopic')))
+})

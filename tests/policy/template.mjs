@@ -159,6 +159,8 @@ export class Template {
         return props.Name ?? generated
       case 'AWS::CodeCommit::Repository':
         return props.RepositoryName
+      case 'AWS::KMS::Key':
+        return `${this.suffix(id).toLowerCase()}-0000-4000-8000-000000000000`
       default:
         return generated
     }
@@ -178,6 +180,7 @@ export class Template {
       'AWS::Logs::LogGroup': `arn:aws:logs:${this.region}:${this.account}:log-group:${name}:*`,
       'AWS::CodeBuild::Project': `arn:aws:codebuild:${this.region}:${this.account}:project/${name}`,
       'AWS::CodeCommit::Repository': `arn:aws:codecommit:${this.region}:${this.account}:${name}`,
+      'AWS::KMS::Key': `arn:aws:kms:${this.region}:${this.account}:key/${name}`,
     }
     if (attribute === 'Arn' && type in arns) return arns[type]
     if (attribute === 'QueueName' && type === 'AWS::SQS::Queue') return name.split('/').pop()
@@ -317,6 +320,16 @@ export class Template {
         const props = this.properties(id)
         if (props.Bucket === bucket) return props.PolicyDocument
       }
+    }
+    return undefined
+  }
+
+  /** The policy of the topic `topicId`, from its AWS::SNS::TopicPolicy. */
+  topicPolicy(topicId) {
+    const topic = this.ref(topicId)
+    for (const id of this.ofType('AWS::SNS::TopicPolicy')) {
+      const props = this.properties(id)
+      if (props.Topics.includes(topic)) return props.PolicyDocument
     }
     return undefined
   }
