@@ -2,6 +2,9 @@
 
 use std::future::Future;
 
+use aws_sdk_codebuild::config::http::HttpResponse;
+use aws_sdk_codebuild::error::SdkError;
+use aws_sdk_codebuild::operation::start_build::StartBuildError;
 use aws_sdk_codebuild::types::{
     ArtifactsType, Build, EnvironmentVariable, EnvironmentVariableType, ProjectArtifacts,
     StatusType,
@@ -171,10 +174,7 @@ impl Builder for CodeBuild {
                 .buildspec_override(buildspec)
                 .artifacts_override(artifacts);
         }
-        let output = call
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("StartBuild", e))?;
+        let output = call.send().await.map_err(start_build_error)?;
         let build = output
             .build_value()
             .ok_or_else(|| AwsError::invalid_response("StartBuild", "no build in the answer"))?;
@@ -217,9 +217,42 @@ impl Builder for CodeBuild {
     }
 }
 
+/// A refused `StartBuild`. `AccountLimitExceededException` there means the account's
+/// concurrent-build quota is full (new accounts have a small one): a build ending
+/// frees a place, so it is worth trying again, not a failure of the commit.
+fn start_build_error(err: SdkError<StartBuildError, HttpResponse>) -> AwsError {
+    let mut err = AwsError::from_sdk("StartBuild", err);
+    if err.code.as_deref() == Some("AccountLimitExceededException") {
+        err.retryable = true;
+    }
+    err
+}
+
 #[cfg(test)]
 mod tests {
+    use aws_sdk_codebuild::error::ErrorMetadata;
+    use aws_sdk_s3::primitives::SdkBody;
+
     use super::*;
+
+    fn refused(code: &str) -> AwsError {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("refused")
+            .build();
+        let response = HttpResponse::new(400.try_into().expect("a status"), SdkBody::from(""));
+        start_build_error(SdkError::service_error(
+            StartBuildError::generic(meta),
+            response,
+        ))
+    }
+
+    #[test]
+    fn a_full_build_quota_is_tried_again_and_a_missing_project_is_not() {
+        assert!(refused("AccountLimitExceededException").retryable);
+        assert!(!refused("ResourceNotFoundException").retryable);
+        assert!(!refused("InvalidInputException").retryable);
+    }
 
     #[test]
     fn the_failure_names_the_first_phase_that_did_not_succeed() {

@@ -275,6 +275,11 @@ impl CloudFormation {
     }
 }
 
+/// How many pages of a stack's events are read back to find its latest operation's
+/// first failure: enough for hundreds of resources, bounded for a stack with a long
+/// history whose operation began further back than that.
+const STACK_EVENT_PAGES: usize = 10;
+
 fn is_missing_stack(err: &AwsError) -> bool {
     err.code.as_deref() == Some("ValidationError")
         && err
@@ -502,34 +507,40 @@ impl Deployer for CloudFormation {
 
     async fn first_failure(&self, target: Target<'_>) -> Result<Option<String>, AwsError> {
         let client = self.client(target.role_arn).await;
-        let output = client
+        // Events come newest first, a page at a time (a large stack's failed update
+        // fills several). The latest operation began at the stack's own *_IN_PROGRESS
+        // event; its first failure is the oldest failed event after it.
+        let mut pages = client
             .describe_stack_events()
             .stack_name(target.stack_name)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("DescribeStackEvents", e))?;
-        // Events come newest first. The latest operation began at the stack's own
-        // *_IN_PROGRESS event; its first failure is the oldest failed event after it.
+            .into_paginator()
+            .send();
         let mut first = None;
-        for event in output.stack_events() {
-            let status = event
-                .resource_status()
-                .map(|s| s.as_str())
-                .unwrap_or_default();
-            let logical = event.logical_resource_id().unwrap_or_default();
-            let is_stack = logical == target.stack_name;
-            if is_stack && matches!(status, "CREATE_IN_PROGRESS" | "UPDATE_IN_PROGRESS") {
+        for _ in 0..STACK_EVENT_PAGES {
+            let Some(page) = pages.next().await else {
                 break;
-            }
-            if !is_stack && status.ends_with("_FAILED") {
-                let reason = event.resource_status_reason().unwrap_or("no reason given");
-                if !reason.contains("Resource creation cancelled")
-                    && !reason.contains("Resource update cancelled")
-                {
-                    first = Some(format!(
-                        "{logical} ({}): {reason}",
-                        event.resource_type().unwrap_or("resource")
-                    ));
+            };
+            let page = page.map_err(|e| AwsError::from_sdk("DescribeStackEvents", e))?;
+            for event in page.stack_events() {
+                let status = event
+                    .resource_status()
+                    .map(|s| s.as_str())
+                    .unwrap_or_default();
+                let logical = event.logical_resource_id().unwrap_or_default();
+                let is_stack = logical == target.stack_name;
+                if is_stack && matches!(status, "CREATE_IN_PROGRESS" | "UPDATE_IN_PROGRESS") {
+                    return Ok(first);
+                }
+                if !is_stack && status.ends_with("_FAILED") {
+                    let reason = event.resource_status_reason().unwrap_or("no reason given");
+                    if !reason.contains("Resource creation cancelled")
+                        && !reason.contains("Resource update cancelled")
+                    {
+                        first = Some(format!(
+                            "{logical} ({}): {reason}",
+                            event.resource_type().unwrap_or("resource")
+                        ));
+                    }
                 }
             }
         }
