@@ -35,6 +35,17 @@ pub enum ConfigError {
         shorter: String,
         shorter_stack: String,
     },
+    #[error(
+        "the pipeline {pipeline:?} is named like the {stage} stage's stack {stack:?}: a stage's \
+         permissions cover its stack's name followed by '-', so that stage could change the \
+         pipeline's own resources; name the Sluice stack so that it does not begin with \
+         {stack:?} (such as sluice-{stack})"
+    )]
+    PipelineNamedLikeStage {
+        pipeline: String,
+        stage: String,
+        stack: String,
+    },
 }
 
 fn invalid(what: &'static str, value: &str, expected: &'static str) -> ConfigError {
@@ -365,6 +376,16 @@ impl Pipeline {
                 }
             }
         }
+        if let Some(stage) = stages
+            .iter()
+            .find(|s| name == s.stack_name || name.starts_with(&format!("{}-", s.stack_name)))
+        {
+            return Err(ConfigError::PipelineNamedLikeStage {
+                pipeline: name.to_owned(),
+                stage: stage.name.to_string(),
+                stack: stage.stack_name.clone(),
+            });
+        }
         Ok(Self {
             name: name.to_owned(),
             repository: repository.to_owned(),
@@ -454,6 +475,35 @@ mod tests {
             err.to_string()
                 .contains(r#"stage "prod-eu"'s stack "app-prod-eu" begins with stage "prod"'s"#),
             "{err}"
+        );
+        // A pipeline named like a stage's stack would fall under that stage's
+        // permissions (hello-staging-pipeline, with the stack hello-staging).
+        for pipeline in ["hello-staging", "hello-staging-pipeline"] {
+            let err = Pipeline::new(
+                pipeline,
+                "r",
+                "master",
+                vec![
+                    stage("staging", "hello-staging"),
+                    stage("production", "hello-production"),
+                ],
+            )
+            .unwrap_err();
+            assert!(
+                err.to_string().contains(&format!(
+                    r#"the pipeline "{pipeline}" is named like the staging stage's stack "hello-staging""#
+                )),
+                "{err}"
+            );
+        }
+        assert!(
+            Pipeline::new(
+                "hello-pipeline",
+                "r",
+                "master",
+                vec![stage("staging", "hello-staging")]
+            )
+            .is_ok()
         );
         let err = Pipeline::new("../p", "r", "master", vec![stage("a", "x")]).unwrap_err();
         assert!(err.to_string().contains("pipeline name"), "{err}");
