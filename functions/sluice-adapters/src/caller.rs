@@ -74,13 +74,91 @@ impl ProofError {
 }
 
 /// STS's address for `region`: `AWS_ENDPOINT_URL_STS` or `AWS_ENDPOINT_URL` when set
-/// (the local emulator), else the regional endpoint. Signer and verifier both use it.
+/// (the local emulator), else the regional endpoint in the region's partition.
+/// Signer and verifier both use it.
 pub fn sts_endpoint(region: &str, env: impl Fn(&str) -> Option<String>) -> String {
     env("AWS_ENDPOINT_URL_STS")
         .or_else(|| env("AWS_ENDPOINT_URL"))
         .filter(|e| !e.trim().is_empty())
         .map(|e| e.trim().trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"))
+        .unwrap_or_else(|| format!("https://sts.{region}.{}", dns_suffix(region)))
+}
+
+/// The domain of AWS's endpoints in the partition `region` belongs to.
+/// https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html
+pub fn dns_suffix(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else if region.starts_with("us-isob-") {
+        "sc2s.sgov.gov"
+    } else if region.starts_with("us-iso-") {
+        "c2s.ic.gov"
+    } else if region.starts_with("eusc-") {
+        "amazonaws.eu"
+    } else {
+        "amazonaws.com"
+    }
+}
+
+/// How long the verifier waits for STS: a hung endpoint must fail the command
+/// (retryably) well within the function's time, not hold it until Lambda ends it.
+pub const STS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The HTTP client proofs are verified with: connecting and the whole answer are
+/// bounded by `timeout`.
+pub fn sts_http_client(timeout: std::time::Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .build()
+}
+
+/// The parts of a Signature Version 4 `Authorization` header, each present exactly
+/// once: STS decides by the header as it reads it, so the check must read the same.
+struct Authorization<'a> {
+    credential: &'a str,
+    signed_headers: &'a str,
+}
+
+impl<'a> Authorization<'a> {
+    fn parse(header: &'a str) -> Result<Self, ProofError> {
+        let malformed = |what: &str| ProofError::Malformed(format!("the authorization {what}"));
+        let rest = header
+            .strip_prefix("AWS4-HMAC-SHA256 ")
+            .ok_or_else(|| malformed("is not an AWS Signature Version 4"))?;
+        let (mut credential, mut signed_headers, mut signature) = (None, None, None);
+        for part in rest.split(',') {
+            let (name, value) = part
+                .trim()
+                .split_once('=')
+                .ok_or_else(|| malformed("has a part that is not name=value"))?;
+            let slot = match name {
+                "Credential" => &mut credential,
+                "SignedHeaders" => &mut signed_headers,
+                "Signature" => &mut signature,
+                _ => {
+                    return Err(malformed(
+                        "has a part other than Credential, SignedHeaders and Signature",
+                    ));
+                }
+            };
+            if slot.replace(value).is_some() {
+                return Err(malformed(&format!("names {name} twice")));
+            }
+        }
+        let (Some(credential), Some(signed_headers), Some(signature)) =
+            (credential, signed_headers, signature)
+        else {
+            return Err(malformed("lacks Credential, SignedHeaders or Signature"));
+        };
+        if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(malformed("signature is not 64 hexadecimal digits"));
+        }
+        Ok(Self {
+            credential,
+            signed_headers,
+        })
+    }
 }
 
 /// The host (and port, if any) of an `http(s)://` URL.
@@ -190,22 +268,13 @@ impl CallerProof {
             return Err(ProofError::OtherCommand);
         }
         // The binding counts only if the signature covers it.
-        let authorization = header("authorization")?;
-        let signed = authorization
-            .split("SignedHeaders=")
-            .nth(1)
-            .and_then(|rest| rest.split(',').next())
-            .ok_or_else(|| {
-                ProofError::Malformed("the authorization names no signed headers".into())
-            })?;
+        let authorization = Authorization::parse(header("authorization")?)?;
         for needed in ["host", COMMAND_HEADER] {
-            if !signed.split(';').any(|h| h.trim() == needed) {
+            if !authorization.signed_headers.split(';').any(|h| h == needed) {
                 return Err(ProofError::Malformed(format!("{needed} is not signed")));
             }
         }
-        if !authorization.starts_with("AWS4-HMAC-SHA256 ")
-            || !authorization.contains("/sts/aws4_request")
-        {
+        if !authorization.credential.ends_with("/sts/aws4_request") {
             return Err(ProofError::Malformed(
                 "the authorization is not an AWS Signature Version 4 for STS".into(),
             ));
@@ -338,8 +407,75 @@ mod tests {
     }
 
     #[test]
+    fn an_authorization_that_says_a_part_twice_or_adds_one_is_refused() {
+        let p = proof(b"approve 1");
+        let auth = p.headers["authorization"].clone();
+        let signed = auth
+            .split(", ")
+            .find(|part| part.starts_with("SignedHeaders="))
+            .expect("signed headers")
+            .to_owned();
+        for changed in [
+            // A second list, which a reader taking the last one would believe.
+            auth.replace(
+                &signed,
+                &format!("{signed}, SignedHeaders=content-type;host"),
+            ),
+            auth.replace(
+                ", Signature=",
+                ", Credential=AKIDOTHER/20260101/eu-west-1/sts/aws4_request, Signature=",
+            ),
+            format!("{auth}, Extra=1"),
+            auth.replace("AWS4-HMAC-SHA256 ", "AWS4-HMAC-SHA1 "),
+        ] {
+            let mut forged = p.clone();
+            forged
+                .headers
+                .insert("authorization".into(), changed.clone());
+            assert!(
+                matches!(
+                    forged.check(b"approve 1", ENDPOINT),
+                    Err(ProofError::Malformed(_))
+                ),
+                "{changed}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hung_sts_endpoint_fails_retryably_within_the_timeout() {
+        // Accepts the connection and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+        let p = sign_proof(
+            credentials,
+            "eu-west-1",
+            &endpoint,
+            b"approve 1",
+            SystemTime::now(),
+        )
+        .unwrap();
+        let http = sts_http_client(std::time::Duration::from_millis(300)).unwrap();
+        let err = p.verify(&http, b"approve 1", &endpoint).await.unwrap_err();
+        hold.abort();
+        assert!(matches!(err, ProofError::Unreachable(_)), "{err}");
+        assert!(err.is_retryable());
+    }
+
+    #[test]
     fn the_endpoint_comes_from_the_environment_or_the_region() {
         assert_eq!(sts_endpoint("eu-west-1", |_| None), ENDPOINT);
+        assert_eq!(
+            sts_endpoint("cn-north-1", |_| None),
+            "https://sts.cn-north-1.amazonaws.com.cn"
+        );
         let local =
             |k: &str| (k == "AWS_ENDPOINT_URL").then(|| "http://127.0.0.1:4566/".to_owned());
         assert_eq!(sts_endpoint("us-east-1", local), "http://127.0.0.1:4566");

@@ -278,7 +278,7 @@ fn permits(allowed: &[String], action: &crate::operator::Action) -> Result<(), S
 /// takes: the approvers' function takes `approve,reject` only.
 pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
     use crate::operator::{Answer, OperatorCommand};
-    use sluice_adapters::caller::sts_endpoint;
+    use sluice_adapters::caller::{STS_TIMEOUT, sts_endpoint, sts_http_client};
 
     lambda_runtime::tracing::init_default_subscriber();
     let allowed = allowed_actions(std::env::var("SLUICE_OPERATOR_ACTIONS").ok().as_deref())?;
@@ -294,7 +294,7 @@ pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
             Err(e) => return refuse(format!("not a Sluice operator request: {e}")),
         };
         let http = match http
-            .get_or_try_init(|| async { reqwest::Client::builder().build() })
+            .get_or_try_init(|| async { sts_http_client(STS_TIMEOUT) })
             .await
         {
             Ok(http) => http,
