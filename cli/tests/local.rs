@@ -169,6 +169,52 @@ impl Drop for Driver {
     }
 }
 
+/// WebDriver's Enter key: what a phone keyboard's Go and a desktop's Return send.
+const ENTER: char = '\u{e007}';
+
+/// Types into every field of the approval form and presses Enter there, at desktop
+/// width and then at phone width, as someone who types a name and then hits Go
+/// would; checks the form still stands, then that at phone width nothing needs
+/// scrolling sideways, leaving a screenshot in `target/browser/`. Whether a decision
+/// was taken the caller sees from the decision it then makes by a click.
+async fn enter_decides_nothing(browser: &fantoccini::Client) {
+    for (width, height) in [(1280, 900), (390, 844)] {
+        browser
+            .set_window_size(width, height)
+            .await
+            .expect("resize the window");
+        for field in ["input[name=name]", "textarea[name=comment]"] {
+            browser
+                .find(fantoccini::Locator::Css(field))
+                .await
+                .unwrap_or_else(|e| panic!("{field} at {width} px, after Enter elsewhere: {e}"))
+                .send_keys(&format!("Enter Presser{ENTER}"))
+                .await
+                .expect("type and press Enter");
+        }
+    }
+    browser
+        .find(fantoccini::Locator::Css("button.approve"))
+        .await
+        .expect("the form is still there after Enter in every field");
+    let widths = browser
+        .execute(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+            vec![],
+        )
+        .await
+        .expect("the page's widths");
+    let (scroll, client) = (widths[0].as_u64(), widths[1].as_u64());
+    let shot = browser.screenshot().await.expect("a screenshot");
+    let dir = workspace().join("target/browser");
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    std::fs::write(dir.join("approval-390px.png"), shot).expect("save the screenshot");
+    assert!(
+        scroll.is_some() && scroll <= client,
+        "at 390 px the page scrolls sideways ({scroll:?} wide in {client:?}); see target/browser/approval-390px.png"
+    );
+}
+
 async fn wait_at_gate(run: &Run, commit: &str) -> sluice_core::Execution {
     let at_gate = follow(&run.local, commit, GATE, |e| {
         e.status.is_terminal() || awaits_approval(e, "production")
@@ -221,13 +267,13 @@ async fn the_example_goes_through_dev_and_staging_then_is_approved_in_a_browser_
         page.contains("HelloFunction"),
         "the page lists what will change: {page}"
     );
-    browser
+    enter_decides_nothing(&browser).await;
+    let name = browser
         .find(fantoccini::Locator::Css("input[name=name]"))
         .await
-        .expect("name field")
-        .send_keys("Grace Approver")
-        .await
-        .expect("type a name");
+        .expect("name field");
+    name.clear().await.expect("clear the name");
+    name.send_keys("Grace Approver").await.expect("type a name");
     browser
         .find(fantoccini::Locator::Css("button.approve"))
         .await
@@ -248,7 +294,8 @@ async fn the_example_goes_through_dev_and_staging_then_is_approved_in_a_browser_
         .await
         .expect("answer text");
     browser.close().await.expect("close the browser");
-    assert!(answer.to_lowercase().contains("approved"), "{answer}");
+    // Approved by the click: had Enter decided, the click would meet "Already approved".
+    assert!(answer.starts_with("Approved"), "{answer}");
 
     let done = follow(&run.local, &commit, SETTLE, |e| e.status.is_terminal())
         .await

@@ -18,24 +18,28 @@ use super::{COMMENT_MAX, NAME_MAX};
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+        push_escaped(&mut out, c);
     }
     out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&#39;"),
+        c => out.push(c),
+    }
 }
 
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;margin:0 auto;max-width:46rem;\
 padding:1rem;color:#1b1b1b}h1{font-size:1.4rem}table{border-collapse:collapse;width:100%;\
 font-size:.95rem}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;\
-overflow-wrap:anywhere}.n{white-space:nowrap}tr.replace{background:#fff0e0}.warn{color:#a33;font-weight:600}\
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}\
-dd{margin:0;word-break:break-word}pre{white-space:pre-wrap;margin:0}\
+overflow-wrap:break-word}.n{white-space:nowrap}tr.replace{background:#fff0e0}.warn{color:#a33;font-weight:600}\
+dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.2rem 1rem}dt{font-weight:600}\
+dd{margin:0;overflow-wrap:break-word}pre{white-space:pre-wrap;margin:0}\
 textarea,input{width:100%;box-sizing:border-box;font:inherit;padding:.5rem}\
 .buttons{display:flex;gap:1rem;margin-top:1rem}button{flex:1;font:inherit;font-size:1.1rem;\
 padding:.9rem;border:0;border-radius:.4rem;color:#fff}.approve{background:#1d7a3a}\
@@ -144,17 +148,35 @@ pub(super) fn changes_table(execution: &Execution, stage: &StageName) -> String 
             Replacement::Conditional => (" class=\"replace\"", "<span class=\"warn\">Maybe</span>"),
             Replacement::Never => ("", "No"),
         };
-        // Types wrap after each "::" rather than mid-word on a narrow screen.
         let _ = write!(
             html,
             "<tr{class}><td class=\"n\">{action}</td><td>{}</td><td>{}</td>\
              <td class=\"n\">{replacement}</td></tr>",
-            escape(&c.logical_id),
-            escape(&c.resource_type).replace("::", "::<wbr>")
+            wrappable(&c.logical_id),
+            wrappable(&c.resource_type)
         );
     }
     html.push_str("</tbody></table>");
     html
+}
+
+/// Escapes an identifier and lets a narrow screen wrap it only where a reader would:
+/// after `::`, `-`, `_`, `.` or `/`, and before each capital that starts a word
+/// (`HelloFunction` -> `Hello`+`Function`), never inside a word.
+fn wrappable(id: &str) -> String {
+    let mut out = String::with_capacity(id.len() + 16);
+    let mut previous: Option<char> = None;
+    for c in id.chars() {
+        if c.is_uppercase() && previous.is_some_and(char::is_lowercase) {
+            out.push_str("<wbr>");
+        }
+        push_escaped(&mut out, c);
+        if matches!(c, '-' | '_' | '.' | '/') || (c == ':' && previous == Some(':')) {
+            out.push_str("<wbr>");
+        }
+        previous = Some(c);
+    }
+    out
 }
 
 /// A site stage's file changes: every file added, changed or removed, with its size.
@@ -174,12 +196,11 @@ fn files_table(s: &sluice_core::Stage) -> String {
         } else {
             ""
         };
-        // Paths wrap after each "/" rather than mid-word on a narrow screen.
         let _ = write!(
             html,
             "<tr{class}><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
             f.action.as_str(),
-            escape(&f.path).replace('/', "/<wbr>"),
+            wrappable(&f.path),
             escape(&crate::messages::size(f.size))
         );
     }
@@ -187,6 +208,9 @@ fn files_table(s: &sluice_core::Stage) -> String {
     html
 }
 
+/// The form that decides. Its first submit button, the one Enter in any field would
+/// press (the HTML standard's implicit submission), is disabled: typing a name and
+/// pressing Enter (a phone keyboard's Go) decides nothing; only a button pressed does.
 pub(super) fn decision_form(execution: &Execution, stage: &StageName, token: &str) -> String {
     let expires = execution
         .stage(stage)
@@ -204,6 +228,7 @@ pub(super) fn decision_form(execution: &Execution, stage: &StageName, token: &st
     };
     format!(
         "<form method=\"post\" action=\"/approvals/{id}/{stage}\">\
+         <button type=\"submit\" disabled hidden aria-hidden=\"true\" tabindex=\"-1\"></button>\
          <input type=\"hidden\" name=\"token\" value=\"{token}\">\
          <p><label>Your name<br><input name=\"name\" maxlength=\"{NAME_MAX}\" autocomplete=\"name\"></label></p>\
          <p><label>Comment (optional)<br><textarea name=\"comment\" rows=\"3\" maxlength=\"{COMMENT_MAX}\"></textarea></label></p>\
@@ -390,4 +415,26 @@ pub(super) fn internal(err: &(dyn std::error::Error + 'static)) -> Response<Body
         "Nothing was decided. Try again in a minute; if it keeps failing, tell the team \
          that runs Sluice.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrappable;
+
+    #[test]
+    fn identifiers_wrap_between_words_never_inside_one() {
+        assert_eq!(
+            wrappable("HelloFunctionRole"),
+            "Hello<wbr>Function<wbr>Role"
+        );
+        assert_eq!(
+            wrappable("AWS::CloudWatch::Alarm"),
+            "AWS::<wbr>Cloud<wbr>Watch::<wbr>Alarm"
+        );
+        assert_eq!(
+            wrappable("assets/app-v2.js"),
+            "assets/<wbr>app-<wbr>v2.<wbr>js"
+        );
+        assert_eq!(wrappable("<b>Evil</b>"), "&lt;b&gt;Evil&lt;/<wbr>b&gt;");
+    }
 }
