@@ -43,7 +43,7 @@ dd{margin:0;overflow-wrap:break-word}pre{white-space:pre-wrap;margin:0}\
 textarea,input{width:100%;box-sizing:border-box;font:inherit;padding:.5rem}\
 .buttons{display:flex;gap:1rem;margin-top:1rem}button{flex:1;font:inherit;font-size:1.1rem;\
 padding:.9rem;border:0;border-radius:.4rem;color:#fff}.approve{background:#1d7a3a}\
-.reject{background:#a33}.note{color:#555;font-size:.9rem}";
+.reject{background:#a33}.note{color:#555;font-size:.9rem}.t{color:#555;font-size:.85rem}";
 
 pub(super) fn page(status: StatusCode, title: &str, content: &str) -> Response<Body> {
     let html = format!(
@@ -131,8 +131,10 @@ pub(super) fn changes_table(execution: &Execution, stage: &StageName) -> String 
              the old one deleted.</p>"
         );
     }
+    // The type under the resource's name, not in a column of its own: three columns
+    // fit a phone's width without a word broken.
     html.push_str(
-        "<table><thead><tr><th class=\"n\">Action</th><th>Resource</th><th>Type</th>\
+        "<table><thead><tr><th class=\"n\">Action</th><th>Resource and type</th>\
          <th class=\"n\">Replaced?</th></tr></thead><tbody>",
     );
     for c in &s.changes {
@@ -150,7 +152,7 @@ pub(super) fn changes_table(execution: &Execution, stage: &StageName) -> String 
         };
         let _ = write!(
             html,
-            "<tr{class}><td class=\"n\">{action}</td><td>{}</td><td>{}</td>\
+            "<tr{class}><td class=\"n\">{action}</td><td>{}<br><span class=\"t\">{}</span></td>\
              <td class=\"n\">{replacement}</td></tr>",
             wrappable(&c.logical_id),
             wrappable(&c.resource_type)
@@ -161,7 +163,7 @@ pub(super) fn changes_table(execution: &Execution, stage: &StageName) -> String 
 }
 
 /// Escapes an identifier and lets a narrow screen wrap it only where a reader would:
-/// after `::`, `-`, `_`, `.` or `/`, and before each capital that starts a word
+/// after `::`, `-`, `_` or `/`, and before each capital that starts a word
 /// (`HelloFunction` -> `Hello`+`Function`), never inside a word.
 fn wrappable(id: &str) -> String {
     let mut out = String::with_capacity(id.len() + 16);
@@ -171,7 +173,7 @@ fn wrappable(id: &str) -> String {
             out.push_str("<wbr>");
         }
         push_escaped(&mut out, c);
-        if matches!(c, '-' | '_' | '.' | '/') || (c == ':' && previous == Some(':')) {
+        if matches!(c, '-' | '_' | '/') || (c == ':' && previous == Some(':')) {
             out.push_str("<wbr>");
         }
         previous = Some(c);
@@ -431,10 +433,7 @@ mod tests {
             wrappable("AWS::CloudWatch::Alarm"),
             "AWS::<wbr>Cloud<wbr>Watch::<wbr>Alarm"
         );
-        assert_eq!(
-            wrappable("assets/app-v2.js"),
-            "assets/<wbr>app-<wbr>v2.<wbr>js"
-        );
+        assert_eq!(wrappable("assets/app-v2.js"), "assets/<wbr>app-<wbr>v2.js");
         assert_eq!(wrappable("<b>Evil</b>"), "&lt;b&gt;Evil&lt;/<wbr>b&gt;");
     }
 }
