@@ -462,8 +462,9 @@ async fn run(cli: Cli) -> Result<String> {
         } => return demo(local, auto_approve).await,
         other => other,
     };
-    if let Some(action) = operator_action(&command) {
+    if let Some(mut action) = operator_action(&command) {
         let sdk = sluice_adapters::aws::sdk_config().await;
+        explicit_stage(&mut action, cli.bucket.clone(), &cli.pipeline, &sdk).await?;
         let answer = give(&sdk, &cli.pipeline, action).await?;
         if let (Command::Rollback { yes, .. }, Some(execution), Some(stage)) =
             (&command, &answer.execution, &answer.awaiting)
@@ -685,6 +686,44 @@ fn operator_action(command: &Command) -> Option<Action> {
         },
         _ => return None,
     })
+}
+
+/// Names the stage of an approval, rejection or resend given without `--stage`: the
+/// one waiting at its gate now, as the state says. Signed with it, the command cannot
+/// come to mean a later gate of the same execution.
+async fn explicit_stage(
+    action: &mut Action,
+    bucket: Option<String>,
+    pipeline: &str,
+    sdk: &aws_config::SdkConfig,
+) -> Result<()> {
+    let (Action::Approve {
+        execution, stage, ..
+    }
+    | Action::Reject {
+        execution, stage, ..
+    }
+    | Action::Resend { execution, stage }) = action
+    else {
+        return Ok(());
+    };
+    if stage.is_some() {
+        return Ok(());
+    }
+    let store = state(bucket, pipeline, sdk)
+        .context("to find the stage waiting for approval; or name it with --stage")?;
+    let Ok(id) = ExecutionId::parse(execution.trim()) else {
+        bail!("{execution:?} is not an execution id; `sluice status` lists them");
+    };
+    let found = store
+        .load(&id)
+        .await?
+        .with_context(|| format!("pipeline {pipeline} has no execution {id}"))?;
+    match sluice_engine::operator::at_gate(&found, None) {
+        Ok(name) => *stage = Some(name.to_string()),
+        Err(refused) => bail!("{}", refused.message),
+    }
+    Ok(())
 }
 
 /// Deploys a prepared rollback once the operator says so (or `--yes` did).

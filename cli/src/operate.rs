@@ -25,10 +25,8 @@ pub async fn send(
     function: &str,
     action: Action,
 ) -> Result<Answer> {
-    let command = serde_json::to_string(&OperatorCommand {
-        pipeline: pipeline.to_owned(),
-        action,
-    })?;
+    let command =
+        serde_json::to_string(&OperatorCommand::new(pipeline, action, chrono::Utc::now()))?;
     let region = sdk
         .region()
         .context("no AWS region: set AWS_REGION (the Sluice stack's region)")?

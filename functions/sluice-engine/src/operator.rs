@@ -11,6 +11,7 @@ use sluice_adapters::builder::Builder;
 use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::Deployer;
 use sluice_adapters::notifier::Notifier;
+use sluice_adapters::objects::{Condition, ObjectError};
 use sluice_core::{
     BuildStatus, Commit, CommitId, Event, Execution, ExecutionId, Push, StageName, StageStatus,
     Status, Via,
@@ -82,12 +83,74 @@ impl Action {
     ];
 }
 
-/// One command: the pipeline it is meant for, and what to do.
+/// One command: the pipeline it is meant for, when it was given, a nonce, and what to
+/// do. It is signed whole (the caller proof binds its digest), so none of these can be
+/// changed on the way.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorCommand {
     pub pipeline: String,
+    /// 128 random bits in hexadecimal, chosen for this command alone. The function
+    /// records it before acting, once: a copy of the command (Lambda's second try of an
+    /// asynchronous invocation, a request replayed within STS's 15 minutes) finds it
+    /// recorded and does nothing.
+    pub nonce: String,
+    /// When the caller gave it; a command further than [`COMMAND_TTL`] from the
+    /// function's clock is refused.
+    pub issued_at: sluice_core::Timestamp,
     #[serde(flatten)]
     pub action: Action,
+}
+
+/// How far a command's `issued_at` may be from the function's clock: STS's own limit
+/// on a signature's age.
+pub const COMMAND_TTL: chrono::Duration = chrono::Duration::minutes(15);
+
+impl OperatorCommand {
+    /// A command given now, with a fresh nonce.
+    pub fn new(pipeline: &str, action: Action, issued_at: sluice_core::Timestamp) -> Self {
+        let mut bytes = [0u8; 16];
+        // Without an OS random source there is no safe nonce; such a machine cannot
+        // run the CLI at all, so this is not an input to validate.
+        getrandom::fill(&mut bytes).expect("the operating system's random source");
+        Self::with_nonce(pipeline, action, issued_at, &bytes)
+    }
+
+    /// The same with the nonce `bytes` (tests and the simulation choose theirs).
+    pub fn with_nonce(
+        pipeline: &str,
+        action: Action,
+        issued_at: sluice_core::Timestamp,
+        bytes: &[u8; 16],
+    ) -> Self {
+        Self {
+            pipeline: pipeline.to_owned(),
+            nonce: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            issued_at,
+            action,
+        }
+    }
+
+    /// Why the command cannot be taken at `now`, if it cannot.
+    fn stale_or_malformed(&self, now: sluice_core::Timestamp) -> Option<String> {
+        if self.nonce.len() != 32
+            || !self
+                .nonce
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Some("the command's nonce is not 32 lower-case hexadecimal digits".into());
+        }
+        let off = (now - self.issued_at).abs();
+        (off > COMMAND_TTL).then(|| {
+            format!(
+                "the command was given at {} and this function's clock says {}: more than \
+                 15 minutes apart, so it is refused; give it again (and check the clock of \
+                 the machine that sends it)",
+                self.issued_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                now.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        })
+    }
 }
 
 /// What the command did, for the operator's terminal.
@@ -144,6 +207,37 @@ where
                 "this is pipeline {pipeline}, not {}; set SLUICE_PIPELINE to the pipeline you mean",
                 command.pipeline.chars().take(128).collect::<String>()
             )));
+        }
+        if let Some(why) = command.stale_or_malformed(self.now()) {
+            return Ok(Answer::refused(why));
+        }
+        // Recorded before anything is done, by a create that fails if it exists: a copy
+        // of the command, however it arrives, acts once at most.
+        let record = serde_json::json!({
+            "action": command.action.name(),
+            "caller": caller,
+            "issued_at": command.issued_at,
+            "received_at": self.now(),
+        });
+        match self
+            .objects
+            .put(
+                &format!("pipelines/{pipeline}/commands/{}.json", command.nonce),
+                record.to_string().into_bytes(),
+                Condition::Absent,
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(ObjectError::PreconditionFailed { .. }) => {
+                info!(nonce = %command.nonce, %caller, "a copy of a command was refused");
+                return Ok(Answer::refused(format!(
+                    "this command (nonce {}) was received before, and that one is the only \
+                     one that acts; nothing was done now. To do it again, give the command again.",
+                    command.nonce
+                )));
+            }
+            Err(e) => return Err(StoreError::from(e).into()),
         }
         let action = command.action.name();
         let (execution, stage) = match command.action {
@@ -638,7 +732,10 @@ fn describe(execution: &Execution) -> String {
 }
 
 /// The stage to decide: the one named, or the one waiting for approval.
-fn at_gate(execution: &Execution, named: Option<&str>) -> Result<StageName, Answer> {
+/// The stage a decision or a resend is about: the one named, else the one waiting at
+/// its gate (else the gate decided last, so that the answer says who and when). The
+/// CLI resolves it before it signs, so a signed command always names its stage.
+pub fn at_gate(execution: &Execution, named: Option<&str>) -> Result<StageName, Answer> {
     let id = &execution.id;
     if let Some(name) = named {
         let known = execution.stages.iter().find(|s| s.name.as_str() == name);

@@ -260,6 +260,44 @@ fn allowed_actions(value: Option<&str>) -> Result<Vec<String>, ConfigProblem> {
     Ok(allowed)
 }
 
+/// The accounts besides the pipeline's own whose identities may give commands, from
+/// `SLUICE_OPERATOR_ACCOUNTS` (comma-separated account ids; none when unset or empty).
+fn operator_accounts(value: Option<&str>) -> Result<Vec<String>, ConfigProblem> {
+    let accounts: Vec<String> = value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(bad) = accounts
+        .iter()
+        .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(ConfigProblem::Invalid {
+            name: "SLUICE_OPERATOR_ACCOUNTS",
+            reason: format!("{bad:?} is not a 12-digit AWS account id"),
+        });
+    }
+    Ok(accounts)
+}
+
+/// Whether `caller` (an ARN as STS answers it) belongs to one of `accounts`; if not,
+/// what to tell them. STS vouches for any account's identity: only the pipeline's own
+/// (and those named in OperatorAccountIds) may decide here.
+fn permitted_caller(caller: &str, accounts: &[&str]) -> Result<(), String> {
+    let account = caller.split(':').nth(4).unwrap_or_default();
+    if accounts.contains(&account) {
+        return Ok(());
+    }
+    Err(format!(
+        "{caller} is an identity of account {account}, and this pipeline takes commands \
+         only from account {}; use credentials of that account, or have the administrator \
+         add yours to the stack's OperatorAccountIds",
+        accounts.join(" or ")
+    ))
+}
+
 /// Whether a function taking `allowed` takes `action`; if not, what to tell the caller.
 fn permits(allowed: &[String], action: &crate::operator::Action) -> Result<(), String> {
     if allowed.iter().any(|a| a == action.name()) {
@@ -282,11 +320,12 @@ pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
 
     lambda_runtime::tracing::init_default_subscriber();
     let allowed = allowed_actions(std::env::var("SLUICE_OPERATOR_ACTIONS").ok().as_deref())?;
+    let also = operator_accounts(std::env::var("SLUICE_OPERATOR_ACCOUNTS").ok().as_deref())?;
     let engine = LazyEngine::<CodeBuild, CloudFormation, CodeCommit>::from_env()?;
     let endpoint = sts_endpoint(&engine.config.region, |k| std::env::var(k).ok());
     // Built on the first command, not at start: TLS roots are read only when needed.
     let http = tokio::sync::OnceCell::new();
-    let (engine, endpoint, allowed, http) = (&engine, &endpoint, &allowed, &http);
+    let (engine, endpoint, allowed, http, also) = (&engine, &endpoint, &allowed, &http, &also);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let refuse = |message: String| Ok::<_, HandlerFailure>(Answer::refused(message));
         let request: OperatorRequest = match serde_json::from_value(event.payload) {
@@ -322,6 +361,20 @@ pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
                 return refuse(e.to_string());
             }
         };
+        // The pipeline's own account is the one this function runs in.
+        let own = event
+            .context
+            .invoked_function_arn
+            .split(':')
+            .nth(4)
+            .unwrap_or_default();
+        let accounts: Vec<&str> = std::iter::once(own)
+            .chain(also.iter().map(String::as_str))
+            .collect();
+        if let Err(why) = permitted_caller(&caller, &accounts) {
+            tracing::warn!(%caller, "a command from another account was refused");
+            return refuse(why);
+        }
         let command: OperatorCommand = match serde_json::from_str(&request.command) {
             Ok(c) => c,
             Err(e) => return refuse(format!("not a Sluice command: {e}")),
@@ -402,6 +455,27 @@ pub fn finished(
 mod tests {
     use super::*;
     use crate::operator::Action;
+
+    #[test]
+    fn an_identity_of_another_account_is_refused_unless_the_stack_names_its_account() {
+        let ours = "arn:aws:sts::111122223333:assumed-role/ops/olga";
+        let theirs = "arn:aws:sts::999988887777:assumed-role/Admin/mallory";
+        assert!(permitted_caller(ours, &["111122223333"]).is_ok());
+        let why = permitted_caller(theirs, &["111122223333"]).unwrap_err();
+        assert!(
+            why.contains("account 999988887777") && why.contains("OperatorAccountIds"),
+            "{why}"
+        );
+        assert!(permitted_caller(theirs, &["111122223333", "999988887777"]).is_ok());
+        assert!(permitted_caller("not-an-arn", &["111122223333"]).is_err());
+        let also = operator_accounts(Some(" 999988887777 ,")).unwrap();
+        assert_eq!(also, ["999988887777"]);
+        let err = operator_accounts(Some("9999")).unwrap_err();
+        assert!(
+            err.to_string().contains("SLUICE_OPERATOR_ACCOUNTS"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn the_approvers_function_takes_decisions_only_and_a_bad_list_is_named() {

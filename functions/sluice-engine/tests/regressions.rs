@@ -681,17 +681,11 @@ fn operator(action: &str, execution: &sluice_core::ExecutionId) -> OperatorComma
     if let Action::Approve { comment, .. } = &mut action {
         *comment = Some("looked at the change set".into());
     }
-    OperatorCommand {
-        pipeline: support::config().pipeline.name,
-        action,
-    }
+    support::command(action)
 }
 
 fn release(commit: Option<&str>) -> OperatorCommand {
-    OperatorCommand {
-        pipeline: support::config().pipeline.name,
-        action: support::action("release", "", commit),
-    }
+    support::command(support::action("release", "", commit))
 }
 
 /// Issue 11: a resend whose email cannot be published still retires the old link, and
@@ -787,6 +781,66 @@ async fn an_operator_approval_deploys_and_is_recorded_as_the_callers() {
         missing.message
     );
     assert_eq!(world.execution(&a.id).await, now);
+}
+
+/// Issue 29: a copy of an operator command (Lambda's second try of an asynchronous
+/// invocation, a signed request replayed within STS's 15 minutes) acts once; the copy
+/// is refused and changes nothing. So does a command given more than 15 minutes ago,
+/// or one whose nonce is not one.
+#[tokio::test]
+async fn a_copy_of_an_operator_command_changes_nothing() {
+    // Both stages gated. An approval without a stage is resolved by the function:
+    // copied, and replayed once staging is deployed, it would approve production.
+    let world = World::of(support::config_with(&[(
+        "SLUICE_APPROVAL_STAGES",
+        "staging,production",
+    )]));
+    let a = world.push(&commit(1)).await;
+    world.build_succeeds(&a, "template").await;
+    let approve = operator("approve", &a.id);
+    let first = world.operate(approve.clone()).await;
+    assert!(first.ok, "{}", first.message);
+    world
+        .deliver_stack(world.settle(STAGING))
+        .await
+        .expect("staging deployed");
+    let at_production = world.execution(&a.id).await;
+    assert_eq!(
+        at_production.stages[1].status,
+        StageStatus::AwaitingApproval
+    );
+    let copy = world.operate(approve).await;
+    assert!(!copy.ok, "{}", copy.message);
+    assert!(
+        copy.message.contains("was received before") && copy.message.contains("nothing was done"),
+        "{}",
+        copy.message
+    );
+    assert_eq!(world.execution(&a.id).await, at_production);
+    assert!(world.deployer.deploying().is_empty());
+
+    // An old command is refused before it is recorded or acted on.
+    let world = World::new();
+    let b = world.to_the_gate(&commit(1)).await;
+    let before = world.execution(&b.id).await;
+    let mut old = operator("approve", &b.id);
+    old.issued_at = world.now() - Duration::minutes(16);
+    let refused = world.engine.operate(OPS, old).await.unwrap();
+    assert!(
+        !refused.ok && refused.message.contains("more than 15 minutes apart"),
+        "{}",
+        refused.message
+    );
+    let mut forged = operator("approve", &b.id);
+    forged.issued_at = world.now();
+    forged.nonce = "../../executions/x".into();
+    let refused = world.engine.operate(OPS, forged).await.unwrap();
+    assert!(
+        !refused.ok && refused.message.contains("nonce"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(world.execution(&b.id).await, before);
 }
 
 /// Issue 11: a stage that failed for a passing reason is retried from the same pinned
@@ -980,13 +1034,10 @@ async fn a_release_delivers_a_commit_of_the_branch_and_refuses_anything_else() {
 }
 
 fn rollback(stage: &str, to: Option<&str>) -> OperatorCommand {
-    OperatorCommand {
-        pipeline: support::config().pipeline.name,
-        action: Action::Rollback {
-            stage: stage.into(),
-            to: to.map(str::to_owned),
-        },
-    }
+    support::command(Action::Rollback {
+        stage: stage.into(),
+        to: to.map(str::to_owned),
+    })
 }
 
 /// Issue 11: a rollback deploys the previous successful artifact of a stage, once

@@ -646,10 +646,13 @@ impl Sim {
         };
         let released = commit(self.rng.u32(1..=self.pushed.max(1)));
         let commit = (action == "release").then_some(released);
-        let command = OperatorCommand {
-            pipeline: self.engine.config.pipeline.name.clone(),
-            action: support::action(action, execution.as_str(), commit.as_deref()),
-        };
+        let nonce: [u8; 16] = std::array::from_fn(|_| self.rng.u8(..));
+        let command = OperatorCommand::with_nonce(
+            &self.engine.config.pipeline.name,
+            support::action(action, execution.as_str(), commit.as_deref()),
+            self.now(),
+            &nonce,
+        );
         let answer = Box::pin(self.engine.operate(&caller, command))
             .await
             .map_err(|e| e.to_string());

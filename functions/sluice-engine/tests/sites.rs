@@ -52,10 +52,7 @@ fn sources(world: &World, bucket: &str) -> Vec<(String, String)> {
 }
 
 fn operate(action: Action) -> OperatorCommand {
-    OperatorCommand {
-        pipeline: support::config().pipeline.name,
-        action,
-    }
+    support::command(action)
 }
 
 #[tokio::test]

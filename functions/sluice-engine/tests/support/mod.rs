@@ -379,8 +379,10 @@ impl World {
         self.execution(&execution.id).await
     }
 
-    /// Gives an operator command as the operators' ARN `OPS`; the function's answer.
-    pub async fn operate(&self, command: OperatorCommand) -> Answer {
+    /// Gives `command` now, by the test's clock, as the operators' ARN `OPS`; the
+    /// function's answer.
+    pub async fn operate(&self, mut command: OperatorCommand) -> Answer {
+        command.issued_at = self.now();
         self.engine
             .operate(OPS, command)
             .await
@@ -498,6 +500,11 @@ impl World {
 }
 
 /// The operator action `name` for `execution` (or, for a release, `commit`).
+/// An operator command to `config()`'s pipeline, with a nonce of its own.
+pub fn command(action: Action) -> OperatorCommand {
+    OperatorCommand::new(&config().pipeline.name, action, start_time())
+}
+
 pub fn action(name: &str, execution: &str, commit: Option<&str>) -> Action {
     let execution = execution.to_owned();
     match name {
