@@ -17,11 +17,10 @@ pub struct Line {
     pub message: String,
 }
 
-/// Where the functions of the Sluice stack `pipeline` log: Lambda's log groups of the
-/// functions whose names start with the stack's name (the generated ones and the
-/// operator functions alike).
+/// Where the functions of the Sluice stack `pipeline` log: Lambda's log groups of its
+/// functions, each named `sluice-<pipeline>-<function>`.
 pub fn log_group_prefix(pipeline: &str) -> String {
-    format!("/aws/lambda/{pipeline}-")
+    format!("/aws/lambda/sluice-{pipeline}-")
 }
 
 /// Every line the functions of `pipeline` logged about `execution`, oldest first.

@@ -13,8 +13,8 @@ use sluice_engine::operator::{Action, Answer, OperatorCommand};
 /// function (which operators may call too), everything else to the operators'.
 pub fn function_for(pipeline: &str, action: &Action) -> String {
     match action {
-        Action::Approve { .. } | Action::Reject { .. } => format!("{pipeline}-approver"),
-        _ => format!("{pipeline}-operator"),
+        Action::Approve { .. } | Action::Reject { .. } => format!("sluice-{pipeline}-approver"),
+        _ => format!("sluice-{pipeline}-operator"),
     }
 }
 

@@ -264,7 +264,7 @@ async fn the_example_goes_through_dev_and_staging_then_is_approved_in_a_browser_
     let page = browser.source().await.expect("page source");
     assert!(page.contains("hello-api: first delivery"), "{page}");
     assert!(
-        page.contains("HelloFunction"),
+        page.replace("<wbr>", "").contains("HelloFunction"),
         "the page lists what will change: {page}"
     );
     enter_decides_nothing(&browser).await;
@@ -1092,7 +1092,7 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
         .and_then(|w| w.iter().find_map(|w| w["properties"]["query"].as_str()))
         .expect("the failure rate's query");
     assert!(
-        query.starts_with("SOURCE '/aws/lambda/sluice-source' | "),
+        query.starts_with("SOURCE '/aws/lambda/sluice-sluice-source' | "),
         "{query}"
     );
     let alarms = cloudwatch
@@ -1107,10 +1107,10 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
         .filter_map(|a| a.alarm_name())
         .collect();
     for wanted in [
-        "sluice-staging-deploy-failed",
-        "sluice-production-deploy-failed",
-        "sluice-production-approval-waiting",
-        "sluice-execution-stuck",
+        "sluice-sluice-staging-deploy-failed",
+        "sluice-sluice-production-deploy-failed",
+        "sluice-sluice-production-approval-waiting",
+        "sluice-sluice-execution-stuck",
     ] {
         assert!(names.contains(&wanted), "no alarm {wanted}: {names:?}");
     }

@@ -11,9 +11,9 @@ import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
 import { runSimulation } from '@cloud-copilot/iam-simulate'
 import { Template } from './template.mjs'
+import { ACCOUNT, assertAllowed, assertDenied, decide } from './iam.mjs'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
-const ACCOUNT = '111122223333'
 const REGION = 'us-east-1'
 const PIPELINE = 'sluice'
 // Three stages, so that "the other stages" is more than one.
@@ -69,45 +69,6 @@ const stack = (name) => `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${nam
 const state = `arn:aws:s3:::${bucket}/pipelines/${PIPELINE}/executions/1800000000000-0123456789ab.json`
 const artifact = `arn:aws:s3:::${bucket}/artifacts/${PIPELINE}/1800000000000-0123456789ab/packaged.yaml`
 
-/**
- * IAM's decision on one request by `principal` (a role: its ARN, policies and
- * boundary). Fails on anything the simulator could not evaluate faithfully.
- */
-async function decide(principal, action, resource, context = {}, resourcePolicy = undefined, resourceAccount = ACCOUNT) {
-  const result = await runSimulation(
-    {
-      request: {
-        principal: principal.arn,
-        action,
-        resource: { resource, accountId: resourceAccount },
-        contextVariables: {
-          'aws:PrincipalArn': principal.arn,
-          'aws:PrincipalAccount': principal.arn.split(':')[4],
-          'aws:SecureTransport': 'true',
-          ...context,
-        },
-      },
-      identityPolicies: principal.policies,
-      permissionBoundaryPolicies: principal.boundary ? [principal.boundary] : undefined,
-      serviceControlPolicies: [],
-      resourceControlPolicies: [],
-      resourcePolicy,
-    },
-    {},
-  )
-  assert.equal(result.errors, undefined, `${action} on ${resource}: ${JSON.stringify(result.errors)}`)
-  return result.result.analysis.result
-}
-
-async function assertDenied(principal, action, resource, context, resourcePolicy) {
-  const decision = await decide(principal, action, resource, context, resourcePolicy)
-  assert.notEqual(decision, 'Allowed', `${principal.arn} may ${action} on ${resource}`)
-}
-
-async function assertAllowed(principal, action, resource, context, resourcePolicy) {
-  const decision = await decide(principal, action, resource, context, resourcePolicy)
-  assert.equal(decision, 'Allowed', `${principal.arn} may not ${action} on ${resource}`)
-}
 
 test('every stage in Stages gets its own execution role and boundary', () => {
   assert.deepEqual(environment.SLUICE_STAGES, STAGES.join(','))
@@ -451,7 +412,7 @@ test('operators and approvers call only their own functions, and change nothing 
   await assertDenied(approver, 'lambda:InvokeFunction', operatorFunction)
   // `sluice logs` reads this pipeline's function logs, and no one else's.
   const logGroup = (name) => `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/aws/lambda/${name}`
-  await assertAllowed(operator, 'logs:FilterLogEvents', logGroup(`${PIPELINE}-source`))
+  await assertAllowed(operator, 'logs:FilterLogEvents', logGroup(`sluice-${PIPELINE}-source`))
   await assertAllowed(operator, 'logs:DescribeLogGroups', '*')
   await assertDenied(operator, 'logs:FilterLogEvents', logGroup('payroll-api-function'))
   await assertDenied(approver, 'logs:FilterLogEvents', logGroup(`${PIPELINE}-source`))
@@ -601,4 +562,30 @@ test("the sweeper's silence raises an alarm to the topic", () => {
   assert.equal(heartbeat.TreatMissingData, 'breaching', 'a sweeper that never runs publishes no data')
   assert.equal(heartbeat.ComparisonOperator, 'LessThanThreshold')
   assert.ok(heartbeat.AlarmActions.includes(sluice.ref('NotificationTopic')))
+})
+
+// IAM counts a policy's characters without white space: a managed policy (a stage's
+// boundary) holds at most 6,144, a role's inline policies 10,240 together. Names grow
+// them: this is the longest pipeline, application and stage names the README allows.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+test("the largest configuration's boundaries and execution roles fit IAM's policy sizes", () => {
+  const longest = new Template(process.env.SLUICE_POLICY_TEMPLATE ?? `${root}template.yaml`, {
+    stackName: 'a-forty-character-long-sluice-pipeline-x',
+    account: ACCOUNT,
+    region: 'ap-southeast-5',
+    parameters: {
+      RepositoryName: 'a-repository-name-of-a-hundred-characters'.padEnd(100, 'x'),
+      ApplicationName: 'an-application-name-thirty-chr',
+      Stages: 'stage-one-abc,stage-two-abc,stage-thr-abc,stage-fou-abc,stage-fiv-abc,stage-six-abc',
+      AdministratorArn: `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/ap-southeast-5/AWSReservedSSO_AdministratorAccess_0123456789abcdef`,
+    },
+  })
+  const size = (document) => JSON.stringify(document).replace(/\s/g, '').length
+  for (const stage of longest.parameters.Stages) {
+    const id = stage.replace(/[^A-Za-z0-9]/g, '')
+    const boundary = size(longest.properties(`${id}Boundary`).PolicyDocument)
+    assert.ok(boundary <= 6144, `${stage}'s boundary is ${boundary} characters, over IAM's 6,144`)
+    const inline = longest.properties(`${id}ExecutionRole`).Policies.reduce((n, p) => n + size(p.PolicyDocument), 0)
+    assert.ok(inline <= 10240, `${stage}'s execution role has ${inline} characters of inline policy, over IAM's 10,240`)
+  }
 })

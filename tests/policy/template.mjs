@@ -99,8 +99,15 @@ export class Template {
       'AWS::Partition': 'aws',
       'AWS::URLSuffix': 'amazonaws.com',
       'AWS::StackName': this.stackName,
-      'AWS::StackId': `arn:aws:cloudformation:${this.region}:${this.account}:stack/${this.stackName}/00000000-0000-0000-0000-000000000000`,
+      'AWS::StackId': `arn:aws:cloudformation:${this.region}:${this.account}:stack/${this.stackName}/00000000-0000-4000-8000-${this.stackHex()}`,
     }
+  }
+
+  /** Twelve hexadecimal digits that differ from one stack name to another, as a stack id's do. */
+  stackHex() {
+    let h = 0
+    for (const c of this.stackName) h = (h * 33 + c.charCodeAt(0)) >>> 0
+    return h.toString(16).padStart(12, '0').slice(-12)
   }
 
   condition(name) {
@@ -159,6 +166,9 @@ export class Template {
         return props.Name ?? generated
       case 'AWS::CodeCommit::Repository':
         return props.RepositoryName
+      case 'AWS::Scheduler::ScheduleGroup':
+      case 'AWS::Events::Rule':
+        return props.Name ?? generated
       case 'AWS::KMS::Key':
         return `${this.suffix(id).toLowerCase()}-0000-4000-8000-000000000000`
       default:

@@ -1066,7 +1066,7 @@ impl Local {
     /// The same, of pipeline `stack` (the first or a sibling).
     pub async fn function_logs_of(&self, stack: &str) -> Result<Vec<LogLine>> {
         let logs = aws_sdk_cloudwatchlogs::Client::new(&self.sdk);
-        let prefix = format!("/aws/lambda/{stack}-");
+        let prefix = crate::logs::log_group_prefix(stack);
         let groups = logs
             .describe_log_groups()
             .log_group_name_prefix(&prefix)
