@@ -43,7 +43,8 @@ dd{margin:0;overflow-wrap:break-word}pre{white-space:pre-wrap;margin:0}\
 textarea,input{width:100%;box-sizing:border-box;font:inherit;padding:.5rem}\
 .buttons{display:flex;gap:1rem;margin-top:1rem}button{flex:1;font:inherit;font-size:1.1rem;\
 padding:.9rem;border:0;border-radius:.4rem;color:#fff}.approve{background:#1d7a3a}\
-.reject{background:#a33}.note{color:#555;font-size:.9rem}.t{color:#555;font-size:.85rem}";
+.reject{background:#a33}.note{color:#555;font-size:.9rem}.t{color:#555;font-size:.85rem}\
+table.fixed{table-layout:fixed}.ca{width:4.8rem}.cr{width:5.8rem}";
 
 pub(super) fn page(status: StatusCode, title: &str, content: &str) -> Response<Body> {
     let html = format!(
@@ -131,10 +132,12 @@ pub(super) fn changes_table(execution: &Execution, stage: &StageName) -> String 
              the old one deleted.</p>"
         );
     }
-    // The type under the resource's name, not in a column of its own: three columns
-    // fit a phone's width without a word broken.
+    // The type under the resource's name, not in a column of its own, and the
+    // columns' widths fixed: a phone's width fits, names wrap between their words, and
+    // only a run longer than the column (a generated hash) is ever broken.
     html.push_str(
-        "<table><thead><tr><th class=\"n\">Action</th><th>Resource and type</th>\
+        "<table class=\"fixed\"><colgroup><col class=\"ca\"><col><col class=\"cr\"></colgroup>\
+         <thead><tr><th class=\"n\">Action</th><th>Resource and type</th>\
          <th class=\"n\">Replaced?</th></tr></thead><tbody>",
     );
     for c in &s.changes {
