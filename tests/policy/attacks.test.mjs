@@ -589,3 +589,20 @@ test("the largest configuration's boundaries and execution roles fit IAM's polic
     assert.ok(inline <= 10240, `${stage}'s execution role has ${inline} characters of inline policy, over IAM's 10,240`)
   }
 })
+
+// The policies compare the administrator's ARN whole, path included, with the role ARN
+// IAM evaluates (aws:PrincipalArn). An IAM Identity Center role lives under
+// /aws-reserved/sso.amazonaws.com/<region>/; rebuilt from get-caller-identity's
+// assumed-role ARN it loses that path and never matches.
+// https://docs.aws.amazon.com/singlesignon/latest/userguide/referencingpermissionsets.html
+test('AdministratorArn is refused without an IAM Identity Center role\'s path, or as a session', () => {
+  const spec = sluice.raw.Parameters.AdministratorArn
+  const accepts = (arn) => new RegExp(`^(?:${spec.AllowedPattern})$`).test(arn)
+  const sso = `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_AdministratorAccess_0123456789abcdef`
+  assert.ok(accepts(sso))
+  assert.ok(accepts(`arn:aws:iam::${ACCOUNT}:role/platform-admin`))
+  assert.ok(accepts(`arn:aws-cn:iam::${ACCOUNT}:user/ops`))
+  assert.ok(!accepts(`arn:aws:iam::${ACCOUNT}:role/AWSReservedSSO_AdministratorAccess_0123456789abcdef`), 'the SSO role without its path')
+  assert.ok(!accepts(`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/ada`), 'a session')
+  assert.match(spec.ConstraintDescription, /aws-reserved\/sso\.amazonaws\.com/)
+})
