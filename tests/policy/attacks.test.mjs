@@ -300,6 +300,8 @@ test('each function may make the AWS calls its code makes', async () => {
     ['cloudformation:CreateChangeSet', stack(STACKS.staging)],
     ['cloudformation:ExecuteChangeSet', stack(STACKS.production)],
     ['cloudformation:DescribeChangeSet', stack(STACKS.staging)],
+    // A stack its failed first deploy left in ROLLBACK_COMPLETE is deleted first.
+    ['cloudformation:DeleteStack', stack(STACKS.staging)],
     ['iam:PassRole', stages.staging.execution_role, { 'iam:PassedToService': 'cloudformation.amazonaws.com' }],
     ['iam:PassRole', stages.production.execution_role, { 'iam:PassedToService': 'cloudformation.amazonaws.com' }],
   ]
@@ -307,7 +309,7 @@ test('each function may make the AWS calls its code makes', async () => {
     // A push: its commit, the branch's head, which files it changed (path filters).
     SourceFunction: [...stateCalls, ['codecommit:GetBranch', repository], ['codecommit:GetCommit', repository],
       ['codecommit:GetDifferences', repository], ['codebuild:StartBuild', project]],
-    BuildFunction: [...stateCalls, ...stageCalls],
+    BuildFunction: [...stateCalls, ...stageCalls, ['codebuild:BatchGetBuilds', project]],
     DeployFunction: [...stateCalls, ...stageCalls],
     ApprovalFunction: [...stateCalls, ...stageCalls],
     // Operator commands decide gates (then execute change sets) and send new links;
@@ -327,6 +329,7 @@ test('each function may make the AWS calls its code makes', async () => {
   // Only the stages' stacks: not Sluice's, not a stack merely named like a stage's.
   for (const other of [PIPELINE, 'hello-qa', 'hello-staging-lookalike']) {
     await assertDenied(sluice.role('DeployFunctionRole'), 'cloudformation:ExecuteChangeSet', stack(other))
+    await assertDenied(sluice.role('DeployFunctionRole'), 'cloudformation:DeleteStack', stack(other))
   }
   // The approvers' function takes decisions only: it can start or stop no build.
   for (const action of ['codebuild:StartBuild', 'codebuild:StopBuild']) {

@@ -50,6 +50,8 @@ pub struct BuildReport {
     pub id: String,
     pub outcome: BuildOutcome,
     pub log_url: Option<String>,
+    /// The build's environment variables, StartBuild's overrides among them.
+    pub environment: Vec<(String, String)>,
 }
 
 /// Starts and inspects builds.
@@ -140,10 +142,18 @@ fn report(build: &Build) -> Option<BuildReport> {
             }
         }
     };
+    let environment = build
+        .environment()
+        .map(|e| e.environment_variables())
+        .unwrap_or_default()
+        .iter()
+        .map(|v| (v.name().to_owned(), v.value().to_owned()))
+        .collect();
     Some(BuildReport {
         id,
         outcome,
         log_url: build.logs().and_then(|l| l.deep_link()).map(str::to_owned),
+        environment,
     })
 }
 

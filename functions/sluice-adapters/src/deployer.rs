@@ -127,6 +127,15 @@ pub trait Deployer: Clone + Send + Sync + 'static {
         name: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 
+    /// Deletes the stack, through CloudFormation's role `role_arn` if given; one that
+    /// is already gone is fine. Sluice deletes only a stack its failed first deploy
+    /// left in `ROLLBACK_COMPLETE`, which takes no change set until it is gone.
+    fn delete_stack(
+        &self,
+        target: Target<'_>,
+        role_arn: Option<&str>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
     /// Deletes the change set; one that is already gone is fine.
     fn delete_change_set(
         &self,
@@ -481,6 +490,32 @@ impl Deployer for CloudFormation {
             .await
             .map(|_| ())
             .map_err(|e| AwsError::from_sdk("ExecuteChangeSet", e))
+    }
+
+    async fn delete_stack(
+        &self,
+        target: Target<'_>,
+        role_arn: Option<&str>,
+    ) -> Result<(), AwsError> {
+        match self
+            .client(target.role_arn)
+            .await
+            .delete_stack()
+            .stack_name(target.stack_name)
+            .set_role_arn(role_arn.map(str::to_owned))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = AwsError::from_sdk("DeleteStack", e);
+                if is_missing_stack(&err) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
     }
 
     async fn delete_change_set(&self, target: Target<'_>, name: &str) -> Result<(), AwsError> {

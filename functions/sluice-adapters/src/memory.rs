@@ -140,18 +140,21 @@ impl Builder for MemoryBuilder {
 
     async fn builds(&self, ids: Vec<String>) -> Result<Vec<BuildReport>, AwsError> {
         self.faults.check("BatchGetBuilds")?;
-        let started = lock(&self.requests).len();
+        let requests = lock(&self.requests);
         let outcomes = lock(&self.outcomes);
         Ok(ids
             .into_iter()
-            .filter(|id| (1..=started).any(|n| &build_id(n) == id))
-            .map(|id| BuildReport {
-                outcome: outcomes
-                    .get(&id)
-                    .cloned()
-                    .unwrap_or(BuildOutcome::InProgress),
-                log_url: Some(format!("https://logs.example/{id}")),
-                id,
+            .filter_map(|id| {
+                let n = (1..=requests.len()).find(|n| build_id(*n) == id)?;
+                Some(BuildReport {
+                    outcome: outcomes
+                        .get(&id)
+                        .cloned()
+                        .unwrap_or(BuildOutcome::InProgress),
+                    log_url: Some(format!("https://logs.example/{id}")),
+                    environment: requests[n - 1].environment.clone(),
+                    id,
+                })
             })
             .collect())
     }
@@ -423,6 +426,8 @@ struct FakeChangeSet {
 #[derive(Default)]
 struct Cfn {
     stacks: BTreeMap<String, FakeStack>,
+    /// Stacks deleted, with the role CloudFormation was given for it.
+    deleted: Vec<(String, Option<String>)>,
     change_sets: Vec<FakeChangeSet>,
     executed: Vec<String>,
     next: u64,
@@ -599,6 +604,11 @@ impl MemoryDeployer {
         })
     }
 
+    /// The stacks deleted, each with the role CloudFormation deleted it through.
+    pub fn deleted(&self) -> Vec<(String, Option<String>)> {
+        lock(&self.cfn).deleted.clone()
+    }
+
     /// The stacks deploying a change set now.
     pub fn deploying(&self) -> Vec<String> {
         lock(&self.cfn)
@@ -697,6 +707,22 @@ impl Deployer for MemoryDeployer {
         let stack = target.stack_name.to_owned();
         if let Some(existing) = cfn.change_set(&stack, &spec.change_set_name) {
             return Ok(existing.id.clone());
+        }
+        // As CloudFormation: a stack whose creation rolled back takes no change set,
+        // UPDATE or CREATE, until it is deleted.
+        // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/troubleshooting.html#troubleshooting-errors-update-rollback-failed
+        if let Some(s) = cfn.stacks.get(&stack)
+            && s.status == "ROLLBACK_COMPLETE"
+        {
+            return Err(AwsError::service(
+                "CreateChangeSet",
+                "ValidationError",
+                &format!(
+                    "Stack:{} is in ROLLBACK_COMPLETE state and can not be updated.",
+                    s.id
+                ),
+                false,
+            ));
         }
         cfn.next += 1;
         let n = cfn.next;
@@ -820,6 +846,21 @@ impl Deployer for MemoryDeployer {
         }
         drop(cfn);
         self.faults.check_after("ExecuteChangeSet")
+    }
+
+    async fn delete_stack(
+        &self,
+        target: Target<'_>,
+        role_arn: Option<&str>,
+    ) -> Result<(), AwsError> {
+        self.faults.check("DeleteStack")?;
+        let mut cfn = lock(&self.cfn);
+        if cfn.stacks.remove(target.stack_name).is_some() {
+            let stack = target.stack_name.to_owned();
+            cfn.change_sets.retain(|c| c.stack != stack);
+            cfn.deleted.push((stack, role_arn.map(str::to_owned)));
+        }
+        Ok(())
     }
 
     async fn delete_change_set(&self, target: Target<'_>, name: &str) -> Result<(), AwsError> {

@@ -68,6 +68,10 @@ impl Deployer for Unavailable {
         Err(refused("CloudFormation ExecuteChangeSet"))
     }
 
+    async fn delete_stack(&self, _: Target<'_>, _: Option<&str>) -> Result<(), AwsError> {
+        Err(refused("CloudFormation DeleteStack"))
+    }
+
     async fn delete_change_set(&self, _: Target<'_>, _: &str) -> Result<(), AwsError> {
         Err(refused("CloudFormation DeleteChangeSet"))
     }

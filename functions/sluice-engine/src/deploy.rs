@@ -2,7 +2,7 @@
 //! and awaited, executed once, and its outcome read from its own change set.
 
 use sluice_adapters::ObjectStore;
-use sluice_adapters::aws::chain;
+use sluice_adapters::aws::{AwsError, chain};
 use sluice_adapters::builder::{BuildRequest, Builder};
 use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::{ChangeSetState, Deployer, ExecutionOutcome, Target};
@@ -249,6 +249,8 @@ where
                 Err(ArtifactError::Failed(e)) => return Err(e),
             };
         let target = Target::from(s);
+        self.clear_failed_first_deploy(target, stage, spec.execution_role_arn.as_deref())
+            .await?;
         if let Err(e) = self.deployer.create_change_set(target, &spec).await {
             if e.retryable {
                 return Err(e.into());
@@ -264,6 +266,53 @@ where
             work.extend(self.apply(id, event).await?);
         }
         Ok(work)
+    }
+
+    /// A first deploy that failed leaves its stack in `ROLLBACK_COMPLETE`, holding
+    /// nothing, and CloudFormation then refuses every change set on it: deleted here,
+    /// through the stage's own execution role, before the stage is prepared again. The
+    /// deletion is waited for within the change-set budget; a stack still going after
+    /// that is an error worth retrying (the event's retry, or the sweeper's next pass).
+    async fn clear_failed_first_deploy(
+        &self,
+        target: Target<'_>,
+        stage: &StageName,
+        role_arn: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let started = tokio::time::Instant::now();
+        let mut pause = self.wait.first;
+        let mut asked = false;
+        loop {
+            let status = self.deployer.stack(target).await?.map(|s| s.status);
+            match status.as_deref() {
+                Some("ROLLBACK_COMPLETE") if !asked => {
+                    info!(
+                        %stage,
+                        stack = target.stack_name,
+                        "the stack's first deploy rolled back; deleting it so that it can be created"
+                    );
+                    self.deployer.delete_stack(target, role_arn).await?;
+                    asked = true;
+                }
+                Some("ROLLBACK_COMPLETE" | "DELETE_IN_PROGRESS") => {}
+                _ => return Ok(()),
+            }
+            if started.elapsed() + pause > self.wait.budget {
+                return Err(AwsError::service(
+                    "DeleteStack",
+                    "StackBeingDeleted",
+                    &format!(
+                        "stack {} is being deleted after its first deploy rolled back; it \
+                         is created again once it is gone",
+                        target.stack_name
+                    ),
+                    true,
+                )
+                .into());
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.wait.max_interval);
+        }
     }
 
     pub(crate) async fn change_set_failed(

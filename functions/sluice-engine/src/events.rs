@@ -6,7 +6,7 @@ use aws_lambda_events::event::codebuild::CodeBuildEvent;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_adapters::builder::failure_reason;
+use sluice_adapters::builder::{BuildOutcome, BuildReport, failure_reason};
 use sluice_core::{CommitId, Event, ExecutionId, Pipeline, StageName, Timestamp};
 
 /// An event that cannot be understood.
@@ -144,12 +144,105 @@ pub enum BuildChange {
         execution: ExecutionId,
         event: Event,
     },
+    /// One of the project's builds whose event does not name its execution: AWS does
+    /// not promise that StartBuild's environment overrides appear in the event, so
+    /// CodeBuild is asked about the build `build_id`.
+    Unnamed {
+        build_id: String,
+    },
     Ignored(String),
 }
 
+/// Fills in, with empty values, the parts of `additional-information` that AWS's
+/// event reference does not promise but `aws_lambda_events`' types require: a
+/// `NO_ARTIFACTS` build's event has no `artifact`, and the environment may be left out.
+/// https://docs.aws.amazon.com/codebuild/latest/userguide/sample-build-notifications.html#sample-build-notifications-ref
+fn fill_unpromised(value: &mut Value) {
+    let Some(detail) = value.get_mut("detail").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let info = detail
+        .entry("additional-information")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let Some(info) = info.as_object_mut() else {
+        return;
+    };
+    for (field, empty) in [
+        ("artifact", serde_json::json!({})),
+        ("environment", serde_json::json!({})),
+        ("timeout-in-minutes", serde_json::json!(0)),
+        ("build-complete", serde_json::json!(false)),
+        // CodeBuild's own time format; only its presence matters here.
+        (
+            "build-start-time",
+            serde_json::json!("Jan 1, 1970 12:00:00 AM"),
+        ),
+        ("source", serde_json::json!({})),
+        ("logs", serde_json::json!({})),
+        ("phases", serde_json::json!([])),
+    ] {
+        info.entry(field).or_insert(empty);
+    }
+    if let Some(environment) = info.get_mut("environment").and_then(Value::as_object_mut) {
+        environment
+            .entry("privileged-mode")
+            .or_insert(Value::Bool(false));
+        environment
+            .entry("environment-variables")
+            .or_insert_with(|| Value::Array(Vec::new()));
+    }
+}
+
+/// The event a build in state `outcome` stands for: started, succeeded or failed.
+pub(crate) fn outcome_event(
+    build_id: String,
+    outcome: BuildOutcome,
+    log_url: Option<String>,
+) -> Event {
+    match outcome {
+        BuildOutcome::InProgress => Event::BuildStarted { build_id, log_url },
+        BuildOutcome::Succeeded => Event::BuildSucceeded { build_id, log_url },
+        BuildOutcome::Failed { reason } => Event::BuildFailed {
+            build_id: Some(build_id),
+            reason,
+            log_url,
+        },
+    }
+}
+
+/// What CodeBuild's report on a build says happened, for the execution its
+/// environment names (a post-deploy test's, if it is one); `None` for a build Sluice
+/// did not start.
+pub fn from_report(report: BuildReport) -> Result<Option<(ExecutionId, Event)>, BadEvent> {
+    const KIND: &str = "CodeBuild BatchGetBuilds report";
+    let variable = |name: &str| {
+        report
+            .environment
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let Some(execution) = variable("SLUICE_EXECUTION_ID") else {
+        return Ok(None);
+    };
+    let execution = ExecutionId::parse(&execution).map_err(|e| bad(KIND, e))?;
+    let test_stage = variable(crate::verify::TEST_STAGE_VARIABLE)
+        .as_deref()
+        .map(StageName::parse)
+        .transpose()
+        .map_err(|e| bad(KIND, e))?;
+    let event = outcome_event(report.id, report.outcome, report.log_url);
+    let event = match test_stage {
+        None => event,
+        Some(stage) => test_event(stage, event),
+    };
+    Ok(Some((execution, event)))
+}
+
 /// Decodes a CodeBuild state change for the builds of `project`.
-pub fn decode_build(value: Value, project: &str) -> Result<BuildChange, BadEvent> {
+pub fn decode_build(mut value: Value, project: &str) -> Result<BuildChange, BadEvent> {
     const KIND: &str = "CodeBuild Build State Change";
+    fill_unpromised(&mut value);
     let event: CodeBuildEvent = serde_json::from_value(value).map_err(|e| bad(KIND, e))?;
     check_origin(
         KIND,
@@ -165,18 +258,6 @@ pub fn decode_build(value: Value, project: &str) -> Result<BuildChange, BadEvent
         )));
     }
     let info = d.additional_information;
-    let execution = info
-        .environment
-        .environment_variables
-        .iter()
-        .find(|v| v.name.as_deref() == Some("SLUICE_EXECUTION_ID"))
-        .and_then(|v| v.value.clone());
-    let Some(execution) = execution else {
-        return Ok(BuildChange::Ignored(
-            "the build has no SLUICE_EXECUTION_ID: it was not started by Sluice".into(),
-        ));
-    };
-    let execution = ExecutionId::parse(&execution).map_err(|e| bad(KIND, e))?;
     let build_id = d
         .build_id
         .ok_or_else(|| bad(KIND, "the event has no build-id"))?;
@@ -186,6 +267,16 @@ pub fn decode_build(value: Value, project: &str) -> Result<BuildChange, BadEvent
         Some((_, id)) => id.to_owned(),
         None => build_id,
     };
+    let execution = info
+        .environment
+        .environment_variables
+        .iter()
+        .find(|v| v.name.as_deref() == Some("SLUICE_EXECUTION_ID"))
+        .and_then(|v| v.value.clone());
+    let Some(execution) = execution else {
+        return Ok(BuildChange::Unnamed { build_id });
+    };
+    let execution = ExecutionId::parse(&execution).map_err(|e| bad(KIND, e))?;
     // An in-progress build's link points at a log group that does not exist yet.
     let log_url = info.logs.deep_link.filter(|l| !l.contains("group=null"));
     let status = d.build_status.unwrap_or_default();

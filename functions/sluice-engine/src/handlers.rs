@@ -211,24 +211,39 @@ where
 
     /// A build state change.
     pub async fn on_build(&self, value: Value) -> Result<(), EngineError> {
-        match events::decode_build(value, &self.config.build_project).map_err(refuse)? {
-            BuildChange::Ignored(reason) => {
-                info!(%reason, "build event ignored");
-                Ok(())
-            }
-            BuildChange::Ours { execution, event } => {
-                let span = tracing::info_span!(
-                    "build",
-                    %execution,
-                    repository = %self.config.pipeline.repository,
-                );
-                traced(span, async {
-                    let work = self.apply_build_event(&execution, event).await?;
-                    self.run_all(work).await
-                })
-                .await
-            }
-        }
+        let (execution, event) =
+            match events::decode_build(value, &self.config.build_project).map_err(refuse)? {
+                BuildChange::Ours { execution, event } => (execution, event),
+                BuildChange::Unnamed { build_id } => {
+                    let reports = self.builder.builds(vec![build_id.clone()]).await?;
+                    let report = reports.into_iter().find(|r| r.id == build_id);
+                    match report
+                        .map(events::from_report)
+                        .transpose()
+                        .map_err(refuse)?
+                    {
+                        Some(Some(found)) => found,
+                        _ => {
+                            info!(%build_id, "build event ignored: not a build Sluice started");
+                            return Ok(());
+                        }
+                    }
+                }
+                BuildChange::Ignored(reason) => {
+                    info!(%reason, "build event ignored");
+                    return Ok(());
+                }
+            };
+        let span = tracing::info_span!(
+            "build",
+            %execution,
+            repository = %self.config.pipeline.repository,
+        );
+        traced(span, async {
+            let work = self.apply_build_event(&execution, event).await?;
+            self.run_all(work).await
+        })
+        .await
     }
 
     /// A stack status change: wakes the execution deploying that stack, which then

@@ -220,9 +220,10 @@ pub async fn serve_pushes() -> Result<(), lambda_runtime::Error> {
     serve::<CodeBuild, Unavailable, CodeCommit>(Events::Push).await
 }
 
-/// The build function: finished builds move executions to their first stage.
+/// The build function: finished builds move executions to their first stage. It asks
+/// CodeBuild about a build whose event does not name its execution.
 pub async fn serve_builds() -> Result<(), lambda_runtime::Error> {
-    serve::<Unavailable, CloudFormation, Unavailable>(Events::Build).await
+    serve::<CodeBuild, CloudFormation, Unavailable>(Events::Build).await
 }
 
 /// The deploy function: finished stack updates finish stages, or start their

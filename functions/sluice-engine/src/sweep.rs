@@ -89,19 +89,8 @@ where
         let Some(r) = reports.into_iter().find(|r| r.id == build_id) else {
             return Ok(None);
         };
-        let build_id = build_id.to_owned();
-        Ok(match r.outcome {
-            BuildOutcome::InProgress => None,
-            BuildOutcome::Succeeded => Some(Event::BuildSucceeded {
-                build_id,
-                log_url: r.log_url,
-            }),
-            BuildOutcome::Failed { reason } => Some(Event::BuildFailed {
-                build_id: Some(build_id),
-                reason,
-                log_url: r.log_url,
-            }),
-        })
+        Ok((r.outcome != BuildOutcome::InProgress)
+            .then(|| crate::events::outcome_event(build_id.to_owned(), r.outcome, r.log_url)))
     }
 
     /// What the clock or AWS says happened that the execution does not know yet.

@@ -1318,3 +1318,82 @@ async fn a_commit_pushed_twice_from_the_same_commit_in_one_second_is_delivered_t
     assert_eq!(of_c2.len(), 2, "one execution per push of c2: {of_c2:?}");
     assert!(of_c2.contains(&Status::Building), "{of_c2:?}");
 }
+
+/// Issue 35: AWS does not promise that a build's event carries StartBuild's
+/// environment overrides, nor an `artifact` for a build that leaves none. An event
+/// with neither is matched to its execution by asking CodeBuild about the build, and
+/// the execution goes on to staging; before, it failed to decode (no `artifact`), and
+/// without the environment it was ignored as not Sluice's.
+#[tokio::test]
+async fn a_build_event_without_environment_or_artifact_finds_its_execution() {
+    let world = World::new();
+    let execution = world.push(&commit(1)).await;
+    world.upload_artifacts(&execution.id, "template of 1").await;
+    let build_id = execution.build.id.clone().expect("build started");
+    world
+        .builder
+        .set_outcome(&build_id, sluice_adapters::builder::BuildOutcome::Succeeded);
+    let mut event = World::build_event("codebuild-succeeded.json", &execution);
+    let info = event["detail"]["additional-information"]
+        .as_object_mut()
+        .expect("the fixture's additional information");
+    info.remove("environment");
+    info.remove("artifact");
+    world
+        .engine
+        .on_build(event)
+        .await
+        .expect("build event handled");
+    assert_eq!(world.deployer.deploying(), vec![STAGING.to_owned()]);
+
+    // A build Sluice did not start (no SLUICE_EXECUTION_ID anywhere) is still ignored.
+    let mut stranger = World::build_event("codebuild-succeeded.json", &execution);
+    stranger["detail"]["build-id"] = Value::String(
+        "arn:aws:codebuild:us-east-1:123456789012:build/hello-api-build:other".into(),
+    );
+    let info = stranger["detail"]["additional-information"]
+        .as_object_mut()
+        .expect("the fixture's additional information");
+    info.remove("environment");
+    let before = world.execution(&execution.id).await;
+    world.engine.on_build(stranger).await.expect("ignored");
+    assert_eq!(world.execution(&execution.id).await, before);
+}
+
+/// Issue 35: a first deploy that fails leaves its stack in `ROLLBACK_COMPLETE`, which
+/// CloudFormation refuses every change set on (the fake now does too). Before, every
+/// later push failed at that stage until a person deleted the stack; now the stack is
+/// deleted, through the stage's execution role, and created again.
+#[tokio::test]
+async fn a_failed_first_deploy_does_not_wedge_the_stage() {
+    let world = World::new();
+    let first = world.push(&commit(1)).await;
+    world
+        .build_succeeds(
+            &first,
+            &format!("template 1 {}", sluice_adapters::memory::FAIL_DEPLOY),
+        )
+        .await;
+    world
+        .deliver_stack(world.settle(STAGING))
+        .await
+        .expect("stack event handled");
+    assert_eq!(world.execution(&first.id).await.status, Status::Failed);
+
+    world.advance(Duration::minutes(5));
+    let second = world.push(&commit(2)).await;
+    world.build_succeeds(&second, "template 2").await;
+    let now = world.execution(&second.id).await;
+    assert_eq!(
+        now.stages[0].status,
+        StageStatus::Deploying,
+        "{:?}",
+        now.stages[0].reason
+    );
+    assert_eq!(world.deployer.deploying(), vec![STAGING.to_owned()]);
+    let deleted = world.deployer.deleted();
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert_eq!(deleted[0].0, STAGING);
+    // Through the role the stage's change sets use.
+    assert_eq!(deleted[0].1, now.stages[0].execution_role_arn);
+}
