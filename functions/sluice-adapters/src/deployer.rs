@@ -373,7 +373,11 @@ impl Deployer for CloudFormation {
     ) -> Result<String, AwsError> {
         let kind = match self.stack(target).await? {
             None => ChangeSetType::Create,
-            Some(s) if s.status == "REVIEW_IN_PROGRESS" => ChangeSetType::Create,
+            // A stack deleted (as one a failed first deploy left behind is) is created
+            // anew; AWS no longer finds it by name, the emulator may.
+            Some(s) if matches!(s.status.as_str(), "REVIEW_IN_PROGRESS" | "DELETE_COMPLETE") => {
+                ChangeSetType::Create
+            }
             Some(_) => ChangeSetType::Update,
         };
         let client = self.client(target.role_arn).await;

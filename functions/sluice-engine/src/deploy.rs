@@ -249,8 +249,13 @@ where
                 Err(ArtifactError::Failed(e)) => return Err(e),
             };
         let target = Target::from(s);
-        self.clear_failed_first_deploy(target, stage, spec.execution_role_arn.as_deref())
-            .await?;
+        if let Some(reason) = self
+            .clear_failed_first_deploy(target, stage, spec.execution_role_arn.as_deref())
+            .await?
+        {
+            work.extend(self.change_set_failed(id, stage, reason).await?);
+            return Ok(work);
+        }
         if let Err(e) = self.deployer.create_change_set(target, &spec).await {
             if e.retryable {
                 return Err(e.into());
@@ -273,17 +278,23 @@ where
     /// through the stage's own execution role, before the stage is prepared again. The
     /// deletion is waited for within the change-set budget; a stack still going after
     /// that is an error worth retrying (the event's retry, or the sweeper's next pass).
+    /// A deletion refused for good is the stage's failure, with this reason.
     async fn clear_failed_first_deploy(
         &self,
         target: Target<'_>,
         stage: &StageName,
         role_arn: Option<&str>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Option<String>, EngineError> {
         let started = tokio::time::Instant::now();
         let mut pause = self.wait.first;
         let mut asked = false;
         loop {
-            let status = self.deployer.stack(target).await?.map(|s| s.status);
+            let status = match self.deployer.stack(target).await {
+                Ok(info) => info.map(|s| s.status),
+                Err(e) if e.retryable => return Err(e.into()),
+                // Creating the change set meets the same refusal, and fails with it.
+                Err(_) => return Ok(None),
+            };
             match status.as_deref() {
                 Some("ROLLBACK_COMPLETE") if !asked => {
                     info!(
@@ -291,11 +302,21 @@ where
                         stack = target.stack_name,
                         "the stack's first deploy rolled back; deleting it so that it can be created"
                     );
-                    self.deployer.delete_stack(target, role_arn).await?;
-                    asked = true;
+                    match self.deployer.delete_stack(target, role_arn).await {
+                        Ok(()) => asked = true,
+                        Err(e) if e.retryable => return Err(e.into()),
+                        Err(e) => {
+                            return Ok(Some(format!(
+                                "stack {} was left in ROLLBACK_COMPLETE by a failed first \
+                                 deploy, and deleting it was refused: {}",
+                                target.stack_name,
+                                chain(&e)
+                            )));
+                        }
+                    }
                 }
                 Some("ROLLBACK_COMPLETE" | "DELETE_IN_PROGRESS") => {}
-                _ => return Ok(()),
+                _ => return Ok(None),
             }
             if started.elapsed() + pause > self.wait.budget {
                 return Err(AwsError::service(

@@ -785,8 +785,9 @@ async fn an_operator_approval_deploys_and_is_recorded_as_the_callers() {
 
 /// Issue 29: a copy of an operator command (Lambda's second try of an asynchronous
 /// invocation, a signed request replayed within STS's 15 minutes) acts once; the copy
-/// is refused and changes nothing. So does a command given more than 15 minutes ago,
-/// or one whose nonce is not one.
+/// is refused and changes nothing. So is one whose nonce is not one. (A command given
+/// more than 15 minutes ago is refused where its proof is checked, by the wall clock:
+/// `operator::tests`.)
 #[tokio::test]
 async fn a_copy_of_an_operator_command_changes_nothing() {
     // Both stages gated. An approval without a stage is resolved by the function:
@@ -819,18 +820,10 @@ async fn a_copy_of_an_operator_command_changes_nothing() {
     assert_eq!(world.execution(&a.id).await, at_production);
     assert!(world.deployer.deploying().is_empty());
 
-    // An old command is refused before it is recorded or acted on.
+    // A nonce that is not one is refused before anything is recorded or done.
     let world = World::new();
     let b = world.to_the_gate(&commit(1)).await;
     let before = world.execution(&b.id).await;
-    let mut old = operator("approve", &b.id);
-    old.issued_at = world.now() - Duration::minutes(16);
-    let refused = world.engine.operate(OPS, old).await.unwrap();
-    assert!(
-        !refused.ok && refused.message.contains("more than 15 minutes apart"),
-        "{}",
-        refused.message
-    );
     let mut forged = operator("approve", &b.id);
     forged.issued_at = world.now();
     forged.nonce = "../../executions/x".into();
@@ -1396,4 +1389,37 @@ async fn a_failed_first_deploy_does_not_wedge_the_stage() {
     assert_eq!(deleted[0].0, STAGING);
     // Through the role the stage's change sets use.
     assert_eq!(deleted[0].1, now.stages[0].execution_role_arn);
+}
+
+/// The same, when deleting the stack is refused for good (its role may not): the stage
+/// fails saying so, instead of with CloudFormation's refusal of an update.
+#[tokio::test]
+async fn a_failed_first_deploy_whose_stack_cannot_be_deleted_says_why() {
+    let world = World::new();
+    let first = world.push(&commit(1)).await;
+    world
+        .build_succeeds(
+            &first,
+            &format!("template 1 {}", sluice_adapters::memory::FAIL_DEPLOY),
+        )
+        .await;
+    world
+        .deliver_stack(world.settle(STAGING))
+        .await
+        .expect("stack event handled");
+    world.advance(Duration::minutes(5));
+    world
+        .faults
+        .set(fail_with("AccessDenied", false, "DeleteStack"));
+    let second = world.push(&commit(2)).await;
+    world.build_succeeds(&second, "template 2").await;
+    world.faults.clear();
+    let now = world.execution(&second.id).await;
+    assert_eq!(now.status, Status::Failed);
+    let reason = now.stages[0].reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("ROLLBACK_COMPLETE") && reason.contains("deleting it was refused"),
+        "{reason}"
+    );
+    assert!(world.deployer.deleted().is_empty());
 }
