@@ -1413,9 +1413,10 @@ async fn an_operator_retries_a_failed_stage_cancels_and_releases_an_old_commit()
         .find("change set executing")
         .unwrap_or_else(|| panic!("{said}"));
     assert!(release < deploying, "in time order: {said}");
-    assert!(said.contains("  sluice-operator  INFO "), "{said}");
+    // Each line names its function, sluice-<pipeline>-<function>.
+    assert!(said.contains("  sluice-sluice-operator  INFO "), "{said}");
     assert!(
-        said.contains("  sluice-build  ") && said.contains("  sluice-deploy  "),
+        said.contains("  sluice-sluice-build  ") && said.contains("  sluice-sluice-deploy  "),
         "{said}"
     );
     assert!(

@@ -8,6 +8,8 @@
 //!   delivered any number of times creates exactly one execution.
 //! - `active/<execution id>`: one empty marker per execution still in flight, so the
 //!   sweeper's work grows with what is in flight, not with the history.
+//! - `commands/<nonce>.json`: one per operator command taken (written by the engine's
+//!   operator), so a copy of a command acts once at most; expired after a day.
 
 use std::time::Duration;
 

@@ -57,6 +57,25 @@ fn list(value: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The AWS account ids listed in variable `name`, whose `value` is a comma-separated
+/// list: each must be twelve digits.
+pub(crate) fn account_ids<'a>(
+    name: &'static str,
+    value: &'a str,
+) -> Result<Vec<&'a str>, ConfigProblem> {
+    let accounts = list(value);
+    if let Some(bad) = accounts
+        .iter()
+        .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(ConfigProblem::Invalid {
+            name,
+            reason: format!("{bad:?} is not a 12-digit AWS account ID"),
+        });
+    }
+    Ok(accounts)
+}
+
 /// The stages listed in variable `name`, whose `value` is a comma-separated list:
 /// each must be one of `stages`.
 fn stages_named<'a>(
@@ -112,7 +131,7 @@ fn stages(
     let remote_stages = optional("SLUICE_REMOTE_STAGES");
     let remote_stages = list(&remote_stages);
     let remote_accounts = optional("SLUICE_REMOTE_ACCOUNTS");
-    let remote_accounts = list(&remote_accounts);
+    let remote_accounts = account_ids("SLUICE_REMOTE_ACCOUNTS", &remote_accounts)?;
     // The names first, so that a bad one is reported as itself.
     if names.is_empty() {
         return Err(ConfigProblem::Pipeline(ConfigError::NoStages));
@@ -181,15 +200,6 @@ fn stages(
                 remote_stages.len(),
                 remote_stages.join(", ")
             ),
-        });
-    }
-    if let Some(bad) = remote_accounts
-        .iter()
-        .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err(ConfigProblem::Invalid {
-            name: "SLUICE_REMOTE_ACCOUNTS",
-            reason: format!("{bad:?} is not a 12-digit AWS account ID"),
         });
     }
     let role_prefix = optional("SLUICE_STAGE_ROLE_PREFIX");

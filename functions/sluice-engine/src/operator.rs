@@ -94,8 +94,8 @@ pub struct OperatorCommand {
     /// asynchronous invocation, a request replayed within STS's 15 minutes) finds it
     /// recorded and does nothing.
     pub nonce: String,
-    /// When the caller gave it; a command further than [`COMMAND_TTL`] from the
-    /// function's clock is refused.
+    /// When the caller gave it; a command further than [`COMMAND_TTL`] from the wall
+    /// clock of the function that checks its proof is refused.
     pub issued_at: sluice_core::Timestamp,
     #[serde(flatten)]
     pub action: Action,
@@ -130,16 +130,19 @@ impl OperatorCommand {
         }
     }
 
-    /// Why the command cannot be taken at `now`, if it cannot.
-    fn stale_or_malformed(&self, now: sluice_core::Timestamp) -> Option<String> {
-        if self.nonce.len() != 32
-            || !self
-                .nonce
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Some("the command's nonce is not 32 lower-case hexadecimal digits".into());
-        }
+    /// Why the command's nonce is not one, if it is not.
+    fn malformed_nonce(&self) -> Option<String> {
+        let hex = self
+            .nonce
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        (self.nonce.len() != 32 || !hex)
+            .then(|| "the command's nonce is not 32 lower-case hexadecimal digits".into())
+    }
+
+    /// Why the command is too old (or too new) to take at `now`, if it is: judged by
+    /// the wall clock, as STS judges the proof's signature, where the proof is checked.
+    pub fn stale(&self, now: sluice_core::Timestamp) -> Option<String> {
         let off = (now - self.issued_at).abs();
         (off > COMMAND_TTL).then(|| {
             format!(
@@ -208,7 +211,7 @@ where
                 command.pipeline.chars().take(128).collect::<String>()
             )));
         }
-        if let Some(why) = command.stale_or_malformed(self.now()) {
+        if let Some(why) = command.malformed_nonce() {
             return Ok(Answer::refused(why));
         }
         // Recorded before anything is done, by a create that fails if it exists: a copy
@@ -731,7 +734,6 @@ fn describe(execution: &Execution) -> String {
     }
 }
 
-/// The stage to decide: the one named, or the one waiting for approval.
 /// The stage a decision or a resend is about: the one named, else the one waiting at
 /// its gate (else the gate decided last, so that the answer says who and when). The
 /// CLI resolves it before it signs, so a signed command always names its stage.
@@ -776,4 +778,35 @@ fn stage_names(execution: &Execution) -> String {
         .map(|s| s.name.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_further_than_fifteen_minutes_from_the_wall_clock_is_stale() {
+        let given = chrono::DateTime::parse_from_rfc3339("2026-12-06T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let command = OperatorCommand::with_nonce(
+            "hello",
+            Action::Cancel {
+                execution: "x".into(),
+            },
+            given,
+            &[7; 16],
+        );
+        assert_eq!(command.stale(given + chrono::Duration::minutes(14)), None);
+        assert_eq!(command.stale(given - chrono::Duration::minutes(14)), None);
+        let why = command
+            .stale(given + chrono::Duration::minutes(16))
+            .expect("stale");
+        assert!(why.contains("more than 15 minutes apart"), "{why}");
+        assert!(
+            command
+                .stale(given - chrono::Duration::minutes(16))
+                .is_some()
+        );
+    }
 }

@@ -264,23 +264,9 @@ fn allowed_actions(value: Option<&str>) -> Result<Vec<String>, ConfigProblem> {
 /// The accounts besides the pipeline's own whose identities may give commands, from
 /// `SLUICE_OPERATOR_ACCOUNTS` (comma-separated account ids; none when unset or empty).
 fn operator_accounts(value: Option<&str>) -> Result<Vec<String>, ConfigProblem> {
-    let accounts: Vec<String> = value
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if let Some(bad) = accounts
-        .iter()
-        .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err(ConfigProblem::Invalid {
-            name: "SLUICE_OPERATOR_ACCOUNTS",
-            reason: format!("{bad:?} is not a 12-digit AWS account id"),
-        });
-    }
-    Ok(accounts)
+    let accounts =
+        crate::config::account_ids("SLUICE_OPERATOR_ACCOUNTS", value.unwrap_or_default())?;
+    Ok(accounts.into_iter().map(str::to_owned).collect())
 }
 
 /// Whether `caller` (an ARN as STS answers it) belongs to one of `accounts`; if not,
@@ -381,6 +367,9 @@ pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
             Err(e) => return refuse(format!("not a Sluice command: {e}")),
         };
         if let Err(why) = permits(allowed, &command.action) {
+            return refuse(why);
+        }
+        if let Some(why) = command.stale(chrono::Utc::now()) {
             return refuse(why);
         }
         let began = chrono::Utc::now();
