@@ -274,7 +274,7 @@ fn operator_accounts(value: Option<&str>) -> Result<Vec<String>, ConfigProblem> 
 /// (and those named in OperatorAccountIds) may decide here.
 fn permitted_caller(caller: &str, accounts: &[&str]) -> Result<(), String> {
     let account = caller.split(':').nth(4).unwrap_or_default();
-    if accounts.contains(&account) {
+    if !account.is_empty() && accounts.contains(&account) {
         return Ok(());
     }
     Err(format!(
@@ -458,6 +458,7 @@ mod tests {
         );
         assert!(permitted_caller(theirs, &["111122223333", "999988887777"]).is_ok());
         assert!(permitted_caller("not-an-arn", &["111122223333"]).is_err());
+        assert!(permitted_caller("not-an-arn", &[""]).is_err());
         let also = operator_accounts(Some(" 999988887777 ,")).unwrap();
         assert_eq!(also, ["999988887777"]);
         let err = operator_accounts(Some("9999")).unwrap_err();
