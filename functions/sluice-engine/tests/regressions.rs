@@ -1353,13 +1353,9 @@ async fn a_build_event_without_environment_or_artifact_finds_its_execution() {
     assert_eq!(world.execution(&execution.id).await, before);
 }
 
-/// Issue 35: a first deploy that fails leaves its stack in `ROLLBACK_COMPLETE`, which
-/// CloudFormation refuses every change set on (the fake now does too). Before, every
-/// later push failed at that stage until a person deleted the stack; now the stack is
-/// deleted, through the stage's execution role, and created again.
-#[tokio::test]
-async fn a_failed_first_deploy_does_not_wedge_the_stage() {
-    let world = World::new();
+/// Commit 1's execution, whose first deploy of staging failed and left the stack in
+/// `ROLLBACK_COMPLETE`; the clock is then moved on, for a newer push.
+async fn failed_first_deploy(world: &World) -> sluice_core::Execution {
     let first = world.push(&commit(1)).await;
     world
         .build_succeeds(
@@ -1371,9 +1367,19 @@ async fn a_failed_first_deploy_does_not_wedge_the_stage() {
         .deliver_stack(world.settle(STAGING))
         .await
         .expect("stack event handled");
-    assert_eq!(world.execution(&first.id).await.status, Status::Failed);
-
     world.advance(Duration::minutes(5));
+    world.execution(&first.id).await
+}
+
+/// Issue 35: a first deploy that fails leaves its stack in `ROLLBACK_COMPLETE`, which
+/// CloudFormation refuses every change set on (the fake now does too). Before, every
+/// later push failed at that stage until a person deleted the stack; now the stack is
+/// deleted, through the stage's execution role, and created again.
+#[tokio::test]
+async fn a_failed_first_deploy_does_not_wedge_the_stage() {
+    let world = World::new();
+    let first = failed_first_deploy(&world).await;
+    assert_eq!(first.status, Status::Failed);
     let second = world.push(&commit(2)).await;
     world.build_succeeds(&second, "template 2").await;
     let now = world.execution(&second.id).await;
@@ -1396,18 +1402,7 @@ async fn a_failed_first_deploy_does_not_wedge_the_stage() {
 #[tokio::test]
 async fn a_failed_first_deploy_whose_stack_cannot_be_deleted_says_why() {
     let world = World::new();
-    let first = world.push(&commit(1)).await;
-    world
-        .build_succeeds(
-            &first,
-            &format!("template 1 {}", sluice_adapters::memory::FAIL_DEPLOY),
-        )
-        .await;
-    world
-        .deliver_stack(world.settle(STAGING))
-        .await
-        .expect("stack event handled");
-    world.advance(Duration::minutes(5));
+    failed_first_deploy(&world).await;
     world
         .faults
         .set(fail_with("AccessDenied", false, "DeleteStack"));
