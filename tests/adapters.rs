@@ -50,6 +50,7 @@ async fn codebuild_starts_a_build_and_reports_how_it_went() {
             "9999999999999-111111111111".into(),
         )],
         buildspec: None,
+        upload: None,
     };
     let started = builder.start_build(request).await.expect("start");
     assert!(started.id.starts_with("hello-api-build:"), "{}", started.id);

@@ -251,7 +251,8 @@ impl World {
 
     /// What the build of `execution` leaves behind: the template and stage configurations.
     pub async fn upload_artifacts(&self, execution: &ExecutionId, template: &str) {
-        let prefix = self.engine.config.artifact_prefix(execution);
+        let execution = self.execution(execution).await;
+        let prefix = self.engine.config.artifact_prefix(&execution);
         let files = [
             ("packaged.yaml", template.to_owned()),
             (

@@ -68,6 +68,8 @@ const appFunction = (stage) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${S
 const stack = (name) => `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${name}/6f1b1d60-0000-4000-8000-000000000000`
 const state = `arn:aws:s3:::${bucket}/pipelines/${PIPELINE}/executions/1800000000000-0123456789ab.json`
 const artifact = `arn:aws:s3:::${bucket}/artifacts/${PIPELINE}/1800000000000-0123456789ab/packaged.yaml`
+// What the stages deploy: the build's objects, pinned into the release prefix.
+const release = `arn:aws:s3:::${bucket}/releases/${PIPELINE}/sha256/${'ab'.repeat(32)}`
 
 
 test('every stage in Stages gets its own execution role and boundary', () => {
@@ -166,7 +168,7 @@ for (const stage of STAGES) {
     await assertAllowed(role, 'lambda:UpdateFunctionCode', appFunction(stage), {
       'aws:ResourceTag/aws:cloudformation:stack-name': STACKS[stage],
     })
-    await assertAllowed(role, 's3:GetObject', artifact, {}, bucketPolicy)
+    await assertAllowed(role, 's3:GetObject', release, {}, bucketPolicy)
   })
 
   test(`${stage}: what the application's own roles can reach is capped by the boundary`, async () => {
@@ -267,10 +269,11 @@ test("a stage in another account reads the build's code from the bucket, and not
     policies: [crossAccount.managedPolicy('arn:aws:iam::aws:policy/AdministratorAccess')],
   }
   const read = (action, key) => decide(there, action, `arn:aws:s3:::${name}/${key}`, {}, policy)
-  assert.equal(await read('s3:GetObject', `artifacts/${PIPELINE}/1800000000000-0123456789ab/packaged.yaml`), 'Allowed')
+  const released = `releases/${PIPELINE}/sha256/${'ab'.repeat(32)}`
+  assert.equal(await read('s3:GetObject', released), 'Allowed')
   assert.notEqual(await read('s3:GetObject', `pipelines/${PIPELINE}/executions/x.json`), 'Allowed')
-  assert.notEqual(await read('s3:PutObject', `artifacts/${PIPELINE}/1800000000000-0123456789ab/packaged.yaml`), 'Allowed')
-  const unlisted = await decide(there, 's3:GetObject', `arn:aws:s3:::${name}/artifacts/${PIPELINE}/1800000000000-0123456789ab/packaged.yaml`, {}, closed)
+  assert.notEqual(await read('s3:PutObject', released), 'Allowed')
+  const unlisted = await decide(there, 's3:GetObject', `arn:aws:s3:::${name}/${released}`, {}, closed)
   assert.notEqual(unlisted, 'Allowed')
   // The functions assume the role deploy-target.yaml made for the stage there, and no other.
   const deploy = crossAccount.role('DeployFunctionRole')

@@ -60,6 +60,8 @@ pub struct Project {
     pub buildspec: String,
     pub artifacts_bucket: Option<String>,
     pub artifacts_path: String,
+    /// The artifact's name when the buildspec's does not override it.
+    pub artifacts_name: Option<String>,
     pub override_name: bool,
     pub timeout_minutes: i32,
     pub environment: Vec<(String, String)>,
@@ -277,6 +279,10 @@ impl Builds {
                 .and_then(|a| a.path())
                 .unwrap_or_default()
                 .to_owned(),
+            artifacts_name: artifacts
+                .and_then(|a| a.name())
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned),
             override_name: artifacts
                 .and_then(|a| a.override_artifact_name())
                 .unwrap_or(false),
@@ -327,8 +333,30 @@ impl Builds {
             }
             project.buildspec = buildspec.to_owned();
         }
-        if body["artifactsOverride"]["type"].as_str() == Some("NO_ARTIFACTS") {
-            project.artifacts_bucket = None;
+        let artifacts = &body["artifactsOverride"];
+        match artifacts["type"].as_str() {
+            None => {}
+            Some("NO_ARTIFACTS") => project.artifacts_bucket = None,
+            // As CodeBuild: the override replaces the project's artifact settings.
+            Some("S3") => {
+                let Some(bucket) = artifacts["location"].as_str().filter(|b| !b.is_empty()) else {
+                    return Err(api(
+                        "InvalidInputException",
+                        "artifactsOverride of type S3 needs a location (the bucket)",
+                    ));
+                };
+                project.artifacts_bucket = Some(bucket.to_owned());
+                project.artifacts_path = artifacts["path"].as_str().unwrap_or_default().to_owned();
+                project.artifacts_name = artifacts["name"].as_str().map(str::to_owned);
+                project.override_name =
+                    artifacts["overrideArtifactName"].as_bool().unwrap_or(false);
+            }
+            Some(other) => {
+                return Err(api(
+                    "InvalidInputException",
+                    format!("sluice local keeps artifacts in S3 or not at all, not as {other}"),
+                ));
+            }
         }
         let Some(repository) = self.inner.repositories.get(&project.repository).cloned() else {
             return Err(api(
@@ -933,7 +961,10 @@ impl Builds {
         };
         let name = match (&artifacts.name, project.override_name) {
             (Some(name), true) => expand(name, lookup),
-            _ => project.name.clone(),
+            _ => project
+                .artifacts_name
+                .clone()
+                .unwrap_or_else(|| project.name.clone()),
         };
         if name.is_empty() || name.contains("..") {
             bail!("the artifact name {name:?} is empty or unsafe");
@@ -1212,7 +1243,7 @@ mod tests {
             build.event_detail(),
         );
         match decode_build(event, "proj").expect("Sluice decodes the local build event") {
-            BuildChange::Ours { event, .. } => event,
+            BuildChange::Ours { event, .. } => *event,
             other => panic!("not ours: {other:?}"),
         }
     }

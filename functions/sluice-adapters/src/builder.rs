@@ -6,8 +6,8 @@ use aws_sdk_codebuild::config::http::HttpResponse;
 use aws_sdk_codebuild::error::SdkError;
 use aws_sdk_codebuild::operation::start_build::StartBuildError;
 use aws_sdk_codebuild::types::{
-    ArtifactsType, Build, EnvironmentVariable, EnvironmentVariableType, ProjectArtifacts,
-    StatusType,
+    ArtifactNamespace, ArtifactPackaging, ArtifactsType, Build, EnvironmentVariable,
+    EnvironmentVariableType, ProjectArtifacts, StatusType,
 };
 
 use crate::aws::AwsError;
@@ -24,6 +24,17 @@ pub struct BuildRequest {
     /// Set for a build that runs another buildspec of the repository than the
     /// project's (a post-deploy test), and leaves no artifact.
     pub buildspec: Option<String>,
+    /// Where the build leaves its artifact, whatever its buildspec names it; the
+    /// project's own setting if `None`.
+    pub upload: Option<Upload>,
+}
+
+/// An S3 folder a build's artifact goes to: `s3://bucket/path/name/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upload {
+    pub bucket: String,
+    pub path: String,
+    pub name: String,
 }
 
 /// A build that was started.
@@ -183,6 +194,22 @@ impl Builder for CodeBuild {
             call = call
                 .buildspec_override(buildspec)
                 .artifacts_override(artifacts);
+        }
+        if let Some(upload) = &request.upload {
+            // The name given here, not the buildspec's: a build cannot choose to
+            // upload where another build's artifact is.
+            let artifacts = ProjectArtifacts::builder()
+                .r#type(ArtifactsType::S3)
+                .location(&upload.bucket)
+                .path(&upload.path)
+                .name(&upload.name)
+                .namespace_type(ArtifactNamespace::None)
+                .packaging(ArtifactPackaging::None)
+                .override_artifact_name(false)
+                .encryption_disabled(true)
+                .build()
+                .map_err(|e| AwsError::invalid_response("StartBuild", e.to_string()))?;
+            call = call.artifacts_override(artifacts);
         }
         let output = call.send().await.map_err(start_build_error)?;
         let build = output

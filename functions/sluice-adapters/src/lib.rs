@@ -16,6 +16,8 @@ pub mod store;
 pub mod unavailable;
 
 pub use aws::AwsError;
-pub use objects::{Condition, MemoryObjects, Object, ObjectError, ObjectStore, S3Objects, Version};
+pub use objects::{
+    Condition, MemoryObjects, Object, ObjectError, ObjectStore, S3Objects, Version, sha256_hex,
+};
 pub use store::{Applied, Created, ExecutionStore, RetryPolicy, StoreError};
 pub use unavailable::Unavailable;

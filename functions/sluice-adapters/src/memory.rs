@@ -447,6 +447,44 @@ struct Cfn {
     alarms: BTreeMap<String, (String, String)>,
     /// Why each stack's last deployment failed.
     failures: BTreeMap<String, String>,
+    /// The code each stack's functions run, by logical id.
+    running: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+}
+
+/// The code of each function `template` names, read as Lambda reads it: by bucket
+/// key, and by version where the template gives one.
+fn fetch_code(objects: &crate::MemoryObjects, template: &str) -> BTreeMap<String, Vec<u8>> {
+    use serde_yaml_ng::Value;
+    let mut code = BTreeMap::new();
+    let Ok(parsed) = serde_yaml_ng::from_str::<Value>(template) else {
+        return code;
+    };
+    let Some(Value::Mapping(resources)) = parsed.get("Resources") else {
+        return code;
+    };
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    for (id, resource) in resources {
+        let Some(props) = resource.get("Properties") else {
+            continue;
+        };
+        let location = match (props.get("CodeUri"), props.get("Code")) {
+            (Some(Value::String(uri)), _) => uri
+                .strip_prefix("s3://")
+                .and_then(|r| r.split_once('/'))
+                .map(|(_, key)| (key.to_owned(), None)),
+            (Some(uri @ Value::Mapping(_)), _) => {
+                text(uri.get("Key")).map(|k| (k, text(uri.get("Version"))))
+            }
+            (None, Some(c)) => text(c.get("S3Key")).map(|k| (k, text(c.get("S3ObjectVersion")))),
+            _ => None,
+        };
+        if let (Some(id), Some((key, version))) = (id.as_str(), location)
+            && let Some(body) = objects.body(&key, version.as_deref())
+        {
+            code.insert(id.to_owned(), body);
+        }
+    }
+    code
 }
 
 /// Why a deployment the fake was told to fail failed.
@@ -487,6 +525,8 @@ pub struct StackSettled {
 pub struct MemoryDeployer {
     cfn: Arc<Mutex<Cfn>>,
     faults: Faults,
+    /// Where Lambda fetches the code a template names, if the test watches code.
+    code: Option<crate::MemoryObjects>,
 }
 
 impl MemoryDeployer {
@@ -496,6 +536,24 @@ impl MemoryDeployer {
             faults,
             ..Self::default()
         }
+    }
+
+    /// A deployer whose functions fetch their code from `objects` when a deployment
+    /// reaches them (when it settles), by the key and version the template names,
+    /// and fetch it again when CloudFormation rolls a failed update back: as Lambda
+    /// and CloudFormation do, minutes after any check Sluice made.
+    pub fn fetching_code_from(mut self, objects: crate::MemoryObjects) -> Self {
+        self.code = Some(objects);
+        self
+    }
+
+    /// The code each function of `stack` runs now, by logical id.
+    pub fn code(&self, stack: &str) -> BTreeMap<String, Vec<u8>> {
+        lock(&self.cfn)
+            .running
+            .get(stack)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Stack `stack` has output `key` = `value`.
@@ -584,6 +642,19 @@ impl MemoryDeployer {
         if fails {
             let why = if throttled { THROTTLED } else { TOLD_TO_FAIL };
             cfn.failures.insert(stack.to_owned(), why.to_owned());
+        }
+        if let Some(objects) = &self.code {
+            // What runs after: the new release's code, or, rolled back, the code the
+            // old template names, fetched again.
+            let running = if fails {
+                cfn.stacks.get(stack)?.template.clone()
+            } else {
+                Some(template.clone())
+            };
+            if let Some(running) = running {
+                let code = fetch_code(objects, &running);
+                cfn.running.insert(stack.to_owned(), code);
+            }
         }
         let s = cfn.stacks.get_mut(stack)?;
         let creating = s.template.is_none();

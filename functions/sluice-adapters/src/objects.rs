@@ -88,6 +88,81 @@ pub trait ObjectStore: Clone + Send + Sync + 'static {
         version: Option<&str>,
         max: usize,
     ) -> impl Future<Output = Result<Option<(Vec<u8>, Version)>, ObjectError>> + Send;
+
+    /// The SHA-256 (lowercase hex) of version `version` of the object at `key`, read
+    /// whole but never held whole; `None` if there is no such version.
+    fn digest(
+        &self,
+        key: &str,
+        version: Option<&str>,
+    ) -> impl Future<Output = Result<Option<(String, Version)>, ObjectError>> + Send {
+        async move {
+            let Some((body, version)) = self.read(key, version, COPY_MAX).await? else {
+                return Ok(None);
+            };
+            if body.len() > COPY_MAX {
+                return Err(too_large("GetObject", key));
+            }
+            Ok(Some((sha256_hex(&body), version)))
+        }
+    }
+
+    /// Copies version `version` of the object at `from` to `to`, which must not
+    /// exist yet, and returns the version written. (The default reads and writes the
+    /// whole object; S3 copies inside the bucket.)
+    fn copy(
+        &self,
+        from: &str,
+        version: Option<&str>,
+        to: &str,
+    ) -> impl Future<Output = Result<Version, ObjectError>> + Send {
+        async move {
+            let Some((body, _)) = self.read(from, version, COPY_MAX).await? else {
+                return Err(ObjectError::Backend {
+                    operation: "CopyObject",
+                    key: from.to_owned(),
+                    retryable: false,
+                    source: "the version to copy does not exist".into(),
+                });
+            };
+            if body.len() > COPY_MAX {
+                return Err(too_large("CopyObject", from));
+            }
+            self.put(to, body, Condition::Absent).await?;
+            self.head(to).await?.ok_or_else(|| ObjectError::Backend {
+                operation: "CopyObject",
+                key: to.to_owned(),
+                retryable: true,
+                source: "the copy is not there after it was written".into(),
+            })
+        }
+    }
+}
+
+/// The largest object the default `digest` and `copy` hold in memory.
+pub const COPY_MAX: usize = 256 * 1024 * 1024;
+
+fn too_large(operation: &'static str, key: &str) -> ObjectError {
+    ObjectError::Backend {
+        operation,
+        key: key.to_owned(),
+        retryable: false,
+        source: format!("the object is larger than {} MB", COPY_MAX / (1024 * 1024)).into(),
+    }
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex_of(&sha2::Sha256::digest(bytes))
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// One version of an object: its ETag, and its version id in a versioned bucket.
@@ -319,6 +394,104 @@ impl ObjectStore for S3Objects {
         Ok(Some((body, read)))
     }
 
+    async fn digest(
+        &self,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<Option<(String, Version)>, ObjectError> {
+        use sha2::Digest as _;
+        let output = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version.map(str::to_owned))
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(err)
+                if err.as_service_error().is_some_and(|e| e.is_no_such_key())
+                    || status(&err) == Some(404) =>
+            {
+                return Ok(None);
+            }
+            Err(err) => return Err(self.backend("GetObject", key, err)),
+        };
+        let read = Version {
+            etag: output.e_tag().unwrap_or_default().to_owned(),
+            id: version_id(output.version_id()),
+            size: output
+                .content_length()
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+        };
+        let mut hasher = sha2::Sha256::new();
+        let mut stream = output.body;
+        while let Some(chunk) = stream.try_next().await.map_err(|e| ObjectError::Backend {
+            operation: "GetObject (reading the body)",
+            key: format!("s3://{}/{}", self.bucket, key),
+            retryable: true,
+            source: Box::new(e),
+        })? {
+            hasher.update(&chunk);
+        }
+        Ok(Some((hex_of(&hasher.finalize()), read)))
+    }
+
+    async fn copy(
+        &self,
+        from: &str,
+        version: Option<&str>,
+        to: &str,
+    ) -> Result<Version, ObjectError> {
+        // The copy source is `bucket/key?versionId=v`, the key URL-encoded.
+        let encoded: String = from
+            .split('/')
+            .map(|part| urlencoding::encode(part).into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        let source = match version {
+            Some(v) => format!(
+                "{}/{encoded}?versionId={}",
+                self.bucket,
+                urlencoding::encode(v)
+            ),
+            None => format!("{}/{encoded}", self.bucket),
+        };
+        let output = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .send()
+            .await
+            .map_err(|err| self.backend("CopyObject", to, err))?;
+        let etag = output
+            .copy_object_result()
+            .and_then(|r| r.e_tag())
+            .unwrap_or_default()
+            .to_owned();
+        let id = version_id(output.version_id());
+        match self.head(to).await? {
+            Some(written) if id.is_none() || written.id == id => Ok(written),
+            // Another copy of the same bytes landed after ours: ours is still a
+            // version of the key, with the same content.
+            Some(written) => Ok(Version {
+                etag,
+                id,
+                size: written.size,
+            }),
+            None => Err(ObjectError::Backend {
+                operation: "CopyObject",
+                key: to.to_owned(),
+                retryable: true,
+                source: "the copy is not there after it was written".into(),
+            }),
+        }
+    }
+
     async fn delete(&self, key: &str) -> Result<(), ObjectError> {
         self.client
             .delete_object()
@@ -349,6 +522,36 @@ impl MemoryObjects {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// What S3's lifecycle leaves under `prefix` once its objects are older than the
+    /// rule's days: every object gone, with every older version.
+    pub fn expire(&self, prefix: &str) {
+        let mut inner = self.lock();
+        inner.objects.retain(|k, _| !k.starts_with(prefix));
+        inner.history.retain(|(k, _), _| !k.starts_with(prefix));
+    }
+
+    /// Writes `body` at `key` whatever is there, as any principal allowed to write
+    /// the key may (a build, in its upload area).
+    pub fn overwrite(&self, key: &str, body: Vec<u8>) {
+        let mut inner = self.lock();
+        inner.versions += 1;
+        let etag = format!("\"v{}\"", inner.versions);
+        inner
+            .history
+            .insert((key.to_owned(), memory_version(&etag)), body.clone());
+        inner.objects.insert(key.to_owned(), Object { body, etag });
+    }
+
+    /// The bytes of version `version` of `key` (the current one if `None`), as a
+    /// service reading the bucket by key and version sees them.
+    pub fn body(&self, key: &str, version: Option<&str>) -> Option<Vec<u8>> {
+        let inner = self.lock();
+        match version {
+            None => inner.objects.get(key).map(|o| o.body.clone()),
+            Some(v) => inner.history.get(&(key.to_owned(), v.to_owned())).cloned(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {

@@ -24,6 +24,9 @@ pub struct Push {
     /// own time and the commit it replaced): a redelivered push finds the execution
     /// its first delivery created, whatever happened in between.
     pub delivery: Option<String>,
+    /// The secret that names the build's upload area (see `Build::upload`), drawn
+    /// from the operating system's random source by whoever received the push.
+    pub upload: Option<String>,
 }
 
 impl Push {
@@ -37,7 +40,14 @@ impl Push {
             branch_head: None,
             released_by: None,
             delivery: None,
+            upload: None,
         }
+    }
+
+    /// The same push, its build uploading to the area `upload` names.
+    pub fn with_upload(mut self, upload: impl Into<String>) -> Self {
+        self.upload = Some(upload.into());
+        self
     }
 
     /// The same push, knowing where the branch points now.

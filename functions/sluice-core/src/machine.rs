@@ -114,6 +114,7 @@ pub fn start(pipeline: &Pipeline, push: Push, now: Timestamp) -> Result<Transiti
         branch_head,
         released_by,
         delivery: _,
+        upload,
     } = push;
     if repository != pipeline.repository || branch != pipeline.branch {
         return Err(Rejected::NotWatched {
@@ -154,6 +155,7 @@ pub fn start(pipeline: &Pipeline, push: Push, now: Timestamp) -> Result<Transiti
             reason: None,
             attempt: 0,
             requested_at: None,
+            upload,
         },
         artifact: None,
         stages: pipeline.stages.iter().map(Stage::pending).collect(),

@@ -65,6 +65,7 @@ fn pinned() -> Event {
         key: key.into(),
         etag: "\"e\"".into(),
         version: Some("v1".into()),
+        ..Default::default()
     };
     Event::ArtifactPinned {
         artifact: Artifact {
@@ -72,6 +73,7 @@ fn pinned() -> Event {
             configurations: vec![(stage("staging"), object("staging.json"))],
             code: vec![object("code.zip")],
             site: Vec::new(),
+            ..Default::default()
         },
     }
 }

@@ -103,20 +103,29 @@ pub struct Build {
     /// When this attempt's build was asked for, if not when the execution was created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_at: Option<Timestamp>,
+    /// The secret part of the build's upload area, `artifacts/<pipeline>/<id>-<upload>/`:
+    /// no other build can find, read or overwrite what this one uploads. Executions
+    /// from before it existed upload to `artifacts/<pipeline>/<id>/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// One object of a build's artifact, exactly as the build left it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One object of a build's artifact: since releases, the release's copy of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactObject {
     /// The key in Sluice's bucket.
     pub key: String,
     pub etag: String,
     /// The S3 version id, in a versioned bucket.
     pub version: Option<String>,
+    /// The SHA-256 of its bytes (lowercase hex): set for a release's copies, which
+    /// live at `releases/<pipeline>/sha256/<digest>` and are written only by Sluice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// One file of a site in the build's artifact.
@@ -130,7 +139,7 @@ pub struct SiteObject {
 
 /// What an execution deploys, recorded once when its build succeeded: every stage
 /// deploys these objects and no others, so what an approver saw is what goes live.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Artifact {
     /// `packaged.yaml`; a pipeline of site stages only has none.
     pub template: Option<ArtifactObject>,
@@ -141,6 +150,15 @@ pub struct Artifact {
     /// Every file of the site stages' folders.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub site: Vec<SiteObject>,
+    /// The release's manifest (`releases/<pipeline>/manifests/<id>.json`): what was
+    /// built, from which commit and build, every object's digest and version. Set for
+    /// releases made since Sluice copies builds into releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ArtifactObject>,
+    /// The SHA-256 of each Lambda function's code, by the logical id of the resource
+    /// that deploys it: what `GetFunction`'s `CodeSha256` says once it runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<(String, String)>,
 }
 
 impl Artifact {

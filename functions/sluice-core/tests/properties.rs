@@ -97,6 +97,7 @@ fn valid_run(plan: &Plan) -> (Vec<(Event, Timestamp)>, Status) {
         key: key.into(),
         etag: "\"e\"".into(),
         version: None,
+        ..Default::default()
     };
     push(
         &mut events,
@@ -106,6 +107,7 @@ fn valid_run(plan: &Plan) -> (Vec<(Event, Timestamp)>, Status) {
                 configurations: Vec::new(),
                 code: vec![object("code.zip")],
                 site: Vec::new(),
+                ..Default::default()
             },
         },
     );

@@ -8,14 +8,15 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_yaml_ng::Value as Yaml;
-use sluice_adapters::ObjectStore;
+use sluice_adapters::caller::dns_suffix;
 use sluice_adapters::deployer::{ChangeSetSpec, Template};
-use sluice_adapters::{ObjectError, StoreError};
+use sluice_adapters::{Condition, ObjectError, ObjectStore, StoreError, Version, sha256_hex};
 use sluice_core::site::SITE_FILES_MAX;
 use sluice_core::{Artifact, ArtifactObject, Execution, SiteObject, StageName};
 
 use crate::config::Config;
 use crate::engine::EngineError;
+use crate::release;
 
 /// CloudFormation's limit for a template read from S3.
 pub const TEMPLATE_MAX: usize = 1024 * 1024;
@@ -56,54 +57,6 @@ struct TemplateConfiguration {
     _stack_policy: Option<Value>,
 }
 
-/// The key in `bucket` that an S3 location in a template names, if it is in `bucket`:
-/// `s3://bucket/key`, or an https URL in path or virtual-host style.
-fn key_in_bucket<'a>(location: &'a str, bucket: &str) -> Option<&'a str> {
-    if let Some(rest) = location.strip_prefix("s3://") {
-        return rest.strip_prefix(bucket)?.strip_prefix('/');
-    }
-    let rest = location.strip_prefix("https://")?;
-    let (host, path) = rest.split_once('/')?;
-    let path = path.split('?').next()?;
-    if !host.ends_with(".amazonaws.com") {
-        return None;
-    }
-    if host.starts_with(&format!("{bucket}.s3")) {
-        Some(path)
-    } else if host.starts_with("s3") {
-        path.strip_prefix(bucket)?.strip_prefix('/')
-    } else {
-        None
-    }
-}
-
-/// Every key of `bucket` the template points to: S3 locations, and
-/// `S3Bucket`/`S3Key` or `Bucket`/`Key` pairs naming the bucket.
-fn referenced_keys(template: &Yaml, bucket: &str, keys: &mut Vec<String>) {
-    match template {
-        Yaml::String(s) => keys.extend(key_in_bucket(s, bucket).map(str::to_owned)),
-        Yaml::Sequence(items) => {
-            for item in items {
-                referenced_keys(item, bucket, keys);
-            }
-        }
-        Yaml::Mapping(map) => {
-            for (b, k) in [("S3Bucket", "S3Key"), ("Bucket", "Key")] {
-                if let (Some(Yaml::String(b)), Some(Yaml::String(k))) = (map.get(b), map.get(k))
-                    && b == bucket
-                {
-                    keys.push(k.clone());
-                }
-            }
-            for value in map.values() {
-                referenced_keys(value, bucket, keys);
-            }
-        }
-        Yaml::Tagged(tagged) => referenced_keys(&tagged.value, bucket, keys),
-        _ => {}
-    }
-}
-
 fn s3_url(config: &Config, key: &str) -> String {
     format!("s3://{}/{key}", config.bucket)
 }
@@ -137,36 +90,46 @@ fn changed(config: &Config, object: &ArtifactObject) -> ArtifactError {
     ))
 }
 
-/// Pins the artifact the build of `execution` left: `packaged.yaml`, each stage's
-/// configuration, and every object of the bucket the template points to; and every
-/// file of the site stages' folders. A pipeline of site stages only needs no template.
+/// Makes the release of the artifact the build of `execution` left: copies
+/// `packaged.yaml` (its code locations rewritten to the copies), each stage's
+/// configuration, every object the template points to and every file of the site
+/// stages' folders into the release prefix, by content, and records a manifest.
+/// Nothing is read from the build's upload after this: it stays writable by builds,
+/// and no stage deploys from it. A pipeline of site stages only needs no template.
 pub async fn pin<O: ObjectStore>(
     objects: &O,
     config: &Config,
     execution: &Execution,
 ) -> Result<Artifact, ArtifactError> {
-    let prefix = config.artifact_prefix(&execution.id);
-    let site = pin_site(objects, config, &prefix).await?;
+    let prefix = config.artifact_prefix(execution);
+    let releases = Releases { objects, config };
+    let site = pin_site(&releases, &prefix).await?;
     let template_key = format!("{prefix}packaged.yaml");
     let stacks = config.pipeline.stages.iter().any(|s| s.site.is_none());
-    let read = objects.read(&template_key, None, TEMPLATE_MAX).await?;
-    let (body, version) = match read {
-        Some(found) => found,
-        None if !stacks => {
-            return Ok(Artifact {
-                template: None,
-                configurations: Vec::new(),
-                code: Vec::new(),
-                site,
-            });
-        }
-        None => {
+    let Some(version) = objects.head(&template_key).await? else {
+        if stacks {
             return Err(unusable(format!(
-                "the build left no packaged.yaml at {}; the buildspec must run `sam package` and \
-                 list it as an artifact",
+                "the build left no packaged.yaml at {}; the buildspec must run `sam package` \
+                 and list it as an artifact",
                 s3_url(config, &template_key)
             )));
         }
+        let mut artifact = Artifact {
+            template: None,
+            configurations: Vec::new(),
+            code: Vec::new(),
+            site,
+            manifest: None,
+            functions: Vec::new(),
+        };
+        artifact.manifest = Some(releases.manifest(execution, &prefix, &artifact).await?);
+        return Ok(artifact);
+    };
+    let Some((body, _)) = objects
+        .read(&template_key, version.id.as_deref(), TEMPLATE_MAX)
+        .await?
+    else {
+        return Err(gone(config, &template_key));
     };
     if body.len() > TEMPLATE_MAX {
         return Err(unusable(format!(
@@ -177,28 +140,16 @@ pub async fn pin<O: ObjectStore>(
     let text = String::from_utf8(body).map_err(|_| unusable("packaged.yaml is not UTF-8 text"))?;
     let parsed: Yaml = serde_yaml_ng::from_str(&text)
         .map_err(|e| unusable(format!("packaged.yaml is not a YAML or JSON template: {e}")))?;
-    let template = ArtifactObject {
-        key: template_key,
-        etag: version.etag,
-        version: version.id,
+    let bucket = release::Bucket {
+        name: &config.bucket,
+        upload: &prefix,
+        region: &config.region,
+        dns_suffix: dns_suffix(&config.region),
     };
-    let mut configurations = Vec::new();
-    for stage in &config.pipeline.stages {
-        let key = format!("{prefix}{}.json", stage.name);
-        if let Some(v) = objects.head(&key).await? {
-            configurations.push((
-                stage.name.clone(),
-                ArtifactObject {
-                    key,
-                    etag: v.etag,
-                    version: v.id,
-                },
-            ));
-        }
-    }
-    let mut keys = Vec::new();
-    referenced_keys(&parsed, &config.bucket, &mut keys);
-    keys.sort();
+    let found = release::locations(&parsed, &bucket)
+        .map_err(|why| unusable(format!("packaged.yaml cannot be pinned: {why}")))?;
+    let mut keys: Vec<&str> = found.iter().filter_map(|f| f.key.as_deref()).collect();
+    keys.sort_unstable();
     keys.dedup();
     if keys.len() > CODE_OBJECTS_MAX {
         return Err(unusable(format!(
@@ -206,34 +157,180 @@ pub async fn pin<O: ObjectStore>(
             keys.len()
         )));
     }
+    let mut copies = BTreeMap::new();
     let mut code = Vec::new();
     for key in keys {
-        let Some(v) = objects.head(&key).await? else {
+        let Some(copy) = releases.copy(key).await? else {
             return Err(unusable(format!(
                 "packaged.yaml points to {}, which does not exist",
-                s3_url(config, &key)
+                s3_url(config, key)
             )));
         };
-        code.push(ArtifactObject {
-            key,
-            etag: v.etag,
-            version: v.id,
-        });
+        copies.insert(
+            key.to_owned(),
+            release::Copy {
+                key: copy.key.clone(),
+                version: copy.version.clone(),
+                sha256: copy.sha256.clone().unwrap_or_default(),
+            },
+        );
+        code.push(copy);
     }
-    Ok(Artifact {
+    let functions = found
+        .iter()
+        .filter(|f| f.function_code)
+        .filter_map(|f| {
+            let copy = copies.get(f.key.as_deref()?)?;
+            Some((f.resource.clone(), copy.sha256.clone()))
+        })
+        .collect();
+    let template = if copies.is_empty() {
+        // Nothing to pin in it: the template goes into the release as written.
+        releases
+            .copy_version(&template_key, &version)
+            .await?
+            .ok_or_else(|| gone(config, &template_key))?
+    } else {
+        let rewritten = release::rewrite(&parsed, &bucket, &copies)
+            .map_err(|why| unusable(format!("packaged.yaml cannot be pinned: {why}")))?;
+        let text = serde_yaml_ng::to_string(&rewritten)
+            .map_err(|e| unusable(format!("the pinned template cannot be written: {e}")))?;
+        if text.len() > TEMPLATE_MAX {
+            return Err(unusable(format!(
+                "packaged.yaml, pinned to the release, is larger than {} KB, CloudFormation's \
+                 limit for a template",
+                TEMPLATE_MAX / 1024
+            )));
+        }
+        releases.write(text.into_bytes()).await?
+    };
+    let mut configurations = Vec::new();
+    for stage in &config.pipeline.stages {
+        let key = format!("{prefix}{}.json", stage.name);
+        if let Some(copy) = releases.copy(&key).await? {
+            configurations.push((stage.name.clone(), copy));
+        }
+    }
+    let mut artifact = Artifact {
         template: Some(template),
         configurations,
         code,
         site,
-    })
+        manifest: None,
+        functions,
+    };
+    artifact.manifest = Some(releases.manifest(execution, &prefix, &artifact).await?);
+    Ok(artifact)
 }
 
-/// Every file of the folders the site stages deploy, as the build left them.
+/// The release prefix: objects by content, written only by Sluice.
+struct Releases<'a, O> {
+    objects: &'a O,
+    config: &'a Config,
+}
+
+impl<O: ObjectStore> Releases<'_, O> {
+    fn key_of(&self, sha256: &str) -> String {
+        format!("{}sha256/{sha256}", self.config.release_prefix())
+    }
+
+    /// Copies the current version of the upload `key` into the release, by its
+    /// digest; `None` if there is no such object. A copy of the same bytes made
+    /// before (another release, a pin run again) is kept, not made again.
+    async fn copy(&self, key: &str) -> Result<Option<ArtifactObject>, ArtifactError> {
+        let Some(version) = self.objects.head(key).await? else {
+            return Ok(None);
+        };
+        self.copy_version(key, &version).await
+    }
+
+    /// Copies version `version` of the upload `key` into the release, by its digest.
+    async fn copy_version(
+        &self,
+        key: &str,
+        version: &Version,
+    ) -> Result<Option<ArtifactObject>, ArtifactError> {
+        // Every read from here on names the version just seen: what is hashed is
+        // what is copied, whatever the build writes meanwhile.
+        let Some((sha256, _)) = self.objects.digest(key, version.id.as_deref()).await? else {
+            return Ok(None);
+        };
+        let release = self.key_of(&sha256);
+        let copied = match self.objects.head(&release).await? {
+            Some(existing) => existing,
+            None => match self
+                .objects
+                .copy(key, version.id.as_deref(), &release)
+                .await
+            {
+                Ok(copied) => copied,
+                // Copied meanwhile by an overlapping pin: the same bytes.
+                Err(ObjectError::PreconditionFailed { .. }) => {
+                    self.objects
+                        .head(&release)
+                        .await?
+                        .ok_or_else(|| gone(self.config, &release))?
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
+        Ok(Some(ArtifactObject {
+            key: release,
+            etag: copied.etag,
+            version: copied.id,
+            sha256: Some(sha256),
+        }))
+    }
+
+    /// Writes `body`, made by Sluice, into the release by its digest.
+    async fn write(&self, body: Vec<u8>) -> Result<ArtifactObject, ArtifactError> {
+        let sha256 = sha256_hex(&body);
+        let key = self.key_of(&sha256);
+        if self.objects.head(&key).await?.is_none() {
+            match self.objects.put(&key, body, Condition::Absent).await {
+                Ok(()) | Err(ObjectError::PreconditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let Some(written) = self.objects.head(&key).await? else {
+            return Err(gone(self.config, &key));
+        };
+        Ok(ArtifactObject {
+            key,
+            etag: written.etag,
+            version: written.id,
+            sha256: Some(sha256),
+        })
+    }
+
+    /// Records the release's manifest, written by content like every object of the
+    /// release: the commit, the build, and every object by digest and version.
+    async fn manifest(
+        &self,
+        execution: &Execution,
+        upload: &str,
+        artifact: &Artifact,
+    ) -> Result<ArtifactObject, ArtifactError> {
+        let manifest = serde_json::json!({
+            "pipeline": self.config.pipeline.name,
+            "execution": execution.id,
+            "commit": execution.commit.id,
+            "build": execution.build.id,
+            "upload": upload,
+            "artifact": artifact,
+        });
+        let body = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| unusable(format!("the release's manifest cannot be written: {e}")))?;
+        self.write(body).await
+    }
+}
+
+/// Every file of the folders the site stages deploy, copied into the release.
 async fn pin_site<O: ObjectStore>(
-    objects: &O,
-    config: &Config,
+    releases: &Releases<'_, O>,
     prefix: &str,
 ) -> Result<Vec<SiteObject>, ArtifactError> {
+    let (objects, config) = (releases.objects, releases.config);
     let mut folders: Vec<&str> = config
         .pipeline
         .stages
@@ -272,24 +369,27 @@ async fn pin_site<O: ObjectStore>(
         for key in keys {
             // Gone between the listing and now: the build's files are still being
             // written or were removed; either way this is not what was built.
-            let Some(v) = objects.head(&key).await? else {
-                return Err(unusable(format!(
-                    "{} disappeared while the artifact was recorded",
-                    s3_url(config, &key)
-                )));
+            let Some(size) = objects.head(&key).await?.map(|v| v.size) else {
+                return Err(gone(config, &key));
+            };
+            let Some(object) = releases.copy(&key).await? else {
+                return Err(gone(config, &key));
             };
             site.push(SiteObject {
                 path: key[prefix.len()..].to_owned(),
-                size: v.size,
-                object: ArtifactObject {
-                    key,
-                    etag: v.etag,
-                    version: v.id,
-                },
+                size,
+                object,
             });
         }
     }
     Ok(site)
+}
+
+fn gone(config: &Config, key: &str) -> ArtifactError {
+    unusable(format!(
+        "{} disappeared while the artifact was recorded",
+        s3_url(config, key)
+    ))
 }
 
 /// Checks that the objects the template points to are still the ones the build
@@ -504,54 +604,5 @@ mod tests {
             boundary_parameter(template, &staging(), Some(BOUNDARY)).unwrap(),
             None
         );
-    }
-
-    #[test]
-    fn locations_in_the_bucket_are_found_in_every_form() {
-        let template: Yaml = serde_yaml_ng::from_str(
-            r#"
-Resources:
-  Fn:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: s3://art/artifacts/p/1/code/abc
-  Raw:
-    Type: AWS::Lambda::Function
-    Properties:
-      Code: {S3Bucket: art, S3Key: artifacts/p/1/code/def}
-  Nested:
-    Type: AWS::CloudFormation::Stack
-    Properties:
-      TemplateURL: https://s3.eu-west-1.amazonaws.com/art/artifacts/p/1/code/ghi.template
-  Api:
-    Type: AWS::Serverless::Api
-    Properties:
-      DefinitionUri: https://art.s3.amazonaws.com/artifacts/p/1/code/jkl
-  Layer:
-    Type: AWS::Serverless::LayerVersion
-    Properties:
-      ContentUri: !Sub s3://art/artifacts/p/1/code/mno
-  Elsewhere:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: s3://someone-else/key
-"#,
-        )
-        .unwrap();
-        let mut keys = Vec::new();
-        referenced_keys(&template, "art", &mut keys);
-        keys.sort();
-        assert_eq!(
-            keys,
-            [
-                "artifacts/p/1/code/abc",
-                "artifacts/p/1/code/def",
-                "artifacts/p/1/code/ghi.template",
-                "artifacts/p/1/code/jkl",
-                "artifacts/p/1/code/mno"
-            ]
-        );
-        assert_eq!(key_in_bucket("s3://artful/x", "art"), None);
-        assert_eq!(key_in_bucket("https://evil.example/art/x", "art"), None);
     }
 }

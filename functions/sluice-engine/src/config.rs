@@ -589,9 +589,30 @@ impl Config {
         })
     }
 
-    /// Where the build of execution `id` leaves its artifacts.
-    pub fn artifact_prefix(&self, id: &sluice_core::ExecutionId) -> String {
-        format!("artifacts/{}/{id}/", self.pipeline.name)
+    /// Where the build of `execution` uploads its artifact: a folder named by the
+    /// execution and its secret upload token, which no other build can find (the
+    /// build role may not list the bucket).
+    pub fn artifact_prefix(&self, execution: &sluice_core::Execution) -> String {
+        format!("{}/{}/", self.upload_path(), Self::upload_name(execution))
+    }
+
+    /// The folder of all uploads of this pipeline's builds.
+    pub fn upload_path(&self) -> String {
+        format!("artifacts/{}", self.pipeline.name)
+    }
+
+    /// The name of `execution`'s upload folder in `upload_path`.
+    pub fn upload_name(execution: &sluice_core::Execution) -> String {
+        match &execution.build.upload {
+            Some(upload) => format!("{}-{upload}", execution.id),
+            None => execution.id.to_string(),
+        }
+    }
+
+    /// Where releases live: copies of what builds uploaded, by content, written only
+    /// by Sluice's functions, and the only objects any stage deploys.
+    pub fn release_prefix(&self) -> String {
+        format!("releases/{}/", self.pipeline.name)
     }
 }
 

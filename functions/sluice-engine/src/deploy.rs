@@ -3,7 +3,7 @@
 
 use sluice_adapters::ObjectStore;
 use sluice_adapters::aws::{AwsError, chain};
-use sluice_adapters::builder::{BuildRequest, Builder};
+use sluice_adapters::builder::{BuildRequest, Builder, Upload};
 use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::{ChangeSetState, Deployer, ExecutionOutcome, Target};
 use sluice_adapters::notifier::Notifier;
@@ -11,6 +11,7 @@ use sluice_core::{Acquired, Command, Event, Execution, ExecutionId, Stage, Stage
 use tracing::{info, warn};
 
 use crate::artifacts::{self, ArtifactError};
+use crate::config::Config;
 use crate::engine::{Engine, EngineError};
 
 impl<O, B, D, N, C> Engine<O, B, D, N, C>
@@ -173,10 +174,15 @@ where
                 ("SLUICE_ARTIFACT_BUCKET".into(), self.config.bucket.clone()),
                 (
                     "SLUICE_ARTIFACT_PREFIX".into(),
-                    self.config.artifact_prefix(&execution.id),
+                    self.config.artifact_prefix(execution),
                 ),
             ],
             buildspec: None,
+            upload: Some(Upload {
+                bucket: self.config.bucket.clone(),
+                path: self.config.upload_path(),
+                name: Config::upload_name(execution),
+            }),
         };
         let event = match self.builder.start_build(request).await {
             Ok(build) => {

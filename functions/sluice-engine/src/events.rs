@@ -142,7 +142,7 @@ pub fn decode_push(value: Value, pipeline: &Pipeline) -> Result<Push, BadEvent> 
 pub enum BuildChange {
     Ours {
         execution: ExecutionId,
-        event: Event,
+        event: Box<Event>,
     },
     /// One of the project's builds whose event does not name its execution: AWS does
     /// not promise that StartBuild's environment overrides appear in the event, so
@@ -326,7 +326,10 @@ pub fn decode_build(mut value: Value, project: &str) -> Result<BuildChange, BadE
         None => event,
         Some(stage) => test_event(stage, event),
     };
-    Ok(BuildChange::Ours { execution, event })
+    Ok(BuildChange::Ours {
+        execution,
+        event: Box::new(event),
+    })
 }
 
 /// A build's event as the event of the stage's post-deploy test that the build is.
@@ -552,7 +555,7 @@ mod tests {
 
     fn ours(value: Value) -> (ExecutionId, Event) {
         match decode_build(value, "hello-api-build").unwrap() {
-            BuildChange::Ours { execution, event } => (execution, event),
+            BuildChange::Ours { execution, event } => (execution, *event),
             other => panic!("{other:?}"),
         }
     }

@@ -101,6 +101,7 @@ where
                 branch_head: head,
                 released_by: None,
                 delivery: Some(delivery),
+                upload: Some(crate::token::upload()),
             };
             let created = self
                 .store
@@ -213,7 +214,7 @@ where
     pub async fn on_build(&self, value: Value) -> Result<(), EngineError> {
         let (execution, event) =
             match events::decode_build(value, &self.config.build_project).map_err(refuse)? {
-                BuildChange::Ours { execution, event } => (execution, event),
+                BuildChange::Ours { execution, event } => (execution, *event),
                 BuildChange::Unnamed { build_id } => {
                     let reports = self.builder.builds(vec![build_id.clone()]).await?;
                     let report = reports.into_iter().find(|r| r.id == build_id);

@@ -13,6 +13,7 @@ pub mod measure;
 pub mod messages;
 pub mod operator;
 pub mod paths;
+pub mod release;
 pub mod site;
 pub mod token;
 pub mod verify;

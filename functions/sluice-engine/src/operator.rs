@@ -354,6 +354,7 @@ where
             branch_head: None,
             released_by: Some(caller.to_owned()),
             delivery: None,
+            upload: Some(crate::token::upload()),
         };
         let created = self.store.create(pipeline, push, self.now()).await?;
         let id = created.execution.id.clone();

@@ -11,6 +11,14 @@ pub fn generate() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A build's upload secret: 128 random bits as 32 lowercase hex digits, which no
+/// other build can guess (see `Build::upload`).
+pub fn upload() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Whether `text` has the shape of a token (43 URL-safe base64 characters).
 pub fn is_well_formed(text: &str) -> bool {
     text.len() == 43

@@ -77,6 +77,7 @@ where
             idempotency_token: execution.test_token(stage),
             environment,
             buildspec: Some(test.buildspec.clone()),
+            upload: None,
         };
         let event = match self.builder.start_build(request).await {
             Ok(build) => {

@@ -502,7 +502,13 @@ impl Sim {
             self.send(Function::Build, event);
             return;
         }
-        let prefix = self.engine.config.artifact_prefix(&execution);
+        // Where the build was told to upload, as a real build is.
+        let prefix = request
+            .environment
+            .iter()
+            .find(|(name, _)| name == "SLUICE_ARTIFACT_PREFIX")
+            .map(|(_, prefix)| prefix.clone())
+            .expect("a build is told where to upload");
         let template = template_of(&request.source_version, &mut self.rng);
         let commit = &request.source_version;
         let mut files = vec![

@@ -202,8 +202,9 @@ impl World {
     }
 
     pub fn of(config: Config) -> Self {
-        let fakes = Fakes::new();
+        let mut fakes = Fakes::new();
         let objects = MemoryObjects::new();
+        fakes.deployer = fakes.deployer.fetching_code_from(objects.clone());
         let engine = fakes.engine_of(
             config,
             objects.clone(),
@@ -313,7 +314,8 @@ impl World {
 
     /// What a build leaves behind: the template and the stage configurations.
     pub async fn upload_artifacts(&self, execution: &ExecutionId, template: &str) {
-        let prefix = self.engine.config.artifact_prefix(execution);
+        let execution = self.execution(execution).await;
+        let prefix = self.engine.config.artifact_prefix(&execution);
         let files = [
             ("packaged.yaml", template.to_owned()),
             (
@@ -333,7 +335,7 @@ impl World {
     /// What the build of a site leaves: `files` (path, content) under `site/`; then
     /// the build succeeds.
     pub async fn site_built(&self, execution: &Execution, files: &[(&str, &str)]) {
-        let prefix = self.engine.config.artifact_prefix(&execution.id);
+        let prefix = self.engine.config.artifact_prefix(execution);
         for (path, body) in files {
             self.put(&format!("{prefix}site/{path}"), body.as_bytes())
                 .await;
