@@ -8,4 +8,5 @@ pub mod metrics;
 pub mod operate;
 pub mod render;
 pub mod report;
+pub mod verify;
 pub mod watch;

@@ -71,6 +71,13 @@ enum Command {
         /// The execution's id, as `sluice status` prints it.
         execution: String,
     },
+    /// Whether a stage runs exactly its live release: the stack's template, and each
+    /// Lambda function's code by SHA-256, against the release's manifest. Exits 1 and
+    /// names each resource that differs.
+    Verify {
+        /// The stage, such as `production`.
+        stage: String,
+    },
     /// Follow an execution until it ends (the newest if none is named): a line for each
     /// step and each stage's status as it changes. Exits 0 if it was delivered to every
     /// stage, 1 if it failed, was rejected, expired or was cancelled, 2 if a newer
@@ -475,6 +482,7 @@ async fn run(cli: Cli) -> Result<String> {
         return Ok(format!("{}\n", answer.message));
     }
     let sdk = sluice_adapters::aws::sdk_config().await;
+    let bucket = cli.bucket.clone().unwrap_or_default();
     let store = state(cli.bucket, &cli.pipeline, &sdk)?;
     let now = chrono::Utc::now();
     match command {
@@ -574,6 +582,22 @@ async fn run(cli: Cli) -> Result<String> {
                     "pipeline {} has no execution {id}; `sluice status` lists the newest",
                     cli.pipeline
                 ),
+            }
+        }
+        Command::Verify { stage } => {
+            let stage = sluice_core::StageName::parse(&stage).with_context(|| {
+                format!("{stage:?} is not a stage name (such as staging or production)")
+            })?;
+            let executions = store.recent(200).await?;
+            let objects = S3Objects::new(s3_client(&sdk), bucket);
+            let (release, report) =
+                sluice::verify::verify(&sdk, &objects, &executions, &stage).await?;
+            let text = sluice::verify::render(&stage, &release, &report);
+            if report.differs.is_empty() {
+                Ok(text)
+            } else {
+                print!("{text}");
+                bail!("{stage} does not run exactly its release")
             }
         }
         Command::Logs { execution } => {

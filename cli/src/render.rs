@@ -142,6 +142,14 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
             "Rollback    deploys again what execution {source} built"
         );
     }
+    if let Some(manifest) = e.artifact.as_ref().and_then(|a| a.manifest.as_ref()) {
+        let _ = writeln!(
+            out,
+            "Release     manifest sha256 {} ({} objects; `sluice verify STAGE` compares a stage with it)",
+            manifest.sha256.as_deref().unwrap_or("-"),
+            e.artifact.as_ref().map_or(0, |a| a.objects().count())
+        );
+    }
     let _ = write!(
         out,
         "Build       {} {}",

@@ -338,6 +338,67 @@ async fn the_example_goes_through_dev_and_staging_then_is_approved_in_a_browser_
             "{stack}"
         );
     }
+    production_runs_its_release_until_changed_by_hand(&run.local).await;
+}
+
+/// `sluice verify production`: the stage runs exactly its release, until someone
+/// changes a function's code outside Sluice, which it then names.
+async fn production_runs_its_release_until_changed_by_hand(local: &Local) {
+    let stage = sluice_core::StageName::parse("production").unwrap();
+    let bucket = local.outputs["ArtifactBucketName"].clone();
+    let objects =
+        sluice_adapters::S3Objects::new(sluice_adapters::aws::s3_client(&local.sdk), bucket);
+    let executions = local.store().unwrap().recent(200).await.unwrap();
+    let (release, report) = sluice::verify::verify(&local.sdk, &objects, &executions, &stage)
+        .await
+        .expect("verify production");
+    let shown = sluice::verify::render(&stage, &release, &report);
+    assert!(report.differs.is_empty(), "{shown}");
+    assert!(
+        report.held.iter().any(|h| h.starts_with("HelloFunction (")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("approved for production by Grace Approver"),
+        "{shown}"
+    );
+    let cloudformation = aws_sdk_cloudformation::Client::new(&local.sdk);
+    let function = cloudformation
+        .describe_stack_resource()
+        .stack_name("hello-api-production")
+        .logical_resource_id("HelloFunction")
+        .send()
+        .await
+        .expect("the function's resource");
+    let name = function
+        .stack_resource_detail()
+        .and_then(|d| d.physical_resource_id())
+        .expect("the function's name")
+        .to_owned();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("bootstrap", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut zip, b"#!/bin/sh\necho changed by hand\n").unwrap();
+    let package = zip.finish().unwrap().into_inner();
+    aws_sdk_lambda::Client::new(&local.sdk)
+        .update_function_code()
+        .function_name(&name)
+        .zip_file(aws_sdk_lambda::primitives::Blob::new(package))
+        .send()
+        .await
+        .expect("change the code by hand");
+    let (_, report) = sluice::verify::verify(&local.sdk, &objects, &executions, &stage)
+        .await
+        .expect("verify production again");
+    let shown = sluice::verify::render(&stage, &release, &report);
+    assert!(
+        report
+            .differs
+            .iter()
+            .any(|d| d.starts_with(&format!("HelloFunction ({name}) runs code with sha256"))),
+        "{shown}"
+    );
+    assert!(shown.contains("NOT VERIFIED"), "{shown}");
 }
 
 async fn stack_parameter(local: &Local, stack: &str, key: &str) -> Option<String> {

@@ -449,6 +449,8 @@ struct Cfn {
     failures: BTreeMap<String, String>,
     /// The code each stack's functions run, by logical id.
     running: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    /// Every fetch of code: the stack, the template that named it, the code.
+    fetched: Vec<(String, String, BTreeMap<String, Vec<u8>>)>,
 }
 
 /// The code of each function `template` names, read as Lambda reads it: by bucket
@@ -556,6 +558,12 @@ impl MemoryDeployer {
             .unwrap_or_default()
     }
 
+    /// Every time a stack's functions fetched their code (a deployment, or
+    /// CloudFormation's rollback of one): the stack, the template, the code.
+    pub fn fetched_code(&self) -> Vec<(String, String, BTreeMap<String, Vec<u8>>)> {
+        lock(&self.cfn).fetched.clone()
+    }
+
     /// Stack `stack` has output `key` = `value`.
     pub fn set_output(&self, stack: &str, key: &str, value: &str) {
         lock(&self.cfn)
@@ -653,6 +661,8 @@ impl MemoryDeployer {
             };
             if let Some(running) = running {
                 let code = fetch_code(objects, &running);
+                cfn.fetched
+                    .push((stack.to_owned(), running.clone(), code.clone()));
                 cfn.running.insert(stack.to_owned(), code);
             }
         }

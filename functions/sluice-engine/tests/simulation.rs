@@ -158,6 +158,8 @@ const STEPS: usize = 160;
 
 struct Sim {
     rng: fastrand::Rng,
+    /// Set in runs with a hostile build: its random source.
+    hostile: Option<fastrand::Rng>,
     engine: SimEngine,
     objects: MemoryObjects,
     builder: MemoryBuilder,
@@ -206,19 +208,40 @@ fn bad(commit: &str) -> bool {
 
 /// The template a commit's build leaves: sometimes one that CloudFormation refuses,
 /// or one whose deployment rolls back.
-fn template_of(commit: &str, rng: &mut fastrand::Rng) -> String {
-    match rng.u32(0..100) {
+/// The template a build of `commit` leaves, its function's code uploaded under
+/// `prefix`; now and then one whose change set or deployment fails.
+fn template_of(commit: &str, prefix: &str, rng: &mut fastrand::Rng) -> String {
+    let description = match rng.u32(0..100) {
         0..4 => format!("template of {commit} {FAIL_CHANGE_SET}"),
         4..9 => format!("template of {commit} {FAIL_DEPLOY}"),
         _ => format!("template of {commit}"),
-    }
+    };
+    template_with_code(&description, &format!("{prefix}code/fn.zip"))
 }
+
+fn template_with_code(description: &str, code: &str) -> String {
+    format!(
+        "Description: {description}\nResources:\n  HelloFunction:\n    \
+         Type: AWS::Serverless::Function\n    Properties:\n      \
+         CodeUri: s3://sluice-artifacts/{code}\n"
+    )
+}
+
+/// What a hostile build writes over code it can reach.
+const FORGED: &[u8] = b"forged code";
 
 impl Sim {
     fn new(seed: u64) -> Self {
-        let fakes = Fakes::new();
+        let mut fakes = Fakes::new();
         let objects = MemoryObjects::new();
+        fakes.deployer = fakes.deployer.fetching_code_from(objects.clone());
         let mut rng = fastrand::Rng::with_seed(seed);
+        // A third of the runs: a hostile build loops beside the pipeline, writing
+        // over every upload it can reach (its own random source, so that the runs
+        // of every other seed stay as they were).
+        let hostile = seed
+            .is_multiple_of(3)
+            .then(|| fastrand::Rng::with_seed(seed ^ 0x0bad_b01d));
         // A third of the runs: a pipeline fed by part of its repository.
         let filtered = rng.u32(0..3) == 0;
         // A quarter: production is a static site, deployed to its bucket.
@@ -281,6 +304,7 @@ impl Sim {
         );
         Self {
             rng,
+            hostile,
             engine,
             objects,
             builder: fakes.builder,
@@ -509,10 +533,11 @@ impl Sim {
             .find(|(name, _)| name == "SLUICE_ARTIFACT_PREFIX")
             .map(|(_, prefix)| prefix.clone())
             .expect("a build is told where to upload");
-        let template = template_of(&request.source_version, &mut self.rng);
+        let template = template_of(&request.source_version, &prefix, &mut self.rng);
         let commit = &request.source_version;
         let mut files = vec![
             ("packaged.yaml".to_owned(), template),
+            ("code/fn.zip".to_owned(), format!("code of {commit}")),
             (
                 "production.json".to_owned(),
                 r#"{"Parameters": {}}"#.to_owned(),
@@ -671,6 +696,31 @@ impl Sim {
         });
     }
 
+    /// The hostile build writes over an execution's upload where it can be guessed
+    /// to be (from its id), and, as if it had found it, over the real one once the
+    /// release is pinned: neither may ever run.
+    async fn attack(&mut self) {
+        let executions = self.engine.store.recent(20).await.unwrap_or_default();
+        let Some(rng) = self.hostile.as_mut() else {
+            return;
+        };
+        if executions.is_empty() {
+            return;
+        }
+        let victim = &executions[rng.usize(..executions.len())];
+        let guessed = format!("artifacts/hello/{}/", victim.id);
+        let forged = format!("{guessed}code/fn.zip");
+        self.objects.overwrite(&forged, FORGED.to_vec());
+        let template = template_with_code(&format!("template of {}", victim.commit.id), &forged);
+        self.objects
+            .overwrite(&format!("{guessed}packaged.yaml"), template.into_bytes());
+        if victim.artifact.is_some() {
+            let upload = self.engine.config.artifact_prefix(victim);
+            self.objects
+                .overwrite(&format!("{upload}code/fn.zip"), FORGED.to_vec());
+        }
+    }
+
     /// Staging's errors alarm goes off, or quiets down; its state change is sent.
     fn flip_alarm(&mut self) {
         let state = if self.rng.bool() { "ALARM" } else { "OK" };
@@ -697,6 +747,9 @@ impl Sim {
         let rate = self.rng.u32(0..30);
         self.chaos(rate);
         for _ in 0..STEPS {
+            if self.hostile.as_mut().is_some_and(|r| r.u32(0..4) == 0) {
+                self.attack().await;
+            }
             match self.rng.u32(0..100) {
                 0..8 if self.pushed < PUSHES => self.push(),
                 0..40 => self.deliver(false).await,
@@ -910,19 +963,36 @@ async fn check(sim: &Sim) -> Result<(), String> {
                 .and_then(|a| a.decision.as_ref())
                 .is_some_and(|d| d.approved)
         };
-        let owner = by_id
+        // Releases are by content: the same bytes may belong to several executions,
+        // and one of them approved is the bytes approved.
+        let owners: Vec<&Execution> = executions
             .iter()
-            .find(|(id, _)| key.contains(&format!("/{id}/site/")))
-            .map(|(_, e)| *e)
-            .ok_or_else(|| format!("{key} was deployed to {SITE} but belongs to no execution"))?;
-        let approved = approved_here(owner)
-            || executions
-                .iter()
-                .any(|r| r.rollback_of.as_ref() == Some(&owner.id) && approved_here(r));
+            .filter(|e| {
+                e.artifact
+                    .as_ref()
+                    .is_some_and(|a| a.site.iter().any(|s| s.object.key == key))
+            })
+            .collect();
+        if owners.is_empty() {
+            return Err(format!(
+                "{key} was deployed to {SITE} but belongs to no execution"
+            ));
+        }
+        let approved = owners.iter().any(|owner| {
+            approved_here(owner)
+                || executions
+                    .iter()
+                    .any(|r| r.rollback_of.as_ref() == Some(&owner.id) && approved_here(r))
+        });
         if !approved {
             return Err(format!(
-                "{} deployed {key} to production's site without an approval",
-                owner.id
+                "{key} went to production's site without an approval of any execution it \
+                 belongs to ({})",
+                owners
+                    .iter()
+                    .map(|o| o.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     }
@@ -1057,10 +1127,19 @@ async fn check(sim: &Sim) -> Result<(), String> {
         let served = sim.deployer.site(SITE);
         if let Some(newest) = newest {
             let built = newest.rollback_of.as_ref().unwrap_or(&newest.id);
-            let from = format!("/{built}/site/");
+            // Each file served is the release's copy of that path, by content.
+            let release: BTreeMap<&str, &str> = by_id
+                .get(built)
+                .and_then(|e| e.artifact.as_ref())
+                .map(|a| {
+                    a.site_files("site")
+                        .map(|(path, o)| (path, o.object.key.as_str()))
+                        .collect()
+                })
+                .unwrap_or_default();
             let stray: Vec<_> = served
                 .iter()
-                .filter(|(_, o)| !o.source.as_deref().is_some_and(|k| k.contains(&from)))
+                .filter(|(path, o)| o.source.as_deref() != release.get(path.as_str()).copied())
                 .map(|(key, o)| (key, o.source.clone()))
                 .collect();
             if !stray.is_empty() || !served.contains_key("index.html") {
@@ -1129,6 +1208,30 @@ async fn check(sim: &Sim) -> Result<(), String> {
                     s.reason, o.id
                 ));
             }
+        }
+    }
+
+    // Every byte a stage ever ran is a byte pinned for an execution of the commit
+    // whose template named it: nothing a build wrote after its pin, or over another
+    // execution's upload, ever runs (nor does CloudFormation's rollback fetch it).
+    for (stack, template, code) in sim.deployer.fetched_code() {
+        let Some(bytes) = code.get("HelloFunction") else {
+            return Err(format!("{stack} deployed no code with {template:?}"));
+        };
+        let digest = sluice_adapters::sha256_hex(bytes);
+        let pinned = executions.iter().any(|e| {
+            template.contains(&format!("template of {}", e.commit.id))
+                && e.artifact.as_ref().is_some_and(|a| {
+                    a.functions
+                        .iter()
+                        .any(|(id, sha)| id == "HelloFunction" && *sha == digest)
+                })
+        });
+        if bytes == FORGED || !pinned {
+            return Err(format!(
+                "{stack} ran {:?}, which no execution of its template pinned ({template:?})",
+                String::from_utf8_lossy(bytes)
+            ));
         }
     }
 
