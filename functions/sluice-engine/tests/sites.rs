@@ -38,14 +38,25 @@ fn stage(name: &str) -> StageName {
 }
 
 /// The artifact key each of the bucket's objects was copied from ("" if not Sluice's).
-fn sources(world: &World, bucket: &str) -> Vec<(String, String)> {
+/// Each file `bucket` serves, with the path in the build's site of the release
+/// copy it was copied from.
+async fn sources(world: &World, bucket: &str) -> Vec<(String, String)> {
+    let executions = world.executions().await;
+    let path_of = |key: &str| {
+        executions
+            .iter()
+            .filter_map(|e| e.artifact.as_ref())
+            .flat_map(|a| a.site_files("site"))
+            .find(|(_, o)| o.object.key == key)
+            .map(|(path, _)| path.to_owned())
+            .unwrap_or_else(|| format!("not a release copy: {key}"))
+    };
     world
         .deployer
         .site(bucket)
         .into_iter()
         .map(|(key, o)| {
-            let from = o.source.unwrap_or_default();
-            let from = from.rsplit("/site/").next().unwrap_or_default().to_owned();
+            let from = path_of(o.source.as_deref().unwrap_or_default());
             (key, from)
         })
         .collect()
@@ -124,7 +135,7 @@ async fn a_site_reaches_staging_then_waits_with_its_file_changes_and_deploys_onc
     let done = world.execution(&execution.id).await;
     assert_eq!(done.status, Status::Succeeded, "{:?}", done.timeline);
     assert_eq!(
-        sources(&world, PRODUCTION_SITE),
+        sources(&world, PRODUCTION_SITE).await,
         [
             (
                 "assets/app.3f9a2b1c.js".into(),
@@ -238,14 +249,13 @@ async fn a_rollback_of_a_site_restores_the_previous_files() {
     assert_eq!(done.status, Status::Succeeded, "{:?}", done.timeline);
     assert_eq!(keys(&world), ["index.html", "one.css"]);
     let index = &world.deployer.site(STAGING_SITE)["index.html"];
-    assert!(
-        index
-            .source
-            .as_deref()
-            .is_some_and(|s| s.contains(first.id.as_str())),
-        "{:?}",
-        index.source
-    );
+    let first = world.execution(&first.id).await;
+    let first_index = first
+        .artifact
+        .as_ref()
+        .and_then(|a| a.site_files("site").find(|(path, _)| *path == "index.html"))
+        .map(|(_, o)| o.object.key.clone());
+    assert_eq!(index.source, first_index);
 }
 
 #[tokio::test]
