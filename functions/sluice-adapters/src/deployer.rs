@@ -309,7 +309,51 @@ pub fn means_no_changes(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
 }
 
-fn to_change(change: &aws_sdk_cloudformation::types::Change) -> Option<ResourceChange> {
+/// How deep nested stacks are followed, and how many changes are kept in all: a
+/// stack holds at most 500 resources, and the approval lists every change.
+const NESTED_DEPTH: usize = 5;
+const CHANGES_MAX: usize = 2_000;
+
+/// A change, and the change set of the nested stack it is, if it is one.
+pub type Described = (ResourceChange, Option<String>);
+
+/// Where a nested stack's change set is described: CloudFormation, or a test's map.
+pub trait NestedChangeSets: Sync {
+    /// The changes of the nested stack's change set `id`.
+    fn describe(&self, id: &str) -> impl Future<Output = Result<Vec<Described>, AwsError>> + Send;
+}
+
+/// Every change of a change set, each nested stack's changes right after the stack's
+/// own, at most `NESTED_DEPTH` stacks deep and `CHANGES_MAX` changes in all.
+pub async fn with_nested<N: NestedChangeSets>(
+    top: Vec<Described>,
+    nested: &N,
+) -> Result<Vec<ResourceChange>, AwsError> {
+    let mut out = Vec::new();
+    // Depth first, in CloudFormation's order: a stack of what is left to list.
+    let mut pending: Vec<(Described, Option<String>, usize)> =
+        top.into_iter().rev().map(|d| (d, None, 0)).collect();
+    while let Some(((mut change, inner), stack, depth)) = pending.pop() {
+        if out.len() >= CHANGES_MAX {
+            break;
+        }
+        change.stack = stack;
+        if let Some(id) = inner.filter(|_| depth < NESTED_DEPTH) {
+            let path = change.path();
+            let inner = nested.describe(&id).await?;
+            pending.extend(
+                inner
+                    .into_iter()
+                    .rev()
+                    .map(|d| (d, Some(path.clone()), depth + 1)),
+            );
+        }
+        out.push(change);
+    }
+    Ok(out)
+}
+
+fn to_change(change: &aws_sdk_cloudformation::types::Change) -> Option<Described> {
     use aws_sdk_cloudformation::types::{ChangeAction as A, Replacement as R};
     let rc = change.resource_change()?;
     let action = match rc.action()? {
@@ -324,12 +368,49 @@ fn to_change(change: &aws_sdk_cloudformation::types::Change) -> Option<ResourceC
         Some(R::Conditional) => Replacement::Conditional,
         _ => Replacement::Never,
     };
-    Some(ResourceChange {
+    let nested = rc
+        .change_set_id()
+        .filter(|_| rc.resource_type() == Some("AWS::CloudFormation::Stack"))
+        .map(str::to_owned);
+    let change = ResourceChange {
         logical_id: rc.logical_resource_id().unwrap_or("?").to_owned(),
         resource_type: rc.resource_type().unwrap_or("?").to_owned(),
         action,
         replacement,
-    })
+        stack: None,
+    };
+    Some((change, nested))
+}
+
+impl NestedChangeSets for aws_sdk_cloudformation::Client {
+    async fn describe(&self, id: &str) -> Result<Vec<Described>, AwsError> {
+        nested_changes(self, id).await
+    }
+}
+
+/// The changes of a nested stack's change set, named by its id.
+async fn nested_changes(
+    client: &aws_sdk_cloudformation::Client,
+    id: &str,
+) -> Result<Vec<Described>, AwsError> {
+    let mut changes = Vec::new();
+    let mut next_token: Option<String> = None;
+    loop {
+        let output = client
+            .describe_change_set()
+            .change_set_name(id)
+            .set_next_token(next_token.take())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeChangeSet", e))?;
+        changes.extend(output.changes().iter().filter_map(to_change));
+        match output.next_token() {
+            Some(token) if !token.is_empty() && changes.len() < CHANGES_MAX => {
+                next_token = Some(token.to_owned());
+            }
+            _ => return Ok(changes),
+        }
+    }
 }
 
 impl Deployer for CloudFormation {
@@ -390,6 +471,9 @@ impl Deployer for CloudFormation {
             .capabilities(Capability::CapabilityIam)
             .capabilities(Capability::CapabilityNamedIam)
             .capabilities(Capability::CapabilityAutoExpand)
+            // Each nested stack gets its change set, so the approval shows what
+            // changes inside it, not only that the stack does.
+            .include_nested_stacks(true)
             .set_role_arn(spec.execution_role_arn.clone());
         call = match &spec.template {
             Template::Body(body) => call.template_body(body),
@@ -479,7 +563,10 @@ impl Deployer for CloudFormation {
             }
             match output.next_token() {
                 Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => return Ok(ChangeSetState::Ready { id, changes }),
+                _ => {
+                    let changes = with_nested(changes, &client).await?;
+                    return Ok(ChangeSetState::Ready { id, changes });
+                }
             }
         }
     }
@@ -682,5 +769,78 @@ impl Deployer for CloudFormation {
             }));
         }
         Ok(states)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(id: &str, kind: &str, action: ChangeAction) -> ResourceChange {
+        ResourceChange {
+            logical_id: id.into(),
+            resource_type: kind.into(),
+            action,
+            replacement: Replacement::Never,
+            stack: None,
+        }
+    }
+
+    /// Nested change sets by id, as CloudFormation describes them.
+    struct Nested(BTreeMap<&'static str, Vec<Described>>);
+
+    impl NestedChangeSets for Nested {
+        async fn describe(&self, id: &str) -> Result<Vec<Described>, AwsError> {
+            self.0.get(id).cloned().ok_or_else(|| {
+                AwsError::service("DescribeChangeSet", "ChangeSetNotFound", id, false)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_nested_stacks_changes_are_listed_under_it_in_order() {
+        const STACK: &str = "AWS::CloudFormation::Stack";
+        let top = vec![
+            (
+                change("Api", STACK, ChangeAction::Modify),
+                Some("cs-api".to_owned()),
+            ),
+            (
+                change("Table", "AWS::DynamoDB::Table", ChangeAction::Add),
+                None,
+            ),
+        ];
+        let mut replaced = change("Fn", "AWS::Lambda::Function", ChangeAction::Modify);
+        replaced.replacement = Replacement::Always;
+        let nested = Nested(BTreeMap::from([
+            (
+                "cs-api",
+                vec![
+                    (replaced, None),
+                    (
+                        change("Inner", STACK, ChangeAction::Add),
+                        Some("cs-inner".into()),
+                    ),
+                ],
+            ),
+            (
+                "cs-inner",
+                vec![(change("Queue", "AWS::SQS::Queue", ChangeAction::Add), None)],
+            ),
+        ]));
+        let listed = with_nested(top, &nested).await.unwrap();
+        let paths: Vec<String> = listed.iter().map(ResourceChange::path).collect();
+        assert_eq!(
+            paths,
+            ["Api", "Api/Fn", "Api/Inner", "Api/Inner/Queue", "Table"]
+        );
+        assert_eq!(listed[1].replacement, Replacement::Always);
+        assert_eq!(listed[1].stack.as_deref(), Some("Api"));
+        // A nested change set that cannot be described is not silently left out.
+        let missing = vec![(
+            change("Api", STACK, ChangeAction::Modify),
+            Some("gone".into()),
+        )];
+        assert!(with_nested(missing, &nested).await.is_err());
     }
 }

@@ -449,6 +449,8 @@ struct Cfn {
     failures: BTreeMap<String, String>,
     /// The code each stack's functions run, by logical id.
     running: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    /// What CloudFormation reports inside each stack's nested stacks, by stack.
+    nested: BTreeMap<String, Vec<ResourceChange>>,
     /// Every fetch of code: the stack, the template that named it, the code.
     fetched: Vec<(String, String, BTreeMap<String, Vec<u8>>)>,
 }
@@ -547,6 +549,12 @@ impl MemoryDeployer {
     pub fn fetching_code_from(mut self, objects: crate::MemoryObjects) -> Self {
         self.code = Some(objects);
         self
+    }
+
+    /// The next change sets of `stack` also list `changes`, as CloudFormation lists
+    /// the changes inside nested stacks (`IncludeNestedStacks`).
+    pub fn set_nested_changes(&self, stack: &str, changes: Vec<ResourceChange>) {
+        lock(&self.cfn).nested.insert(stack.to_owned(), changes);
     }
 
     /// The code each function of `stack` runs now, by logical id.
@@ -834,7 +842,7 @@ impl Deployer for MemoryDeployer {
         } else {
             ChangeSetState::Ready {
                 id: id.clone(),
-                changes: vec![ResourceChange {
+                changes: std::iter::once(ResourceChange {
                     logical_id: "HelloFunction".into(),
                     resource_type: "AWS::Lambda::Function".into(),
                     action: if current.is_some() {
@@ -843,7 +851,10 @@ impl Deployer for MemoryDeployer {
                         ChangeAction::Add
                     },
                     replacement: Replacement::Never,
-                }],
+                    stack: None,
+                })
+                .chain(cfn.nested.get(&stack).cloned().unwrap_or_default())
+                .collect(),
             }
         };
         let worked_out = !cfn.slow;

@@ -26,6 +26,7 @@ fn change() -> ResourceChange {
         resource_type: "AWS::Lambda::Function".into(),
         action: ChangeAction::Modify,
         replacement: Replacement::Never,
+        stack: None,
     }
 }
 

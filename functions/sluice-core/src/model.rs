@@ -335,6 +335,20 @@ pub struct ResourceChange {
     pub resource_type: String,
     pub action: ChangeAction,
     pub replacement: Replacement,
+    /// For a change inside a nested stack: the logical ids of the stacks it is in,
+    /// outermost first, joined by `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
+}
+
+impl ResourceChange {
+    /// The resource as a person finds it: `Child/Resource` inside a nested stack.
+    pub fn path(&self) -> String {
+        match &self.stack {
+            Some(stack) => format!("{stack}/{}", self.logical_id),
+            None => self.logical_id.clone(),
+        }
+    }
 }
 
 /// A person's decision at a gate.

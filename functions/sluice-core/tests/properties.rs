@@ -138,6 +138,7 @@ fn valid_run(plan: &Plan) -> (Vec<(Event, Timestamp)>, Status) {
                     resource_type: "AWS::Lambda::Function".into(),
                     action: ChangeAction::Modify,
                     replacement: Replacement::Never,
+                    stack: None,
                 }];
                 let e = Event::ChangeSetReady {
                     stage: stage.clone(),

@@ -292,11 +292,7 @@ pub fn change_lines(changes: &[ResourceChange]) -> String {
     if changes.is_empty() {
         return "  (no resource changes)\n".into();
     }
-    let width = changes
-        .iter()
-        .map(|c| c.logical_id.len())
-        .max()
-        .unwrap_or(0);
+    let width = changes.iter().map(|c| c.path().len()).max().unwrap_or(0);
     let mut text = String::new();
     for c in changes.iter().take(CHANGES_LISTED) {
         let action = match c.action {
@@ -314,7 +310,8 @@ pub fn change_lines(changes: &[ResourceChange]) -> String {
         let _ = writeln!(
             text,
             "  {action:<7} {:<width$}  {}{replacement}",
-            c.logical_id, c.resource_type
+            c.path(),
+            c.resource_type
         );
     }
     if changes.len() > CHANGES_LISTED {
@@ -479,12 +476,14 @@ mod tests {
                 resource_type: "AWS::DynamoDB::Table".into(),
                 action: ChangeAction::Modify,
                 replacement: Replacement::Always,
+                stack: None,
             },
             ResourceChange {
                 logical_id: "HelloFunction".into(),
                 resource_type: "AWS::Lambda::Function".into(),
                 action: ChangeAction::Add,
                 replacement: Replacement::Never,
+                stack: None,
             },
         ]);
         assert!(

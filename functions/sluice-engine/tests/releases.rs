@@ -202,3 +202,41 @@ async fn a_template_with_foreign_code_or_a_foreign_nested_template_is_refused() 
         assert!(world.deployer.deploying().is_empty());
     }
 }
+
+/// A change inside a nested stack is shown under its stack in the approval email and
+/// on the page, a replacement flagged: not only "Modify Api (AWS::CloudFormation::Stack)".
+#[tokio::test]
+async fn a_nested_stacks_changes_are_shown_to_the_approver() {
+    use sluice_core::{ChangeAction, Replacement, ResourceChange};
+    let world = World::new();
+    world.deployer.set_nested_changes(
+        PRODUCTION,
+        vec![
+            ResourceChange {
+                logical_id: "Api".into(),
+                resource_type: "AWS::CloudFormation::Stack".into(),
+                action: ChangeAction::Modify,
+                replacement: Replacement::Never,
+                stack: None,
+            },
+            ResourceChange {
+                logical_id: "OrdersTable".into(),
+                resource_type: "AWS::DynamoDB::Table".into(),
+                action: ChangeAction::Modify,
+                replacement: Replacement::Always,
+                stack: Some("Api".into()),
+            },
+        ],
+    );
+    let a = built(&world, 1, b"code").await;
+    world.deliver_stack(world.settle(STAGING)).await.unwrap();
+    let email = &world.messages_about("approval needed")[0].body;
+    assert!(
+        email.contains("Api/OrdersTable  AWS::DynamoDB::Table  ** REPLACEMENT **"),
+        "{email}"
+    );
+    let (_, page) = world.review(&a.id).await;
+    let page = page.replace("<wbr>", "");
+    assert!(page.contains("Api/OrdersTable<br>"), "{page}");
+    assert!(page.contains("may be replaced"), "{page}");
+}

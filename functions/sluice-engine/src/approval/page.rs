@@ -157,7 +157,7 @@ pub(super) fn changes_table(execution: &Execution, stage: &StageName) -> String 
             html,
             "<tr{class}><td class=\"n\">{action}</td><td>{}<br><span class=\"t\">{}</span></td>\
              <td class=\"n\">{replacement}</td></tr>",
-            wrappable(&c.logical_id),
+            wrappable(&c.path()),
             wrappable(&c.resource_type)
         );
     }
