@@ -127,6 +127,16 @@ test('the functions that handle a finished build copy its uploads into releases,
     // Only into this pipeline's releases.
     await assertDenied(role, 's3:PutObject', here.elsewhere, {}, here.policy)
   }
+  // Only the sweeper removes a release, and only one of this pipeline (hourly, the
+  // ones no stage keeps); no function removes a version of one.
+  await assertAllowed(api.role('SweeperFunctionRole'), 's3:DeleteObject', here.releases[0], {}, here.policy)
+  await assertDenied(api.role('SweeperFunctionRole'), 's3:DeleteObject', here.elsewhere, {}, here.policy)
+  for (const fn of ['BuildFunction', 'DeployFunction', 'ApprovalFunction', 'OperatorFunction', 'ApproverFunction', 'SweeperFunction']) {
+    await assertDenied(api.role(`${fn}Role`), 's3:DeleteObjectVersion', here.releases[0], {}, here.policy)
+    if (fn !== 'SweeperFunction') {
+      await assertDenied(api.role(`${fn}Role`), 's3:DeleteObject', here.releases[0], {}, here.policy)
+    }
+  }
   // Every function that deploys reads the release it deploys.
   for (const fn of ['DeployFunction', 'ApprovalFunction', 'OperatorFunction', 'ApproverFunction']) {
     await assertAllowed(api.role(`${fn}Role`), 's3:GetObjectVersion', here.releases[0], {}, here.policy)

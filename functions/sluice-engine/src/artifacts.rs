@@ -82,6 +82,13 @@ async fn read_pinned<O: ObjectStore>(
 }
 
 fn changed(config: &Config, object: &ArtifactObject) -> ArtifactError {
+    if object.sha256.is_some() {
+        return unusable(format!(
+            "its copy {} is no longer kept: a release expires after ArtifactRetentionDays \
+             unless it is among the ReleasesKept newest of a stage",
+            s3_url(config, &object.key)
+        ));
+    }
     unusable(format!(
         "{} changed or disappeared since the build (it was {}); refusing to deploy what was \
          not built and approved. Push again to build it anew",

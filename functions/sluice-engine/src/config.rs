@@ -43,9 +43,17 @@ pub struct Config {
     /// Under `sluice local` only (`SLUICE_LOCAL_CLOCK_FILE`): a file holding how many
     /// seconds the functions' clock runs ahead, so that tests can reach a window.
     pub clock_file: Option<std::path::PathBuf>,
+    /// How many releases of each stage stay rollback targets, the live one among them
+    /// (`SLUICE_RELEASES_KEPT`); older ones expire once past `retention`.
+    pub releases_kept: usize,
+    /// How long an upload, and a release no stage needs, is kept
+    /// (`SLUICE_ARTIFACT_RETENTION_DAYS`, the stack's `ArtifactRetentionDays`).
+    pub retention: chrono::TimeDelta,
 }
 
 const DEFAULT_APPROVAL_HOURS: u64 = 7 * 24;
+const DEFAULT_RELEASES_KEPT: usize = 5;
+const DEFAULT_RETENTION_DAYS: i64 = 30;
 
 /// A comma-separated list, blanks dropped: how `template.yaml` passes a
 /// `CommaDelimitedList` parameter (`!Join`), where an empty list is "".
@@ -546,6 +554,31 @@ impl Config {
                     reason: format!("{v:?} is not a whole number of hours from 1 to 8760"),
                 })?,
         };
+        let releases_kept = match get("SLUICE_RELEASES_KEPT").filter(|v| !v.trim().is_empty()) {
+            None => DEFAULT_RELEASES_KEPT,
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| ConfigProblem::Invalid {
+                    name: "SLUICE_RELEASES_KEPT",
+                    reason: format!("{v:?} is not a whole number of releases from 1 to 100"),
+                })?,
+        };
+        let retention_days =
+            match get("SLUICE_ARTIFACT_RETENTION_DAYS").filter(|v| !v.trim().is_empty()) {
+                None => DEFAULT_RETENTION_DAYS,
+                Some(v) => v
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=3650).contains(n))
+                    .ok_or_else(|| ConfigProblem::Invalid {
+                        name: "SLUICE_ARTIFACT_RETENTION_DAYS",
+                        reason: format!("{v:?} is not a whole number of days from 1 to 3650"),
+                    })?,
+            };
         let approval_url = get("SLUICE_APPROVAL_URL").filter(|v| !v.trim().is_empty());
         if let Some(url) = &approval_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -586,6 +619,8 @@ impl Config {
             approval_url: approval_url.map(|u| u.trim().trim_end_matches('/').to_owned()),
             approval_timeout: Duration::from_secs(hours * 3600),
             region: get("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
+            releases_kept,
+            retention: chrono::TimeDelta::days(retention_days),
         })
     }
 

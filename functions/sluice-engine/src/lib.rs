@@ -7,6 +7,7 @@ pub mod config;
 mod deploy;
 pub mod engine;
 pub mod events;
+pub mod expire;
 mod gate;
 mod handlers;
 pub mod measure;

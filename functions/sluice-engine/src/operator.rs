@@ -439,6 +439,21 @@ where
                 }
             }
         };
+        // A release whose copies expired is refused now, before anything is created.
+        if source.artifact.is_some() {
+            match crate::artifacts::verify(&self.objects, &self.config, &source).await {
+                Ok(_) => {}
+                Err(crate::artifacts::ArtifactError::Unusable(reason)) => {
+                    return Ok(Answer::refused(format!(
+                        "the release of execution {} (commit {}) cannot be deployed again: \
+                         {reason}",
+                        source.id,
+                        source.commit.id.short()
+                    )));
+                }
+                Err(crate::artifacts::ArtifactError::Failed(e)) => return Err(e),
+            }
+        }
         let transition = match sluice_core::rollback(pipeline, &source, &stage, caller, self.now())
         {
             Ok(t) => t,

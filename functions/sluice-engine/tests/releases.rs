@@ -240,3 +240,81 @@ async fn a_nested_stacks_changes_are_shown_to_the_approver() {
     assert!(page.contains("Api/OrdersTable<br>"), "{page}");
     assert!(page.contains("may be replaced"), "{page}");
 }
+
+/// Delivers release `n` (its code `release n`) through staging and production.
+async fn delivered(world: &World, n: u32) -> Execution {
+    world.advance(Duration::minutes(5));
+    let e = built(world, n, format!("release {n}").as_bytes()).await;
+    world.deliver_stack(world.settle(STAGING)).await.unwrap();
+    let (status, page) = world.decide(&e.id, "approve", "Grace").await;
+    assert_eq!(status.as_u16(), 200, "{page}");
+    world.deliver_stack(world.settle(PRODUCTION)).await.unwrap();
+    let e = world.execution(&e.id).await;
+    assert_eq!(e.status, Status::Succeeded, "{:?}", e.timeline);
+    e
+}
+
+async fn code_copy_exists(world: &World, e: &Execution) -> bool {
+    use sluice_adapters::ObjectStore;
+    let code = &e.artifact.as_ref().unwrap().code[0];
+    world.objects.head(&code.key).await.unwrap().is_some()
+}
+
+/// Retention follows what is live: each stage's live release and the ones before it
+/// that a rollback may return to stay, however old; the others expire.
+#[tokio::test]
+async fn expiry_keeps_each_stages_live_release_and_the_last_ones_and_removes_the_rest() {
+    let world = World::of(config_with(&[("SLUICE_RELEASES_KEPT", "2")]));
+    let mut releases = Vec::new();
+    for n in 1..=4 {
+        releases.push(delivered(&world, n).await);
+    }
+    // Young releases are kept whatever they are.
+    let report = world.engine.expire_releases().await.unwrap();
+    assert!(report.expired.is_empty(), "{report:?}");
+    world.advance(Duration::days(40));
+    let report = world.engine.expire_releases().await.unwrap();
+    assert_eq!(report.skipped, None);
+    let kept: Vec<bool> = {
+        let mut kept = Vec::new();
+        for e in &releases {
+            kept.push(code_copy_exists(&world, e).await);
+        }
+        kept
+    };
+    assert_eq!(kept, [false, false, true, true], "{report:?}");
+    // A rollback to an expired release is refused before anything is created.
+    let before = world.executions().await.len();
+    let rollback_to = |e: &Execution| {
+        support::command(sluice_engine::operator::Action::Rollback {
+            stage: "production".into(),
+            to: Some(e.id.to_string()),
+        })
+    };
+    let asked = world.operate(rollback_to(&releases[0])).await;
+    assert!(!asked.ok, "{}", asked.message);
+    assert!(
+        asked.message.contains("no longer kept"),
+        "{}",
+        asked.message
+    );
+    assert_eq!(world.executions().await.len(), before);
+    // To the release before the live one, it is asked for (and waits to be confirmed).
+    let asked = world.operate(rollback_to(&releases[2])).await;
+    assert!(asked.ok, "{}", asked.message);
+}
+
+/// Nothing expires while a build may be making its release: its copies are not in
+/// its execution yet.
+#[tokio::test]
+async fn expiry_waits_while_a_build_may_be_pinning() {
+    let world = World::of(config_with(&[("SLUICE_RELEASES_KEPT", "1")]));
+    delivered(&world, 1).await;
+    delivered(&world, 2).await;
+    world.advance(Duration::days(40));
+    let building = world.push(&commit(3)).await;
+    let report = world.engine.expire_releases().await.unwrap();
+    let skipped = report.skipped.unwrap_or_default();
+    assert!(skipped.contains(building.id.as_str()), "{skipped}");
+    assert!(report.expired.is_empty());
+}

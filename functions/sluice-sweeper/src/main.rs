@@ -25,6 +25,20 @@ async fn main() -> Result<(), Error> {
                     finished_pass = report.finished_pass,
                     "sweep done"
                 );
+                // Once an hour (the sweeper runs every five minutes): the copies of
+                // releases no stage needs any more. Failing is no reason to retry the
+                // sweep; the next hour tries again.
+                if chrono::Timelike::minute(&began) < 5 {
+                    match Box::pin(engine.get().await.expire_releases()).await {
+                        Ok(expiry) => tracing::info!(
+                            kept = expiry.kept,
+                            expired = expiry.expired.len(),
+                            skipped = expiry.skipped.as_deref().unwrap_or(""),
+                            "releases expired"
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "could not expire releases"),
+                    }
+                }
                 Ok(())
             }
             Err(e) => Err(e),
