@@ -296,9 +296,9 @@ test('each function may make the AWS calls its code makes', async () => {
     ['sns:Publish', topic],
   ]
   const stageCalls = [
-    // Pinning and checking the artifact read objects by version.
-    ['s3:GetObject', artifact],
-    ['s3:GetObjectVersion', artifact],
+    // Checking and deploying a release read its copies by version.
+    ['s3:GetObject', release],
+    ['s3:GetObjectVersion', release],
     ['cloudformation:CreateChangeSet', stack(STACKS.dev)],
     ['cloudformation:CreateChangeSet', stack(STACKS.staging)],
     ['cloudformation:ExecuteChangeSet', stack(STACKS.production)],
@@ -308,11 +308,14 @@ test('each function may make the AWS calls its code makes', async () => {
     ['iam:PassRole', stages.staging.execution_role, { 'iam:PassedToService': 'cloudformation.amazonaws.com' }],
     ['iam:PassRole', stages.production.execution_role, { 'iam:PassedToService': 'cloudformation.amazonaws.com' }],
   ]
+  // Making a release (the build function, or the sweeper for a lost build event):
+  // the upload read by version, its copy written.
+  const pinCalls = [['s3:GetObject', artifact], ['s3:GetObjectVersion', artifact], ['s3:PutObject', release]]
   const calls = {
     // A push: its commit, the branch's head, which files it changed (path filters).
     SourceFunction: [...stateCalls, ['codecommit:GetBranch', repository], ['codecommit:GetCommit', repository],
       ['codecommit:GetDifferences', repository], ['codebuild:StartBuild', project]],
-    BuildFunction: [...stateCalls, ...stageCalls, ['codebuild:BatchGetBuilds', project]],
+    BuildFunction: [...stateCalls, ...stageCalls, ...pinCalls, ['codebuild:BatchGetBuilds', project]],
     DeployFunction: [...stateCalls, ...stageCalls],
     ApprovalFunction: [...stateCalls, ...stageCalls],
     // Operator commands decide gates (then execute change sets) and send new links;
@@ -321,13 +324,18 @@ test('each function may make the AWS calls its code makes', async () => {
       ['codecommit:GetMergeCommit', repository], ['codebuild:StartBuild', project], ['codebuild:StopBuild', project], ['codebuild:BatchGetBuilds', project]],
     ApproverFunction: [...stateCalls, ...stageCalls],
     // The sweeper also asks how builds went, and starts a build whose start was lost.
-    SweeperFunction: [...stateCalls, ...stageCalls, ['codebuild:BatchGetBuilds', project], ['codebuild:StartBuild', project]],
+    SweeperFunction: [...stateCalls, ...stageCalls, ...pinCalls, ['codebuild:BatchGetBuilds', project], ['codebuild:StartBuild', project]],
   }
   for (const [fn, list] of Object.entries(calls)) {
     const role = sluice.role(`${fn}Role`)
     for (const [action, resource, context] of list) {
       await assertAllowed(role, action, resource, context ?? {}, action.startsWith('s3:') ? bucketPolicy : undefined)
     }
+  }
+  // No other function reads a build's upload or writes a release.
+  for (const fn of ['DeployFunction', 'ApprovalFunction', 'OperatorFunction', 'ApproverFunction']) {
+    await assertDenied(sluice.role(`${fn}Role`), 's3:GetObject', artifact, {}, bucketPolicy)
+    await assertDenied(sluice.role(`${fn}Role`), 's3:PutObject', release, {}, bucketPolicy)
   }
   // Only the stages' stacks: not Sluice's, not a stack merely named like a stage's.
   for (const other of [PIPELINE, 'hello-qa', 'hello-staging-lookalike']) {
