@@ -11,7 +11,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
-import { Template } from './template.mjs'
+import { Template, pipelineTemplate } from './template.mjs'
 import { ACCOUNT, assertAllowed, assertDenied, decide } from './iam.mjs'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -21,12 +21,7 @@ const ADMIN = `arn:aws:iam::${ACCOUNT}:role/ops-admin`
 
 /** A Sluice pipeline as template.yaml (or SLUICE_POLICY_TEMPLATE) deploys it. */
 const pipeline = (stackName, parameters) =>
-  new Template(process.env.SLUICE_POLICY_TEMPLATE ?? `${root}template.yaml`, {
-    stackName,
-    account: ACCOUNT,
-    region: REGION,
-    parameters: { AdministratorArn: ADMIN, ...parameters },
-  })
+  pipelineTemplate(stackName, { account: ACCOUNT, region: REGION, admin: ADMIN }, parameters)
 
 const api = pipeline('sluice', { RepositoryName: 'hello-api', ApplicationName: 'hello', Stages: 'dev,staging,production' })
 const web = pipeline('sluice-web', { RepositoryName: 'hello-web', ApplicationName: 'web', Stages: 'staging,production' })

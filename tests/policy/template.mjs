@@ -4,6 +4,7 @@
 // is supported; anything else fails loudly, so a test never runs on a guess.
 
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { parse, Scalar, YAMLMap, YAMLSeq } from 'yaml'
 
 // CloudFormation's short forms (`!Ref X`) as their long forms (`{ Ref: X }`).
@@ -369,3 +370,15 @@ const AWS_MANAGED = {
     Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
   },
 }
+
+/**
+ * A Sluice pipeline as template.yaml (or SLUICE_POLICY_TEMPLATE) deploys it in
+ * `account` and `region`, administered by `admin`, with `parameters`.
+ */
+export const pipelineTemplate = (stackName, { account, region, admin }, parameters) =>
+  new Template(process.env.SLUICE_POLICY_TEMPLATE ?? fileURLToPath(new URL('../../template.yaml', import.meta.url)), {
+    stackName,
+    account,
+    region,
+    parameters: { AdministratorArn: admin, ...parameters },
+  })

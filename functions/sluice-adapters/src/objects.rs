@@ -214,6 +214,56 @@ impl S3Objects {
     }
 }
 
+impl S3Objects {
+    /// The object at `key` (of version `version`, or the current one), its body not
+    /// read yet; `None` if there is none.
+    async fn get_object(
+        &self,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>, ObjectError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version.map(str::to_owned))
+            .send()
+            .await
+        {
+            Ok(output) => Ok(Some(output)),
+            Err(err)
+                if err.as_service_error().is_some_and(|e| e.is_no_such_key())
+                    || status(&err) == Some(404) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(self.backend("GetObject", key, err)),
+        }
+    }
+
+    /// Reads `body` of the object at `key` chunk by chunk, each to `each`, until it
+    /// ends or `each` says it wants no more.
+    async fn each_chunk(
+        &self,
+        key: &str,
+        mut body: ByteStream,
+        mut each: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(), ObjectError> {
+        while let Some(chunk) = body.try_next().await.map_err(|e| ObjectError::Backend {
+            operation: "GetObject (reading the body)",
+            key: format!("s3://{}/{}", self.bucket, key),
+            retryable: true,
+            source: Box::new(e),
+        })? {
+            if !each(&chunk) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The HTTP status S3 answered with, if it answered.
 fn status<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
@@ -221,22 +271,8 @@ fn status<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Optio
 
 impl ObjectStore for S3Objects {
     async fn get(&self, key: &str) -> Result<Option<Object>, ObjectError> {
-        let output = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(err)
-                if err.as_service_error().is_some_and(|e| e.is_no_such_key())
-                    || status(&err) == Some(404) =>
-            {
-                return Ok(None);
-            }
-            Err(err) => return Err(self.backend("GetObject", key, err)),
+        let Some(output) = self.get_object(key, None).await? else {
+            return Ok(None);
         };
         let etag = output.e_tag().map(str::to_owned);
         let body = output
@@ -378,19 +414,13 @@ impl ObjectStore for S3Objects {
             size,
         };
         let mut body = Vec::new();
-        let mut stream = output.body;
-        while let Some(chunk) = stream.try_next().await.map_err(|e| ObjectError::Backend {
-            operation: "GetObject (reading the body)",
-            key: format!("s3://{}/{}", self.bucket, key),
-            retryable: true,
-            source: Box::new(e),
-        })? {
-            body.extend_from_slice(&chunk);
-            if body.len() > max {
-                body.truncate(max + 1);
-                break;
-            }
-        }
+        self.each_chunk(key, output.body, |chunk| {
+            body.extend_from_slice(chunk);
+            let more = body.len() <= max;
+            body.truncate(max + 1);
+            more
+        })
+        .await?;
         Ok(Some((body, read)))
     }
 
@@ -400,23 +430,8 @@ impl ObjectStore for S3Objects {
         version: Option<&str>,
     ) -> Result<Option<(String, Version)>, ObjectError> {
         use sha2::Digest as _;
-        let output = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_version_id(version.map(str::to_owned))
-            .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(err)
-                if err.as_service_error().is_some_and(|e| e.is_no_such_key())
-                    || status(&err) == Some(404) =>
-            {
-                return Ok(None);
-            }
-            Err(err) => return Err(self.backend("GetObject", key, err)),
+        let Some(output) = self.get_object(key, version).await? else {
+            return Ok(None);
         };
         let read = Version {
             etag: output.e_tag().unwrap_or_default().to_owned(),
@@ -427,15 +442,11 @@ impl ObjectStore for S3Objects {
                 .unwrap_or(0),
         };
         let mut hasher = sha2::Sha256::new();
-        let mut stream = output.body;
-        while let Some(chunk) = stream.try_next().await.map_err(|e| ObjectError::Backend {
-            operation: "GetObject (reading the body)",
-            key: format!("s3://{}/{}", self.bucket, key),
-            retryable: true,
-            source: Box::new(e),
-        })? {
-            hasher.update(&chunk);
-        }
+        self.each_chunk(key, output.body, |chunk| {
+            hasher.update(chunk);
+            true
+        })
+        .await?;
         Ok(Some((hex_of(&hasher.finalize()), read)))
     }
 

@@ -55,6 +55,35 @@ const DEFAULT_APPROVAL_HOURS: u64 = 7 * 24;
 const DEFAULT_RELEASES_KEPT: usize = 5;
 const DEFAULT_RETENTION_DAYS: i64 = 30;
 
+/// A whole number from the variable `name`, within `range` (of `unit`s, for the
+/// message), or `default` when it is unset or blank.
+fn whole_number<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+    default: T,
+) -> Result<T, ConfigProblem>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    let Some(v) = get(name).filter(|v| !v.trim().is_empty()) else {
+        return Ok(default);
+    };
+    v.trim()
+        .parse::<T>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| ConfigProblem::Invalid {
+            name,
+            reason: format!(
+                "{v:?} is not a whole number of {unit} from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        })
+}
+
 /// A comma-separated list, blanks dropped: how `template.yaml` passes a
 /// `CommaDelimitedList` parameter (`!Join`), where an empty list is "".
 fn list(value: &str) -> Vec<&str> {
@@ -316,18 +345,13 @@ fn after_deploy(
         stage.test = Some(test.clone());
     }
     let retries = get("SLUICE_RETRIES").unwrap_or_default();
-    let base = match get("SLUICE_RETRY_SECONDS").filter(|v| !v.trim().is_empty()) {
-        None => DEFAULT_RETRY_SECONDS,
-        Some(v) => v
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|s| (1..=3600).contains(s))
-            .ok_or_else(|| ConfigProblem::Invalid {
-                name: "SLUICE_RETRY_SECONDS",
-                reason: format!("{v:?} is not a whole number of seconds from 1 to 3600"),
-            })?,
-    };
+    let base = whole_number::<u32>(
+        &get,
+        "SLUICE_RETRY_SECONDS",
+        1..=3600,
+        "seconds",
+        DEFAULT_RETRY_SECONDS,
+    )?;
     let bad_retries = |reason: String| ConfigProblem::Invalid {
         name: "SLUICE_RETRIES",
         reason,
@@ -542,43 +566,27 @@ impl Config {
         )
         .map_err(ConfigProblem::Pipeline)?;
 
-        let hours = match get("SLUICE_APPROVAL_TIMEOUT_HOURS").filter(|v| !v.trim().is_empty()) {
-            None => DEFAULT_APPROVAL_HOURS,
-            Some(v) => v
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|h| (1..=24 * 365).contains(h))
-                .ok_or_else(|| ConfigProblem::Invalid {
-                    name: "SLUICE_APPROVAL_TIMEOUT_HOURS",
-                    reason: format!("{v:?} is not a whole number of hours from 1 to 8760"),
-                })?,
-        };
-        let releases_kept = match get("SLUICE_RELEASES_KEPT").filter(|v| !v.trim().is_empty()) {
-            None => DEFAULT_RELEASES_KEPT,
-            Some(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=100).contains(n))
-                .ok_or_else(|| ConfigProblem::Invalid {
-                    name: "SLUICE_RELEASES_KEPT",
-                    reason: format!("{v:?} is not a whole number of releases from 1 to 100"),
-                })?,
-        };
-        let retention_days =
-            match get("SLUICE_ARTIFACT_RETENTION_DAYS").filter(|v| !v.trim().is_empty()) {
-                None => DEFAULT_RETENTION_DAYS,
-                Some(v) => v
-                    .trim()
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=3650).contains(n))
-                    .ok_or_else(|| ConfigProblem::Invalid {
-                        name: "SLUICE_ARTIFACT_RETENTION_DAYS",
-                        reason: format!("{v:?} is not a whole number of days from 1 to 3650"),
-                    })?,
-            };
+        let hours = whole_number::<u64>(
+            &get,
+            "SLUICE_APPROVAL_TIMEOUT_HOURS",
+            1..=24 * 365,
+            "hours",
+            DEFAULT_APPROVAL_HOURS,
+        )?;
+        let releases_kept = whole_number::<usize>(
+            &get,
+            "SLUICE_RELEASES_KEPT",
+            1..=100,
+            "releases",
+            DEFAULT_RELEASES_KEPT,
+        )?;
+        let retention_days = whole_number::<i64>(
+            &get,
+            "SLUICE_ARTIFACT_RETENTION_DAYS",
+            1..=3650,
+            "days",
+            DEFAULT_RETENTION_DAYS,
+        )?;
         let approval_url = get("SLUICE_APPROVAL_URL").filter(|v| !v.trim().is_empty());
         if let Some(url) = &approval_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -1013,6 +1021,19 @@ mod tests {
             err.to_string().contains("SLUICE_APPROVAL_TIMEOUT_HOURS"),
             "{err}"
         );
+
+        // Retention: what is kept, and for how long.
+        let config = Config::from_lookup(env(&with("SLUICE_RELEASES_KEPT", "3"))).unwrap();
+        assert_eq!(config.releases_kept, 3);
+        assert_eq!(config.retention, chrono::TimeDelta::days(30));
+        for (name, value) in [
+            ("SLUICE_RELEASES_KEPT", "0"),
+            ("SLUICE_ARTIFACT_RETENTION_DAYS", "a month"),
+        ] {
+            let err = Config::from_lookup(env(&with(name, value))).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+            assert!(err.to_string().contains("whole number"), "{err}");
+        }
     }
 
     #[test]
