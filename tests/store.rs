@@ -376,3 +376,62 @@ async fn a_missing_bucket_is_a_clear_error_that_is_not_retried() {
         "the error names the object: {err}"
     );
 }
+
+/// A release copies an upload by the version it hashed: S3's digest and copy by
+/// version see that version's bytes, whatever is written over the key meanwhile.
+#[tokio::test]
+async fn an_objects_version_is_hashed_and_copied_whatever_is_written_over_it() {
+    let emulator = Emulator::start();
+    let client = emulator.s3().await;
+    let bucket = emulator.fresh_bucket().await;
+    client
+        .put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    let objects = S3Objects::new(client, bucket);
+    let upload = "artifacts/p/1-secret/code/fn.zip";
+    objects
+        .put(upload, b"approved".to_vec(), Condition::Absent)
+        .await
+        .expect("upload");
+    let pinned = objects.head(upload).await.expect("head").expect("there");
+    let version = pinned.id.as_deref();
+    assert!(version.is_some(), "the bucket is versioned");
+    let current = objects.get(upload).await.expect("get").expect("there");
+    objects
+        .put(upload, b"forged".to_vec(), Condition::Matches(current.etag))
+        .await
+        .expect("overwrite");
+    let (sha256, _) = objects
+        .digest(upload, version)
+        .await
+        .expect("digest")
+        .expect("the version is there");
+    assert_eq!(sha256, sluice_adapters::sha256_hex(b"approved"));
+    let release = format!("releases/p/sha256/{sha256}");
+    let copied = objects
+        .copy(upload, version, &release)
+        .await
+        .expect("copy by version");
+    let (body, _) = objects
+        .read(&release, copied.id.as_deref(), 100)
+        .await
+        .expect("read")
+        .expect("the copy is there");
+    assert_eq!(body, b"approved");
+    // A version that is not there is no digest, not an error.
+    assert_eq!(
+        objects
+            .digest("artifacts/p/none", None)
+            .await
+            .expect("digest"),
+        None
+    );
+}
