@@ -211,23 +211,31 @@ impl Builds {
                         format!("Build {id} does not exist"),
                     ));
                 }
+                // Stopped first, then signalled: a command the runner starts meanwhile
+                // either sees the build stopped once its process is recorded (and
+                // kills it), or is the process found here. Signalling first, the
+                // runner could record a new command between the two, and see the build
+                // still running: that command ran on (seen in CI, 2026-12-07).
+                let answer = {
+                    let mut builds = lock(&self.inner.builds);
+                    let build = builds.get_mut(id).ok_or_else(|| {
+                        api(
+                            "ResourceNotFoundException",
+                            format!("Build {id} does not exist"),
+                        )
+                    })?;
+                    if build.status == "IN_PROGRESS" {
+                        build.status = "STOPPED".into();
+                    }
+                    json!({"build": build.to_json()})
+                };
                 if let Some(pid) = lock(&self.inner.processes).get(id) {
                     // SAFETY: signalling the process group of a command we started.
                     unsafe {
                         libc::kill(-(*pid as i32), libc::SIGTERM);
                     }
                 }
-                let mut builds = lock(&self.inner.builds);
-                let build = builds.get_mut(id).ok_or_else(|| {
-                    api(
-                        "ResourceNotFoundException",
-                        format!("Build {id} does not exist"),
-                    )
-                })?;
-                if build.status == "IN_PROGRESS" {
-                    build.status = "STOPPED".into();
-                }
-                Ok(json!({"build": build.to_json()}))
+                Ok(answer)
             }
             other => Err(api(
                 "UnknownOperationException",
