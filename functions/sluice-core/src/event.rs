@@ -44,12 +44,6 @@ impl Push {
         }
     }
 
-    /// The same push, its build uploading to the area `upload` names.
-    pub fn with_upload(mut self, upload: impl Into<String>) -> Self {
-        self.upload = Some(upload.into());
-        self
-    }
-
     /// The same push, knowing where the branch points now.
     pub fn with_head(mut self, head: Option<CommitId>) -> Self {
         self.branch_head = head;
