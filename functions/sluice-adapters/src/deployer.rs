@@ -564,7 +564,8 @@ impl Deployer for CloudFormation {
             match output.next_token() {
                 Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
                 _ => {
-                    let changes = with_nested(changes, &client).await?;
+                    // Boxed: described nested change sets make a large future.
+                    let changes = Box::pin(with_nested(changes, &client)).await?;
                     return Ok(ChangeSetState::Ready { id, changes });
                 }
             }

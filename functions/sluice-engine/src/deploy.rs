@@ -245,15 +245,21 @@ where
             work.extend(self.prepare_site(execution, s, site).await?);
             return Ok(work);
         }
-        let spec =
-            match artifacts::change_set_spec(&self.objects, &self.config, execution, stage).await {
-                Ok(spec) => spec,
-                Err(ArtifactError::Unusable(reason)) => {
-                    work.extend(self.change_set_failed(id, stage, reason).await?);
-                    return Ok(work);
-                }
-                Err(ArtifactError::Failed(e)) => return Err(e),
-            };
+        let spec = match Box::pin(artifacts::change_set_spec(
+            &self.objects,
+            &self.config,
+            execution,
+            stage,
+        ))
+        .await
+        {
+            Ok(spec) => spec,
+            Err(ArtifactError::Unusable(reason)) => {
+                work.extend(self.change_set_failed(id, stage, reason).await?);
+                return Ok(work);
+            }
+            Err(ArtifactError::Failed(e)) => return Err(e),
+        };
         let target = Target::from(s);
         if let Some(reason) = self
             .clear_failed_first_deploy(target, stage, spec.execution_role_arn.as_deref())

@@ -431,7 +431,9 @@ where
                 Ok(Vec::new())
             }
             Command::PinArtifact => {
-                let event = match artifacts::pin(&self.objects, &self.config, execution).await {
+                // Boxed: the pin's future is large, and the handlers' stacks are not.
+                let pinned = Box::pin(artifacts::pin(&self.objects, &self.config, execution));
+                let event = match pinned.await {
                     Ok(artifact) => Event::ArtifactPinned { artifact },
                     Err(ArtifactError::Unusable(reason)) => Event::ArtifactRejected { reason },
                     Err(ArtifactError::Failed(e)) => return Err(e),

@@ -148,18 +148,23 @@ where
         let target = Target::from(s);
         let name = execution.rollback_change_set_name(stage);
         if self.deployer.change_set(target, &name).await? == ChangeSetState::Missing {
-            let mut spec =
-                match artifacts::change_set_spec(&self.objects, &self.config, &source, stage).await
-                {
-                    Ok(spec) => spec,
-                    Err(ArtifactError::Unusable(reason)) => {
-                        let event = impossible(format!(
-                            "the release live before, {release}, cannot be deployed again: {reason}"
-                        ));
-                        return self.apply(id, event).await;
-                    }
-                    Err(ArtifactError::Failed(e)) => return Err(e),
-                };
+            let mut spec = match Box::pin(artifacts::change_set_spec(
+                &self.objects,
+                &self.config,
+                &source,
+                stage,
+            ))
+            .await
+            {
+                Ok(spec) => spec,
+                Err(ArtifactError::Unusable(reason)) => {
+                    let event = impossible(format!(
+                        "the release live before, {release}, cannot be deployed again: {reason}"
+                    ));
+                    return self.apply(id, event).await;
+                }
+                Err(ArtifactError::Failed(e)) => return Err(e),
+            };
             spec.change_set_name = name.clone();
             spec.execution_role_arn = s.execution_role_arn.clone();
             spec.description = format!("Sluice {id}: rollback of {stage} to {release}")
