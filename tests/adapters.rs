@@ -135,18 +135,8 @@ async fn a_site_deploys_in_order_from_pinned_files_and_a_failure_leaves_the_old_
 
     let emulator = Emulator::start();
     let s3 = emulator.s3().await;
-    let artifacts = emulator.fresh_bucket().await;
+    let artifacts = emulator.fresh_versioned_bucket().await;
     let website = emulator.fresh_bucket().await;
-    s3.put_bucket_versioning()
-        .bucket(&artifacts)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("versioning");
     let put = |bucket: String, key: &'static str, body: &'static str| {
         let s3 = s3.clone();
         async move {

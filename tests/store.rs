@@ -383,18 +383,7 @@ async fn a_missing_bucket_is_a_clear_error_that_is_not_retried() {
 async fn an_objects_version_is_hashed_and_copied_whatever_is_written_over_it() {
     let emulator = Emulator::start();
     let client = emulator.s3().await;
-    let bucket = emulator.fresh_bucket().await;
-    client
-        .put_bucket_versioning()
-        .bucket(&bucket)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("versioning");
+    let bucket = emulator.fresh_versioned_bucket().await;
     let objects = S3Objects::new(client, bucket);
     let upload = "artifacts/p/1-secret/code/fn.zip";
     objects

@@ -70,4 +70,22 @@ impl Emulator {
             .unwrap_or_else(|e| panic!("cannot create bucket {name}: {e:?}"));
         name
     }
+
+    /// A new bucket that keeps every version of its objects, as Sluice's does.
+    pub async fn fresh_versioned_bucket(&self) -> String {
+        let name = self.fresh_bucket().await;
+        self.s3()
+            .await
+            .put_bucket_versioning()
+            .bucket(&name)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("cannot version bucket {name}: {e:?}"));
+        name
+    }
 }

@@ -174,6 +174,17 @@ pub struct Version {
     pub size: u64,
 }
 
+impl Version {
+    /// The version S3 described in an answer's ETag, version id and length.
+    fn answered(etag: Option<&str>, id: Option<&str>, length: Option<i64>) -> Self {
+        Version {
+            etag: etag.unwrap_or_default().to_owned(),
+            id: version_id(id),
+            size: length.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+        }
+    }
+}
+
 /// S3 says "null" for the version of an object in an unversioned bucket.
 fn version_id(id: Option<&str>) -> Option<String> {
     id.filter(|v| !v.is_empty() && *v != "null")
@@ -355,14 +366,11 @@ impl ObjectStore for S3Objects {
             .send()
             .await
         {
-            Ok(output) => Ok(Some(Version {
-                etag: output.e_tag().unwrap_or_default().to_owned(),
-                id: version_id(output.version_id()),
-                size: output
-                    .content_length()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .unwrap_or(0),
-            })),
+            Ok(output) => Ok(Some(Version::answered(
+                output.e_tag(),
+                output.version_id(),
+                output.content_length(),
+            ))),
             Err(err)
                 if err.as_service_error().is_some_and(|e| e.is_not_found())
                     || status(&err) == Some(404) =>
@@ -433,14 +441,7 @@ impl ObjectStore for S3Objects {
         let Some(output) = self.get_object(key, version).await? else {
             return Ok(None);
         };
-        let read = Version {
-            etag: output.e_tag().unwrap_or_default().to_owned(),
-            id: version_id(output.version_id()),
-            size: output
-                .content_length()
-                .and_then(|n| u64::try_from(n).ok())
-                .unwrap_or(0),
-        };
+        let read = Version::answered(output.e_tag(), output.version_id(), output.content_length());
         let mut hasher = sha2::Sha256::new();
         self.each_chunk(key, output.body, |chunk| {
             hasher.update(chunk);
