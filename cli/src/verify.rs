@@ -9,9 +9,6 @@ use base64::Engine as _;
 use sluice_adapters::{ObjectStore, S3Objects};
 use sluice_core::{Execution, StageName};
 
-/// How many executions back the live release is looked for.
-const HISTORY: usize = 200;
-
 /// What the stage runs, resource by resource, against its release.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Report {
@@ -19,16 +16,6 @@ pub struct Report {
     pub held: Vec<String>,
     /// Each resource or object that differs, and how.
     pub differs: Vec<String>,
-}
-
-/// The newest execution whose release went live on `stage` (deployed, rolled back
-/// to, or found already there): what the stage's lane says runs there now.
-pub fn live_release<'a>(executions: &'a [Execution], stage: &StageName) -> Option<&'a Execution> {
-    executions
-        .iter()
-        .filter(|e| e.artifact.is_some())
-        .filter(|e| e.stage(stage).is_some_and(|s| s.status.is_passed()))
-        .min_by(|a, b| a.id.cmp(&b.id))
 }
 
 /// What a Lambda function runs: `CodeSha256` is the base64 of the SHA-256 of the
@@ -47,10 +34,11 @@ pub async fn verify(
     executions: &[Execution],
     stage: &StageName,
 ) -> Result<(Execution, Report)> {
-    let Some(release) = live_release(executions, stage) else {
+    let Some(release) = sluice_core::history::live_on(executions, stage) else {
         bail!(
-            "no release went live on {stage} among the newest {HISTORY} executions, so there \
-             is nothing to compare it with (`sluice status` shows where each execution got to)"
+            "no release went live on {stage} among the newest {} executions, so there \
+             is nothing to compare it with (`sluice status` shows where each execution got to)",
+            sluice_core::history::RECENT
         );
     };
     let artifact = release

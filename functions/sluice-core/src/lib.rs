@@ -7,6 +7,7 @@
 mod config;
 pub mod deadlines;
 mod event;
+pub mod history;
 mod ids;
 pub mod lane;
 mod machine;

@@ -44,14 +44,10 @@ pub fn kept_releases<'a>(
         .map(|e| &e.id)
         .collect();
     for stage in stages {
-        // Newest first: execution ids sort newest first.
-        let mut passed: Vec<&Execution> = executions
-            .iter()
-            .filter(|e| e.artifact.is_some())
-            .filter(|e| e.stage(stage).is_some_and(|s| s.status.is_passed()))
-            .collect();
-        passed.sort_by(|a, b| a.id.cmp(&b.id));
-        for e in passed.into_iter().take(kept) {
+        for e in sluice_core::history::releases_on(executions, stage)
+            .into_iter()
+            .take(kept)
+        {
             keep.insert(&e.id);
             // A rollback deploys another execution's release: that one is live.
             if let Some(source) = &e.rollback_of {

@@ -407,37 +407,17 @@ where
                 names()
             )));
         };
-        // The newest 200 executions: a rollback goes back a few deployments, not months.
-        let recent = self.store.recent(200).await?;
-        let passed = |e: &&Execution| e.stage(&stage).is_some_and(|s| s.status.is_passed());
-        let live = recent.iter().find(passed);
+        let recent = self.store.recent(sluice_core::history::RECENT).await?;
+        let live = sluice_core::history::live_on(&recent, &stage);
         let source = match to {
             Some(to) => match self.find(to).await? {
                 Ok(source) => source,
                 Err(refused) => return Ok(refused),
             },
-            None => {
-                let Some(live) = live else {
-                    return Ok(Answer::refused(format!(
-                        "nothing was ever deployed to {stage}; there is nothing to roll back"
-                    )));
-                };
-                let earlier = recent
-                    .iter()
-                    .filter(passed)
-                    .find(|e| e.id > live.id && e.commit.id != live.commit.id);
-                match earlier {
-                    Some(e) => e.clone(),
-                    None => {
-                        return Ok(Answer::refused(format!(
-                            "{stage} was deployed from one commit only ({}) among the newest 200 \
-                             executions; there is no earlier one to roll back to (`--to EXECUTION` \
-                             names any execution that was built)",
-                            live.commit.id.short()
-                        )));
-                    }
-                }
-            }
+            None => match sluice_core::history::rollback_target(&recent, &stage) {
+                Ok(source) => source.clone(),
+                Err(none) => return Ok(Answer::refused(none.to_string())),
+            },
         };
         // A release whose copies expired is refused now, before anything is created.
         if source.artifact.is_some() {

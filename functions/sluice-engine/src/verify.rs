@@ -19,7 +19,7 @@ use crate::engine::{Engine, EngineError};
 pub const TEST_STAGE_VARIABLE: &str = "SLUICE_TEST_STAGE";
 
 /// How many executions back a rollback looks for the release live before.
-const HISTORY: usize = 200;
+const HISTORY: usize = sluice_core::history::RECENT;
 
 /// The environment variable that carries a stack output, if its key makes a name.
 fn output_variable(key: &str) -> Option<String> {
@@ -100,21 +100,17 @@ where
     }
 
     /// The newest other execution whose release went live on `stage` (deployed, or
-    /// found already there): what was live before `execution` deployed. The stage's
-    /// lane lets one execution at a time work on it and none older than the newest it
-    /// ever granted, so the newest to pass is the last to pass. (Not the last by the
-    /// clock: two may pass in one instant; simulation seed 293.)
+    /// found already there): what was live before `execution` deployed.
     async fn live_before(
         &self,
         execution: &Execution,
         stage: &StageName,
     ) -> Result<Option<Execution>, EngineError> {
         let recent = self.store.recent(HISTORY).await?;
-        Ok(recent
+        Ok(sluice_core::history::releases_on(&recent, stage)
             .into_iter()
-            .filter(|e| e.id != execution.id && e.artifact.is_some())
-            .filter(|e| e.stage(stage).is_some_and(|s| s.status.is_passed()))
-            .min_by(|a, b| a.id.cmp(&b.id)))
+            .find(|e| e.id != execution.id)
+            .cloned())
     }
 
     /// Puts the release that was live before `execution` back on `stage`: creates
