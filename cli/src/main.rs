@@ -471,7 +471,11 @@ async fn run(cli: Cli) -> Result<String> {
     };
     if let Some(mut action) = operator_action(&command) {
         let sdk = sluice_adapters::aws::sdk_config().await;
-        explicit_stage(&mut action, cli.bucket.clone(), &cli.pipeline, &sdk).await?;
+        let store = || {
+            state(cli.bucket.clone(), &cli.pipeline, &sdk)
+                .context("to name what the command is about before it is signed")
+        };
+        sluice::operate::explicit_targets(&mut action, store, &cli.pipeline, &sdk).await?;
         let answer = give(&sdk, &cli.pipeline, action).await?;
         if let (Command::Rollback { yes, .. }, Some(execution), Some(stage)) =
             (&command, &answer.execution, &answer.awaiting)
@@ -588,7 +592,7 @@ async fn run(cli: Cli) -> Result<String> {
             let stage = sluice_core::StageName::parse(&stage).with_context(|| {
                 format!("{stage:?} is not a stage name (such as staging or production)")
             })?;
-            let executions = store.recent(200).await?;
+            let executions = store.recent(sluice_core::history::RECENT).await?;
             let objects = S3Objects::new(s3_client(&sdk), bucket);
             let (release, report) =
                 sluice::verify::verify(&sdk, &objects, &executions, &stage).await?;
@@ -710,44 +714,6 @@ fn operator_action(command: &Command) -> Option<Action> {
         },
         _ => return None,
     })
-}
-
-/// Names the stage of an approval, rejection or resend given without `--stage`: the
-/// one waiting at its gate now, as the state says. Signed with it, the command cannot
-/// come to mean a later gate of the same execution.
-async fn explicit_stage(
-    action: &mut Action,
-    bucket: Option<String>,
-    pipeline: &str,
-    sdk: &aws_config::SdkConfig,
-) -> Result<()> {
-    let (Action::Approve {
-        execution, stage, ..
-    }
-    | Action::Reject {
-        execution, stage, ..
-    }
-    | Action::Resend { execution, stage }) = action
-    else {
-        return Ok(());
-    };
-    if stage.is_some() {
-        return Ok(());
-    }
-    let store = state(bucket, pipeline, sdk)
-        .context("to find the stage waiting for approval; or name it with --stage")?;
-    let Ok(id) = ExecutionId::parse(execution.trim()) else {
-        bail!("{execution:?} is not an execution id; `sluice status` lists them");
-    };
-    let found = store
-        .load(&id)
-        .await?
-        .with_context(|| format!("pipeline {pipeline} has no execution {id}"))?;
-    match sluice_engine::operator::at_gate(&found, None) {
-        Ok(name) => *stage = Some(name.to_string()),
-        Err(refused) => bail!("{}", refused.message),
-    }
-    Ok(())
 }
 
 /// Deploys a prepared rollback once the operator says so (or `--yes` did).

@@ -7,6 +7,9 @@ use std::time::SystemTime;
 use anyhow::{Context, Result, anyhow, bail};
 use aws_credential_types::provider::ProvideCredentials;
 use sluice_adapters::caller::{sign_proof, sts_endpoint};
+use sluice_adapters::commits::{CodeCommit, CommitReader};
+use sluice_adapters::{ExecutionStore, S3Objects};
+use sluice_core::{ExecutionId, StageName, history};
 use sluice_engine::operator::{Action, Answer, OperatorCommand};
 
 /// The function that takes `action` for `pipeline`: approvals go to the approvers'
@@ -84,4 +87,112 @@ pub async fn send(
             String::from_utf8_lossy(&body[..body.len().min(300)])
         )
     })
+}
+
+/// Names what a command given without it is about, as the state and CodeCommit say
+/// now: the stage waiting at its gate (approve, reject, resend), the release to roll
+/// back to, the commit to release. Signed with it, a command cannot come to mean
+/// something else when it arrives (a later gate, a newer release, a newer head).
+pub async fn explicit_targets(
+    action: &mut Action,
+    store: impl FnOnce() -> Result<ExecutionStore<S3Objects>>,
+    pipeline: &str,
+    sdk: &aws_config::SdkConfig,
+) -> Result<()> {
+    match action {
+        Action::Approve {
+            execution,
+            stage: stage @ None,
+            ..
+        }
+        | Action::Reject {
+            execution,
+            stage: stage @ None,
+            ..
+        }
+        | Action::Resend {
+            execution,
+            stage: stage @ None,
+        } => {
+            let Ok(id) = ExecutionId::parse(execution.trim()) else {
+                bail!("{execution:?} is not an execution id; `sluice status` lists them");
+            };
+            let found = store()
+                .context("or name the stage with --stage")?
+                .load(&id)
+                .await?
+                .with_context(|| format!("pipeline {pipeline} has no execution {id}"))?;
+            match sluice_engine::operator::at_gate(&found, None) {
+                Ok(name) => *stage = Some(name.to_string()),
+                Err(refused) => bail!("{}", refused.message),
+            }
+        }
+        Action::Rollback {
+            stage,
+            to: to @ None,
+        } => {
+            let name = StageName::parse(stage.trim()).with_context(|| {
+                format!("{stage:?} is not a stage name (such as staging or production)")
+            })?;
+            let recent = store()
+                .context("or name the release with --to EXECUTION")?
+                .recent(history::RECENT)
+                .await?;
+            let target = history::rollback_target(&recent, &name)?;
+            *to = Some(target.id.to_string());
+        }
+        Action::Release {
+            commit: commit @ None,
+        } => {
+            let (repository, branch) = followed_branch(sdk, pipeline).await?;
+            let head = CodeCommit::new(aws_sdk_codecommit::Client::new(sdk))
+                .branch_head(&repository, &branch)
+                .await
+                .map_err(|e| anyhow!("{e}"))
+                .with_context(|| {
+                    format!(
+                        "cannot read where branch {branch} of {repository} points (CodeCommit \
+                         GetBranch); or name the commit: `sluice release $(git rev-parse HEAD)`"
+                    )
+                })?
+                .with_context(|| {
+                    format!("branch {branch} of {repository} has no commits yet; push to it first")
+                })?;
+            *commit = Some(head);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The repository and branch the Sluice stack named `pipeline` delivers, from its
+/// parameters.
+async fn followed_branch(sdk: &aws_config::SdkConfig, pipeline: &str) -> Result<(String, String)> {
+    let stacks = aws_sdk_cloudformation::Client::new(sdk)
+        .describe_stacks()
+        .stack_name(pipeline)
+        .send()
+        .await
+        .map_err(|e| anyhow!(sluice_adapters::aws::chain(&e)))
+        .with_context(|| {
+            format!(
+                "cannot read the Sluice stack {pipeline}'s parameters to find the branch it \
+                 delivers; check SLUICE_PIPELINE, or name the commit: `sluice release COMMIT`"
+            )
+        })?;
+    let parameter = |key: &str| {
+        stacks
+            .stacks()
+            .first()
+            .into_iter()
+            .flat_map(|s| s.parameters())
+            .find(|p| p.parameter_key() == Some(key))
+            .and_then(|p| p.parameter_value())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .with_context(|| {
+                format!("the Sluice stack {pipeline} has no parameter {key}; is it a Sluice stack?")
+            })
+    };
+    Ok((parameter("RepositoryName")?, parameter("BranchName")?))
 }

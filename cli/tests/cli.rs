@@ -523,3 +523,117 @@ async fn metrics_computes_the_four_keys_from_the_documents() {
         ],
     );
 }
+
+/// A delivery of commit `digit` × 40 at `at` that went live on every stage.
+fn delivered(
+    pipeline: &Pipeline,
+    digit: char,
+    at: chrono::DateTime<Utc>,
+) -> sluice_core::Execution {
+    let commit = Commit {
+        id: CommitId::parse(&digit.to_string().repeat(40)).unwrap(),
+        author: None,
+        message: None,
+    };
+    let mut e = sluice_core::start(pipeline, Push::new("hello-api", "master", commit, at), at)
+        .expect("an execution")
+        .execution;
+    e.artifact = Some(sluice_core::Artifact::default());
+    for stage in &mut e.stages {
+        stage.status = sluice_core::StageStatus::Succeeded;
+    }
+    e.status = sluice_core::Status::Succeeded;
+    e
+}
+
+#[tokio::test]
+async fn a_rollback_or_a_decision_is_signed_naming_its_target_as_the_state_says_now() {
+    use sluice_engine::operator::Action;
+    let emulator = Emulator::start();
+    let (bucket, pipeline, store) = hello_pipeline(&emulator).await;
+    let sdk = emulator.sdk_config().await;
+    let store_now = || {
+        Ok(ExecutionStore::new(
+            S3Objects::new(aws_sdk_s3::Client::new(&sdk), bucket.clone()),
+            &pipeline,
+        ))
+    };
+
+    // Nothing went live yet: refused here, before anything is signed or sent.
+    let mut rollback = Action::Rollback {
+        stage: "production".into(),
+        to: None,
+    };
+    let refused = sluice::operate::explicit_targets(&mut rollback, store_now, "hello", &sdk)
+        .await
+        .expect_err("nothing to roll back to");
+    assert!(
+        refused
+            .to_string()
+            .contains("nothing was ever deployed to production"),
+        "{refused:#}"
+    );
+
+    // Commit a, then b twice: production goes back to a, by its execution's id.
+    let a = delivered(
+        &pipeline,
+        'a',
+        Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap(),
+    );
+    let b = delivered(
+        &pipeline,
+        'b',
+        Utc.with_ymd_and_hms(2026, 5, 2, 9, 0, 0).unwrap(),
+    );
+    let b_again = delivered(
+        &pipeline,
+        'b',
+        Utc.with_ymd_and_hms(2026, 5, 3, 9, 0, 0).unwrap(),
+    );
+    for e in [&b_again, &a, &b] {
+        store.insert(e).await.expect("insert");
+    }
+    sluice::operate::explicit_targets(&mut rollback, store_now, "hello", &sdk)
+        .await
+        .expect("a target");
+    assert_eq!(
+        rollback,
+        Action::Rollback {
+            stage: "production".into(),
+            to: Some(a.id.to_string()),
+        }
+    );
+
+    // An approval without --stage names the stage waiting now; with none waiting it
+    // is refused here.
+    let mut waiting = delivered(&pipeline, 'c', Utc::now());
+    waiting.status = sluice_core::Status::Deploying;
+    waiting.stages[1].status = sluice_core::StageStatus::AwaitingApproval;
+    store.insert(&waiting).await.expect("insert");
+    let mut approve = Action::Approve {
+        execution: waiting.id.to_string(),
+        stage: None,
+        comment: None,
+    };
+    sluice::operate::explicit_targets(&mut approve, store_now, "hello", &sdk)
+        .await
+        .expect("the stage waiting");
+    assert!(
+        matches!(&approve, Action::Approve { stage: Some(s), .. } if s == "production"),
+        "{approve:?}"
+    );
+    let mut approve = Action::Approve {
+        execution: a.id.to_string(),
+        stage: None,
+        comment: None,
+    };
+    let refused = sluice::operate::explicit_targets(&mut approve, store_now, "hello", &sdk)
+        .await
+        .expect_err("nothing waits");
+    assert!(
+        refused
+            .to_string()
+            .contains("no stage is waiting for approval"),
+        "{refused:#}"
+    );
+}

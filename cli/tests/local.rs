@@ -1441,7 +1441,20 @@ async fn an_operator_retries_a_failed_stage_cancels_and_releases_an_old_commit()
         "{said}"
     );
 
-    // The earlier commit is released again, and goes to production with its approval.
+    // `sluice release` without a commit signs the branch's head as CodeCommit says
+    // now (the hanging build's commit), so a copy cannot come to mean a newer one.
+    let (ok, said) = sluice_as(&run.local, &operator, &["release"]);
+    assert!(ok, "{said}");
+    let released = said
+        .split_once(&format!(
+            "released commit {} (the head of master) as execution ",
+            &b[..12]
+        ))
+        .and_then(|(_, rest)| rest.split(',').next())
+        .unwrap_or_else(|| panic!("{said}"))
+        .to_owned();
+    let (ok, said) = sluice_as(&run.local, &operator, &["cancel", &released]);
+    assert!(ok, "{said}");
     let (ok, said) = sluice_as(&run.local, &operator, &["release", "HEAD~1"]);
     assert!(!ok && said.contains("not a full commit id"), "{said}");
     let (ok, said) = sluice_as(&run.local, &operator, &["release", &a]);

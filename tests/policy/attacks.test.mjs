@@ -244,6 +244,8 @@ test('a deploy target account trusts exactly the Sluice roles it was given', asy
       OrchestratorRoleArns: given.join(','),
       ArtifactBucketName: bucket,
       StackName: STACKS.production,
+      ApplicationName: 'hello',
+      Stage: 'production',
     },
   })
   const deployRole = target.role('SluiceDeployRole')
@@ -441,6 +443,27 @@ test('operators and approvers call only their own functions, and change nothing 
     await assertDenied(person, 'lambda:InvokeFunction', sluice.getAtt('SweeperFunction', 'Arn'))
     await assertDenied(person, 'lambda:UpdateFunctionCode', operatorFunction)
   }
+})
+
+test('`sluice release` may read which branch this stack delivers and its head, and nothing more', async () => {
+  const operator = {
+    arn: `arn:aws:iam::${ACCOUNT}:role/pipeline-operators`,
+    policies: [sluice.managedPolicy(sluice.ref('OperatorPolicy'))],
+  }
+  const approver = {
+    arn: `arn:aws:iam::${ACCOUNT}:role/release-approvers`,
+    policies: [sluice.managedPolicy(sluice.ref('ApproverPolicy'))],
+  }
+  const sluiceStack = `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${PIPELINE}/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d`
+  const repository = `arn:aws:codecommit:${REGION}:${ACCOUNT}:hello-api`
+  await assertAllowed(operator, 'cloudformation:DescribeStacks', sluiceStack)
+  await assertAllowed(operator, 'codecommit:GetBranch', repository)
+  // Not another stack's parameters, not another repository, and no code.
+  await assertDenied(operator, 'cloudformation:DescribeStacks', stack(STACKS.production))
+  await assertDenied(operator, 'codecommit:GetBranch', `arn:aws:codecommit:${REGION}:${ACCOUNT}:payroll`)
+  await assertDenied(operator, 'codecommit:GetBlob', repository)
+  await assertDenied(operator, 'codecommit:GitPush', repository)
+  await assertDenied(approver, 'codecommit:GetBranch', repository)
 })
 
 // ---- What AWS enforces that the emulator did not (issue 35) ------------------------
