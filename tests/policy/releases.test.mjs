@@ -174,6 +174,8 @@ test('a stage in another account reads releases, and never a build\'s upload', a
       ArtifactBucketName: remote.ref('ArtifactBucket'),
       OrchestratorStackName: remote.stackName,
       StackName: 'hello-production',
+      ApplicationName: 'hello',
+      Stage: 'production',
     },
   })
   // The two roles deploy-target.yaml makes, and one its account lets do anything.
