@@ -294,3 +294,40 @@ test('target: the application runs on what is its own', async () => {
   await allowed(application, 'lambda:InvokeFunction', `arn:aws:lambda:${REGION}:${TARGET}:function:hello-production-Worker-1A2B3C4D`, own)
   await allowed(application, 'cloudwatch:SetAlarmState', arn.alarm('hello-production-HelloErrors-1A2B'))
 })
+
+// ---- IAM's sizes ----------------------------------------------------------------------
+
+// IAM counts a policy's characters without white space: the boundary (a managed policy)
+// holds at most 6,144, the execution role's inline policies 10,240 together. Names grow
+// them: the longest the template allows (a stack name of 128 characters, the stage's
+// names at most 46 together, split either way), in the longest partition.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+class GovCloudTemplate extends Template {
+  get pseudo() {
+    return { ...super.pseudo, 'AWS::Partition': 'aws-us-gov' }
+  }
+}
+
+test("target: the largest configuration's boundary and execution role fit IAM's policy sizes", () => {
+  const size = (document) => JSON.stringify(document).replace(/\s/g, '').length
+  for (const [app, stage] of [['a'.repeat(45), 'b'], ['an-application-name-thirty-chr', 'a-stage-sixteen1'], ['a', 'b'.repeat(45)]]) {
+    const longest = new GovCloudTemplate(targetPath, {
+      stackName: `${app}-${stage}-sluice-target`.padEnd(128, 'x'),
+      account: TARGET,
+      region: 'us-gov-west-1',
+      parameters: {
+        OrchestratorAccountId: ACCOUNT,
+        OrchestratorRoleArns: `arn:aws-us-gov:iam::${ACCOUNT}:role/sluice/a-forty-character-long-sluice-pipeline-x/functions/x`,
+        ArtifactBucketName: 'sluice-111122223333-us-gov-west-1-0123456789ab'.padEnd(63, 'x'),
+        OrchestratorStackName: 'a-forty-character-long-sluice-pipeline-x',
+        ApplicationName: app,
+        Stage: stage,
+        StackName: `${app}-${stage}`,
+      },
+    })
+    const boundary = size(longest.properties('Boundary').PolicyDocument)
+    assert.ok(boundary <= 6144, `${app}-${stage}: the boundary is ${boundary} characters, over IAM's 6,144`)
+    const inline = longest.properties('CloudFormationExecutionRole').Policies.reduce((n, p) => n + size(p.PolicyDocument), 0)
+    assert.ok(inline <= 10240, `${app}-${stage}: the execution role has ${inline} characters of inline policy, over IAM's 10,240`)
+  }
+})
