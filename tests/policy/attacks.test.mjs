@@ -287,6 +287,32 @@ test("a stage in another account reads the build's code from the bucket, and not
   assert.notEqual(await assume(`arn:aws:iam::${TARGET}:role/OrganizationAccountAccessRole`), 'Allowed')
 })
 
+// Events from another account reach a bus only if the bus's policy lets that account
+// put them; Sluice's stages there forward CloudFormation's stack events.
+// https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-bus-perms.html
+test("a remote stage's stack events are let onto this account's bus, from its account only and CloudFormation's only", async () => {
+  const TARGET = '444455556666'
+  const crossAccount = sluiceTemplate({ RemoteStages: 'production', RemoteAccountIds: TARGET })
+  assert.deepEqual(sluice.ofType('AWS::Events::EventBusPolicy'), [], 'no remote stage, no bus policy')
+  const [id] = crossAccount.ofType('AWS::Events::EventBusPolicy')
+  assert.ok(id, 'a bus policy for the remote stage')
+  const props = crossAccount.properties(id)
+  assert.equal(props.EventBusName, 'default')
+  const policy = { Version: '2012-10-17', Statement: [{ Sid: props.StatementId, ...props.Statement }] }
+  const bus = `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/default`
+  const forwarder = (account) => ({
+    arn: `arn:aws:iam::${account}:role/sluice/hello-production-sluice-events`,
+    policies: [crossAccount.managedPolicy('arn:aws:iam::aws:policy/AdministratorAccess')],
+  })
+  // The key lists the source of each entry of the PutEvents call.
+  const put = (account, ...sources) =>
+    decide(forwarder(account), 'events:PutEvents', bus, { 'events:source': sources }, policy)
+  assert.equal(await put(TARGET, 'aws.cloudformation'), 'Allowed')
+  assert.notEqual(await put(TARGET, 'com.example.fake'), 'Allowed')
+  assert.notEqual(await put(TARGET, 'aws.cloudformation', 'com.example.fake'), 'Allowed')
+  assert.notEqual(await put('999988887777', 'aws.cloudformation'), 'Allowed')
+})
+
 test('each function may make the AWS calls its code makes', async () => {
   const project = sluice.getAtt('BuildProject', 'Arn')
   const repository = `arn:aws:codecommit:${REGION}:${ACCOUNT}:hello-api`
