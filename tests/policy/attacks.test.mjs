@@ -169,6 +169,10 @@ for (const stage of STAGES) {
       'aws:ResourceTag/aws:cloudformation:stack-name': STACKS[stage],
     })
     await assertAllowed(role, 's3:GetObject', release, {}, bucketPolicy)
+    // Removing a role from the template: CloudFormation deletes it this way.
+    for (const action of ['iam:ListInstanceProfilesForRole', 'iam:ListAttachedRolePolicies', 'iam:ListRolePolicies', 'iam:DeleteRole']) {
+      await assertAllowed(role, action, ownRole)
+    }
   })
 
   test(`${stage}: what the application's own roles can reach is capped by the boundary`, async () => {

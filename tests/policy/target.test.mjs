@@ -281,6 +281,10 @@ test('target: the stage still deploys its own application', async () => {
   await allowed(execution, 'secretsmanager:CreateSecret', arn.secret('hello-production-db-AbCdEf'))
   await allowed(execution, 'cloudwatch:PutMetricAlarm', arn.alarm('hello-production-HelloErrors-1A2B'))
   await allowed(execution, 'cloudformation:CreateStack', arn.stack('hello-production-Nested-1A2B'))
+  // Removing a role from the template: CloudFormation deletes it this way.
+  for (const action of ['iam:ListInstanceProfilesForRole', 'iam:ListAttachedRolePolicies', 'iam:ListRolePolicies', 'iam:DeleteRole']) {
+    await allowed(execution, action, role)
+  }
 })
 
 test('target: the application runs on what is its own', async () => {
