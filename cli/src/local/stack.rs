@@ -199,6 +199,7 @@ pub async fn package(
         .get_mut("Resources")
         .and_then(Value::as_mapping_mut)
         .context("the template has no Resources")?;
+    leave_out_remote_stages(resources);
     for (id, resource) in resources.iter_mut() {
         let Some(uri) = id.as_str().and_then(|id| uris.get(id)) else {
             continue;
@@ -219,6 +220,16 @@ pub async fn package(
     );
     upload(s3, &key, packaged.into_bytes()).await?;
     Ok(format!("https://s3.amazonaws.com/{CODE_BUCKET}/{key}"))
+}
+
+/// Local mode has no other account: what only remote stages need is left out, as
+/// its condition would leave it out, because the emulator refuses a template naming
+/// a resource type it does not know (`AWS::Events::EventBusPolicy`) even when the
+/// resource's condition is false.
+fn leave_out_remote_stages(resources: &mut serde_yaml_ng::Mapping) {
+    resources.retain(|_, resource| {
+        resource.get("Condition").and_then(Value::as_str) != Some("HasRemoteStages")
+    });
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -420,5 +431,21 @@ mod tests {
         .expect("yaml");
         let err = functions(&template).unwrap_err();
         assert!(err.to_string().contains("function F"), "{err}");
+    }
+
+    #[test]
+    fn the_orchestrator_deployed_locally_has_nothing_only_remote_stages_need() {
+        let text = include_str!("../../../template.yaml");
+        let mut template: Value = serde_yaml_ng::from_str(text).expect("template.yaml parses");
+        let resources = template
+            .get_mut("Resources")
+            .and_then(Value::as_mapping_mut)
+            .expect("resources");
+        assert!(resources.contains_key("RemoteStackEvents"));
+        let before = resources.len();
+        leave_out_remote_stages(resources);
+        assert!(!resources.contains_key("RemoteStackEvents"));
+        assert!(resources.contains_key("DeployFunction"));
+        assert_eq!(resources.len(), before - 1);
     }
 }
