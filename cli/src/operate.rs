@@ -148,7 +148,7 @@ pub async fn explicit_targets(
             let head = CodeCommit::new(aws_sdk_codecommit::Client::new(sdk))
                 .branch_head(&repository, &branch)
                 .await
-                .map_err(|e| anyhow!("{e}"))
+                .map_err(|e| anyhow!(sluice_adapters::aws::chain(&e)))
                 .with_context(|| {
                     format!(
                         "cannot read where branch {branch} of {repository} points (CodeCommit \

@@ -1178,7 +1178,9 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
 }
 
 /// Credentials for `role` (assumed in the emulator as `session`): a person, as the
-/// operator function will know them.
+/// operator function will know them. The role is made as a team would make it: it
+/// holds every Sluice stack's `OperatorPolicy` (a role named `*-operators`) or
+/// `ApproverPolicy`, and nothing else, which the emulator evaluates under IAM.
 async fn person(local: &Local, role: &str, session: &str) -> (String, Vec<(String, String)>) {
     let sts = aws_sdk_sts::Client::new(&local.sdk);
     let account = sts
@@ -1188,6 +1190,54 @@ async fn person(local: &Local, role: &str, session: &str) -> (String, Vec<(Strin
         .expect("who the test is")
         .account
         .expect("an account");
+    let wanted = match role.ends_with("-operators") {
+        true => "OperatorPolicyArn",
+        false => "ApproverPolicyArn",
+    };
+    let cloudformation = aws_sdk_cloudformation::Client::new(&local.sdk);
+    let stacks = cloudformation
+        .describe_stacks()
+        .send()
+        .await
+        .expect("the stacks");
+    let policies: Vec<String> = stacks
+        .stacks()
+        .iter()
+        .flat_map(|s| s.outputs())
+        .filter(|o| o.output_key() == Some(wanted))
+        .filter_map(|o| o.output_value().map(str::to_owned))
+        .collect();
+    assert!(
+        !policies.is_empty(),
+        "no Sluice stack has an output {wanted}"
+    );
+    let stack = format!("people-{role}");
+    let exists = stacks
+        .stacks()
+        .iter()
+        .any(|s| s.stack_name() == Some(stack.as_str()));
+    if !exists {
+        let template = serde_json::json!({
+            "Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {
+                "RoleName": role,
+                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                    "Action": "sts:AssumeRole",
+                }]},
+                "ManagedPolicyArns": policies,
+            }}}
+        });
+        cloudformation
+            .create_stack()
+            .stack_name(&stack)
+            .template_body(template.to_string())
+            .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+            .send()
+            .await
+            .expect("create the role");
+        stack_reaches(local, &stack, "CREATE_COMPLETE").await;
+    }
     let assumed = sts
         .assume_role()
         .role_arn(format!("arn:aws:iam::{account}:role/{role}"))
@@ -1225,6 +1275,8 @@ fn sluice_in(
         .args(args)
         .envs(person.iter().map(|(k, v)| (k, v)))
         .env("AWS_ENDPOINT_URL", &local.endpoint)
+        // The local CodeCommit, as the functions reach it (`sluice release`).
+        .env("AWS_ENDPOINT_URL_CODECOMMIT", &local.driver_url)
         .env("AWS_REGION", sluice::local::REGION)
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")

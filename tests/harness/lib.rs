@@ -33,8 +33,9 @@ impl Emulator {
             .prefix("sluice-ministack-")
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
-        let inner = sluice::local::emulator::Emulator::start(&ministack_binary(), dir.path(), None)
-            .unwrap_or_else(|e| panic!("{e:#}"));
+        let inner =
+            sluice::local::emulator::Emulator::start(&ministack_binary(), dir.path(), None, false)
+                .unwrap_or_else(|e| panic!("{e:#}"));
         Self { inner, _dir: dir }
     }
 

@@ -63,6 +63,8 @@ pub struct Project {
     /// The artifact's name when the buildspec's does not override it.
     pub artifacts_name: Option<String>,
     pub override_name: bool,
+    /// The role CodeBuild runs the project's builds as.
+    pub service_role: Option<String>,
     pub timeout_minutes: i32,
     pub environment: Vec<(String, String)>,
 }
@@ -78,6 +80,9 @@ pub struct Settings {
     /// Directories put first on each build's `PATH`: the tools CodeBuild's standard
     /// image has and this machine may not (`aws`, `sam`).
     pub tools: Vec<PathBuf>,
+    /// Whether the emulator evaluates IAM: then each build runs as its project's
+    /// service role, as CodeBuild runs it, and uploads its artifacts as that role.
+    pub iam: bool,
 }
 
 /// The builds this local CodeBuild has started.
@@ -97,6 +102,8 @@ struct Inner {
     repositories: HashMap<String, Repository>,
     codebuild: aws_sdk_codebuild::Client,
     s3: aws_sdk_s3::Client,
+    /// The emulator's root account: what assumes a project's service role.
+    sdk: aws_config::SdkConfig,
     bus: Bus,
     console: Console,
     numbers: Mutex<u64>,
@@ -174,6 +181,7 @@ impl Builds {
                     .collect(),
                 codebuild: aws_sdk_codebuild::Client::new(sdk),
                 s3: sluice_adapters::aws::s3_client(sdk),
+                sdk: sdk.clone(),
                 bus,
                 console,
                 numbers: Mutex::new(0),
@@ -294,6 +302,7 @@ impl Builds {
             override_name: artifacts
                 .and_then(|a| a.override_artifact_name())
                 .unwrap_or(false),
+            service_role: project.service_role().map(str::to_owned),
             timeout_minutes: project.timeout_in_minutes().unwrap_or(60),
             environment: project
                 .environment()
@@ -662,7 +671,42 @@ impl Builds {
                 return Ok(false);
             }
         };
-        let env = self.environment(id, &spec, &src, &project.name, uuid);
+        let mut env = self.environment(id, &spec, &src, &project.name, uuid);
+        let session = match self.service_role_session(project, uuid).await {
+            Ok(session) => session,
+            Err(e) => {
+                log.line(&format!("[Container] {e:#}")).await;
+                self.end_phase(id, Some(("ACCESS_DENIED".into(), format!("{e:#}"))));
+                return Ok(false);
+            }
+        };
+        let s3 = match &session {
+            Some(credentials) => {
+                for (name, value) in [
+                    ("AWS_ACCESS_KEY_ID", credentials.access_key_id()),
+                    ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key()),
+                    (
+                        "AWS_SESSION_TOKEN",
+                        credentials.session_token().unwrap_or_default(),
+                    ),
+                ] {
+                    env.retain(|(n, _)| n != name);
+                    env.push((name.to_owned(), value.to_owned()));
+                }
+                let sdk = self
+                    .inner
+                    .sdk
+                    .to_builder()
+                    .credentials_provider(
+                        aws_credential_types::provider::SharedCredentialsProvider::new(
+                            credentials.clone(),
+                        ),
+                    )
+                    .build();
+                sluice_adapters::aws::s3_client(&sdk)
+            }
+            None => self.inner.s3.clone(),
+        };
         let state_env = dir.join("env.sh");
         let state_dir = dir.join("cwd");
         tokio::fs::write(&state_dir, src.to_string_lossy().as_bytes()).await?;
@@ -756,7 +800,7 @@ impl Builds {
             .filter(|_| project.artifacts_bucket.is_some())
         {
             self.begin_phase(id, "UPLOAD_ARTIFACTS");
-            match self.upload(artifacts, project, &src, &env).await {
+            match self.upload(&s3, artifacts, project, &src, &env).await {
                 Ok(location) => {
                     log.line(&format!("[Container] Uploaded artifacts to {location}"))
                         .await;
@@ -950,8 +994,45 @@ impl Builds {
         Ok(status.code().unwrap_or(-1))
     }
 
+    /// With IAM evaluated, a session of the project's service role, assumed as
+    /// CodeBuild assumes it; else `None` (builds run as the emulator's root).
+    async fn service_role_session(
+        &self,
+        project: &Project,
+        uuid: &str,
+    ) -> Result<Option<aws_credential_types::Credentials>> {
+        if !self.inner.settings.iam {
+            return Ok(None);
+        }
+        let role = project.service_role.as_deref().with_context(|| {
+            format!(
+                "project {} has no service role to run its builds as",
+                project.name
+            )
+        })?;
+        let assumed = aws_sdk_sts::Client::new(&self.inner.sdk)
+            .assume_role()
+            .role_arn(role)
+            .role_session_name(format!("codebuild-{}", &uuid[..uuid.len().min(32)]))
+            .send()
+            .await
+            .map_err(|e| anyhow!(sluice_adapters::aws::chain(&e)))
+            .with_context(|| format!("CodeBuild could not assume the service role {role}"))?;
+        let c = assumed
+            .credentials()
+            .with_context(|| format!("assuming {role} gave no credentials"))?;
+        Ok(Some(aws_credential_types::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            None,
+            "codebuild-service-role",
+        )))
+    }
+
     async fn upload(
         &self,
+        s3: &aws_sdk_s3::Client,
         artifacts: &super::buildspec::Artifacts,
         project: &Project,
         src: &Path,
@@ -1010,9 +1091,7 @@ impl Builds {
             };
             let key = format!("{prefix}/{}", relative.to_string_lossy());
             let body = tokio::fs::read(&path).await?;
-            self.inner
-                .s3
-                .put_object()
+            s3.put_object()
                 .bucket(&bucket)
                 .key(&key)
                 .body(body.into())

@@ -27,11 +27,20 @@ pub fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// MiniStack with `aws:PrincipalArn` as AWS gives it for role sessions.
+const IAM_SCRIPT: &str = include_str!("../../../scripts/ministack-iam.py");
+
 impl Emulator {
     /// Starts `binary` with its files under `dir`, and waits until it answers. The
     /// Lambdas it runs send their AWS requests to `lambda_endpoint`, or to it when
     /// `None` (a fault-injecting proxy in front of it is the other choice).
-    pub fn start(binary: &Path, dir: &Path, lambda_endpoint: Option<&str>) -> Result<Self> {
+    /// With `iam`, it evaluates every request's IAM policies (MiniStack's `AUTH`).
+    pub fn start(
+        binary: &Path,
+        dir: &Path,
+        lambda_endpoint: Option<&str>,
+        iam: bool,
+    ) -> Result<Self> {
         if !binary.exists() {
             bail!(
                 "the AWS emulator is not installed at {}: run `make demo` or `make test` \
@@ -43,7 +52,7 @@ impl Emulator {
         // A port free when chosen can be taken before MiniStack binds it: try again.
         let mut last = None;
         for _ in 0..3 {
-            match Self::try_start(binary, dir, lambda_endpoint) {
+            match Self::try_start(binary, dir, lambda_endpoint, iam) {
                 Ok(emulator) => return Ok(emulator),
                 Err(e) => last = Some(e),
             }
@@ -52,20 +61,39 @@ impl Emulator {
             .context("the AWS emulator did not start")
     }
 
-    fn try_start(binary: &Path, dir: &Path, lambda_endpoint: Option<&str>) -> Result<Self> {
+    fn try_start(
+        binary: &Path,
+        dir: &Path,
+        lambda_endpoint: Option<&str>,
+        iam: bool,
+    ) -> Result<Self> {
         let tmp = dir.join("tmp");
         std::fs::create_dir_all(&tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;
         let log = dir.join("emulator.log");
         let port = free_port()?;
         let endpoint = format!("http://127.0.0.1:{port}");
-        let mut command = Command::new(binary);
+        // Evaluating IAM, it runs with aws:PrincipalArn put right (see the script);
+        // by the Python of the environment it is installed in.
+        let mut command = match iam {
+            true => {
+                let script = dir.join("ministack-iam.py");
+                std::fs::write(&script, IAM_SCRIPT)
+                    .with_context(|| format!("cannot write {}", script.display()))?;
+                let python = binary.with_file_name("python");
+                let mut command = Command::new(python);
+                command.arg(script);
+                command
+            }
+            false => Command::new(binary),
+        };
         command
             .env("GATEWAY_PORT", port.to_string())
             .env("BIND_HOST", "127.0.0.1")
             .env("TMPDIR", &tmp)
             // Passed on to the Lambdas it runs, so their SDK calls come back here.
             .env("AWS_ENDPOINT_URL", lambda_endpoint.unwrap_or(&endpoint))
+            .env("AUTH", if iam { "true" } else { "false" })
             .current_dir(dir);
         // Its own process group: stopping it also stops the Lambda workers it starts.
         let child = spawn_supervised(command, &log)?;

@@ -14,6 +14,7 @@ pub mod console;
 pub mod demo;
 pub mod emulator;
 pub mod faults;
+mod front;
 pub mod git;
 pub mod server;
 pub mod stack;
@@ -99,6 +100,11 @@ pub struct Options {
     /// Where the functions' clock starts, if not now: it runs from there, ahead of
     /// this machine's by as much (`LocalClockFile`). See [`Local::set_clock`].
     pub clock: Option<sluice_core::Timestamp>,
+    /// Whether the emulator evaluates IAM (MiniStack's `AUTH`): every request is
+    /// allowed or refused by the caller's policies, the functions call as their
+    /// execution roles, and builds run as the project's service role
+    /// (`SLUICE_LOCAL_IAM=true`).
+    pub iam: bool,
 }
 
 /// Another pipeline fed by the same repository and branch, as a second Sluice stack:
@@ -268,6 +274,7 @@ impl Options {
             windows: String::new(),
             window_time_zone: "UTC".into(),
             clock: None,
+            iam: std::env::var("SLUICE_LOCAL_IAM").is_ok_and(|v| v == "true"),
         }
     }
 
@@ -588,7 +595,26 @@ impl Local {
             Some(_) => Some(faults::FaultProxy::reserve_port()?),
             None => None,
         };
-        let lambda_endpoint = proxy_port.map(|port| format!("http://127.0.0.1:{port}"));
+        // With IAM evaluated, everything reaches the emulator through its front door,
+        // which says the request came over TLS, as every request to AWS does.
+        let front = match options.iam {
+            true => Some(
+                tokio::net::TcpListener::bind(("127.0.0.1", 0))
+                    .await
+                    .context("cannot listen on 127.0.0.1")?,
+            ),
+            false => None,
+        };
+        let front_url = match &front {
+            Some(listener) => Some(format!(
+                "http://127.0.0.1:{}",
+                listener.local_addr()?.port()
+            )),
+            None => None,
+        };
+        let lambda_endpoint = proxy_port
+            .map(|port| format!("http://127.0.0.1:{port}"))
+            .or_else(|| front_url.clone());
         let emulator = match &options.endpoint {
             Some(_) => None,
             None => {
@@ -599,14 +625,20 @@ impl Local {
                     &options.emulator_binary,
                     &dir,
                     lambda_endpoint.as_deref(),
+                    options.iam,
                 )?)
             }
         };
-        let endpoint = match (&options.endpoint, &emulator) {
+        let mut endpoint = match (&options.endpoint, &emulator) {
             (Some(e), _) => e.trim_end_matches('/').to_owned(),
             (None, Some(e)) => e.endpoint(),
             (None, None) => unreachable!("an emulator is started when no endpoint is given"),
         };
+        let mut front_task = None;
+        if let (Some(listener), Some(url)) = (front, front_url) {
+            front_task = Some(front::serve(listener, &endpoint)?);
+            endpoint = url;
+        }
         if !endpoint.starts_with("http://127.0.0.1:") && !endpoint.starts_with("http://localhost:")
         {
             bail!(
@@ -649,6 +681,7 @@ impl Local {
                 state: state.clone(),
                 cache: options.cache.clone(),
                 tools: options.build_tools.clone(),
+                iam: options.iam,
             },
             &sdk,
             vec![repository.clone()],
@@ -673,6 +706,7 @@ impl Local {
             s3: sluice_adapters::aws::s3_client(&sdk),
         };
         let mut tasks = Vec::new();
+        tasks.extend(front_task);
         // Each sibling gets its own listener, the same services but its own approval
         // function behind `/approvals/`, so that its links reach its own page.
         let mut sibling_drivers = Vec::new();
@@ -763,10 +797,11 @@ impl Local {
         console.say(
             "local",
             format!(
-                "ready. Push {} to {} to deliver.\n                 State: AWS_ENDPOINT_URL={} SLUICE_BUCKET={} SLUICE_PIPELINE={} sluice status",
+                "ready. Push {} to {} to deliver.\n                 State: AWS_ENDPOINT_URL={} AWS_ENDPOINT_URL_CODECOMMIT={} SLUICE_BUCKET={} SLUICE_PIPELINE={} sluice status",
                 local.options.branch,
                 local.repository.path.display(),
                 local.endpoint,
+                local.driver_url,
                 local.output("ArtifactBucketName").unwrap_or_default(),
                 local.options.stack,
             ),

@@ -82,6 +82,7 @@ pub async fn driver(
                 state.clone(),
             )
             .build_tools,
+            iam: false,
         },
         sdk,
         vec![repository.clone()],
