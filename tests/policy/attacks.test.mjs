@@ -526,6 +526,52 @@ test('a second Sluice stack in the same account and region names no schedule lik
   for (const name of scheduleNames(web)) assert.ok(!first.includes(name), `both stacks create the schedule ${name}`)
 })
 
+// CloudFormation assumes a stack's service role as the service principal; its guide
+// shows that trust with no condition, and documents aws:SourceAccount for hook and
+// extension roles only, so a stack role whose trust requires it may never be
+// assumable. iam:PassRole, which naming the role on a stack needs, is same-account.
+// https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-iam-servicerole.html
+test('CloudFormation can assume every stage role as a stack service role, given no source context', async () => {
+  const TARGET = '444455556666'
+  const target = new Template(process.env.SLUICE_POLICY_TARGET_TEMPLATE ?? `${root}templates/deploy-target.yaml`, {
+    stackName: 'sluice-target',
+    account: TARGET,
+    region: REGION,
+    parameters: {
+      OrchestratorAccountId: ACCOUNT,
+      OrchestratorRoleArns: sluice.getAtt('DeployFunctionRole', 'Arn'),
+      ArtifactBucketName: bucket,
+      StackName: STACKS.production,
+      ApplicationName: 'hello',
+      Stage: 'production',
+    },
+  })
+  const byCloudFormation = async (role, account) => {
+    const result = await runSimulation(
+      {
+        request: {
+          principal: 'cloudformation.amazonaws.com',
+          action: 'sts:AssumeRole',
+          resource: { resource: role.arn, accountId: account },
+          contextVariables: {
+            'aws:SecureTransport': 'true',
+            'aws:PrincipalServiceName': 'cloudformation.amazonaws.com',
+          },
+        },
+        identityPolicies: [], serviceControlPolicies: [], resourceControlPolicies: [], resourcePolicy: role.trust,
+      },
+      {},
+    )
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors))
+    return result.result.analysis.result
+  }
+  for (const stage of STAGES) {
+    assert.equal(await byCloudFormation(executionRole(stage), ACCOUNT), 'Allowed', stage)
+    assert.ok(executionRole(stage).trust, stage)
+  }
+  assert.equal(await byCloudFormation(target.role('CloudFormationExecutionRole'), TARGET), 'Allowed', 'the target account')
+})
+
 /**
  * The decision on `action` by CloudWatch, acting for an alarm of `account`, under the
  * resource's `policy`: the service principal, with the context it presents.
