@@ -291,6 +291,10 @@ impl LocalArgs {
             .map(|share| local::faults::Faults::new(share, &workspace))
             .transpose()
             .context("--faults")?;
+        // The fault proxy breaks signatures the emulator would check under IAM.
+        if options.faults.is_some() {
+            options.iam = false;
+        }
         if let Some(app) = self.app()? {
             options.repository = application_name(&app)?;
         }

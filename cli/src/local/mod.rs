@@ -103,7 +103,7 @@ pub struct Options {
     /// Whether the emulator evaluates IAM (MiniStack's `AUTH`): every request is
     /// allowed or refused by the caller's policies, the functions call as their
     /// execution roles, and builds run as the project's service role
-    /// (`SLUICE_LOCAL_IAM=true`).
+    /// (on unless `SLUICE_LOCAL_IAM=false`).
     pub iam: bool,
 }
 
@@ -274,7 +274,7 @@ impl Options {
             windows: String::new(),
             window_time_zone: "UTC".into(),
             clock: None,
-            iam: std::env::var("SLUICE_LOCAL_IAM").is_ok_and(|v| v == "true"),
+            iam: std::env::var("SLUICE_LOCAL_IAM").map_or(true, |v| v != "false"),
         }
     }
 
@@ -584,6 +584,13 @@ impl Local {
         std::fs::create_dir_all(&options.state)
             .with_context(|| format!("cannot create {}", options.state.display()))?;
         let state = options.state.canonicalize()?;
+        if options.faults.is_some() && options.iam {
+            bail!(
+                "faults cannot be injected while the emulator evaluates IAM: the fault proxy \
+                 re-addresses requests, and the emulator then refuses their signatures; \
+                 set SLUICE_LOCAL_IAM=false to inject faults"
+            );
+        }
         if options.faults.is_some() && options.endpoint.is_some() {
             bail!(
                 "faults can be injected only into the emulator sluice local starts: \
