@@ -1297,6 +1297,33 @@ fn sluice_in(
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operator_resends_the_link_and_an_approver_rejects_from_the_terminal() {
     let run = start(App::Quick).await;
+    // The build first tries what a hostile commit would, as the build's role: forge
+    // an execution's state, write a release, list the uploads to find another
+    // build's. Each must be refused (AccessDenied in its answer) or the build fails.
+    let buildspec = run.checkout.dir.join("buildspec.yml");
+    let spec = std::fs::read_to_string(&buildspec).expect("read buildspec.yml");
+    let bucket = "s3://$SLUICE_ARTIFACT_BUCKET";
+    let hostile = spec.replacen(
+        "      - sh test.sh\n",
+        &format!(
+            "      - sh test.sh\n      - echo forged > forged.json\n{}",
+            [
+                format!("aws s3 cp forged.json {bucket}/pipelines/sluice/executions/forged.json"),
+                format!("aws s3 cp forged.json {bucket}/releases/sluice/sha256/forged"),
+                format!("aws s3 ls {bucket}/artifacts/sluice/"),
+            ]
+            .iter()
+            .map(|c| format!("      - '{c} 2>&1 | grep AccessDenied'\n"))
+            .collect::<String>()
+        ),
+        1,
+    );
+    assert_ne!(spec, hostile, "the quick app changed: update this test");
+    std::fs::write(&buildspec, hostile).expect("write buildspec.yml");
+    run.checkout
+        .commit("hello-api: a build that tries what a hostile commit would")
+        .await
+        .expect("commit");
     let commit = run.checkout.push().await.expect("push");
     let at_gate = wait_at_gate(&run, &commit).await;
     let id = at_gate.id.as_str();
@@ -1334,8 +1361,16 @@ async fn an_operator_resends_the_link_and_an_approver_rejects_from_the_terminal(
     let (ok, said) = sluice_as(&run.local, &operator, &["approve", id, "--stage", "prod"]);
     assert!(!ok && said.contains("no stage \"prod\""), "{said}");
 
-    // An approver rejects from a terminal; the record names them as AWS knows them.
+    // An approver decides, and nothing else: IAM refuses them the operators'
+    // function (ApproverPolicy lets them invoke the approvers' only).
     let (grace, approver) = person(&run.local, "sluice-approvers", "grace").await;
+    let (ok, said) = sluice_as(&run.local, &approver, &["cancel", id]);
+    assert!(
+        !ok && said.contains("cannot call Sluice's function sluice-sluice-operator"),
+        "{said}"
+    );
+
+    // An approver rejects from a terminal; the record names them as AWS knows them.
     let (ok, said) = sluice_as(
         &run.local,
         &approver,
