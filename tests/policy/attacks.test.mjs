@@ -10,7 +10,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
 import { runSimulation } from '@cloud-copilot/iam-simulate'
-import { Template } from './template.mjs'
+import { Template, deployTargetTemplate } from './template.mjs'
 import { ACCOUNT, assertAllowed, assertDenied, decide } from './iam.mjs'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -239,18 +239,9 @@ test("the bucket denies state writes to anyone but Sluice's functions", async ()
 test('a deploy target account trusts exactly the Sluice roles it was given', async () => {
   const TARGET = '444455556666'
   const given = ['BuildFunction', 'DeployFunction'].map((f) => sluice.getAtt(`${f}Role`, 'Arn'))
-  const target = new Template(process.env.SLUICE_POLICY_TARGET_TEMPLATE ?? `${root}templates/deploy-target.yaml`, {
-    stackName: 'sluice-target',
-    account: TARGET,
-    region: REGION,
-    parameters: {
-      OrchestratorAccountId: ACCOUNT,
-      OrchestratorRoleArns: given.join(','),
-      ArtifactBucketName: bucket,
-      StackName: STACKS.production,
-      ApplicationName: 'hello',
-      Stage: 'production',
-    },
+  const target = deployTargetTemplate('sluice-target', {
+    account: TARGET, region: REGION, orchestrator: ACCOUNT, pipeline: PIPELINE,
+    roleArns: given.join(','), bucket, app: 'hello', stage: 'production',
   })
   const deployRole = target.role('SluiceDeployRole')
   // The caller's own account lets it assume anything; the trust policy decides.
@@ -533,18 +524,9 @@ test('a second Sluice stack in the same account and region names no schedule lik
 // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-iam-servicerole.html
 test('CloudFormation can assume every stage role as a stack service role, given no source context', async () => {
   const TARGET = '444455556666'
-  const target = new Template(process.env.SLUICE_POLICY_TARGET_TEMPLATE ?? `${root}templates/deploy-target.yaml`, {
-    stackName: 'sluice-target',
-    account: TARGET,
-    region: REGION,
-    parameters: {
-      OrchestratorAccountId: ACCOUNT,
-      OrchestratorRoleArns: sluice.getAtt('DeployFunctionRole', 'Arn'),
-      ArtifactBucketName: bucket,
-      StackName: STACKS.production,
-      ApplicationName: 'hello',
-      Stage: 'production',
-    },
+  const target = deployTargetTemplate('sluice-target', {
+    account: TARGET, region: REGION, orchestrator: ACCOUNT, pipeline: PIPELINE,
+    roleArns: sluice.getAtt('DeployFunctionRole', 'Arn'), bucket, app: 'hello', stage: 'production',
   })
   const byCloudFormation = async (role, account) => {
     const result = await runSimulation(

@@ -11,7 +11,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
-import { Template, pipelineTemplate } from './template.mjs'
+import { Template, deployTargetTemplate, pipelineTemplate } from './template.mjs'
 import { ACCOUNT, assertAllowed, assertDenied, decide } from './iam.mjs'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -164,19 +164,10 @@ test('a stage in another account reads releases, and never a build\'s upload', a
     RemoteStages: 'production', RemoteAccountIds: TARGET,
   })
   const { policy, upload, releases } = places(remote)
-  const target = new Template(process.env.SLUICE_POLICY_TARGET_TEMPLATE ?? `${root}templates/deploy-target.yaml`, {
-    stackName: 'sluice-target',
-    account: TARGET,
-    region: REGION,
-    parameters: {
-      OrchestratorAccountId: ACCOUNT,
-      OrchestratorRoleArns: remote.getAtt('DeployFunctionRole', 'Arn'),
-      ArtifactBucketName: remote.ref('ArtifactBucket'),
-      OrchestratorStackName: remote.stackName,
-      StackName: 'hello-production',
-      ApplicationName: 'hello',
-      Stage: 'production',
-    },
+  const target = deployTargetTemplate('sluice-target', {
+    account: TARGET, region: REGION, orchestrator: ACCOUNT, pipeline: remote.stackName,
+    roleArns: remote.getAtt('DeployFunctionRole', 'Arn'), bucket: remote.ref('ArtifactBucket'),
+    app: 'hello', stage: 'production',
   })
   // The two roles deploy-target.yaml makes, and one its account lets do anything.
   const roles = [

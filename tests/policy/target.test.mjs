@@ -12,7 +12,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
-import { Template, pipelineTemplate } from './template.mjs'
+import { Template, deployTargetTemplate, pipelineTemplate } from './template.mjs'
 import { ACCOUNT, decide } from './iam.mjs'
 
 const TARGET = '444455556666'
@@ -29,20 +29,9 @@ function target(stackName, pipeline, app, stage) {
     RepositoryName: `${app}-repository`, ApplicationName: app, Stages: `staging,${stage}`,
     RemoteStages: stage, RemoteAccountIds: TARGET,
   })
-  return new Template(targetPath, {
-    stackName,
-    account: TARGET,
-    region: REGION,
-    parameters: {
-      OrchestratorAccountId: ACCOUNT,
-      OrchestratorRoleArns: sluice.getAtt('DeployFunctionRole', 'Arn'),
-      ArtifactBucketName: sluice.ref('ArtifactBucket'),
-      OrchestratorStackName: pipeline,
-      ApplicationName: app,
-      Stage: stage,
-      // What versions before ApplicationName and Stage took instead.
-      StackName: `${app}-${stage}`,
-    },
+  return deployTargetTemplate(stackName, {
+    account: TARGET, region: REGION, orchestrator: ACCOUNT, pipeline,
+    roleArns: sluice.getAtt('DeployFunctionRole', 'Arn'), bucket: sluice.ref('ArtifactBucket'), app, stage,
   })
 }
 

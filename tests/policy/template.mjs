@@ -382,3 +382,26 @@ export const pipelineTemplate = (stackName, { account, region, admin }, paramete
     region,
     parameters: { AdministratorArn: admin, ...parameters },
   })
+
+/**
+ * The deploy-target stack (templates/deploy-target.yaml, or
+ * SLUICE_POLICY_TARGET_TEMPLATE) for stage `stage` of application `app` in
+ * `account`, trusting `roleArns` of the Sluice stack `pipeline` in `orchestrator`,
+ * whose bucket is `bucket`.
+ */
+export const deployTargetTemplate = (stackName, { account, region, orchestrator, pipeline, roleArns, bucket, app, stage }) =>
+  new Template(process.env.SLUICE_POLICY_TARGET_TEMPLATE ?? fileURLToPath(new URL('../../templates/deploy-target.yaml', import.meta.url)), {
+    stackName,
+    account,
+    region,
+    parameters: {
+      OrchestratorAccountId: orchestrator,
+      OrchestratorRoleArns: roleArns,
+      ArtifactBucketName: bucket,
+      OrchestratorStackName: pipeline,
+      ApplicationName: app,
+      Stage: stage,
+      // What versions before ApplicationName and Stage took instead.
+      StackName: `${app}-${stage}`,
+    },
+  })
