@@ -72,10 +72,16 @@ async fn pass_on(
                 .into_response();
         }
     };
+    // A HEAD answer's length is the object's, not its (empty) body's.
+    relay(answer, head).await
+}
+
+/// `answer` passed on whole: its status, its headers but the connection's own (and
+/// its length, which the body sets, unless `keep_length`), and its body.
+pub(super) async fn relay(answer: reqwest::Response, keep_length: bool) -> Response {
     let mut response = Response::builder().status(answer.status());
     for (name, value) in answer.headers() {
-        // A HEAD answer's length is the object's, not its (empty) body's.
-        let length = name == header::CONTENT_LENGTH && !head;
+        let length = name == header::CONTENT_LENGTH && !keep_length;
         if name != header::TRANSFER_ENCODING && name != header::CONNECTION && !length {
             response = response.header(name, value);
         }

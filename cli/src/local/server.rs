@@ -432,19 +432,7 @@ async fn approval(
                 .into_response();
         }
     };
-    let mut response = Response::builder().status(answer.status());
-    for (name, value) in answer.headers() {
-        if name != header::TRANSFER_ENCODING
-            && name != header::CONNECTION
-            && name != header::CONTENT_LENGTH
-        {
-            response = response.header(name, value);
-        }
-    }
-    let bytes = answer.bytes().await.unwrap_or_default();
-    response
-        .body(Body::from(bytes))
-        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+    super::front::relay(answer, false).await
 }
 
 async fn site_root(state: State<Shared>, Path(bucket): Path<String>) -> Response {
