@@ -685,6 +685,57 @@ test("the largest configuration's boundaries and execution roles fit IAM's polic
   }
 })
 
+// A role holds at most 10 managed policies (SAM adds AWSLambdaBasicExecutionRole to
+// each function's), however many its inline policies, which may hold 10,240
+// characters together; a function's environment, names and values, at most 4 KB.
+// Six stages with every feature on, the longest names, and long lists.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+test("the largest configuration's function roles and environments fit IAM's and Lambda's quotas", () => {
+  const stages = 'stage-one-abc,stage-two-abc,stage-thr-abc,stage-fou-abc,stage-fiv-abc,stage-six-abc'
+  const paths = Array.from({ length: 12 }, (_, i) => `services/component-${i}/src/**`).join(',')
+  const largest = new Template(process.env.SLUICE_POLICY_TEMPLATE ?? `${root}template.yaml`, {
+    stackName: 'a-forty-character-long-sluice-pipeline-x',
+    account: ACCOUNT,
+    region: 'ap-southeast-5',
+    parameters: {
+      RepositoryName: 'a-repository-name-of-a-hundred-characters'.padEnd(100, 'x'),
+      ApplicationName: 'an-application-name-thirty-chr',
+      Stages: stages,
+      ApprovalStages: stages,
+      TestStages: stages,
+      AlarmStages: stages,
+      AlarmNames: '*-errors,*-latency,*-throttles,*-5xx',
+      WindowStages: stages,
+      DeployWindows: 'Mon-Thu 09:00-16:00,Fri 09:00-12:00',
+      SiteStages: 'stage-one-abc,stage-two-abc',
+      SiteBucket: 'an-application-name-thirty-chr-*-site',
+      SiteDistribution: 'an-application-name-thirty-chr-cdn:DistributionId',
+      RemoteStages: 'stage-six-abc',
+      RemoteAccountIds: '444455556666',
+      IncludePaths: paths,
+      ExcludePaths: paths,
+      OperatorAccountIds: '444455556666,777788889999',
+      AdministratorArn: `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/ap-southeast-5/AWSReservedSSO_AdministratorAccess_0123456789abcdef`,
+    },
+  })
+  const size = (document) => JSON.stringify(document).replace(/\s/g, '').length
+  const globals = largest.globalEnvironment()
+  for (const fn of largest.ofType('AWS::Serverless::Function')) {
+    const props = largest.properties(fn)
+    const attached = largest.attachedTo(`${fn}Role`)
+    const managed = (props.Policies ?? []).filter((p) => typeof p === 'string').length +
+      attached.filter((p) => !p.inline).length + 1
+    assert.ok(managed <= 10, `${fn}'s role holds ${managed} managed policies, over IAM's 10`)
+    const inline = (props.Policies ?? []).filter((p) => typeof p !== 'string').reduce((n, p) => n + size(p), 0) +
+      attached.filter((p) => p.inline).reduce((n, p) => n + size(p.policy), 0)
+    assert.ok(inline <= 10240, `${fn}'s role has ${inline} characters of inline policy, over IAM's 10,240`)
+    const variables = { ...globals, ...(props.Environment?.Variables ?? {}) }
+    const environment = Object.entries(variables).reduce((n, [k, v]) => n + k.length + String(v).length, 0)
+    assert.ok(environment <= 4096, `${fn}'s environment is ${environment} bytes, over Lambda's 4 KB`)
+  }
+})
+
 // The policies compare the administrator's ARN whole, path included, with the role ARN
 // IAM evaluates (aws:PrincipalArn). An IAM Identity Center role lives under
 // /aws-reserved/sso.amazonaws.com/<region>/; rebuilt from get-caller-identity's

@@ -304,12 +304,15 @@ export class Template {
     }
   }
 
-  /** The template's managed policies that name the role `roleId` in their `Roles`. */
+  /**
+   * The template's policies that name the role `roleId` in their `Roles`: managed
+   * ones, and inline ones (AWS::IAM::Policy) put on several roles.
+   */
   attachedTo(roleId) {
     const name = this.ref(roleId)
-    return this.ofType('AWS::IAM::ManagedPolicy')
+    return [...this.ofType('AWS::IAM::ManagedPolicy'), ...this.ofType('AWS::IAM::Policy')]
       .filter((id) => (this.properties(id).Roles ?? []).includes(name))
-      .map((id) => ({ name: id, policy: this.properties(id).PolicyDocument }))
+      .map((id) => ({ name: id, policy: this.properties(id).PolicyDocument, inline: this.resources[id].Type === 'AWS::IAM::Policy' }))
   }
 
   /** A managed policy by ARN: one of this template's, or an AWS managed policy we model. */
