@@ -100,6 +100,22 @@ pub fn dns_suffix(region: &str) -> &'static str {
     }
 }
 
+/// The AWS console's address for `region`, in its partition; `None` in a partition
+/// whose console has no public address (the ISO ones, the European Sovereign Cloud).
+/// https://docs.aws.amazon.com/govcloud-us/latest/UserGuide/using-govcloud-console.html
+/// https://docs.amazonaws.cn/en_us/aws/latest/userguide/endpoints-arns.html
+pub fn console_address(region: &str) -> Option<String> {
+    if region.starts_with("cn-") {
+        Some("https://console.amazonaws.cn".to_owned())
+    } else if region.starts_with("us-gov-") {
+        Some("https://console.amazonaws-us-gov.com".to_owned())
+    } else if region.starts_with("us-iso") || region.starts_with("eusc-") {
+        None
+    } else {
+        Some(format!("https://{region}.console.aws.amazon.com"))
+    }
+}
+
 /// How long the verifier waits for STS: a hung endpoint must fail the command
 /// (retryably) well within the function's time, not hold it until Lambda ends it.
 pub const STS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -479,5 +495,24 @@ mod tests {
         let local =
             |k: &str| (k == "AWS_ENDPOINT_URL").then(|| "http://127.0.0.1:4566/".to_owned());
         assert_eq!(sts_endpoint("us-east-1", local), "http://127.0.0.1:4566");
+    }
+
+    #[test]
+    fn the_console_is_the_one_of_the_regions_partition() {
+        assert_eq!(
+            console_address("eu-west-1").as_deref(),
+            Some("https://eu-west-1.console.aws.amazon.com")
+        );
+        assert_eq!(
+            console_address("cn-northwest-1").as_deref(),
+            Some("https://console.amazonaws.cn")
+        );
+        assert_eq!(
+            console_address("us-gov-west-1").as_deref(),
+            Some("https://console.amazonaws-us-gov.com")
+        );
+        assert_eq!(console_address("us-isob-east-1"), None);
+        assert_eq!(dns_suffix("cn-north-1"), "amazonaws.com.cn");
+        assert_eq!(dns_suffix("eusc-de-east-1"), "amazonaws.eu");
     }
 }

@@ -513,8 +513,11 @@ pub async fn change_set_spec<O: ObjectStore>(
             .map(|v| format!("?versionId={v}"))
             .unwrap_or_default();
         Template::Url(format!(
-            "https://{}.s3.{}.amazonaws.com/{}{version}",
-            config.bucket, config.region, template.key
+            "https://{}.s3.{}.{}/{}{version}",
+            config.bucket,
+            config.region,
+            dns_suffix(&config.region),
+            template.key
         ))
     };
     let configuration = match artifact.configuration(stage) {

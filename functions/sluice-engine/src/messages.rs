@@ -43,12 +43,16 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
 }
 
-/// The console page of a stack.
+/// The console page of a stack, in its partition's console; where that has no public
+/// address, the stack's name and region.
 pub fn stack_link(config: &Config, stack: &str) -> String {
-    format!(
-        "https://{r}.console.aws.amazon.com/cloudformation/home?region={r}#/stacks?filteringText={stack}",
-        r = config.region
-    )
+    let r = &config.region;
+    match sluice_adapters::caller::console_address(r) {
+        Some(console) => {
+            format!("{console}/cloudformation/home?region={r}#/stacks?filteringText={stack}")
+        }
+        None => format!("{stack} (CloudFormation, {r})"),
+    }
 }
 
 /// The lines about a stage's post-deploy test and rollback: the test's log, the
