@@ -507,17 +507,12 @@ pub async fn change_set_spec<O: ObjectStore>(
     let template = if text.len() <= TEMPLATE_BODY_MAX {
         Template::Body(text)
     } else {
-        let version = template
-            .version
-            .as_deref()
-            .map(|v| format!("?versionId={v}"))
-            .unwrap_or_default();
-        Template::Url(format!(
-            "https://{}.s3.{}.{}/{}{version}",
-            config.bucket,
-            config.region,
+        Template::Url(crate::release::object_url(
+            &config.bucket,
+            &config.region,
             dns_suffix(&config.region),
-            template.key
+            &template.key,
+            template.version.as_deref(),
         ))
     };
     let configuration = match artifact.configuration(stage) {

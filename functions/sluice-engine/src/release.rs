@@ -63,6 +63,21 @@ pub struct Bucket<'a> {
     pub dns_suffix: &'a str,
 }
 
+/// The HTTPS address of version `version` of object `key` of bucket `bucket` in
+/// `region`, whose partition's domain is `dns_suffix`.
+pub fn object_url(
+    bucket: &str,
+    region: &str,
+    dns_suffix: &str,
+    key: &str,
+    version: Option<&str>,
+) -> String {
+    let version = version
+        .map(|v| format!("?versionId={}", urlencoding::encode(v)))
+        .unwrap_or_default();
+    format!("https://{bucket}.s3.{region}.{dns_suffix}/{key}{version}")
+}
+
 /// A release's copy of one object: where it is, which version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Copy {
@@ -160,17 +175,13 @@ fn pinned(form: Form, bucket: &Bucket<'_>, copy: &Copy) -> Yaml {
     match form {
         Form::SamUri | Form::BucketKey => mapping("Bucket", "Key", "Version"),
         Form::Code => mapping("S3Bucket", "S3Key", "S3ObjectVersion"),
-        Form::Url => {
-            let version = copy
-                .version
-                .as_deref()
-                .map(|v| format!("?versionId={}", urlencoding::encode(v)))
-                .unwrap_or_default();
-            Yaml::String(format!(
-                "https://{}.s3.{}.{}/{}{version}",
-                bucket.name, bucket.region, bucket.dns_suffix, copy.key
-            ))
-        }
+        Form::Url => Yaml::String(object_url(
+            bucket.name,
+            bucket.region,
+            bucket.dns_suffix,
+            &copy.key,
+            copy.version.as_deref(),
+        )),
         // Not rewritten: an image by digest is pinned already.
         Form::Image => Yaml::Null,
     }
@@ -399,6 +410,25 @@ fn mentions(value: &Yaml, bucket: &Bucket<'_>, path: &str, out: &mut Vec<(String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_is_addressed_in_its_regions_partition_and_version() {
+        let suffix = sluice_adapters::caller::dns_suffix("cn-north-1");
+        assert_eq!(
+            object_url(
+                "art",
+                "cn-north-1",
+                suffix,
+                "releases/p/sha256/ab",
+                Some("v+1/2")
+            ),
+            "https://art.s3.cn-north-1.amazonaws.com.cn/releases/p/sha256/ab?versionId=v%2B1%2F2"
+        );
+        assert_eq!(
+            object_url("art", "eu-west-1", "amazonaws.com", "k", None),
+            "https://art.s3.eu-west-1.amazonaws.com/k"
+        );
+    }
 
     const UPLOAD: &str = "artifacts/p/1-secret/";
 
