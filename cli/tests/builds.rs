@@ -433,3 +433,44 @@ async fn a_build_finds_the_aws_and_sam_clis_first_on_its_path() {
     assert!(log.contains(".venv/tools/bin/sam"), "{log}");
     assert!(log.contains("000000000000"), "{log}");
 }
+
+/// CodeBuild forgets an idempotency token after five minutes, so a start taken up
+/// later looks for its build first: the local CodeBuild lists a project's builds
+/// newest first, and Sluice's adapter finds the one started for the execution, not
+/// another execution's nor a post-deploy test's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_is_found_by_the_execution_it_was_started_for() {
+    use sluice_adapters::builder::{BuildRequest, Builder, CodeBuild};
+    let (bench, commit) =
+        bench("version: 0.2\nphases:\n  build:\n    commands:\n      - echo ok\n").await;
+    let builder = CodeBuild::new(bench.client().await);
+    let start = |execution: &str, test: bool| BuildRequest {
+        project: "proj".into(),
+        source_version: commit.clone(),
+        idempotency_token: format!("{execution}-{test}"),
+        environment: std::iter::once(("SLUICE_EXECUTION_ID".to_owned(), execution.to_owned()))
+            .chain(test.then(|| ("SLUICE_TEST_STAGE".to_owned(), "staging".to_owned())))
+            .collect(),
+        buildspec: None,
+        upload: None,
+    };
+    let mine = builder
+        .start_build(start("exec-1", false))
+        .await
+        .expect("start");
+    let test = builder
+        .start_build(start("exec-1", true))
+        .await
+        .expect("start");
+    let other = builder
+        .start_build(start("exec-2", false))
+        .await
+        .expect("start");
+    for id in [&mine.id, &test.id, &other.id] {
+        bench.finished(id).await;
+    }
+    let found = builder.find_build("proj", "exec-1").await.expect("listed");
+    assert_eq!(found.map(|b| b.id), Some(mine.id));
+    let found = builder.find_build("proj", "exec-3").await.expect("listed");
+    assert_eq!(found, None);
+}

@@ -337,17 +337,20 @@ test('each function may make the AWS calls its code makes', async () => {
   const calls = {
     // A push: its commit, the branch's head, which files it changed (path filters).
     SourceFunction: [...stateCalls, ['codecommit:GetBranch', repository], ['codecommit:GetCommit', repository],
-      ['codecommit:GetDifferences', repository], ['codebuild:StartBuild', project]],
+      ['codecommit:GetDifferences', repository], ['codebuild:StartBuild', project],
+      ['codebuild:ListBuildsForProject', project], ['codebuild:BatchGetBuilds', project]],
     BuildFunction: [...stateCalls, ...stageCalls, ...pinCalls, ['codebuild:BatchGetBuilds', project]],
     DeployFunction: [...stateCalls, ...stageCalls],
     ApprovalFunction: [...stateCalls, ...stageCalls],
     // Operator commands decide gates (then execute change sets) and send new links;
     // release reads the branch and starts a build, retry starts one, cancel stops one.
     OperatorFunction: [...stateCalls, ...stageCalls, ['codecommit:GetBranch', repository], ['codecommit:GetCommit', repository],
-      ['codecommit:GetMergeCommit', repository], ['codebuild:StartBuild', project], ['codebuild:StopBuild', project], ['codebuild:BatchGetBuilds', project]],
+      ['codecommit:GetMergeCommit', repository], ['codebuild:StartBuild', project], ['codebuild:StopBuild', project], ['codebuild:BatchGetBuilds', project],
+      ['codebuild:ListBuildsForProject', project]],
     ApproverFunction: [...stateCalls, ...stageCalls],
     // The sweeper also asks how builds went, and starts a build whose start was lost.
-    SweeperFunction: [...stateCalls, ...stageCalls, ...pinCalls, ['codebuild:BatchGetBuilds', project], ['codebuild:StartBuild', project]],
+    SweeperFunction: [...stateCalls, ...stageCalls, ...pinCalls, ['codebuild:BatchGetBuilds', project], ['codebuild:StartBuild', project],
+      ['codebuild:ListBuildsForProject', project]],
   }
   for (const [fn, list] of Object.entries(calls)) {
     const role = sluice.role(`${fn}Role`)

@@ -209,6 +209,21 @@ impl Builds {
                     "buildsNotFound": missing,
                 }))
             }
+            "ListBuildsForProject" => {
+                let project = body["projectName"]
+                    .as_str()
+                    .ok_or_else(|| api("InvalidInputException", "projectName is required"))?;
+                let ascending = body["sortOrder"].as_str() == Some("ASCENDING");
+                let builds = lock(&self.inner.builds);
+                let mut mine: Vec<&BuildRecord> =
+                    builds.values().filter(|b| b.project == project).collect();
+                // Newest first unless asked otherwise, as CodeBuild answers.
+                mine.sort_by_key(|b| std::cmp::Reverse(b.number));
+                if ascending {
+                    mine.reverse();
+                }
+                Ok(json!({"ids": mine.iter().take(100).map(|b| b.id.clone()).collect::<Vec<_>>()}))
+            }
             "StopBuild" => {
                 let id = body["id"]
                     .as_str()

@@ -80,6 +80,33 @@ pub trait Builder: Clone + Send + Sync + 'static {
 
     /// Stops a build; stopping a finished build does nothing.
     fn stop_build(&self, id: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// The newest build of `project` among its latest hundred that was started for
+    /// execution `execution` (its `SLUICE_EXECUTION_ID`), not as a post-deploy test.
+    /// CodeBuild keeps an idempotency token five minutes: a start taken up later
+    /// looks here first, or it would start a second build.
+    fn find_build(
+        &self,
+        project: &str,
+        execution: &str,
+    ) -> impl Future<Output = Result<Option<StartedBuild>, AwsError>> + Send;
+}
+
+/// The build among `reports` started for execution `execution`, not as a test.
+pub fn build_of(reports: &[BuildReport], execution: &str) -> Option<StartedBuild> {
+    let has = |r: &BuildReport, name: &str| r.environment.iter().any(|(n, _)| n == name);
+    reports
+        .iter()
+        .find(|r| {
+            r.environment
+                .iter()
+                .any(|(n, v)| n == "SLUICE_EXECUTION_ID" && v == execution)
+                && !has(r, "SLUICE_TEST_STAGE")
+        })
+        .map(|r| StartedBuild {
+            id: r.id.clone(),
+            log_url: r.log_url.clone(),
+        })
 }
 
 /// CodeBuild.
@@ -236,6 +263,26 @@ impl Builder for CodeBuild {
             .await
             .map_err(|e| AwsError::from_sdk("BatchGetBuilds", e))?;
         Ok(output.builds().iter().filter_map(report).collect())
+    }
+
+    async fn find_build(
+        &self,
+        project: &str,
+        execution: &str,
+    ) -> Result<Option<StartedBuild>, AwsError> {
+        let listed = self
+            .client
+            .list_builds_for_project()
+            .project_name(project)
+            .sort_order(aws_sdk_codebuild::types::SortOrderType::Descending)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ListBuildsForProject", e))?;
+        let ids: Vec<String> = listed.ids().iter().take(100).cloned().collect();
+        // BatchGetBuilds takes a hundred ids at a time and answers in no set order.
+        let mut reports = self.builds(ids.clone()).await?;
+        reports.sort_by_key(|r| ids.iter().position(|id| id == &r.id));
+        Ok(build_of(&reports, execution))
     }
 
     async fn stop_build(&self, id: &str) -> Result<(), AwsError> {

@@ -73,6 +73,9 @@ impl Faults {
 #[derive(Clone, Default)]
 pub struct MemoryBuilder {
     requests: Arc<Mutex<Vec<BuildRequest>>>,
+    /// How many of `requests` CodeBuild no longer matches by token: it keeps an
+    /// idempotency token five minutes only.
+    forgotten: Arc<Mutex<usize>>,
     outcomes: Arc<Mutex<HashMap<String, BuildOutcome>>>,
     stopped: Arc<Mutex<Vec<String>>>,
     faults: Faults,
@@ -102,6 +105,13 @@ impl MemoryBuilder {
         lock(&self.stopped).clone()
     }
 
+    /// Five minutes pass for CodeBuild: it forgets every idempotency token so far, and
+    /// a start with one of them starts another build.
+    /// https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html
+    pub fn forget_tokens(&self) {
+        *lock(&self.forgotten) = lock(&self.requests).len();
+    }
+
     /// The id of the build started for `token`, if one was.
     pub fn build_for(&self, token: &str) -> Option<String> {
         lock(&self.requests)
@@ -119,12 +129,15 @@ impl Builder for MemoryBuilder {
     async fn start_build(&self, request: BuildRequest) -> Result<StartedBuild, AwsError> {
         self.faults.check("StartBuild")?;
         let n = {
+            let forgotten = *lock(&self.forgotten);
             let mut requests = lock(&self.requests);
             match requests
                 .iter()
-                .position(|r| r.idempotency_token == request.idempotency_token)
+                .enumerate()
+                .skip(forgotten)
+                .position(|(_, r)| r.idempotency_token == request.idempotency_token)
             {
-                Some(i) => i + 1,
+                Some(i) => forgotten + i + 1,
                 None => {
                     requests.push(request);
                     requests.len()
@@ -157,6 +170,20 @@ impl Builder for MemoryBuilder {
                 })
             })
             .collect())
+    }
+
+    async fn find_build(
+        &self,
+        _project: &str,
+        execution: &str,
+    ) -> Result<Option<StartedBuild>, AwsError> {
+        self.faults.check("ListBuildsForProject")?;
+        let ids: Vec<String> = (1..=lock(&self.requests).len())
+            .rev()
+            .map(build_id)
+            .collect();
+        let reports = self.builds(ids).await?;
+        Ok(crate::builder::build_of(&reports, execution))
     }
 
     async fn stop_build(&self, id: &str) -> Result<(), AwsError> {

@@ -45,6 +45,10 @@ impl Builder for Unavailable {
     async fn stop_build(&self, _: &str) -> Result<(), AwsError> {
         Err(refused("CodeBuild StopBuild"))
     }
+
+    async fn find_build(&self, _: &str, _: &str) -> Result<Option<StartedBuild>, AwsError> {
+        Err(refused("CodeBuild ListBuildsForProject"))
+    }
 }
 
 impl Deployer for Unavailable {

@@ -14,6 +14,10 @@ use crate::artifacts::{self, ArtifactError};
 use crate::config::Config;
 use crate::engine::{Engine, EngineError};
 
+/// How long CodeBuild matches a StartBuild's idempotency token, less a margin.
+/// https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html
+const TOKEN_KEPT: chrono::TimeDelta = chrono::TimeDelta::minutes(4);
+
 impl<O, B, D, N, C> Engine<O, B, D, N, C>
 where
     O: ObjectStore,
@@ -165,6 +169,28 @@ where
         &self,
         execution: &Execution,
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
+        // CodeBuild matches an idempotency token for five minutes only: a start taken
+        // up later (its answer lost, the push delivered again) may have started the
+        // build already, and must take that one up rather than start a second.
+        let asked = execution.build.requested_at.unwrap_or(execution.created_at);
+        if self.now() - asked >= TOKEN_KEPT {
+            let found = self
+                .builder
+                .find_build(&self.config.build_project, execution.id.as_str())
+                .await;
+            match found {
+                Ok(Some(build)) => {
+                    info!(build = %build.id, "build found started, under a token CodeBuild no longer keeps");
+                    let event = Event::BuildStarted {
+                        build_id: build.id,
+                        log_url: build.log_url,
+                    };
+                    return self.apply(&execution.id, event).await;
+                }
+                Ok(None) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let request = BuildRequest {
             project: self.config.build_project.clone(),
             source_version: execution.commit.id.to_string(),

@@ -1391,3 +1391,32 @@ async fn a_failed_first_deploy_whose_stack_cannot_be_deleted_says_why() {
     );
     assert!(world.deployer.deleted().is_empty());
 }
+
+/// Issue 35: CodeBuild keeps an idempotency token five minutes. A build that started
+/// but whose start was not recorded (its answer lost) must not be started a second
+/// time when the push is delivered again after that: two builds of one execution
+/// would write one upload.
+#[tokio::test]
+async fn a_build_start_taken_up_after_codebuild_forgot_its_token_starts_no_second_build() {
+    let world = World::new();
+    world.commits.set_head(&commit(1));
+    let event = World::push_event(&commit(1), world.now());
+    world
+        .faults
+        .set_after(fail_with("InternalError", true, "StartBuild"));
+    assert!(world.engine.on_push(event.clone()).await.is_err());
+    world.faults.clear();
+    assert_eq!(world.builder.requests().len(), 1, "the build started");
+    let first = world
+        .builder
+        .build_for(&world.execution_of(&commit(1)).await.build_token())
+        .expect("its id");
+
+    world.advance(Duration::minutes(6));
+    world.builder.forget_tokens();
+    world.engine.on_push(event).await.expect("delivered again");
+    assert_eq!(world.builder.requests().len(), 1, "no second build");
+    let execution = world.execution_of(&commit(1)).await;
+    assert_eq!(execution.build.id.as_deref(), Some(first.as_str()));
+    assert_eq!(execution.status, Status::Building);
+}
