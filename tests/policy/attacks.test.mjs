@@ -666,18 +666,25 @@ test("the sweeper's silence raises an alarm to the topic", () => {
 // boundary) holds at most 6,144, a role's inline policies 10,240 together. Names grow
 // them: this is the longest pipeline, application and stage names the README allows.
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
-test("the largest configuration's boundaries and execution roles fit IAM's policy sizes", () => {
-  const longest = new Template(process.env.SLUICE_POLICY_TEMPLATE ?? `${root}template.yaml`, {
+const LONGEST_STAGES = 'stage-one-abc,stage-two-abc,stage-thr-abc,stage-fou-abc,stage-fiv-abc,stage-six-abc'
+
+/** The pipeline with the longest names the README allows, six stages, and `more`. */
+const longestPipeline = (more = {}) =>
+  new Template(process.env.SLUICE_POLICY_TEMPLATE ?? `${root}template.yaml`, {
     stackName: 'a-forty-character-long-sluice-pipeline-x',
     account: ACCOUNT,
     region: 'ap-southeast-5',
     parameters: {
       RepositoryName: 'a-repository-name-of-a-hundred-characters'.padEnd(100, 'x'),
       ApplicationName: 'an-application-name-thirty-chr',
-      Stages: 'stage-one-abc,stage-two-abc,stage-thr-abc,stage-fou-abc,stage-fiv-abc,stage-six-abc',
+      Stages: LONGEST_STAGES,
       AdministratorArn: `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/ap-southeast-5/AWSReservedSSO_AdministratorAccess_0123456789abcdef`,
+      ...more,
     },
   })
+
+test("the largest configuration's boundaries and execution roles fit IAM's policy sizes", () => {
+  const longest = longestPipeline()
   const size = (document) => JSON.stringify(document).replace(/\s/g, '').length
   for (const stage of longest.parameters.Stages) {
     const id = stage.replace(/[^A-Za-z0-9]/g, '')
@@ -695,32 +702,23 @@ test("the largest configuration's boundaries and execution roles fit IAM's polic
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
 // https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 test("the largest configuration's function roles and environments fit IAM's and Lambda's quotas", () => {
-  const stages = 'stage-one-abc,stage-two-abc,stage-thr-abc,stage-fou-abc,stage-fiv-abc,stage-six-abc'
+  const stages = LONGEST_STAGES
   const paths = Array.from({ length: 12 }, (_, i) => `services/component-${i}/src/**`).join(',')
-  const largest = new Template(process.env.SLUICE_POLICY_TEMPLATE ?? `${root}template.yaml`, {
-    stackName: 'a-forty-character-long-sluice-pipeline-x',
-    account: ACCOUNT,
-    region: 'ap-southeast-5',
-    parameters: {
-      RepositoryName: 'a-repository-name-of-a-hundred-characters'.padEnd(100, 'x'),
-      ApplicationName: 'an-application-name-thirty-chr',
-      Stages: stages,
-      ApprovalStages: stages,
-      TestStages: stages,
-      AlarmStages: stages,
-      AlarmNames: '*-errors,*-latency,*-throttles,*-5xx',
-      WindowStages: stages,
-      DeployWindows: 'Mon-Thu 09:00-16:00,Fri 09:00-12:00',
-      SiteStages: 'stage-one-abc,stage-two-abc',
-      SiteBucket: 'an-application-name-thirty-chr-*-site',
-      SiteDistribution: 'an-application-name-thirty-chr-cdn:DistributionId',
-      RemoteStages: 'stage-six-abc',
-      RemoteAccountIds: '444455556666',
-      IncludePaths: paths,
-      ExcludePaths: paths,
-      OperatorAccountIds: '444455556666,777788889999',
-      AdministratorArn: `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/ap-southeast-5/AWSReservedSSO_AdministratorAccess_0123456789abcdef`,
-    },
+  const largest = longestPipeline({
+    ApprovalStages: stages,
+    TestStages: stages,
+    AlarmStages: stages,
+    AlarmNames: '*-errors,*-latency,*-throttles,*-5xx',
+    WindowStages: stages,
+    DeployWindows: 'Mon-Thu 09:00-16:00,Fri 09:00-12:00',
+    SiteStages: 'stage-one-abc,stage-two-abc',
+    SiteBucket: 'an-application-name-thirty-chr-*-site',
+    SiteDistribution: 'an-application-name-thirty-chr-cdn:DistributionId',
+    RemoteStages: 'stage-six-abc',
+    RemoteAccountIds: '444455556666',
+    IncludePaths: paths,
+    ExcludePaths: paths,
+    OperatorAccountIds: '444455556666,777788889999',
   })
   const size = (document) => JSON.stringify(document).replace(/\s/g, '').length
   const globals = largest.globalEnvironment()
