@@ -81,6 +81,14 @@ impl Emulator {
                 std::fs::write(&script, IAM_SCRIPT)
                     .with_context(|| format!("cannot write {}", script.display()))?;
                 let python = binary.with_file_name("python");
+                if !python.exists() {
+                    bail!(
+                        "no python beside {} to run MiniStack with IAM evaluation: point \
+                         SLUICE_MINISTACK at the ministack of a Python environment (as \
+                         `make` installs it), or set SLUICE_LOCAL_IAM=false",
+                        binary.display()
+                    );
+                }
                 let mut command = Command::new(python);
                 command.arg(script);
                 command
@@ -209,4 +217,22 @@ pub(crate) fn stop_group(child: &mut Child) {
         libc::kill(group, libc::SIGKILL);
     }
     let _ = child.wait();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evaluating_iam_needs_the_python_of_the_emulators_environment() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let binary = dir.path().join("ministack");
+        std::fs::write(&binary, "#!/bin/sh\n").expect("a stand-in executable");
+        let err = Emulator::start(&binary, dir.path(), None, true)
+            .err()
+            .expect("refused");
+        let said = format!("{err:#}");
+        assert!(said.contains("no python beside"), "{said}");
+        assert!(said.contains("SLUICE_LOCAL_IAM=false"), "{said}");
+    }
 }
