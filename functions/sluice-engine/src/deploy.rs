@@ -171,9 +171,11 @@ where
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
         // CodeBuild matches an idempotency token for five minutes only: a start taken
         // up later (its answer lost, the push delivered again) may have started the
-        // build already, and must take that one up rather than start a second.
+        // build already, and must take that one up rather than start a second. Only
+        // for the first attempt: a retry's earlier builds carry the execution's id too,
+        // and a failed one must not be taken for the retry's.
         let asked = execution.build.requested_at.unwrap_or(execution.created_at);
-        if self.now() - asked >= TOKEN_KEPT {
+        if execution.build.attempt == 0 && self.now() - asked >= TOKEN_KEPT {
             let found = self
                 .builder
                 .find_build(&self.config.build_project, execution.id.as_str())

@@ -1420,3 +1420,41 @@ async fn a_build_start_taken_up_after_codebuild_forgot_its_token_starts_no_secon
     assert_eq!(execution.build.id.as_deref(), Some(first.as_str()));
     assert_eq!(execution.status, Status::Building);
 }
+
+/// The same, for a retried build whose start failed: the execution's earlier, failed
+/// build carries its id too, and must not be taken up as the retry's.
+#[tokio::test]
+async fn a_retried_build_taken_up_late_is_not_mistaken_for_the_failed_one() {
+    let world = World::new();
+    let a = world.push(&commit(1)).await;
+    let failed = World::build_event("codebuild-failed.json", &a);
+    world.engine.on_build(failed).await.unwrap();
+    assert_eq!(world.execution(&a.id).await.status, Status::Failed);
+    let first = a.build.id.clone().expect("the first build");
+
+    // The retry's build start fails before CodeBuild acts: only the failed build exists.
+    world
+        .faults
+        .set(fail_with("InternalError", true, "StartBuild"));
+    let mut retry = operator("retry", &a.id);
+    retry.issued_at = world.now();
+    assert!(
+        world.engine.operate(OPS, retry).await.is_err(),
+        "not started"
+    );
+    world.faults.clear();
+    assert_eq!(world.builder.requests().len(), 1);
+
+    world.advance(Duration::minutes(6));
+    world.builder.forget_tokens();
+    let event = World::push_event(&commit(1), a.created_at);
+    world.engine.on_push(event).await.expect("delivered again");
+    let now = world.execution(&a.id).await;
+    assert_ne!(
+        now.build.id.as_deref(),
+        Some(first.as_str()),
+        "not the failed build"
+    );
+    assert_eq!(world.builder.requests().len(), 2, "the retry's own build");
+    assert_eq!(now.status, Status::Building);
+}
