@@ -147,6 +147,13 @@ pub async fn pin<O: ObjectStore>(
     let text = String::from_utf8(body).map_err(|_| unusable("packaged.yaml is not UTF-8 text"))?;
     let parsed: Yaml = serde_yaml_ng::from_str(&text)
         .map_err(|e| unusable(format!("packaged.yaml is not a YAML or JSON template: {e}")))?;
+    let stacks: Vec<&str> = execution
+        .stages
+        .iter()
+        .filter(|s| s.site.is_none())
+        .map(|s| s.stack_name.as_str())
+        .collect();
+    identity_names_fit(&parsed, &stacks).map_err(unusable)?;
     let bucket = release::Bucket {
         name: &config.bucket,
         upload: &prefix,
@@ -446,6 +453,110 @@ fn identities_created(template: &Yaml) -> Vec<String> {
         })
         .filter_map(|(id, _)| id.as_str().map(str::to_owned))
         .collect()
+}
+
+/// IAM's longest role or user name.
+const IAM_NAME_MAX: usize = 64;
+/// The random part CloudFormation appends to a name it generates, with its '-'.
+const GENERATED_SUFFIX: usize = 14;
+
+/// Refuses a template whose IAM roles or users would not be named under each stage's
+/// stack (`<application>-<stage>-`), the only names a stage's role may create. An
+/// unnamed one is named `<stack>-<logical id>-<random>` by CloudFormation, which
+/// shortens a name over IAM's 64 characters and may cut the stack's part (what it
+/// keeps is not documented, so any name that needs shortening is refused); SAM names
+/// a function's or state machine's own role after it, `<id>Role`. A name the
+/// template gives must start with the stack's: literally, or `${AWS::StackName}-`.
+fn identity_names_fit(template: &Yaml, stacks: &[&str]) -> Result<(), String> {
+    let Some(resources) = template.get("Resources").and_then(Yaml::as_mapping) else {
+        return Ok(());
+    };
+    let mut wrong = Vec::new();
+    for (id, resource) in resources {
+        let Some(id) = id.as_str() else { continue };
+        let kind = resource
+            .get("Type")
+            .and_then(Yaml::as_str)
+            .unwrap_or_default();
+        let properties = resource.get("Properties");
+        let property = |name: &str| properties.and_then(|p| p.get(name));
+        let (generated, named, name_property) = match kind {
+            "AWS::IAM::Role" => (id.to_owned(), property("RoleName"), "RoleName"),
+            "AWS::IAM::User" => (id.to_owned(), property("UserName"), "UserName"),
+            "AWS::Serverless::Function" | "AWS::Serverless::StateMachine"
+                if property("Role").is_none() =>
+            {
+                (format!("{id}Role"), None, "Role")
+            }
+            _ => continue,
+        };
+        for stack in stacks {
+            let prefix = format!("{stack}-");
+            match named {
+                None => {
+                    let length = prefix.len() + generated.len() + GENERATED_SUFFIX;
+                    if length > IAM_NAME_MAX {
+                        let fix = if name_property == "Role" {
+                            format!(
+                                "give it a Role of its own (an AWS::IAM::Role with \
+                                 `RoleName: !Sub ${{AWS::StackName}}-<short>`)"
+                            )
+                        } else {
+                            format!("give it `{name_property}: !Sub ${{AWS::StackName}}-<short>`")
+                        };
+                        wrong.push(format!(
+                            "{id} ({kind}): in {stack}, CloudFormation would name its IAM \
+                             identity {prefix}{generated}-<13 random>, {length} characters, over \
+                             IAM's {IAM_NAME_MAX}; shortened, it may lose the {prefix} prefix \
+                             the stage may create identities under. Use a shorter logical id, \
+                             or {fix} (RoleName or UserName keeps the prefix)"
+                        ));
+                    }
+                }
+                Some(name) => {
+                    // (`as_str` would read through a `!Sub` tag: the intrinsic first.)
+                    let fits = match (sub_text(name), name) {
+                        (Some(text), _) => {
+                            text.starts_with("${AWS::StackName}-") || text.starts_with(&prefix)
+                        }
+                        (None, Yaml::String(literal)) => literal.starts_with(&prefix),
+                        // Another intrinsic: its value is not known before the deploy.
+                        (None, _) => true,
+                    };
+                    if !fits {
+                        wrong.push(format!(
+                            "{id} ({kind}): its {name_property} must start with {prefix}, the \
+                             only names the stage may create identities under; write \
+                             `{name_property}: !Sub ${{AWS::StackName}}-<name>`"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    wrong.dedup();
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the template's IAM identities would not be named under their stage's stack: {}",
+        wrong.join("; ")
+    ))
+}
+
+/// The text of a `!Sub` / `Fn::Sub` (its first form or the string of its list form);
+/// `None` for any other value, whose name cannot be known before the deploy.
+fn sub_text(value: &Yaml) -> Option<&str> {
+    let inner = match value {
+        Yaml::Tagged(tagged) if tagged.tag == "Sub" => &tagged.value,
+        Yaml::Mapping(m) => m.get("Fn::Sub")?,
+        _ => return None,
+    };
+    match inner {
+        Yaml::String(s) => Some(s),
+        Yaml::Sequence(items) => items.first()?.as_str(),
+        _ => None,
+    }
 }
 
 /// The parameter that hands the stage's `boundary` to the template: `None` where the

@@ -318,3 +318,59 @@ async fn expiry_waits_while_a_build_may_be_pinning() {
     assert!(skipped.contains(building.id.as_str()), "{skipped}");
     assert!(report.expired.is_empty());
 }
+
+/// IAM names a role at most 64 characters. CloudFormation names a role the template
+/// leaves unnamed `<stack>-<logical id>-<13 random>`, shortening it when too long, and
+/// the shortened name loses the `<application>-<stage>-` prefix the stage's role may
+/// create roles under: the deploy would fail half-way. The build is refused first,
+/// naming the resource and the fix (issue 35, finding 9).
+#[tokio::test]
+async fn a_role_whose_generated_name_would_lose_the_stage_prefix_is_refused_before_any_deploy() {
+    let long = "ProcessIncomingOrderNotificationsFromTheWarehouse";
+    let cases = [
+        // A SAM function's own role is named after it: <id>Role.
+        format!(
+            "Resources:\n  {long}:\n    Type: AWS::Serverless::Function\n    Properties:\n      \
+             InlineCode: x\n"
+        ),
+        format!("Resources:\n  {long}Role:\n    Type: AWS::IAM::Role\n    Properties: {{}}\n"),
+        // A name it gives itself must start with the stack's.
+        "Resources:\n  Worker:\n    Type: AWS::IAM::Role\n    Properties:\n      \
+         RoleName: worker-role\n"
+            .to_owned(),
+    ];
+    for (n, template) in cases.iter().enumerate() {
+        let world = World::new();
+        let a = world.push(&commit(n as u32 + 1)).await;
+        world.build_succeeds(&a, template).await;
+        let a = world.execution(&a.id).await;
+        assert_eq!(a.status, Status::Failed, "case {n}: {:?}", a.timeline);
+        let reason = a.reason.unwrap_or_default();
+        assert!(reason.contains(PRODUCTION), "case {n}: {reason}");
+        assert!(reason.contains("RoleName"), "case {n}: {reason}");
+        assert!(world.deployer.deploying().is_empty(), "case {n}");
+    }
+    // Short enough, or named under the stack: delivered to staging.
+    for (n, template) in [
+        "Resources:\n  Api:\n    Type: AWS::Serverless::Function\n    Properties:\n      \
+         InlineCode: x\n",
+        "Resources:\n  Worker:\n    Type: AWS::IAM::Role\n    Properties:\n      \
+         RoleName: !Sub ${AWS::StackName}-worker\n",
+        "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      \
+         InlineCode: x\n      Role: arn:aws:iam::123456789012:role/hello-shared\n",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let world = World::new();
+        let a = world.push(&commit(n as u32 + 10)).await;
+        world.build_succeeds(&a, template).await;
+        let a = world.execution(&a.id).await;
+        assert_ne!(a.status, Status::Failed, "ok case {n}: {:?}", a.reason);
+        assert_eq!(
+            world.deployer.deploying(),
+            vec![STAGING.to_owned()],
+            "ok case {n}"
+        );
+    }
+}
