@@ -497,10 +497,9 @@ fn identity_names_fit(template: &Yaml, stacks: &[&str]) -> Result<(), String> {
                     let length = prefix.len() + generated.len() + GENERATED_SUFFIX;
                     if length > IAM_NAME_MAX {
                         let fix = if name_property == "Role" {
-                            format!(
-                                "give it a Role of its own (an AWS::IAM::Role with \
-                                 `RoleName: !Sub ${{AWS::StackName}}-<short>`)"
-                            )
+                            "give it a Role of its own (an AWS::IAM::Role with \
+                             `RoleName: !Sub ${AWS::StackName}-<short>`)"
+                                .to_owned()
                         } else {
                             format!("give it `{name_property}: !Sub ${{AWS::StackName}}-<short>`")
                         };
