@@ -1,6 +1,7 @@
 //! Sluice's command line as a library: the renderers behind `sluice status` and
 //! `sluice show`, the caller's identity, and `sluice local`, the whole pipeline on one machine.
 
+pub mod doctor;
 pub mod identity;
 pub mod local;
 pub mod logs;

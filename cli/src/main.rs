@@ -155,6 +155,17 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Check a deployed pipeline the way its first minutes in an account need: the
+    /// stack, the functions' configuration, a read of a missing key as the functions'
+    /// role (S3 answers 403 without list rights), the failed-events alarm set to ALARM
+    /// reaching the topic (its subscribers get one test message), each stage's role
+    /// trusting CloudFormation, and one logged event of each kind decoding. Each
+    /// problem says its fix; exits 1 if there is one. Needs the stack's OperatorPolicy.
+    Doctor {
+        /// How long to wait for CloudWatch to record the alarm's action, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=900))]
+        alarm_wait: u64,
+    },
     /// Run the whole pipeline on this machine until Ctrl-C: the emulator, the
     /// orchestrator deployed into it, a local CodeCommit and CodeBuild.
     Local(LocalArgs),
@@ -473,6 +484,22 @@ async fn run(cli: Cli) -> Result<String> {
         } => return demo(local, auto_approve).await,
         other => other,
     };
+    if let Command::Doctor { alarm_wait } = command {
+        let sdk = sluice_adapters::aws::sdk_config().await;
+        let findings = sluice::doctor::examine(
+            &sdk,
+            &cli.pipeline,
+            std::time::Duration::from_secs(alarm_wait),
+            |step| eprintln!("... {step}"),
+        )
+        .await?;
+        let (text, problems) = sluice::doctor::render(&cli.pipeline, &findings);
+        if problems == 0 {
+            return Ok(text);
+        }
+        print!("{text}");
+        bail!("pipeline {} needs the fixes above", cli.pipeline);
+    }
     if let Some(mut action) = operator_action(&command) {
         let sdk = sluice_adapters::aws::sdk_config().await;
         let store = || {
@@ -627,6 +654,7 @@ async fn run(cli: Cli) -> Result<String> {
         }
         Command::Local(_)
         | Command::Demo { .. }
+        | Command::Doctor { .. }
         | Command::Watch { .. }
         | Command::Approve(_)
         | Command::Reject(_)

@@ -1417,6 +1417,97 @@ async fn an_operator_resends_the_link_and_an_approver_rejects_from_the_terminal(
             .as_deref(),
         Some("CREATE_COMPLETE")
     );
+
+    doctor_finds_what_would_break_in_a_real_account(&run, &operator).await;
+}
+
+/// `sluice doctor`, as an operator, on a pipeline that has built and deployed: every
+/// check passes. Then three things that break pipelines in real accounts are done by
+/// hand, and it names each with its fix (issue 35, item 3).
+async fn doctor_finds_what_would_break_in_a_real_account(run: &Run, operator: &[(String, String)]) {
+    let (ok, said) = sluice_as(&run.local, operator, &["doctor", "--alarm-wait", "30"]);
+    eprintln!("{said}");
+    assert!(ok, "{said}");
+    for check in [
+        "ok       stack: sluice is",
+        "ok       configuration:",
+        "ok       state:",
+        "ok       alarm:",
+        "ok       stage role staging:",
+        "ok       stage role production:",
+        "ok       events: CodeCommit Repository State Change:",
+        "ok       events: CodeBuild Build State Change:",
+        "ok       events: CloudFormation Stack Status Change:",
+    ] {
+        assert!(said.contains(check), "no {check:?} in:\n{said}");
+    }
+
+    let sdk = &run.local.sdk;
+    // The failed-events alarm tells nobody.
+    aws_sdk_cloudwatch::Client::new(sdk)
+        .disable_alarm_actions()
+        .alarm_names("sluice-sluice-failed-events")
+        .send()
+        .await
+        .expect("disable the alarm's actions");
+    // The staging role's trust asks for a source CloudFormation does not present.
+    let iam = aws_sdk_iam::Client::new(sdk);
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudformation.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": "000000000000"}},
+    }]});
+    iam.update_assume_role_policy()
+        .role_name("sluice-staging-execution")
+        .policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("change the staging role's trust");
+    // The functions' role may not read a missing key as missing (as a boundary or a
+    // service control policy can do in a real account).
+    let role = aws_sdk_lambda::Client::new(sdk)
+        .get_function_configuration()
+        .function_name("sluice-sluice-operator")
+        .send()
+        .await
+        .expect("the operator function")
+        .role
+        .expect("its role");
+    let bucket = run.local.output("ArtifactBucketName").expect("the bucket");
+    let deny = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny",
+        "Action": "s3:GetObject",
+        "Resource": format!("arn:aws:s3:::{bucket}/pipelines/sluice/doctor/*"),
+    }]});
+    iam.put_role_policy()
+        .role_name(role.rsplit('/').next().expect("a role name"))
+        .policy_name("no-missing-keys")
+        .policy_document(deny.to_string())
+        .send()
+        .await
+        .expect("deny the operator function");
+
+    let (ok, said) = sluice_as(&run.local, operator, &["doctor", "--alarm-wait", "5"]);
+    assert!(!ok, "{said}");
+    for (problem, fix) in [
+        ("PROBLEM  state:", "s3:ListBucket"),
+        ("PROBLEM  alarm:", "aws cloudwatch enable-alarm-actions"),
+        ("PROBLEM  stage role staging:", "aws:SourceAccount"),
+    ] {
+        let line = said
+            .lines()
+            .skip_while(|l| !l.contains(problem))
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            line.contains(fix),
+            "{problem} does not say {fix:?}:\n{said}"
+        );
+    }
+    assert!(said.contains("ok       stage role production:"), "{said}");
+    assert!(said.contains("3 problems found."), "{said}");
 }
 
 /// Waits until `stack` reaches `status`: the emulator may work on it in the background.

@@ -490,6 +490,37 @@ test('`sluice release` may read which branch this stack delivers and its head, a
   await assertDenied(approver, 'codecommit:GetBranch', repository)
 })
 
+test('`sluice doctor` may test the failed-events alarm and read the stage roles, and change nothing else', async () => {
+  const operator = {
+    arn: `arn:aws:iam::${ACCOUNT}:role/pipeline-operators`,
+    policies: [sluice.managedPolicy(sluice.ref('OperatorPolicy'))],
+  }
+  const approver = {
+    arn: `arn:aws:iam::${ACCOUNT}:role/release-approvers`,
+    policies: [sluice.managedPolicy(sluice.ref('ApproverPolicy'))],
+  }
+  const alarm = (name) => `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:${name}`
+  const failedEvents = alarm(`sluice-${PIPELINE}-failed-events`)
+  const stageRole = sluice.getAtt('productionExecutionRole', 'Arn')
+  await assertAllowed(operator, 'cloudwatch:SetAlarmState', failedEvents)
+  await assertAllowed(operator, 'cloudwatch:DescribeAlarmHistory', failedEvents)
+  await assertAllowed(operator, 'cloudwatch:DescribeAlarms', alarm(`sluice-${PIPELINE}-production-deploy-failed`))
+  await assertAllowed(operator, 'iam:GetRole', stageRole)
+  await assertAllowed(operator, 'lambda:GetFunctionConfiguration', sluice.getAtt('DeployFunction', 'Arn'))
+  // Not an alarm that decides a rollback (an application's), nor a stage's own,
+  // nor another pipeline's; no role's policies, no other function's configuration.
+  await assertDenied(operator, 'cloudwatch:SetAlarmState', alarm('hello-api-production-errors'))
+  await assertDenied(operator, 'cloudwatch:SetAlarmState', alarm(`sluice-${PIPELINE}-production-deploy-failed`))
+  await assertDenied(operator, 'cloudwatch:DescribeAlarms', alarm('payroll-errors'))
+  await assertDenied(operator, 'cloudwatch:DisableAlarmActions', failedEvents)
+  await assertDenied(operator, 'iam:GetRole', sluice.getAtt('DeployFunctionRole', 'Arn'))
+  await assertDenied(operator, 'iam:UpdateAssumeRolePolicy', stageRole)
+  await assertDenied(operator, 'iam:GetRolePolicy', stageRole)
+  await assertDenied(operator, 'lambda:GetFunctionConfiguration', sluice.getAtt('OperatorFunction', 'Arn'))
+  await assertDenied(approver, 'cloudwatch:SetAlarmState', failedEvents)
+  await assertDenied(approver, 'iam:GetRole', stageRole)
+})
+
 // ---- What AWS enforces that the emulator did not (issue 35) ------------------------
 
 // S3 answers a GetObject of a missing key with 404 only to a caller that may list the

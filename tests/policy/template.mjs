@@ -167,6 +167,8 @@ export class Template {
         return props.Name ?? generated
       case 'AWS::CodeCommit::Repository':
         return props.RepositoryName
+      case 'AWS::CloudWatch::Alarm':
+        return props.AlarmName ?? generated
       case 'AWS::Scheduler::ScheduleGroup':
       case 'AWS::Events::Rule':
         return props.Name ?? generated
@@ -192,6 +194,7 @@ export class Template {
       'AWS::CodeBuild::Project': `arn:aws:codebuild:${this.region}:${this.account}:project/${name}`,
       'AWS::CodeCommit::Repository': `arn:aws:codecommit:${this.region}:${this.account}:${name}`,
       'AWS::KMS::Key': `arn:aws:kms:${this.region}:${this.account}:key/${name}`,
+      'AWS::CloudWatch::Alarm': `arn:aws:cloudwatch:${this.region}:${this.account}:alarm:${name}`,
     }
     if (attribute === 'Arn' && type in arns) return arns[type]
     if (attribute === 'QueueName' && type === 'AWS::SQS::Queue') return name.split('/').pop()

@@ -440,6 +440,81 @@ pub enum StackChange {
     Ignored(String),
 }
 
+/// What a function writes to its log of each event it receives, under
+/// [`RAW_EVENT`]: the event as it came, so that `sluice doctor` can decode what AWS
+/// really sends (its documentation does not promise every field Sluice reads). The
+/// values of a build's environment variables are left out, except Sluice's own: a
+/// project may hold plaintext secrets there.
+pub fn loggable(event: &Value) -> String {
+    let mut event = event.clone();
+    let variables = event
+        .pointer_mut("/detail/additional-information/environment/environment-variables")
+        .and_then(Value::as_array_mut);
+    for variable in variables.into_iter().flatten() {
+        let ours = variable
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.starts_with("SLUICE_"));
+        if let (false, Some(value)) = (ours, variable.get_mut("value")) {
+            *value = Value::String("(left out of the log)".into());
+        }
+    }
+    event.to_string()
+}
+
+/// The message of the log line [`loggable`] writes.
+pub const RAW_EVENT: &str = "event received";
+
+/// What the functions of a pipeline configured as `config` make of `event`, in one
+/// line: how `sluice doctor` shows that a logged event decodes.
+pub fn describe(event: Value, config: &crate::config::Config) -> Result<String, BadEvent> {
+    let detail_type = event
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Ok(match detail_type.as_str() {
+        "CodeCommit Repository State Change" => match decode_push(event, &config.pipeline)? {
+            Push::Watched { branch, commit, .. } => {
+                format!("a push of {} to {branch}", commit.short())
+            }
+            Push::Ignored(why) => format!("ignored: {why}"),
+        },
+        "CodeBuild Build State Change" => match decode_build(event, &config.build_project)? {
+            BuildChange::Ours { execution, event } => {
+                let what = match *event {
+                    Event::BuildStarted { build_id, .. } => format!("build {build_id} started"),
+                    Event::BuildSucceeded { build_id, .. } => {
+                        format!("build {build_id} succeeded")
+                    }
+                    Event::BuildFailed { build_id, .. } => {
+                        format!("build {} failed", build_id.unwrap_or_default())
+                    }
+                    _ => "a test build's end".to_owned(),
+                };
+                format!("{what}, of execution {execution}")
+            }
+            BuildChange::Unnamed { build_id } => format!(
+                "build {build_id}, whose event carries no environment: Sluice asks                      CodeBuild which execution it is for (one more call per build)"
+            ),
+            BuildChange::Ignored(why) => format!("ignored: {why}"),
+        },
+        "CloudWatch Alarm State Change" => match decode_alarm(event)? {
+            AlarmChange::Firing { alarm, .. } => format!("alarm {alarm} in ALARM"),
+            AlarmChange::Ignored(why) => format!("ignored: {why}"),
+        },
+        _ => match decode_stack(event, &config.pipeline)? {
+            StackChange::Ours {
+                stage,
+                stack_name,
+                status,
+                ..
+            } => format!("{stack_name} (stage {stage}) {status}"),
+            StackChange::Ignored(why) => format!("ignored: {why}"),
+        },
+    })
+}
+
 /// The stack name inside a stack ARN (`arn:aws:cloudformation:r:a:stack/<name>/<uuid>`).
 pub fn stack_name_of(stack_id: &str) -> Option<&str> {
     stack_id.split(":stack/").nth(1)?.split('/').next()
@@ -492,6 +567,42 @@ mod tests {
     }
 
     const COMMIT: &str = "3f2a9c1e5b7d4f608a1b2c3d4e5f60718293a4b5";
+
+    /// A project's own variables may be secrets: their values never reach the log.
+    #[test]
+    fn a_logged_build_event_keeps_sluices_variables_and_leaves_out_the_projects_values() {
+        let mut event = fixture!("codebuild-succeeded.json");
+        event["detail"]["additional-information"]["environment"]["environment-variables"]
+            .as_array_mut()
+            .unwrap()
+            .push(
+                serde_json::json!({"name": "DB_PASSWORD", "type": "PLAINTEXT", "value": "hunter2"}),
+            );
+        let logged = loggable(&event);
+        assert!(!logged.contains("hunter2"), "{logged}");
+        assert!(logged.contains("DB_PASSWORD"), "{logged}");
+        let back: Value = serde_json::from_str(&logged).unwrap();
+        let id = back["detail"]["additional-information"]["environment"]["environment-variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "SLUICE_EXECUTION_ID")
+            .map(|v| v["value"].clone());
+        let before =
+            event["detail"]["additional-information"]["environment"]["environment-variables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["name"] == "SLUICE_EXECUTION_ID")
+                .map(|v| v["value"].clone());
+        assert_eq!(id, before);
+        assert!(id.is_some());
+        // And the logged event still decodes as the function decodes it.
+        assert!(matches!(
+            decode_build(back, "hello-api-build").unwrap(),
+            BuildChange::Ours { .. }
+        ));
+    }
 
     #[test]
     fn pushes_to_the_watched_branch_are_deliveries() {

@@ -61,6 +61,11 @@ pub enum Action {
         #[serde(default)]
         to: Option<String>,
     },
+    /// `sluice doctor`'s probe of what the functions' roles may do with the state:
+    /// the command's record is a write under `pipelines/`, and the read of a key that
+    /// does not exist must answer "absent" (S3 answers 403 instead of 404 to a role
+    /// that may not list the bucket). Changes nothing else.
+    Check,
 }
 
 impl Action {
@@ -74,12 +79,13 @@ impl Action {
             Action::Retry { .. } => "retry",
             Action::Cancel { .. } => "cancel",
             Action::Rollback { .. } => "rollback",
+            Action::Check => "check",
         }
     }
 
     /// Every action's name.
-    pub const ALL: [&'static str; 7] = [
-        "approve", "reject", "resend", "release", "retry", "cancel", "rollback",
+    pub const ALL: [&'static str; 8] = [
+        "approve", "reject", "resend", "release", "retry", "cancel", "rollback", "check",
     ];
 }
 
@@ -245,6 +251,7 @@ where
         let action = command.action.name();
         let (execution, stage) = match command.action {
             Action::Release { commit } => return self.release(caller, commit.as_deref()).await,
+            Action::Check => return Ok(self.check(caller, &command.nonce).await),
             Action::Rollback { stage, to } => {
                 return self.rollback(caller, &stage, to.as_deref()).await;
             }
@@ -293,6 +300,32 @@ where
                     .await
             }
             _ => self.resend(caller, &execution, &stage).await,
+        }
+    }
+
+    /// `sluice doctor`'s probe (see [`Action::Check`]); the command's record, just
+    /// written, was its write.
+    async fn check(&self, caller: &str, nonce: &str) -> Answer {
+        let pipeline = &self.config.pipeline.name;
+        let key = format!("pipelines/{pipeline}/doctor/{nonce}.json");
+        info!(%caller, "state probe");
+        match self.objects.head(&key).await {
+            Ok(None) => Answer::done(format!(
+                "wrote its record of this command under pipelines/{pipeline}/, and a read of \
+                 a key there that does not exist answered \"absent\" (404), as the functions \
+                 need to find a missing object"
+            )),
+            Ok(Some(_)) => Answer::done(format!(
+                "wrote under pipelines/{pipeline}/ and read {key} (which should not exist)"
+            )),
+            Err(e) => Answer::refused(format!(
+                "a read of a key that does not exist under pipelines/{pipeline}/ failed: {}. \
+                 S3 answers 403 instead of 404 to a role that may not list the bucket: the \
+                 functions' roles need s3:ListBucket on it (template.yaml's StateAccessPolicy \
+                 grants it, unconditioned); check that no bucket policy, permissions \
+                 boundary or service control policy denies it",
+                sluice_adapters::aws::chain(&e)
+            )),
         }
     }
 

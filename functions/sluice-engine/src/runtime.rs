@@ -397,6 +397,11 @@ where
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let began = chrono::Utc::now();
         let event_time = event_time(&event.payload);
+        tracing::info!(
+            event = %crate::events::loggable(&event.payload),
+            "{}",
+            crate::events::RAW_EVENT
+        );
         let engine = engine.get().await;
         // Boxed: unboxed, the handler futures nest deeper than rustc's layout limit.
         let handled = match events {
