@@ -93,7 +93,11 @@ pub fn readable(message: &str) -> String {
         .into_iter()
         .flatten()
         .filter(|(k, _)| k.as_str() != "message")
-        .map(|(k, v)| format!("{k}={}", plain(v)))
+        .map(|(k, v)| match (k.as_str(), received_kind(v)) {
+            // An event as received is for `sluice doctor`; here its kind says enough.
+            ("event", Some(kind)) => format!("event={kind:?}"),
+            _ => format!("{k}={}", plain(v)),
+        })
         .collect();
     // The span's fields say which step it was (the execution id is known already).
     if let Some(span) = line.get("span").and_then(Value::as_object) {
@@ -108,6 +112,12 @@ pub fn readable(message: &str) -> String {
         out.push_str(&extra.join(" "));
     }
     out
+}
+
+/// The `detail-type` of an event logged whole as it was received.
+fn received_kind(v: &Value) -> Option<String> {
+    let event: Value = serde_json::from_str(v.as_str()?).ok()?;
+    Some(event.get("detail-type")?.as_str()?.to_owned())
 }
 
 fn plain(v: &Value) -> String {
@@ -156,6 +166,14 @@ mod tests {
             "INFO  build started  build=hello:1 commit=0123456789ab"
         );
         assert_eq!(readable("START RequestId: 1\n"), "START RequestId: 1");
+        let received = serde_json::json!({"level": "INFO", "fields": {
+            "message": "event received",
+            "event": r#"{"detail-type":"CodeBuild Build State Change","detail":{"build-id":"b"}}"#,
+        }});
+        assert_eq!(
+            readable(&received.to_string()),
+            "INFO  event received  event=\"CodeBuild Build State Change\""
+        );
         assert_eq!(readable("[1, 2]"), "[1, 2]");
     }
 }
