@@ -203,6 +203,7 @@ async fn a_site_deploys_in_order_from_pinned_files_and_a_failure_leaves_the_old_
             path: o.key.trim_start_matches(prefix).to_owned(),
             size: o.size,
             md5: o.etag.trim_matches('"').to_owned(),
+            sha256: None,
         })
         .collect();
     let sources: HashMap<String, SiteSource> = built
@@ -261,7 +262,14 @@ async fn a_site_deploys_in_order_from_pinned_files_and_a_failure_leaves_the_old_
         .deploy(&website, &planned, &sources)
         .await
         .expect("deploy");
-    assert_eq!(done, (3, 1));
+    assert_eq!((done.uploaded.len(), done.deleted), (3, 1));
+    // The ETag each copy's answer gives is the one a listing shows: what the site's
+    // record keeps to know the file by its content later.
+    let listed = site.live_objects(&website, "").await.expect("list");
+    for (key, etag) in &done.uploaded {
+        let shown = listed.iter().find(|o| &o.key == key).map(|o| o.etag.as_str());
+        assert_eq!(shown, Some(etag.as_str()), "{key}");
+    }
     let (index, content_type, cache) = get("index.html").await.expect("index");
     assert_eq!(
         index, "<p>new</p>",

@@ -13,7 +13,7 @@ use sluice_core::site::{LiveObject, SitePlan};
 use sluice_core::{ChangeAction, Replacement, ResourceChange, Stage};
 
 use crate::aws::AwsError;
-use crate::site::{S3Site, SiteDeployFailed, SiteSource};
+use crate::site::{S3Site, SiteDeployFailed, SiteDeployed, SiteSource};
 
 /// The stack a call is about, and the role to assume in its account, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,7 +164,7 @@ pub trait Deployer: Clone + Send + Sync + 'static {
         bucket: &str,
         plan: &SitePlan,
         sources: &HashMap<String, SiteSource>,
-    ) -> impl Future<Output = Result<(usize, usize), SiteDeployFailed>> + Send;
+    ) -> impl Future<Output = Result<SiteDeployed, SiteDeployFailed>> + Send;
 
     /// Asks CloudFront to drop `paths` from `distribution`'s caches; the same
     /// `caller_reference` again is the same request. Returns the invalidation's id.
@@ -692,7 +692,7 @@ impl Deployer for CloudFormation {
         bucket: &str,
         plan: &SitePlan,
         sources: &HashMap<String, SiteSource>,
-    ) -> Result<(usize, usize), SiteDeployFailed> {
+    ) -> Result<SiteDeployed, SiteDeployFailed> {
         self.clients(role_arn)
             .await
             .site

@@ -17,7 +17,7 @@ use crate::deployer::{
     ChangeSetSpec, ChangeSetState, Deployer, ExecutionOutcome, StackInfo, Target, Template,
 };
 use crate::notifier::{Message, Notifier};
-use crate::site::{SiteDeployFailed, SiteSource};
+use crate::site::{SiteDeployFailed, SiteDeployed, SiteSource};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -466,6 +466,8 @@ struct Cfn {
     sites: BTreeMap<String, BTreeMap<String, SiteFake>>,
     /// Every upload to a site's bucket: the bucket, and the artifact key copied.
     site_uploads: Vec<(String, String)>,
+    /// Sites' buckets encrypted with a KMS key: their copies' ETags are not MD5s.
+    kms_sites: std::collections::BTreeSet<String>,
     /// Every invalidation, by caller reference: the distribution and the paths.
     invalidations: BTreeMap<String, (String, Vec<String>)>,
     /// Stacks whose next deployment fails as throttled, however good its template.
@@ -622,6 +624,12 @@ impl MemoryDeployer {
             .entry(bucket.to_owned())
             .or_default()
             .insert(key.to_owned(), object);
+    }
+
+    /// Encrypts `bucket` with a KMS key: as S3 does, each copy into it gets an ETag
+    /// that is not the MD5 of its content (and differs from copy to copy).
+    pub fn encrypt_site_with_kms(&self, bucket: &str) {
+        lock(&self.cfn).kms_sites.insert(bucket.to_owned());
     }
 
     /// What a site's bucket holds, by key.
@@ -1030,6 +1038,7 @@ impl Deployer for MemoryDeployer {
                 key: key.clone(),
                 size: o.size,
                 etag: o.etag.clone(),
+                sha256: None,
             })
             .collect())
     }
@@ -1040,9 +1049,10 @@ impl Deployer for MemoryDeployer {
         bucket: &str,
         plan: &SitePlan,
         sources: &HashMap<String, SiteSource>,
-    ) -> Result<(usize, usize), SiteDeployFailed> {
-        let mut uploaded = 0;
+    ) -> Result<SiteDeployed, SiteDeployFailed> {
+        let mut done = SiteDeployed::default();
         for upload in &plan.uploads {
+            let uploaded = done.uploaded.len();
             let failed = |source| SiteDeployFailed {
                 step: format!("upload of {}", upload.path),
                 uploaded,
@@ -1056,28 +1066,34 @@ impl Deployer for MemoryDeployer {
                     format!("the artifact has no file {}", upload.path),
                 ))
             })?;
+            let mut cfn = lock(&self.cfn);
+            let etag = if cfn.kms_sites.contains(bucket) {
+                cfn.next += 1;
+                format!("\"kms{:029x}\"", cfn.next)
+            } else {
+                format!("\"{}\"", source.etag.trim_matches('"'))
+            };
+            done.uploaded.push((upload.key.clone(), etag.clone()));
             let object = SiteFake {
-                etag: format!("\"{}\"", source.etag.trim_matches('"')),
+                etag,
                 size: source.size,
                 content_type: upload.content_type.clone(),
                 cache_control: upload.cache_control.to_owned(),
                 source: Some(source.key.clone()),
             };
-            let mut cfn = lock(&self.cfn);
             cfn.site_uploads
                 .push((bucket.to_owned(), source.key.clone()));
             cfn.sites
                 .entry(bucket.to_owned())
                 .or_default()
                 .insert(upload.key.clone(), object);
-            uploaded += 1;
         }
         if !plan.deletions.is_empty() {
             self.faults
                 .check("DeleteObjects")
                 .map_err(|source| SiteDeployFailed {
                     step: format!("deletion of {} files", plan.deletions.len()),
-                    uploaded,
+                    uploaded: done.uploaded.len(),
                     deleted: 0,
                     source,
                 })?;
@@ -1087,7 +1103,8 @@ impl Deployer for MemoryDeployer {
                 site.remove(key);
             }
         }
-        Ok((uploaded, plan.deletions.len()))
+        done.deleted = plan.deletions.len();
+        Ok(done)
     }
 
     async fn invalidate(

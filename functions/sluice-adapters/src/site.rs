@@ -30,6 +30,14 @@ pub struct SiteSource {
     pub size: u64,
 }
 
+/// What a deploy did: each upload's key with the ETag S3 gave the copy (empty if it
+/// gave none), and how many objects it deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SiteDeployed {
+    pub uploaded: Vec<(String, String)>,
+    pub deleted: usize,
+}
+
 /// How far a deploy got before it failed, and why.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -79,6 +87,7 @@ impl S3Site {
                     key: key.to_owned(),
                     size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
                     etag: etag.to_owned(),
+                    sha256: None,
                 });
             }
         }
@@ -87,15 +96,17 @@ impl S3Site {
 
     /// Carries out `plan` on `bucket`: each upload copies its file from `sources`
     /// (by the file's path) with the plan's `Content-Type` and `Cache-Control`, in
-    /// order, then the deletions. Returns how many uploads and deletions were made.
+    /// order, then the deletions. Returns the ETag of each upload, and how many
+    /// deletions were made.
     pub async fn deploy(
         &self,
         bucket: &str,
         plan: &SitePlan,
         sources: &HashMap<String, SiteSource>,
-    ) -> Result<(usize, usize), SiteDeployFailed> {
-        let mut uploaded = 0;
+    ) -> Result<SiteDeployed, SiteDeployFailed> {
+        let mut done = SiteDeployed::default();
         for upload in &plan.uploads {
+            let uploaded = done.uploaded.len();
             let failed = |source: AwsError| SiteDeployFailed {
                 step: format!("upload of {}", upload.path),
                 uploaded,
@@ -112,7 +123,8 @@ impl S3Site {
             if let Some(version) = &source.version {
                 copy_source.push_str(&format!("?versionId={}", encode_key(version)));
             }
-            self.client
+            let out = self
+                .client
                 .copy_object()
                 .bucket(bucket)
                 .key(&upload.key)
@@ -124,8 +136,13 @@ impl S3Site {
                 .send()
                 .await
                 .map_err(|e| failed(AwsError::from_sdk("CopyObject", e)))?;
-            uploaded += 1;
+            let etag = out
+                .copy_object_result()
+                .and_then(|r| r.e_tag())
+                .unwrap_or_default();
+            done.uploaded.push((upload.key.clone(), etag.to_owned()));
         }
+        let uploaded = done.uploaded.len();
         let mut deleted = 0;
         for batch in plan.deletions.chunks(DELETE_BATCH) {
             let failed = |source: AwsError| SiteDeployFailed {
@@ -166,7 +183,8 @@ impl S3Site {
             }
             deleted += batch.len();
         }
-        Ok((uploaded, deleted))
+        done.deleted = deleted;
+        Ok(done)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::aws::AwsError;
 use crate::builder::{BuildReport, BuildRequest, Builder, StartedBuild};
 use crate::commits::{ChangedFiles, CommitInfo, CommitReader};
 use crate::deployer::{ChangeSetSpec, ChangeSetState, Deployer, StackInfo, Target};
-use crate::site::{SiteDeployFailed, SiteSource};
+use crate::site::{SiteDeployFailed, SiteDeployed, SiteSource};
 
 /// Stands in for a client this function was not given.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -94,7 +94,7 @@ impl Deployer for Unavailable {
         _: &str,
         _: &SitePlan,
         _: &HashMap<String, SiteSource>,
-    ) -> Result<(usize, usize), SiteDeployFailed> {
+    ) -> Result<SiteDeployed, SiteDeployFailed> {
         Err(SiteDeployFailed {
             step: "the first upload".into(),
             uploaded: 0,

@@ -27,6 +27,8 @@ pub struct SiteFile {
     pub size: u64,
     /// The MD5 of its content, in hex: what S3 gives as the ETag of a single-part upload.
     pub md5: String,
+    /// The SHA-256 of its content, in hex, as the release recorded it.
+    pub sha256: Option<String>,
 }
 
 /// An object the site's bucket holds now.
@@ -37,6 +39,81 @@ pub struct LiveObject {
     pub size: u64,
     /// Its ETag, quoted or not.
     pub etag: String,
+    /// The SHA-256 of its content, when it is known: Sluice put it there (see
+    /// [`Placed`]) and its ETag is still the one S3 gave that copy. An ETag is the
+    /// content's MD5 only for a single-part, unencrypted or SSE-S3 object; in a
+    /// bucket encrypted with a KMS key it says nothing about the content.
+    pub sha256: Option<String>,
+}
+
+/// What Sluice put at one key of a site's bucket: the ETag S3 gave the copy, and the
+/// SHA-256 of the content copied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placed {
+    pub etag: String,
+    pub sha256: String,
+}
+
+/// What Sluice put in a stage's site bucket, kept in the state after each deploy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteRecord {
+    pub bucket: String,
+    /// By key.
+    pub objects: BTreeMap<String, Placed>,
+}
+
+impl SiteRecord {
+    /// `live` with the SHA-256 of each object this record knows, where the object's
+    /// ETag is still the one its copy got (anything else was changed by someone).
+    pub fn know(&self, bucket: &str, live: &mut [LiveObject]) {
+        if self.bucket != bucket {
+            return;
+        }
+        for object in live {
+            if let Some(placed) = self.objects.get(&object.key)
+                && same_etag(&placed.etag, &object.etag)
+            {
+                object.sha256 = Some(placed.sha256.clone());
+            }
+        }
+    }
+
+    /// The record after a deploy to `bucket` that copied `uploaded` (key, the ETag S3
+    /// gave it, the SHA-256 of its content) and deleted `deleted`.
+    pub fn after(
+        &self,
+        bucket: &str,
+        uploaded: &[(String, String, String)],
+        deleted: &[String],
+    ) -> SiteRecord {
+        let mut objects = if self.bucket == bucket {
+            self.objects.clone()
+        } else {
+            BTreeMap::new()
+        };
+        for key in deleted {
+            objects.remove(key);
+        }
+        for (key, etag, sha256) in uploaded {
+            objects.insert(
+                key.clone(),
+                Placed {
+                    etag: etag.clone(),
+                    sha256: sha256.clone(),
+                },
+            );
+        }
+        SiteRecord {
+            bucket: bucket.to_owned(),
+            objects,
+        }
+    }
+}
+
+fn same_etag(a: &str, b: &str) -> bool {
+    !a.is_empty()
+        && a.trim_matches('"')
+            .eq_ignore_ascii_case(b.trim_matches('"'))
 }
 
 /// What happens to one file.
@@ -426,7 +503,8 @@ pub fn plan(
     for file in files {
         let action = match live.get(file.path.as_str()) {
             None => FileAction::Add,
-            Some(o) if o.etag.trim_matches('"').eq_ignore_ascii_case(&file.md5) => continue,
+            Some(o) if same_etag(&o.etag, &file.md5) => continue,
+            Some(o) if o.sha256.is_some() && o.sha256 == file.sha256 => continue,
             Some(_) => FileAction::Change,
         };
         changes.push(FileChange {
@@ -475,6 +553,7 @@ mod tests {
             path: path.into(),
             size: content.len() as u64,
             md5: format!("{:032x}", fake_md5(content)),
+            sha256: None,
         }
     }
 
@@ -490,6 +569,7 @@ mod tests {
             key: key.into(),
             size: content.len() as u64,
             etag: format!("\"{:032x}\"", fake_md5(content)),
+            sha256: None,
         }
     }
 

@@ -14,15 +14,19 @@ use sluice_adapters::builder::Builder;
 use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::{Deployer, Target};
 use sluice_adapters::notifier::Notifier;
-use sluice_adapters::site::SiteSource;
+use sluice_adapters::objects::{Condition, ObjectError};
+use sluice_adapters::site::{SiteDeployed, SiteSource};
 use sluice_core::site::{
-    FileChange, SiteBucket, SiteDistribution, SiteFile, SitePlan, SiteTarget, is_bucket_name,
-    is_distribution_id, plan,
+    FileChange, SiteBucket, SiteDistribution, SiteFile, SitePlan, SiteRecord, SiteTarget,
+    is_bucket_name, is_distribution_id, plan,
 };
 use sluice_core::{Command, Event, Execution, Stage, StageName};
 use tracing::{info, warn};
 
 use crate::engine::{Engine, EngineError};
+
+/// The largest site record read: one entry per file, at most `SITE_FILES_MAX`.
+const SITE_RECORD_MAX: usize = 8 * 1024 * 1024;
 
 /// Most paths one invalidation names before it names everything (`/*`) instead:
 /// CloudFront charges by path, and `/*` is one.
@@ -197,6 +201,7 @@ where
                 path: path.to_owned(),
                 size: object.size,
                 md5: object.object.etag.trim_matches('"').to_owned(),
+                sha256: object.object.sha256.clone(),
             })
             .collect();
         if files.is_empty() {
@@ -205,7 +210,7 @@ where
                 site.folder
             )));
         }
-        let live = match self
+        let mut live = match self
             .deployer
             .site_objects(stage.role_arn.as_deref(), bucket)
             .await
@@ -219,10 +224,81 @@ where
                 )));
             }
         };
+        self.site_record(&stage.name).await?.know(bucket, &mut live);
         Ok(match plan(&files, &live, "", &site.entry_document) {
             Ok(plan) => Planned::Plan(plan),
             Err(e) => Planned::Unusable(e.to_string()),
         })
+    }
+
+    /// Where the record of what Sluice put in `stage`'s site bucket is kept.
+    fn site_record_key(&self, stage: &StageName) -> String {
+        format!("pipelines/{}/sites/{stage}.json", self.config.pipeline.name)
+    }
+
+    /// What Sluice put in `stage`'s site bucket, as its last deploy recorded it; an
+    /// empty record if there is none (or it cannot be read as one: it only saves
+    /// uploads, so the plan then compares by ETag alone).
+    async fn site_record(&self, stage: &StageName) -> Result<SiteRecord, EngineError> {
+        Ok(self.site_record_read(stage).await?.0)
+    }
+
+    /// The record and the condition that replaces exactly the version read.
+    async fn site_record_read(
+        &self,
+        stage: &StageName,
+    ) -> Result<(SiteRecord, Condition), EngineError> {
+        let key = self.site_record_key(stage);
+        let Some((body, version)) = self
+            .objects
+            .read(&key, None, SITE_RECORD_MAX)
+            .await
+            .map_err(sluice_adapters::StoreError::from)?
+        else {
+            return Ok((SiteRecord::default(), Condition::Absent));
+        };
+        let record = serde_json::from_slice(&body).unwrap_or_else(|e| {
+            warn!(%stage, error = %e, "the site's record is not one; comparing by ETag alone");
+            SiteRecord::default()
+        });
+        Ok((record, Condition::Matches(version.etag)))
+    }
+
+    /// Records what a deploy put in `stage`'s site `bucket`: each upload's ETag with
+    /// the SHA-256 of its file (`digests`, by key). A record that cannot be written costs only uploads
+    /// next time (logged, not failed: the site is deployed).
+    async fn record_site(
+        &self,
+        stage: &StageName,
+        bucket: &str,
+        deployed: &SiteDeployed,
+        deletions: &[String],
+        digests: &HashMap<String, Option<String>>,
+    ) -> Result<(), EngineError> {
+        let uploaded: Vec<(String, String, String)> = deployed
+            .uploaded
+            .iter()
+            .filter(|(_, etag)| !etag.is_empty())
+            .filter_map(|(key, etag)| {
+                let sha256 = digests.get(key)?.clone()?;
+                Some((key.clone(), etag.clone(), sha256))
+            })
+            .collect();
+        let (record, condition) = self.site_record_read(stage).await?;
+        let record = record.after(bucket, &uploaded, deletions);
+        let body = serde_json::to_vec(&record).unwrap_or_default();
+        if let Err(e) = self
+            .objects
+            .put(&self.site_record_key(stage), body, condition)
+            .await
+        {
+            // A record changed since it was read is another deploy's: it stands.
+            if e.is_retryable() && !matches!(e, ObjectError::PreconditionFailed { .. }) {
+                return Err(sluice_adapters::StoreError::from(e).into());
+            }
+            warn!(%stage, error = %chain(&e), "the site's record was not written");
+        }
+        Ok(())
     }
 
     /// Plans a site stage: the files the deploy adds, changes and removes.
@@ -319,8 +395,16 @@ where
             .deploy_site(s.role_arn.as_deref(), bucket, &plan, &sources)
             .await
         {
-            Ok((uploaded, deleted)) => {
+            Ok(deployed) => {
+                let (uploaded, deleted) = (deployed.uploaded.len(), deployed.deleted);
                 info!(%stage, %bucket, uploaded, deleted, "site deployed");
+                // The bucket's keys are the site's paths (the plan's prefix is "").
+                let digests: HashMap<String, Option<String>> = artifact
+                    .site_files(&site.folder)
+                    .map(|(path, o)| (path.to_owned(), o.object.sha256.clone()))
+                    .collect();
+                self.record_site(stage, bucket, &deployed, &plan.deletions, &digests)
+                    .await?;
                 match self.invalidate_site(execution, s, site).await? {
                     Ok(()) => Event::StackUpdateCompleted {
                         stage: stage.clone(),

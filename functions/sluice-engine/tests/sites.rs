@@ -337,3 +337,74 @@ async fn a_deploy_clears_the_changed_files_from_the_distributions_caches() {
             .is_some()
     );
 }
+
+/// A bucket encrypted with a KMS key (or one a file reached by a multipart upload)
+/// gives ETags that are not the MD5 of the content, so an ETag says nothing about
+/// whether a file changed. What Sluice put there is known by content (the release's
+/// SHA-256) and by the ETag S3 gave the copy: the next deploy lists only the files
+/// that changed, for the approver and for the upload (issue 35, finding 6).
+#[tokio::test]
+async fn a_kms_encrypted_site_bucket_shows_only_the_files_that_changed() {
+    let world = World::with_sites();
+    world.deployer.encrypt_site_with_kms(STAGING_SITE);
+    world.deployer.encrypt_site_with_kms(PRODUCTION_SITE);
+    old_sites(&world);
+    let first = world.push(&commit(1)).await;
+    world.site_built(&first, NEW_SITE).await;
+    world.decide(&first.id, "approve", "Ada").await;
+    let first = world.execution(&first.id).await;
+    assert_eq!(first.status, Status::Succeeded, "{:?}", first.timeline);
+
+    // Only the page changes.
+    world.advance(Duration::minutes(1));
+    let second = world.push(&commit(2)).await;
+    let changed: Vec<(&str, &str)> = NEW_SITE
+        .iter()
+        .map(|&(path, body)| match path {
+            "index.html" => (path, "<p>hello v3</p>"),
+            _ => (path, body),
+        })
+        .collect();
+    let uploads_before = world.deployer.site_uploads().len();
+    world.site_built(&second, &changed).await;
+    let second = world.execution(&second.id).await;
+    let production = second.stage(&stage("production")).expect("production");
+    assert_eq!(
+        production.status,
+        StageStatus::AwaitingApproval,
+        "{:?}",
+        second.timeline
+    );
+    let files: Vec<(&str, FileAction)> = production
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.action))
+        .collect();
+    assert_eq!(files, [("index.html", FileAction::Change)]);
+    // Staging uploaded the one file too.
+    let uploads: Vec<(String, String)> = world.deployer.site_uploads()[uploads_before..].to_vec();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    assert_eq!(uploads[0].0, STAGING_SITE);
+
+    // A file changed in the bucket by someone else is not taken for Sluice's.
+    world
+        .deployer
+        .put_site_object(PRODUCTION_SITE, "style.css", "edited-by-hand", 7);
+    world.advance(Duration::minutes(1));
+    let third = world.push(&commit(3)).await;
+    world.site_built(&third, &changed).await;
+    let third = world.execution(&third.id).await;
+    let production = third.stage(&stage("production")).expect("production");
+    let files: Vec<(&str, FileAction)> = production
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.action))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("index.html", FileAction::Change),
+            ("style.css", FileAction::Change)
+        ]
+    );
+}
