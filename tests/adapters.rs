@@ -267,7 +267,10 @@ async fn a_site_deploys_in_order_from_pinned_files_and_a_failure_leaves_the_old_
     // record keeps to know the file by its content later.
     let listed = site.live_objects(&website, "").await.expect("list");
     for (key, etag) in &done.uploaded {
-        let shown = listed.iter().find(|o| &o.key == key).map(|o| o.etag.as_str());
+        let shown = listed
+            .iter()
+            .find(|o| &o.key == key)
+            .map(|o| o.etag.as_str());
         assert_eq!(shown, Some(etag.as_str()), "{key}");
     }
     let (index, content_type, cache) = get("index.html").await.expect("index");

@@ -523,6 +523,32 @@ test('`sluice doctor` may test the failed-events alarm and read the stage roles,
 
 // ---- What AWS enforces that the emulator did not (issue 35) ------------------------
 
+// Organisations often deny public Function URLs with a service control policy
+// (lambda:FunctionUrlAuthType NONE); such a stack cannot be created at all.
+// https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html#urls-governance
+test('with ApprovalPage none the stack makes no public Function URL and grants no public invoke', () => {
+  const publicThings = (template) => [
+    ...template.ofType('AWS::Lambda::Url').filter((id) => template.exists(id)),
+    ...template.ofType('AWS::Lambda::Permission')
+      .filter((id) => template.exists(id) && template.properties(id).Principal === '*'),
+  ]
+  assert.deepEqual(publicThings(sluiceTemplate({ ApprovalPage: 'none' })), [])
+  const withPage = publicThings(sluice)
+  assert.ok(withPage.includes('ApprovalFunctionUrl'), `${withPage}`)
+  // With a page, anyone may invoke the approval function only through its URL.
+  for (const id of sluice.ofType('AWS::Lambda::Permission').filter((p) => sluice.properties(p).Principal === '*')) {
+    const p = sluice.properties(id)
+    assert.equal(p.FunctionName, sluice.ref('ApprovalFunction'), id)
+    assert.ok(p.FunctionUrlAuthType === 'NONE' || p.InvokedViaFunctionUrl === true, id)
+  }
+  // And without one, the functions are told so, not left without an address.
+  for (const fn of sluiceTemplate({ ApprovalPage: 'none' }).ofType('AWS::Serverless::Function')) {
+    const template = sluiceTemplate({ ApprovalPage: 'none' })
+    const url = template.properties(fn).Environment?.Variables?.SLUICE_APPROVAL_URL
+    if (url !== undefined) assert.equal(url, 'none', fn)
+  }
+})
+
 // S3 answers a GetObject of a missing key with 404 only to a caller that may list the
 // bucket, and with 403 to any other; the GetObject request carries no s3:prefix, so a
 // list grant conditioned on one does not count.

@@ -22,6 +22,9 @@ pub enum ConfigProblem {
     Pipeline(#[source] ConfigError),
 }
 
+/// `SLUICE_APPROVAL_URL`'s value for a pipeline without an approval page.
+pub const NO_APPROVAL_PAGE: &str = "none";
+
 /// Everything the functions need to know about their deployment.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -34,6 +37,10 @@ pub struct Config {
     /// Every function that can send an approval link has it; the approval function
     /// itself cannot be given its own URL (the template would be circular).
     pub approval_url: Option<String>,
+    /// Whether the pipeline has an approval page at all: `SLUICE_APPROVAL_URL=none`
+    /// (the stack's ApprovalPage=none) says it has not, and approvals are given
+    /// from a terminal only.
+    pub approval_page: bool,
     pub approval_timeout: Duration,
     /// The AWS region, for console links.
     pub region: String,
@@ -588,6 +595,9 @@ impl Config {
             DEFAULT_RETENTION_DAYS,
         )?;
         let approval_url = get("SLUICE_APPROVAL_URL").filter(|v| !v.trim().is_empty());
+        // "none": the stack has no approval page (ApprovalPage=none).
+        let approval_page = approval_url.as_deref().map(str::trim) != Some(NO_APPROVAL_PAGE);
+        let approval_url = approval_url.filter(|_| approval_page);
         if let Some(url) = &approval_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
@@ -625,6 +635,7 @@ impl Config {
             topic_arn: required("SLUICE_TOPIC_ARN")?,
             build_project: required("SLUICE_BUILD_PROJECT")?,
             approval_url: approval_url.map(|u| u.trim().trim_end_matches('/').to_owned()),
+            approval_page,
             approval_timeout: Duration::from_secs(hours * 3600),
             region: get("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
             releases_kept,

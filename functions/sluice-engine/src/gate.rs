@@ -139,11 +139,12 @@ where
         execution: &Execution,
         stage: &StageName,
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
-        let Some(approval_url) = self.config.approval_url.as_deref() else {
+        let approval_url = self.config.approval_url.as_deref();
+        if approval_url.is_none() && self.config.approval_page {
             // Left for the sweeper, which has the URL, to send (ApprovalNotSent).
             warn!(%stage, "SLUICE_APPROVAL_URL is not set here; the approval link is not sent");
             return Ok(Vec::new());
-        };
+        }
         let token = token::generate();
         let hash = TokenHash::of(&token);
         let timeout = chrono::Duration::from_std(self.config.approval_timeout)
@@ -188,15 +189,19 @@ where
                 warn!(%stage, "asking for approval without holding the stage");
             }
         }
-        let link = format!(
-            "{approval_url}/approvals/{}/{stage}?token={token}",
-            execution.id
-        );
+        // Without a page the token is issued (the gate is the same) and never sent.
+        let link = approval_url
+            .map(|url| format!("{url}/approvals/{}/{stage}?token={token}", execution.id));
         let Some(s) = applied.execution.stage(stage) else {
             return Ok(Vec::new());
         };
-        let message =
-            messages::approval_request(&self.config, &applied.execution, s, &link, expires_at);
+        let message = messages::approval_request(
+            &self.config,
+            &applied.execution,
+            s,
+            link.as_deref(),
+            expires_at,
+        );
         if let Err(e) = self.notifier.publish(&message).await {
             // Nobody has the link; the sweeper issues and sends a new one shortly.
             warn!(%stage, error = %chain(&e), "approval request not sent");

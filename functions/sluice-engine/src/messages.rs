@@ -398,7 +398,7 @@ pub fn approval_request(
     config: &Config,
     execution: &Execution,
     stage: &Stage,
-    link: &str,
+    link: Option<&str>,
     expires_at: Timestamp,
 ) -> Message {
     let replacements = stage
@@ -429,12 +429,29 @@ pub fn approval_request(
         );
         body.push_str(&change_lines(&stage.changes));
     }
-    let _ = write!(
-        body,
-        "\nReview and approve or reject:\n  {link}\n\n\
-         The link works once and expires {}.\n",
-        expires_at.format("%Y-%m-%d %H:%M UTC")
-    );
+    let expires = expires_at.format("%Y-%m-%d %H:%M UTC");
+    match link {
+        Some(link) => {
+            let _ = write!(
+                body,
+                "\nReview and approve or reject:\n  {link}\n\n\
+                 The link works once and expires {expires}.\n"
+            );
+        }
+        None => {
+            let _ = write!(
+                body,
+                "\nThis pipeline has no approval page. Approve or reject from a terminal, with \
+                 the stack's ApproverPolicy (sluice show {id} prints the whole change):\n  \
+                 SLUICE_PIPELINE={pipeline} sluice approve {id} --stage {stage}\n  \
+                 SLUICE_PIPELINE={pipeline} sluice reject {id} --stage {stage} --comment \"why\"\n\n\
+                 The gate closes {expires}.\n",
+                id = execution.id,
+                pipeline = config.pipeline.name,
+                stage = stage.name,
+            );
+        }
+    }
     if let Some(window) = &stage.window {
         let _ = writeln!(
             body,

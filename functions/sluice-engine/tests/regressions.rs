@@ -1458,3 +1458,37 @@ async fn a_retried_build_taken_up_late_is_not_mistaken_for_the_failed_one() {
     assert_eq!(world.builder.requests().len(), 2, "the retry's own build");
     assert_eq!(now.status, Status::Building);
 }
+
+/// Issue 35, finding 10: an organisation whose service control policies refuse public
+/// Function URLs deploys with ApprovalPage=none. Its gates work the same, decided from
+/// a terminal: the email says how, carries no link, and the sweeper does not take the
+/// missing address for a lost link.
+#[tokio::test]
+async fn without_an_approval_page_the_email_says_how_to_decide_from_a_terminal() {
+    let world = World::of(support::config_with(&[("SLUICE_APPROVAL_URL", "none")]));
+    let a = world.to_the_gate(&commit(1)).await;
+    assert_eq!(status_of(&a, "production"), StageStatus::AwaitingApproval);
+    let emails = world.messages_about("approval needed");
+    assert_eq!(emails.len(), 1);
+    let body = &emails[0].body;
+    assert!(
+        body.contains(&format!(
+            "SLUICE_PIPELINE=hello sluice approve {} --stage production",
+            a.id
+        )),
+        "{body}"
+    );
+    assert!(!body.contains("token="), "{body}");
+    assert!(!body.contains("https://"), "{body}");
+
+    // Sent: the sweeper sends nothing more.
+    world.advance(Duration::minutes(3));
+    world.engine.sweep(10).await.expect("sweep");
+    assert_eq!(world.messages_about("approval needed").len(), 1);
+
+    let answer = world.operate(operator("approve", &a.id)).await;
+    assert!(answer.ok, "{}", answer.message);
+    let event = world.settle(PRODUCTION);
+    world.deliver_stack(event).await.expect("stack event");
+    assert_eq!(world.execution(&a.id).await.status, Status::Succeeded);
+}
