@@ -720,12 +720,18 @@ test("the sweeper's silence raises an alarm to the topic", () => {
 })
 
 // IAM counts a policy's characters without white space: a managed policy (a stage's
-// boundary) holds at most 6,144, a role's inline policies 10,240 together. Names grow
-// them: this is the longest pipeline, application and stage names the README allows.
+// boundary) holds at most 6,144, a role's inline policies 10,240 together. Names and
+// stages grow them: this is the largest pipeline Sluice accepts, its most stages
+// (STAGES_MAX, 8), each named with the most characters a stage name has (32), the
+// longest application name the parameter takes (63) and the longest pipeline name
+// the README allows (40).
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
-const LONGEST_STAGES = 'stage-one-abc,stage-two-abc,stage-thr-abc,stage-fou-abc,stage-fiv-abc,stage-six-abc'
+const LONGEST_STAGE_NAMES = ['one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight']
+  .map((n) => `stage-${n}-`.padEnd(32, 'x'))
+const LONGEST_STAGES = LONGEST_STAGE_NAMES.join(',')
+const LONGEST_APPLICATION = 'an-application-name-'.padEnd(63, 'x')
 
-/** The pipeline with the longest names the README allows, six stages, and `more`. */
+/** The pipeline with the longest names and the most stages Sluice accepts, and `more`. */
 const longestPipeline = (more = {}) =>
   new Template(process.env.SLUICE_POLICY_TEMPLATE ?? `${root}template.yaml`, {
     stackName: 'a-forty-character-long-sluice-pipeline-x',
@@ -733,7 +739,7 @@ const longestPipeline = (more = {}) =>
     region: 'ap-southeast-5',
     parameters: {
       RepositoryName: 'a-repository-name-of-a-hundred-characters'.padEnd(100, 'x'),
-      ApplicationName: 'an-application-name-thirty-chr',
+      ApplicationName: LONGEST_APPLICATION,
       Stages: LONGEST_STAGES,
       AdministratorArn: `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/ap-southeast-5/AWSReservedSSO_AdministratorAccess_0123456789abcdef`,
       ...more,
@@ -755,7 +761,7 @@ test("the largest configuration's boundaries and execution roles fit IAM's polic
 // A role holds at most 10 managed policies (SAM adds AWSLambdaBasicExecutionRole to
 // each function's), however many its inline policies, which may hold 10,240
 // characters together; a function's environment, names and values, at most 4 KB.
-// Six stages with every feature on, the longest names, and long lists.
+// The most stages (8), every feature on, the longest names, and long lists.
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
 // https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 test("the largest configuration's function roles and environments fit IAM's and Lambda's quotas", () => {
@@ -768,10 +774,10 @@ test("the largest configuration's function roles and environments fit IAM's and 
     AlarmNames: '*-errors,*-latency,*-throttles,*-5xx',
     WindowStages: stages,
     DeployWindows: 'Mon-Thu 09:00-16:00,Fri 09:00-12:00',
-    SiteStages: 'stage-one-abc,stage-two-abc',
+    SiteStages: LONGEST_STAGE_NAMES.slice(0, 2).join(','),
     SiteBucket: 'an-application-name-thirty-chr-*-site',
     SiteDistribution: 'an-application-name-thirty-chr-cdn:DistributionId',
-    RemoteStages: 'stage-six-abc',
+    RemoteStages: LONGEST_STAGE_NAMES[7],
     RemoteAccountIds: '444455556666',
     IncludePaths: paths,
     ExcludePaths: paths,

@@ -20,6 +20,13 @@ pub enum ConfigError {
     },
     #[error("a pipeline needs at least one stage")]
     NoStages,
+    #[error(
+        "{0} stages: a pipeline has at most {STAGES_MAX}. Each stage adds its permissions to \
+         the functions' roles, and past {STAGES_MAX} (with the longest names) they would exceed \
+         IAM's 10,240 characters of inline policy per role; split the pipeline, or deploy \
+         several stages' worth of environments from one stage's stack"
+    )]
+    TooManyStages(usize),
     #[error("stage {0:?} is listed twice; stage names must be unique")]
     DuplicateStage(String),
     #[error("stack {0:?} is used by two stages; each stage deploys its own stack")]
@@ -313,6 +320,10 @@ impl StageConfig {
     }
 }
 
+/// The most stages a pipeline has: the largest configuration whose roles and
+/// environments `tests/policy` proves fit IAM's and Lambda's quotas.
+pub const STAGES_MAX: usize = 8;
+
 /// What one orchestrator deployment delivers: a repository's branch through stages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pipeline {
@@ -354,6 +365,9 @@ impl Pipeline {
         }
         if stages.is_empty() {
             return Err(ConfigError::NoStages);
+        }
+        if stages.len() > STAGES_MAX {
+            return Err(ConfigError::TooManyStages(stages.len()));
         }
         for (i, stage) in stages.iter().enumerate() {
             let earlier = &stages[..i];
@@ -460,6 +474,15 @@ mod tests {
             Pipeline::new("p", "r", "master", vec![stage("a", "x"), stage("a", "y")]),
             Err(ConfigError::DuplicateStage("a".into()))
         );
+        let many = |n: usize| -> Vec<StageConfig> {
+            (0..n)
+                .map(|i| stage(&format!("s{i}"), &format!("app-s{i}")))
+                .collect()
+        };
+        assert!(Pipeline::new("p", "r", "master", many(STAGES_MAX)).is_ok());
+        let too_many = Pipeline::new("p", "r", "master", many(STAGES_MAX + 1)).unwrap_err();
+        assert_eq!(too_many, ConfigError::TooManyStages(STAGES_MAX + 1));
+        assert!(too_many.to_string().contains("10,240"), "{too_many}");
         assert_eq!(
             Pipeline::new("p", "r", "master", vec![stage("a", "x"), stage("b", "x")]),
             Err(ConfigError::DuplicateStack("x".into()))
