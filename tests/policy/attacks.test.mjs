@@ -769,6 +769,7 @@ test("the largest configuration's function roles and environments fit IAM's and 
   const paths = Array.from({ length: 12 }, (_, i) => `services/component-${i}/src/**`).join(',')
   const largest = longestPipeline({
     ApprovalStages: stages,
+    SelfApprovalStages: stages,
     TestStages: stages,
     AlarmStages: stages,
     AlarmNames: '*-errors,*-latency,*-throttles,*-5xx',

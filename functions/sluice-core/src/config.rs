@@ -87,6 +87,11 @@ pub struct StageConfig {
     #[serde(default)]
     pub boundary_arn: Option<String>,
     pub requires_approval: bool,
+    /// Whether whoever started an execution (pushed its commit, or released it) may
+    /// approve it here with their own identity. Off unless the stack lists the stage
+    /// in SelfApprovalStages.
+    #[serde(default)]
+    pub self_approval: bool,
     /// Set for a stage that deploys a static website to a bucket instead of a stack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<SiteTarget>,
@@ -271,6 +276,7 @@ impl StageConfig {
             execution_role_arn: None,
             boundary_arn: None,
             requires_approval,
+            self_approval: false,
             site: None,
             test: None,
             retry: None,

@@ -20,6 +20,8 @@ pub struct Push {
     pub branch_head: Option<CommitId>,
     /// Set when an operator asked for this delivery (`sluice release`): their ARN.
     pub released_by: Option<String>,
+    /// Who pushed, as CodeCommit's event names them (`callerUserArn`), if it does.
+    pub pushed_by: Option<String>,
     /// What identifies the push event itself, the same in every delivery of it (its
     /// own time and the commit it replaced): a redelivered push finds the execution
     /// its first delivery created, whatever happened in between.
@@ -39,6 +41,7 @@ impl Push {
             pushed_at,
             branch_head: None,
             released_by: None,
+            pushed_by: None,
             delivery: None,
             upload: None,
         }

@@ -29,6 +29,6 @@ pub use machine::{Rejected, Transition, rollback, start, step};
 pub use model::{
     Approval, Artifact, ArtifactObject, Build, BuildStatus, ChangeAction, Commit, Decision, Entry,
     Execution, Note, PendingRetry, Replacement, ResourceChange, RetryOf, SiteObject, Stage,
-    StageRollback, StageStatus, Status, TestRun, Timestamp,
+    StageRollback, StageStatus, Status, TestRun, Timestamp, same_identity,
 };
 pub use window::DeployWindows;

@@ -113,6 +113,7 @@ pub fn start(pipeline: &Pipeline, push: Push, now: Timestamp) -> Result<Transiti
         pushed_at,
         branch_head,
         released_by,
+        pushed_by,
         delivery: _,
         upload,
     } = push;
@@ -161,6 +162,10 @@ pub fn start(pipeline: &Pipeline, push: Push, now: Timestamp) -> Result<Transiti
         stages: pipeline.stages.iter().map(Stage::pending).collect(),
         superseded_by: None,
         rollback_of: None,
+        started_by: released_by
+            .as_deref()
+            .or(pushed_by.as_deref())
+            .map(|by| text::line(by, ARN_MAX)),
         notes: Vec::new(),
         timeline: vec![Entry { at: now, what }],
     };
@@ -233,6 +238,8 @@ pub fn rollback(
         stages: vec![target],
         superseded_by: None,
         rollback_of: Some(source.id.clone()),
+        // Confirming one's own rollback is allowed: it puts back what was approved.
+        started_by: Some(text::line(by, ARN_MAX)),
         notes: Vec::new(),
         timeline: vec![Entry { at: now, what }],
     };

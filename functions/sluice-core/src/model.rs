@@ -114,6 +114,10 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// One object of a build's artifact: since releases, the release's copy of it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactObject {
@@ -395,6 +399,10 @@ pub struct Stage {
     #[serde(default)]
     pub boundary_arn: Option<String>,
     pub requires_approval: bool,
+    /// Whether whoever started the execution may approve it here with their own
+    /// identity (see `StageConfig::self_approval`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub self_approval: bool,
     /// Set for a stage that deploys a static website instead of a stack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<SiteTarget>,
@@ -557,6 +565,7 @@ impl Stage {
             execution_role_arn: config.execution_role_arn.clone(),
             boundary_arn: config.boundary_arn.clone(),
             requires_approval: config.requires_approval,
+            self_approval: config.self_approval,
             site: config.site.clone(),
             status: StageStatus::Pending,
             change_set_id: None,
@@ -597,6 +606,46 @@ pub struct Entry {
     pub what: String,
 }
 
+/// Whether two ARNs name the same AWS identity, as STS and CodeCommit give them: the
+/// same IAM user (user names are unique in an account, whatever their path, and
+/// case-insensitive), the same role session (the role, case-insensitive, and the
+/// session name: two people in one role are two sessions), the same account root or
+/// federated user. Anything else only if the ARNs are equal.
+pub fn same_identity(a: &str, b: &str) -> bool {
+    type Principal<'a> = (&'a str, &'a str, String, Option<&'a str>);
+    fn principal(arn: &str) -> Option<Principal<'_>> {
+        let mut parts = arn.splitn(6, ':');
+        let (Some("arn"), Some(partition), Some(_service), Some(_region), Some(account)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        let resource = parts.next()?;
+        let mut path = resource.split('/');
+        let kind = path.next()?;
+        let name = match kind {
+            "user" => resource.rsplit('/').next()?.to_lowercase(),
+            "assumed-role" => path.next()?.to_lowercase(),
+            "federated-user" => path.next()?.to_owned(),
+            "root" => String::new(),
+            _ => return None,
+        };
+        let session = (kind == "assumed-role").then(|| path.next()).flatten();
+        if kind == "assumed-role" && session.is_none() {
+            return None;
+        }
+        Some((partition, account, format!("{kind}/{name}"), session))
+    }
+    match (principal(a), principal(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 /// One commit's way through the pipeline.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Execution {
@@ -621,6 +670,11 @@ pub struct Execution {
     /// again, to its one stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<ExecutionId>,
+    /// The AWS identity that started it: the pusher, as CodeCommit's push event names
+    /// them (`callerUserArn`), or the operator who released it. No one may approve
+    /// their own execution at a stage that does not allow it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
     pub notes: Vec<Note>,
     pub timeline: Vec<Entry>,
 }
@@ -685,6 +739,58 @@ impl Execution {
         match self.build.attempt {
             0 => format!("{}/{}", self.pipeline, self.id),
             n => format!("{}/{}-r{n}", self.pipeline, self.id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_identity;
+
+    #[test]
+    fn identities_are_the_same_person_not_the_same_role() {
+        let same = [
+            (
+                "arn:aws:iam::111122223333:user/ada",
+                "arn:aws:iam::111122223333:user/ada",
+            ),
+            (
+                "arn:aws:iam::111122223333:user/team/ada",
+                "arn:aws:iam::111122223333:user/Ada",
+            ),
+            (
+                "arn:aws:sts::111122223333:assumed-role/Dev/alice",
+                "arn:aws:sts::111122223333:assumed-role/dev/alice",
+            ),
+            (
+                "arn:aws:iam::111122223333:root",
+                "arn:aws:iam::111122223333:root",
+            ),
+        ];
+        for (a, b) in same {
+            assert!(same_identity(a, b), "{a} and {b} are one identity");
+        }
+        let different = [
+            (
+                "arn:aws:sts::111122223333:assumed-role/Dev/alice",
+                "arn:aws:sts::111122223333:assumed-role/Dev/bob",
+            ),
+            (
+                "arn:aws:iam::111122223333:user/ada",
+                "arn:aws:iam::444455556666:user/ada",
+            ),
+            (
+                "arn:aws:iam::111122223333:user/ada",
+                "arn:aws:sts::111122223333:assumed-role/ada/ada",
+            ),
+            (
+                "arn:aws:iam::111122223333:user/ada",
+                "arn:aws-cn:iam::111122223333:user/ada",
+            ),
+            ("not an arn", "arn:aws:iam::111122223333:user/ada"),
+        ];
+        for (a, b) in different {
+            assert!(!same_identity(a, b), "{a} and {b} are two identities");
         }
     }
 }

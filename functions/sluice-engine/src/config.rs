@@ -148,6 +148,8 @@ fn stages_named<'a>(
 ///
 /// - `SLUICE_STAGES`: the names, in order; stage `s` deploys stack `<application>-<s>`.
 /// - `SLUICE_APPROVAL_STAGES`: the names of the stages that wait for approval.
+/// - `SLUICE_SELF_APPROVAL_STAGES`: those of them where whoever started an execution
+///   may approve it with their own identity (none by default).
 /// - `SLUICE_REMOTE_STAGES` and `SLUICE_REMOTE_ACCOUNTS`: stages in other accounts and,
 ///   in the same order, their accounts, where `templates/deploy-target.yaml` created
 ///   the roles (`role/sluice/<stack>-sluice-deploy`, `…-sluice-execution`) and the
@@ -204,6 +206,18 @@ fn stages(
     };
     unknown("SLUICE_APPROVAL_STAGES", &approval)?;
     unknown("SLUICE_REMOTE_STAGES", &remote_stages)?;
+    let self_approval = optional("SLUICE_SELF_APPROVAL_STAGES");
+    let self_approval = list(&self_approval);
+    unknown("SLUICE_SELF_APPROVAL_STAGES", &self_approval)?;
+    if let Some(stage) = self_approval.iter().find(|s| !approval.contains(s)) {
+        return Err(ConfigProblem::Invalid {
+            name: "SLUICE_SELF_APPROVAL_STAGES",
+            reason: format!(
+                "{stage:?} waits for no approval (SLUICE_APPROVAL_STAGES), so no one approves \
+                 there, themselves or not; list only stages that wait for approval"
+            ),
+        });
+    }
     let site_stages = optional("SLUICE_SITE_STAGES");
     let site_stages = list(&site_stages);
     unknown("SLUICE_SITE_STAGES", &site_stages)?;
@@ -271,6 +285,7 @@ fn stages(
             approval.contains(name),
         )
         .map_err(ConfigProblem::Pipeline)?;
+        stage.self_approval = self_approval.contains(name);
         let (execution_role, boundary) = match remote {
             Some(account) => (
                 Some(format!(

@@ -57,6 +57,9 @@ pub struct CodeCommitDetail {
     pub commit_id: Option<String>,
     /// Absent on `referenceCreated`.
     pub old_commit_id: Option<String>,
+    /// The identity that pushed (an IAM user's or a role session's ARN).
+    #[serde(default)]
+    pub caller_user_arn: Option<String>,
 }
 
 /// A push, or why it is not one Sluice delivers.
@@ -73,6 +76,8 @@ pub enum Push {
         /// EventBridge's id of the event: the same in every delivery of one push,
         /// different for two pushes, even of one commit from one commit in one second.
         event_id: Option<String>,
+        /// Who pushed, if the event says and it reads as an ARN.
+        pushed_by: Option<String>,
     },
     Ignored(String),
 }
@@ -134,6 +139,11 @@ pub fn decode_push(value: Value, pipeline: &Pipeline) -> Result<Push, BadEvent> 
         event_id: event
             .id
             .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())),
+        pushed_by: d.caller_user_arn.filter(|arn| {
+            arn.starts_with("arn:")
+                && arn.len() <= 2048
+                && arn.bytes().all(|b| b.is_ascii_graphic())
+        }),
     })
 }
 

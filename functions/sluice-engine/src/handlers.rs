@@ -25,7 +25,7 @@ where
 {
     /// A push event: create the execution for the commit and start its build.
     pub async fn on_push(&self, value: Value) -> Result<(), EngineError> {
-        let (repository, branch, commit, pushed_at, old_commit, event_id) =
+        let (repository, branch, commit, pushed_at, old_commit, event_id, pushed_by) =
             match events::decode_push(value, &self.config.pipeline).map_err(refuse)? {
                 PushEvent::Ignored(reason) => {
                     info!(%reason, "push ignored");
@@ -38,7 +38,10 @@ where
                     pushed_at,
                     old_commit,
                     event_id,
-                } => (repository, branch, commit, pushed_at, old_commit, event_id),
+                    pushed_by,
+                } => (
+                    repository, branch, commit, pushed_at, old_commit, event_id, pushed_by,
+                ),
             };
         let span = tracing::info_span!("push", %repository, commit = %commit);
         traced(span, async {
@@ -100,6 +103,7 @@ where
                 pushed_at,
                 branch_head: head,
                 released_by: None,
+                pushed_by,
                 delivery: Some(delivery),
                 upload: Some(crate::token::upload()),
             };

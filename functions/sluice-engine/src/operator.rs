@@ -162,6 +162,25 @@ impl OperatorCommand {
     }
 }
 
+/// Why `caller` may not approve `execution` at `stage`, if they may not: they
+/// started it (pushed its commit, or released it) and the stage does not allow
+/// self-approval. A rollback is exempt: confirming one's own puts back what was
+/// approved before.
+pub fn self_approval(execution: &Execution, stage: &StageName, caller: &str) -> Option<String> {
+    let s = execution.stage(stage)?;
+    let by = execution.started_by.as_deref()?;
+    if s.self_approval || execution.rollback_of.is_some() || !sluice_core::same_identity(by, caller)
+    {
+        return None;
+    }
+    Some(format!(
+        "{caller} started this execution (pushed or released commit {}), and {stage} needs \
+         someone else's approval; ask another approver. (The stack's SelfApprovalStages \
+         lists the stages where this is allowed.)",
+        execution.commit.id.short()
+    ))
+}
+
 /// What the command did, for the operator's terminal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answer {
@@ -386,6 +405,7 @@ where
             pushed_at: self.now(),
             branch_head: None,
             released_by: Some(caller.to_owned()),
+            pushed_by: None,
             delivery: None,
             upload: Some(crate::token::upload()),
         };
@@ -656,6 +676,10 @@ where
         comment: Option<String>,
     ) -> Result<Answer, EngineError> {
         let id = &execution.id;
+        if approve && let Some(why) = self_approval(execution, stage, caller) {
+            info!(execution = %id, %stage, %caller, "self-approval refused");
+            return Ok(Answer::refused(why));
+        }
         let decided = self
             .decide(
                 id,

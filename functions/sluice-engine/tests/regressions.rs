@@ -1492,3 +1492,52 @@ async fn without_an_approval_page_the_email_says_how_to_decide_from_a_terminal()
     world.deliver_stack(event).await.expect("stack event");
     assert_eq!(world.execution(&a.id).await.status, Status::Succeeded);
 }
+
+/// Issue 30, item 7: whoever pushed a commit cannot approve its production deploy
+/// with their own identity; another person can (two sessions of one role are two
+/// people: `same_identity`'s test), and so can the pusher where the stack allows it.
+#[tokio::test]
+async fn the_pusher_cannot_approve_their_own_commit_but_someone_else_can() {
+    // The fixture's push is by arn:aws:iam::123456789012:user/ada.
+    const ADA: &str = "arn:aws:iam::123456789012:user/ada";
+    let world = World::new();
+    let a = world.to_the_gate(&commit(1)).await;
+    assert_eq!(a.started_by.as_deref(), Some(ADA));
+
+    let approve = || {
+        let mut command = operator("approve", &a.id);
+        command.issued_at = world.now();
+        command
+    };
+    let answer = world
+        .engine
+        .operate(ADA, approve())
+        .await
+        .expect("answered");
+    assert!(!answer.ok, "{}", answer.message);
+    assert!(
+        answer.message.contains("someone else's approval"),
+        "{}",
+        answer.message
+    );
+    let still = world.execution(&a.id).await;
+    assert_eq!(
+        status_of(&still, "production"),
+        StageStatus::AwaitingApproval
+    );
+    assert!(world.deployer.deploying().is_empty());
+    // Another identity approves.
+    let answer = world.operate(approve()).await;
+    assert!(answer.ok, "{}", answer.message);
+
+    // Where the stack allows it, the pusher approves their own.
+    let world = World::of(support::config_with(&[(
+        "SLUICE_SELF_APPROVAL_STAGES",
+        "production",
+    )]));
+    let b = world.to_the_gate(&commit(2)).await;
+    let mut command = operator("approve", &b.id);
+    command.issued_at = world.now();
+    let answer = world.engine.operate(ADA, command).await.expect("answered");
+    assert!(answer.ok, "{}", answer.message);
+}
