@@ -1541,3 +1541,30 @@ async fn the_pusher_cannot_approve_their_own_commit_but_someone_else_can() {
     let answer = world.engine.operate(ADA, command).await.expect("answered");
     assert!(answer.ok, "{}", answer.message);
 }
+
+/// Issue 30, item 7, on the link: the page cannot know who opened it, but when the
+/// name typed is the commit's author's it says so, and records the name as typed.
+#[tokio::test]
+async fn the_link_page_warns_when_the_name_typed_is_the_commit_authors() {
+    let world = World::new();
+    let a = world.to_the_gate(&commit(1)).await;
+    // The in-memory CodeCommit's commits are by "Ada Lovelace <ada@example.com>".
+    let (status, page) = world.decide(&a.id, "approve", "ada%20lovelace").await;
+    assert_eq!(status.as_u16(), 200, "{page}");
+    assert!(
+        page.contains("the name you typed is the commit&#39;s author&#39;s"),
+        "{page}"
+    );
+    let decision = world.execution(&a.id).await.stages[1]
+        .approval
+        .clone()
+        .and_then(|a| a.decision)
+        .expect("recorded");
+    assert_eq!(decision.by, "ada lovelace");
+    assert!(!decision.by_identity);
+
+    let world = World::new();
+    let b = world.to_the_gate(&commit(2)).await;
+    let (_, page) = world.decide(&b.id, "approve", "Grace").await;
+    assert!(!page.contains("the name you typed"), "{page}");
+}

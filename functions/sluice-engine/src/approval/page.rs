@@ -409,7 +409,25 @@ pub(super) fn decided_page(
             ),
         ),
     };
+    let text = match typed_the_author(execution, by) {
+        true if !s.self_approval => format!(
+            "{text} Note: the name you typed is the commit's author's. A link carries no \
+             identity, so it is recorded as typed; {stage} asks for someone other than the \
+             pusher, so if you wrote this change, tell the team."
+        ),
+        _ => text,
+    };
     message_page(StatusCode::OK, title, &text)
+}
+
+/// Whether the name typed on the page is the commit author's (its name, before any
+/// `<email>`), ignoring case and spaces around it.
+pub(super) fn typed_the_author(execution: &Execution, typed: &str) -> bool {
+    let Some(author) = execution.commit.author.as_deref() else {
+        return false;
+    };
+    let name = author.split(" <").next().unwrap_or(author).trim();
+    !name.is_empty() && name.eq_ignore_ascii_case(typed.trim())
 }
 
 pub(super) fn internal(err: &(dyn std::error::Error + 'static)) -> Response<Body> {
