@@ -201,6 +201,7 @@ where
             s,
             link.as_deref(),
             expires_at,
+            self.now(),
         );
         if let Err(e) = self.notifier.publish(&message).await {
             // Nobody has the link; the sweeper issues and sends a new one shortly.

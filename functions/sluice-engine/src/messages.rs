@@ -6,7 +6,8 @@ use std::fmt::Write;
 use sluice_adapters::notifier::Message;
 use sluice_core::site::{FileAction, FileChange};
 use sluice_core::{
-    ChangeAction, Execution, Notice, Replacement, ResourceChange, Stage, StageStatus, Timestamp,
+    ChangeAction, Execution, Notice, Replacement, ResourceChange, Stage, StageName, StageStatus,
+    Timestamp,
 };
 
 use crate::config::Config;
@@ -393,6 +394,87 @@ pub fn site_place(stage: &Stage) -> String {
     }
 }
 
+/// What the stages before `stage` showed of this execution, one per stage: how it
+/// went, when it passed, its post-deploy test and its alarm watch. An approver sees
+/// it before the change set, on the page and in the email.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    pub stage: StageName,
+    /// "deployed", or "no changes" (the stack already ran this).
+    pub outcome: &'static str,
+    /// When it passed: deployed, tested and watched.
+    pub passed_at: Option<Timestamp>,
+    /// The post-deploy test's log, if the stage has a test: `Some(None)` when it
+    /// passed with no log link recorded.
+    pub test: Option<Option<String>>,
+    /// The alarms watched after the deploy, and for how many minutes, all quiet.
+    pub watch: Option<(Vec<String>, u32)>,
+}
+
+/// The evidence of the stages of `execution` before `stage` (see [`Evidence`]).
+pub fn evidence(execution: &Execution, stage: &StageName) -> Vec<Evidence> {
+    execution
+        .stages
+        .iter()
+        .take_while(|s| &s.name != stage)
+        .filter(|s| s.status.is_passed())
+        .map(|s| Evidence {
+            stage: s.name.clone(),
+            outcome: if s.status == StageStatus::NoChanges {
+                "no changes"
+            } else {
+                "deployed"
+            },
+            passed_at: s.finished_at,
+            test: s
+                .test_run
+                .as_ref()
+                .filter(|t| t.status == sluice_core::BuildStatus::Succeeded)
+                .map(|t| t.log_url.clone()),
+            watch: s.watch.as_ref().map(|w| (w.alarms.clone(), w.minutes)),
+        })
+        .collect()
+}
+
+impl Evidence {
+    /// The stage's evidence in one line, and whether it warns (nothing tested it).
+    pub fn line(&self, now: Timestamp) -> (String, bool) {
+        let mut line = format!("{}: {}", self.stage, self.outcome);
+        if let Some(at) = self.passed_at {
+            let _ = write!(
+                line,
+                ", passed {} ({} ago)",
+                at.format("%Y-%m-%d %H:%M UTC"),
+                ago(now - at)
+            );
+        }
+        let untested = self.test.is_none() && self.outcome == "deployed";
+        match &self.test {
+            Some(_) => line.push_str("; post-deploy test passed"),
+            None if untested => line.push_str("; no post-deploy test: nothing checked it works"),
+            None => {}
+        }
+        if let Some((alarms, minutes)) = &self.watch {
+            let _ = write!(
+                line,
+                "; alarms quiet for {minutes} min ({})",
+                sluice_core::text::line(&alarms.join(", "), LINE_MAX)
+            );
+        }
+        (line, untested)
+    }
+}
+
+/// A duration as a person reads it: "5 min", "3 h 10 min", "2 days".
+fn ago(d: chrono::Duration) -> String {
+    let minutes = d.num_minutes().max(0);
+    match minutes {
+        0..=59 => format!("{minutes} min"),
+        60..=2879 => format!("{} h {} min", minutes / 60, minutes % 60),
+        _ => format!("{} days", minutes / 1440),
+    }
+}
+
 /// The approval request, with the link that carries the token.
 pub fn approval_request(
     config: &Config,
@@ -400,6 +482,7 @@ pub fn approval_request(
     stage: &Stage,
     link: Option<&str>,
     expires_at: Timestamp,
+    now: Timestamp,
 ) -> Message {
     let replacements = stage
         .changes
@@ -407,6 +490,18 @@ pub fn approval_request(
         .filter(|c| c.replacement != Replacement::Never)
         .count();
     let mut body = header(execution, Some(stage.name.as_str()));
+    let before = evidence(execution, &stage.name);
+    if !before.is_empty() {
+        body.push_str("\nBefore this stage:\n");
+        for e in &before {
+            let (line, warns) = e.line(now);
+            let _ = writeln!(body, "  {}{line}", if warns { "! " } else { "" });
+            if let Some(Some(log)) = &e.test {
+                let _ = writeln!(body, "    test log: {log}");
+            }
+        }
+        body.push('\n');
+    }
     if stage.site.is_some() {
         let _ = writeln!(
             body,

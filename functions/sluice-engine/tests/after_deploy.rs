@@ -508,3 +508,39 @@ async fn an_approval_outside_the_window_is_kept_and_the_sweeper_deploys_when_it_
         .unwrap();
     assert_eq!(world.execution(&a.id).await.status, Status::Succeeded);
 }
+
+/// Issue 30, item 3: the approver sees, above the change, what the stages before
+/// showed: staging deployed and when, its post-deploy test passed (with its log), or a
+/// warning that nothing tested it.
+#[tokio::test]
+async fn the_approval_shows_what_staging_showed_its_test_or_a_warning_that_nothing_tested_it() {
+    let world = tested();
+    let a = deployed_to_staging(&world, &commit(1), "template A").await;
+    let passed = world.test_event("codebuild-succeeded.json", &a, "staging");
+    world.engine.on_build(passed).await.unwrap();
+    let a = world.execution(&a.id).await;
+    assert_eq!(status_of(&a, "production"), StageStatus::AwaitingApproval);
+    let email = &world.messages_about("approval needed")[0].body;
+    assert!(email.contains("Before this stage:"), "{email}");
+    assert!(
+        email.contains("staging: deployed, passed ") && email.contains("; post-deploy test passed"),
+        "{email}"
+    );
+    assert!(email.contains("    test log: https://"), "{email}");
+    let (_, page) = world.review(&a.id).await;
+    assert!(page.contains("<h2>Before this stage</h2>"), "{page}");
+    assert!(page.contains("post-deploy test passed"), "{page}");
+    assert!(page.contains(">test log</a>"), "{page}");
+
+    // Without a test, the approver is told nothing checked staging works.
+    let world = World::new();
+    let b = world.to_the_gate(&commit(2)).await;
+    let email = &world.messages_about("approval needed")[0].body;
+    assert!(
+        email.contains("! staging: deployed, passed ")
+            && email.contains("no post-deploy test: nothing checked it works"),
+        "{email}"
+    );
+    let (_, page) = world.review(&b.id).await;
+    assert!(page.contains("<li class=\"warn\">staging: deployed"), "{page}");
+}

@@ -112,6 +112,33 @@ pub(super) fn summary(execution: &Execution, stage: &StageName) -> String {
     html
 }
 
+/// What the stages before this one showed (see `messages::evidence`): a warning
+/// where nothing tested a deploy, and each test log's link.
+pub(super) fn evidence_list(
+    execution: &Execution,
+    stage: &StageName,
+    now: sluice_core::Timestamp,
+) -> String {
+    let before = crate::messages::evidence(execution, stage);
+    if before.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from("<h2>Before this stage</h2><ul>");
+    for e in &before {
+        let (line, warns) = e.line(now);
+        let class = if warns { " class=\"warn\"" } else { "" };
+        let _ = write!(html, "<li{class}>{}", escape(&line));
+        if let Some(Some(log)) = &e.test
+            && (log.starts_with("https://") || log.starts_with("http://"))
+        {
+            let _ = write!(html, " (<a href=\"{}\">test log</a>)", escape(log));
+        }
+        html.push_str("</li>");
+    }
+    html.push_str("</ul>");
+    html
+}
+
 pub(super) fn changes_table(execution: &Execution, stage: &StageName) -> String {
     let Some(s) = execution.stage(stage) else {
         return String::new();
