@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
-use crate::model::{Artifact, Commit, ResourceChange, Timestamp};
+use crate::model::{Artifact, Commit, ResourceChange, SettingChange, Timestamp};
 use crate::site::FileChange;
 
 /// A push to a branch, as the source function received it: what starts an execution.
@@ -128,6 +128,12 @@ pub enum Event {
     },
     /// An approval link was issued; only the hash of its token is recorded. It
     /// replaces an earlier link that was never sent.
+    /// The parameters and tags the stage's deploy changes were compared, for the
+    /// approver: asked for just before its approval.
+    SettingsCompared {
+        stage: StageName,
+        settings: Vec<SettingChange>,
+    },
     ApprovalRequested {
         stage: StageName,
         token_sha256: TokenHash,

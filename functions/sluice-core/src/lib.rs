@@ -28,7 +28,8 @@ pub use lane::{Acquired, Holder, Lane, Marked, Outcome, Released};
 pub use machine::{Rejected, Transition, rollback, start, step};
 pub use model::{
     Approval, Artifact, ArtifactObject, Build, BuildStatus, ChangeAction, Commit, Decision, Entry,
-    Execution, Note, PendingRetry, Replacement, ResourceChange, RetryOf, SiteObject, Stage,
-    StageRollback, StageStatus, Status, TestRun, Timestamp, same_identity,
+    Execution, Note, PendingRetry, Replacement, ResourceChange, RetryOf, SETTING_TEXT_MAX,
+    SETTINGS_MAX, SettingChange, SettingKind, SiteObject, Stage, StageRollback, StageStatus,
+    Status, TestRun, Timestamp, same_identity,
 };
 pub use window::DeployWindows;

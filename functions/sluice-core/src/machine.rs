@@ -541,6 +541,28 @@ impl Run {
                     }
                 }
             }
+            Event::SettingsCompared { stage, settings } => {
+                let i = self.stage_index(&stage)?;
+                let s = &mut self.execution.stages[i];
+                if s.status == StageStatus::AwaitingApproval
+                    && s.approval.as_ref().is_none_or(Approval::is_unsent)
+                {
+                    self.changed = true;
+                    s.settings = settings
+                        .into_iter()
+                        .take(crate::model::SETTINGS_MAX)
+                        .map(|c| {
+                            let bound = |v: String| text::line(&v, crate::model::SETTING_TEXT_MAX);
+                            crate::model::SettingChange {
+                                kind: c.kind,
+                                key: bound(c.key),
+                                old: c.old.map(bound),
+                                new: c.new.map(bound),
+                            }
+                        })
+                        .collect();
+                }
+            }
             Event::ApprovalRequested {
                 stage,
                 token_sha256,

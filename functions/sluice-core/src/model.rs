@@ -413,6 +413,9 @@ pub struct Stage {
     /// A site stage's files added, changed and removed, as planned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileChange>,
+    /// The parameters and tags the deploy changes, shown at the gate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<SettingChange>,
     pub approval: Option<Approval>,
     /// Hashes of the links an operator replaced (`sluice resend`), newest last: such a
     /// link says it was replaced rather than that it is wrong.
@@ -547,6 +550,7 @@ impl Stage {
         self.change_set_id = None;
         self.changes.clear();
         self.files.clear();
+        self.settings.clear();
         self.approval = None;
         self.finished_at = None;
         self.reason = None;
@@ -571,6 +575,7 @@ impl Stage {
             change_set_id: None,
             changes: Vec::new(),
             files: Vec::new(),
+            settings: Vec::new(),
             approval: None,
             replaced_links: Vec::new(),
             started_at: None,
@@ -590,6 +595,29 @@ impl Stage {
         }
     }
 }
+
+/// Whether a setting is a stack parameter or a stack tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingKind {
+    Parameter,
+    Tag,
+}
+
+/// A parameter or tag of a stage's stack that a deploy changes, from the stage's
+/// configuration (`<stage>.json`) of the release live there to this one's. `None` is
+/// "not set". A `NoEcho` parameter's values are never kept: they read `(NoEcho)`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SettingChange {
+    pub kind: SettingKind,
+    pub key: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// The most setting changes kept for one stage, and the longest key and value.
+pub const SETTINGS_MAX: usize = 200;
+pub const SETTING_TEXT_MAX: usize = 256;
 
 /// A remark added to an execution by a person or a tool.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -24,7 +24,7 @@ use crate::token;
 pub use page::escape;
 use page::{
     changes_table, decided_page, decision_form, evidence_list, internal, message_page, not_found,
-    page, refused, summary,
+    page, refused, settings_list, summary,
 };
 
 /// Requests with larger bodies are refused before they are read further.
@@ -130,10 +130,11 @@ where
         return refused(&rejected, execution.superseded_by.as_ref());
     }
     let content = format!(
-        "{}{}{}{}",
+        "{}{}{}{}{}",
         summary(&execution, stage),
         evidence_list(&execution, stage, engine.now()),
         changes_table(&execution, stage),
+        settings_list(&execution, stage),
         decision_form(&execution, stage, token)
     );
     page(StatusCode::OK, &format!("Deploy to {stage}?"), &content)

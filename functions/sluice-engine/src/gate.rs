@@ -132,6 +132,49 @@ where
         }
     }
 
+    /// Records, for the approver, the parameters and tags `stage`'s deploy changes.
+    /// A failure to work them out is logged, and the gate is asked for all the same:
+    /// the change set (which does the deploy) is what the approver decides on.
+    async fn compare_settings(&self, execution: &Execution, stage: &StageName) {
+        if execution.stage(stage).is_none_or(|s| s.site.is_some()) {
+            return;
+        }
+        let recent = match self.store.recent(sluice_core::history::RECENT).await {
+            Ok(recent) => recent,
+            Err(e) => {
+                warn!(%stage, error = %chain(&e), "settings not compared");
+                return;
+            }
+        };
+        let live = sluice_core::history::live_on(&recent, stage);
+        let settings = match crate::artifacts::settings_changes(
+            &self.objects,
+            &self.config,
+            execution,
+            live,
+            stage,
+        )
+        .await
+        {
+            Ok(settings) => settings,
+            Err(crate::artifacts::ArtifactError::Unusable(why)) => {
+                warn!(%stage, error = %why, "settings not compared");
+                return;
+            }
+            Err(crate::artifacts::ArtifactError::Failed(e)) => {
+                warn!(%stage, error = %chain(&e), "settings not compared");
+                return;
+            }
+        };
+        let event = Event::SettingsCompared {
+            stage: stage.clone(),
+            settings,
+        };
+        if let Err(e) = self.store.apply(&execution.id, event, self.now()).await {
+            warn!(%stage, error = %chain(&e), "settings not recorded");
+        }
+    }
+
     /// Issues a link for the gate of `stage` and emails it; the link counts as sent
     /// once published. A newer execution queued behind this one takes the gate instead.
     pub(crate) async fn request_approval(
@@ -145,6 +188,7 @@ where
             warn!(%stage, "SLUICE_APPROVAL_URL is not set here; the approval link is not sent");
             return Ok(Vec::new());
         }
+        self.compare_settings(execution, stage).await;
         let token = token::generate();
         let hash = TokenHash::of(&token);
         let timeout = chrono::Duration::from_std(self.config.approval_timeout)

@@ -394,6 +394,24 @@ pub fn site_place(stage: &Stage) -> String {
     }
 }
 
+/// Each parameter or tag change as a line: `Parameter LogLevel: info -> debug`.
+pub fn setting_lines(settings: &[sluice_core::SettingChange]) -> Vec<String> {
+    let value = |v: &Option<String>| match v {
+        Some(v) => format!("{v:?}"),
+        None => "(not set)".to_owned(),
+    };
+    settings
+        .iter()
+        .map(|c| {
+            let kind = match c.kind {
+                sluice_core::SettingKind::Parameter => "Parameter",
+                sluice_core::SettingKind::Tag => "Tag",
+            };
+            format!("{kind} {}: {} -> {}", c.key, value(&c.old), value(&c.new))
+        })
+        .collect()
+}
+
 /// What the stages before `stage` showed of this execution, one per stage: how it
 /// went, when it passed, its post-deploy test and its alarm watch. An approver sees
 /// it before the change set, on the page and in the email.
@@ -523,6 +541,16 @@ pub fn approval_request(
             }
         );
         body.push_str(&change_lines(&stage.changes));
+    }
+    if !stage.settings.is_empty() {
+        let _ = writeln!(
+            body,
+            "\nParameters and tags that change ({}.json):",
+            stage.name
+        );
+        for line in setting_lines(&stage.settings) {
+            let _ = writeln!(body, "  {line}");
+        }
     }
     let expires = expires_at.format("%Y-%m-%d %H:%M UTC");
     match link {

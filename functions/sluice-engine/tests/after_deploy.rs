@@ -542,5 +542,8 @@ async fn the_approval_shows_what_staging_showed_its_test_or_a_warning_that_nothi
         "{email}"
     );
     let (_, page) = world.review(&b.id).await;
-    assert!(page.contains("<li class=\"warn\">staging: deployed"), "{page}");
+    assert!(
+        page.contains("<li class=\"warn\">staging: deployed"),
+        "{page}"
+    );
 }

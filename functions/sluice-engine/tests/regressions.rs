@@ -1568,3 +1568,87 @@ async fn the_link_page_warns_when_the_name_typed_is_the_commit_authors() {
     let (_, page) = world.decide(&b.id, "approve", "Grace").await;
     assert!(!page.contains("the name you typed"), "{page}");
 }
+
+/// Issue 30, item 5: a change to the stage's configuration is shown as the values that
+/// change, not hidden in "Modify": from the configuration of the release live on the
+/// stage to this one's; a NoEcho parameter says it changes, never its value.
+#[tokio::test]
+async fn the_approval_shows_the_parameters_and_tags_that_change_and_hides_no_echo_values() {
+    let world = World::new();
+    let template = "Parameters:\n  LogLevel:\n    Type: String\n  DbPassword:\n    Type: String\n    \
+                    NoEcho: true\nResources: {}\n";
+    // What the build leaves, with this production.json in place of the usual one.
+    let built = |execution: sluice_core::Execution, json: &'static str| {
+        let world = &world;
+        async move {
+            // Each build's template differs, so that each stage has a change set.
+            let template = format!("{template}# {}\n", execution.commit.id);
+            world.upload_artifacts(&execution.id, &template).await;
+            let key = format!(
+                "{}production.json",
+                world.engine.config.artifact_prefix(&execution)
+            );
+            world.put(&key, json.as_bytes()).await;
+            let event = World::build_event("codebuild-succeeded.json", &execution);
+            world.engine.on_build(event).await.expect("build event");
+        }
+    };
+    // The first release goes live in production.
+    let a = world.push(&commit(1)).await;
+    built(
+        a.clone(),
+        r#"{"Parameters": {"LogLevel": "info", "DbPassword": "hunter2"}, "Tags": {"team": "blue"}}"#,
+    )
+    .await;
+    world
+        .deliver_stack(world.settle(STAGING))
+        .await
+        .expect("staging");
+    let first = &world.messages_about("approval needed")[0].body;
+    assert!(
+        first.contains(r#"Parameter LogLevel: (not set) -> "info""#),
+        "{first}"
+    );
+    world.operate(operator("approve", &a.id)).await;
+    world
+        .deliver_stack(world.settle(PRODUCTION))
+        .await
+        .expect("production");
+    assert_eq!(world.execution(&a.id).await.status, Status::Succeeded);
+
+    // The next changes the log level, the password and a tag.
+    world.advance(Duration::minutes(1));
+    let b = world.push(&commit(2)).await;
+    built(
+        b.clone(),
+        r#"{"Parameters": {"LogLevel": "debug", "DbPassword": "correct horse"}, "Tags": {"team": "blue", "cost": "42"}}"#,
+    )
+    .await;
+    world
+        .deliver_stack(world.settle(STAGING))
+        .await
+        .expect("staging");
+    let emails = world.messages_about("approval needed");
+    let email = &emails.last().expect("an approval email").body;
+    for line in [
+        r#"Parameter DbPassword: "(NoEcho)" -> "(NoEcho)""#,
+        r#"Parameter LogLevel: "info" -> "debug""#,
+        r#"Tag cost: (not set) -> "42""#,
+    ] {
+        assert!(email.contains(line), "{line:?} not in:\n{email}");
+    }
+    assert!(!email.contains("Tag team"), "{email}");
+    for secret in ["hunter2", "correct horse"] {
+        assert!(!email.contains(secret), "{email}");
+    }
+    let (_, page) = world.review(&b.id).await;
+    assert!(page.contains("Parameters and tags that change"), "{page}");
+    assert!(
+        page.contains("Parameter LogLevel: &quot;info&quot; -&gt; &quot;debug&quot;"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("hunter2") && !page.contains("correct horse"),
+        "{page}"
+    );
+}

@@ -139,6 +139,23 @@ pub(super) fn evidence_list(
     html
 }
 
+/// The parameters and tags the deploy changes, one per line.
+pub(super) fn settings_list(execution: &Execution, stage: &StageName) -> String {
+    let Some(s) = execution.stage(stage).filter(|s| !s.settings.is_empty()) else {
+        return String::new();
+    };
+    let mut html = format!(
+        "<h2>Parameters and tags that change</h2><p class=\"note\">From {}.json of the release \
+         live on {stage} to this one's.</p><ul>",
+        escape(stage.as_str())
+    );
+    for line in crate::messages::setting_lines(&s.settings) {
+        let _ = write!(html, "<li>{}</li>", escape(&line));
+    }
+    html.push_str("</ul>");
+    html
+}
+
 pub(super) fn changes_table(execution: &Execution, stage: &StageName) -> String {
     let Some(s) = execution.stage(stage) else {
         return String::new();
