@@ -102,6 +102,8 @@ pub const MESSAGE_MAX: usize = 4000;
 pub const NAME_MAX: usize = 100;
 pub const COMMENT_MAX: usize = 1000;
 pub const REASON_MAX: usize = 1500;
+/// The longest ARN kept for who started an execution (IAM allows 512-character paths).
+pub const STARTED_BY_MAX: usize = 2048;
 
 /// Creates the execution for a push and asks for its build; a push whose commit the
 /// branch no longer points to is superseded at once (the newer push delivers it).
@@ -162,10 +164,12 @@ pub fn start(pipeline: &Pipeline, push: Push, now: Timestamp) -> Result<Transiti
         stages: pipeline.stages.iter().map(Stage::pending).collect(),
         superseded_by: None,
         rollback_of: None,
+        // Whole: a cut ARN would name no one (the push event's is checked, and a
+        // caller's comes from STS).
         started_by: released_by
             .as_deref()
             .or(pushed_by.as_deref())
-            .map(|by| text::line(by, ARN_MAX)),
+            .map(|by| text::line(by, STARTED_BY_MAX)),
         notes: Vec::new(),
         timeline: vec![Entry { at: now, what }],
     };
@@ -238,8 +242,8 @@ pub fn rollback(
         stages: vec![target],
         superseded_by: None,
         rollback_of: Some(source.id.clone()),
-        // Confirming one's own rollback is allowed: it puts back what was approved.
-        started_by: Some(text::line(by, ARN_MAX)),
+        // Who pushed what it deploys; who asked for it is in the timeline.
+        started_by: source.started_by.clone(),
         notes: Vec::new(),
         timeline: vec![Entry { at: now, what }],
     };

@@ -638,7 +638,9 @@ pub struct Entry {
 /// same IAM user (user names are unique in an account, whatever their path, and
 /// case-insensitive), the same role session (the role, case-insensitive, and the
 /// session name: two people in one role are two sessions), the same account root or
-/// federated user. Anything else only if the ARNs are equal.
+/// federated user. IAM Identity Center names each session after its user, whatever
+/// the permission set, so two of its roles (`AWSReservedSSO_…`) with one session name
+/// are one person. Anything else only if the ARNs are equal.
 pub fn same_identity(a: &str, b: &str) -> bool {
     type Principal<'a> = (&'a str, &'a str, String, Option<&'a str>);
     fn principal(arn: &str) -> Option<Principal<'_>> {
@@ -657,6 +659,15 @@ pub fn same_identity(a: &str, b: &str) -> bool {
         let kind = path.next()?;
         let name = match kind {
             "user" => resource.rsplit('/').next()?.to_lowercase(),
+            // One Identity Center user, whichever permission set: see the session.
+            "assumed-role"
+                if resource
+                    .to_lowercase()
+                    .starts_with("assumed-role/awsreservedsso_") =>
+            {
+                path.next()?;
+                "(iam identity center)".to_owned()
+            }
             "assumed-role" => path.next()?.to_lowercase(),
             "federated-user" => path.next()?.to_owned(),
             "root" => String::new(),
@@ -794,6 +805,10 @@ mod tests {
                 "arn:aws:iam::111122223333:root",
                 "arn:aws:iam::111122223333:root",
             ),
+            (
+                "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Developer_0123456789abcdef/ada@example.com",
+                "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Approver_fedcba9876543210/ada@example.com",
+            ),
         ];
         for (a, b) in same {
             assert!(same_identity(a, b), "{a} and {b} are one identity");
@@ -816,6 +831,10 @@ mod tests {
                 "arn:aws-cn:iam::111122223333:user/ada",
             ),
             ("not an arn", "arn:aws:iam::111122223333:user/ada"),
+            (
+                "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Developer_0123456789abcdef/ada@example.com",
+                "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Developer_0123456789abcdef/bob@example.com",
+            ),
         ];
         for (a, b) in different {
             assert!(!same_identity(a, b), "{a} and {b} are two identities");

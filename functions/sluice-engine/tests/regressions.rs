@@ -1652,3 +1652,64 @@ async fn the_approval_shows_the_parameters_and_tags_that_change_and_hides_no_ech
         "{page}"
     );
 }
+
+/// Issue 30, item 7, as an attacker reads it: the rule covers what a deploy brings,
+/// not only the head. A newer push carries the older commit it took the gate from,
+/// so the older commit's pusher cannot approve it; nor can a pusher send their own
+/// unapproved commit to production as a "rollback" and confirm it themselves.
+#[tokio::test]
+async fn a_pusher_cannot_approve_a_newer_push_carrying_their_commit_nor_a_rollback_to_it() {
+    const ADA: &str = "arn:aws:iam::123456789012:user/ada";
+    const BOB: &str = "arn:aws:sts::123456789012:assumed-role/developers/bob";
+    let world = World::new();
+    let a = world.to_the_gate(&commit(1)).await;
+    world.advance(Duration::minutes(1));
+    world.commits.set_head(&commit(2));
+    let mut event = World::push_event(&commit(2), world.now());
+    event["detail"]["callerUserArn"] = Value::String(BOB.into());
+    world.engine.on_push(event).await.expect("push handled");
+    let b = world.execution_of(&commit(2)).await;
+    assert_eq!(b.started_by.as_deref(), Some(BOB));
+    world.build_succeeds(&b, "template of b").await;
+    world
+        .deliver_stack(world.settle(STAGING))
+        .await
+        .expect("staging");
+    let b = world.execution(&b.id).await;
+    assert_eq!(status_of(&b, "production"), StageStatus::AwaitingApproval);
+    let approve = |id: &sluice_core::ExecutionId| {
+        let mut command = operator("approve", id);
+        command.issued_at = world.now();
+        command
+    };
+    let answer = world
+        .engine
+        .operate(ADA, approve(&b.id))
+        .await
+        .expect("answered");
+    assert!(!answer.ok, "{}", answer.message);
+    assert!(
+        answer.message.contains(&commit(1)[..12]),
+        "{}",
+        answer.message
+    );
+
+    // Ada asks for a "rollback" of production to her own commit, never live there.
+    let mut asked = rollback("production", Some(a.id.as_str()));
+    asked.issued_at = world.now();
+    let answer = world.engine.operate(ADA, asked).await.expect("answered");
+    assert!(answer.ok, "{}", answer.message);
+    let id = sluice_core::ExecutionId::parse(answer.execution.as_deref().expect("created"))
+        .expect("an id");
+    let answer = world
+        .engine
+        .operate(ADA, approve(&id))
+        .await
+        .expect("answered");
+    assert!(!answer.ok, "{}", answer.message);
+    assert!(
+        answer.message.contains("someone else's approval"),
+        "{}",
+        answer.message
+    );
+}
