@@ -504,7 +504,7 @@ test('`sluice doctor` may test the failed-events alarm and read the stage roles,
   const stageRole = sluice.getAtt('productionExecutionRole', 'Arn')
   await assertAllowed(operator, 'cloudwatch:SetAlarmState', failedEvents)
   await assertAllowed(operator, 'cloudwatch:DescribeAlarmHistory', failedEvents)
-  await assertAllowed(operator, 'cloudwatch:DescribeAlarms', alarm(`sluice-${PIPELINE}-production-deploy-failed`))
+  await assertAllowed(operator, 'cloudwatch:DescribeAlarms', failedEvents)
   await assertAllowed(operator, 'iam:GetRole', stageRole)
   await assertAllowed(operator, 'lambda:GetFunctionConfiguration', sluice.getAtt('DeployFunction', 'Arn'))
   // Not an alarm that decides a rollback (an application's), nor a stage's own,
@@ -512,6 +512,9 @@ test('`sluice doctor` may test the failed-events alarm and read the stage roles,
   await assertDenied(operator, 'cloudwatch:SetAlarmState', alarm('hello-api-production-errors'))
   await assertDenied(operator, 'cloudwatch:SetAlarmState', alarm(`sluice-${PIPELINE}-production-deploy-failed`))
   await assertDenied(operator, 'cloudwatch:DescribeAlarms', alarm('payroll-errors'))
+  // Nor another pipeline's, named like this one and more.
+  await assertDenied(operator, 'cloudwatch:SetAlarmState', alarm(`sluice-${PIPELINE}-x-failed-events`))
+  await assertDenied(operator, 'cloudwatch:DescribeAlarmHistory', alarm(`sluice-${PIPELINE}-x-failed-events`))
   await assertDenied(operator, 'cloudwatch:DisableAlarmActions', failedEvents)
   await assertDenied(operator, 'iam:GetRole', sluice.getAtt('DeployFunctionRole', 'Arn'))
   await assertDenied(operator, 'iam:UpdateAssumeRolePolicy', stageRole)

@@ -474,6 +474,17 @@ fn identity_names_fit(template: &Yaml, stacks: &[&str]) -> Result<(), String> {
         return Ok(());
     };
     let mut wrong = Vec::new();
+    let global_path = template
+        .get("Globals")
+        .and_then(|g| g.get("Function"))
+        .and_then(|f| f.get("RolePath"));
+    if global_path.is_some_and(|p| p.as_str() != Some("/")) {
+        wrong.push(
+            "Globals: Function: RolePath puts the functions' roles under a path; the stage \
+             creates IAM identities at the root path only, so leave out RolePath"
+                .to_owned(),
+        );
+    }
     for (id, resource) in resources {
         let Some(id) = id.as_str() else { continue };
         let kind = resource
@@ -482,16 +493,25 @@ fn identity_names_fit(template: &Yaml, stacks: &[&str]) -> Result<(), String> {
             .unwrap_or_default();
         let properties = resource.get("Properties");
         let property = |name: &str| properties.and_then(|p| p.get(name));
-        let (generated, named, name_property) = match kind {
-            "AWS::IAM::Role" => (id.to_owned(), property("RoleName"), "RoleName"),
-            "AWS::IAM::User" => (id.to_owned(), property("UserName"), "UserName"),
+        let (generated, named, name_property, path) = match kind {
+            "AWS::IAM::Role" => (id.to_owned(), property("RoleName"), "RoleName", "Path"),
+            "AWS::IAM::User" => (id.to_owned(), property("UserName"), "UserName", "Path"),
             "AWS::Serverless::Function" | "AWS::Serverless::StateMachine"
                 if property("Role").is_none() =>
             {
-                (format!("{id}Role"), None, "Role")
+                (format!("{id}Role"), None, "Role", "RolePath")
             }
             _ => continue,
         };
+        // The stage may create identities at the root path only (its policy names
+        // `role/<application>-<stage>-*`): one under a path would be refused.
+        if let Some(p) = property(path).filter(|p| p.as_str() != Some("/")) {
+            let shown = p.as_str().unwrap_or("an intrinsic function");
+            wrong.push(format!(
+                "{id} ({kind}): its {path} is {shown}; the stage creates IAM identities at the \
+                 root path only, so leave out {path}"
+            ));
+        }
         for stack in stacks {
             let prefix = format!("{stack}-");
             match named {

@@ -452,22 +452,29 @@ pub enum StackChange {
 
 /// What a function writes to its log of each event it receives, under
 /// [`RAW_EVENT`]: the event as it came, so that `sluice doctor` can decode what AWS
-/// really sends (its documentation does not promise every field Sluice reads). The
-/// values of a build's environment variables are left out, except Sluice's own: a
-/// project may hold plaintext secrets there.
+/// really sends (its documentation does not promise every field Sluice reads). A
+/// build's environment variable values are left out but the two the decoder reads
+/// (the execution and the tested stage): a project may hold plaintext secrets there,
+/// a test build carries the stack's outputs, and the artifact prefix names the
+/// build's upload area, as does the artifact's location, also left out.
 pub fn loggable(event: &Value) -> String {
+    const KEPT: [&str; 2] = ["SLUICE_EXECUTION_ID", crate::verify::TEST_STAGE_VARIABLE];
+    let hidden = || Value::String("(left out of the log)".into());
     let mut event = event.clone();
     let variables = event
         .pointer_mut("/detail/additional-information/environment/environment-variables")
         .and_then(Value::as_array_mut);
     for variable in variables.into_iter().flatten() {
-        let ours = variable
+        let kept = variable
             .get("name")
             .and_then(Value::as_str)
-            .is_some_and(|n| n.starts_with("SLUICE_"));
-        if let (false, Some(value)) = (ours, variable.get_mut("value")) {
-            *value = Value::String("(left out of the log)".into());
+            .is_some_and(|n| KEPT.contains(&n));
+        if let (false, Some(value)) = (kept, variable.get_mut("value")) {
+            *value = hidden();
         }
+    }
+    if let Some(location) = event.pointer_mut("/detail/additional-information/artifact/location") {
+        *location = hidden();
     }
     event.to_string()
 }
@@ -578,18 +585,32 @@ mod tests {
 
     const COMMIT: &str = "3f2a9c1e5b7d4f608a1b2c3d4e5f60718293a4b5";
 
-    /// A project's own variables may be secrets: their values never reach the log.
+    /// A project's own variables may be secrets, a test build's carry the stack's
+    /// outputs, and the artifact prefix names the upload area: none of their values
+    /// reach the log.
     #[test]
-    fn a_logged_build_event_keeps_sluices_variables_and_leaves_out_the_projects_values() {
+    fn a_logged_build_event_keeps_what_the_decoder_reads_and_leaves_out_every_other_value() {
         let mut event = fixture!("codebuild-succeeded.json");
-        event["detail"]["additional-information"]["environment"]["environment-variables"]
-            .as_array_mut()
-            .unwrap()
-            .push(
-                serde_json::json!({"name": "DB_PASSWORD", "type": "PLAINTEXT", "value": "hunter2"}),
-            );
+        let variables =
+            event["detail"]["additional-information"]["environment"]["environment-variables"]
+                .as_array_mut()
+                .unwrap();
+        variables.push(
+            serde_json::json!({"name": "DB_PASSWORD", "type": "PLAINTEXT", "value": "hunter2"}),
+        );
+        variables.push(
+            serde_json::json!({"name": "SLUICE_OUTPUT_ApiKey", "type": "PLAINTEXT", "value": "k-123"}),
+        );
+        let prefix = variables
+            .iter()
+            .find(|v| v["name"] == "SLUICE_ARTIFACT_PREFIX")
+            .and_then(|v| v["value"].as_str())
+            .map(str::to_owned)
+            .expect("the fixture has the upload prefix");
         let logged = loggable(&event);
-        assert!(!logged.contains("hunter2"), "{logged}");
+        for secret in ["hunter2", "k-123", prefix.as_str()] {
+            assert!(!logged.contains(secret), "{secret} in {logged}");
+        }
         assert!(logged.contains("DB_PASSWORD"), "{logged}");
         let back: Value = serde_json::from_str(&logged).unwrap();
         let id = back["detail"]["additional-information"]["environment"]["environment-variables"]
