@@ -642,36 +642,17 @@ impl Deployer for CloudFormation {
             .stack_name(target.stack_name)
             .into_paginator()
             .send();
-        let mut first = None;
+        let mut scan = FirstFailure::default();
         for _ in 0..STACK_EVENT_PAGES {
             let Some(page) = pages.next().await else {
                 break;
             };
             let page = page.map_err(|e| AwsError::from_sdk("DescribeStackEvents", e))?;
-            for event in page.stack_events() {
-                let status = event
-                    .resource_status()
-                    .map(|s| s.as_str())
-                    .unwrap_or_default();
-                let logical = event.logical_resource_id().unwrap_or_default();
-                let is_stack = logical == target.stack_name;
-                if is_stack && matches!(status, "CREATE_IN_PROGRESS" | "UPDATE_IN_PROGRESS") {
-                    return Ok(first);
-                }
-                if !is_stack && status.ends_with("_FAILED") {
-                    let reason = event.resource_status_reason().unwrap_or("no reason given");
-                    if !reason.contains("Resource creation cancelled")
-                        && !reason.contains("Resource update cancelled")
-                    {
-                        first = Some(format!(
-                            "{logical} ({}): {reason}",
-                            event.resource_type().unwrap_or("resource")
-                        ));
-                    }
-                }
+            if scan.page(page.stack_events(), target.stack_name) {
+                break;
             }
         }
-        Ok(first)
+        Ok(scan.first)
     }
 
     async fn site_objects(
@@ -773,9 +754,96 @@ impl Deployer for CloudFormation {
     }
 }
 
+/// The first failure of a stack's latest operation, found over pages of its events,
+/// newest first: the oldest failed event (not a cancellation) after the stack's own
+/// `*_IN_PROGRESS` event that began the operation.
+#[derive(Default)]
+struct FirstFailure {
+    first: Option<String>,
+}
+
+impl FirstFailure {
+    /// Reads one page; true once the operation's beginning was found.
+    fn page(&mut self, events: &[aws_sdk_cloudformation::types::StackEvent], stack: &str) -> bool {
+        for event in events {
+            let status = event
+                .resource_status()
+                .map(|s| s.as_str())
+                .unwrap_or_default();
+            let logical = event.logical_resource_id().unwrap_or_default();
+            let is_stack = logical == stack;
+            if is_stack && matches!(status, "CREATE_IN_PROGRESS" | "UPDATE_IN_PROGRESS") {
+                return true;
+            }
+            if !is_stack && status.ends_with("_FAILED") {
+                let reason = event.resource_status_reason().unwrap_or("no reason given");
+                if !reason.contains("Resource creation cancelled")
+                    && !reason.contains("Resource update cancelled")
+                {
+                    self.first = Some(format!(
+                        "{logical} ({}): {reason}",
+                        event.resource_type().unwrap_or("resource")
+                    ));
+                }
+            }
+        }
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A large stack's failed update fills more than one page of events: the first
+    /// failure is on a later page than the newest ones (issue 35, finding 10).
+    #[test]
+    fn the_first_failure_is_found_on_a_later_page_of_stack_events() {
+        use aws_sdk_cloudformation::types::{ResourceStatus, StackEvent};
+        let event = |logical: &str, status: ResourceStatus, reason: &str| {
+            StackEvent::builder()
+                .logical_resource_id(logical)
+                .resource_type("AWS::Lambda::Function")
+                .resource_status(status)
+                .resource_status_reason(reason)
+                .build()
+        };
+        let newest = [
+            event(
+                "hello-production",
+                ResourceStatus::UpdateRollbackInProgress,
+                "",
+            ),
+            event(
+                "B",
+                ResourceStatus::UpdateFailed,
+                "Resource update cancelled",
+            ),
+            event("A", ResourceStatus::UpdateFailed, "a later failure"),
+        ];
+        let older = [
+            event("C", ResourceStatus::UpdateFailed, "the first failure"),
+            event("C", ResourceStatus::UpdateInProgress, ""),
+            event("hello-production", ResourceStatus::UpdateInProgress, ""),
+            event(
+                "D",
+                ResourceStatus::UpdateFailed,
+                "a failure of an earlier update",
+            ),
+        ];
+        let mut scan = FirstFailure::default();
+        assert!(!scan.page(&newest, "hello-production"));
+        // One page only would say A.
+        assert_eq!(
+            scan.first.as_deref(),
+            Some("A (AWS::Lambda::Function): a later failure")
+        );
+        assert!(scan.page(&older, "hello-production"));
+        assert_eq!(
+            scan.first.as_deref(),
+            Some("C (AWS::Lambda::Function): the first failure")
+        );
+    }
 
     fn change(id: &str, kind: &str, action: ChangeAction) -> ResourceChange {
         ResourceChange {
