@@ -559,7 +559,11 @@ async fn events_decode(sdk: &SdkConfig, pipeline: &str, config: &Config) -> Vec<
         match sluice_engine::events::describe(event.clone(), config) {
             Ok(what) => findings.push(Finding::ok(
                 check,
-                format!("sluice-{pipeline}-{function} received one at {when}: {what}"),
+                format!(
+                    "sluice-{pipeline}-{function} received one at {when}: {}",
+                    // Text from an event, shown on a terminal: one plain line.
+                    sluice_core::text::line(&what, 400)
+                ),
             )),
             Err(e) => findings.push(Finding::problem(
                 check,

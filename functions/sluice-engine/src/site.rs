@@ -265,8 +265,8 @@ where
     }
 
     /// Records what a deploy put in `stage`'s site `bucket`: each upload's ETag with
-    /// the SHA-256 of its file (`digests`, by key). A record that cannot be written costs only uploads
-    /// next time (logged, not failed: the site is deployed).
+    /// the SHA-256 of its file (`digests`, by key). A record that cannot be written
+    /// costs only uploads next time (logged, not failed: the site is deployed).
     async fn record_site(
         &self,
         stage: &StageName,
