@@ -469,15 +469,20 @@ test('operators and approvers call only their own functions, and change nothing 
   }
 })
 
-test('`sluice release` may read which branch this stack delivers and its head, and nothing more', async () => {
-  const operator = {
+/** A role holding only OperatorPolicy, and one holding only ApproverPolicy. */
+const people = () => ({
+  operator: {
     arn: `arn:aws:iam::${ACCOUNT}:role/pipeline-operators`,
     policies: [sluice.managedPolicy(sluice.ref('OperatorPolicy'))],
-  }
-  const approver = {
+  },
+  approver: {
     arn: `arn:aws:iam::${ACCOUNT}:role/release-approvers`,
     policies: [sluice.managedPolicy(sluice.ref('ApproverPolicy'))],
-  }
+  },
+})
+
+test('`sluice release` may read which branch this stack delivers and its head, and nothing more', async () => {
+  const { operator, approver } = people()
   const sluiceStack = `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${PIPELINE}/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d`
   const repository = `arn:aws:codecommit:${REGION}:${ACCOUNT}:hello-api`
   await assertAllowed(operator, 'cloudformation:DescribeStacks', sluiceStack)
@@ -491,14 +496,7 @@ test('`sluice release` may read which branch this stack delivers and its head, a
 })
 
 test('`sluice doctor` may test the failed-events alarm and read the stage roles, and change nothing else', async () => {
-  const operator = {
-    arn: `arn:aws:iam::${ACCOUNT}:role/pipeline-operators`,
-    policies: [sluice.managedPolicy(sluice.ref('OperatorPolicy'))],
-  }
-  const approver = {
-    arn: `arn:aws:iam::${ACCOUNT}:role/release-approvers`,
-    policies: [sluice.managedPolicy(sluice.ref('ApproverPolicy'))],
-  }
+  const { operator, approver } = people()
   const alarm = (name) => `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:${name}`
   const failedEvents = alarm(`sluice-${PIPELINE}-failed-events`)
   const stageRole = sluice.getAtt('productionExecutionRole', 'Arn')

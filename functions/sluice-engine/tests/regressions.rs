@@ -1493,6 +1493,16 @@ async fn without_an_approval_page_the_email_says_how_to_decide_from_a_terminal()
     assert_eq!(world.execution(&a.id).await.status, Status::Succeeded);
 }
 
+/// The answer refused an approval as the approver's own.
+fn refused_as_self_approval(answer: &sluice_engine::operator::Answer) {
+    assert!(!answer.ok, "{}", answer.message);
+    assert!(
+        answer.message.contains("someone else's approval"),
+        "{}",
+        answer.message
+    );
+}
+
 /// Issue 30, item 7: whoever pushed a commit cannot approve its production deploy
 /// with their own identity; another person can (two sessions of one role are two
 /// people: `same_identity`'s test), and so can the pusher where the stack allows it.
@@ -1514,12 +1524,7 @@ async fn the_pusher_cannot_approve_their_own_commit_but_someone_else_can() {
         .operate(ADA, approve())
         .await
         .expect("answered");
-    assert!(!answer.ok, "{}", answer.message);
-    assert!(
-        answer.message.contains("someone else's approval"),
-        "{}",
-        answer.message
-    );
+    refused_as_self_approval(&answer);
     let still = world.execution(&a.id).await;
     assert_eq!(
         status_of(&still, "production"),
@@ -1706,10 +1711,5 @@ async fn a_pusher_cannot_approve_a_newer_push_carrying_their_commit_nor_a_rollba
         .operate(ADA, approve(&id))
         .await
         .expect("answered");
-    assert!(!answer.ok, "{}", answer.message);
-    assert!(
-        answer.message.contains("someone else's approval"),
-        "{}",
-        answer.message
-    );
+    refused_as_self_approval(&answer);
 }
