@@ -431,29 +431,62 @@ pub async fn verify<'a, O: ObjectStore>(
 /// permissions boundary, for `PermissionsBoundary` under `Globals: Function:`.
 pub const BOUNDARY_PARAMETER: &str = "PermissionsBoundary";
 
-/// The resources of `template` that create an IAM role or user: roles and users, and
-/// SAM functions and state machines that do not name a role of their own.
-fn identities_created(template: &Yaml) -> Vec<String> {
+/// An IAM role or user a template creates: a role or user resource, or a SAM
+/// function or state machine without a role of its own (SAM makes it, `<id>Role`).
+struct Identity<'a> {
+    id: &'a str,
+    kind: &'a str,
+    /// The logical id CloudFormation names it after.
+    generated: String,
+    /// The name the template gives it, if any, and the property that gives it.
+    named: Option<&'a Yaml>,
+    name_property: &'static str,
+    /// The property that would put it under a path, and its value.
+    path_property: &'static str,
+    path: Option<&'a Yaml>,
+}
+
+/// The IAM identities `template` creates.
+fn identities(template: &Yaml) -> Vec<Identity<'_>> {
     let Some(resources) = template.get("Resources").and_then(Yaml::as_mapping) else {
         return Vec::new();
     };
-    resources
-        .iter()
-        .filter(|(_, resource)| {
-            let kind = resource
-                .get("Type")
-                .and_then(Yaml::as_str)
-                .unwrap_or_default();
-            let own_role = resource
-                .get("Properties")
-                .is_some_and(|p| p.get("Role").is_some());
-            matches!(kind, "AWS::IAM::Role" | "AWS::IAM::User")
-                || (matches!(
-                    kind,
-                    "AWS::Serverless::Function" | "AWS::Serverless::StateMachine"
-                ) && !own_role)
-        })
-        .filter_map(|(id, _)| id.as_str().map(str::to_owned))
+    let mut found = Vec::new();
+    for (id, resource) in resources {
+        let Some(id) = id.as_str() else { continue };
+        let kind = resource
+            .get("Type")
+            .and_then(Yaml::as_str)
+            .unwrap_or_default();
+        let property = |name: &str| resource.get("Properties").and_then(|p| p.get(name));
+        let (generated, named, name_property, path_property) = match kind {
+            "AWS::IAM::Role" => (id.to_owned(), property("RoleName"), "RoleName", "Path"),
+            "AWS::IAM::User" => (id.to_owned(), property("UserName"), "UserName", "Path"),
+            "AWS::Serverless::Function" | "AWS::Serverless::StateMachine"
+                if property("Role").is_none() =>
+            {
+                (format!("{id}Role"), None, "Role", "RolePath")
+            }
+            _ => continue,
+        };
+        found.push(Identity {
+            id,
+            kind,
+            generated,
+            named,
+            name_property,
+            path_property,
+            path: property(path_property),
+        });
+    }
+    found
+}
+
+/// The resources of `template` that create an IAM role or user.
+fn identities_created(template: &Yaml) -> Vec<String> {
+    identities(template)
+        .into_iter()
+        .map(|i| i.id.to_owned())
         .collect()
 }
 
@@ -470,9 +503,6 @@ const GENERATED_SUFFIX: usize = 14;
 /// a function's or state machine's own role after it, `<id>Role`. A name the
 /// template gives must start with the stack's: literally, or `${AWS::StackName}-`.
 fn identity_names_fit(template: &Yaml, stacks: &[&str]) -> Result<(), String> {
-    let Some(resources) = template.get("Resources").and_then(Yaml::as_mapping) else {
-        return Ok(());
-    };
     let mut wrong = Vec::new();
     let global_path = template
         .get("Globals")
@@ -485,27 +515,19 @@ fn identity_names_fit(template: &Yaml, stacks: &[&str]) -> Result<(), String> {
                 .to_owned(),
         );
     }
-    for (id, resource) in resources {
-        let Some(id) = id.as_str() else { continue };
-        let kind = resource
-            .get("Type")
-            .and_then(Yaml::as_str)
-            .unwrap_or_default();
-        let properties = resource.get("Properties");
-        let property = |name: &str| properties.and_then(|p| p.get(name));
-        let (generated, named, name_property, path) = match kind {
-            "AWS::IAM::Role" => (id.to_owned(), property("RoleName"), "RoleName", "Path"),
-            "AWS::IAM::User" => (id.to_owned(), property("UserName"), "UserName", "Path"),
-            "AWS::Serverless::Function" | "AWS::Serverless::StateMachine"
-                if property("Role").is_none() =>
-            {
-                (format!("{id}Role"), None, "Role", "RolePath")
-            }
-            _ => continue,
-        };
+    for identity in identities(template) {
+        let Identity {
+            id,
+            kind,
+            generated,
+            named,
+            name_property,
+            path_property: path,
+            path: path_value,
+        } = identity;
         // The stage may create identities at the root path only (its policy names
         // `role/<application>-<stage>-*`): one under a path would be refused.
-        if let Some(p) = property(path).filter(|p| p.as_str() != Some("/")) {
+        if let Some(p) = path_value.filter(|p| p.as_str() != Some("/")) {
             let shown = p.as_str().unwrap_or("an intrinsic function");
             wrong.push(format!(
                 "{id} ({kind}): its {path} is {shown}; the stage creates IAM identities at the \
