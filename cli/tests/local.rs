@@ -1647,7 +1647,12 @@ async fn an_operator_retries_a_failed_stage_cancels_and_releases_an_old_commit()
         "{:?}",
         again.timeline
     );
+    // Olga released it, so another person approves it (issue 30, item 7): another
+    // session of the operators' role is another person.
     let (ok, said) = sluice_as(&run.local, &operator, &["approve", again.id.as_str()]);
+    assert!(!ok && said.contains("someone else's approval"), "{said}");
+    let (_, oscar) = person(&run.local, "sluice-operators", "oscar").await;
+    let (ok, said) = sluice_as(&run.local, &oscar, &["approve", again.id.as_str()]);
     assert!(ok, "{said}");
     let done = follow(&run.local, &a, SETTLE, |e| e.status.is_terminal())
         .await
