@@ -60,6 +60,10 @@ impl Finding {
     }
 }
 
+/// The fix for a check the caller's credentials may not make.
+const NEEDS_OPERATOR_POLICY: &str =
+    "hold the stack's OperatorPolicy (output OperatorPolicyArn) to run this check";
+
 /// How far back the functions' logs are searched for an event of each kind.
 const EVENTS_SINCE: chrono::Duration = chrono::Duration::days(14);
 /// The pages of one log group read looking for them, at most.
@@ -257,11 +261,7 @@ async fn state_probe(sdk: &SdkConfig, pipeline: &str) -> Finding {
             "give the functions' roles s3:ListBucket on the artifact bucket, and remove what \
              denies it",
         ),
-        Err(e) => Finding::problem(
-            "state",
-            format!("{e:#}"),
-            "hold the stack's OperatorPolicy (output OperatorPolicyArn) to run this check",
-        ),
+        Err(e) => Finding::problem("state", format!("{e:#}"), NEEDS_OPERATOR_POLICY),
     }
 }
 
@@ -289,7 +289,7 @@ async fn alarm_reaches_topic(
             return Finding::problem(
                 CHECK,
                 format!("cannot read alarm {alarm}: {}", chain(&e)),
-                "hold the stack's OperatorPolicy (output OperatorPolicyArn) to run this check",
+                NEEDS_OPERATOR_POLICY,
             );
         }
     };
@@ -337,7 +337,7 @@ async fn alarm_reaches_topic(
         return Finding::problem(
             CHECK,
             format!("cannot set {alarm} to ALARM: {}", chain(&e)),
-            "hold the stack's OperatorPolicy (output OperatorPolicyArn) to run this check",
+            NEEDS_OPERATOR_POLICY,
         );
     }
     let deadline = Instant::now() + wait;
@@ -355,7 +355,7 @@ async fn alarm_reaches_topic(
                 return Finding::problem(
                     CHECK,
                     format!("cannot read {alarm}'s history: {}", chain(&e)),
-                    "hold the stack's OperatorPolicy (output OperatorPolicyArn) to run this check",
+                    NEEDS_OPERATOR_POLICY,
                 );
             }
         };
@@ -424,7 +424,7 @@ async fn stage_role(iam: &aws_sdk_iam::Client, pipeline: &str, stage: &str) -> F
                 Finding::problem(
                     check,
                     format!("cannot read the role {name}: {}", chain(&e)),
-                    "hold the stack's OperatorPolicy (output OperatorPolicyArn) to run this check",
+                    NEEDS_OPERATOR_POLICY,
                 )
             };
         }
@@ -533,7 +533,7 @@ async fn events_decode(sdk: &SdkConfig, pipeline: &str, config: &Config) -> Vec<
                 findings.push(Finding::problem(
                     check,
                     format!("cannot read {group}: {e}"),
-                    "hold the stack's OperatorPolicy (output OperatorPolicyArn) to run this check",
+                    NEEDS_OPERATOR_POLICY,
                 ));
                 continue;
             }
