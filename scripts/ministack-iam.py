@@ -1,4 +1,4 @@
-"""MiniStack, as `sluice local` runs it when it evaluates IAM (`AUTH=true`), with three
+"""MiniStack, as `sluice local` runs it when it evaluates IAM (`AUTH=true`), with four
 things it does differently from AWS put right.
 
 1. `aws:PrincipalArn`.
@@ -28,6 +28,14 @@ That is how `sluice doctor` tells an alarm reached its topic. MiniStack publishe
 the topic but records no `Action` item; this records one, failed if there is no such
 topic. (MiniStack does not evaluate the topic key's policy, so the failure AWS gives
 for a key CloudWatch may not use is not modelled; tests/policy checks that policy.)
+
+4. An unconfirmed subscription has no ARN yet. `ListSubscriptionsByTopic` lists a
+subscription that waits for its subscriber to confirm it with `PendingConfirmation` in
+place of its ARN:
+https://docs.aws.amazon.com/sns/latest/api/API_Subscription.html
+That is how `sluice doctor` tells who does not receive messages yet. MiniStack lists
+the ARN it made; this answers `PendingConfirmation` for each unconfirmed one. (Email
+subscriptions are still confirmed at once, as MiniStack sends no email.)
 
 Run with the emulator's Python: `python scripts/ministack-iam.py` in place of the
 `ministack` executable.
@@ -120,6 +128,31 @@ def _record_actions_taken():
 
 
 _record_actions_taken()
+
+
+def _pending_subscriptions_have_no_arn():
+    from ministack.services import sns
+
+    listed = sns._list_subscriptions_by_topic
+
+    def list_as_aws_does(params):
+        status, headers, body = listed(params)
+        topic = sns._topic_by_arn_any_scope(sns._p(params, "TopicArn"))
+        if status != 200 or not topic:
+            return status, headers, body
+        text = body.decode("utf-8")
+        for sub in topic.get("subscriptions", []):
+            if not sub.get("confirmed", True):
+                text = text.replace(
+                    f"<SubscriptionArn>{sub['arn']}</SubscriptionArn>",
+                    "<SubscriptionArn>PendingConfirmation</SubscriptionArn>",
+                )
+        return status, headers, text.encode("utf-8")
+
+    sns._list_subscriptions_by_topic = list_as_aws_does
+
+
+_pending_subscriptions_have_no_arn()
 
 if __name__ == "__main__":
     from ministack.app import main

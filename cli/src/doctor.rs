@@ -117,6 +117,11 @@ pub async fn examine(
     progress("probing the state as the operator function's role");
     findings.push(state_probe(sdk, pipeline).await);
 
+    if let Some(config) = &config {
+        progress("reading the topic's subscriptions");
+        findings.push(subscribers(sdk, config).await);
+    }
+
     progress("setting the failed-events alarm to ALARM, to see it reach the topic");
     findings.push(alarm_reaches_topic(sdk, pipeline, &stack, alarm_wait).await);
 
@@ -139,6 +144,63 @@ pub async fn examine(
         findings.extend(events_decode(sdk, pipeline, config).await);
     }
     Ok(findings)
+}
+
+/// Who hears of an approval: at least one confirmed subscription while a stage waits
+/// for approval, and none left waiting for its subscriber to confirm it.
+async fn subscribers(sdk: &SdkConfig, config: &Config) -> Finding {
+    use sluice_adapters::notifier::Notifier;
+    let sns = sluice_adapters::notifier::Sns::new(aws_sdk_sns::Client::new(sdk), &config.topic_arn);
+    let subscriptions = match sns.subscriptions().await {
+        Ok(subscriptions) => subscriptions,
+        Err(e) => return Finding::problem("subscribers", e.to_string(), NEEDS_OPERATOR_POLICY),
+    };
+    let label = sluice_engine::subscribers::label;
+    let confirmed: Vec<String> = subscriptions
+        .iter()
+        .filter(|s| s.confirmed)
+        .map(label)
+        .collect();
+    let pending: Vec<String> = subscriptions
+        .iter()
+        .filter(|s| !s.confirmed)
+        .map(label)
+        .collect();
+    let again = format!(
+        "each address confirms the email SNS sent it (\"AWS Notification - Subscription \
+         Confirmation\"); to send it again, as the stack's AdministratorArn: aws sns subscribe \
+         --topic-arn {} --protocol email --notification-endpoint ADDRESS",
+        config.topic_arn
+    );
+    let gated = config.pipeline.stages.iter().any(|s| s.requires_approval);
+    if gated && confirmed.is_empty() {
+        let waiting = match pending.is_empty() {
+            true => "no subscription at all".to_owned(),
+            false => format!("only unconfirmed ones: {}", pending.join(", ")),
+        };
+        return Finding::problem(
+            "subscribers",
+            format!("nobody receives approval requests, and a stage waits for approval: {waiting}"),
+            again,
+        );
+    }
+    if !pending.is_empty() {
+        return Finding::problem(
+            "subscribers",
+            format!(
+                "not confirmed, so not receiving messages: {}",
+                pending.join(", ")
+            ),
+            again,
+        );
+    }
+    Finding::ok(
+        "subscribers",
+        match confirmed.is_empty() {
+            true => "no subscriptions (no stage waits for approval)".to_owned(),
+            false => format!("messages reach {}", confirmed.join(", ")),
+        },
+    )
 }
 
 /// The Sluice stack, as CloudFormation describes it.

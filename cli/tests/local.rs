@@ -267,6 +267,25 @@ async fn the_example_goes_through_dev_and_staging_then_is_approved_in_a_browser_
         page.replace("<wbr>", "").contains("HelloFunction"),
         "the page lists what will change: {page}"
     );
+    // Above the change set, what the stages before showed (neither has a post-deploy
+    // test: a warning) and what production gains; below it, the form. The phone-width
+    // check in enter_decides_nothing covers these sections too.
+    for section in [
+        "<h2>Before this stage</h2>",
+        "dev: deployed, passed",
+        "staging: deployed, passed",
+        "no post-deploy test: nothing checked it works",
+        "First deploy: nothing built by Sluice runs on production yet.",
+    ] {
+        assert!(page.contains(section), "no {section:?} on the page: {page}");
+    }
+    for section in ["Before this stage:", "First deploy:"] {
+        assert!(
+            email.body.contains(section),
+            "no {section:?} in the email: {}",
+            email.body
+        );
+    }
     enter_decides_nothing(&browser).await;
     let name = browser
         .find(fantoccini::Locator::Css("input[name=name]"))
@@ -1435,6 +1454,7 @@ async fn doctor_finds_what_would_break_in_a_real_account(run: &Run, operator: &[
         "ok       alarm:",
         "ok       stage role staging:",
         "ok       stage role production:",
+        "ok       subscribers: messages reach email:approvers@example.com",
         "ok       events: CodeCommit Repository State Change:",
         "ok       events: CodeBuild Build State Change:",
         "ok       events: CloudFormation Stack Status Change:",
@@ -1488,12 +1508,24 @@ async fn doctor_finds_what_would_break_in_a_real_account(run: &Run, operator: &[
         .await
         .expect("deny the operator function");
 
+    // A chat channel subscribed, but its subscription never confirmed.
+    let topic = run.local.output("NotificationTopicArn").expect("the topic");
+    aws_sdk_sns::Client::new(sdk)
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol("https")
+        .endpoint("https://chat.example.invalid/hook")
+        .send()
+        .await
+        .expect("subscribe a chat channel");
+
     let (ok, said) = sluice_as(&run.local, operator, &["doctor", "--alarm-wait", "5"]);
     assert!(!ok, "{said}");
     for (problem, fix) in [
         ("PROBLEM  state:", "s3:ListBucket"),
         ("PROBLEM  alarm:", "aws cloudwatch enable-alarm-actions"),
         ("PROBLEM  stage role staging:", "aws:SourceAccount"),
+        ("PROBLEM  subscribers:", "aws sns subscribe"),
     ] {
         let line = said
             .lines()
@@ -1507,7 +1539,13 @@ async fn doctor_finds_what_would_break_in_a_real_account(run: &Run, operator: &[
         );
     }
     assert!(said.contains("ok       stage role production:"), "{said}");
-    assert!(said.contains("3 problems found."), "{said}");
+    assert!(
+        said.contains(
+            "not confirmed, so not receiving messages: https:https://chat.example.invalid/hook"
+        ),
+        "{said}"
+    );
+    assert!(said.contains("4 problems found."), "{said}");
 }
 
 /// Waits until `stack` reaches `status`: the emulator may work on it in the background.

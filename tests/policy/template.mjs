@@ -120,6 +120,21 @@ export class Template {
     return this.conditions[name]
   }
 
+  /**
+   * The AssertDescription of each rule assertion these parameters fail: CloudFormation
+   * refuses to create or update the stack with any of them.
+   */
+  failedRules() {
+    const failed = []
+    for (const rule of Object.values(this.raw.Rules ?? {})) {
+      if (rule.RuleCondition !== undefined && !this.value(rule.RuleCondition)) continue
+      for (const assertion of rule.Assertions) {
+        if (!this.value(assertion.Assert)) failed.push(assertion.AssertDescription)
+      }
+    }
+    return failed
+  }
+
   /** Whether the resource exists with these parameters. */
   exists(id) {
     const resource = this.resources[id]
@@ -249,6 +264,9 @@ export class Template {
           return arg.some((a) => this.value(a))
         case 'Condition':
           return this.condition(arg)
+        // Rules only: whether every member of a list equals the string.
+        case 'Fn::EachMemberEquals':
+          return this.value(arg[0]).every((member) => member === this.value(arg[1]))
         default:
           if (key.startsWith('Fn::')) throw new Error(`${this.path}: ${key} is not modelled`)
       }

@@ -552,6 +552,9 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// The approvers' address a local pipeline is deployed with.
+pub const LOCAL_APPROVERS: &str = "approvers@example.com";
+
 /// The host of stack `stack`'s approval function URL (its `outputs`' `ApprovalUrl`),
 /// which the emulator routes on.
 fn approval_function_host(outputs: &HashMap<String, String>, stack: &str) -> Result<String> {
@@ -873,6 +876,9 @@ impl Local {
             ("ApplicationName", pipeline.application.clone()),
             ("Stages", pipeline.stages.join(",")),
             ("ApprovalStages", pipeline.approval_stages.join(",")),
+            // The outbox reads the topic over HTTP; an address is what the stack
+            // requires of a pipeline with a gate (its email goes nowhere here).
+            ("ApprovalEmails", LOCAL_APPROVERS.to_owned()),
             ("IncludePaths", pipeline.include_paths.join(",")),
             ("ExcludePaths", pipeline.exclude_paths.join(",")),
             ("BuildSpec", pipeline.buildspec.clone()),

@@ -9,6 +9,8 @@ use crate::aws::AwsError;
 pub struct CommitInfo {
     pub author: Option<String>,
     pub message: Option<String>,
+    /// The commits it was made on, first parent first (two or more: a merge).
+    pub parents: Vec<String>,
 }
 
 /// The files a push changed, read until one of them was wanted.
@@ -111,6 +113,7 @@ impl CommitReader for CodeCommit {
             message: commit
                 .and_then(|c| c.message())
                 .map(|m| m.trim_end().to_owned()),
+            parents: commit.map(|c| c.parents().to_vec()).unwrap_or_default(),
         })
     }
 

@@ -16,7 +16,7 @@ use crate::commits::{ChangedFiles, CommitInfo, CommitReader};
 use crate::deployer::{
     ChangeSetSpec, ChangeSetState, Deployer, ExecutionOutcome, StackInfo, Target, Template,
 };
-use crate::notifier::{Message, Notifier};
+use crate::notifier::{Message, Notifier, SNS_MESSAGE_MAX, Subscription, sns_payload};
 use crate::site::{SiteDeployFailed, SiteDeployed, SiteSource};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -229,6 +229,8 @@ pub struct MemoryCommits {
     /// the one before. Between two of its commits, the changes are those of every
     /// commit after the older one, up to the newer one.
     history: Arc<Mutex<Vec<CommitFiles>>>,
+    /// Each commit's parents, where known: from the linear history, or set.
+    parents: Arc<Mutex<HashMap<String, Vec<String>>>>,
 }
 
 impl MemoryCommits {
@@ -264,10 +266,41 @@ impl MemoryCommits {
 
     /// Adds `commit` to the linear history, changing `paths` from the commit before.
     pub fn append_history(&self, commit: &str, paths: &[&str]) {
-        lock(&self.history).push((
+        let mut history = lock(&self.history);
+        let parents = history
+            .last()
+            .map(|(p, _)| vec![p.clone()])
+            .unwrap_or_default();
+        lock(&self.parents).insert(commit.to_owned(), parents);
+        history.push((
             commit.to_owned(),
             paths.iter().map(|p| (*p).to_owned()).collect(),
         ));
+    }
+
+    /// Makes `commit` a commit on `parents` (two or more: a merge).
+    pub fn set_parents(&self, commit: &str, parents: &[&str]) {
+        lock(&self.parents).insert(
+            commit.to_owned(),
+            parents.iter().map(|p| (*p).to_owned()).collect(),
+        );
+    }
+
+    /// `commit` and every commit it descends from, as far as parents are known,
+    /// nearest first.
+    fn ancestry(&self, commit: &str) -> Vec<String> {
+        let parents = lock(&self.parents);
+        let mut found = vec![commit.to_owned()];
+        let mut at = 0;
+        while let Some(c) = found.get(at).cloned() {
+            for p in parents.get(&c).into_iter().flatten() {
+                if !found.contains(p) {
+                    found.push(p.clone());
+                }
+            }
+            at += 1;
+        }
+        found
     }
 
     /// `GetDifferences` answers `calls` more times, then fails with `code` (no
@@ -288,6 +321,7 @@ impl MemoryCommits {
             CommitInfo {
                 author: Some(author.to_owned()),
                 message: Some(message.to_owned()),
+                parents: Vec::new(),
             },
         );
     }
@@ -295,13 +329,19 @@ impl MemoryCommits {
 
 impl CommitReader for MemoryCommits {
     async fn commit(&self, _repository: &str, commit_id: &str) -> Result<CommitInfo, AwsError> {
-        Ok(lock(&self.commits)
+        let mut info = lock(&self.commits)
             .get(commit_id)
             .cloned()
             .unwrap_or(CommitInfo {
                 author: Some("Ada Lovelace <ada@example.com>".into()),
                 message: Some("Say hello".into()),
-            }))
+                parents: Vec::new(),
+            });
+        info.parents = lock(&self.parents)
+            .get(commit_id)
+            .cloned()
+            .unwrap_or_default();
+        Ok(info)
     }
 
     async fn branch_head(
@@ -318,6 +358,15 @@ impl CommitReader for MemoryCommits {
         a: &str,
         b: &str,
     ) -> Result<Option<String>, AwsError> {
+        let known = {
+            let parents = lock(&self.parents);
+            parents.contains_key(a) && parents.contains_key(b)
+        };
+        if known {
+            // The nearest of a's ancestors that is also one of b's.
+            let of_b = self.ancestry(b);
+            return Ok(self.ancestry(a).into_iter().find(|c| of_b.contains(c)));
+        }
         let elsewhere = lock(&self.elsewhere);
         let on_branch = |c: &str| !elsewhere.iter().any(|e| e == c);
         Ok(match (on_branch(a), on_branch(b)) {
@@ -385,6 +434,7 @@ impl CommitReader for MemoryCommits {
 #[derive(Clone, Default)]
 pub struct MemoryNotifier {
     sent: Arc<Mutex<Vec<Message>>>,
+    subscriptions: Arc<Mutex<Vec<Subscription>>>,
     faults: Faults,
 }
 
@@ -401,15 +451,28 @@ impl MemoryNotifier {
     pub fn sent(&self) -> Vec<Message> {
         lock(&self.sent).clone()
     }
-}
 
-/// SNS refuses messages over 256 KB.
-const SNS_MESSAGE_MAX: usize = 256 * 1024;
+    /// The subscriber at `endpoint` confirms (or, `false`, is asked to confirm).
+    pub fn set_subscribed(&self, protocol: &str, endpoint: &str, confirmed: bool) {
+        let mut subscriptions = lock(&self.subscriptions);
+        subscriptions.retain(|s| s.endpoint != endpoint);
+        subscriptions.push(Subscription {
+            protocol: protocol.to_owned(),
+            endpoint: endpoint.to_owned(),
+            confirmed,
+        });
+    }
+
+    /// The subscriber at `endpoint` unsubscribes (the link in every SNS email).
+    pub fn unsubscribe(&self, endpoint: &str) {
+        lock(&self.subscriptions).retain(|s| s.endpoint != endpoint);
+    }
+}
 
 impl Notifier for MemoryNotifier {
     async fn publish(&self, message: &Message) -> Result<(), AwsError> {
         self.faults.check("Publish")?;
-        if message.body.len() > SNS_MESSAGE_MAX {
+        if sns_payload(message).len() > SNS_MESSAGE_MAX {
             return Err(AwsError::service(
                 "Publish",
                 "InvalidParameter",
@@ -419,6 +482,24 @@ impl Notifier for MemoryNotifier {
         }
         lock(&self.sent).push(message.clone());
         self.faults.check_after("Publish")
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, AwsError> {
+        self.faults.check("ListSubscriptionsByTopic")?;
+        Ok(lock(&self.subscriptions).clone())
+    }
+
+    async fn subscribe_email(&self, address: &str) -> Result<(), AwsError> {
+        self.faults.check("Subscribe")?;
+        let mut subscriptions = lock(&self.subscriptions);
+        if !subscriptions.iter().any(|s| s.endpoint == address) {
+            subscriptions.push(Subscription {
+                protocol: "email".into(),
+                endpoint: address.to_owned(),
+                confirmed: false,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -1,6 +1,10 @@
-//! Messages to people: published to an SNS topic that they subscribe to by email.
+//! Messages to people: published to an SNS topic that they subscribe to by email,
+//! or through a chat channel (Amazon Q Developer in chat applications, formerly AWS
+//! Chatbot, subscribes to the topic over HTTPS).
 
 use std::future::Future;
+
+use serde_json::json;
 
 use crate::aws::AwsError;
 
@@ -12,10 +16,80 @@ pub struct Message {
     pub body: String,
 }
 
-/// Sends messages.
+/// One subscription to the topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscription {
+    /// `email`, `https` (a chat channel), ...
+    pub protocol: String,
+    pub endpoint: String,
+    /// False while it waits for the subscriber to confirm it.
+    pub confirmed: bool,
+}
+
+/// Sends messages, and says who receives them.
 pub trait Notifier: Clone + Send + Sync + 'static {
     fn publish(&self, message: &Message) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Every subscription to the topic, confirmed or not.
+    fn subscriptions(&self) -> impl Future<Output = Result<Vec<Subscription>, AwsError>> + Send;
+
+    /// Subscribes `address` by email: SNS sends it a confirmation request.
+    fn subscribe_email(&self, address: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
+
+/// The longest description a chat notification carries; the email has the rest.
+const CHAT_TEXT_MAX: usize = 4000;
+
+/// Text safe to post in a chat channel through `client-markdown`: no `<...>` that
+/// Slack reads as a link or a mention (`<!channel>`), no `@name` that pings, no
+/// `&` entity; what a commit message or a stack says reaches the channel as text.
+pub fn chat_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.chars().enumerate() {
+        if i >= CHAT_TEXT_MAX {
+            out.push_str("\n… (the email has the rest)");
+            break;
+        }
+        match c {
+            '<' => out.push('‹'),
+            '>' => out.push('›'),
+            '&' => out.push('＆'),
+            '@' => out.push_str("@\u{200b}"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// What a chat channel posts: Amazon Q Developer's custom notification format
+/// (version 1.0, source `custom`), the subject as its title and the body below.
+pub fn chat_notification(message: &Message) -> serde_json::Value {
+    json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": chat_text(&message.subject),
+            "description": chat_text(&message.body),
+        },
+        "metadata": {
+            "summary": chat_text(&message.subject),
+        },
+    })
+}
+
+/// The message as SNS publishes it with `MessageStructure=json`: plain text for
+/// email and every other protocol (`default`), the chat format for HTTPS.
+pub fn sns_payload(message: &Message) -> String {
+    json!({
+        "default": message.body,
+        "https": chat_notification(message).to_string(),
+    })
+    .to_string()
+}
+
+/// SNS refuses messages over 256 KB.
+pub const SNS_MESSAGE_MAX: usize = 256 * 1024;
 
 /// An SNS topic.
 #[derive(Clone, Debug)]
@@ -40,10 +114,95 @@ impl Notifier for Sns {
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(&message.subject)
-            .message(&message.body)
+            .message_structure("json")
+            .message(sns_payload(message))
             .send()
             .await
             .map(|_| ())
             .map_err(|e| AwsError::from_sdk("Publish", e))
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, AwsError> {
+        let mut pages = self
+            .client
+            .list_subscriptions_by_topic()
+            .topic_arn(&self.topic_arn)
+            .into_paginator()
+            .send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("ListSubscriptionsByTopic", e))?;
+            for s in page.subscriptions() {
+                // SNS lists an unconfirmed subscription with this in place of an ARN.
+                let arn = s.subscription_arn().unwrap_or_default();
+                found.push(Subscription {
+                    protocol: s.protocol().unwrap_or_default().to_owned(),
+                    endpoint: s.endpoint().unwrap_or_default().to_owned(),
+                    confirmed: arn.starts_with("arn:"),
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    async fn subscribe_email(&self, address: &str) -> Result<(), AwsError> {
+        self.client
+            .subscribe()
+            .topic_arn(&self.topic_arn)
+            .protocol("email")
+            .endpoint(address)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("Subscribe", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> Message {
+        Message {
+            subject: "[hello] approval needed for production".into(),
+            body: "Fix <!channel> & @here's bug\nReview: https://x.example/approvals/1?token=abc"
+                .into(),
+        }
+    }
+
+    #[test]
+    fn email_gets_plain_text_and_a_chat_channel_its_custom_notification() {
+        let payload: serde_json::Value =
+            serde_json::from_str(&sns_payload(&message())).expect("JSON");
+        assert_eq!(payload["default"], message().body.as_str());
+        let chat: serde_json::Value =
+            serde_json::from_str(payload["https"].as_str().expect("a string")).expect("JSON");
+        assert_eq!(chat["version"], "1.0");
+        assert_eq!(chat["source"], "custom");
+        assert_eq!(chat["content"]["textType"], "client-markdown");
+        assert_eq!(chat["content"]["title"], message().subject.as_str());
+        let text = chat["content"]["description"].as_str().expect("text");
+        assert!(
+            text.contains("https://x.example/approvals/1?token=abc"),
+            "{text}"
+        );
+        // Nothing a chat client reads as a mention, a link or an entity.
+        for raw in ["<!channel>", "&", "@here"] {
+            assert!(!text.contains(raw), "{raw} in {text}");
+        }
+        assert!(text.contains("‹!channel›"), "{text}");
+    }
+
+    #[test]
+    fn a_long_body_is_cut_for_the_chat_only() {
+        let long = Message {
+            subject: "s".into(),
+            body: "x".repeat(10_000),
+        };
+        let chat = chat_notification(&long);
+        let text = chat["content"]["description"].as_str().expect("text");
+        assert!(text.chars().count() < 4100 && text.ends_with("(the email has the rest)"));
+        let payload: serde_json::Value = serde_json::from_str(&sns_payload(&long)).expect("JSON");
+        assert_eq!(payload["default"].as_str().map(str::len), Some(10_000));
     }
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
-use crate::model::{Artifact, Commit, ResourceChange, SettingChange, Timestamp};
+use crate::model::{Artifact, Changelog, Commit, ResourceChange, SettingChange, Timestamp};
 use crate::site::FileChange;
 
 /// A push to a branch, as the source function received it: what starts an execution.
@@ -126,14 +126,16 @@ pub enum Event {
         change_set_id: Option<String>,
         reason: String,
     },
-    /// An approval link was issued; only the hash of its token is recorded. It
-    /// replaces an earlier link that was never sent.
-    /// The parameters and tags the stage's deploy changes were compared, for the
-    /// approver: asked for just before its approval.
-    SettingsCompared {
+    /// What an approver reviews beside the change set was worked out, just before
+    /// the stage's approval is asked for: the parameters and tags its deploy changes,
+    /// and the commits it adds to what the stage runs (`None` if that failed).
+    ReviewPrepared {
         stage: StageName,
         settings: Vec<SettingChange>,
+        changelog: Option<Changelog>,
     },
+    /// An approval link was issued; only the hash of its token is recorded. It
+    /// replaces an earlier link that was never sent.
     ApprovalRequested {
         stage: StageName,
         token_sha256: TokenHash,

@@ -6,8 +6,8 @@ use crate::config::Pipeline;
 use crate::event::{Command, Event, Notice, Push, Via};
 use crate::ids::{ExecutionId, StageName, TokenHash};
 use crate::model::{
-    Approval, Build, BuildStatus, Commit, Decision, Entry, Execution, Note, RetryOf, Stage,
-    StageStatus, Status, Timestamp,
+    Approval, Build, BuildStatus, CHANGELOG_MAX, CHANGELOG_TEXT_MAX, Changelog, Commit, CommitLine,
+    Decision, Entry, Execution, Note, RetryOf, Stage, StageStatus, Status, Timestamp,
 };
 use crate::text;
 
@@ -284,6 +284,32 @@ pub fn step(execution: &Execution, event: Event, now: Timestamp) -> Result<Trans
     })
 }
 
+/// A changelog as kept: at most [`CHANGELOG_MAX`] commits each way (more is said to
+/// be truncated), each author and subject one bounded line.
+fn bound_changelog(changelog: Changelog) -> Changelog {
+    let mut truncated = changelog.truncated;
+    let mut bound = |commits: Vec<CommitLine>| -> Vec<CommitLine> {
+        truncated |= commits.len() > CHANGELOG_MAX;
+        commits
+            .into_iter()
+            .take(CHANGELOG_MAX)
+            .map(|c| CommitLine {
+                id: c.id,
+                author: c.author.map(|a| text::line(&a, CHANGELOG_TEXT_MAX)),
+                subject: c.subject.map(|m| text::line(&m, CHANGELOG_TEXT_MAX)),
+            })
+            .collect()
+    };
+    let added = bound(changelog.added);
+    let removed = bound(changelog.removed);
+    Changelog {
+        live: changelog.live,
+        added,
+        removed,
+        truncated,
+    }
+}
+
 /// The event with its text from outside (people, AWS) bounded and made safe to show.
 fn clean(event: Event) -> Event {
     let reason = |r: String| text::line(&r, REASON_MAX);
@@ -545,7 +571,11 @@ impl Run {
                     }
                 }
             }
-            Event::SettingsCompared { stage, settings } => {
+            Event::ReviewPrepared {
+                stage,
+                settings,
+                changelog,
+            } => {
                 let i = self.stage_index(&stage)?;
                 let s = &mut self.execution.stages[i];
                 if s.status == StageStatus::AwaitingApproval
@@ -565,6 +595,7 @@ impl Run {
                             }
                         })
                         .collect();
+                    s.changelog = changelog.map(bound_changelog);
                 }
             }
             Event::ApprovalRequested {

@@ -416,6 +416,10 @@ pub struct Stage {
     /// The parameters and tags the deploy changes, shown at the gate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<SettingChange>,
+    /// The commits the deploy adds to (or takes from) what the stage runs now, shown
+    /// at the gate; `None` until worked out, or when that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog: Option<Changelog>,
     pub approval: Option<Approval>,
     /// Hashes of the links an operator replaced (`sluice resend`), newest last: such a
     /// link says it was replaced rather than that it is wrong.
@@ -576,6 +580,7 @@ impl Stage {
             changes: Vec::new(),
             files: Vec::new(),
             settings: Vec::new(),
+            changelog: None,
             approval: None,
             replaced_links: Vec::new(),
             started_at: None,
@@ -618,6 +623,37 @@ pub struct SettingChange {
 /// The most setting changes kept for one stage, and the longest key and value.
 pub const SETTINGS_MAX: usize = 200;
 pub const SETTING_TEXT_MAX: usize = 256;
+
+/// The commits between the release a stage runs now and the one it is asked to
+/// deploy, newest first: what an approver lets in (and, going back, takes out).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Changelog {
+    /// The commit the stage runs now; `None`: nothing is live there, a first deploy.
+    pub live: Option<CommitId>,
+    /// Commits this release has that the live one does not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added: Vec<CommitLine>,
+    /// Commits the live release has that this one does not (a rollback, or a
+    /// history rewritten by a force push).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<CommitLine>,
+    /// More commits differ than are listed: the history was read only so far.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub truncated: bool,
+}
+
+/// One commit of a [`Changelog`]: who wrote it and the first line of its message.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CommitLine {
+    pub id: CommitId,
+    pub author: Option<String>,
+    pub subject: Option<String>,
+}
+
+/// The most commits a changelog lists on each side, and the longest author or
+/// subject kept.
+pub const CHANGELOG_MAX: usize = 20;
+pub const CHANGELOG_TEXT_MAX: usize = 200;
 
 /// A remark added to an execution by a person or a tool.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

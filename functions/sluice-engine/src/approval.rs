@@ -23,8 +23,8 @@ use crate::engine::{Decided, Engine};
 use crate::token;
 pub use page::escape;
 use page::{
-    changes_table, decided_page, decision_form, evidence_list, internal, message_page, not_found,
-    page, refused, settings_list, summary,
+    changelog_list, changes_table, decided_page, decision_form, evidence_list, internal,
+    message_page, not_found, page, refused, settings_list, summary,
 };
 
 /// Requests with larger bodies are refused before they are read further.
@@ -130,9 +130,10 @@ where
         return refused(&rejected, execution.superseded_by.as_ref());
     }
     let content = format!(
-        "{}{}{}{}{}",
+        "{}{}{}{}{}{}",
         summary(&execution, stage),
         evidence_list(&execution, stage, engine.now()),
+        changelog_list(&execution, stage),
         changes_table(&execution, stage),
         settings_list(&execution, stage),
         decision_form(&execution, stage, token)

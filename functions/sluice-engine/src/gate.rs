@@ -132,46 +132,74 @@ where
         }
     }
 
-    /// Records, for the approver, the parameters and tags `stage`'s deploy changes.
-    /// A failure to work them out is logged, and the gate is asked for all the same:
+    /// Records what the approver reviews beside the change set: the parameters and
+    /// tags `stage`'s deploy changes, and the commits it adds to what the stage runs.
+    /// A failure to work either out is logged, and the gate is asked for all the same:
     /// the change set (which does the deploy) is what the approver decides on.
-    async fn compare_settings(&self, execution: &Execution, stage: &StageName) {
-        if execution.stage(stage).is_none_or(|s| s.site.is_some()) {
+    async fn prepare_review(&self, execution: &Execution, stage: &StageName) {
+        let Some(s) = execution.stage(stage) else {
             return;
-        }
+        };
         let recent = match self.store.recent(sluice_core::history::RECENT).await {
             Ok(recent) => recent,
             Err(e) => {
-                warn!(%stage, error = %chain(&e), "settings not compared");
+                warn!(%stage, error = %chain(&e), "nothing compared with the live release");
                 return;
             }
         };
         let live = sluice_core::history::live_on(&recent, stage);
-        let settings = match crate::artifacts::settings_changes(
-            &self.objects,
-            &self.config,
-            execution,
-            live,
-            stage,
-        )
-        .await
-        {
-            Ok(settings) => settings,
-            Err(crate::artifacts::ArtifactError::Unusable(why)) => {
-                warn!(%stage, error = %why, "settings not compared");
-                return;
-            }
-            Err(crate::artifacts::ArtifactError::Failed(e)) => {
-                warn!(%stage, error = %chain(&e), "settings not compared");
-                return;
+        let settings = if s.site.is_some() {
+            Vec::new()
+        } else {
+            match crate::artifacts::settings_changes(
+                &self.objects,
+                &self.config,
+                execution,
+                live,
+                stage,
+            )
+            .await
+            {
+                Ok(settings) => settings,
+                Err(crate::artifacts::ArtifactError::Unusable(why)) => {
+                    warn!(%stage, error = %why, "settings not compared");
+                    Vec::new()
+                }
+                Err(crate::artifacts::ArtifactError::Failed(e)) => {
+                    warn!(%stage, error = %chain(&e), "settings not compared");
+                    Vec::new()
+                }
             }
         };
-        let event = Event::SettingsCompared {
+        // Nothing live among every execution read is a first deploy; nothing live
+        // among the newest few hundred only is not known to be one.
+        let changelog = if live.is_none() && recent.len() >= sluice_core::history::RECENT {
+            warn!(%stage, "the live release is older than the executions read; commits not listed");
+            None
+        } else {
+            let live = live.map(|e| &e.commit.id);
+            match crate::changelog::between(
+                &self.commits,
+                &execution.repository,
+                live,
+                &execution.commit.id,
+            )
+            .await
+            {
+                Ok(changelog) => Some(changelog),
+                Err(e) => {
+                    warn!(%stage, error = %chain(&e), "commits not listed");
+                    None
+                }
+            }
+        };
+        let event = Event::ReviewPrepared {
             stage: stage.clone(),
             settings,
+            changelog,
         };
         if let Err(e) = self.store.apply(&execution.id, event, self.now()).await {
-            warn!(%stage, error = %chain(&e), "settings not recorded");
+            warn!(%stage, error = %chain(&e), "review not recorded");
         }
     }
 
@@ -188,7 +216,7 @@ where
             warn!(%stage, "SLUICE_APPROVAL_URL is not set here; the approval link is not sent");
             return Ok(Vec::new());
         }
-        self.compare_settings(execution, stage).await;
+        self.prepare_review(execution, stage).await;
         let token = token::generate();
         let hash = TokenHash::of(&token);
         let timeout = chrono::Duration::from_std(self.config.approval_timeout)

@@ -209,6 +209,7 @@ where
                 Ok(CommitInfo {
                     author: None,
                     message: None,
+                    parents: Vec::new(),
                 })
             }
         }

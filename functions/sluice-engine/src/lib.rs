@@ -3,6 +3,7 @@
 //! runs the resulting commands against the adapters, and renders what people read.
 
 pub mod artifacts;
+pub mod changelog;
 pub mod config;
 mod deploy;
 pub mod engine;
@@ -16,6 +17,7 @@ pub mod operator;
 pub mod paths;
 pub mod release;
 pub mod site;
+pub mod subscribers;
 pub mod token;
 pub mod verify;
 mod window;

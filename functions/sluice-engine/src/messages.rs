@@ -6,8 +6,8 @@ use std::fmt::Write;
 use sluice_adapters::notifier::Message;
 use sluice_core::site::{FileAction, FileChange};
 use sluice_core::{
-    ChangeAction, Execution, Notice, Replacement, ResourceChange, Stage, StageName, StageStatus,
-    Timestamp,
+    ChangeAction, Changelog, CommitLine, Execution, Notice, Replacement, ResourceChange, Stage,
+    StageName, StageStatus, Timestamp,
 };
 
 use crate::config::Config;
@@ -20,7 +20,7 @@ const LINE_MAX: usize = 200;
 const CHANGES_LISTED: usize = 100;
 
 /// SNS subjects must be one line of ASCII under 100 characters.
-fn subject(text: &str) -> String {
+pub(crate) fn subject(text: &str) -> String {
     let mut clean: String = text
         .chars()
         .map(|c| {
@@ -412,6 +412,60 @@ pub fn setting_lines(settings: &[sluice_core::SettingChange]) -> Vec<String> {
         .collect()
 }
 
+/// A stage's changelog as a person reads it: a heading per side, then one line per
+/// commit (`1a2b3c4d5e6f Ada Lovelace <ada@example.com>: Say hello`).
+pub fn changelog_sections(stage: &StageName, changelog: &Changelog) -> Vec<(String, Vec<String>)> {
+    let Some(live) = &changelog.live else {
+        return vec![(
+            format!("First deploy: nothing built by Sluice runs on {stage} yet."),
+            Vec::new(),
+        )];
+    };
+    if changelog.added.is_empty() && changelog.removed.is_empty() {
+        return vec![(
+            format!("No new commits: {stage} runs {} already.", live.short()),
+            Vec::new(),
+        )];
+    }
+    let line = |c: &CommitLine| {
+        format!(
+            "{} {}: {}",
+            c.id.short(),
+            c.author.as_deref().unwrap_or("unknown author"),
+            c.subject.as_deref().unwrap_or("(no message)")
+        )
+    };
+    let count = |n: usize| {
+        let more = if changelog.truncated { " or more" } else { "" };
+        if n == 1 {
+            format!("1 commit{more}")
+        } else {
+            format!("{n} commits{more}")
+        }
+    };
+    let mut sections = Vec::new();
+    if !changelog.added.is_empty() {
+        sections.push((
+            format!(
+                "What {stage} gains ({} since {}, newest first):",
+                count(changelog.added.len()),
+                live.short()
+            ),
+            changelog.added.iter().map(line).collect(),
+        ));
+    }
+    if !changelog.removed.is_empty() {
+        sections.push((
+            format!(
+                "What {stage} loses ({} it runs now that this release does not have):",
+                count(changelog.removed.len())
+            ),
+            changelog.removed.iter().map(line).collect(),
+        ));
+    }
+    sections
+}
+
 /// What the stages before `stage` showed of this execution, one per stage: how it
 /// went, when it passed, its post-deploy test and its alarm watch. An approver sees
 /// it before the change set, on the page and in the email.
@@ -516,6 +570,15 @@ pub fn approval_request(
             let _ = writeln!(body, "  {}{line}", if warns { "! " } else { "" });
             if let Some(Some(log)) = &e.test {
                 let _ = writeln!(body, "    test log: {log}");
+            }
+        }
+        body.push('\n');
+    }
+    if let Some(changelog) = &stage.changelog {
+        for (heading, lines) in changelog_sections(&stage.name, changelog) {
+            let _ = writeln!(body, "{heading}");
+            for line in lines {
+                let _ = writeln!(body, "  {line}");
             }
         }
         body.push('\n');

@@ -1713,3 +1713,120 @@ async fn a_pusher_cannot_approve_a_newer_push_carrying_their_commit_nor_a_rollba
         .expect("answered");
     refused_as_self_approval(&answer);
 }
+
+/// Issue 30, item 4: the approver sees which commits this approval adds to what the
+/// stage runs now, with authors and first lines (escaped on the page), and "first
+/// deploy" when nothing is live there.
+#[tokio::test]
+async fn the_approval_lists_the_commits_production_gains_or_says_it_is_a_first_deploy() {
+    let world = World::new();
+    world.commits.append_history(&commit(1), &["template.yaml"]);
+    let a = world.to_the_gate(&commit(1)).await;
+    let first = &world.messages_about("approval needed")[0].body;
+    assert!(
+        first.contains("First deploy: nothing built by Sluice runs on production yet."),
+        "{first}"
+    );
+    world.operate(operator("approve", &a.id)).await;
+    world
+        .deliver_stack(world.settle(PRODUCTION))
+        .await
+        .expect("production");
+    assert_eq!(world.execution(&a.id).await.status, Status::Succeeded);
+
+    // Two commits on master, and a branch forked from the live release merged in.
+    world.commits.append_history(&commit(2), &["src/lib.rs"]);
+    world.commits.insert(
+        &commit(2),
+        "Grace <grace@example.com>",
+        "Fix the <script> tag\n\nBody.",
+    );
+    world.commits.set_parents(&commit(3), &[&commit(1)]);
+    world
+        .commits
+        .insert(&commit(3), "Linus <linus@example.com>", "Add a feature");
+    world
+        .commits
+        .set_parents(&commit(4), &[&commit(2), &commit(3)]);
+    world.commits.insert(
+        &commit(4),
+        "Grace <grace@example.com>",
+        "Merge branch 'feature'",
+    );
+    world.advance(Duration::minutes(1));
+    let b = world.to_the_gate(&commit(4)).await;
+    let emails = world.messages_about("approval needed");
+    let email = &emails.last().expect("an approval email").body;
+    let live = &commit(1)[..12];
+    assert!(
+        email.contains(&format!(
+            "What production gains (3 commits since {live}, newest first):"
+        )),
+        "{email}"
+    );
+    let lines = [
+        format!(
+            "{} Grace <grace@example.com>: Merge branch 'feature'",
+            &commit(4)[..12]
+        ),
+        format!(
+            "{} Grace <grace@example.com>: Fix the <script> tag",
+            &commit(2)[..12]
+        ),
+        format!(
+            "{} Linus <linus@example.com>: Add a feature",
+            &commit(3)[..12]
+        ),
+    ];
+    let at = |line: &str| {
+        email
+            .find(line)
+            .unwrap_or_else(|| panic!("{line:?} not in:\n{email}"))
+    };
+    assert!(
+        at(&lines[0]) < at(&lines[1]) && at(&lines[1]) < at(&lines[2]),
+        "{email}"
+    );
+    assert!(!email.contains(&format!("{live} Ada")), "{email}");
+    let (_, page) = world.review(&b.id).await;
+    assert!(page.contains("What production gains (3 commits"), "{page}");
+    assert!(page.contains("Fix the &lt;script&gt; tag"), "{page}");
+    assert!(!page.contains("<script>"), "{page}");
+}
+
+/// Issue 30, item 6: SNS's one-tap unsubscribe silently stops every later approval
+/// request to that address. The sweeper's hourly look notices a confirmed
+/// subscription that disappeared and tells the others how to subscribe it again,
+/// once.
+#[tokio::test]
+async fn a_confirmed_subscription_that_disappears_is_told_to_the_others_once() {
+    let world = World::new();
+    world
+        .notifier
+        .set_subscribed("email", "ada@example.com", true);
+    world
+        .notifier
+        .set_subscribed("email", "bob@example.com", false);
+    let first = world.engine.watch_subscribers().await.expect("a look");
+    assert_eq!(first.confirmed, 1);
+    assert_eq!(first.pending, ["email:bob@example.com"]);
+    assert!(first.lost.is_empty());
+
+    // Bob confirms; Ada taps "unsubscribe" at the foot of an email.
+    world
+        .notifier
+        .set_subscribed("email", "bob@example.com", true);
+    world.notifier.unsubscribe("ada@example.com");
+    let second = world.engine.watch_subscribers().await.expect("a look");
+    assert_eq!(second.lost, ["email:ada@example.com"]);
+    let told = world.messages_about("disappeared");
+    assert_eq!(told.len(), 1, "{told:?}");
+    let body = &told[0].body;
+    assert!(body.contains("email:ada@example.com"), "{body}");
+    assert!(body.contains("aws sns subscribe --topic-arn"), "{body}");
+
+    // Said once: the next look finds nothing new.
+    let third = world.engine.watch_subscribers().await.expect("a look");
+    assert!(third.lost.is_empty());
+    assert_eq!(world.messages_about("disappeared").len(), 1);
+}

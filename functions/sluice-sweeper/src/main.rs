@@ -38,6 +38,10 @@ async fn main() -> Result<(), Error> {
                         ),
                         Err(e) => tracing::warn!(error = %e, "could not expire releases"),
                     }
+                    // And who still hears of approvals.
+                    if let Err(e) = Box::pin(engine.get().await.watch_subscribers()).await {
+                        tracing::warn!(error = %e, "could not look at the topic's subscriptions");
+                    }
                 }
                 Ok(())
             }

@@ -139,6 +139,25 @@ pub(super) fn evidence_list(
     html
 }
 
+/// The commits this deploy adds to (or takes from) what the stage runs now.
+pub(super) fn changelog_list(execution: &Execution, stage: &StageName) -> String {
+    let Some(changelog) = execution.stage(stage).and_then(|s| s.changelog.as_ref()) else {
+        return String::new();
+    };
+    let mut html = String::new();
+    for (heading, lines) in crate::messages::changelog_sections(stage, changelog) {
+        let _ = write!(html, "<h2>{}</h2>", escape(&heading));
+        if !lines.is_empty() {
+            html.push_str("<ul class=\"commits\">");
+            for line in lines {
+                let _ = write!(html, "<li>{}</li>", escape(&line));
+            }
+            html.push_str("</ul>");
+        }
+    }
+    html
+}
+
 /// The parameters and tags the deploy changes, one per line.
 pub(super) fn settings_list(execution: &Execution, stage: &StageName) -> String {
     let Some(s) = execution.stage(stage).filter(|s| !s.settings.is_empty()) else {
