@@ -98,7 +98,8 @@ pub struct Options {
     pub windows: String,
     pub window_time_zone: String,
     /// Where the functions' clock starts, if not now: it runs from there, ahead of
-    /// this machine's by as much (`LocalClockFile`). See [`Local::set_clock`].
+    /// this machine's by as much (the clock file [`stack::Wiring`] names). See
+    /// [`Local::set_clock`].
     pub clock: Option<sluice_core::Timestamp>,
     /// Whether the emulator evaluates IAM (MiniStack's `AUTH`): every request is
     /// allowed or refused by the caller's policies, the functions call as their
@@ -766,7 +767,7 @@ impl Local {
             Some(at) => local.set_clock(at)?,
             None => std::fs::write(local.clock_file(), "0\n")?,
         }
-        let (template_url, administrator) = local.deploy().await?;
+        let (packaged, administrator) = local.deploy().await?;
         let approval = approval_function_host(&local.outputs, &local.options.stack)?;
         *approval_host.lock().unwrap_or_else(|e| e.into_inner()) = Some(approval);
         local
@@ -776,7 +777,7 @@ impl Local {
         local.approval_bases.insert(first, local.driver_url.clone());
         for (sibling, url, host) in sibling_drivers {
             let outputs = local
-                .deploy_pipeline(&sibling, &url, &template_url, &administrator)
+                .deploy_pipeline(&sibling, &url, &packaged, &administrator)
                 .await?;
             local.approval_bases.insert(sibling.stack.clone(), url);
             let approval = approval_function_host(&outputs, &sibling.stack)?;
@@ -835,13 +836,13 @@ impl Local {
     }
 
     /// Packages the orchestrator and deploys the first pipeline's stack; returns the
-    /// packaged template's address, for the siblings.
-    async fn deploy(&mut self) -> Result<(String, String)> {
+    /// packaged template, for the siblings, and who deployed it.
+    async fn deploy(&mut self) -> Result<(serde_yaml_ng::Value, String)> {
         let template_path = self.options.workspace.join("template.yaml");
         let text = std::fs::read_to_string(&template_path)
             .with_context(|| format!("cannot read {}", template_path.display()))?;
         let s3 = sluice_adapters::aws::s3_client(&self.sdk);
-        let template_url = stack::package(
+        let packaged = stack::package(
             &text,
             &self.options.workspace,
             self.options.function_build,
@@ -854,9 +855,9 @@ impl Local {
         let first = self.options.first_pipeline();
         let driver_url = self.driver_url.clone();
         self.outputs = self
-            .deploy_pipeline(&first, &driver_url, &template_url, &administrator)
+            .deploy_pipeline(&first, &driver_url, &packaged, &administrator)
             .await?;
-        Ok((template_url, administrator))
+        Ok((packaged, administrator))
     }
 
     /// Deploys pipeline `pipeline`'s Sluice stack from the packaged template, its
@@ -865,7 +866,7 @@ impl Local {
         &self,
         pipeline: &Sibling,
         driver_url: &str,
-        template_url: &str,
+        packaged: &serde_yaml_ng::Value,
         administrator: &str,
     ) -> Result<HashMap<String, String>> {
         let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
@@ -920,13 +921,18 @@ impl Local {
             ),
             ("DeployWindows", self.options.windows.clone()),
             ("WindowTimeZone", self.options.window_time_zone.clone()),
-            ("LocalClockFile", self.clock_file().display().to_string()),
-            ("LocalDriverUrl", driver_url.to_owned()),
         ];
+        let clock_file = self.clock_file();
+        let wiring = stack::Wiring {
+            driver_url,
+            clock_file: &clock_file,
+        };
+        let s3 = sluice_adapters::aws::s3_client(&self.sdk);
+        let template_url = wiring.upload(packaged, &s3).await?;
         stack::deploy(
             &cloudformation,
             &pipeline.stack,
-            template_url,
+            &template_url,
             &parameters,
             &self.console,
         )

@@ -1,7 +1,8 @@
 //! Deploying the orchestrator's own `template.yaml` into the emulator: the
 //! functions are built for this machine, zipped, uploaded, and the template's
-//! `CodeUri`s pointed at the uploads (what `sam package` does), then the stack is
-//! created or updated through CloudFormation.
+//! `CodeUri`s pointed at the uploads (what `sam package` does); then each pipeline's
+//! copy is wired to local mode ([`Wiring`]: the template itself knows nothing of it)
+//! and created or updated through CloudFormation.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -142,15 +143,87 @@ pub fn zip_bootstrap(binary: &Path) -> Result<Vec<u8>> {
     Ok(out.into_inner())
 }
 
-/// Uploads each function's zip, and the template with its `CodeUri`s set; returns the
-/// template's URL.
+/// What local mode adds to each pipeline's copy of the orchestrator's template, the
+/// way a local runner injects what its process needs: the production template names
+/// none of it.
+pub struct Wiring<'a> {
+    /// Where local mode serves the CodeCommit and CodeBuild APIs the emulator lacks,
+    /// and the approval page (the emulator's Function URLs answer only to a Host
+    /// header a browser cannot send).
+    pub driver_url: &'a str,
+    /// The file holding how many seconds the functions' clock runs ahead of this
+    /// machine's, so that tests can reach a deployment window.
+    pub clock_file: &'a Path,
+}
+
+impl Wiring<'_> {
+    /// Wires `template` (the orchestrator's, packaged): the functions' environment
+    /// points at local mode, and what the emulator lacks (Logs Insights query
+    /// definitions) is left out.
+    pub fn apply(&self, template: &mut Value) -> Result<()> {
+        let globals = template
+            .get_mut("Globals")
+            .and_then(|g| g.get_mut("Function"))
+            .and_then(|f| f.get_mut("Environment"))
+            .and_then(|e| e.get_mut("Variables"))
+            .and_then(Value::as_mapping_mut)
+            .context("the template has no Globals.Function.Environment.Variables")?;
+        for (name, value) in [
+            ("AWS_ENDPOINT_URL_CODECOMMIT", self.driver_url.to_owned()),
+            ("AWS_ENDPOINT_URL_CODEBUILD", self.driver_url.to_owned()),
+            (
+                "SLUICE_LOCAL_CLOCK_FILE",
+                self.clock_file.display().to_string(),
+            ),
+        ] {
+            globals.insert(name.into(), Value::String(value));
+        }
+        let resources = template
+            .get_mut("Resources")
+            .and_then(Value::as_mapping_mut)
+            .context("the template has no Resources")?;
+        resources.retain(|_, r| {
+            r.get("Type").and_then(Value::as_str) != Some("AWS::Logs::QueryDefinition")
+        });
+        for (_, resource) in resources.iter_mut() {
+            let variables = resource
+                .get_mut("Properties")
+                .and_then(|p| p.get_mut("Environment"))
+                .and_then(|e| e.get_mut("Variables"))
+                .and_then(Value::as_mapping_mut);
+            if let Some(variables) = variables
+                && variables.contains_key("SLUICE_APPROVAL_URL")
+            {
+                variables.insert(
+                    "SLUICE_APPROVAL_URL".into(),
+                    Value::String(self.driver_url.to_owned()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Uploads `packaged` wired as [`Wiring::apply`] says; returns its URL.
+    pub async fn upload(&self, packaged: &Value, s3: &aws_sdk_s3::Client) -> Result<String> {
+        let mut template = packaged.clone();
+        self.apply(&mut template)?;
+        let text =
+            serde_yaml_ng::to_string(&template).context("cannot write the packaged template")?;
+        // By URL, as `sam deploy` does: a template body inline may not exceed 51,200 bytes.
+        let key = format!("templates/{}.yaml", hex(&Sha256::digest(text.as_bytes())));
+        upload(s3, &key, text.into_bytes()).await?;
+        Ok(format!("https://s3.amazonaws.com/{CODE_BUCKET}/{key}"))
+    }
+}
+
+/// Uploads each function's zip; returns the template with its `CodeUri`s set.
 pub async fn package(
     template_text: &str,
     workspace: &Path,
     how: FunctionBuild,
     s3: &aws_sdk_s3::Client,
     console: &Console,
-) -> Result<String> {
+) -> Result<Value> {
     let mut template: Value =
         serde_yaml_ng::from_str(template_text).context("template.yaml is not valid YAML")?;
     let functions = functions(&template)?;
@@ -211,15 +284,7 @@ pub async fn package(
             properties.insert("CodeUri".into(), Value::String(uri.clone()));
         }
     }
-    let packaged =
-        serde_yaml_ng::to_string(&template).context("cannot write the packaged template")?;
-    // By URL, as `sam deploy` does: a template body inline may not exceed 51,200 bytes.
-    let key = format!(
-        "templates/{}.yaml",
-        hex(&Sha256::digest(packaged.as_bytes()))
-    );
-    upload(s3, &key, packaged.into_bytes()).await?;
-    Ok(format!("https://s3.amazonaws.com/{CODE_BUCKET}/{key}"))
+    Ok(template)
 }
 
 /// Local mode has no other account: what only remote stages need is left out, as
@@ -431,6 +496,51 @@ mod tests {
         .expect("yaml");
         let err = functions(&template).unwrap_err();
         assert!(err.to_string().contains("function F"), "{err}");
+    }
+
+    /// Issue 31: production's template knows nothing of local mode; local mode's
+    /// copy reaches it through the functions' environment.
+    #[test]
+    fn only_local_modes_copy_of_the_template_is_wired_to_it() {
+        let text = include_str!("../../../template.yaml");
+        for local in [
+            "LocalDriverUrl",
+            "LocalClockFile",
+            "IsLocal",
+            "127.0.0.1",
+            "SLUICE_LOCAL",
+        ] {
+            assert!(!text.contains(local), "template.yaml mentions {local}");
+        }
+        let mut template: Value = serde_yaml_ng::from_str(text).expect("template.yaml parses");
+        let wiring = Wiring {
+            driver_url: "http://127.0.0.1:4000",
+            clock_file: Path::new("/tmp/state/clock"),
+        };
+        wiring.apply(&mut template).expect("wired");
+        let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+        for (name, value) in [
+            ("AWS_ENDPOINT_URL_CODECOMMIT", "http://127.0.0.1:4000"),
+            ("AWS_ENDPOINT_URL_CODEBUILD", "http://127.0.0.1:4000"),
+            ("SLUICE_LOCAL_CLOCK_FILE", "/tmp/state/clock"),
+        ] {
+            assert_eq!(globals[name].as_str(), Some(value), "{name}");
+        }
+        let resources = template["Resources"].as_mapping().expect("resources");
+        let mut approval_urls = 0;
+        for (id, resource) in resources {
+            assert_ne!(
+                resource["Type"].as_str(),
+                Some("AWS::Logs::QueryDefinition"),
+                "{id:?}"
+            );
+            let url = &resource["Properties"]["Environment"]["Variables"]["SLUICE_APPROVAL_URL"];
+            if !url.is_null() {
+                assert_eq!(url.as_str(), Some("http://127.0.0.1:4000"), "{id:?}");
+                approval_urls += 1;
+            }
+        }
+        assert_eq!(approval_urls, 5);
     }
 
     #[test]

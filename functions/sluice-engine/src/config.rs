@@ -47,9 +47,6 @@ pub struct Config {
     /// Which changed files a push must touch to be delivered (`SLUICE_INCLUDE_PATHS`,
     /// `SLUICE_EXCLUDE_PATHS`); every push, without them.
     pub paths: PathFilter,
-    /// Under `sluice local` only (`SLUICE_LOCAL_CLOCK_FILE`): a file holding how many
-    /// seconds the functions' clock runs ahead, so that tests can reach a window.
-    pub clock_file: Option<std::path::PathBuf>,
     /// How many releases of each stage stay rollback targets, the live one among them
     /// (`SLUICE_RELEASES_KEPT`); older ones expire once past `retention`.
     pub releases_kept: usize,
@@ -633,19 +630,9 @@ impl Config {
                 reason: e.to_string(),
             }
         })?;
-        let clock_file = get("SLUICE_LOCAL_CLOCK_FILE")
-            .filter(|v| !v.trim().is_empty())
-            .map(std::path::PathBuf::from);
-        if let Some(path) = clock_file.as_ref().filter(|p| !p.is_absolute()) {
-            return Err(ConfigProblem::Invalid {
-                name: "SLUICE_LOCAL_CLOCK_FILE",
-                reason: format!("{} is not an absolute path", path.display()),
-            });
-        }
         Ok(Self {
             pipeline,
             paths,
-            clock_file,
             bucket: required("SLUICE_BUCKET")?,
             topic_arn: required("SLUICE_TOPIC_ARN")?,
             build_project: required("SLUICE_BUILD_PROJECT")?,

@@ -34,21 +34,6 @@ pub fn system_clock() -> Clock {
     Arc::new(chrono::Utc::now)
 }
 
-/// The system clock, moved ahead by the whole seconds written in `file` (read at each
-/// look, so a test can move it; no file or no number is no move). For `sluice local`
-/// only, whose tests reach a deployment window this way.
-pub fn clock_ahead_by(file: std::path::PathBuf) -> Clock {
-    Arc::new(move || {
-        let ahead = std::fs::read_to_string(&file)
-            .ok()
-            .and_then(|s| s.trim().parse::<i64>().ok())
-            .and_then(chrono::Duration::try_seconds)
-            .unwrap_or_default();
-        let now = chrono::Utc::now();
-        now.checked_add_signed(ahead).unwrap_or(now)
-    })
-}
-
 /// How long to wait for CloudFormation to work out a change set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WaitPolicy {

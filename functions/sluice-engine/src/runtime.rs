@@ -1,6 +1,8 @@
 //! What every function's `main` shares: the AWS-backed engine, built once, and how a
 //! handler's result becomes Lambda's answer.
 
+use std::sync::Arc;
+
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use sluice_adapters::aws::{CountCalls, chain, s3_client};
@@ -11,7 +13,7 @@ use sluice_adapters::notifier::Sns;
 use sluice_adapters::{S3Objects, Unavailable};
 
 use crate::config::{Config, ConfigProblem};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Clock, Engine, EngineError};
 
 /// A capability built from the SDK's configuration, or left out (`Unavailable`).
 pub trait FromSdk {
@@ -84,6 +86,8 @@ pub type LazySweeperEngine = LazyEngine<CodeBuild, CloudFormation, Unavailable>;
 /// is not a signed command before it builds them. `make bench` shows both times.
 pub struct LazyEngine<B, D, C> {
     config: Config,
+    /// Local mode's clock, if it set one (see [`clock_from_env`]).
+    clock: Option<Clock>,
     engine: tokio::sync::OnceCell<AwsEngine<B, D, C>>,
 }
 
@@ -97,9 +101,11 @@ where
     /// the metrics recorder: a function that cannot work fails at start, saying why.
     pub fn from_env() -> Result<Self, ConfigProblem> {
         let config = Config::from_env()?;
+        let clock = clock_from_env(|name| std::env::var(name).ok())?;
         crate::measure::install(&config.pipeline.name);
         Ok(Self {
             config,
+            clock,
             engine: tokio::sync::OnceCell::new(),
         })
     }
@@ -110,6 +116,10 @@ where
             .get_or_init(|| async {
                 let began = std::time::Instant::now();
                 let engine = aws_engine(self.config.clone()).await;
+                let engine = match &self.clock {
+                    Some(clock) => engine.with_clock(clock.clone()),
+                    None => engine,
+                };
                 tracing::info!(
                     took_us = began.elapsed().as_micros() as u64,
                     "AWS clients built"
@@ -138,19 +148,46 @@ where
         aws_sdk_sns::Client::from_conf(sns),
         config.topic_arn.clone(),
     );
-    let clock = config.clock_file.clone().map(crate::engine::clock_ahead_by);
-    let engine = Engine::new(
+    Engine::new(
         config,
         objects,
         B::from_sdk(&sdk),
         D::from_sdk(&sdk),
         notifier,
         C::from_sdk(&sdk),
-    );
-    match clock {
-        Some(clock) => engine.with_clock(clock),
-        None => engine,
+    )
+}
+
+/// A seam for `sluice local` only, kept here at the function's edge (the engine takes
+/// any [`Clock`]): `SLUICE_LOCAL_CLOCK_FILE`, which local mode's copy of the template
+/// sets, names a file holding how many whole seconds the clock runs ahead of the
+/// system's, read at each look so that its tests can reach a deployment window. Unset
+/// (as in AWS), the engine keeps the system clock.
+pub fn clock_from_env(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Clock>, ConfigProblem> {
+    const NAME: &str = "SLUICE_LOCAL_CLOCK_FILE";
+    let Some(file) = get(NAME)
+        .filter(|v| !v.trim().is_empty())
+        .map(std::path::PathBuf::from)
+    else {
+        return Ok(None);
+    };
+    if !file.is_absolute() {
+        return Err(ConfigProblem::Invalid {
+            name: NAME,
+            reason: format!("{} is not an absolute path", file.display()),
+        });
     }
+    Ok(Some(Arc::new(move || {
+        let ahead = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .and_then(chrono::Duration::try_seconds)
+            .unwrap_or_default();
+        let now = chrono::Utc::now();
+        now.checked_add_signed(ahead).unwrap_or(now)
+    })))
 }
 
 /// A handler failure, as Lambda is told it. Lambda retries the event (twice, as the
@@ -450,6 +487,28 @@ pub fn finished(
 mod tests {
     use super::*;
     use crate::operator::Action;
+
+    #[test]
+    fn local_modes_clock_runs_ahead_by_its_file_and_is_absent_in_aws() {
+        assert!(clock_from_env(|_| None).expect("no clock").is_none());
+        let relative = clock_from_env(|_| Some("state/clock".into()));
+        assert!(matches!(
+            relative,
+            Err(ConfigProblem::Invalid {
+                name: "SLUICE_LOCAL_CLOCK_FILE",
+                ..
+            })
+        ));
+        let file = std::env::temp_dir().join(format!("sluice-clock-{}", std::process::id()));
+        std::fs::write(&file, "7200\n").expect("write the clock file");
+        let path = file.display().to_string();
+        let clock = clock_from_env(|_| Some(path.clone()))
+            .expect("a clock")
+            .expect("set");
+        let ahead = clock() - chrono::Utc::now();
+        let _ = std::fs::remove_file(&file);
+        assert!((7190..=7200).contains(&ahead.num_seconds()), "{ahead:?}");
+    }
 
     #[test]
     fn an_identity_of_another_account_is_refused_unless_the_stack_names_its_account() {
