@@ -15,10 +15,10 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sluice::local::demo::{self, Checkout};
-use sluice::local::stack::FunctionBuild;
-use sluice::local::{Console, Local, LogLine, Options};
 use sluice_core::{Execution, Status};
+use sluice_local::demo::{self, Checkout};
+use sluice_local::stack::FunctionBuild;
+use sluice_local::{Console, Local, LogLine, Options};
 
 use crate::stats::Summary;
 

@@ -113,8 +113,8 @@ pub async fn measure(ministack: &Path, count: usize, runs: usize) -> anyhow::Res
     })?;
     let ministack = ministack.as_path();
     let dir = tempfile::Builder::new().prefix("sluice-bench-").tempdir()?;
-    let emulator = sluice::local::emulator::Emulator::start(ministack, dir.path(), None, false)?;
-    let sdk = sluice::local::sdk_config(&emulator.endpoint()).await;
+    let emulator = sluice_local::emulator::Emulator::start(ministack, dir.path(), None, false)?;
+    let sdk = sluice_local::sdk_config(&emulator.endpoint()).await;
     let s3 = s3_client(&sdk);
     let bucket = "sluice-bench";
     s3.create_bucket()

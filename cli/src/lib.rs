@@ -1,9 +1,9 @@
 //! Sluice's command line as a library: the renderers behind `sluice status` and
-//! `sluice show`, the caller's identity, and `sluice local`, the whole pipeline on one machine.
+//! `sluice show`, the caller's identity, and the other commands' work (local mode is the
+//! `sluice-local` crate).
 
 pub mod doctor;
 pub mod identity;
-pub mod local;
 pub mod logs;
 pub mod metrics;
 pub mod operate;

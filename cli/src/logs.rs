@@ -17,11 +17,7 @@ pub struct Line {
     pub message: String,
 }
 
-/// Where the functions of the Sluice stack `pipeline` log: Lambda's log groups of its
-/// functions, each named `sluice-<pipeline>-<function>`.
-pub fn log_group_prefix(pipeline: &str) -> String {
-    format!("/aws/lambda/sluice-{pipeline}-")
-}
+pub use sluice_engine::config::log_group_prefix;
 
 /// Every line the functions of `pipeline` logged about `execution`, oldest first.
 pub async fn lines(client: &Client, pipeline: &str, execution: &Execution) -> Result<Vec<Line>> {

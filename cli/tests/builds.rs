@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 mod support;
 
-use sluice::local::sdk_config;
+use sluice_local::sdk_config;
 use sluice_tests::Emulator;
 use support::Driver;
 

@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use sluice::local::bus::Redelivery;
-use sluice::local::demo::{self, Checkout, approval_email, awaits_approval, follow, follow_in};
-use sluice::local::{Console, Local, Options, Sibling};
 use sluice_core::Status;
+use sluice_local::bus::Redelivery;
+use sluice_local::demo::{self, Checkout, approval_email, awaits_approval, follow, follow_in};
+use sluice_local::{Console, Local, Options, Sibling};
 
 const GATE: Duration = demo::BUILD_TIMEOUT;
 const SETTLE: Duration = Duration::from_secs(120);
@@ -58,7 +58,7 @@ async fn start_configured(app: App, stages: &str, configure: impl FnOnce(&mut Op
     let workspace = workspace().canonicalize().expect("workspace");
     let mut options = Options::new(workspace.clone(), dir.path().join("state"));
     // The functions as `cargo test` built them: only they are linked, nothing compiled.
-    options.function_build = sluice::local::stack::FunctionBuild::WithTests;
+    options.function_build = sluice_local::stack::FunctionBuild::WithTests;
     options
         .set_stages(stages, None)
         .expect("a valid stage list");
@@ -84,7 +84,7 @@ async fn start_configured(app: App, stages: &str, configure: impl FnOnce(&mut Op
 
 async fn stack_status(local: &Local, stack: &str) -> Option<String> {
     let cloudformation = aws_sdk_cloudformation::Client::new(&local.sdk);
-    sluice::local::stack::describe(&cloudformation, stack)
+    sluice_local::stack::describe(&cloudformation, stack)
         .await
         .ok()
         .flatten()
@@ -110,7 +110,7 @@ struct Driver {
 
 impl Driver {
     fn start() -> Driver {
-        let port = sluice::local::emulator::free_port().expect("a free port");
+        let port = sluice_local::emulator::free_port().expect("a free port");
         let child = Command::new("chromedriver")
             .process_group(0)
             .arg(format!("--port={port}"))
@@ -422,7 +422,7 @@ async fn production_runs_its_release_until_changed_by_hand(local: &Local) {
 
 async fn stack_parameter(local: &Local, stack: &str, key: &str) -> Option<String> {
     let cloudformation = aws_sdk_cloudformation::Client::new(&local.sdk);
-    let stack = sluice::local::stack::describe(&cloudformation, stack)
+    let stack = sluice_local::stack::describe(&cloudformation, stack)
         .await
         .ok()
         .flatten()?;
@@ -437,7 +437,7 @@ async fn stack_parameter(local: &Local, stack: &str, key: &str) -> Option<String
 /// parameter its output `GreetingName` names, as its users (and its test) read it.
 async fn served(local: &Local, stack: &str) -> String {
     let cloudformation = aws_sdk_cloudformation::Client::new(&local.sdk);
-    let described = sluice::local::stack::describe(&cloudformation, stack)
+    let described = sluice_local::stack::describe(&cloudformation, stack)
         .await
         .expect("describe the stack")
         .unwrap_or_else(|| panic!("no stack {stack}"));
@@ -606,7 +606,7 @@ async fn one_repository_feeds_two_pipelines_each_started_by_its_own_files_only()
         .expect("temporary directory");
     let workspace = workspace().canonicalize().expect("workspace");
     let mut options = Options::new(workspace, dir.path().join("state"));
-    options.function_build = sluice::local::stack::FunctionBuild::WithTests;
+    options.function_build = sluice_local::stack::FunctionBuild::WithTests;
     options.set_stages("staging", None).expect("stages");
     options.set_paths("api/", "**/*.md").expect("path filters");
     options.buildspec = "api/buildspec.yml".into();
@@ -1296,7 +1296,7 @@ fn sluice_in(
         .env("AWS_ENDPOINT_URL", &local.endpoint)
         // The local CodeCommit, as the functions reach it (`sluice release`).
         .env("AWS_ENDPOINT_URL_CODECOMMIT", &local.driver_url)
-        .env("AWS_REGION", sluice::local::REGION)
+        .env("AWS_REGION", sluice_local::REGION)
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -1801,7 +1801,7 @@ async fn duplicated_and_reordered_events_and_a_push_storm_lose_and_repeat_nothin
         max_delay: Duration::from_millis(1500),
     };
     let workspace = workspace().canonicalize().expect("workspace");
-    let faults = sluice::local::faults::Faults::new(share, &workspace).expect("a valid share");
+    let faults = sluice_local::faults::Faults::new(share, &workspace).expect("a valid share");
     let run = start_configured(App::Quick, "staging,production", |options| {
         options.redelivery = Some(redelivery);
         options.faults = Some(faults);

@@ -5,8 +5,8 @@
 
 mod support;
 
-use sluice::local::sdk_config;
 use sluice_adapters::commits::CommitReader;
+use sluice_local::sdk_config;
 use support::Driver;
 
 /// A repository with one pushed commit, served on a loopback port. Nothing here
@@ -122,7 +122,7 @@ async fn second_commit(served: &Driver) -> String {
     let work = served.dir.path().join("work");
     let git = |args: &'static [&'static str]| {
         let work = work.clone();
-        async move { sluice::local::demo::git(&work, args).await.expect("git") }
+        async move { sluice_local::demo::git(&work, args).await.expect("git") }
     };
     git(&["mv", "README", "README.md"]).await;
     for (path, text) in [

@@ -14,7 +14,7 @@ pub mod world;
 /// A running MiniStack, owned by one test: `sluice local`'s own launcher, in a
 /// temporary directory removed afterwards.
 pub struct Emulator {
-    inner: sluice::local::emulator::Emulator,
+    inner: sluice_local::emulator::Emulator,
     _dir: tempfile::TempDir,
 }
 
@@ -34,7 +34,7 @@ impl Emulator {
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
         let inner =
-            sluice::local::emulator::Emulator::start(&ministack_binary(), dir.path(), None, false)
+            sluice_local::emulator::Emulator::start(&ministack_binary(), dir.path(), None, false)
                 .unwrap_or_else(|e| panic!("{e:#}"));
         Self { inner, _dir: dir }
     }
@@ -46,7 +46,7 @@ impl Emulator {
 
     /// An SDK configuration aimed at this emulator, with dummy credentials.
     pub async fn sdk_config(&self) -> SdkConfig {
-        sluice::local::sdk_config(&self.endpoint()).await
+        sluice_local::sdk_config(&self.endpoint()).await
     }
 
     /// An S3 client for this emulator (path-style, as Sluice's own clients are).

@@ -6,12 +6,12 @@
 
 use std::path::Path;
 
-use sluice::local::Console;
-use sluice::local::bus::Bus;
-use sluice::local::codebuild::{Builds, Settings};
-use sluice::local::demo::Checkout;
-use sluice::local::git::Repository;
-use sluice::local::server::{Outbox, Shared, router};
+use sluice_local::Console;
+use sluice_local::bus::Bus;
+use sluice_local::codebuild::{Builds, Settings};
+use sluice_local::demo::Checkout;
+use sluice_local::git::Repository;
+use sluice_local::server::{Outbox, Shared, router};
 
 /// The driver's endpoint on a loopback port, stopped when dropped.
 pub struct Driver {
@@ -77,7 +77,7 @@ pub async fn driver(
             state: state.clone(),
             cache: dir.path().join("cache"),
             // As `sluice local` gives them: the CLIs `make` installs.
-            tools: sluice::local::Options::new(
+            tools: sluice_local::Options::new(
                 std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
                 state.clone(),
             )

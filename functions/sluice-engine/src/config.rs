@@ -25,6 +25,12 @@ pub enum ConfigProblem {
 /// `SLUICE_APPROVAL_URL`'s value for a pipeline without an approval page.
 pub const NO_APPROVAL_PAGE: &str = "none";
 
+/// Where the functions of the Sluice stack `pipeline` log: Lambda's log groups of its
+/// functions, each named `sluice-<pipeline>-<function>`.
+pub fn log_group_prefix(pipeline: &str) -> String {
+    format!("/aws/lambda/sluice-{pipeline}-")
+}
+
 /// Everything the functions need to know about their deployment.
 #[derive(Clone, Debug)]
 pub struct Config {

@@ -28,7 +28,7 @@ pub fn free_port() -> Result<u16> {
 }
 
 /// MiniStack with `aws:PrincipalArn` as AWS gives it for role sessions.
-const IAM_SCRIPT: &str = include_str!("../../../scripts/ministack-iam.py");
+const IAM_SCRIPT: &str = include_str!("../../scripts/ministack-iam.py");
 
 impl Emulator {
     /// Starts `binary` with its files under `dir`, and waits until it answers. The

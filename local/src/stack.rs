@@ -467,7 +467,7 @@ mod tests {
 
     #[test]
     fn every_function_of_the_orchestrator_template_names_its_binary() {
-        let text = include_str!("../../../template.yaml");
+        let text = include_str!("../../template.yaml");
         let template: Value = serde_yaml_ng::from_str(text).expect("template.yaml parses");
         let binaries: Vec<String> = functions(&template)
             .expect("functions")
@@ -502,7 +502,7 @@ mod tests {
     /// copy reaches it through the functions' environment.
     #[test]
     fn only_local_modes_copy_of_the_template_is_wired_to_it() {
-        let text = include_str!("../../../template.yaml");
+        let text = include_str!("../../template.yaml");
         for local in [
             "LocalDriverUrl",
             "LocalClockFile",
@@ -545,7 +545,7 @@ mod tests {
 
     #[test]
     fn the_orchestrator_deployed_locally_has_nothing_only_remote_stages_need() {
-        let text = include_str!("../../../template.yaml");
+        let text = include_str!("../../template.yaml");
         let mut template: Value = serde_yaml_ng::from_str(text).expect("template.yaml parses");
         let resources = template
             .get_mut("Resources")

@@ -553,6 +553,19 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// Who deploys the local stacks (the one principal that may change their buckets'
+/// policies): the caller's ARN.
+async fn caller(sdk: &SdkConfig) -> Result<String> {
+    aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| anyhow!(sluice_adapters::aws::chain(&e)))
+        .context("the emulator's STS cannot say who deploys the stack")?
+        .arn
+        .context("STS GetCallerIdentity answered without an ARN")
+}
+
 /// The approvers' address a local pipeline is deployed with.
 pub const LOCAL_APPROVERS: &str = "approvers@example.com";
 
@@ -851,7 +864,7 @@ impl Local {
         )
         .await?;
         // Whoever deploys the stack is the one principal that may change its bucket's policy.
-        let administrator = crate::identity::caller(&self.sdk).await?;
+        let administrator = caller(&self.sdk).await?;
         let first = self.options.first_pipeline();
         let driver_url = self.driver_url.clone();
         self.outputs = self
@@ -1120,7 +1133,7 @@ impl Local {
     /// The same, of pipeline `stack` (the first or a sibling).
     pub async fn function_logs_of(&self, stack: &str) -> Result<Vec<LogLine>> {
         let logs = aws_sdk_cloudwatchlogs::Client::new(&self.sdk);
-        let prefix = crate::logs::log_group_prefix(stack);
+        let prefix = sluice_engine::config::log_group_prefix(stack);
         let groups = logs
             .describe_log_groups()
             .log_group_name_prefix(&prefix)

@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn the_example_buildspec_parses_with_its_phases_in_order() {
-        let text = include_str!("../../../examples/hello-api/buildspec.yml");
+        let text = include_str!("../../examples/hello-api/buildspec.yml");
         let spec = Buildspec::parse(text).expect("the example's buildspec parses");
         let order: Vec<_> = spec.phases.iter().map(|(p, _)| *p).collect();
         assert_eq!(order, PhaseName::ALL.to_vec());

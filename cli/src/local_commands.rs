@@ -1,0 +1,276 @@
+//! `sluice local` and `sluice demo`: the whole pipeline on this machine, through the
+//! `sluice-local` crate (the `local` feature, on by default).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use sluice::render;
+use sluice_local::{self as local, Console, Local, Options};
+
+#[derive(clap::Args)]
+pub struct LocalArgs {
+    /// Use the emulator already listening here instead of starting one.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// The Sluice checkout (where template.yaml is).
+    #[arg(long, default_value = ".")]
+    workspace: PathBuf,
+    /// Where local mode keeps repositories, build logs and the outbox.
+    #[arg(long, default_value = ".sluice-local")]
+    state: PathBuf,
+    /// The SAM application to deliver (a directory with template.yaml and
+    /// buildspec.yml). The local repository and the stacks are named after the
+    /// directory: stage s deploys <name>-<s>. The demo's default is the example.
+    #[arg(long, alias = "example")]
+    app: Option<PathBuf>,
+    /// The stages, in order, comma-separated.
+    #[arg(long, default_value = "staging,production")]
+    stages: String,
+    /// The stages that wait for approval, comma-separated; "" for none. By default
+    /// production, if it is one of the stages.
+    #[arg(long)]
+    approval: Option<String>,
+    /// Throttle or fail this share of the functions' AWS requests (0.1 is one in
+    /// ten), as AWS does on a bad day, through a fault-injecting proxy.
+    #[arg(long, value_name = "SHARE")]
+    faults: Option<f64>,
+    /// Path filters: a push starts an execution only if it changes a file matching
+    /// one of these globs, comma-separated, from the repository's root (api/, *.yaml).
+    #[arg(long, value_name = "GLOBS", default_value = "")]
+    include_paths: String,
+    /// Changed files matching one of these globs never start an execution (docs/).
+    #[arg(long, value_name = "GLOBS", default_value = "")]
+    exclude_paths: String,
+    /// The buildspec's path in the repository.
+    #[arg(long, value_name = "PATH", default_value = "buildspec.yml")]
+    buildspec: String,
+    /// Another pipeline fed by the same repository, as its own Sluice stack:
+    /// "stack=NAME application=NAME [stages=LIST] [include=GLOBS] [exclude=GLOBS]
+    /// [buildspec=PATH]". Repeat for more. Its stages wait for no approval.
+    #[arg(long = "sibling", value_name = "SPEC")]
+    siblings: Vec<String>,
+    /// The stages whose every deploy is tested by a build of the same commit running
+    /// --test-buildspec; a failed test rolls the stage back. Comma-separated.
+    #[arg(long, value_name = "STAGES", default_value = "")]
+    test_stages: String,
+    /// The post-deploy test's buildspec, a path in the application's repository.
+    #[arg(long, value_name = "PATH", default_value = sluice_core::DEFAULT_TEST_BUILDSPEC)]
+    test_buildspec: String,
+    /// How many times a stage retries a failure of the moment on its own: one count
+    /// for every stage (2), or STAGE=COUNT for each (staging=3,production=1).
+    #[arg(long, value_name = "COUNTS", default_value = "")]
+    retries: String,
+    /// The wait before a stage's first automatic retry, in seconds; each next one
+    /// waits twice as long.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    retry_seconds: u32,
+    /// The stages whose deploys are watched through CloudWatch alarms after their
+    /// test; an alarm in ALARM rolls the stage back. Comma-separated.
+    #[arg(long, value_name = "STAGES", default_value = "")]
+    alarm_stages: String,
+    /// The alarms the watched stages watch, '*' standing for the stage
+    /// (hello-api-*-errors). Comma-separated.
+    #[arg(long, value_name = "NAMES", default_value = "")]
+    alarm_names: String,
+    /// How long a watched stage's alarms are watched after each deploy.
+    #[arg(long, value_name = "MINUTES", default_value_t = 10)]
+    watch_minutes: u32,
+    /// The stages that deploy only inside --windows; outside them a ready (and
+    /// approved) change set waits for the next window. Comma-separated.
+    #[arg(long, value_name = "STAGES", default_value = "")]
+    window_stages: String,
+    /// When the --window-stages may deploy: "Mon-Thu 09:00-16:00, Fri 09:00-12:00".
+    #[arg(long, value_name = "SPANS", default_value = "")]
+    windows: String,
+    /// The IANA time zone of --windows, such as Europe/London.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    window_time_zone: String,
+}
+
+impl LocalArgs {
+    fn options(&self) -> Result<Options> {
+        let workspace = self
+            .workspace
+            .canonicalize()
+            .with_context(|| format!("no workspace at {}", self.workspace.display()))?;
+        if !workspace.join("template.yaml").is_file() {
+            bail!(
+                "{} has no template.yaml: run from the Sluice checkout or pass --workspace",
+                workspace.display()
+            );
+        }
+        let state = if self.state.is_absolute() {
+            self.state.clone()
+        } else {
+            workspace.join(&self.state)
+        };
+        let mut options = Options::new(workspace.clone(), state);
+        options.endpoint = self.endpoint.clone();
+        options.faults = self
+            .faults
+            .map(|share| local::faults::Faults::new(share, &workspace))
+            .transpose()
+            .context("--faults")?;
+        // The fault proxy breaks signatures the emulator would check under IAM.
+        if options.faults.is_some() {
+            options.iam = false;
+        }
+        if let Some(app) = self.app()? {
+            options.repository = application_name(&app)?;
+        }
+        options.set_stages(&self.stages, self.approval.as_deref())?;
+        options.set_paths(&self.include_paths, &self.exclude_paths)?;
+        options.buildspec = self.buildspec.clone();
+        options.set_tests(&self.test_stages, &self.test_buildspec)?;
+        options.set_retries(&self.retries, self.retry_seconds)?;
+        options.set_watch(&self.alarm_stages, &self.alarm_names, self.watch_minutes)?;
+        options.set_windows(&self.window_stages, &self.windows, &self.window_time_zone)?;
+        for spec in &self.siblings {
+            options.add_sibling(local::Sibling::parse(spec)?)?;
+        }
+        Ok(options)
+    }
+
+    /// The application directory, checked; relative to the current directory.
+    fn app(&self) -> Result<Option<PathBuf>> {
+        let Some(app) = &self.app else {
+            return Ok(None);
+        };
+        let dir = app
+            .canonicalize()
+            .with_context(|| format!("--app: there is no directory {}", app.display()))?;
+        // What CodeBuild needs: the buildspec, where --buildspec says (the template
+        // is wherever the buildspec finds it: in a folder, for a repository of several).
+        if !dir.join(&self.buildspec).is_file() {
+            bail!(
+                "--app: {} has no {}; give the directory of a SAM application that \
+                 CodeBuild can build (its buildspec, and the template it packages), or \
+                 say where its buildspec is with --buildspec",
+                dir.display(),
+                self.buildspec
+            );
+        }
+        Ok(Some(dir))
+    }
+}
+
+/// The name local mode gives an application: its directory's, which must also make
+/// a repository and stack names.
+fn application_name(dir: &std::path::Path) -> Result<String> {
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let ok = (1..=40).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !ok {
+        bail!(
+            "--app: the directory name {name:?} names the repository and the stacks, so it \
+             must be 1-40 letters, digits and '-', starting with a letter; rename or copy it"
+        );
+    }
+    Ok(name)
+}
+
+/// Waits for Ctrl-C or SIGTERM, so that either stops what local mode started.
+async fn stopped() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot watch for Ctrl-C"),
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+/// Runs local mode until Ctrl-C.
+pub async fn serve(args: LocalArgs) -> Result<String> {
+    let app = args.app()?;
+    let local = Local::start(args.options()?, Console::new()).await?;
+    if let Some(app) = app {
+        local.console.say(
+            "local",
+            format!(
+                "deliver {} with: git -C {} push {} HEAD:{}",
+                local.options.repository,
+                app.display(),
+                local.repository.path.display(),
+                local.options.branch
+            ),
+        );
+    }
+    local.console.say("local", "press Ctrl-C to stop");
+    stopped().await?;
+    local.console.say("local", "stopping");
+    drop(local);
+    Ok(String::new())
+}
+
+/// Runs the demo; succeeds only if production answered.
+pub async fn demo(args: LocalArgs, auto_approve: bool) -> Result<String> {
+    let mut options = args.options()?;
+    let (example, front) = match args.app()? {
+        Some(app) => (app, None),
+        // The examples: hello-api at the repository's root, hello-web under web/,
+        // each delivered by its own pipeline.
+        None => {
+            let web = options.workspace.join("examples/hello-web");
+            let front = local::Sibling::parse(local::demo::FRONT_PIPELINE)?;
+            let stack = front.stack.clone();
+            options.set_paths(
+                &options.include_paths.join(","),
+                &[options.exclude_paths.clone(), vec!["web/".to_owned()]]
+                    .concat()
+                    .join(","),
+            )?;
+            options.add_sibling(front)?;
+            // hello-api's post-deploy test (buildspec-test.yml) checks every stage's
+            // answer; a broken release is rolled back.
+            if options.test_stages.is_empty() {
+                let stages = options.stages.join(",");
+                options.set_tests(&stages, sluice_core::DEFAULT_TEST_BUILDSPEC)?;
+            }
+            (
+                options.workspace.join("examples/hello-api"),
+                Some((web, stack)),
+            )
+        }
+    };
+    if options.endpoint.is_none() && options.state.exists() {
+        // A fresh emulator starts with nothing: so does the rest of local mode.
+        std::fs::remove_dir_all(&options.state)
+            .with_context(|| format!("cannot clear {}", options.state.display()))?;
+    }
+    let console = Console::new();
+    let local = Local::start(options, console.clone()).await?;
+    let result = tokio::select! {
+        r = local::demo::run(
+            &local,
+            &example,
+            front.as_ref().map(|(example, stack)| local::demo::Front { example, stack }),
+            auto_approve,
+        ) => r,
+        _ = stopped() => Err(anyhow::anyhow!("interrupted; everything started was stopped")),
+    };
+    let last_stage = local.options.stages.last().cloned().unwrap_or_default();
+    let store = local.store()?;
+    let latest = store.recent(1).await.ok().and_then(|mut v| v.pop());
+    drop(local);
+    let timeline = latest
+        .map(|e| {
+            format!(
+                "\nThe execution:\n{}",
+                render::details(&e, chrono::Utc::now())
+            )
+        })
+        .unwrap_or_default();
+    match result {
+        Ok(answer) => Ok(format!("\n{last_stage} answered: {answer}\n{timeline}")),
+        Err(e) => {
+            // What happened is as useful when it went wrong.
+            print!("{timeline}");
+            Err(e)
+        }
+    }
+}
