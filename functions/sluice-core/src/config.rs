@@ -291,12 +291,6 @@ impl StageConfig {
         self
     }
 
-    /// The same stage, running `test` after each deploy.
-    pub fn with_test(mut self, test: PostDeployTest) -> Self {
-        self.test = Some(test);
-        self
-    }
-
     /// The same stage, deploying a static website to `site` instead of its stack.
     pub fn with_site(mut self, site: SiteTarget) -> Self {
         self.site = Some(site);

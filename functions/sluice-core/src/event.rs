@@ -46,12 +46,6 @@ impl Push {
             upload: None,
         }
     }
-
-    /// The same push, knowing where the branch points now.
-    pub fn with_head(mut self, head: Option<CommitId>) -> Self {
-        self.branch_head = head;
-        self
-    }
 }
 
 /// How a decision reached the gate, which says who may take it.

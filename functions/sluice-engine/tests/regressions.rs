@@ -1574,6 +1574,16 @@ async fn the_link_page_warns_when_the_name_typed_is_the_commit_authors() {
     assert!(!page.contains("the name you typed"), "{page}");
 }
 
+/// An operator approves `execution` at the production gate, and production deploys it.
+async fn approved_into_production(world: &World, execution: &sluice_core::ExecutionId) {
+    world.operate(operator("approve", execution)).await;
+    world
+        .deliver_stack(world.settle(PRODUCTION))
+        .await
+        .expect("production");
+    assert_eq!(world.execution(execution).await.status, Status::Succeeded);
+}
+
 /// Issue 30, item 5: a change to the stage's configuration is shown as the values that
 /// change, not hidden in "Modify": from the configuration of the release live on the
 /// stage to this one's; a NoEcho parameter says it changes, never its value.
@@ -1614,12 +1624,7 @@ async fn the_approval_shows_the_parameters_and_tags_that_change_and_hides_no_ech
         first.contains(r#"Parameter LogLevel: (not set) -> "info""#),
         "{first}"
     );
-    world.operate(operator("approve", &a.id)).await;
-    world
-        .deliver_stack(world.settle(PRODUCTION))
-        .await
-        .expect("production");
-    assert_eq!(world.execution(&a.id).await.status, Status::Succeeded);
+    approved_into_production(&world, &a.id).await;
 
     // The next changes the log level, the password and a tag.
     world.advance(Duration::minutes(1));
@@ -1727,12 +1732,7 @@ async fn the_approval_lists_the_commits_production_gains_or_says_it_is_a_first_d
         first.contains("First deploy: nothing built by Sluice runs on production yet."),
         "{first}"
     );
-    world.operate(operator("approve", &a.id)).await;
-    world
-        .deliver_stack(world.settle(PRODUCTION))
-        .await
-        .expect("production");
-    assert_eq!(world.execution(&a.id).await.status, Status::Succeeded);
+    approved_into_production(&world, &a.id).await;
 
     // Two commits on master, and a branch forked from the live release merged in.
     world.commits.append_history(&commit(2), &["src/lib.rs"]);
