@@ -333,12 +333,10 @@ async fn a_post_deploy_test_runs_its_buildspec_against_the_emulated_api_and_uplo
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn stop_build_stops_what_the_build_runs() {
-    let (bench, commit) = bench(
-        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo started\n      - sleep 600\n",
-    )
-    .await;
+/// Starts a build of `spec`, whose command prints "started" and then runs on, and
+/// stops it once it runs: the build ends, STOPPED.
+async fn stopped_while_running(spec: &str) {
+    let (bench, commit) = bench(spec).await;
     let id = bench.start(&commit).await;
     let client = bench.client().await;
     // Stop once the command runs: the log says so.
@@ -371,6 +369,25 @@ async fn stop_build_stops_what_the_build_runs() {
     );
     let build = bench.finished(&id).await;
     assert_eq!(build["buildStatus"], "STOPPED");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_build_stops_what_the_build_runs() {
+    stopped_while_running(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo started\n      - sleep 600\n",
+    )
+    .await;
+}
+
+/// A command that ignores SIGTERM (as everything does that was started with it
+/// ignored: a disposition children inherit) is killed after a grace period: a
+/// fresh-clone CI run waited on such a `sleep 600` until its test gave up.
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_build_stops_a_command_that_ignores_sigterm() {
+    stopped_while_running(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo started\n      - trap '' TERM; sleep 600\n",
+    )
+    .await;
 }
 
 /// Issue 9, item 14: simultaneous StartBuild calls with one idempotency token start

@@ -86,6 +86,9 @@ pub struct Settings {
 }
 
 /// The builds this local CodeBuild has started.
+/// How long a stopped build's command has to end on SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
 #[derive(Clone)]
 pub struct Builds {
     inner: Arc<Inner>,
@@ -252,11 +255,22 @@ impl Builds {
                     }
                     json!({"build": build.to_json()})
                 };
-                if let Some(pid) = lock(&self.inner.processes).get(id) {
+                let signalled = lock(&self.inner.processes).get(id).copied();
+                if let Some(pid) = signalled {
                     // SAFETY: signalling the process group of a command we started.
                     unsafe {
-                        libc::kill(-(*pid as i32), libc::SIGTERM);
+                        libc::kill(-(pid as i32), libc::SIGTERM);
                     }
+                    // What ignores SIGTERM (a disposition inherited from whatever
+                    // started this machine's processes) is killed after a grace period.
+                    let builds = self.clone();
+                    let id = id.to_owned();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(STOP_GRACE).await;
+                        if lock(&builds.inner.processes).get(&id) == Some(&pid) {
+                            builds.kill(&id);
+                        }
+                    });
                 }
                 Ok(answer)
             }
