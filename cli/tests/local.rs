@@ -1541,7 +1541,7 @@ async fn doctor_finds_what_would_break_in_a_real_account(run: &Run, operator: &[
     assert!(said.contains("ok       stage role production:"), "{said}");
     assert!(
         said.contains(
-            "not confirmed, so not receiving messages: https:https://chat.example.invalid/hook"
+            "not confirmed, so not receiving messages: https:https://chat.example.invalid"
         ),
         "{said}"
     );
@@ -2249,6 +2249,21 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
     let next = commit_greeting(&run, "hey").await;
     run.checkout.push().await.expect("push");
     let gate = wait_at_gate(&run, &next).await;
+    // Its approval names what production gains: read from the repository by the
+    // function that asked for it, under its own role (issue 30, item 4).
+    let email = approval_email(&run.local, gate.id.as_str(), "production", SETTLE)
+        .await
+        .expect("the approval email");
+    let gains = format!(
+        "What production gains (1 commit since {}, newest first):",
+        &fixed[..12]
+    );
+    assert!(email.body.contains(&gains), "{}", email.body);
+    assert!(
+        email.body.contains(&format!("{} ", &next[..12])) && email.body.contains(": soak: hey"),
+        "{}",
+        email.body
+    );
     let (ok, said) = sluice_as(&run.local, &operator, &["approve", gate.id.as_str()]);
     assert!(ok, "{said}");
     follow(&run.local, &next, GATE, |e| {

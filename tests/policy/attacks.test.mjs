@@ -334,22 +334,24 @@ test('each function may make the AWS calls its code makes', async () => {
   // Making a release (the build function, or the sweeper for a lost build event):
   // the upload read by version, its copy written.
   const pinCalls = [['s3:GetObject', artifact], ['s3:GetObjectVersion', artifact], ['s3:PutObject', release]]
+  // Asking for approval: the commits the gate lists, read from the repository.
+  const gateCalls = [['codecommit:GetCommit', repository], ['codecommit:GetMergeCommit', repository]]
   const calls = {
     // A push: its commit, the branch's head, which files it changed (path filters).
     SourceFunction: [...stateCalls, ['codecommit:GetBranch', repository], ['codecommit:GetCommit', repository],
       ['codecommit:GetDifferences', repository], ['codebuild:StartBuild', project],
       ['codebuild:ListBuildsForProject', project], ['codebuild:BatchGetBuilds', project]],
-    BuildFunction: [...stateCalls, ...stageCalls, ...pinCalls, ['codebuild:BatchGetBuilds', project]],
-    DeployFunction: [...stateCalls, ...stageCalls],
-    ApprovalFunction: [...stateCalls, ...stageCalls],
+    BuildFunction: [...stateCalls, ...stageCalls, ...gateCalls, ...pinCalls, ['codebuild:BatchGetBuilds', project]],
+    DeployFunction: [...stateCalls, ...stageCalls, ...gateCalls],
+    ApprovalFunction: [...stateCalls, ...stageCalls, ...gateCalls],
     // Operator commands decide gates (then execute change sets) and send new links;
     // release reads the branch and starts a build, retry starts one, cancel stops one.
     OperatorFunction: [...stateCalls, ...stageCalls, ['codecommit:GetBranch', repository], ['codecommit:GetCommit', repository],
       ['codecommit:GetMergeCommit', repository], ['codebuild:StartBuild', project], ['codebuild:StopBuild', project], ['codebuild:BatchGetBuilds', project],
       ['codebuild:ListBuildsForProject', project]],
-    ApproverFunction: [...stateCalls, ...stageCalls],
+    ApproverFunction: [...stateCalls, ...stageCalls, ...gateCalls],
     // The sweeper also asks how builds went, and starts a build whose start was lost.
-    SweeperFunction: [...stateCalls, ...stageCalls, ...pinCalls, ['codebuild:BatchGetBuilds', project], ['codebuild:StartBuild', project],
+    SweeperFunction: [...stateCalls, ...stageCalls, ...gateCalls, ...pinCalls, ['codebuild:BatchGetBuilds', project], ['codebuild:StartBuild', project],
       ['codebuild:ListBuildsForProject', project]],
   }
   for (const [fn, list] of Object.entries(calls)) {

@@ -37,3 +37,11 @@ test('a pipeline with no gate needs no address', () => {
   assert.deepEqual(template.failedRules(), [])
   assert.deepEqual(subscribed(template), [])
 })
+
+test('an empty entry in ApprovalEmails is refused at deploy', () => {
+  for (const emails of ['ada@example.com,', 'ada@example.com,,grace@example.com', ',ada@example.com']) {
+    const refusals = sluice({ ApprovalEmails: emails }).failedRules()
+    assert.equal(refusals.length, 1, emails)
+    assert.match(refusals[0], /ApprovalEmails has an empty entry/)
+  }
+})

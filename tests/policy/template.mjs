@@ -267,6 +267,9 @@ export class Template {
         // Rules only: whether every member of a list equals the string.
         case 'Fn::EachMemberEquals':
           return this.value(arg[0]).every((member) => member === this.value(arg[1]))
+        // Rules only: whether the list has the string as a member.
+        case 'Fn::Contains':
+          return this.value(arg[0]).includes(this.value(arg[1]))
         default:
           if (key.startsWith('Fn::')) throw new Error(`${this.path}: ${key} is not modelled`)
       }

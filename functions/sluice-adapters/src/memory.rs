@@ -488,19 +488,6 @@ impl Notifier for MemoryNotifier {
         self.faults.check("ListSubscriptionsByTopic")?;
         Ok(lock(&self.subscriptions).clone())
     }
-
-    async fn subscribe_email(&self, address: &str) -> Result<(), AwsError> {
-        self.faults.check("Subscribe")?;
-        let mut subscriptions = lock(&self.subscriptions);
-        if !subscriptions.iter().any(|s| s.endpoint == address) {
-            subscriptions.push(Subscription {
-                protocol: "email".into(),
-                endpoint: address.to_owned(),
-                confirmed: false,
-            });
-        }
-        Ok(())
-    }
 }
 
 /// A template containing this fails as a change set.

@@ -14,6 +14,11 @@ pub struct Message {
     /// One line, under 100 characters (SNS's limit for email subjects).
     pub subject: String,
     pub body: String,
+    /// What the body carries for the email's readers only: the approval link, whose
+    /// token decides. A chat channel's copy says where it went instead, since anyone
+    /// in the channel could follow it (and the self-approval rule does not hold on
+    /// the page, where a name is only typed).
+    pub email_only: Option<String>,
 }
 
 /// One subscription to the topic.
@@ -32,17 +37,15 @@ pub trait Notifier: Clone + Send + Sync + 'static {
 
     /// Every subscription to the topic, confirmed or not.
     fn subscriptions(&self) -> impl Future<Output = Result<Vec<Subscription>, AwsError>> + Send;
-
-    /// Subscribes `address` by email: SNS sends it a confirmation request.
-    fn subscribe_email(&self, address: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
 /// The longest description a chat notification carries; the email has the rest.
 const CHAT_TEXT_MAX: usize = 4000;
 
 /// Text safe to post in a chat channel through `client-markdown`: no `<...>` that
-/// Slack reads as a link or a mention (`<!channel>`), no `@name` that pings, no
-/// `&` entity; what a commit message or a stack says reaches the channel as text.
+/// Slack reads as a link or a mention (`<!channel>`), no `[text](url)` link whose
+/// text hides where it goes, no `@name` that pings, no `&` entity; what a commit
+/// message or a stack says reaches the channel as text.
 pub fn chat_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, c) in text.chars().enumerate() {
@@ -54,6 +57,9 @@ pub fn chat_text(text: &str) -> String {
             '<' => out.push('‹'),
             '>' => out.push('›'),
             '&' => out.push('＆'),
+            // Markdown's link syntax: `[innocent text](https://elsewhere)`.
+            '[' => out.push('［'),
+            ']' => out.push('］'),
             '@' => out.push_str("@\u{200b}"),
             c => out.push(c),
         }
@@ -70,7 +76,12 @@ pub fn chat_notification(message: &Message) -> serde_json::Value {
         "content": {
             "textType": "client-markdown",
             "title": chat_text(&message.subject),
-            "description": chat_text(&message.body),
+            "description": chat_text(&match &message.email_only {
+                Some(secret) if !secret.is_empty() => message
+                    .body
+                    .replace(secret.as_str(), "(sent to the approvers by email only)"),
+                _ => message.body.clone(),
+            }),
         },
         "metadata": {
             "summary": chat_text(&message.subject),
@@ -144,18 +155,6 @@ impl Notifier for Sns {
         }
         Ok(found)
     }
-
-    async fn subscribe_email(&self, address: &str) -> Result<(), AwsError> {
-        self.client
-            .subscribe()
-            .topic_arn(&self.topic_arn)
-            .protocol("email")
-            .endpoint(address)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("Subscribe", e))
-    }
 }
 
 #[cfg(test)]
@@ -165,8 +164,9 @@ mod tests {
     fn message() -> Message {
         Message {
             subject: "[hello] approval needed for production".into(),
-            body: "Fix <!channel> & @here's bug\nReview: https://x.example/approvals/1?token=abc"
+            body: "Fix <!channel> & @here's [bug](https://evil.example)\nReview: https://x.example/approvals/1?token=abc"
                 .into(),
+            email_only: Some("https://x.example/approvals/1?token=abc".into()),
         }
     }
 
@@ -180,14 +180,24 @@ mod tests {
         assert_eq!(chat["version"], "1.0");
         assert_eq!(chat["source"], "custom");
         assert_eq!(chat["content"]["textType"], "client-markdown");
-        assert_eq!(chat["content"]["title"], message().subject.as_str());
+        assert_eq!(
+            chat["content"]["title"],
+            "［hello］ approval needed for production"
+        );
         let text = chat["content"]["description"].as_str().expect("text");
+        // The link decides: it goes to the approvers' email, never to a channel.
+        assert!(!text.contains("token=abc"), "{text}");
         assert!(
-            text.contains("https://x.example/approvals/1?token=abc"),
+            text.contains("Review: (sent to the approvers by email only)"),
             "{text}"
         );
+        assert!(
+            payload["default"]
+                .as_str()
+                .is_some_and(|t| t.contains("token=abc"))
+        );
         // Nothing a chat client reads as a mention, a link or an entity.
-        for raw in ["<!channel>", "&", "@here"] {
+        for raw in ["<!channel>", "&", "@here", "[bug](https://evil.example)"] {
             assert!(!text.contains(raw), "{raw} in {text}");
         }
         assert!(text.contains("‹!channel›"), "{text}");
@@ -196,6 +206,7 @@ mod tests {
     #[test]
     fn a_long_body_is_cut_for_the_chat_only() {
         let long = Message {
+            email_only: None,
             subject: "s".into(),
             body: "x".repeat(10_000),
         };

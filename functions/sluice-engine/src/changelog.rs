@@ -34,10 +34,17 @@ pub async fn between<C: CommitReader>(
     Ok(changelog)
 }
 
+/// The most CodeCommit requests one side of a changelog makes: a pusher shapes the
+/// history (merges of many parents, each an ancestor to ask about), and the gate waits.
+pub const CALLS_MAX: usize = 2 * CHANGELOG_MAX + 2;
+/// The parents of a merge that are followed; a merge of more says the list is cut.
+const PARENTS_FOLLOWED: usize = 2;
+
 /// The commits reachable from `tip` that are not ancestors of `other` (nor `other`
-/// itself), breadth first from `tip`, and whether there were more than
-/// [`CHANGELOG_MAX`]. Each commit is asked whether it is an ancestor of `other`, so a
-/// merged branch forked before `other` lists only its own commits.
+/// itself), breadth first from `tip`, and whether there were more than listed: more
+/// than [`CHANGELOG_MAX`], more than [`CALLS_MAX`] requests' worth, or parents of a
+/// merge of more than two. Each commit is asked whether it is an ancestor of `other`,
+/// so a merged branch forked before `other` lists only its own commits.
 async fn only_in<C: CommitReader>(
     commits: &C,
     repository: &str,
@@ -45,6 +52,8 @@ async fn only_in<C: CommitReader>(
     other: &str,
 ) -> Result<(Vec<CommitLine>, bool), AwsError> {
     let base = commits.merge_base(repository, tip, other).await?;
+    let mut calls = 1;
+    let mut cut = false;
     let mut listed = Vec::new();
     let mut queue = VecDeque::from([tip.to_owned()]);
     let mut seen = HashSet::new();
@@ -56,14 +65,17 @@ async fn only_in<C: CommitReader>(
             // Not a commit id CodeCommit would give: nothing to list or follow.
             continue;
         };
-        let ancestor_of_other =
-            id != tip && commits.merge_base(repository, &id, other).await?.as_deref() == Some(&id);
-        if ancestor_of_other {
-            continue;
-        }
-        if listed.len() == CHANGELOG_MAX {
+        if listed.len() == CHANGELOG_MAX || calls + 2 > CALLS_MAX {
             return Ok((listed, true));
         }
+        if id != tip {
+            calls += 1;
+            if commits.merge_base(repository, &id, other).await?.as_deref() == Some(&id) {
+                // An ancestor of `other`: already there.
+                continue;
+            }
+        }
+        calls += 1;
         let info = commits.commit(repository, &id).await?;
         listed.push(CommitLine {
             id: commit,
@@ -74,9 +86,10 @@ async fn only_in<C: CommitReader>(
                 .and_then(|m| m.lines().next())
                 .map(str::to_owned),
         });
-        queue.extend(info.parents);
+        cut |= info.parents.len() > PARENTS_FOLLOWED;
+        queue.extend(info.parents.into_iter().take(PARENTS_FOLLOWED));
     }
-    Ok((listed, false))
+    Ok((listed, cut))
 }
 
 #[cfg(test)]
@@ -163,6 +176,69 @@ mod tests {
             .expect("changelog");
         assert_eq!(listed(&short.added), [id(30), id(29), id(28)]);
         assert!(!short.truncated);
+    }
+
+    /// CodeCommit, counting the requests made of it.
+    #[derive(Clone, Default)]
+    struct Counted {
+        inner: MemoryCommits,
+        calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Counted {
+        fn count(&self) {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    impl CommitReader for Counted {
+        async fn commit(
+            &self,
+            r: &str,
+            c: &str,
+        ) -> Result<sluice_adapters::commits::CommitInfo, AwsError> {
+            self.count();
+            self.inner.commit(r, c).await
+        }
+        async fn branch_head(&self, r: &str, b: &str) -> Result<Option<String>, AwsError> {
+            self.count();
+            self.inner.branch_head(r, b).await
+        }
+        async fn merge_base(&self, r: &str, a: &str, b: &str) -> Result<Option<String>, AwsError> {
+            self.count();
+            self.inner.merge_base(r, a, b).await
+        }
+        async fn find_changed_file(
+            &self,
+            r: &str,
+            a: &str,
+            b: &str,
+            wanted: &(dyn Fn(&str) -> bool + Send + Sync),
+        ) -> Result<sluice_adapters::commits::ChangedFiles, AwsError> {
+            self.count();
+            self.inner.find_changed_file(r, a, b, wanted).await
+        }
+    }
+
+    /// A pusher's octopus merge of 199 commits production already runs, each of which
+    /// would be asked about: the requests stay bounded, and the list says it is cut.
+    #[tokio::test]
+    async fn a_crafted_history_costs_a_bounded_number_of_requests() {
+        let commits = Counted::default();
+        commits.inner.append_history(&id(1), &["a"]);
+        for n in 2..=200 {
+            commits.inner.append_history(&id(n), &["a"]);
+        }
+        let parents: Vec<String> = (2..=200).rev().map(id).collect();
+        let parents: Vec<&str> = parents.iter().map(String::as_str).collect();
+        commits.inner.set_parents(&id(500), &parents);
+        let log = between(&commits, "r", Some(&commit_id(200)), &commit_id(500))
+            .await
+            .expect("changelog");
+        assert_eq!(listed(&log.added), [id(500)]);
+        assert!(log.truncated);
+        let calls = commits.calls.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(calls <= 2 * CALLS_MAX, "{calls} requests");
     }
 
     #[tokio::test]

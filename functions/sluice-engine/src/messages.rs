@@ -138,6 +138,7 @@ pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Messag
         Notice::Started => {
             let stages: Vec<_> = execution.stages.iter().map(|s| s.name.as_str()).collect();
             Message {
+                email_only: None,
                 subject: subject(&format!("[{repo}] building {t}")),
                 body: format!(
                     "{}What happened: a push to {} started a delivery; the commit is being built.\n\
@@ -166,6 +167,7 @@ pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Messag
                 );
             }
             Message {
+                email_only: None,
                 subject: subject(&format!("[{repo}] deployed to {last}: {t}")),
                 body,
             }
@@ -203,6 +205,7 @@ pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Messag
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "build".into());
             Message {
+                email_only: None,
                 subject: subject(&format!("[{repo}] FAILED at {place}: {t}")),
                 body,
             }
@@ -218,6 +221,7 @@ pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Messag
                 test_lines(&mut body, config, s);
             }
             Message {
+                email_only: None,
                 subject: subject(&format!("[{repo}] ROLLBACK FAILED at {stage}: {t}")),
                 body,
             }
@@ -246,11 +250,13 @@ pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Messag
             }
             body.push_str("What to do:    address the comment and push again.\n");
             Message {
+                email_only: None,
                 subject: subject(&format!("[{repo}] rejected at {stage}: {t}")),
                 body,
             }
         }
         Notice::Superseded { stage, by } => Message {
+            email_only: None,
             subject: subject(&format!("[{repo}] superseded at {stage}: {t}")),
             body: format!(
                 "{}What happened: a newer commit (execution {by}) reached {stage}; this one will \
@@ -276,11 +282,13 @@ pub fn notice(config: &Config, execution: &Execution, notice: &Notice) -> Messag
             );
             body.push_str("What to do:    nothing; push again or `sluice release` to deliver.\n");
             Message {
+                email_only: None,
                 subject: subject(&format!("[{repo}] cancelled: {t}")),
                 body,
             }
         }
         Notice::Expired { stage } => Message {
+            email_only: None,
             subject: subject(&format!("[{repo}] approval expired for {stage}: {t}")),
             body: format!(
                 "{}What happened: nobody approved or rejected the change in time; nothing was \
@@ -413,8 +421,20 @@ pub fn setting_lines(settings: &[sluice_core::SettingChange]) -> Vec<String> {
 }
 
 /// A stage's changelog as a person reads it: a heading per side, then one line per
-/// commit (`1a2b3c4d5e6f Ada Lovelace <ada@example.com>: Say hello`).
-pub fn changelog_sections(stage: &StageName, changelog: &Changelog) -> Vec<(String, Vec<String>)> {
+/// commit (`1a2b3c4d5e6f Ada Lovelace <ada@example.com>: Say hello`; the author is
+/// what git says, which a pusher writes).
+pub fn changelog_sections(
+    stage: &StageName,
+    changelog: Option<&Changelog>,
+) -> Vec<(String, Vec<String>)> {
+    let Some(changelog) = changelog else {
+        // Not worked out (the functions' log says why): said, so that a list a pusher
+        // made fail is not mistaken for nothing to list.
+        return vec![(
+            format!("The commits this adds to {stage} could not be listed."),
+            Vec::new(),
+        )];
+    };
     let Some(live) = &changelog.live else {
         return vec![(
             format!("First deploy: nothing built by Sluice runs on {stage} yet."),
@@ -574,15 +594,13 @@ pub fn approval_request(
         }
         body.push('\n');
     }
-    if let Some(changelog) = &stage.changelog {
-        for (heading, lines) in changelog_sections(&stage.name, changelog) {
-            let _ = writeln!(body, "{heading}");
-            for line in lines {
-                let _ = writeln!(body, "  {line}");
-            }
+    for (heading, lines) in changelog_sections(&stage.name, stage.changelog.as_ref()) {
+        let _ = writeln!(body, "{heading}");
+        for line in lines {
+            let _ = writeln!(body, "  {line}");
         }
-        body.push('\n');
     }
+    body.push('\n');
     if stage.site.is_some() {
         let _ = writeln!(
             body,
@@ -648,6 +666,7 @@ pub fn approval_request(
         );
     }
     Message {
+        email_only: link.map(str::to_owned),
         subject: subject(&format!(
             "[{}] approval needed for {}: {}",
             label(config, execution),
@@ -661,6 +680,19 @@ pub fn approval_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changelog_that_could_not_be_worked_out_says_so() {
+        let stage = StageName::parse("production").expect("a stage");
+        let sections = changelog_sections(&stage, None);
+        assert_eq!(
+            sections,
+            [(
+                "The commits this adds to production could not be listed.".to_owned(),
+                Vec::new()
+            )]
+        );
+    }
 
     #[test]
     fn subjects_are_one_ascii_line_under_100_characters() {

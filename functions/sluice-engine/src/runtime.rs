@@ -59,23 +59,22 @@ pub type AwsEngine<B, D, C> = Engine<S3Objects, B, D, Sns, C>;
 /// The source function's: it reads the branch and starts builds; it deploys nothing.
 pub type SourceEngine = AwsEngine<CodeBuild, Unavailable, CodeCommit>;
 
-/// The build, deploy and approval functions': they deploy and notify; they start no
-/// build and read no commit.
-pub type StageEngine = AwsEngine<Unavailable, CloudFormation, Unavailable>;
+/// The build, deploy and approval functions': they deploy and notify, and read the
+/// commits a gate lists for its approver; they start no build.
+pub type StageEngine = AwsEngine<Unavailable, CloudFormation, CodeCommit>;
 
-/// The sweeper's: it asks again for anything that was lost, builds included; it reads
-/// no commit.
-pub type SweeperEngine = AwsEngine<CodeBuild, CloudFormation, Unavailable>;
+/// The sweeper's: it asks again for anything that was lost, builds and gates included.
+pub type SweeperEngine = AwsEngine<CodeBuild, CloudFormation, CodeCommit>;
 
 /// The operator function's: a release or retry starts a build, a cancel stops one, a
 /// release reads the branch; decisions deploy.
 pub type OperatorEngine = AwsEngine<CodeBuild, CloudFormation, CodeCommit>;
 
 /// The approval function's engine, built on its first request.
-pub type LazyStageEngine = LazyEngine<Unavailable, CloudFormation, Unavailable>;
+pub type LazyStageEngine = LazyEngine<Unavailable, CloudFormation, CodeCommit>;
 
 /// The sweeper's engine, built on its first run.
-pub type LazySweeperEngine = LazyEngine<CodeBuild, CloudFormation, Unavailable>;
+pub type LazySweeperEngine = LazyEngine<CodeBuild, CloudFormation, CodeCommit>;
 
 /// A function's engine: its configuration, read and checked when the function starts,
 /// and its AWS clients, built on the first event and kept for every later one.
@@ -260,14 +259,14 @@ pub async fn serve_pushes() -> Result<(), lambda_runtime::Error> {
 /// The build function: finished builds move executions to their first stage. It asks
 /// CodeBuild about a build whose event does not name its execution.
 pub async fn serve_builds() -> Result<(), lambda_runtime::Error> {
-    serve::<CodeBuild, CloudFormation, Unavailable>(Events::Build).await
+    serve::<CodeBuild, CloudFormation, CodeCommit>(Events::Build).await
 }
 
 /// The deploy function: finished stack updates finish stages, or start their
 /// post-deploy tests (builds of the project, which template.yaml lets it start only
 /// when there are TestStages).
 pub async fn serve_stacks() -> Result<(), lambda_runtime::Error> {
-    serve::<CodeBuild, CloudFormation, Unavailable>(Events::Stack).await
+    serve::<CodeBuild, CloudFormation, CodeCommit>(Events::Stack).await
 }
 
 /// What `sluice` sends the operator function: the command as the exact text the

@@ -30,9 +30,20 @@ pub struct SubscribersReport {
     pub lost: Vec<String>,
 }
 
-/// A subscription as people read it: `email:ada@example.com`.
+/// A subscription as people read it, and as the other subscribers may see it:
+/// `email:ada@example.com`, or for a web endpoint its scheme and host only
+/// (`https:https://chat.example.com`), since its path or query may hold a secret.
 pub fn label(s: &Subscription) -> String {
-    format!("{}:{}", s.protocol, s.endpoint)
+    let endpoint = match s.endpoint.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            // Credentials in the authority (user:password@host) are left out too.
+            let host = host.rsplit('@').next().unwrap_or_default();
+            format!("{scheme}://{host}")
+        }
+        None => s.endpoint.clone(),
+    };
+    format!("{}:{endpoint}", s.protocol)
 }
 
 impl<O, B, D, N, C> Engine<O, B, D, N, C>
@@ -147,6 +158,7 @@ where
             self.config.topic_arn
         ));
         Message {
+            email_only: None,
             subject: crate::messages::subject(&format!(
                 "[{pipeline}] {} subscription(s) to approval requests disappeared",
                 lost.len()
@@ -161,12 +173,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_subscription_reads_as_protocol_and_endpoint() {
-        let s = Subscription {
-            protocol: "email".into(),
-            endpoint: "ada@example.com".into(),
-            confirmed: true,
+    fn a_subscription_reads_as_protocol_and_endpoint_without_a_web_endpoints_secrets() {
+        let of = |protocol: &str, endpoint: &str| {
+            label(&Subscription {
+                protocol: protocol.into(),
+                endpoint: endpoint.into(),
+                confirmed: true,
+            })
         };
-        assert_eq!(label(&s), "email:ada@example.com");
+        assert_eq!(of("email", "ada@example.com"), "email:ada@example.com");
+        assert_eq!(
+            of(
+                "https",
+                "https://user:pw@hooks.example.com/T0/B1/secret?key=k"
+            ),
+            "https:https://hooks.example.com"
+        );
     }
 }

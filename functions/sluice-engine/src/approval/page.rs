@@ -141,11 +141,11 @@ pub(super) fn evidence_list(
 
 /// The commits this deploy adds to (or takes from) what the stage runs now.
 pub(super) fn changelog_list(execution: &Execution, stage: &StageName) -> String {
-    let Some(changelog) = execution.stage(stage).and_then(|s| s.changelog.as_ref()) else {
+    let Some(s) = execution.stage(stage) else {
         return String::new();
     };
     let mut html = String::new();
-    for (heading, lines) in crate::messages::changelog_sections(stage, changelog) {
+    for (heading, lines) in crate::messages::changelog_sections(stage, s.changelog.as_ref()) {
         let _ = write!(html, "<h2>{}</h2>", escape(&heading));
         if !lines.is_empty() {
             html.push_str("<ul class=\"commits\">");
