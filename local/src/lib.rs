@@ -553,19 +553,6 @@ pub struct LogLine {
     pub message: String,
 }
 
-/// Who deploys the local stacks (the one principal that may change their buckets'
-/// policies): the caller's ARN.
-async fn caller(sdk: &SdkConfig) -> Result<String> {
-    aws_sdk_sts::Client::new(sdk)
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| anyhow!(sluice_adapters::aws::chain(&e)))
-        .context("the emulator's STS cannot say who deploys the stack")?
-        .arn
-        .context("STS GetCallerIdentity answered without an ARN")
-}
-
 /// The approvers' address a local pipeline is deployed with.
 pub const LOCAL_APPROVERS: &str = "approvers@example.com";
 
@@ -864,7 +851,10 @@ impl Local {
         )
         .await?;
         // Whoever deploys the stack is the one principal that may change its bucket's policy.
-        let administrator = caller(&self.sdk).await?;
+        let administrator = sluice_adapters::aws::caller_arn(&self.sdk)
+            .await
+            .map_err(|e| anyhow!(sluice_adapters::aws::chain(&e)))
+            .context("the emulator's STS cannot say who deploys the stack")?;
         let first = self.options.first_pipeline();
         let driver_url = self.driver_url.clone();
         self.outputs = self

@@ -272,6 +272,25 @@ pub fn trust_anchors(bundle: &[u8]) -> Vec<Vec<u8>> {
     anchors
 }
 
+/// The caller's ARN, as `aws sts get-caller-identity` prints it: whoever the
+/// credentials of `sdk` are.
+pub async fn caller_arn(sdk: &SdkConfig) -> Result<String, AwsError> {
+    aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetCallerIdentity", e))?
+        .arn
+        .ok_or_else(|| {
+            AwsError::service(
+                "GetCallerIdentity",
+                "NoArn",
+                "answered without an ARN",
+                false,
+            )
+        })
+}
+
 /// The SDK configuration of a function or the CLI: the default providers (region,
 /// credentials, endpoint overrides such as `AWS_ENDPOINT_URL`) with [`https_client`].
 pub async fn sdk_config() -> SdkConfig {
