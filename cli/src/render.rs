@@ -320,6 +320,28 @@ fn after_deploy(out: &mut String, s: &Stage, now: Timestamp) {
             let _ = writeln!(out, "  {:<12} test log: {}", "", shown(log));
         }
     }
+    if let Some(check) = &s.smoke {
+        let what = match &check.findings {
+            Some(findings) => findings.summary(),
+            None => "asked for".to_owned(),
+        };
+        let gates = if s.smoke_gates {
+            " (gates the stage)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  {:<12} smoke check{gates}: {}", "", shown(&what));
+        for probe in check.findings.iter().flat_map(|f| &f.probes) {
+            let _ = writeln!(
+                out,
+                "  {:<12}   {} {} {}",
+                "",
+                shown(&probe.output),
+                shown(&probe.url),
+                shown(&probe.answer.describe())
+            );
+        }
+    }
     if let (Some(watch), Some(until)) = (&s.watch, s.watch_until) {
         let how = match s.status {
             StageStatus::Verifying => {
@@ -504,6 +526,34 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("stack app-staging"), "{out}");
+    }
+
+    #[test]
+    fn show_tells_what_the_smoke_check_found_at_each_address() {
+        use sluice_core::smoke::{Answer, Findings, Probe, SmokeCheck};
+        let now = chrono::Utc::now();
+        let mut e = pushed(now);
+        let s = &mut e.stages[0];
+        s.status = StageStatus::Succeeded;
+        s.smoke = Some(SmokeCheck {
+            requested_at: now,
+            finished_at: Some(now),
+            findings: Some(Findings {
+                probes: vec![Probe::new(
+                    "ApiUrl",
+                    "https://abc.execute-api.us-east-1.amazonaws.com/Prod/\u{1b}[31m",
+                    Answer::Status { code: 502 },
+                )],
+                ..Findings::default()
+            }),
+        });
+        let out = details(&e, now);
+        assert!(out.contains("smoke check: ApiUrl answered 502"), "{out}");
+        assert!(
+            out.contains("ApiUrl https://abc.execute-api.us-east-1.amazonaws.com/Prod/"),
+            "{out}"
+        );
+        assert!(!out.contains('\u{1b}'), "{out}");
     }
 
     #[test]

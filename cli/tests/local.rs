@@ -268,13 +268,14 @@ async fn the_example_goes_through_dev_and_staging_then_is_approved_in_a_browser_
         "the page lists what will change: {page}"
     );
     // Above the change set, what the stages before showed (neither has a post-deploy
-    // test: a warning) and what production gains; below it, the form. The phone-width
+    // test, so each had the smoke check: its API, called where the emulator serves
+    // it, answered) and what production gains; below it, the form. The phone-width
     // check in enter_decides_nothing covers these sections too.
     for section in [
         "<h2>Before this stage</h2>",
-        "dev: deployed, passed",
-        "staging: deployed, passed",
-        "no post-deploy test: nothing checked it works",
+        "<li>dev: deployed, passed",
+        "<li>staging: deployed, passed",
+        "no post-deploy test; smoke check: HelloUrl answered 200",
         "First deploy: nothing built by Sluice runs on production yet.",
     ] {
         assert!(page.contains(section), "no {section:?} on the page: {page}");

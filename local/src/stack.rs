@@ -154,6 +154,9 @@ pub struct Wiring<'a> {
     /// The file holding how many seconds the functions' clock runs ahead of this
     /// machine's, so that tests can reach a deployment window.
     pub clock_file: &'a Path,
+    /// Where the emulator serves API Gateway's addresses, which the smoke check calls
+    /// there.
+    pub api_endpoint: &'a str,
 }
 
 impl Wiring<'_> {
@@ -175,6 +178,7 @@ impl Wiring<'_> {
                 "SLUICE_LOCAL_CLOCK_FILE",
                 self.clock_file.display().to_string(),
             ),
+            ("SLUICE_LOCAL_API_ENDPOINT", self.api_endpoint.to_owned()),
         ] {
             globals.insert(name.into(), Value::String(value));
         }
@@ -516,6 +520,7 @@ mod tests {
         let wiring = Wiring {
             driver_url: "http://127.0.0.1:4000",
             clock_file: Path::new("/tmp/state/clock"),
+            api_endpoint: "http://127.0.0.1:4566",
         };
         wiring.apply(&mut template).expect("wired");
         let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
@@ -523,6 +528,7 @@ mod tests {
             ("AWS_ENDPOINT_URL_CODECOMMIT", "http://127.0.0.1:4000"),
             ("AWS_ENDPOINT_URL_CODEBUILD", "http://127.0.0.1:4000"),
             ("SLUICE_LOCAL_CLOCK_FILE", "/tmp/state/clock"),
+            ("SLUICE_LOCAL_API_ENDPOINT", "http://127.0.0.1:4566"),
         ] {
             assert_eq!(globals[name].as_str(), Some(value), "{name}");
         }

@@ -11,14 +11,27 @@ use serde_json::Value;
 use sluice_adapters::S3Objects;
 use sluice_adapters::deployer::CloudFormation;
 use sluice_adapters::notifier::Sns;
+use sluice_adapters::probe::HttpProber;
 use sluice_core::{Execution, ExecutionId, Timestamp};
-use sluice_engine::{Config, Engine, WaitPolicy};
+use sluice_engine::{Adapters, Config, Engine, Parts, WaitPolicy};
 
 use crate::Emulator;
 use sluice_adapters::memory::{MemoryBuilder, MemoryCommits};
 
+/// The emulated services, with fakes for CodeBuild and CodeCommit.
+pub struct Emulated;
+
+impl Adapters for Emulated {
+    type Objects = S3Objects;
+    type Builder = MemoryBuilder;
+    type Deployer = CloudFormation;
+    type Notifier = Sns;
+    type Commits = MemoryCommits;
+    type Prober = HttpProber;
+}
+
 /// The engine as the tests drive it.
-pub type TestEngine = Engine<S3Objects, MemoryBuilder, CloudFormation, Sns, MemoryCommits>;
+pub type TestEngine = Engine<Emulated>;
 
 /// The SAM application the pipeline delivers: a Lambda function behind an API.
 pub const APP_TEMPLATE: &str = r#"AWSTemplateFormatVersion: '2010-09-09'
@@ -145,13 +158,18 @@ impl World {
         let reader = clock.clone();
         let builder = MemoryBuilder::default();
         let commits = MemoryCommits::default();
+        // API Gateway's addresses are called where the emulator serves them.
+        let prober = HttpProber::serving_apis_at(&emulator.endpoint()).expect("emulator endpoint");
         let engine = Engine::new(
             config,
-            S3Objects::new(s3.clone(), bucket.clone()),
-            builder.clone(),
-            CloudFormation::new(&sdk),
-            Sns::new(sns, topic),
-            commits.clone(),
+            Parts {
+                objects: S3Objects::new(s3.clone(), bucket.clone()),
+                builder: builder.clone(),
+                deployer: CloudFormation::new(&sdk),
+                notifier: Sns::new(sns, topic),
+                commits: commits.clone(),
+                prober,
+            },
         )
         .with_clock(Arc::new(move || {
             *reader.lock().unwrap_or_else(|e| e.into_inner())

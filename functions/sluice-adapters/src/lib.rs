@@ -11,6 +11,7 @@ pub mod lanes;
 pub mod memory;
 pub mod notifier;
 pub mod objects;
+pub mod probe;
 pub mod site;
 pub mod store;
 pub mod unavailable;

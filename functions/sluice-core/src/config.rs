@@ -63,6 +63,10 @@ fn invalid(what: &'static str, value: &str, expected: &'static str) -> ConfigErr
     }
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// Names that are safe as one segment of an S3 key.
 fn key_safe(s: &str) -> bool {
     (1..=100).contains(&s.len())
@@ -98,6 +102,10 @@ pub struct StageConfig {
     /// Set for a stage whose deploy is tested before the next stage starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<PostDeployTest>,
+    /// Whether the built-in smoke check (run after each deploy of a stack stage with
+    /// no `test`) fails the stage when an address answers badly; else it only warns.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub smoke_gates: bool,
     /// Set for a stage that retries its transient failures on its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
@@ -279,6 +287,7 @@ impl StageConfig {
             self_approval: false,
             site: None,
             test: None,
+            smoke_gates: false,
             retry: None,
             watch: None,
             window: None,

@@ -37,6 +37,10 @@ pub fn overdue(execution: &Execution, now: Timestamp) -> Option<Event> {
             let name = stage.name.clone();
             match stage.status {
                 StageStatus::Testing => {
+                    if let Some(check) = stage.smoke.as_ref().filter(|c| c.finished_at.is_none()) {
+                        let never = now - check.requested_at > TEST_START_GRACE;
+                        return never.then_some(Event::TestNotStarted { stage: name });
+                    }
                     let run = stage.test_run.as_ref()?;
                     let never = run.build_id.is_none() && now - run.requested_at > TEST_START_GRACE;
                     return never.then_some(Event::TestNotStarted { stage: name });

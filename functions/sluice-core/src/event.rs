@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
 use crate::model::{Artifact, Changelog, Commit, ResourceChange, SettingChange, Timestamp};
 use crate::site::FileChange;
+use crate::smoke::Findings;
 
 /// A push to a branch, as the source function received it: what starts an execution.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,7 +190,13 @@ pub enum Event {
         reason: String,
         log_url: Option<String>,
     },
-    /// Sweeper finding: the stage's post-deploy test was asked for and never started.
+    /// The built-in smoke check called the stack's web addresses (see `smoke`).
+    SmokeChecked {
+        stage: StageName,
+        findings: Findings,
+    },
+    /// Sweeper finding: the stage's post-deploy test (or smoke check) was asked for
+    /// and never started.
     TestNotStarted {
         stage: StageName,
     },
@@ -297,6 +304,11 @@ pub enum Command {
     /// Start the stage's post-deploy test; `Execution::test_token` is its idempotency
     /// token.
     StartTest {
+        stage: StageName,
+    },
+    /// Call each web address among the stage's stack outputs once and report what
+    /// answered (`SmokeChecked`).
+    SmokeCheck {
         stage: StageName,
     },
     /// Put the release that was live before this execution back on the stage, through

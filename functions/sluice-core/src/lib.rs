@@ -14,6 +14,7 @@ mod machine;
 pub mod metrics;
 mod model;
 pub mod site;
+pub mod smoke;
 pub mod text;
 
 pub use config::{

@@ -747,6 +747,7 @@ impl Run {
                 log_url,
             } => self.test_failed(&stage, build_id, reason, log_url)?,
             Event::TestNotStarted { stage } => self.test_not_started(&stage)?,
+            Event::SmokeChecked { stage, findings } => self.smoke_checked(&stage, findings)?,
             Event::RollbackStarted {
                 stage,
                 to,

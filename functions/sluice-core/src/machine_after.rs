@@ -7,6 +7,7 @@ use crate::config::RetryPolicy;
 use crate::event::{Command, Notice};
 use crate::ids::{CommitId, ExecutionId, StageName};
 use crate::model::{BuildStatus, PendingRetry, RetryOf, StageRollback, StageStatus, TestRun};
+use crate::smoke::{Findings, SmokeCheck};
 use crate::transient::is_transient;
 
 /// How many times a rollback whose deploy failed is tried again, at least (a stage
@@ -16,12 +17,17 @@ pub const ROLLBACK_RETRIES: u32 = 3;
 pub const ROLLBACK_RETRY_SECONDS: u32 = 30;
 
 impl Run {
-    /// The stage's change went live: tested when the stage has a test, else passed.
+    /// The stage's change went live: tested when the stage has a test; a stack stage
+    /// without one has the built-in smoke check; a site stage passes.
     pub(super) fn deployed(&mut self, i: usize) {
         let stage = &mut self.execution.stages[i];
         let Some(test) = stage.test.clone() else {
-            self.log_stage(i, "deployed".into());
-            self.verified(i);
+            if stage.site.is_some() {
+                self.log_stage(i, "deployed".into());
+                self.verified(i);
+            } else {
+                self.smoke_check(i);
+            }
             return;
         };
         stage.status = StageStatus::Testing;
@@ -167,6 +173,73 @@ impl Run {
         Ok(())
     }
 
+    /// Asks for stage `i`'s smoke check: one call to each web address among its
+    /// stack's outputs.
+    fn smoke_check(&mut self, i: usize) {
+        let now = self.now;
+        let stage = &mut self.execution.stages[i];
+        stage.status = StageStatus::Testing;
+        stage.smoke = Some(SmokeCheck::requested(now));
+        let name = stage.name.clone();
+        self.log_stage(
+            i,
+            "deployed; calling the stack's web addresses (smoke check)".into(),
+        );
+        self.commands.push(Command::SmokeCheck { stage: name });
+    }
+
+    /// The index of `stage` if its smoke check was asked for and has not reported.
+    fn smoke_pending(&self, stage: &StageName) -> Result<Option<usize>, Rejected> {
+        let i = self.stage_index(stage)?;
+        let s = &self.execution.stages[i];
+        let pending = s.status == StageStatus::Testing
+            && s.smoke.as_ref().is_some_and(|c| c.finished_at.is_none());
+        Ok(pending.then_some(i))
+    }
+
+    /// The smoke check reported: recorded, and the stage passes, unless its check
+    /// gates it and found the application not working, when it goes back.
+    pub(super) fn smoke_checked(
+        &mut self,
+        stage: &StageName,
+        findings: Findings,
+    ) -> Result<(), Rejected> {
+        let Some(i) = self.smoke_pending(stage)? else {
+            return Ok(());
+        };
+        let findings = findings.bounded();
+        let s = &mut self.execution.stages[i];
+        let failure = s
+            .smoke_gates
+            .then(|| findings.failure(&s.stack_name))
+            .flatten();
+        let summary = findings.summary();
+        let warns = findings.warns();
+        if let Some(check) = s.smoke.as_mut() {
+            check.finished_at = Some(self.now);
+            check.findings = Some(findings);
+        }
+        self.changed = true;
+        match failure {
+            Some(reason) => {
+                if !self.retry_later(i, RetryOf::Test, &reason) {
+                    let reason = self.after_retries(i, reason);
+                    self.roll_back(i, reason);
+                }
+            }
+            None => {
+                let mark = if warns {
+                    " (a warning for the approver)"
+                } else {
+                    ""
+                };
+                self.log_stage(i, format!("smoke check: {summary}{mark}"));
+                self.verified(i);
+            }
+        }
+        Ok(())
+    }
+
     /// Schedules an automatic retry of stage `i` after `failure`, if the failure is
     /// worth retrying and the stage has retries left; whether it did.
     pub(super) fn retry_later(&mut self, i: usize, of: RetryOf, failure: &str) -> bool {
@@ -284,6 +357,10 @@ impl Run {
                 self.log_stage(i, format!("automatic retry {n}"));
                 self.begin_stage(i);
             }
+            RetryOf::Test if s.test.is_none() => {
+                self.log_stage(i, format!("automatic retry {n}: the smoke check again"));
+                self.smoke_check(i);
+            }
             RetryOf::Test => {
                 let before = s.test_run.take();
                 let attempt = before.as_ref().map_or(0, |r| r.attempt) + 1;
@@ -311,6 +388,13 @@ impl Run {
     }
 
     pub(super) fn test_not_started(&mut self, stage: &StageName) -> Result<(), Rejected> {
+        if let Some(i) = self.smoke_pending(stage)? {
+            self.log_stage(i, "the smoke check never reported, asking again".into());
+            self.commands.push(Command::SmokeCheck {
+                stage: stage.clone(),
+            });
+            return Ok(());
+        }
         let Some(i) = self.testing(stage, None)? else {
             return Ok(());
         };

@@ -4,9 +4,46 @@ use super::*;
 use crate::config::{Pipeline, StageConfig};
 use crate::ids::CommitId;
 use crate::model::{Artifact, ArtifactObject, ChangeAction, Replacement, ResourceChange};
+use crate::smoke::{Answer, Findings, Probe};
 
 const COMMIT: &str = "f00dfeedf00dfeedf00dfeedf00dfeedf00dfeed";
 const TOKEN: &str = "the-token";
+
+/// [`super::step`], with the shell answering a smoke check it asks for at once: the
+/// stack's one address answers 200. Most tests here are about what comes before or
+/// after a stage passes; the smoke check's own tests call `super::step` itself.
+fn step(execution: &Execution, event: Event, now: Timestamp) -> Result<Transition, Rejected> {
+    let mut tr = super::step(execution, event, now)?;
+    let asked: Vec<StageName> = tr
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::SmokeCheck { stage } => Some(stage.clone()),
+            _ => None,
+        })
+        .collect();
+    for stage in asked {
+        tr.commands
+            .retain(|c| !matches!(c, Command::SmokeCheck { stage: s } if *s == stage));
+        let findings = smoke_answered(200);
+        let next = super::step(&tr.execution, Event::SmokeChecked { stage, findings }, now)?;
+        tr.execution = next.execution;
+        tr.commands.extend(next.commands);
+    }
+    Ok(tr)
+}
+
+/// What a smoke check finds when the stack's one address answers `code`.
+fn smoke_answered(code: u16) -> Findings {
+    Findings {
+        probes: vec![Probe::new(
+            "ApiUrl",
+            "https://abc.execute-api.us-east-1.amazonaws.com/Prod/",
+            Answer::Status { code },
+        )],
+        ..Findings::default()
+    }
+}
 
 fn t(secs: i64) -> Timestamp {
     Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
@@ -716,7 +753,14 @@ fn a_run_records_its_timeline_in_order() {
         text.first(),
         Some(&"push of f00dfeedf00d to master received")
     );
-    assert!(text.contains(&"staging: deployed"), "{text:?}");
+    assert!(
+        text.iter().any(|l| l.starts_with("staging: deployed")),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&"staging: smoke check: ApiUrl answered 200"),
+        "{text:?}"
+    );
     assert!(
         text[text.len() - 2].starts_with("production: approval requested"),
         "{text:?}"
@@ -1977,4 +2021,117 @@ fn an_operators_rollback_does_not_wait_for_the_window() {
         step(&e, event, t(12)).unwrap().execution
     });
     assert_eq!(confirmed.stages[0].status, StageStatus::Deploying);
+}
+
+/// Staging deployed (its stack update completed) and asking for its smoke check, as
+/// the real `step` leaves it.
+fn smoke_asked(gates: bool) -> Execution {
+    let mut pipeline = pipeline();
+    pipeline.stages[0].smoke_gates = gates;
+    let commit = Commit {
+        id: CommitId::parse(COMMIT).unwrap(),
+        author: None,
+        message: None,
+    };
+    let mut e = start(
+        &pipeline,
+        Push::new("hello-api", "master", commit, t(0)),
+        t(0),
+    )
+    .unwrap()
+    .execution;
+    for (n, event) in [build_ok(), pinned(), ready("staging")]
+        .into_iter()
+        .enumerate()
+    {
+        e = super::step(&e, event, t(n as i64 + 1)).unwrap().execution;
+    }
+    let tr = super::step(&e, deployed("staging"), t(10)).unwrap();
+    assert_eq!(
+        tr.commands,
+        vec![Command::SmokeCheck {
+            stage: stage("staging")
+        }]
+    );
+    assert_eq!(tr.execution.stages[0].status, StageStatus::Testing);
+    tr.execution
+}
+
+fn smoke_checked(e: &Execution, findings: Findings, at: i64) -> Transition {
+    let event = Event::SmokeChecked {
+        stage: stage("staging"),
+        findings,
+    };
+    super::step(e, event, t(at)).unwrap()
+}
+
+#[test]
+fn a_stack_stage_without_a_test_is_smoke_checked_and_a_bad_answer_only_warns() {
+    let e = smoke_asked(false);
+    let tr = smoke_checked(&e, smoke_answered(502), 11);
+    let staging = &tr.execution.stages[0];
+    assert_eq!(staging.status, StageStatus::Succeeded);
+    let check = staging.smoke.as_ref().unwrap();
+    assert_eq!(check.finished_at, Some(t(11)));
+    assert!(check.findings.as_ref().unwrap().warns());
+    assert!(
+        tr.commands.contains(&Command::CreateChangeSet {
+            stage: stage("production")
+        }),
+        "{:?}",
+        tr.commands
+    );
+    // A second report (a redelivery, a sweeper's late ask) changes nothing.
+    let again = smoke_checked(&tr.execution, smoke_answered(200), 12);
+    assert_eq!(again.execution, tr.execution);
+    assert!(again.commands.is_empty());
+}
+
+#[test]
+fn a_gating_smoke_check_sends_the_stage_back_on_a_server_error() {
+    let e = smoke_asked(true);
+    let tr = smoke_checked(&e, smoke_answered(502), 11);
+    let staging = &tr.execution.stages[0];
+    assert_eq!(staging.status, StageStatus::RollingBack);
+    assert!(
+        tr.commands.contains(&Command::RollBack {
+            stage: stage("staging")
+        }),
+        "{:?}",
+        tr.commands
+    );
+    assert!(
+        staging
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("smoke check failed: ApiUrl"),
+        "{:?}",
+        staging.reason
+    );
+    // A gating check that finds the application answering lets the stage pass.
+    let e = smoke_asked(true);
+    let tr = smoke_checked(&e, smoke_answered(200), 11);
+    assert_eq!(tr.execution.stages[0].status, StageStatus::Succeeded);
+}
+
+#[test]
+fn a_smoke_check_that_never_reports_is_asked_for_again_by_the_sweeper() {
+    let e = smoke_asked(false);
+    assert_eq!(crate::deadlines::overdue(&e, t(20)), None);
+    let late = t(10) + crate::deadlines::TEST_START_GRACE + Duration::seconds(1);
+    let finding = crate::deadlines::overdue(&e, late).unwrap();
+    assert_eq!(
+        finding,
+        Event::TestNotStarted {
+            stage: stage("staging")
+        }
+    );
+    let tr = super::step(&e, finding, late).unwrap();
+    assert_eq!(
+        tr.commands,
+        vec![Command::SmokeCheck {
+            stage: stage("staging")
+        }]
+    );
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{AlarmWatch, PostDeployTest, RetryPolicy, StageConfig};
 use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
 use crate::site::{FileChange, SiteTarget};
+use crate::smoke::SmokeCheck;
 use crate::window::DeployWindows;
 
 /// A point in time. The core never reads a clock; callers pass `now` in.
@@ -437,6 +438,12 @@ pub struct Stage {
     /// This attempt's post-deploy test.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_run: Option<TestRun>,
+    /// Whether the built-in smoke check fails the stage on a bad answer, as configured.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub smoke_gates: bool,
+    /// This attempt's built-in smoke check (a stack stage with no `test`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoke: Option<SmokeCheck>,
     /// This attempt's automatic rollback, once something found the deploy bad.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<StageRollback>,
@@ -559,6 +566,7 @@ impl Stage {
         self.finished_at = None;
         self.reason = None;
         self.test_run = None;
+        self.smoke = None;
         self.rollback = None;
         self.watch_until = None;
         self.window_opens = None;
@@ -589,6 +597,8 @@ impl Stage {
             attempt: 0,
             test: config.test.clone(),
             test_run: None,
+            smoke_gates: config.smoke_gates,
+            smoke: None,
             rollback: None,
             retry: config.retry,
             retries: 0,

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
+use sluice_core::smoke::{Answer, Findings, Probe};
 use sluice_core::{
     Artifact, ArtifactObject, ChangeAction, Command, Commit, CommitId, Event, Execution,
     ExecutionId, Pipeline, Push, Replacement, ResourceChange, StageConfig, StageName, Status,
@@ -207,7 +208,21 @@ fn valid_run(plan: &Plan) -> (Vec<(Event, Timestamp)>, Status) {
             push(&mut events, e);
             return (events, Status::Failed);
         }
-        push(&mut events, Event::StackUpdateCompleted { stage });
+        let completed = Event::StackUpdateCompleted {
+            stage: stage.clone(),
+        };
+        push(&mut events, completed);
+        // The stage has no post-deploy test: the shell reports its smoke check.
+        let probe = Probe::new(
+            "ApiUrl",
+            "https://api.example.com/",
+            Answer::Status { code: 200 },
+        );
+        let findings = Findings {
+            probes: vec![probe],
+            ..Findings::default()
+        };
+        push(&mut events, Event::SmokeChecked { stage, findings });
     }
     (events, Status::Succeeded)
 }

@@ -10,16 +10,11 @@ mod page;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
 use serde::Deserialize;
-use sluice_adapters::ObjectStore;
 use sluice_adapters::aws::chain;
-use sluice_adapters::builder::Builder;
-use sluice_adapters::commits::CommitReader;
-use sluice_adapters::deployer::Deployer;
-use sluice_adapters::notifier::Notifier;
 use sluice_core::{Event, ExecutionId, Rejected, StageName, TokenHash, Via, step};
 use tracing::{Instrument, error, info};
 
-use crate::engine::{Decided, Engine};
+use crate::engine::{Adapters, Decided, Engine};
 use crate::token;
 pub use page::escape;
 use page::{
@@ -56,17 +51,7 @@ fn clean(text: Option<String>, max: usize) -> Option<String> {
 }
 
 /// Answers one request to the approval function.
-pub async fn handle<O, B, D, N, C>(
-    engine: &Engine<O, B, D, N, C>,
-    request: Request,
-) -> Response<Body>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+pub async fn handle<A: Adapters>(engine: &Engine<A>, request: Request) -> Response<Body> {
     let Some((id, stage)) = parse_path(request.uri().path()) else {
         return not_found();
     };
@@ -89,19 +74,12 @@ where
     }
 }
 
-async fn view<O, B, D, N, C>(
-    engine: &Engine<O, B, D, N, C>,
+async fn view<A: Adapters>(
+    engine: &Engine<A>,
     request: &Request,
     id: &ExecutionId,
     stage: &StageName,
-) -> Response<Body>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+) -> Response<Body> {
     let query = request.query_string_parameters();
     let Some(token) = query.first("token").filter(|t| token::is_well_formed(t)) else {
         return refused(
@@ -141,19 +119,12 @@ where
     page(StatusCode::OK, &format!("Deploy to {stage}?"), &content)
 }
 
-async fn decide<O, B, D, N, C>(
-    engine: &Engine<O, B, D, N, C>,
+async fn decide<A: Adapters>(
+    engine: &Engine<A>,
     request: &Request,
     id: &ExecutionId,
     stage: &StageName,
-) -> Response<Body>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+) -> Response<Body> {
     if request.body().len() > BODY_LIMIT {
         return message_page(
             StatusCode::PAYLOAD_TOO_LARGE,

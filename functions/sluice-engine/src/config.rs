@@ -329,11 +329,46 @@ fn stages(
     Ok(stages)
 }
 
+/// `SLUICE_TEST_STAGES` read: the stages tested by a build (`staging`), and those
+/// whose built-in smoke check gates them (`staging=smoke`). A stage is listed once.
+fn test_kinds(value: &str) -> Result<(Vec<&str>, Vec<&str>), ConfigProblem> {
+    let bad = |reason: String| ConfigProblem::Invalid {
+        name: "SLUICE_TEST_STAGES",
+        reason,
+    };
+    let (mut tested, mut smoked) = (Vec::new(), Vec::new());
+    for entry in list(value) {
+        let (stage, smoke) = match entry.split_once('=') {
+            None => (entry, false),
+            Some((stage, "smoke")) => (stage.trim(), true),
+            Some((stage, other)) => {
+                return Err(bad(format!(
+                    "{entry:?}: a stage is listed as {stage} (tested by a build of \
+                     TestBuildspec) or as {stage}=smoke (its smoke check gates it), not \
+                     ={other}"
+                )));
+            }
+        };
+        if tested.contains(&stage) || smoked.contains(&stage) {
+            return Err(bad(format!("{stage} is listed more than once")));
+        }
+        if smoke {
+            smoked.push(stage);
+        } else {
+            tested.push(stage);
+        }
+    }
+    Ok((tested, smoked))
+}
+
 /// What happens after each stage's deploy, from the template's parameters:
 ///
 /// - `SLUICE_TEST_STAGES`: the stages whose deploy is tested by a build of the same
 ///   commit running `SLUICE_TEST_BUILDSPEC` (default `buildspec-test.yml`), with the
-///   stack's outputs in its environment; a failed test rolls the stage back.
+///   stack's outputs in its environment; a failed test rolls the stage back. A stage
+///   listed as `stage=smoke` is instead gated by the built-in smoke check, which every
+///   other untested stack stage runs too, only to warn: an address among the stack's
+///   outputs answering 5xx, or not at all, rolls it back.
 /// - `SLUICE_RETRIES`: how many times a stage retries a failure worth retrying, on
 ///   its own: `2` for every stage, or per stage (`staging=3,production=1`); none when
 ///   empty. The first retry waits `SLUICE_RETRY_SECONDS` (default 60), each next one
@@ -344,8 +379,10 @@ fn after_deploy(
 ) -> Result<(), ConfigProblem> {
     let names: Vec<String> = stages.iter().map(|s| s.name.to_string()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let tested = get("SLUICE_TEST_STAGES").unwrap_or_default();
-    let tested = stages_named("SLUICE_TEST_STAGES", &tested, stages)?;
+    let listed = get("SLUICE_TEST_STAGES").unwrap_or_default();
+    let (tested, smoked) = test_kinds(&listed)?;
+    stages_named("SLUICE_TEST_STAGES", &tested.join(","), stages)?;
+    stages_named("SLUICE_TEST_STAGES", &smoked.join(","), stages)?;
     let buildspec = get("SLUICE_TEST_BUILDSPEC")
         .filter(|v| !v.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_TEST_BUILDSPEC.to_owned());
@@ -368,6 +405,22 @@ fn after_deploy(
             });
         }
         stage.test = Some(test.clone());
+    }
+    for stage in stages.iter_mut() {
+        if !smoked.contains(&stage.name.as_str()) {
+            continue;
+        }
+        if stage.site.is_some() {
+            return Err(ConfigProblem::Invalid {
+                name: "SLUICE_TEST_STAGES",
+                reason: format!(
+                    "{}=smoke: {} is a site stage (SLUICE_SITE_STAGES), and the smoke check \
+                     calls a stack's outputs",
+                    stage.name, stage.name
+                ),
+            });
+        }
+        stage.smoke_gates = true;
     }
     let retries = get("SLUICE_RETRIES").unwrap_or_default();
     let base = whole_number::<u32>(
@@ -927,6 +980,38 @@ mod tests {
             );
         }
         let mut vars = with("SLUICE_TEST_STAGES", "staging");
+        vars.push(("SLUICE_SITE_STAGES", "staging"));
+        vars.push(("SLUICE_SITE_BUCKET", "hello-web-*"));
+        let err = said(vars);
+        assert!(err.contains("staging is a site stage"), "{err}");
+    }
+
+    #[test]
+    fn a_stage_listed_as_smoke_is_gated_by_its_smoke_check_and_bad_entries_are_refused() {
+        let said = |vars: Vec<(&'static str, &'static str)>| {
+            sluice_adapters::aws::chain(&Config::from_lookup(env(&vars)).unwrap_err())
+        };
+        let config = Config::from_lookup(env(&with("SLUICE_TEST_STAGES", "dev, staging=smoke")))
+            .expect("valid");
+        let kinds: Vec<(bool, bool)> = config
+            .pipeline
+            .stages
+            .iter()
+            .map(|s| (s.test.is_some(), s.smoke_gates))
+            .collect();
+        assert_eq!(kinds, [(true, false), (false, true), (false, false)]);
+        for (value, expected) in [
+            (
+                "staging=fast",
+                "staging=smoke (its smoke check gates it), not =fast",
+            ),
+            ("staging,staging=smoke", "staging is listed more than once"),
+            ("qa=smoke", r#""qa" is not one of the stages"#),
+        ] {
+            let err = said(with("SLUICE_TEST_STAGES", value));
+            assert!(err.contains(expected), "{value}: {err}");
+        }
+        let mut vars = with("SLUICE_TEST_STAGES", "staging=smoke");
         vars.push(("SLUICE_SITE_STAGES", "staging"));
         vars.push(("SLUICE_SITE_BUCKET", "hello-web-*"));
         let err = said(vars);

@@ -1,31 +1,21 @@
 //! Deploying a stage: its build, its change set created from the pinned artifact
 //! and awaited, executed once, and its outcome read from its own change set.
 
-use sluice_adapters::ObjectStore;
 use sluice_adapters::aws::{AwsError, chain};
 use sluice_adapters::builder::{BuildRequest, Builder, Upload};
-use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::{ChangeSetState, Deployer, ExecutionOutcome, Target};
-use sluice_adapters::notifier::Notifier;
 use sluice_core::{Acquired, Command, Event, Execution, ExecutionId, Stage, StageName};
 use tracing::{info, warn};
 
 use crate::artifacts::{self, ArtifactError};
 use crate::config::Config;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Adapters, Engine, EngineError};
 
 /// How long CodeBuild matches a StartBuild's idempotency token, less a margin.
 /// https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html
 const TOKEN_KEPT: chrono::TimeDelta = chrono::TimeDelta::minutes(4);
 
-impl<O, B, D, N, C> Engine<O, B, D, N, C>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+impl<A: Adapters> Engine<A> {
     /// The core event for a deploying stage whose change set is in `state`: done when
     /// its own execution completed, failed (quoting the first failed resource) when
     /// it failed or can never run, `None` while it is still running or not started.

@@ -14,6 +14,7 @@ use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::{Deployer, Target};
 use sluice_adapters::lanes::Lanes;
 use sluice_adapters::notifier::{Message, Notifier};
+use sluice_adapters::probe::Prober;
 use sluice_adapters::{AwsError, ExecutionStore, ObjectStore, StoreError};
 use sluice_core::{
     BuildStatus, Command, Event, Execution, ExecutionId, Outcome, Rejected, StageName, StageStatus,
@@ -120,19 +121,59 @@ pub enum Decided {
     NotFound,
 }
 
+/// The services an engine works through, one type per capability: the AWS-backed
+/// ones in functions, in-memory fakes in tests, `Unavailable` where a function has no
+/// use for one.
+pub trait Adapters: 'static {
+    type Objects: ObjectStore;
+    type Builder: Builder;
+    type Deployer: Deployer;
+    type Notifier: Notifier;
+    type Commits: CommitReader;
+    type Prober: Prober;
+}
+
+/// One of each adapter, as an engine is built from them.
+pub struct Parts<A: Adapters> {
+    pub objects: A::Objects,
+    pub builder: A::Builder,
+    pub deployer: A::Deployer,
+    pub notifier: A::Notifier,
+    pub commits: A::Commits,
+    pub prober: A::Prober,
+}
+
 /// Everything a function needs to move executions along.
-#[derive(Clone)]
-pub struct Engine<O, B, D, N, C> {
+pub struct Engine<A: Adapters> {
     pub config: Arc<Config>,
-    pub store: ExecutionStore<O>,
-    pub lanes: Lanes<O>,
-    pub(crate) objects: O,
-    pub builder: B,
-    pub deployer: D,
-    pub notifier: N,
-    pub commits: C,
+    pub store: ExecutionStore<A::Objects>,
+    pub lanes: Lanes<A::Objects>,
+    pub(crate) objects: A::Objects,
+    pub builder: A::Builder,
+    pub deployer: A::Deployer,
+    pub notifier: A::Notifier,
+    pub commits: A::Commits,
+    pub prober: A::Prober,
     clock: Clock,
     pub(crate) wait: WaitPolicy,
+}
+
+impl<A: Adapters> Clone for Engine<A> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            lanes: self.lanes.clone(),
+            objects: self.objects.clone(),
+            builder: self.builder.clone(),
+            deployer: self.deployer.clone(),
+            notifier: self.notifier.clone(),
+            commits: self.commits.clone(),
+            prober: self.prober.clone(),
+            clock: self.clock.clone(),
+            wait: self.wait,
+        }
+    }
 }
 
 /// Whether `execution` is still where its build's success takes it: built with its
@@ -157,23 +198,17 @@ enum Applying {
     Unchanged(Box<Execution>),
 }
 
-impl<O, B, D, N, C> Engine<O, B, D, N, C>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+impl<A: Adapters> Engine<A> {
     /// An engine over these adapters.
-    pub fn new(
-        config: Config,
-        objects: O,
-        builder: B,
-        deployer: D,
-        notifier: N,
-        commits: C,
-    ) -> Self {
+    pub fn new(config: Config, parts: Parts<A>) -> Self {
+        let Parts {
+            objects,
+            builder,
+            deployer,
+            notifier,
+            commits,
+            prober,
+        } = parts;
         Self {
             store: ExecutionStore::new(objects.clone(), &config.pipeline),
             lanes: Lanes::new(objects.clone(), &config.pipeline.name),
@@ -183,6 +218,7 @@ where
             deployer,
             notifier,
             commits,
+            prober,
             clock: system_clock(),
             wait: WaitPolicy::default(),
         }
@@ -453,6 +489,7 @@ where
             Command::RequestApproval { stage } => self.request_approval(execution, &stage).await,
             Command::AwaitWindow { stage } => self.await_window(execution, &stage).await,
             Command::StartTest { stage } => self.start_test(execution, &stage).await,
+            Command::SmokeCheck { stage } => self.smoke_check(execution, &stage).await,
             Command::RollBack { stage } => self.roll_back(execution, &stage).await,
             Command::Notify(notice) => {
                 let message = messages::notice(&self.config, execution, &notice);

@@ -4,15 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use sluice_adapters::builder::Builder;
-use sluice_adapters::commits::CommitReader;
-use sluice_adapters::deployer::Deployer;
-use sluice_adapters::notifier::Notifier;
 use sluice_adapters::{ObjectStore, StoreError};
 use sluice_core::{Execution, Status};
 use tracing::info;
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Adapters, Engine, EngineError};
 
 /// How many executions back expiry looks: a release only older ones use is left
 /// alone (it may still be live somewhere this history does not show).
@@ -58,14 +54,7 @@ pub fn kept_releases<'a>(
     keep
 }
 
-impl<O, B, D, N, C> Engine<O, B, D, N, C>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+impl<A: Adapters> Engine<A> {
     /// Removes the copies of releases no stage needs any more (see [`kept_releases`]).
     /// Nothing is removed while a build may be pinning: its copies are not in its
     /// execution yet.

@@ -1,29 +1,19 @@
 //! The approval gate: asking for a decision (a link that counts only once it is
 //! sent) and taking one, truthfully reported.
 
+use sluice_adapters::StoreError;
 use sluice_adapters::aws::chain;
-use sluice_adapters::builder::Builder;
-use sluice_adapters::commits::CommitReader;
-use sluice_adapters::deployer::Deployer;
 use sluice_adapters::notifier::Notifier;
-use sluice_adapters::{ObjectStore, StoreError};
 use sluice_core::lane::is_newer;
 use sluice_core::{
     Command, Event, Execution, ExecutionId, Marked, Rejected, StageName, TokenHash, Via, step,
 };
 use tracing::{error, info, warn};
 
-use crate::engine::{Decided, Engine, EngineError};
+use crate::engine::{Adapters, Decided, Engine, EngineError};
 use crate::{messages, token};
 
-impl<O, B, D, N, C> Engine<O, B, D, N, C>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+impl<A: Adapters> Engine<A> {
     /// An approver's decision: through the approval page (`Via::Link`, with the
     /// link's token) or `sluice approve|reject` (`Via::Identity`, `by` the caller's
     /// authenticated ARN).

@@ -2,27 +2,18 @@
 //! each decoded and checked, then turned into a core event for its execution.
 
 use serde_json::Value;
-use sluice_adapters::ObjectStore;
 use sluice_adapters::aws::chain;
 use sluice_adapters::builder::Builder;
 use sluice_adapters::commits::{ChangedFiles, CommitInfo, CommitReader, SAMPLE_MAX};
 use sluice_adapters::deployer::Deployer;
-use sluice_adapters::notifier::Notifier;
 use sluice_core::{Command, Commit, CommitId, Push, StageStatus, Status, Timestamp};
 use tracing::{info, warn};
 
-use crate::engine::{Engine, EngineError, refuse, traced};
+use crate::engine::{Adapters, Engine, EngineError, refuse, traced};
 use crate::events;
 use crate::events::{BuildChange, Push as PushEvent, StackChange};
 
-impl<O, B, D, N, C> Engine<O, B, D, N, C>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+impl<A: Adapters> Engine<A> {
     /// A push event: create the execution for the commit and start its build.
     pub async fn on_push(&self, value: Value) -> Result<(), EngineError> {
         let (repository, branch, commit, pushed_at, old_commit, event_id, pushed_by) =

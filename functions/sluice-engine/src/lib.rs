@@ -17,13 +17,14 @@ pub mod operator;
 pub mod paths;
 pub mod release;
 pub mod site;
+mod smoke;
 pub mod subscribers;
 pub mod token;
 pub mod verify;
 mod window;
 
 pub use config::Config;
-pub use engine::{Clock, Decided, Engine, EngineError, WaitPolicy};
+pub use engine::{Adapters, Clock, Decided, Engine, EngineError, Parts, WaitPolicy};
 pub mod approval;
 pub mod runtime;
 pub mod sweep;

@@ -149,7 +149,12 @@ fn measure_event(event: &Event, after: &Execution, now: Timestamp) {
                     .record(seconds(decision.at - approval.requested_at));
             }
         }
+        // The events that can pass a stage: its deploy, its test, its smoke check, its
+        // alarm watch. Each passes it once (the engine measures changes only).
         Event::StackUpdateCompleted { stage, .. }
+        | Event::TestSucceeded { stage, .. }
+        | Event::SmokeChecked { stage, .. }
+        | Event::WatchPassed { stage }
             if after
                 .stage(stage)
                 .is_some_and(|s| s.status == StageStatus::Succeeded) =>

@@ -501,6 +501,8 @@ pub struct Evidence {
     pub test: Option<Option<String>>,
     /// The alarms watched after the deploy, and for how many minutes, all quiet.
     pub watch: Option<(Vec<String>, u32)>,
+    /// What the built-in smoke check found, for a stage with no test.
+    pub smoke: Option<sluice_core::smoke::Findings>,
 }
 
 /// The evidence of the stages of `execution` before `stage` (see [`Evidence`]).
@@ -524,12 +526,14 @@ pub fn evidence(execution: &Execution, stage: &StageName) -> Vec<Evidence> {
                 .filter(|t| t.status == sluice_core::BuildStatus::Succeeded)
                 .map(|t| t.log_url.clone()),
             watch: s.watch.as_ref().map(|w| (w.alarms.clone(), w.minutes)),
+            smoke: s.smoke.as_ref().and_then(|c| c.findings.clone()),
         })
         .collect()
 }
 
 impl Evidence {
-    /// The stage's evidence in one line, and whether it warns (nothing tested it).
+    /// The stage's evidence in one line, and whether it warns: nothing tested it, or
+    /// its smoke check found an address answering 5xx or not at all.
     pub fn line(&self, now: Timestamp) -> (String, bool) {
         let mut line = format!("{}: {}", self.stage, self.outcome);
         if let Some(at) = self.passed_at {
@@ -540,12 +544,30 @@ impl Evidence {
                 ago(now - at)
             );
         }
-        let untested = self.test.is_none() && self.outcome == "deployed";
-        match &self.test {
-            Some(_) => line.push_str("; post-deploy test passed"),
-            None if untested => line.push_str("; no post-deploy test: nothing checked it works"),
-            None => {}
-        }
+        let deployed = self.outcome == "deployed";
+        let warns = match (&self.test, &self.smoke) {
+            (Some(_), _) => {
+                line.push_str("; post-deploy test passed");
+                false
+            }
+            (None, Some(smoke)) if deployed => {
+                let _ = write!(
+                    line,
+                    "; no post-deploy test; smoke check: {}",
+                    sluice_core::text::line(&smoke.summary(), LINE_MAX)
+                );
+                let answered = smoke
+                    .probes
+                    .iter()
+                    .any(|p| matches!(p.answer, sluice_core::smoke::Answer::Status { .. }));
+                smoke.warns() || !answered
+            }
+            (None, _) if deployed => {
+                line.push_str("; no post-deploy test: nothing checked it works");
+                true
+            }
+            (None, _) => false,
+        };
         if let Some((alarms, minutes)) = &self.watch {
             let _ = write!(
                 line,
@@ -553,7 +575,7 @@ impl Evidence {
                 sluice_core::text::line(&alarms.join(", "), LINE_MAX)
             );
         }
-        (line, untested)
+        (line, warns)
     }
 }
 

@@ -9,8 +9,6 @@ use sluice_adapters::StoreError;
 use sluice_adapters::builder::BuildOutcome;
 use sluice_adapters::builder::Builder;
 use sluice_adapters::commits::CommitReader;
-use sluice_adapters::deployer::Deployer;
-use sluice_adapters::notifier::Notifier;
 use sluice_adapters::objects::{Condition, ObjectError};
 use sluice_core::{
     BuildStatus, Commit, CommitId, Event, Execution, ExecutionId, Push, StageName, StageStatus,
@@ -18,7 +16,7 @@ use sluice_core::{
 };
 use tracing::info;
 
-use crate::engine::{Decided, Engine, EngineError};
+use crate::engine::{Adapters, Decided, Engine, EngineError};
 
 /// What an operator asks for, as `sluice` sends it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,14 +245,7 @@ impl Answer {
     }
 }
 
-impl<O, B, D, N, C> Engine<O, B, D, N, C>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+impl<A: Adapters> Engine<A> {
     /// Carries out `command` for `caller`, an ARN STS answered for the caller's proof.
     pub async fn operate(
         &self,

@@ -10,10 +10,11 @@ use sluice_adapters::builder::{Builder, CodeBuild};
 use sluice_adapters::commits::{CodeCommit, CommitReader};
 use sluice_adapters::deployer::{CloudFormation, Deployer};
 use sluice_adapters::notifier::Sns;
+use sluice_adapters::probe::HttpProber;
 use sluice_adapters::{S3Objects, Unavailable};
 
 use crate::config::{Config, ConfigProblem};
-use crate::engine::{Clock, Engine, EngineError};
+use crate::engine::{Adapters, Clock, Engine, EngineError, Parts};
 
 /// A capability built from the SDK's configuration, or left out (`Unavailable`).
 pub trait FromSdk {
@@ -52,9 +53,21 @@ impl FromSdk for Unavailable {
     }
 }
 
-/// The engine over the real AWS services, with the builder `B`, deployer `D` and
-/// commit reader `C` a function needs; each of them may be `Unavailable`.
-pub type AwsEngine<B, D, C> = Engine<S3Objects, B, D, Sns, C>;
+/// The real AWS services, with the builder `B`, deployer `D` and commit reader `C` a
+/// function needs; each of them may be `Unavailable`.
+pub struct Aws<B, D, C>(std::marker::PhantomData<(B, D, C)>);
+
+impl<B: Builder, D: Deployer, C: CommitReader> Adapters for Aws<B, D, C> {
+    type Objects = S3Objects;
+    type Builder = B;
+    type Deployer = D;
+    type Notifier = Sns;
+    type Commits = C;
+    type Prober = HttpProber;
+}
+
+/// The engine over the real AWS services (see [`Aws`]).
+pub type AwsEngine<B, D, C> = Engine<Aws<B, D, C>>;
 
 /// The source function's: it reads the branch and starts builds; it deploys nothing.
 pub type SourceEngine = AwsEngine<CodeBuild, Unavailable, CodeCommit>;
@@ -83,10 +96,12 @@ pub type LazySweeperEngine = LazyEngine<CodeBuild, CloudFormation, CodeCommit>;
 /// certificates; left to the first event, that work is no longer between the process
 /// starting and Lambda's first poll, and the operator function refuses a request that
 /// is not a signed command before it builds them. `make bench` shows both times.
-pub struct LazyEngine<B, D, C> {
+pub struct LazyEngine<B: Builder, D: Deployer, C: CommitReader> {
     config: Config,
     /// Local mode's clock, if it set one (see [`clock_from_env`]).
     clock: Option<Clock>,
+    /// Local mode's smoke check, if it set one (see [`prober_from_env`]).
+    prober: Option<HttpProber>,
     engine: tokio::sync::OnceCell<AwsEngine<B, D, C>>,
 }
 
@@ -101,10 +116,12 @@ where
     pub fn from_env() -> Result<Self, ConfigProblem> {
         let config = Config::from_env()?;
         let clock = clock_from_env(|name| std::env::var(name).ok())?;
+        let prober = prober_from_env(|name| std::env::var(name).ok())?;
         crate::measure::install(&config.pipeline.name);
         Ok(Self {
             config,
             clock,
+            prober,
             engine: tokio::sync::OnceCell::new(),
         })
     }
@@ -114,7 +131,7 @@ where
         self.engine
             .get_or_init(|| async {
                 let began = std::time::Instant::now();
-                let engine = aws_engine(self.config.clone()).await;
+                let engine = aws_engine(self.config.clone(), self.prober.clone()).await;
                 let engine = match &self.clock {
                     Some(clock) => engine.with_clock(clock.clone()),
                     None => engine,
@@ -132,13 +149,14 @@ where
 /// The engine for `config` over the real AWS services, its clients sharing one HTTPS
 /// client. `AWS_ENDPOINT_URL` (and the per-service variants) point them at the local
 /// emulator when set.
-pub async fn aws_engine<B, D, C>(config: Config) -> AwsEngine<B, D, C>
+pub async fn aws_engine<B, D, C>(config: Config, prober: Option<HttpProber>) -> AwsEngine<B, D, C>
 where
     B: Builder + FromSdk,
     D: Deployer + FromSdk,
     C: CommitReader + FromSdk,
 {
     let sdk = sluice_adapters::aws::sdk_config().await;
+    let prober = prober.unwrap_or_default();
     let objects = S3Objects::new(s3_client(&sdk), config.bucket.clone());
     let sns = aws_sdk_sns::config::Builder::from(&sdk)
         .interceptor(CountCalls)
@@ -149,11 +167,14 @@ where
     );
     Engine::new(
         config,
-        objects,
-        B::from_sdk(&sdk),
-        D::from_sdk(&sdk),
-        notifier,
-        C::from_sdk(&sdk),
+        Parts {
+            objects,
+            builder: B::from_sdk(&sdk),
+            deployer: D::from_sdk(&sdk),
+            notifier,
+            commits: C::from_sdk(&sdk),
+            prober,
+        },
     )
 }
 
@@ -187,6 +208,23 @@ pub fn clock_from_env(
         let now = chrono::Utc::now();
         now.checked_add_signed(ahead).unwrap_or(now)
     })))
+}
+
+/// The other seam for `sluice local`: `SLUICE_LOCAL_API_ENDPOINT`, which local mode's
+/// copy of the template sets, names where the emulator serves API Gateway's
+/// addresses, so that the smoke check reaches a stage's API there (see
+/// [`HttpProber::serving_apis_at`]). Unset (as in AWS), addresses are called as they
+/// are, and only public ones.
+pub fn prober_from_env(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<Option<HttpProber>, ConfigProblem> {
+    const NAME: &str = "SLUICE_LOCAL_API_ENDPOINT";
+    let Some(endpoint) = get(NAME).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    HttpProber::serving_apis_at(endpoint.trim())
+        .map(Some)
+        .map_err(|reason| ConfigProblem::Invalid { name: NAME, reason })
 }
 
 /// A handler failure, as Lambda is told it. Lambda retries the event (twice, as the

@@ -10,10 +10,7 @@ use std::collections::HashMap;
 
 use sluice_adapters::ObjectStore;
 use sluice_adapters::aws::chain;
-use sluice_adapters::builder::Builder;
-use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::{Deployer, Target};
-use sluice_adapters::notifier::Notifier;
 use sluice_adapters::objects::{Condition, ObjectError};
 use sluice_adapters::site::{SiteDeployed, SiteSource};
 use sluice_core::site::{
@@ -23,7 +20,7 @@ use sluice_core::site::{
 use sluice_core::{Command, Event, Execution, Stage, StageName};
 use tracing::{info, warn};
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Adapters, Engine, EngineError};
 
 /// The largest site record read: one entry per file, at most `SITE_FILES_MAX`.
 const SITE_RECORD_MAX: usize = 8 * 1024 * 1024;
@@ -69,14 +66,7 @@ enum Planned {
     Unusable(String),
 }
 
-impl<O, B, D, N, C> Engine<O, B, D, N, C>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+impl<A: Adapters> Engine<A> {
     /// The value of `stack`'s output `output` (which names a `what`), read through the
     /// stage's role, or why there is none.
     async fn stack_output(

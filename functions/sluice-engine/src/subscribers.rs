@@ -4,15 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 use sluice_adapters::aws::chain;
-use sluice_adapters::builder::Builder;
-use sluice_adapters::commits::CommitReader;
-use sluice_adapters::deployer::Deployer;
 use sluice_adapters::notifier::{Message, Notifier, Subscription};
 use sluice_adapters::objects::Condition;
 use sluice_adapters::{ObjectStore, StoreError};
 use tracing::{error, info, warn};
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Adapters, Engine, EngineError};
 
 /// The confirmed subscribers the last look found, as `<protocol>:<endpoint>`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,14 +43,7 @@ pub fn label(s: &Subscription) -> String {
     format!("{}:{endpoint}", s.protocol)
 }
 
-impl<O, B, D, N, C> Engine<O, B, D, N, C>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+impl<A: Adapters> Engine<A> {
     /// Where the last look's confirmed subscribers are kept.
     fn seen_key(&self) -> String {
         format!("pipelines/{}/subscribers.json", self.config.pipeline.name)

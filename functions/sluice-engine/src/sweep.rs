@@ -3,17 +3,14 @@
 //! execution but never strands it. Each run does bounded work and resumes where the
 //! previous one stopped.
 
-use sluice_adapters::ObjectStore;
 use sluice_adapters::aws::chain;
 use sluice_adapters::builder::{BuildOutcome, Builder};
-use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::{ChangeSetState, Deployer, Target};
-use sluice_adapters::notifier::Notifier;
 use sluice_core::{BuildStatus, Event, Execution, Marked, Outcome, StageStatus, Status, deadlines};
 use tracing::{Instrument, info, warn};
 
 use crate::deploy::change_set_event;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Adapters, Engine, EngineError};
 
 /// Longer than any function runs (the longest timeout in template.yaml is 10 minutes).
 const SITE_QUIET: chrono::TimeDelta = chrono::TimeDelta::minutes(11);
@@ -28,14 +25,7 @@ pub struct SweepReport {
     pub finished_pass: bool,
 }
 
-impl<O, B, D, N, C> Engine<O, B, D, N, C>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+impl<A: Adapters> Engine<A> {
     /// Examines up to `max` in-flight executions, from where the last sweep stopped.
     pub async fn sweep(&self, max: usize) -> Result<SweepReport, EngineError> {
         let after = self.store.sweep_cursor().await?;

@@ -3,17 +3,14 @@
 //! alarm watch; and when either finds the deploy bad, the automatic rollback to the
 //! release that was live before.
 
-use sluice_adapters::ObjectStore;
 use sluice_adapters::aws::chain;
 use sluice_adapters::builder::{BuildRequest, Builder};
-use sluice_adapters::commits::CommitReader;
 use sluice_adapters::deployer::{ChangeSetState, Deployer, ExecutionOutcome, Target};
-use sluice_adapters::notifier::Notifier;
 use sluice_core::{Command, Event, Execution, StageName};
 use tracing::{info, warn};
 
 use crate::artifacts::{self, ArtifactError};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Adapters, Engine, EngineError};
 
 /// The variable that marks a build as a stage's post-deploy test, naming the stage.
 pub const TEST_STAGE_VARIABLE: &str = "SLUICE_TEST_STAGE";
@@ -28,14 +25,7 @@ fn output_variable(key: &str) -> Option<String> {
     ok.then(|| format!("SLUICE_OUTPUT_{key}"))
 }
 
-impl<O, B, D, N, C> Engine<O, B, D, N, C>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+impl<A: Adapters> Engine<A> {
     /// Starts the stage's post-deploy test.
     pub(crate) async fn start_test(
         &self,
@@ -248,14 +238,7 @@ where
     }
 }
 
-impl<O, B, D, N, C> Engine<O, B, D, N, C>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+impl<A: Adapters> Engine<A> {
     /// What the stage's watched alarms say: one in `ALARM` (or missing: a release
     /// nobody can watch is not left live), the watch over, or nothing yet.
     pub(crate) async fn watch_finding(

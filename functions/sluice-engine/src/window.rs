@@ -2,27 +2,15 @@
 //! newer execution may take the stage from it as at a gate; when the window opens,
 //! the lane is claimed for the deploy before the core is told.
 
-use sluice_adapters::ObjectStore;
-use sluice_adapters::builder::Builder;
-use sluice_adapters::commits::CommitReader;
-use sluice_adapters::deployer::Deployer;
-use sluice_adapters::notifier::Notifier;
 use sluice_core::lane::is_newer;
 use sluice_core::{
     Acquired, Command, Event, Execution, ExecutionId, Marked, StageName, StageStatus,
 };
 use tracing::{error, info, warn};
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Adapters, Engine, EngineError};
 
-impl<O, B, D, N, C> Engine<O, B, D, N, C>
-where
-    O: ObjectStore,
-    B: Builder,
-    D: Deployer,
-    N: Notifier,
-    C: CommitReader,
-{
+impl<A: Adapters> Engine<A> {
     /// The stage waits for its window: the lane says it only waits (as at a gate), and
     /// a newer execution queued behind it takes the stage now.
     pub(crate) async fn await_window(

@@ -97,7 +97,7 @@ impl ObjectStore for SimObjects {
     }
 }
 
-type SimEngine = Engine<SimObjects, MemoryBuilder, MemoryDeployer, MemoryNotifier, MemoryCommits>;
+type SimEngine = Engine<support::InMemory<SimObjects>>;
 
 /// Which function an event goes to.
 #[derive(Clone, Copy, Debug)]

@@ -12,16 +12,27 @@ use chrono::{Duration, TimeZone, Utc};
 use lambda_http::http::StatusCode;
 use serde_json::Value;
 use sluice_adapters::memory::{
-    Faults, MemoryBuilder, MemoryCommits, MemoryDeployer, MemoryNotifier,
+    Faults, MemoryBuilder, MemoryCommits, MemoryDeployer, MemoryNotifier, MemoryProber,
 };
 use sluice_adapters::notifier::Message;
 use sluice_adapters::{Condition, MemoryObjects, ObjectStore};
 use sluice_core::{Execution, ExecutionId, Timestamp};
-use sluice_engine::{Config, Engine, EngineError, WaitPolicy};
+use sluice_engine::{Adapters, Config, Engine, EngineError, Parts, WaitPolicy};
+
+/// The in-memory fakes of every service, over the object store `O`.
+pub struct InMemory<O = MemoryObjects>(std::marker::PhantomData<O>);
+
+impl<O: ObjectStore> Adapters for InMemory<O> {
+    type Objects = O;
+    type Builder = MemoryBuilder;
+    type Deployer = MemoryDeployer;
+    type Notifier = MemoryNotifier;
+    type Commits = MemoryCommits;
+    type Prober = MemoryProber;
+}
 
 /// The engine over the fakes.
-pub type MemoryEngine =
-    Engine<MemoryObjects, MemoryBuilder, MemoryDeployer, MemoryNotifier, MemoryCommits>;
+pub type MemoryEngine = Engine<InMemory>;
 
 pub const STAGING: &str = "hello-staging";
 pub const PRODUCTION: &str = "hello-production";
@@ -36,6 +47,7 @@ pub struct World {
     pub deployer: MemoryDeployer,
     pub notifier: MemoryNotifier,
     pub commits: MemoryCommits,
+    pub prober: MemoryProber,
     pub faults: Faults,
     clock: Arc<Mutex<Timestamp>>,
 }
@@ -121,6 +133,7 @@ pub struct Fakes {
     pub deployer: MemoryDeployer,
     pub notifier: MemoryNotifier,
     pub commits: MemoryCommits,
+    pub prober: MemoryProber,
     pub faults: Faults,
     pub clock: Arc<Mutex<Timestamp>>,
 }
@@ -134,17 +147,14 @@ impl Fakes {
             deployer: MemoryDeployer::with_faults(faults.clone()),
             notifier: MemoryNotifier::with_faults(faults.clone()),
             commits: MemoryCommits::default(),
+            prober: MemoryProber::default(),
             faults,
             clock: Arc::new(Mutex::new(start_time())),
         }
     }
 
     /// The engine of [`config`] over these services and `objects`, on this clock.
-    pub fn engine<O: ObjectStore>(
-        &self,
-        objects: O,
-        wait: WaitPolicy,
-    ) -> Engine<O, MemoryBuilder, MemoryDeployer, MemoryNotifier, MemoryCommits> {
+    pub fn engine<O: ObjectStore>(&self, objects: O, wait: WaitPolicy) -> Engine<InMemory<O>> {
         self.engine_of(config(), objects, wait)
     }
 
@@ -154,15 +164,18 @@ impl Fakes {
         config: Config,
         objects: O,
         wait: WaitPolicy,
-    ) -> Engine<O, MemoryBuilder, MemoryDeployer, MemoryNotifier, MemoryCommits> {
+    ) -> Engine<InMemory<O>> {
         let reader = self.clock.clone();
         Engine::new(
             config,
-            objects,
-            self.builder.clone(),
-            self.deployer.clone(),
-            self.notifier.clone(),
-            self.commits.clone(),
+            Parts {
+                objects,
+                builder: self.builder.clone(),
+                deployer: self.deployer.clone(),
+                notifier: self.notifier.clone(),
+                commits: self.commits.clone(),
+                prober: self.prober.clone(),
+            },
         )
         .with_clock(Arc::new(move || {
             *reader.lock().unwrap_or_else(|e| e.into_inner())
@@ -221,6 +234,7 @@ impl World {
             deployer: fakes.deployer,
             notifier: fakes.notifier,
             commits: fakes.commits,
+            prober: fakes.prober,
             faults: fakes.faults,
             clock: fakes.clock,
         }
