@@ -548,7 +548,12 @@ mod tests {
             }),
         });
         let out = details(&e, now);
-        assert!(out.contains("smoke check: ApiUrl answered 502"), "{out}");
+        assert!(
+            out.contains(
+                "smoke check: ApiUrl (abc.execute-api.us-east-1.amazonaws.com) answered 502"
+            ),
+            "{out}"
+        );
         assert!(
             out.contains("ApiUrl https://abc.execute-api.us-east-1.amazonaws.com/Prod/"),
             "{out}"

@@ -275,7 +275,8 @@ async fn the_example_goes_through_dev_and_staging_then_is_approved_in_a_browser_
         "<h2>Before this stage</h2>",
         "<li>dev: deployed, passed",
         "<li>staging: deployed, passed",
-        "no post-deploy test; smoke check: HelloUrl answered 200",
+        "no post-deploy test; smoke check: HelloUrl (",
+        ".execute-api.us-east-1.amazonaws.com) answered 200",
         "First deploy: nothing built by Sluice runs on production yet.",
     ] {
         assert!(page.contains(section), "no {section:?} on the page: {page}");

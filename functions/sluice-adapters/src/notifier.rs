@@ -90,14 +90,52 @@ pub fn chat_notification(message: &Message) -> serde_json::Value {
 }
 
 /// The message as SNS publishes it with `MessageStructure=json`: plain text for
-/// email and every other protocol (`default`), the chat format for HTTPS.
+/// email and every other protocol (`default`), the chat format for HTTPS. A body
+/// that would make it longer than SNS takes is cut in the middle, keeping its start
+/// (what the message is about) and its end (an approval's link and deadline).
 pub fn sns_payload(message: &Message) -> String {
-    json!({
-        "default": message.body,
-        "https": chat_notification(message).to_string(),
-    })
-    .to_string()
+    let payload = |body: &str| {
+        let message = Message {
+            body: body.to_owned(),
+            ..message.clone()
+        };
+        json!({
+            "default": message.body,
+            "https": chat_notification(&message).to_string(),
+        })
+        .to_string()
+    };
+    let mut keep = message.body.len();
+    let mut text = payload(&message.body);
+    while text.len() > SNS_MESSAGE_MAX && keep > 0 {
+        keep /= 2;
+        text = payload(&cut_middle(&message.body, keep));
+    }
+    text
 }
+
+/// `text` cut to about `keep` bytes: its start, a line saying how much was cut, and
+/// its last [`TAIL_KEPT`] bytes.
+fn cut_middle(text: &str, keep: usize) -> String {
+    let boundary = |mut at: usize| {
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        at
+    };
+    let tail = boundary(text.len().saturating_sub(TAIL_KEPT.min(keep)));
+    let head = boundary(keep.saturating_sub(TAIL_KEPT).min(tail));
+    format!(
+        "{}\n\n[... {} bytes cut here: a notification holds at most 256 KB; the approval \
+         page and `sluice show` have everything ...]\n\n{}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
+}
+
+/// How much of a message's end is kept whole when it must be cut.
+const TAIL_KEPT: usize = 4096;
 
 /// SNS refuses messages over 256 KB.
 pub const SNS_MESSAGE_MAX: usize = 256 * 1024;
@@ -168,6 +206,40 @@ mod tests {
                 .into(),
             email_only: Some("https://x.example/approvals/1?token=abc".into()),
         }
+    }
+
+    #[test]
+    fn a_message_too_long_for_sns_is_cut_in_the_middle_keeping_its_start_and_its_link() {
+        let link = "https://x.example/approvals/1?token=abc";
+        // Quotes and line breaks are escaped twice in the payload (the chat copy is
+        // JSON inside JSON): the worst case for its length.
+        for filler in ["  Modify HelloFunction\n", "\"\\\n", "é"] {
+            let body = format!(
+                "Approval needed\n{}\nApprove or reject: {link}\n",
+                filler.repeat(400_000 / filler.len())
+            );
+            let message = Message {
+                subject: "[hello] approval needed for production".into(),
+                body,
+                email_only: Some(link.into()),
+            };
+            let text = sns_payload(&message);
+            assert!(text.len() <= SNS_MESSAGE_MAX, "{filler:?}: {}", text.len());
+            let payload: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            let email = payload["default"].as_str().expect("email text");
+            assert!(email.starts_with("Approval needed\n"), "{filler:?}");
+            assert!(
+                email.ends_with(&format!("Approve or reject: {link}\n")),
+                "{filler:?}"
+            );
+            assert!(email.contains("bytes cut here"), "{filler:?}");
+            // The chat copy is cut alike, and still never carries the link.
+            let chat = payload["https"].as_str().expect("chat text");
+            assert!(!chat.contains("token=abc"), "{filler:?}");
+        }
+        // A message that fits is left whole.
+        let whole: serde_json::Value = serde_json::from_str(&sns_payload(&message())).unwrap();
+        assert_eq!(whole["default"], message().body.as_str());
     }
 
     #[test]

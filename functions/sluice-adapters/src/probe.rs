@@ -17,8 +17,9 @@ use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use sluice_core::smoke::Answer;
 
-/// How long one call may take, connecting included.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one call may take, connecting included: long enough for a function's
+/// cold start behind its API, well inside API Gateway's own 29 seconds.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Calls one web address and says what answered.
 pub trait Prober: Clone + Send + Sync + 'static {
@@ -49,6 +50,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || (a == 100 && (64..128).contains(&b))
         || (a == 192 && b == 0 && c == 0)
         || (a == 198 && (18..20).contains(&b))
+        || (a == 192 && b == 88 && c == 99)
         || a >= 240)
 }
 
@@ -57,10 +59,19 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return is_public_v4(v4);
     }
     let s = ip.segments();
-    // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32 bits.
-    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+    let last_v4 = || {
         let [a, b] = s[6].to_be_bytes();
         let [c, d] = s[7].to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32 bits.
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+        return is_public_v4(last_v4());
+    }
+    // 6to4 (2002::/16) carries an IPv4 address in bits 16 to 48.
+    if s[0] == 0x2002 {
+        let [a, b] = s[1].to_be_bytes();
+        let [c, d] = s[2].to_be_bytes();
         return is_public_v4(Ipv4Addr::new(a, b, c, d));
     }
     !(ip.is_unspecified()
@@ -69,7 +80,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xfe00) == 0xfc00 // unique local
         || (s[0] & 0xffc0) == 0xfe80 // link-local
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || s[0..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible and the rest of ::/96
+        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64
+        || s[0..4] == [0, 0, 0, 0] && (s[4] == 0 || s[4] == 0xffff)) // ::/96 and ::ffff:0:0/96
 }
 
 /// Why an address was not called: the resolver's refusal, told apart from a
@@ -168,10 +181,20 @@ fn plain_builder() -> reqwest::ClientBuilder {
         .user_agent("sluice-smoke-check")
 }
 
-/// `url` as the emulator at `endpoint` serves it, if it is an API Gateway address.
+/// `url` as the emulator at `endpoint` serves it, if it is an API Gateway address
+/// (`<api id>.execute-api.<region>.amazonaws.com`, nothing else).
 pub fn emulated_api_url(url: &Url, endpoint: &Url) -> Option<Url> {
     let host = url.host_str()?;
-    let (api, _) = host.split_once(".execute-api.")?;
+    let (api, rest) = host.split_once(".execute-api.")?;
+    let region = rest.strip_suffix(".amazonaws.com")?;
+    let word = |s: &str, extra: u8| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == extra)
+    };
+    if !word(api, b'0') || !word(region, b'-') {
+        return None;
+    }
     let mut at = endpoint.clone();
     let path = format!(
         "{}/_aws/execute-api/{api}{}",
@@ -285,8 +308,14 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
             "::127.0.0.1",
+            "::ffff:0:7f00:1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::1",
+            "fec0::1",
             "2001:db8::1",
+            "192.88.99.1",
         ];
         for ip in refused {
             assert!(!is_public(ip.parse().unwrap()), "{ip} was allowed");
@@ -310,8 +339,16 @@ mod tests {
             emulated_api_url(&url, &endpoint).unwrap().as_str(),
             "http://127.0.0.1:4566/_aws/execute-api/abc123/Prod/hello?x=1"
         );
-        let other = Url::parse("https://example.com/").unwrap();
-        assert_eq!(emulated_api_url(&other, &endpoint), None);
+        for other in [
+            "https://example.com/",
+            // A look-alike whose "api id" would climb out of the emulator's API path.
+            "https://...execute-api.x.com/Prod/a?Action=X",
+            "https://abc.execute-api.us-east-1.example.com/Prod/",
+            "https://a_b.execute-api.us-east-1.amazonaws.com/Prod/",
+        ] {
+            let url = Url::parse(other).unwrap();
+            assert_eq!(emulated_api_url(&url, &endpoint), None, "{other}");
+        }
     }
 
     /// A loopback server answering each connection with `response`, and how many

@@ -651,5 +651,4 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[path = "store_tests.rs"]
 mod tests;

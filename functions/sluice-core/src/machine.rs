@@ -1247,9 +1247,7 @@ impl Run {
     }
 }
 
-#[path = "machine_after.rs"]
 mod after;
 
 #[cfg(test)]
-#[path = "machine_tests.rs"]
 mod tests;

@@ -77,6 +77,16 @@ pub struct Probe {
 }
 
 impl Probe {
+    /// The host the address names (with its port, if any): what an approver needs to
+    /// tell the application's own address from another's.
+    pub fn host(&self) -> &str {
+        let rest = self.url.split_once("://").map_or(&*self.url, |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host)
+    }
+
     /// `output` named `url`, which answered `answer`; bounded to be stored and shown.
     pub fn new(output: &str, url: &str, answer: Answer) -> Self {
         Self {
@@ -150,7 +160,7 @@ impl Findings {
         let mut parts: Vec<String> = self
             .probes
             .iter()
-            .map(|p| format!("{} {}", p.output, p.answer.describe()))
+            .map(|p| format!("{} ({}) {}", p.output, p.host(), p.answer.describe()))
             .collect();
         if self.not_called > 0 {
             parts.push(format!("{} more not called", self.not_called));
@@ -158,10 +168,12 @@ impl Findings {
         parts.join("; ")
     }
 
-    /// Whether an approver should be warned: an address answered badly, or nothing
-    /// could be read.
+    /// Whether an approver should be warned: an address answered badly, some were
+    /// left out, or nothing could be read.
     pub fn warns(&self) -> bool {
-        self.problem.is_some() || self.probes.iter().any(|p| p.answer.is_bad())
+        self.problem.is_some()
+            || self.not_called > 0
+            || self.probes.iter().any(|p| p.answer.is_bad())
     }
 }
 
@@ -298,6 +310,16 @@ mod tests {
             reason.contains("Admin") && reason.contains("answered 502"),
             "{reason}"
         );
+        assert_eq!(
+            bad.summary(),
+            "Api (api.example.com) answered 200; Admin (api.example.com) answered 502"
+        );
+        let left_out = Findings {
+            not_called: 2,
+            ..good.clone()
+        };
+        assert!(!good.warns() && left_out.warns());
+        assert!(left_out.summary().ends_with("; 2 more not called"));
         let nothing = Findings::default();
         assert!(
             nothing

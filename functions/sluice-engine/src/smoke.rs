@@ -31,7 +31,9 @@ impl<A: Adapters> Engine<A> {
                     let prober = self.prober.clone();
                     calls.spawn(async move {
                         let answer = prober.probe(&url).await;
-                        (n, Probe::new(&output, &url, answer))
+                        // Shown as the client reads it: a look-alike host in punycode.
+                        let shown = reqwest::Url::parse(&url).map_or(url, String::from);
+                        (n, Probe::new(&output, &shown, answer))
                     });
                 }
                 let mut probes: Vec<(usize, Probe)> = calls.join_all().await;

@@ -566,13 +566,16 @@ async fn an_untested_stage_calls_its_stacks_addresses_once_and_the_approver_sees
     let email = &world.messages_about("approval needed")[0].body;
     assert!(
         email.contains("! staging: deployed, passed ")
-            && email.contains("no post-deploy test; smoke check: ApiUrl answered 502"),
+            && email.contains(
+                "no post-deploy test; smoke check: ApiUrl \
+                 (abc123.execute-api.us-east-1.amazonaws.com) answered 502"
+            ),
         "{email}"
     );
     let (_, page) = world.review(&a.id).await;
     assert!(
         page.contains("<li class=\"warn\">staging: deployed")
-            && page.contains("smoke check: ApiUrl answered 502"),
+            && page.contains("(abc123.execute-api.us-east-1.amazonaws.com) answered 502"),
         "{page}"
     );
 
@@ -584,7 +587,8 @@ async fn an_untested_stage_calls_its_stacks_addresses_once_and_the_approver_sees
     let email = &world.messages_about("approval needed")[0].body;
     assert!(
         email.contains("  staging: deployed, passed ")
-            && email.contains("smoke check: ApiUrl answered 200"),
+            && email.contains("smoke check: ApiUrl (abc123.execute-api")
+            && email.contains(") answered 200"),
         "{email}"
     );
     let (_, page) = world.review(&b.id).await;

@@ -215,6 +215,7 @@ impl Run {
             .flatten();
         let summary = findings.summary();
         let warns = findings.warns();
+        let findings_answered_badly = findings.probes.iter().any(|p| p.answer.is_bad());
         if let Some(check) = s.smoke.as_mut() {
             check.finished_at = Some(self.now);
             check.findings = Some(findings);
@@ -222,7 +223,10 @@ impl Run {
         self.changed = true;
         match failure {
             Some(reason) => {
-                if !self.retry_later(i, RetryOf::Test, &reason) {
+                // A 5xx or no answer may pass on its own (a cold start, a deploy still
+                // settling): worth a retry where the stage retries; no address is not.
+                let worth = findings_answered_badly;
+                if !self.retry_later_if(worth, i, RetryOf::Test, &reason) {
                     let reason = self.after_retries(i, reason);
                     self.roll_back(i, reason);
                 }
@@ -243,11 +247,22 @@ impl Run {
     /// Schedules an automatic retry of stage `i` after `failure`, if the failure is
     /// worth retrying and the stage has retries left; whether it did.
     pub(super) fn retry_later(&mut self, i: usize, of: RetryOf, failure: &str) -> bool {
+        self.retry_later_if(is_transient(failure), i, of, failure)
+    }
+
+    /// As [`Run::retry_later`], for a failure the caller judged worth retrying or not.
+    pub(super) fn retry_later_if(
+        &mut self,
+        worth_retrying: bool,
+        i: usize,
+        of: RetryOf,
+        failure: &str,
+    ) -> bool {
         let s = &mut self.execution.stages[i];
         let Some(policy) = s.retry else {
             return false;
         };
-        if s.retries >= policy.max || !is_transient(failure) {
+        if s.retries >= policy.max || !worth_retrying {
             return false;
         }
         let n = s.retries + 1;

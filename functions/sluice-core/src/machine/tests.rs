@@ -758,7 +758,9 @@ fn a_run_records_its_timeline_in_order() {
         "{text:?}"
     );
     assert!(
-        text.contains(&"staging: smoke check: ApiUrl answered 200"),
+        text.contains(
+            &"staging: smoke check: ApiUrl (abc.execute-api.us-east-1.amazonaws.com) answered 200"
+        ),
         "{text:?}"
     );
     assert!(
@@ -2134,4 +2136,46 @@ fn a_smoke_check_that_never_reports_is_asked_for_again_by_the_sweeper() {
             stage: stage("staging")
         }]
     );
+}
+
+#[test]
+fn a_gating_smoke_check_that_got_a_5xx_is_retried_where_the_stage_retries() {
+    let mut pipeline = pipeline();
+    pipeline.stages[0].smoke_gates = true;
+    pipeline.stages[0].retry = Some(crate::config::RetryPolicy::new(1, 60).unwrap());
+    let commit = Commit {
+        id: CommitId::parse(COMMIT).unwrap(),
+        author: None,
+        message: None,
+    };
+    let mut e = start(
+        &pipeline,
+        Push::new("hello-api", "master", commit, t(0)),
+        t(0),
+    )
+    .unwrap()
+    .execution;
+    for (n, event) in [build_ok(), pinned(), ready("staging"), deployed("staging")]
+        .into_iter()
+        .enumerate()
+    {
+        e = super::step(&e, event, t(n as i64 + 1)).unwrap().execution;
+    }
+    let tr = smoke_checked(&e, smoke_answered(503), 10);
+    assert_eq!(tr.execution.stages[0].status, StageStatus::Retrying);
+    let due = crate::deadlines::overdue(&tr.execution, t(100)).unwrap();
+    let tr = super::step(&tr.execution, due, t(100)).unwrap();
+    assert_eq!(
+        tr.commands,
+        vec![Command::SmokeCheck {
+            stage: stage("staging")
+        }]
+    );
+    // The retry's answer decides: now it works, and the stage passes.
+    let tr = smoke_checked(&tr.execution, smoke_answered(200), 101);
+    assert_eq!(tr.execution.stages[0].status, StageStatus::Succeeded);
+    // With its retries spent, a 5xx sends the stage back.
+    let e = smoke_asked(true);
+    let tr = smoke_checked(&e, smoke_answered(503), 11);
+    assert_eq!(tr.execution.stages[0].status, StageStatus::RollingBack);
 }
