@@ -17,7 +17,7 @@ use sluice_core::{
 };
 
 use crate::config::Config;
-use crate::engine::EngineError;
+use crate::error::EngineError;
 use crate::release;
 
 /// CloudFormation's limit for a template read from S3.

@@ -9,7 +9,8 @@ use tracing::{info, warn};
 
 use crate::artifacts::{self, ArtifactError};
 use crate::config::Config;
-use crate::engine::{Adapters, Engine, EngineError};
+use crate::engine::{Adapters, Engine};
+use crate::error::EngineError;
 
 /// How long CodeBuild matches a StartBuild's idempotency token, less a margin.
 /// https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html

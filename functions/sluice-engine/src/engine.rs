@@ -15,7 +15,7 @@ use sluice_adapters::deployer::{Deployer, Target};
 use sluice_adapters::lanes::Lanes;
 use sluice_adapters::notifier::{Message, Notifier};
 use sluice_adapters::probe::Prober;
-use sluice_adapters::{AwsError, ExecutionStore, ObjectStore, StoreError};
+use sluice_adapters::{ExecutionStore, ObjectStore, StoreError};
 use sluice_core::{
     BuildStatus, Command, Event, Execution, ExecutionId, Outcome, Rejected, StageName, StageStatus,
     Status, Timestamp,
@@ -24,6 +24,7 @@ use tracing::{Instrument, Span, error, info, warn};
 
 use crate::artifacts::{self, ArtifactError};
 use crate::config::Config;
+use crate::error::EngineError;
 use crate::events::BadEvent;
 use crate::messages;
 
@@ -50,28 +51,6 @@ impl Default for WaitPolicy {
             first: Duration::from_millis(500),
             max_interval: Duration::from_secs(5),
             budget: Duration::from_secs(120),
-        }
-    }
-}
-
-/// Why handling an event failed.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    #[error(transparent)]
-    BadEvent(#[from] BadEvent),
-}
-
-impl EngineError {
-    /// Whether delivering the same event again may succeed.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            EngineError::Store(e) => e.is_retryable(),
-            EngineError::Aws(e) => e.retryable,
-            EngineError::BadEvent(_) => false,
         }
     }
 }

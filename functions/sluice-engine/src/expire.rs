@@ -8,7 +8,8 @@ use sluice_adapters::{ObjectStore, StoreError};
 use sluice_core::{Execution, Status};
 use tracing::info;
 
-use crate::engine::{Adapters, Engine, EngineError};
+use crate::engine::{Adapters, Engine};
+use crate::error::EngineError;
 
 /// How many executions back expiry looks: a release only older ones use is left
 /// alone (it may still be live somewhere this history does not show).

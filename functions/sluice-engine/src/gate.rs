@@ -10,7 +10,8 @@ use sluice_core::{
 };
 use tracing::{error, info, warn};
 
-use crate::engine::{Adapters, Decided, Engine, EngineError};
+use crate::engine::{Adapters, Decided, Engine};
+use crate::error::EngineError;
 use crate::{messages, token};
 
 impl<A: Adapters> Engine<A> {

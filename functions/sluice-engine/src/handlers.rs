@@ -9,7 +9,8 @@ use sluice_adapters::deployer::Deployer;
 use sluice_core::{Command, Commit, CommitId, Push, StageStatus, Status, Timestamp};
 use tracing::{info, warn};
 
-use crate::engine::{Adapters, Engine, EngineError, refuse, traced};
+use crate::engine::{Adapters, Engine, refuse, traced};
+use crate::error::EngineError;
 use crate::events;
 use crate::events::{BuildChange, Push as PushEvent, StackChange};
 

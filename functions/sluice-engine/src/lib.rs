@@ -7,6 +7,7 @@ pub mod changelog;
 pub mod config;
 mod deploy;
 pub mod engine;
+pub mod error;
 pub mod events;
 pub mod expire;
 mod gate;
@@ -24,7 +25,8 @@ pub mod verify;
 mod window;
 
 pub use config::Config;
-pub use engine::{Adapters, Clock, Decided, Engine, EngineError, Parts, WaitPolicy};
+pub use engine::{Adapters, Clock, Decided, Engine, Parts, WaitPolicy};
+pub use error::EngineError;
 pub mod approval;
 pub mod runtime;
 pub mod sweep;

@@ -16,7 +16,8 @@ use sluice_core::{
 };
 use tracing::info;
 
-use crate::engine::{Adapters, Decided, Engine, EngineError};
+use crate::engine::{Adapters, Decided, Engine};
+use crate::error::EngineError;
 
 /// What an operator asks for, as `sluice` sends it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,8 @@ use sluice_adapters::probe::HttpProber;
 use sluice_adapters::{S3Objects, Unavailable};
 
 use crate::config::{Config, ConfigProblem};
-use crate::engine::{Adapters, Clock, Engine, EngineError, Parts};
+use crate::engine::{Adapters, Clock, Engine, Parts};
+use crate::error::EngineError;
 
 /// A capability built from the SDK's configuration, or left out (`Unavailable`).
 pub trait FromSdk {

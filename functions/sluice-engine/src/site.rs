@@ -20,7 +20,8 @@ use sluice_core::site::{
 use sluice_core::{Command, Event, Execution, Stage, StageName};
 use tracing::{info, warn};
 
-use crate::engine::{Adapters, Engine, EngineError};
+use crate::engine::{Adapters, Engine};
+use crate::error::EngineError;
 
 /// The largest site record read: one entry per file, at most `SITE_FILES_MAX`.
 const SITE_RECORD_MAX: usize = 8 * 1024 * 1024;

@@ -8,7 +8,8 @@ use sluice_core::smoke::{Findings, Probe, addresses};
 use sluice_core::{Command, Event, Execution, StageName};
 use tracing::{info, warn};
 
-use crate::engine::{Adapters, Engine, EngineError};
+use crate::engine::{Adapters, Engine};
+use crate::error::EngineError;
 
 impl<A: Adapters> Engine<A> {
     /// Calls each web address among the stage's stack outputs, at the same time, and

@@ -9,7 +9,8 @@ use sluice_adapters::objects::Condition;
 use sluice_adapters::{ObjectStore, StoreError};
 use tracing::{error, info, warn};
 
-use crate::engine::{Adapters, Engine, EngineError};
+use crate::engine::{Adapters, Engine};
+use crate::error::EngineError;
 
 /// The confirmed subscribers the last look found, as `<protocol>:<endpoint>`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

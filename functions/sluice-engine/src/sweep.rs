@@ -10,7 +10,8 @@ use sluice_core::{BuildStatus, Event, Execution, Marked, Outcome, StageStatus, S
 use tracing::{Instrument, info, warn};
 
 use crate::deploy::change_set_event;
-use crate::engine::{Adapters, Engine, EngineError};
+use crate::engine::{Adapters, Engine};
+use crate::error::EngineError;
 
 /// Longer than any function runs (the longest timeout in template.yaml is 10 minutes).
 const SITE_QUIET: chrono::TimeDelta = chrono::TimeDelta::minutes(11);

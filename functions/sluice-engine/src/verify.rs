@@ -10,7 +10,8 @@ use sluice_core::{Command, Event, Execution, StageName};
 use tracing::{info, warn};
 
 use crate::artifacts::{self, ArtifactError};
-use crate::engine::{Adapters, Engine, EngineError};
+use crate::engine::{Adapters, Engine};
+use crate::error::EngineError;
 
 /// The variable that marks a build as a stage's post-deploy test, naming the stage.
 pub const TEST_STAGE_VARIABLE: &str = "SLUICE_TEST_STAGE";

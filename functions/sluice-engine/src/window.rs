@@ -8,7 +8,8 @@ use sluice_core::{
 };
 use tracing::{error, info, warn};
 
-use crate::engine::{Adapters, Engine, EngineError};
+use crate::engine::{Adapters, Engine};
+use crate::error::EngineError;
 
 impl<A: Adapters> Engine<A> {
     /// The stage waits for its window: the lane says it only waits (as at a gate), and

@@ -2,7 +2,7 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
-use sluice_engine::engine::EngineError;
+use sluice_engine::EngineError;
 use sluice_engine::runtime::{LazySweeperEngine, finished, outcome};
 
 /// Executions examined per run; the next run resumes after the last one.
