@@ -28,7 +28,7 @@ export SLUICE_MICROBURST := $(CURDIR)/$(VENV)/faults/bin/microburst
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test build bench soak setup browser check-toolchain lint-templates policy-test example-test arm64-target fmt clean
+.PHONY: demo test build bench soak setup browser check-toolchain cli-without-local lint-templates policy-test example-test arm64-target fmt clean
 
 # DEMO_AUTO_APPROVE=1 approves through the page instead of waiting for a click.
 demo: check-toolchain $(EMULATOR) $(TOOLS) $(AWSCLI)
@@ -39,7 +39,15 @@ test: setup browser
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo test --workspace --locked
-	$(MAKE) --no-print-directory example-test lint-templates policy-test
+	$(MAKE) --no-print-directory cli-without-local example-test lint-templates policy-test
+
+# The `sluice` an operator or approver installs (`--no-default-features`) builds, and
+# links no Lambda shell, CodeBuild client, web server or zip writer.
+cli-without-local:
+	cargo check -p sluice --no-default-features --locked
+	@if cargo tree -p sluice --no-default-features -e normal --locked \
+	  | grep -E ' (lambda_runtime|lambda_http|aws-sdk-codebuild|axum|zip) v'; then \
+	  echo "the sluice CLI without local mode links the crates above; it should not" >&2; exit 1; fi
 
 setup: check-toolchain $(EMULATOR) $(TOOLS) $(CHECKOV) $(AWSCLI) $(FAULTS)
 

@@ -7,7 +7,7 @@
 use chrono::Duration;
 use sluice_core::metrics::{Report, report};
 use sluice_core::{Execution, StageName, Timestamp};
-use sluice_engine::approval::escape;
+use sluice_engine::html::escape;
 
 use crate::metrics::{DEFINITIONS, rows};
 

@@ -262,7 +262,21 @@ async fn the_example_goes_through_dev_and_staging_then_is_approved_in_a_browser_
     let browser = driver.client().await;
     browser.goto(&link).await.expect("open the approval page");
     let page = browser.source().await.expect("page source");
-    assert!(page.contains("hello-api: first delivery"), "{page}");
+    if !page.contains("hello-api: first delivery") {
+        // Chrome shows its own error page (whose source WebDriver gives as empty)
+        // for an answer it cannot show: say what the approval function logged.
+        let logs = run.local.function_logs().await.unwrap_or_default();
+        let approval: Vec<&str> = logs
+            .iter()
+            .filter(|l| l.function.contains("approval"))
+            .map(|l| l.message.as_str())
+            .collect();
+        panic!(
+            "the approval page is not there (url {:?}); page: {page:?}; the approval \
+             function logged: {approval:#?}",
+            browser.current_url().await.map(|u| u.to_string())
+        );
+    }
     assert!(
         page.replace("<wbr>", "").contains("HelloFunction"),
         "the page lists what will change: {page}"

@@ -2,14 +2,6 @@
 
 use std::future::Future;
 
-use aws_sdk_codebuild::config::http::HttpResponse;
-use aws_sdk_codebuild::error::SdkError;
-use aws_sdk_codebuild::operation::start_build::StartBuildError;
-use aws_sdk_codebuild::types::{
-    ArtifactNamespace, ArtifactPackaging, ArtifactsType, Build, EnvironmentVariable,
-    EnvironmentVariableType, ProjectArtifacts, StatusType,
-};
-
 use crate::aws::AwsError;
 
 /// A build to start.
@@ -109,19 +101,6 @@ pub fn build_of(reports: &[BuildReport], execution: &str) -> Option<StartedBuild
         })
 }
 
-/// CodeBuild.
-#[derive(Clone, Debug)]
-pub struct CodeBuild {
-    client: aws_sdk_codebuild::Client,
-}
-
-impl CodeBuild {
-    /// Builds through `client`.
-    pub fn new(client: aws_sdk_codebuild::Client) -> Self {
-        Self { client }
-    }
-}
-
 /// Why a finished build failed, in words: the first phase that did not succeed.
 pub fn failure_reason(status: &str, phases: &[(String, String, Vec<String>)]) -> String {
     let failed = phases
@@ -145,198 +124,14 @@ pub fn failure_reason(status: &str, phases: &[(String, String, Vec<String>)]) ->
     }
 }
 
-fn report(build: &Build) -> Option<BuildReport> {
-    let id = build.id()?.to_owned();
-    let status = build.build_status();
-    let outcome = match status {
-        Some(StatusType::Succeeded) => BuildOutcome::Succeeded,
-        Some(StatusType::InProgress) | None => BuildOutcome::InProgress,
-        Some(other) => {
-            let phases: Vec<_> = build
-                .phases()
-                .iter()
-                .map(|p| {
-                    (
-                        p.phase_type()
-                            .map(|t| t.as_str().to_owned())
-                            .unwrap_or_default(),
-                        p.phase_status()
-                            .map(|s| s.as_str().to_owned())
-                            .unwrap_or_default(),
-                        p.contexts()
-                            .iter()
-                            .filter_map(|c| match (c.status_code(), c.message()) {
-                                (Some(code), Some(m)) => Some(format!("{code}: {m}")),
-                                (None, Some(m)) => Some(m.to_owned()),
-                                (Some(code), None) => Some(code.to_owned()),
-                                (None, None) => None,
-                            })
-                            .collect(),
-                    )
-                })
-                .collect();
-            BuildOutcome::Failed {
-                reason: failure_reason(other.as_str(), &phases),
-            }
-        }
-    };
-    let environment = build
-        .environment()
-        .map(|e| e.environment_variables())
-        .unwrap_or_default()
-        .iter()
-        .map(|v| (v.name().to_owned(), v.value().to_owned()))
-        .collect();
-    Some(BuildReport {
-        id,
-        outcome,
-        log_url: build.logs().and_then(|l| l.deep_link()).map(str::to_owned),
-        environment,
-    })
-}
-
-impl Builder for CodeBuild {
-    async fn start_build(&self, request: BuildRequest) -> Result<StartedBuild, AwsError> {
-        let mut call = self
-            .client
-            .start_build()
-            .project_name(&request.project)
-            .source_version(&request.source_version)
-            .idempotency_token(&request.idempotency_token);
-        for (name, value) in &request.environment {
-            let variable = EnvironmentVariable::builder()
-                .name(name)
-                .value(value)
-                .r#type(EnvironmentVariableType::Plaintext)
-                .build()
-                .map_err(|e| AwsError::invalid_response("StartBuild", e.to_string()))?;
-            call = call.environment_variables_override(variable);
-        }
-        if let Some(buildspec) = &request.buildspec {
-            // A test leaves nothing: it must not overwrite the build's own artifact.
-            let artifacts = ProjectArtifacts::builder()
-                .r#type(ArtifactsType::NoArtifacts)
-                .build()
-                .map_err(|e| AwsError::invalid_response("StartBuild", e.to_string()))?;
-            call = call
-                .buildspec_override(buildspec)
-                .artifacts_override(artifacts);
-        }
-        if let Some(upload) = &request.upload {
-            // The name given here, not the buildspec's: a build cannot choose to
-            // upload where another build's artifact is.
-            let artifacts = ProjectArtifacts::builder()
-                .r#type(ArtifactsType::S3)
-                .location(&upload.bucket)
-                .path(&upload.path)
-                .name(&upload.name)
-                .namespace_type(ArtifactNamespace::None)
-                .packaging(ArtifactPackaging::None)
-                .override_artifact_name(false)
-                .encryption_disabled(true)
-                .build()
-                .map_err(|e| AwsError::invalid_response("StartBuild", e.to_string()))?;
-            call = call.artifacts_override(artifacts);
-        }
-        let output = call.send().await.map_err(start_build_error)?;
-        let build = output
-            .build_value()
-            .ok_or_else(|| AwsError::invalid_response("StartBuild", "no build in the answer"))?;
-        let id = build
-            .id()
-            .ok_or_else(|| AwsError::invalid_response("StartBuild", "the build has no id"))?;
-        Ok(StartedBuild {
-            id: id.to_owned(),
-            log_url: build.logs().and_then(|l| l.deep_link()).map(str::to_owned),
-        })
-    }
-
-    async fn builds(&self, ids: Vec<String>) -> Result<Vec<BuildReport>, AwsError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let output = self
-            .client
-            .batch_get_builds()
-            .set_ids(Some(ids))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("BatchGetBuilds", e))?;
-        Ok(output.builds().iter().filter_map(report).collect())
-    }
-
-    async fn find_build(
-        &self,
-        project: &str,
-        execution: &str,
-    ) -> Result<Option<StartedBuild>, AwsError> {
-        let listed = self
-            .client
-            .list_builds_for_project()
-            .project_name(project)
-            .sort_order(aws_sdk_codebuild::types::SortOrderType::Descending)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("ListBuildsForProject", e))?;
-        let ids: Vec<String> = listed.ids().iter().take(100).cloned().collect();
-        // BatchGetBuilds takes a hundred ids at a time and answers in no set order.
-        let mut reports = self.builds(ids.clone()).await?;
-        reports.sort_by_key(|r| ids.iter().position(|id| id == &r.id));
-        Ok(build_of(&reports, execution))
-    }
-
-    async fn stop_build(&self, id: &str) -> Result<(), AwsError> {
-        match self.client.stop_build().id(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let err = AwsError::from_sdk("StopBuild", e);
-                // CodeBuild refuses to stop a build that already ended.
-                if err.code.as_deref() == Some("InvalidInputException") {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
-        }
-    }
-}
-
-/// A refused `StartBuild`. `AccountLimitExceededException` there means the account's
-/// concurrent-build quota is full (new accounts have a small one): a build ending
-/// frees a place, so it is worth trying again, not a failure of the commit.
-fn start_build_error(err: SdkError<StartBuildError, HttpResponse>) -> AwsError {
-    let mut err = AwsError::from_sdk("StartBuild", err);
-    if err.code.as_deref() == Some("AccountLimitExceededException") {
-        err.retryable = true;
-    }
-    err
-}
+#[cfg(feature = "codebuild")]
+mod codebuild;
+#[cfg(feature = "codebuild")]
+pub use codebuild::CodeBuild;
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_codebuild::error::ErrorMetadata;
-    use aws_sdk_s3::primitives::SdkBody;
-
     use super::*;
-
-    fn refused(code: &str) -> AwsError {
-        let meta = ErrorMetadata::builder()
-            .code(code)
-            .message("refused")
-            .build();
-        let response = HttpResponse::new(400.try_into().expect("a status"), SdkBody::from(""));
-        start_build_error(SdkError::service_error(
-            StartBuildError::generic(meta),
-            response,
-        ))
-    }
-
-    #[test]
-    fn a_full_build_quota_is_tried_again_and_a_missing_project_is_not() {
-        assert!(refused("AccountLimitExceededException").retryable);
-        assert!(!refused("ResourceNotFoundException").retryable);
-        assert!(!refused("InvalidInputException").retryable);
-    }
 
     #[test]
     fn the_failure_names_the_first_phase_that_did_not_succeed() {

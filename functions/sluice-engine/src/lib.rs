@@ -12,6 +12,7 @@ pub mod events;
 pub mod expire;
 mod gate;
 mod handlers;
+pub mod html;
 pub mod measure;
 pub mod messages;
 pub mod operator;
@@ -27,6 +28,8 @@ mod window;
 pub use config::Config;
 pub use engine::{Adapters, Clock, Decided, Engine, Parts, WaitPolicy};
 pub use error::EngineError;
+#[cfg(feature = "lambda")]
 pub mod approval;
+#[cfg(feature = "lambda")]
 pub mod runtime;
 pub mod sweep;

@@ -13,26 +13,8 @@ use sluice_core::{
 use tracing::error;
 
 use super::{COMMENT_MAX, NAME_MAX};
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        push_escaped(&mut out, c);
-    }
-    out
-}
-
-fn push_escaped(out: &mut String, c: char) {
-    match c {
-        '&' => out.push_str("&amp;"),
-        '<' => out.push_str("&lt;"),
-        '>' => out.push_str("&gt;"),
-        '"' => out.push_str("&quot;"),
-        '\'' => out.push_str("&#39;"),
-        c => out.push(c),
-    }
-}
+pub use crate::html::escape;
+use crate::html::push_escaped;
 
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;margin:0 auto;max-width:46rem;\
 padding:1rem;color:#1b1b1b}h1{font-size:1.4rem}table{border-collapse:collapse;width:100%;\
