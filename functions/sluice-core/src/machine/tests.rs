@@ -82,6 +82,22 @@ fn started() -> Execution {
     .execution
 }
 
+/// A push of [`COMMIT`] (no author or message) started on `pipeline`, at `t(0)`.
+fn started_on(pipeline: &Pipeline) -> Execution {
+    let commit = Commit {
+        id: CommitId::parse(COMMIT).unwrap(),
+        author: None,
+        message: None,
+    };
+    start(
+        pipeline,
+        Push::new("hello-api", "master", commit, t(0)),
+        t(0),
+    )
+    .unwrap()
+    .execution
+}
+
 /// Applies events in order at one-second intervals, panicking on a rejection.
 fn after(events: Vec<Event>) -> Execution {
     let mut exec = started();
@@ -1452,18 +1468,7 @@ fn a_site_stage_waits_at_its_gate_with_its_file_changes_and_deploys_them() {
         let site = SiteTarget::for_stage(&s.name, "hello-web-*", "site", "index.html").unwrap();
         *s = s.clone().with_site(site);
     }
-    let commit = Commit {
-        id: CommitId::parse(COMMIT).unwrap(),
-        author: None,
-        message: None,
-    };
-    let mut exec = start(
-        &pipeline,
-        Push::new("hello-api", "master", commit, t(0)),
-        t(0),
-    )
-    .unwrap()
-    .execution;
+    let mut exec = started_on(&pipeline);
     let planned = |name: &str, files: Vec<FileChange>| Event::SitePlanned {
         stage: stage(name),
         target: format!("s3://hello-web-{name}/"),
@@ -2030,18 +2035,7 @@ fn an_operators_rollback_does_not_wait_for_the_window() {
 fn smoke_asked(gates: bool) -> Execution {
     let mut pipeline = pipeline();
     pipeline.stages[0].smoke_gates = gates;
-    let commit = Commit {
-        id: CommitId::parse(COMMIT).unwrap(),
-        author: None,
-        message: None,
-    };
-    let mut e = start(
-        &pipeline,
-        Push::new("hello-api", "master", commit, t(0)),
-        t(0),
-    )
-    .unwrap()
-    .execution;
+    let mut e = started_on(&pipeline);
     for (n, event) in [build_ok(), pinned(), ready("staging")]
         .into_iter()
         .enumerate()
@@ -2143,18 +2137,7 @@ fn a_gating_smoke_check_that_got_a_5xx_is_retried_where_the_stage_retries() {
     let mut pipeline = pipeline();
     pipeline.stages[0].smoke_gates = true;
     pipeline.stages[0].retry = Some(crate::config::RetryPolicy::new(1, 60).unwrap());
-    let commit = Commit {
-        id: CommitId::parse(COMMIT).unwrap(),
-        author: None,
-        message: None,
-    };
-    let mut e = start(
-        &pipeline,
-        Push::new("hello-api", "master", commit, t(0)),
-        t(0),
-    )
-    .unwrap()
-    .execution;
+    let mut e = started_on(&pipeline);
     for (n, event) in [build_ok(), pinned(), ready("staging"), deployed("staging")]
         .into_iter()
         .enumerate()
