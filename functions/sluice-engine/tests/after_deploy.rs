@@ -600,24 +600,18 @@ async fn a_stage_gated_by_its_smoke_check_goes_back_when_its_api_gives_no_answer
     let world = World::of(config_with(&[("SLUICE_TEST_STAGES", "staging=smoke")]));
     world.deployer.set_output(STAGING, "ApiUrl", API);
     world.prober.answer(API, Answer::Status { code: 200 });
-    let a = world.push(&commit(1)).await;
-    world.build_succeeds(&a, "template A").await;
-    world.deliver_stack(world.settle(STAGING)).await.unwrap();
-    let a = world.execution(&a.id).await;
+    let a = deployed_to_staging(&world, &commit(1), "template A").await;
     assert_eq!(status_of(&a, "staging"), StageStatus::Succeeded);
 
     world.advance(chrono::Duration::minutes(5));
     world.prober.answer(
         API,
         Answer::NoAnswer {
-            reason: "no answer within 5 s".into(),
+            reason: "no answer within 10 s".into(),
         },
     );
-    let b = world.push(&commit(2)).await;
-    world.build_succeeds(&b, "template B").await;
-    world.deliver_stack(world.settle(STAGING)).await.unwrap();
-    let b_now = world.execution(&b.id).await;
-    assert_eq!(status_of(&b_now, "staging"), StageStatus::RollingBack);
+    let b = deployed_to_staging(&world, &commit(2), "template B").await;
+    assert_eq!(status_of(&b, "staging"), StageStatus::RollingBack);
     world.deliver_stack(world.settle(STAGING)).await.unwrap();
     assert_eq!(
         world.deployer.template(STAGING).as_deref(),
