@@ -4,9 +4,10 @@
 #   make demo    the example application through the whole pipeline, locally
 #   make test    format, lint and every test, template lints and IAM policy tests included
 #   make build   the orchestrator's arm64 Lambda binaries, through `sam build`
-#   make bench   the figures behind the README's "Performance" (target/bench/report.json)
+#   make bench   the figures behind bench/README.md (target/bench/report.json)
 #   make soak    the long soak: 50 executions under duplicated and reordered events and
 #                a tenth of the functions' AWS requests failed
+#   make book    the manual (docs/) as a book in target/book, every link checked
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -18,6 +19,9 @@ CHECKOV := $(VENV)/checkov/.installed
 FAULTS := $(VENV)/faults/.installed
 # What local builds find on their PATH besides the machine's own: `sam` (TOOLS) and `aws`.
 AWSCLI := $(VENV)/awscli/.installed
+# mdBook, pinned, from crates.io: the book under docs/ (`make book`).
+MDBOOK_VERSION := 0.5.4
+MDBOOK := $(VENV)/mdbook/.installed-$(MDBOOK_VERSION)
 EXAMPLE := examples/hello-api
 
 # The templates every check covers.
@@ -28,7 +32,7 @@ export SLUICE_MICROBURST := $(CURDIR)/$(VENV)/faults/bin/microburst
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test build bench soak setup browser check-toolchain cli-without-local lint-templates policy-test example-test arm64-target fmt clean
+.PHONY: demo test build bench soak setup browser check-toolchain cli-without-local lint-templates policy-test example-test arm64-target fmt clean book
 
 # DEMO_AUTO_APPROVE=1 approves through the page instead of waiting for a click.
 demo: check-toolchain $(EMULATOR) $(TOOLS) $(AWSCLI)
@@ -39,7 +43,7 @@ test: setup browser
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo test --workspace --locked
-	$(MAKE) --no-print-directory cli-without-local example-test lint-templates policy-test
+	$(MAKE) --no-print-directory cli-without-local example-test lint-templates policy-test book
 
 # The `sluice` an operator or approver installs (`--no-default-features`) builds, and
 # links no Lambda shell, CodeBuild client, web server or zip writer.
@@ -77,6 +81,19 @@ $(AWSCLI): requirements/awscli.txt scripts/setup-venv.sh
 $(TOOLS): requirements/tools.txt scripts/setup-venv.sh
 	@PYTHON=$(PYTHON) scripts/setup-venv.sh $(VENV)/tools requirements/tools.txt
 	@touch $@
+
+# Without its default features mdBook builds no server, file watcher or search index:
+# `build` is all the book needs. The stamp names the version, so a new pin installs.
+$(MDBOOK):
+	cargo install mdbook --version $(MDBOOK_VERSION) --locked --no-default-features --root $(VENV)/mdbook
+	@touch $@
+
+# The book (docs/book.toml writes it to target/book), then every relative link of the
+# book, README.md and bench/README.md: a missing file or heading, a link out of the
+# repository or a chapter SUMMARY.md does not list fails.
+book: check-toolchain $(MDBOOK)
+	$(VENV)/mdbook/bin/mdbook build docs
+	$(PYTHON) scripts/check-links.py
 
 # The example application is its own project, as it would be in its own repository;
 # it shares our target directory only to reuse compiled dependencies.
