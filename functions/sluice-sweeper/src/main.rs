@@ -6,6 +6,8 @@ use sluice_engine::EngineError;
 use sluice_engine::runtime::{LazySweeperEngine, finished, outcome};
 
 /// Executions examined per run; the next run resumes after the last one.
+/// Keep it well under 100: the metrics recorder holds at most 100 values of one
+/// histogram between flushes (once per run), and recording one more blocks.
 const BATCH: usize = 50;
 
 #[tokio::main]

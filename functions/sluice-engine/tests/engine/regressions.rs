@@ -1,13 +1,11 @@
 //! One named test per broken promise found in review (issue "Delivery you can trust").
 //! Each failed against the engine as it was, and passes since its fix.
 
-mod support;
-
+use crate::support::{OPS, PRODUCTION, STAGING, World, commit};
 use chrono::Duration;
 use serde_json::Value;
 use sluice_core::{Command, StageName, StageStatus, Status};
 use sluice_engine::operator::{Action, OperatorCommand};
-use support::{OPS, PRODUCTION, STAGING, World, commit};
 
 fn staging() -> StageName {
     StageName::parse("staging").unwrap()
@@ -650,15 +648,15 @@ async fn a_stale_approval_request_does_not_free_a_deploying_stage() {
 }
 
 fn operator(action: &str, execution: &sluice_core::ExecutionId) -> OperatorCommand {
-    let mut action = support::action(action, execution.as_str(), None);
+    let mut action = crate::support::action(action, execution.as_str(), None);
     if let Action::Approve { comment, .. } = &mut action {
         *comment = Some("looked at the change set".into());
     }
-    support::command(action)
+    crate::support::command(action)
 }
 
 fn release(commit: Option<&str>) -> OperatorCommand {
-    support::command(support::action("release", "", commit))
+    crate::support::command(crate::support::action("release", "", commit))
 }
 
 /// Issue 11: a resend whose email cannot be published still retires the old link, and
@@ -765,7 +763,7 @@ async fn an_operator_approval_deploys_and_is_recorded_as_the_callers() {
 async fn a_copy_of_an_operator_command_changes_nothing() {
     // Both stages gated. An approval without a stage is resolved by the function:
     // copied, and replayed once staging is deployed, it would approve production.
-    let world = World::of(support::config_with(&[(
+    let world = World::of(crate::support::config_with(&[(
         "SLUICE_APPROVAL_STAGES",
         "staging,production",
     )]));
@@ -1000,7 +998,7 @@ async fn a_release_delivers_a_commit_of_the_branch_and_refuses_anything_else() {
 }
 
 fn rollback(stage: &str, to: Option<&str>) -> OperatorCommand {
-    support::command(Action::Rollback {
+    crate::support::command(Action::Rollback {
         stage: stage.into(),
         to: to.map(str::to_owned),
     })
@@ -1465,7 +1463,10 @@ async fn a_retried_build_taken_up_late_is_not_mistaken_for_the_failed_one() {
 /// missing address for a lost link.
 #[tokio::test]
 async fn without_an_approval_page_the_email_says_how_to_decide_from_a_terminal() {
-    let world = World::of(support::config_with(&[("SLUICE_APPROVAL_URL", "none")]));
+    let world = World::of(crate::support::config_with(&[(
+        "SLUICE_APPROVAL_URL",
+        "none",
+    )]));
     let a = world.to_the_gate(&commit(1)).await;
     assert_eq!(status_of(&a, "production"), StageStatus::AwaitingApproval);
     let emails = world.messages_about("approval needed");
@@ -1536,7 +1537,7 @@ async fn the_pusher_cannot_approve_their_own_commit_but_someone_else_can() {
     assert!(answer.ok, "{}", answer.message);
 
     // Where the stack allows it, the pusher approves their own.
-    let world = World::of(support::config_with(&[(
+    let world = World::of(crate::support::config_with(&[(
         "SLUICE_SELF_APPROVAL_STAGES",
         "production",
     )]));

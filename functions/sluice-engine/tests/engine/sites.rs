@@ -2,14 +2,12 @@
 //! with its file changes at the gate, a failed deploy leaving the old site serving,
 //! and a rollback restoring the previous files.
 
-mod support;
-
+use crate::support::{World, commit};
 use chrono::Duration;
 use sluice_adapters::AwsError;
 use sluice_core::site::FileAction;
 use sluice_core::{StageName, StageStatus, Status};
 use sluice_engine::operator::{Action, OperatorCommand};
-use support::{World, commit};
 
 const STAGING_SITE: &str = "hello-web-staging";
 const PRODUCTION_SITE: &str = "hello-web-production";
@@ -63,7 +61,7 @@ async fn sources(world: &World, bucket: &str) -> Vec<(String, String)> {
 }
 
 fn operate(action: Action) -> OperatorCommand {
-    support::command(action)
+    crate::support::command(action)
 }
 
 #[tokio::test]
@@ -242,7 +240,11 @@ async fn a_rollback_of_a_site_restores_the_previous_files() {
     let id = sluice_core::ExecutionId::parse(answer.execution.as_deref().unwrap_or_default())
         .expect("the rollback's id");
     let confirmed = world
-        .operate(operate(support::action("approve", id.as_str(), None)))
+        .operate(operate(crate::support::action(
+            "approve",
+            id.as_str(),
+            None,
+        )))
         .await;
     assert!(confirmed.ok, "{}", confirmed.message);
     let done = world.execution(&id).await;
@@ -290,7 +292,7 @@ async fn a_failed_deletion_says_the_new_site_is_served_and_old_files_are_left() 
 
 #[tokio::test]
 async fn a_deploy_clears_the_changed_files_from_the_distributions_caches() {
-    let world = World::of(support::config_with(&[
+    let world = World::of(crate::support::config_with(&[
         ("SLUICE_SITE_STAGES", "staging,production"),
         ("SLUICE_SITE_BUCKET", "hello-web-*"),
         ("SLUICE_SITE_DISTRIBUTION", "hello-cdn-*:DistributionId"),

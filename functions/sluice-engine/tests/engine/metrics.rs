@@ -1,13 +1,12 @@
 //! The functions' metrics: a delivery through the engine, with the Embedded Metric
 //! Format recorder the functions install, writes the documents CloudWatch turns into
-//! the `Sluice` namespace's metrics, with their dimensions. Its own test binary: the
-//! recorder is global to a process.
+//! the `Sluice` namespace's metrics, with their dimensions. The recorder is global to
+//! a process, and the other tests of this binary record too: the delivery runs alone,
+//! in a child process of this binary.
 
-mod support;
-
+use crate::support::{PRODUCTION, STAGING, World, commit};
 use chrono::Duration;
 use serde_json::Value;
-use support::{PRODUCTION, STAGING, World, commit};
 
 /// The metric `name` with exactly the dimensions `dimensions` (besides `pipeline`),
 /// from the flushed documents: its value(s).
@@ -35,8 +34,39 @@ fn metric<'a>(docs: &'a [Value], name: &str, dimensions: &[(&str, &str)]) -> Opt
     })
 }
 
+/// Set in the child process that runs [`a_delivery_alone`].
+const ALONE: &str = "SLUICE_METRICS_ALONE";
+
+#[test]
+fn a_delivery_writes_its_metrics_in_embedded_metric_format() {
+    let test = "metrics::a_delivery_alone";
+    let exe = std::env::current_exe().expect("this test binary");
+    let out = std::process::Command::new(exe)
+        .args([
+            test,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ALONE, "1")
+        .output()
+        .expect("the test binary runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains(&format!("test {test} ... ok")),
+        "{test} failed in its own process:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test]
-async fn a_delivery_writes_its_metrics_in_embedded_metric_format() {
+#[ignore = "run alone, in its own process, by a_delivery_writes_its_metrics_in_embedded_metric_format"]
+async fn a_delivery_alone() {
+    assert!(
+        std::env::var_os(ALONE).is_some(),
+        "run by a_delivery_writes_its_metrics_in_embedded_metric_format: the recorder is global"
+    );
     sluice_engine::measure::install("hello");
     let world = World::new();
     let a = world.to_the_gate(&commit(1)).await;

@@ -10,11 +10,10 @@
 //! `SLUICE_SIM_RUNS` sets the number of runs (default 10,000); a failure prints its
 //! seed, and `SLUICE_SIM_SEED=<seed>` replays that one run.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use crate::support::{Fakes, PRODUCTION, STAGING, World, build_event, commit, test_build_event};
 use chrono::Duration;
 use serde_json::Value;
 use sluice_adapters::builder::BuildOutcome;
@@ -29,7 +28,6 @@ use sluice_adapters::{
 use sluice_core::{BuildStatus, Execution, ExecutionId, StageName, StageStatus, Status, Timestamp};
 use sluice_engine::operator::{Answer, OperatorCommand};
 use sluice_engine::{Engine, WaitPolicy};
-use support::{Fakes, PRODUCTION, STAGING, World, build_event, commit, test_build_event};
 
 /// S3 as the simulation sees it: every call may yield to another handler, fail
 /// before it acts, or (for writes) lose its answer after it acted.
@@ -97,7 +95,7 @@ impl ObjectStore for SimObjects {
     }
 }
 
-type SimEngine = Engine<support::InMemory<SimObjects>>;
+type SimEngine = Engine<crate::support::InMemory<SimObjects>>;
 
 /// Which function an event goes to.
 #[derive(Clone, Copy, Debug)]
@@ -278,7 +276,7 @@ impl Sim {
             vars.push(("SLUICE_WINDOWS", WINDOWS));
             vars.push(("SLUICE_WINDOW_TIME_ZONE", "Europe/Paris"));
         }
-        let mut config = support::config_with(&vars);
+        let mut config = crate::support::config_with(&vars);
         fakes.deployer.set_alarm(ALARM, "OK", "quiet");
         if site {
             // What production served before Sluice.
@@ -680,7 +678,7 @@ impl Sim {
         let nonce: [u8; 16] = std::array::from_fn(|_| self.rng.u8(..));
         let command = OperatorCommand::with_nonce(
             &self.engine.config.pipeline.name,
-            support::action(action, execution.as_str(), commit.as_deref()),
+            crate::support::action(action, execution.as_str(), commit.as_deref()),
             self.now(),
             &nonce,
         );
@@ -1403,7 +1401,7 @@ fn the_engine_keeps_its_promises_under_chaos() {
     if let Some((seed, first)) = failures.iter().min_by_key(|(s, _)| *s) {
         panic!(
             "{} of {runs} runs broke a promise; the first, seed {seed}: {first}\n\
-             replay it with SLUICE_SIM_SEED={seed} cargo test -p sluice-engine --test simulation",
+             replay it with SLUICE_SIM_SEED={seed} cargo test -p sluice-engine --test engine simulation",
             failures.len()
         );
     }
