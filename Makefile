@@ -17,7 +17,8 @@ TOOLS := $(VENV)/tools/.installed
 TOOLS_BIN := $(CURDIR)/$(VENV)/tools/bin
 CHECKOV := $(VENV)/checkov/.installed
 FAULTS := $(VENV)/faults/.installed
-# What local builds find on their PATH besides the machine's own: `sam` (TOOLS) and `aws`.
+# What local builds find on their PATH besides the machine's own: `sam`, `cargo-lambda`
+# and `zig` (TOOLS) and `aws`, each linked alone into the build's own bin directory.
 AWSCLI := $(VENV)/awscli/.installed
 # mdBook, pinned, from crates.io: the book under docs/ (`make book`).
 MDBOOK_VERSION := 0.5.4

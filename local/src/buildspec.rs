@@ -10,6 +10,8 @@ use serde_yaml_ng::Value;
 #[derive(Debug, Default)]
 pub struct Buildspec {
     pub variables: Vec<(String, String)>,
+    /// The install phase's `runtime-versions`: runtime and version, as written.
+    pub runtime_versions: Vec<(String, String)>,
     /// `install`, `pre_build`, `build`, `post_build`, in that order, when present.
     pub phases: Vec<(PhaseName, Phase)>,
     pub artifacts: Option<Artifacts>,
@@ -59,6 +61,9 @@ pub struct Phase {
     /// `ABORT` (the default) or `CONTINUE`.
     #[serde(default)]
     pub on_failure: Option<String>,
+    /// The runtimes the build asks for (the install phase's only).
+    #[serde(default)]
+    runtime_versions: BTreeMap<String, Value>,
 }
 
 impl Phase {
@@ -140,6 +145,17 @@ impl Buildspec {
                 unknown.join(", ")
             );
         }
+        let mut runtime_versions = Vec::new();
+        if let Some(install) = phases.get(PhaseName::Install.key()) {
+            for (runtime, version) in &install.runtime_versions {
+                let version = scalar(version).with_context(|| {
+                    format!(
+                        "runtime-versions: {runtime} must name a version, such as 3.12 or latest"
+                    )
+                })?;
+                runtime_versions.push((runtime.clone(), version));
+            }
+        }
         let phases = PhaseName::ALL
             .iter()
             .filter_map(|p| phases.remove(p.key()).map(|phase| (*p, phase)))
@@ -156,6 +172,7 @@ impl Buildspec {
         });
         Ok(Self {
             variables,
+            runtime_versions,
             phases,
             artifacts,
         })

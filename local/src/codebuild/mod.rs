@@ -16,6 +16,7 @@ mod api;
 mod records;
 mod runner;
 mod setup;
+mod tools;
 
 use records::BuildRecord;
 
@@ -45,8 +46,9 @@ pub struct Settings {
     pub driver_url: String,
     pub state: PathBuf,
     pub cache: PathBuf,
-    /// Directories put first on each build's `PATH`: the tools CodeBuild's standard
-    /// image has and this machine may not (`aws`, `sam`).
+    /// Where the tools CodeBuild's standard image has and this machine may not
+    /// (`aws`, `sam`, `cargo-lambda`, `zig`) are installed: each build gets links to
+    /// those tools alone, not these directories (see `tools`).
     pub tools: Vec<PathBuf>,
     /// Whether the emulator evaluates IAM: then each build runs as its project's
     /// service role, as CodeBuild runs it, and uploads its artifacts as that role.

@@ -3,7 +3,7 @@
 //! uploaded, and a stopped build's commands killed.
 
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -193,7 +193,22 @@ impl Builds {
                 return Ok(false);
             }
         };
-        let mut env = self.environment(id, &spec, &src, &project.name, uuid);
+        let bin = dir.join("bin");
+        let runtimes =
+            match super::tools::prepare(&bin, &self.inner.settings.tools, &spec.runtime_versions)
+                .await
+            {
+                Ok(lines) => lines,
+                Err(e) => {
+                    log.line(&format!("[Container] {e:#}")).await;
+                    self.end_phase(id, Some(("CLIENT_ERROR".into(), format!("{e:#}"))));
+                    return Ok(false);
+                }
+            };
+        for line in runtimes {
+            log.line(&line).await;
+        }
+        let mut env = self.environment(id, &spec, &src, &bin, &project.name, uuid);
         let session = match self.service_role_session(project, uuid).await {
             Ok(session) => session,
             Err(e) => {
@@ -499,17 +514,4 @@ impl Log {
         let _ = self.file.write_all(b"\n").await;
         self.console.build_line(line);
     }
-}
-
-/// `PATH` for a build: `tools` that exist, then this process's own `PATH`.
-pub(super) fn build_path(tools: &[PathBuf]) -> String {
-    let own = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = tools
-        .iter()
-        .filter(|d| d.is_dir())
-        .cloned()
-        .chain(std::env::split_paths(&own));
-    std::env::join_paths(dirs)
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| own.to_string_lossy().into_owned())
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::buildspec::{Buildspec, expand};
 
-use super::runner::build_path;
+use super::tools::build_path;
 use super::{Builds, Project, lock};
 
 impl Builds {
@@ -17,6 +17,7 @@ impl Builds {
         id: &str,
         spec: &Buildspec,
         src: &Path,
+        bin: &Path,
         project: &str,
         uuid: &str,
     ) -> Vec<(String, String)> {
@@ -74,7 +75,7 @@ impl Builds {
                 chrono::Utc::now().timestamp_millis().to_string(),
             ),
             ("CI", "true".into()),
-            ("PATH", build_path(&s.tools)),
+            ("PATH", build_path(bin)),
             // A warm build machine: compiled dependencies survive between builds.
             (
                 "CARGO_TARGET_DIR",

@@ -1,20 +1,95 @@
 use super::records::{BuildRecord, PhaseRecord};
-use super::runner::build_path;
 use super::*;
 use crate::bus::envelope;
 use sluice_core::Event;
 use sluice_engine::events::{BuildChange, decode_build};
 
-#[test]
-fn a_builds_path_starts_with_the_tools_that_exist() {
-    let tools = tempfile::tempdir().expect("a directory");
-    let missing = tools.path().join("not-installed");
-    let path = build_path(&[missing.clone(), tools.path().to_owned()]);
-    let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    assert_eq!(dirs.first(), Some(&tools.path().to_owned()), "{path}");
-    assert!(!dirs.contains(&missing), "{path}");
-    let own = std::env::var_os("PATH").unwrap_or_default();
-    assert!(path.ends_with(&*own.to_string_lossy()), "{path}");
+fn write_script(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{text}\n")).expect("write a script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// A buildspec's `pip install` once landed in Sluice's own tool environment, whose
+/// `bin` came first on the build's PATH. Now a build sees the tools, not their pip.
+#[tokio::test]
+async fn a_builds_pip_install_cannot_change_sluices_own_tools() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let venv = dir.path().join("venv/bin");
+    std::fs::create_dir_all(&venv).expect("venv");
+    let marker = dir.path().join("venv-changed");
+    write_script(&venv.join("sam"), "echo sam from the tools");
+    write_script(&venv.join("pip"), &format!("touch '{}'", marker.display()));
+    write_script(
+        &venv.join("python3"),
+        &format!("touch '{}'", marker.display()),
+    );
+    let bin = dir.path().join("build/bin");
+    let lines = tools::prepare(&bin, std::slice::from_ref(&venv), &[])
+        .await
+        .expect("prepared");
+    assert!(lines.is_empty(), "{lines:?}");
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "pip install something >/dev/null 2>&1; python3 -c 1 >/dev/null 2>&1; sam",
+        ])
+        .env("PATH", tools::build_path(&bin))
+        .output()
+        .expect("sh runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "sam from the tools"
+    );
+    assert!(
+        !marker.exists(),
+        "the build ran the tools' own pip or python"
+    );
+}
+
+#[tokio::test]
+async fn runtime_versions_pick_the_python_asked_for_and_say_what_the_machine_lacks() {
+    let python = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("python3"))
+        .find(|p| p.is_file())
+        .expect("python3 on PATH (make needs it too)");
+    let out = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')",
+        ])
+        .output()
+        .expect("python3 runs");
+    let minor = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let dir = tempfile::tempdir().expect("a directory");
+    let bin = dir.path().join("bin");
+    let asked = vec![
+        ("python".to_owned(), minor.clone()),
+        ("nodejs".to_owned(), "999".to_owned()),
+        ("cobol".to_owned(), "85".to_owned()),
+    ];
+    let lines = tools::prepare(&bin, &[], &asked).await.expect("prepared");
+    assert!(
+        lines[0].starts_with(&format!("[Container] Runtime python {minor}: ")),
+        "{lines:?}"
+    );
+    let out = std::process::Command::new(bin.join("python3"))
+        .args([
+            "-c",
+            "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')",
+        ])
+        .output()
+        .expect("the build's python3 runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), minor);
+    assert!(bin.join("pip").is_file(), "pip runs that python's pip");
+    assert!(
+        lines[1].contains("nodejs 999 is not on this machine"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].contains("cobol is not a runtime sluice local knows"),
+        "{lines:?}"
+    );
 }
 
 fn record(status: &str, phases: Vec<PhaseRecord>) -> BuildRecord {
