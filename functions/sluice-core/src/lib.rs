@@ -6,6 +6,7 @@
 
 mod config;
 pub mod deadlines;
+pub mod decide;
 mod event;
 pub mod history;
 mod ids;

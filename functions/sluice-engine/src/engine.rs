@@ -17,8 +17,7 @@ use sluice_adapters::notifier::{Message, Notifier};
 use sluice_adapters::probe::Prober;
 use sluice_adapters::{ExecutionStore, ObjectStore, StoreError};
 use sluice_core::{
-    BuildStatus, Command, Event, Execution, ExecutionId, Outcome, Rejected, StageName, StageStatus,
-    Status, Timestamp,
+    Command, Event, Execution, ExecutionId, Outcome, Rejected, StageName, StageStatus, Timestamp,
 };
 use tracing::{Instrument, Span, error, info, warn};
 
@@ -155,20 +154,6 @@ impl<A: Adapters> Clone for Engine<A> {
     }
 }
 
-/// Whether `execution` is still where its build's success takes it: built with its
-/// artifact not pinned, or preparing its first stage. (Not while the build runs:
-/// asking CodeBuild how it went is the sweeper's, not the build function's.)
-fn at_the_builds_step(execution: &Execution) -> bool {
-    match execution.status {
-        Status::Building => execution.build.status == BuildStatus::Succeeded,
-        Status::Deploying => execution
-            .stages
-            .first()
-            .is_some_and(|s| matches!(s.status, StageStatus::Pending | StageStatus::Preparing)),
-        _ => false,
-    }
-}
-
 /// What applying one event came to.
 enum Applying {
     /// The work it created (none for an event that does not apply).
@@ -241,7 +226,8 @@ impl<A: Adapters> Engine<A> {
         id: &ExecutionId,
         event: Event,
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
-        self.apply_catching_up(id, event, at_the_builds_step).await
+        self.apply_catching_up(id, event, sluice_core::decide::builds_follow_up_unfinished)
+            .await
     }
 
     /// Applies `event`; if the execution already had it and `when` says so of the

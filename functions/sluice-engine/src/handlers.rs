@@ -6,6 +6,7 @@ use sluice_adapters::aws::chain;
 use sluice_adapters::builder::Builder;
 use sluice_adapters::commits::{ChangedFiles, CommitInfo, CommitReader, SAMPLE_MAX};
 use sluice_adapters::deployer::Deployer;
+use sluice_core::decide::{self, PathsChanged};
 use sluice_core::{Command, Commit, CommitId, Push, StageStatus, Status, Timestamp};
 use tracing::{info, warn};
 
@@ -38,36 +39,45 @@ impl<A: Adapters> Engine<A> {
         let span = tracing::info_span!("push", %repository, commit = %commit);
         traced(span, async {
             // A new branch has no old commit to compare with: it is always delivered.
-            if let Some(old) = &old_commit
-                && let Some(changed) = self.changed_paths(&repository, old, &commit).await?
-                && changed.found.is_none()
-            {
+            let since_old = match &old_commit {
+                Some(old) => Some(self.changed_paths(&repository, old, &commit).await?),
+                None => None,
+            };
+            if !decide::push_is_delivered(since_old.as_ref().map(|(verdict, _)| *verdict)) {
                 let reason = format!(
                     "none of the files it changed ({}) is in the pipeline's paths ({})",
-                    listed(&changed),
+                    since_old
+                        .as_ref()
+                        .and_then(|(_, files)| files.as_ref())
+                        .map(listed)
+                        .unwrap_or_default(),
                     self.config.paths.describe()
                 );
                 info!(%reason, "push ignored");
                 return Ok(());
             }
             let info = self.commit_info(&repository, &commit).await?;
-            let mut head = self.branch_head(&repository, &branch).await?;
-            // A newer head supersedes this commit only if that head will be delivered
-            // in its place: with path filters, a head that changed none of the paths
-            // since this commit will not be, and this commit must be. Unsure, deliver.
-            if !self.config.paths.is_everything()
-                && let Some(h) = head.clone().filter(|h| h != &commit)
-            {
-                let changed = self.changed_paths(&repository, &commit, &h).await?;
-                if changed.is_none_or(|c| c.found.is_none()) {
-                    info!(
-                        head = %h,
-                        "the branch has moved on, but not (as far as CodeCommit says) in the \
-                         pipeline's paths; delivering this commit"
-                    );
-                    head = None;
+            let head = self.branch_head(&repository, &branch).await?;
+            let filtered = !self.config.paths.is_everything();
+            let since_commit = match &head {
+                Some(h) if filtered && h != &commit => {
+                    self.changed_paths(&repository, &commit, h).await?.0
                 }
+                _ => decide::PathsChanged::Unknown,
+            };
+            let superseding =
+                decide::superseding_head(&commit, head.clone(), filtered, since_commit);
+            if let Some(h) = head
+                .as_ref()
+                .filter(|h| *h != &commit && superseding.is_none())
+            {
+                info!(
+                    head = %h,
+                    "the branch has moved on, but not (as far as CodeCommit says) in the \
+                     pipeline's paths; delivering this commit"
+                );
             }
+            let head = superseding;
             // What identifies this push in every delivery of it: its time and old
             // commit, and EventBridge's id, without which c1 -> c2 -> c1 -> c2 in one
             // second would be two deliveries of one push.
@@ -156,18 +166,18 @@ impl<A: Adapters> Engine<A> {
         })
     }
 
-    /// What going from `before` to `after` changed, read until a file in the
-    /// pipeline's paths; `None` when every file counts, or when CodeCommit cannot
-    /// say (then the push is delivered: a build too many beats a change lost).
+    /// What going from `before` to `after` changed, as far as the pipeline's paths
+    /// go, and the files read to tell (until one in the paths). Unknown when every
+    /// file counts, or when CodeCommit cannot say.
     async fn changed_paths(
         &self,
         repository: &str,
         before: &CommitId,
         after: &CommitId,
-    ) -> Result<Option<ChangedFiles>, EngineError> {
+    ) -> Result<(PathsChanged, Option<ChangedFiles>), EngineError> {
         let paths = &self.config.paths;
         if paths.is_everything() {
-            return Ok(None);
+            return Ok((PathsChanged::Unknown, None));
         }
         let wanted = |path: &str| paths.counts(path);
         match self
@@ -175,7 +185,13 @@ impl<A: Adapters> Engine<A> {
             .find_changed_file(repository, before.as_str(), after.as_str(), &wanted)
             .await
         {
-            Ok(changed) => Ok(Some(changed)),
+            Ok(changed) => {
+                let verdict = match changed.found {
+                    Some(_) => PathsChanged::Yes,
+                    None => PathsChanged::No,
+                };
+                Ok((verdict, Some(changed)))
+            }
             Err(e) if e.retryable => Err(e.into()),
             Err(e) => {
                 warn!(
@@ -183,7 +199,7 @@ impl<A: Adapters> Engine<A> {
                     before = %before,
                     "changed files unavailable; delivering the push whatever it changed"
                 );
-                Ok(None)
+                Ok((PathsChanged::Unknown, None))
             }
         }
     }

@@ -161,57 +161,6 @@ impl OperatorCommand {
     }
 }
 
-/// Why `caller` may not approve `execution` at `stage`, if they may not, given the
-/// pipeline's `recent` executions: the stage does not allow self-approval, and the
-/// caller started (pushed or released) this execution or any execution since the
-/// release live on the stage. Those commits are what the deploy brings, since a newer
-/// execution carries the older ones it took the stage from. A rollback to a release
-/// that was live on the stage before is exempt (confirming one's own puts back what
-/// was approved there); a rollback to anything else is judged as its source.
-pub fn self_approval(
-    execution: &Execution,
-    recent: &[Execution],
-    stage: &StageName,
-    caller: &str,
-) -> Option<String> {
-    use sluice_core::history;
-    let s = execution.stage(stage)?;
-    if s.self_approval {
-        return None;
-    }
-    let releases = history::releases_on(recent, stage);
-    let judged = match &execution.rollback_of {
-        Some(source) if releases.iter().any(|r| &r.id == source) => return None,
-        // Not among the recent ones: judged as itself, whose starter is its source's.
-        Some(source) => recent.iter().find(|e| &e.id == source).unwrap_or(execution),
-        None => execution,
-    };
-    let live = releases.into_iter().find(|r| r.id != judged.id);
-    let brought = recent
-        .iter()
-        .filter(|e| e.rollback_of.is_none())
-        .filter(|e| e.id == judged.id || sluice_core::lane::is_newer(&judged.id, &e.id))
-        .filter(|e| live.is_none_or(|l| sluice_core::lane::is_newer(&e.id, &l.id)))
-        .chain(std::iter::once(judged));
-    let mine = brought
-        .filter(|e| {
-            e.started_by
-                .as_deref()
-                .is_some_and(|by| sluice_core::same_identity(by, caller))
-        })
-        .map(|e| e.commit.id.short().to_owned())
-        .collect::<std::collections::BTreeSet<_>>();
-    if mine.is_empty() {
-        return None;
-    }
-    Some(format!(
-        "{caller} pushed or released commit {}, which this deploy brings to {stage}, and \
-         {stage} needs someone else's approval; ask another approver. (The stack's \
-         SelfApprovalStages lists the stages where this is allowed.)",
-        mine.into_iter().collect::<Vec<_>>().join(", ")
-    ))
-}
-
 /// What the command did, for the operator's terminal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answer {
@@ -704,7 +653,9 @@ impl<A: Adapters> Engine<A> {
             true => self.store.recent(sluice_core::history::RECENT).await?,
             false => Vec::new(),
         };
-        if approve && let Some(why) = self_approval(execution, &recent, stage, caller) {
+        if approve
+            && let Some(why) = sluice_core::decide::self_approval(execution, &recent, stage, caller)
+        {
             info!(execution = %id, %stage, %caller, "self-approval refused");
             return Ok(Answer::refused(why));
         }
