@@ -11,7 +11,8 @@ use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
-use crate::objects::BoxError;
+/// Any error an AWS client or an object backend may carry as its cause.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A failed AWS call.
 #[derive(Debug, thiserror::Error)]

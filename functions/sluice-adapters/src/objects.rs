@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 
-/// Any error an object backend may carry as its cause.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use crate::aws::BoxError;
 
 /// The precondition of a write.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! A deploy stops at the first failure: nothing after it runs, so the entry document
 //! is replaced only once every file it may point at is up, and nothing is deleted
 //! before every upload succeeded. This is the bucket side of a site stage; the
-//! deployer ([`crate::deployer::Deployer::deploy_site`]) calls it through the stage's role.
+//! deployer (`Deployer::deploy_site`) calls it through the stage's role.
 
 use std::collections::HashMap;
 

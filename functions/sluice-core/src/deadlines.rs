@@ -4,7 +4,8 @@
 use chrono::Duration;
 
 use crate::event::Event;
-use crate::model::{BuildStatus, Execution, StageStatus, Status, Timestamp};
+use crate::ids::Timestamp;
+use crate::model::{BuildStatus, Execution, StageStatus, Status};
 
 /// A build not recorded this long after its execution was created never started.
 pub const BUILD_START_GRACE: Duration = Duration::minutes(15);

@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::Timestamp;
 use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
-use crate::model::{Artifact, Changelog, Commit, ResourceChange, SettingChange, Timestamp};
+use crate::model::{Artifact, Changelog, Commit, ResourceChange, SettingChange};
 use crate::site::FileChange;
 use crate::smoke::Findings;
 

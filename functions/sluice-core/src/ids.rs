@@ -6,7 +6,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::model::Timestamp;
+use chrono::{DateTime, Utc};
+
+/// A point in time. The core never reads a clock; callers pass `now` in. (Here
+/// because execution ids are made from one.)
+pub type Timestamp = DateTime<Utc>;
 
 /// An identifier that failed validation: what it was meant to be, and what it must look like.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

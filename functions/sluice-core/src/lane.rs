@@ -7,7 +7,8 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::ExecutionId;
-use crate::model::{StageStatus, Timestamp};
+use crate::ids::Timestamp;
+use crate::model::StageStatus;
 
 /// A claim on a gate ("deploying now") that was never followed by a saved decision is
 /// given up after this long. The approval function's timeout (300 s) bounds how long

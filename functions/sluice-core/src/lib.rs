@@ -25,14 +25,13 @@ pub use config::{
 pub mod transient;
 pub mod window;
 pub use event::{Command, Event, Notice, Push, Via};
-pub use ids::{CommitId, ExecutionId, InvalidId, StageName, TokenHash};
+pub use ids::{CommitId, ExecutionId, InvalidId, StageName, Timestamp, TokenHash};
 pub use lane::{Acquired, Holder, Lane, Marked, Outcome, Released};
 pub use machine::{Rejected, Transition, rollback, start, step};
 pub use model::{
     Approval, Artifact, ArtifactObject, Build, BuildStatus, CHANGELOG_MAX, CHANGELOG_TEXT_MAX,
     ChangeAction, Changelog, Commit, CommitLine, Decision, Entry, Execution, Note, PendingRetry,
     Replacement, ResourceChange, RetryOf, SETTING_TEXT_MAX, SETTINGS_MAX, SettingChange,
-    SettingKind, SiteObject, Stage, StageRollback, StageStatus, Status, TestRun, Timestamp,
-    same_identity,
+    SettingKind, SiteObject, Stage, StageRollback, StageStatus, Status, TestRun, same_identity,
 };
 pub use window::DeployWindows;

@@ -4,10 +4,10 @@
 
 use crate::config::Pipeline;
 use crate::event::{Command, Event, Notice, Push, Via};
-use crate::ids::{ExecutionId, StageName, TokenHash};
+use crate::ids::{ExecutionId, StageName, Timestamp, TokenHash};
 use crate::model::{
     Approval, Build, BuildStatus, CHANGELOG_MAX, CHANGELOG_TEXT_MAX, Changelog, Commit, CommitLine,
-    Decision, Entry, Execution, Note, RetryOf, Stage, StageStatus, Status, Timestamp,
+    Decision, Entry, Execution, Note, RetryOf, Stage, StageStatus, Status,
 };
 use crate::text;
 

@@ -23,7 +23,8 @@ use chrono::Duration;
 use serde::Serialize;
 
 use crate::ids::StageName;
-use crate::model::{Execution, Stage, StageStatus, Timestamp};
+use crate::ids::Timestamp;
+use crate::model::{Execution, Stage, StageStatus};
 
 /// A distribution of durations: how many, the median and the 90th percentile
 /// (nearest rank), in whole seconds.

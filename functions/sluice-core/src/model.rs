@@ -1,17 +1,13 @@
 //! The execution document: everything Sluice knows about one commit's way to production.
 //! It is stored as JSON in S3, one document per execution.
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AlarmWatch, PostDeployTest, RetryPolicy, StageConfig};
-use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
+use crate::ids::{CommitId, ExecutionId, StageName, Timestamp, TokenHash};
 use crate::site::{FileChange, SiteTarget};
 use crate::smoke::SmokeCheck;
 use crate::window::DeployWindows;
-
-/// A point in time. The core never reads a clock; callers pass `now` in.
-pub type Timestamp = DateTime<Utc>;
 
 /// Where an execution stands as a whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Timestamp;
+use crate::ids::Timestamp;
 use crate::text;
 
 /// At most this many of a stack's addresses are called.

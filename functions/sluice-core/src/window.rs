@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
-use crate::model::Timestamp;
+use crate::ids::Timestamp;
 
 /// The most spans one set of windows may have.
 pub const WINDOW_SPANS_MAX: usize = 20;
