@@ -9,6 +9,9 @@ use serde_json::Value;
 use sluice_adapters::builder::{BuildOutcome, BuildReport, failure_reason};
 use sluice_core::{CommitId, Event, ExecutionId, Pipeline, StageName, Timestamp};
 
+/// The variable that marks a build as a stage's post-deploy test, naming the stage.
+pub const TEST_STAGE_VARIABLE: &str = "SLUICE_TEST_STAGE";
+
 /// An event that cannot be understood.
 #[derive(Debug, thiserror::Error)]
 #[error("malformed {kind} event: {reason}")]
@@ -236,7 +239,7 @@ pub fn from_report(report: BuildReport) -> Result<Option<(ExecutionId, Event)>, 
         return Ok(None);
     };
     let execution = ExecutionId::parse(&execution).map_err(|e| bad(KIND, e))?;
-    let test_stage = variable(crate::verify::TEST_STAGE_VARIABLE)
+    let test_stage = variable(TEST_STAGE_VARIABLE)
         .as_deref()
         .map(StageName::parse)
         .transpose()
@@ -294,7 +297,7 @@ pub fn decode_build(mut value: Value, project: &str) -> Result<BuildChange, BadE
         .environment
         .environment_variables
         .iter()
-        .find(|v| v.name.as_deref() == Some(crate::verify::TEST_STAGE_VARIABLE))
+        .find(|v| v.name.as_deref() == Some(TEST_STAGE_VARIABLE))
         .and_then(|v| v.value.as_deref())
         .map(StageName::parse)
         .transpose()
@@ -458,7 +461,7 @@ pub enum StackChange {
 /// a test build carries the stack's outputs, and the artifact prefix names the
 /// build's upload area, as does the artifact's location, also left out.
 pub fn loggable(event: &Value) -> String {
-    const KEPT: [&str; 2] = ["SLUICE_EXECUTION_ID", crate::verify::TEST_STAGE_VARIABLE];
+    const KEPT: [&str; 2] = ["SLUICE_EXECUTION_ID", TEST_STAGE_VARIABLE];
     let hidden = || Value::String("(left out of the log)".into());
     let mut event = event.clone();
     let variables = event

@@ -392,7 +392,7 @@ pub fn site_place(stage: &Stage) -> String {
     match stage
         .change_set_id
         .as_deref()
-        .and_then(crate::site::bucket_of)
+        .and_then(sluice_core::site::bucket_of)
     {
         Some(bucket) => format!("bucket {bucket}"),
         None => stage

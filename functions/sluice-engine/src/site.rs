@@ -15,7 +15,7 @@ use sluice_adapters::objects::{Condition, ObjectError};
 use sluice_adapters::site::{SiteDeployed, SiteSource};
 use sluice_core::site::{
     FileChange, SiteBucket, SiteDistribution, SiteFile, SitePlan, SiteRecord, SiteTarget,
-    is_bucket_name, is_distribution_id, plan,
+    bucket_of, is_bucket_name, is_distribution_id, plan, target_of,
 };
 use sluice_core::{Command, Event, Execution, Stage, StageName};
 use tracing::{info, warn};
@@ -46,19 +46,6 @@ pub fn invalidation_paths(files: &[FileChange], entry_document: &str) -> Vec<Str
         return vec!["/*".to_owned()];
     }
     paths
-}
-
-/// How a site stage's target is recorded: `s3://<bucket>/`.
-pub fn target_of(bucket: &str) -> String {
-    format!("s3://{bucket}/")
-}
-
-/// The bucket of a recorded target, if it is one.
-pub fn bucket_of(target: &str) -> Option<&str> {
-    target
-        .strip_prefix("s3://")?
-        .strip_suffix('/')
-        .filter(|b| is_bucket_name(b))
 }
 
 /// The site's plan, or why there is none.
@@ -453,16 +440,5 @@ mod tests {
         );
         let many: Vec<_> = (0..20).map(|i| file(&format!("f{i}.js"))).collect();
         assert_eq!(invalidation_paths(&many, "index.html"), ["/*"]);
-    }
-
-    #[test]
-    fn targets_name_a_bucket_and_nothing_else() {
-        assert_eq!(
-            bucket_of(&target_of("hello-web-staging")),
-            Some("hello-web-staging")
-        );
-        assert_eq!(bucket_of("arn:aws:cloudformation:changeSet/x"), None);
-        assert_eq!(bucket_of("s3://Bad_Bucket/"), None);
-        assert_eq!(bucket_of("s3://a/b/"), None);
     }
 }

@@ -13,9 +13,6 @@ use crate::artifacts::{self, ArtifactError};
 use crate::engine::{Adapters, Engine};
 use crate::error::EngineError;
 
-/// The variable that marks a build as a stage's post-deploy test, naming the stage.
-pub const TEST_STAGE_VARIABLE: &str = "SLUICE_TEST_STAGE";
-
 /// How many executions back a rollback looks for the release live before.
 const HISTORY: usize = sluice_core::history::RECENT;
 
@@ -49,7 +46,10 @@ impl<A: Adapters> Engine<A> {
         };
         let mut environment = vec![
             ("SLUICE_EXECUTION_ID".to_owned(), execution.id.to_string()),
-            (TEST_STAGE_VARIABLE.to_owned(), stage.to_string()),
+            (
+                crate::events::TEST_STAGE_VARIABLE.to_owned(),
+                stage.to_string(),
+            ),
             ("SLUICE_STAGE".to_owned(), stage.to_string()),
             ("SLUICE_STACK_NAME".to_owned(), s.stack_name.clone()),
             (
