@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::ids::InvalidId;
 use crate::ids::StageName;
 
 /// A file of the site as the build left it.
@@ -252,8 +252,8 @@ pub struct SiteTarget {
 /// How a configuration names the stage in a pattern.
 pub const STAGE_PLACEHOLDER: char = '*';
 
-fn config_error(what: &'static str, value: &str, expected: &'static str) -> ConfigError {
-    ConfigError::Invalid {
+fn config_error(what: &'static str, value: &str, expected: &'static str) -> InvalidId {
+    InvalidId {
         what,
         value: value.chars().take(140).collect(),
         expected,
@@ -301,7 +301,7 @@ impl SiteTarget {
         bucket: &str,
         folder: &str,
         entry_document: &str,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, InvalidId> {
         let fill = |pattern: &str| pattern.replace(STAGE_PLACEHOLDER, stage.as_str());
         let bucket = match bucket.split_once(':') {
             Some((stack, output)) => {
@@ -356,7 +356,7 @@ impl SiteTarget {
         mut self,
         stage: &StageName,
         distribution: &str,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, InvalidId> {
         let distribution = distribution.trim();
         self.distribution = Some(match distribution.split_once(':') {
             Some((stack, output)) => {
@@ -394,7 +394,7 @@ fn stack_output(
     stack: &str,
     output: &str,
     (stack_label, output_label): (&'static str, &'static str),
-) -> Result<(String, String), ConfigError> {
+) -> Result<(String, String), InvalidId> {
     let stack = stack.trim().replace(STAGE_PLACEHOLDER, stage.as_str());
     let output = output.trim();
     if !is_stack_name(&stack) {

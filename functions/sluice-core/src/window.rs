@@ -6,7 +6,7 @@ use chrono::{Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::ids::InvalidId;
 use crate::ids::Timestamp;
 
 /// The most spans one set of windows may have.
@@ -60,8 +60,8 @@ struct WindowsText {
 }
 
 impl TryFrom<WindowsText> for DeployWindows {
-    type Error = ConfigError;
-    fn try_from(t: WindowsText) -> Result<Self, ConfigError> {
+    type Error = InvalidId;
+    fn try_from(t: WindowsText) -> Result<Self, InvalidId> {
         DeployWindows::parse(&t.spans, &t.time_zone)
     }
 }
@@ -75,8 +75,8 @@ impl From<DeployWindows> for WindowsText {
     }
 }
 
-fn invalid(what: &'static str, value: &str, expected: &'static str) -> ConfigError {
-    ConfigError::Invalid {
+fn invalid(what: &'static str, value: &str, expected: &'static str) -> InvalidId {
+    InvalidId {
         what,
         value: value.chars().take(140).collect(),
         expected,
@@ -149,7 +149,7 @@ fn parse_span(text: &str) -> Option<Span> {
 impl DeployWindows {
     /// Windows from `spans` (see the error for the form) in `time_zone`, an IANA
     /// name such as `Europe/London` or `UTC`.
-    pub fn parse(spans: &str, time_zone: &str) -> Result<Self, ConfigError> {
+    pub fn parse(spans: &str, time_zone: &str) -> Result<Self, InvalidId> {
         let zone: Tz = time_zone.trim().parse().map_err(|_| {
             invalid(
                 "time zone",

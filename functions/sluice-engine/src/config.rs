@@ -316,11 +316,11 @@ fn stages(
         if site_stages.contains(name) {
             let mut site =
                 SiteTarget::for_stage(&stage.name, &site_bucket, &site_folder, &site_entry)
-                    .map_err(ConfigProblem::Pipeline)?;
+                    .map_err(|e| ConfigProblem::Pipeline(e.into()))?;
             if !site_distribution.trim().is_empty() {
                 site = site
                     .with_distribution(&stage.name, &site_distribution)
-                    .map_err(ConfigProblem::Pipeline)?;
+                    .map_err(|e| ConfigProblem::Pipeline(e.into()))?;
             }
             stage = stage.with_site(site);
         }
