@@ -156,7 +156,7 @@ SOAK_STORM ?= 20
 SOAK_FAULTS ?= 0.1
 soak: setup
 	SLUICE_SOAK_PUSHES=$(SOAK_PUSHES) SLUICE_SOAK_STORM=$(SOAK_STORM) SLUICE_SOAK_FAULTS=$(SOAK_FAULTS) \
-	  cargo test --locked -p sluice --test local duplicated_and_reordered_events -- --nocapture
+	  cargo test --locked -p sluice --test sluice scenarios::duplicated_and_reordered_events -- --nocapture
 
 fmt:
 	cargo fmt --all

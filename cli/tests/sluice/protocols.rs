@@ -3,11 +3,10 @@
 //! exactly as it would from AWS, errors included. And the driver serves buckets as
 //! S3's website endpoint would.
 
-mod support;
-
 use sluice_adapters::commits::CommitReader;
 use sluice_local::sdk_config;
-use support::Driver;
+
+use crate::support::{self, Driver};
 
 /// A repository with one pushed commit, served on a loopback port. Nothing here
 /// reaches an emulator: the driver's own AWS clients are never called.

@@ -7,11 +7,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-mod support;
 
 use sluice_local::sdk_config;
 use sluice_tests::Emulator;
-use support::Driver;
+
+use crate::support::{self, Driver};
 
 struct Bench {
     emulator: Emulator,

@@ -1,9 +1,6 @@
 //! What the driver-level tests share: a local repository with one pushed commit,
 //! and the driver's endpoint serving it.
 
-// Each test binary that includes this uses only part of it.
-#![allow(dead_code)]
-
 use std::path::Path;
 
 use sluice_local::Console;

@@ -1,0 +1,295 @@
+//! A newer push supersedes the one waiting at production's gate; then staging is
+//! rolled back, and the DORA metrics, the HTML report, the functions' metrics, the
+//! dashboard and the alarms say what happened.
+
+use sluice_core::Status;
+use sluice_local::demo::{self, approval_email, follow};
+
+use super::{
+    App, Driver, SETTLE, person, sluice_as, stack_parameter, stack_status, start, wait_at_gate,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
+    let run = start(App::Quick).await;
+    let first = run.checkout.push().await.expect("first push");
+    let first_at_gate = wait_at_gate(&run, &first).await;
+    let first_link = approval_email(&run.local, first_at_gate.id.as_str(), "production", SETTLE)
+        .await
+        .expect("first approval email")
+        .approval_link()
+        .expect("first link");
+
+    let template = run.checkout.dir.join("template.yaml");
+    let text = std::fs::read_to_string(&template).expect("read template");
+    let changed = text.replacen("Default: hello", "Default: hi", 1);
+    assert_ne!(text, changed, "the quick app changed: update this test");
+    std::fs::write(&template, changed).expect("write template");
+    let second = run
+        .checkout
+        .commit("hello-api: a shorter greeting")
+        .await
+        .expect("commit");
+    run.checkout.push().await.expect("second push");
+    let second_at_gate = wait_at_gate(&run, &second).await;
+
+    let first_now = follow(&run.local, &first, SETTLE, |e| e.status.is_terminal())
+        .await
+        .expect("the first execution ends");
+    assert_eq!(first_now.status, Status::Superseded);
+    assert_eq!(first_now.superseded_by.as_ref(), Some(&second_at_gate.id));
+    let (status, _) = demo::call(&first_link).await.expect("open the old link");
+    assert_eq!(status, 410, "the old link is gone");
+    assert_eq!(
+        demo::decide(&first_link, "approve", "late")
+            .await
+            .expect("post"),
+        410
+    );
+
+    let second_link = approval_email(&run.local, second_at_gate.id.as_str(), "production", SETTLE)
+        .await
+        .expect("second approval email")
+        .approval_link()
+        .expect("second link");
+    assert_eq!(
+        demo::decide(&second_link, "approve", "ops")
+            .await
+            .expect("approve"),
+        200
+    );
+    let done = follow(&run.local, &second, SETTLE, |e| e.status.is_terminal())
+        .await
+        .expect("the second execution finishes");
+    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
+    assert_eq!(
+        stack_status(&run.local, "hello-api-production")
+            .await
+            .as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+
+    // Staging is rolled back to the first commit: shown first, then deployed.
+    assert_eq!(
+        stack_parameter(&run.local, "hello-api-staging", "Greeting")
+            .await
+            .as_deref(),
+        Some("hi")
+    );
+    let (olga, operator) = person(&run.local, "sluice-operators", "olga").await;
+    let (ok, said) = sluice_as(&run.local, &operator, &["rollback", "staging", "--yes"]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains(&format!("back to commit {}", &first[..12])),
+        "{said}"
+    );
+    assert!(said.contains("It will change 1 resources"), "{said}");
+    assert!(said.contains("approved staging of execution"), "{said}");
+    let rolled_back = follow(&run.local, &first, SETTLE, |e| {
+        e.rollback_of.is_some() && e.status.is_terminal()
+    })
+    .await
+    .expect("the rollback finishes");
+    assert_eq!(
+        rolled_back.status,
+        Status::Succeeded,
+        "{:?}",
+        rolled_back.reason
+    );
+    assert_eq!(rolled_back.rollback_of.as_ref(), Some(&first_now.id));
+    let decision = rolled_back.stages[0]
+        .approval
+        .as_ref()
+        .and_then(|a| a.decision.clone())
+        .expect("confirmed");
+    assert_eq!(decision.by, olga);
+    assert_eq!(
+        stack_parameter(&run.local, "hello-api-staging", "Greeting")
+            .await
+            .as_deref(),
+        Some("hello")
+    );
+    assert_eq!(
+        stack_parameter(&run.local, "hello-api-production", "Greeting")
+            .await
+            .as_deref(),
+        Some("hi"),
+        "production is left alone"
+    );
+
+    // By DORA's keys: two changes reached staging, and the second was rolled back
+    // (and so recovered from); production got one deployment and no failure.
+    for (stage, deployments, rolled_back, rate, recovered) in
+        [("staging", 2, 1, 0.5, 1), ("production", 1, 0, 0.0, 0)]
+    {
+        let (ok, said) = sluice_as(
+            &run.local,
+            &operator,
+            &["metrics", "--stage", stage, "--format", "json"],
+        );
+        assert!(ok, "{said}");
+        let json = &said[said.find('{').unwrap_or(0)..=said.rfind('}').unwrap_or(0)];
+        let report: serde_json::Value = serde_json::from_str(json).expect("a JSON report");
+        assert_eq!(report["deployments"], deployments, "{stage}: {report}");
+        assert_eq!(report["rolled_back"], rolled_back, "{stage}: {report}");
+        assert_eq!(report["failed"], 0, "{stage}: {report}");
+        assert_eq!(
+            report["change_failure_rate"].as_f64(),
+            Some(rate),
+            "{stage}: {report}"
+        );
+        assert_eq!(
+            report["recovery_time"]["count"], recovered,
+            "{stage}: {report}"
+        );
+        assert_eq!(report["not_recovered"], 0, "{stage}: {report}");
+    }
+
+    // The same over time, as a page of charts, opened in a browser: a chart of each
+    // key for each stage, drawn, with the same figures.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let page = dir.path().join("report.html");
+    let (ok, said) = sluice_as(
+        &run.local,
+        &operator,
+        &["report", "--html", &page.to_string_lossy()],
+    );
+    assert!(ok && said.contains("Wrote"), "{said}");
+    let driver = Driver::start();
+    let browser = driver.client().await;
+    browser
+        .goto(&format!("file://{}", page.display()))
+        .await
+        .expect("open the report");
+    let charts = browser
+        .execute(
+            r#"const stages = {};
+            for (const section of document.querySelectorAll('section.stage')) {
+              const charts = {};
+              for (const svg of section.querySelectorAll('svg.chart')) {
+                const bars = [...svg.querySelectorAll('rect.bar')];
+                charts[svg.dataset.metric] = {
+                  drawn: svg.getBoundingClientRect().width > 100,
+                  total: bars.reduce((n, b) => n + Number(b.dataset.value), 0),
+                };
+              }
+              stages[section.dataset.stage] = charts;
+            }
+            return stages;"#,
+            vec![],
+        )
+        .await
+        .expect("read the charts");
+    browser.close().await.expect("close the browser");
+    for (stage, deployments, failure_pct) in [("staging", 2.0, 50.0), ("production", 1.0, 0.0)] {
+        let of = &charts[stage];
+        for metric in [
+            "deployments",
+            "lead-time",
+            "change-failure-rate",
+            "recovery-time",
+            "approval-wait",
+        ] {
+            assert_eq!(of[metric]["drawn"], true, "{stage} {metric}: {charts}");
+        }
+        assert_eq!(
+            of["deployments"]["total"].as_f64(),
+            Some(deployments),
+            "{stage}: {charts}"
+        );
+        assert_eq!(
+            of["change-failure-rate"]["total"].as_f64(),
+            Some(failure_pct),
+            "{stage}: {charts}"
+        );
+    }
+
+    // The functions wrote their metrics to their logs in Embedded Metric Format, as
+    // CloudWatch reads them: deployments and the rollback by stage, and how long
+    // staging took to be restored, in the Sluice namespace.
+    let documents = run
+        .local
+        .emf_documents()
+        .await
+        .expect("the functions' metrics");
+    let about_staging = |name: &str| {
+        documents.iter().any(|d| {
+            d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Sluice"
+                && d["pipeline"] == "sluice"
+                && d["stage"] == "staging"
+                && !d[name].is_null()
+        })
+    };
+    for name in [
+        "Deployments",
+        "Rollbacks",
+        "RestoreSeconds",
+        "LeadTimeSeconds",
+    ] {
+        assert!(
+            about_staging(name),
+            "no EMF document with staging's {name}: {documents:?}"
+        );
+    }
+
+    // What the template gives an operator to look at, as the emulator made it: the
+    // dashboard, with its widgets, and an alarm per stage.
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&run.local.sdk);
+    let dashboard = cloudwatch
+        .get_dashboard()
+        .dashboard_name("sluice-sluice")
+        .send()
+        .await
+        .expect("the dashboard");
+    let body: serde_json::Value =
+        serde_json::from_str(dashboard.dashboard_body().unwrap_or_default())
+            .expect("the dashboard's body is JSON");
+    let titles: Vec<&str> = body["widgets"]
+        .as_array()
+        .expect("widgets")
+        .iter()
+        .filter_map(|w| w["properties"]["title"].as_str())
+        .collect();
+    for wanted in [
+        "Deployment frequency",
+        "Lead time for changes",
+        "Change failure rate and time to restore",
+        "Executions by outcome",
+        "Approval wait",
+        "Build time",
+        "Between steps",
+        "Failed events",
+    ] {
+        assert!(
+            titles.iter().any(|t| t.starts_with(wanted)),
+            "no widget {wanted}: {titles:?}"
+        );
+    }
+    let query = body["widgets"]
+        .as_array()
+        .and_then(|w| w.iter().find_map(|w| w["properties"]["query"].as_str()))
+        .expect("the failure rate's query");
+    assert!(
+        query.starts_with("SOURCE '/aws/lambda/sluice-sluice-source' | "),
+        "{query}"
+    );
+    let alarms = cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix("sluice-")
+        .send()
+        .await
+        .expect("DescribeAlarms");
+    let names: Vec<&str> = alarms
+        .metric_alarms()
+        .iter()
+        .filter_map(|a| a.alarm_name())
+        .collect();
+    for wanted in [
+        "sluice-sluice-staging-deploy-failed",
+        "sluice-sluice-production-deploy-failed",
+        "sluice-sluice-production-approval-waiting",
+        "sluice-sluice-execution-stuck",
+    ] {
+        assert!(names.contains(&wanted), "no alarm {wanted}: {names:?}");
+    }
+}
