@@ -441,13 +441,21 @@ async fn concurrent_starts_with_one_token_start_one_build() {
 /// the emulator with the build's credentials.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_build_finds_the_aws_and_sam_clis_first_on_its_path() {
-    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - command -v aws\n      - command -v sam\n      - aws sts get-caller-identity --query Account --output text\n";
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - command -v aws\n      - readlink -f \"$(command -v aws)\"\n      - readlink -f \"$(command -v sam)\"\n      - echo \"pip=$(command -v pip || echo none)\"\n      - aws sts get-caller-identity --query Account --output text\n";
     let (bench, commit) = bench(spec).await;
     let build = bench.finished(&bench.start(&commit).await).await;
     let log = bench.log(&build);
     assert_eq!(build["buildStatus"], "SUCCEEDED", "{log}");
+    // The build's own bin directory comes first, linking to the pinned tools alone.
+    assert!(
+        log.contains("/bin/aws\n") && log.contains("/builds/"),
+        "{log}"
+    );
     assert!(log.contains(".venv/awscli/bin/aws"), "{log}");
     assert!(log.contains(".venv/tools/bin/sam"), "{log}");
+    // Not the tools' environments: their pip is not the build's.
+    let pip = log.lines().find(|l| l.contains("pip=")).unwrap_or_default();
+    assert!(!pip.contains(".venv"), "{pip}");
     assert!(log.contains("000000000000"), "{log}");
 }
 
