@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{TimeZone, Utc};
-use sluice_core::{BuildStatus, CommitId, Status};
+use sluice_core::{BuildStatus, CommitId, Push, Status};
 
 use super::*;
 use crate::objects::{MemoryObjects, Object, Version};

@@ -15,10 +15,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sluice_core::{
-    Command, Commit, CommitId, Event, Execution, ExecutionId, Pipeline, Push, Rejected, Timestamp,
-    start, step,
+    Command, Commit, Event, Execution, ExecutionId, Pipeline, Rejected, Timestamp, step,
 };
-use tokio::task::JoinSet;
 
 use crate::objects::{Condition, ObjectError, ObjectStore};
 
@@ -162,12 +160,6 @@ fn same_delivery(recorded: &str, delivery: &str) -> bool {
                 .is_some_and(|rest| rest.starts_with('/') && !rest[1..].contains('/')))
 }
 
-/// Where the sweeper resumes.
-#[derive(Serialize, Deserialize)]
-struct SweepCursor {
-    after: Option<ExecutionId>,
-}
-
 /// Executions of one pipeline, kept in an [`ObjectStore`].
 #[derive(Clone, Debug)]
 pub struct ExecutionStore<O> {
@@ -212,189 +204,6 @@ impl<O: ObjectStore> ExecutionStore<O> {
 
     fn commit_key(&self, commit: &Commit) -> String {
         format!("{}commits/{}.json", self.prefix, commit.id)
-    }
-
-    /// Creates the execution for a push, once however often the push is delivered
-    /// (its id comes from the push's time and commit). A commit already in flight is
-    /// not delivered twice; a new push of a commit whose execution ended starts a new
-    /// one. Only the call that creates the execution gets the commands to run.
-    pub async fn create(
-        &self,
-        pipeline: &Pipeline,
-        push: Push,
-        now: Timestamp,
-    ) -> Result<Created, StoreError> {
-        if pipeline.name != self.pipeline {
-            return Err(StoreError::WrongPipeline {
-                store: self.pipeline.clone(),
-                given: pipeline.name.clone(),
-            });
-        }
-        let marker_key = self.commit_key(&push.commit);
-        let delivery = push.delivery.clone();
-        let existing = |execution| Created {
-            execution,
-            commands: Vec::new(),
-            created: false,
-        };
-        // Another push of the commit in the same millisecond (the branch moved away
-        // and back) would take this push's id: the execution there is this push's
-        // only if the marker says it was created by this delivery. If not, this push
-        // takes the next millisecond.
-        let mut push = push;
-        let mut bumps = 0;
-        let (transition, id) = loop {
-            let transition = start(pipeline, push.clone(), now)?;
-            let id = transition.execution.id.clone();
-            let Some(same) = self.load(&id).await? else {
-                break (transition, id);
-            };
-            let ours = match &delivery {
-                None => true,
-                Some(d) => self
-                    .read::<CommitMarker>(&marker_key)
-                    .await?
-                    .is_none_or(|(m, _)| m.created_by(d).is_some()),
-            };
-            if ours || bumps >= EARLIER_DELIVERIES {
-                return Ok(existing(same));
-            }
-            bumps += 1;
-            push.pushed_at += std::time::Duration::from_millis(1);
-        };
-        // The commit's marker names the execution delivering it; claim it unless
-        // another execution of the commit is still in flight.
-        let mut claimed = false;
-        for attempt in 0..self.retry.attempts {
-            let (marker, condition) = match self.read::<CommitMarker>(&marker_key).await? {
-                Some((m, etag)) => (Some(m), Condition::Matches(etag)),
-                None => (None, Condition::Absent),
-            };
-            if let Some(m) = &marker {
-                if m.execution_id == id {
-                    claimed = true;
-                    break;
-                }
-                if let Some(other) = self.load(&m.execution_id).await?
-                    && !other.status.is_terminal()
-                {
-                    return Ok(existing(other));
-                }
-            }
-            // The marker now names this execution; it still knows the deliveries
-            // that created the ones before.
-            let earlier = marker
-                .map(|m| {
-                    let mut earlier: Vec<EarlierDelivery> = m
-                        .delivery
-                        .map(|delivery| EarlierDelivery {
-                            delivery,
-                            execution_id: m.execution_id,
-                        })
-                        .into_iter()
-                        .chain(m.earlier)
-                        .collect();
-                    earlier.truncate(EARLIER_DELIVERIES);
-                    earlier
-                })
-                .unwrap_or_default();
-            let mine = CommitMarker {
-                execution_id: id.clone(),
-                created_at: now,
-                delivery: delivery.clone(),
-                earlier,
-            };
-            match self
-                .objects
-                .put(&marker_key, to_json(&mine), condition)
-                .await
-            {
-                Ok(()) => {
-                    claimed = true;
-                    break;
-                }
-                Err(ObjectError::PreconditionFailed { .. }) => {
-                    tokio::time::sleep(self.retry.delay(attempt)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if !claimed {
-            return Err(StoreError::Contention {
-                key: marker_key,
-                attempts: self.retry.attempts,
-            });
-        }
-        // The in-flight marker goes first, so no execution ever exists unseen by the
-        // sweeper; a marker without a document is skipped by it.
-        if !transition.execution.status.is_terminal() {
-            match self.put_new(&self.active_key(&id), b"{}".to_vec()).await {
-                Ok(()) | Err(ObjectError::PreconditionFailed { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let key = self.execution_key(&id);
-        match self.put_new(&key, to_json(&transition.execution)).await {
-            Ok(()) => Ok(Created {
-                execution: transition.execution,
-                commands: transition.commands,
-                created: true,
-            }),
-            Err(ObjectError::PreconditionFailed { .. }) => {
-                let same = self
-                    .load(&id)
-                    .await?
-                    .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-                Ok(existing(same))
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Saves a new execution that no push created (a rollback), in flight: the
-    /// sweeper's marker first, as for any execution. Fails if the id is taken.
-    pub async fn insert(&self, execution: &Execution) -> Result<(), StoreError> {
-        if execution.pipeline != self.pipeline {
-            return Err(StoreError::WrongPipeline {
-                store: self.pipeline.clone(),
-                given: execution.pipeline.clone(),
-            });
-        }
-        if !execution.status.is_terminal() {
-            match self
-                .put_new(&self.active_key(&execution.id), b"{}".to_vec())
-                .await
-            {
-                Ok(()) | Err(ObjectError::PreconditionFailed { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        self.put_new(&self.execution_key(&execution.id), to_json(execution))
-            .await?;
-        Ok(())
-    }
-
-    /// The execution that delivers (or last delivered) `commit`, if any.
-    pub async fn delivering(&self, commit: &CommitId) -> Result<Option<ExecutionId>, StoreError> {
-        let key = format!("{}commits/{commit}.json", self.prefix);
-        Ok(self
-            .read::<CommitMarker>(&key)
-            .await?
-            .map(|(m, _)| m.execution_id))
-    }
-
-    /// The execution that the push event `delivery` ([`Push::delivery`]) of `commit`
-    /// created, if an earlier delivery of that same event created one.
-    pub async fn delivered(
-        &self,
-        commit: &CommitId,
-        delivery: &str,
-    ) -> Result<Option<ExecutionId>, StoreError> {
-        let key = format!("{}commits/{commit}.json", self.prefix);
-        Ok(self
-            .read::<CommitMarker>(&key)
-            .await?
-            .and_then(|(m, _)| m.created_by(delivery).cloned()))
     }
 
     /// The execution with this id, if there is one.
@@ -444,131 +253,12 @@ impl<O: ObjectStore> ExecutionStore<O> {
         Ok(applied)
     }
 
-    /// Ids of executions in flight, in id order after `after`, at most `max`. Returns
-    /// them with the cursor to pass next time (`None` once the end is reached).
-    pub async fn in_flight(
-        &self,
-        after: Option<&ExecutionId>,
-        max: usize,
-    ) -> Result<(Vec<ExecutionId>, Option<ExecutionId>), StoreError> {
-        let prefix = format!("{}active/", self.prefix);
-        let after_key = after.map(|id| self.active_key(id));
-        let keys = self
-            .objects
-            .list(&prefix, after_key.as_deref(), max)
-            .await?;
-        let ids: Vec<ExecutionId> = keys
-            .iter()
-            .filter_map(|k| ExecutionId::parse(k.strip_prefix(&prefix)?).ok())
-            .collect();
-        let cursor = if keys.len() < max {
-            None
-        } else {
-            ids.last().cloned()
-        };
-        Ok((ids, cursor))
-    }
-
-    /// Drops a leftover in-flight marker of an execution that has finished.
-    pub async fn clear_in_flight(&self, id: &ExecutionId) -> Result<(), StoreError> {
-        Ok(self.objects.delete(&self.active_key(id)).await?)
-    }
-
-    /// Where the sweeper stopped last time.
-    pub async fn sweep_cursor(&self) -> Result<Option<ExecutionId>, StoreError> {
-        Ok(self
-            .read::<SweepCursor>(&self.cursor_key())
-            .await?
-            .and_then(|(c, _)| c.after))
-    }
-
-    /// Records where the sweeper stopped.
-    pub async fn save_sweep_cursor(&self, after: Option<ExecutionId>) -> Result<(), StoreError> {
-        compare_and_swap(
-            &self.objects,
-            &self.cursor_key(),
-            &self.retry,
-            |current: Option<SweepCursor>| {
-                let next = SweepCursor {
-                    after: after.clone(),
-                };
-                let changed = current.is_none_or(|c| c.after != next.after);
-                Ok((changed.then_some(next), ()))
-            },
-        )
-        .await
-    }
-
     fn cursor_key(&self) -> String {
         format!("{}sweeper.json", self.prefix)
     }
 
     fn active_key(&self, id: &ExecutionId) -> String {
         format!("{}active/{id}", self.prefix)
-    }
-
-    /// The newest `n` executions (at most 1000), newest first: one listing call.
-    pub async fn recent(&self, n: usize) -> Result<Vec<Execution>, StoreError> {
-        let keys = self
-            .objects
-            .list(&format!("{}executions/", self.prefix), None, n)
-            .await?;
-        self.read_all(&keys).await
-    }
-
-    /// Every execution pushed at or after `from`, newest first. The ids begin with
-    /// the push's time, inverted, so the listing (1,000 keys a call) stops at the
-    /// first older one, and only the documents in the window are read, 32 at a time.
-    pub async fn since(&self, from: Timestamp) -> Result<Vec<Execution>, StoreError> {
-        let prefix = format!("{}executions/", self.prefix);
-        let mut keys = Vec::new();
-        let mut after: Option<String> = None;
-        'listing: loop {
-            let page = self.objects.list(&prefix, after.as_deref(), 1000).await?;
-            let full = page.len() == 1000;
-            for key in page {
-                let id = key
-                    .strip_prefix(&prefix)
-                    .and_then(|k| k.strip_suffix(".json"))
-                    .and_then(|k| ExecutionId::parse(k).ok());
-                // Something else under the prefix is not an execution: skip it.
-                let Some(id) = id else { continue };
-                if id.time() < from {
-                    break 'listing;
-                }
-                after = Some(key.clone());
-                keys.push(key);
-            }
-            if !full {
-                break;
-            }
-        }
-        self.read_all(&keys).await
-    }
-
-    /// The executions at `keys`, in that order, read 32 at a time; a key with no
-    /// document (deleted meanwhile) is skipped.
-    async fn read_all(&self, keys: &[String]) -> Result<Vec<Execution>, StoreError> {
-        let mut found = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(32) {
-            let mut reads = JoinSet::new();
-            for (i, key) in chunk.iter().enumerate() {
-                let store = self.clone();
-                let key = key.clone();
-                reads.spawn(async move { (i, store.read::<Execution>(&key).await) });
-            }
-            let mut batch = Vec::new();
-            while let Some(joined) = reads.join_next().await {
-                let (i, read) =
-                    joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-                if let Some((execution, _)) = read? {
-                    batch.push((i, execution));
-                }
-            }
-            batch.sort_by_key(|(i, _)| *i);
-            found.extend(batch.into_iter().map(|(_, e)| e));
-        }
-        Ok(found)
     }
 
     async fn read<T: for<'de> Deserialize<'de>>(
@@ -649,6 +339,9 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec_pretty(value)
         .expect("documents are plain structs with string keys, which always serialise")
 }
+
+mod create;
+mod listing;
 
 #[cfg(test)]
 mod tests;
