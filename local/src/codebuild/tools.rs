@@ -152,7 +152,8 @@ async fn runtime_line(bin: &Path, runtime: &str, asked: &str) -> Result<String> 
                 link(&exact, &bin.join(name)).await?;
             }
             for name in ["pip", "pip3"] {
-                let script = format!("#!/bin/sh\nexec '{}' -m pip \"$@\"\n", exact.display());
+                let python = super::runner::shell_quote(&exact.to_string_lossy());
+                let script = format!("#!/bin/sh\nexec {python} -m pip \"$@\"\n");
                 write_executable(&bin.join(name), &script).await?;
             }
             return Ok(format!(
