@@ -252,6 +252,12 @@ export class Template {
           return this.value(arg[1]).join(arg[0])
         case 'Fn::Select':
           return this.value(arg[1])[Number(this.value(arg[0]))]
+        case 'Fn::FindInMap': {
+          const [map, top, second] = arg.map((a) => this.value(a))
+          const found = this.raw.Mappings?.[map]?.[top]?.[second]
+          if (found === undefined) throw new Error(`${this.path}: Mappings has no ${map}.${top}.${second}`)
+          return found
+        }
         case 'Fn::Split':
           return this.value(arg[1]).split(arg[0])
         case 'Fn::Equals':
