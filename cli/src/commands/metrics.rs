@@ -1,0 +1,50 @@
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use super::{Global, printed, sdk, stage_list};
+
+/// How well the pipeline delivers: DORA's four keys for one stage (deployment
+/// frequency, lead time, change failure rate, recovery time), plus approval wait
+/// and build time, computed from the execution documents.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The window: the last 30d, 12h, 2w...
+    #[arg(long, default_value = "30d")]
+    since: String,
+    /// The stage to measure.
+    #[arg(long, default_value = "production")]
+    stage: String,
+    /// `table` (with the definitions) or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+/// How `sluice metrics` prints.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
+    let window = sluice::metrics::parse_since(&args.since)?;
+    let stage = sluice_core::StageName::parse(&args.stage)
+        .with_context(|| format!("--stage {:?}", args.stage))?;
+    let store = global.store(&sdk().await)?;
+    let now = chrono::Utc::now();
+    let from = now - window;
+    let executions = store.since(from - sluice::metrics::LOOKBACK).await?;
+    if !executions.is_empty() && !executions.iter().any(|e| e.stage(&stage).is_some()) {
+        bail!(
+            "no execution of pipeline {} has a stage {stage}; its stages: {}",
+            global.pipeline,
+            stage_list(executions[0].stages.iter().map(|s| &s.name))
+        );
+    }
+    let report = sluice_core::metrics::report(&executions, &stage, from, now);
+    printed(match args.format {
+        Format::Table => sluice::metrics::table(&global.pipeline, &report),
+        Format::Json => serde_json::to_string_pretty(&report)?,
+    })
+}

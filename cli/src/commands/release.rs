@@ -1,0 +1,22 @@
+use std::process::ExitCode;
+
+use anyhow::Result;
+use sluice_engine::operator::Action;
+
+use super::{Global, operate, printed, sdk};
+
+/// Start an execution for the branch's head, or for an older commit of the branch
+/// (to deliver it again). Needs the stack's OperatorPolicy.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The full commit id (`git rev-parse COMMIT`); the branch's head if omitted.
+    commit: Option<String>,
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
+    let action = Action::Release {
+        commit: args.commit,
+    };
+    let answer = operate(global, &sdk().await, action).await?;
+    printed(format!("{}\n", answer.message))
+}

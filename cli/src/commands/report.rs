@@ -1,0 +1,83 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use super::{Global, printed, sdk, stage_list};
+
+/// The same figures over time, as one self-contained HTML page of charts (no
+/// network needed to open it): for every stage, or only --stage.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Where to write the page.
+    #[arg(long, value_name = "FILE")]
+    html: PathBuf,
+    /// The window: the last 30d, 12h, 2w...
+    #[arg(long, default_value = "30d")]
+    since: String,
+    /// Only this stage.
+    #[arg(long)]
+    stage: Option<String>,
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
+    let Args { html, since, stage } = args;
+    let window = sluice::metrics::parse_since(&since)?;
+    let stage = stage
+        .map(|s| sluice_core::StageName::parse(&s).with_context(|| format!("--stage {s:?}")))
+        .transpose()?;
+    // Refuse a bad destination before reading anything.
+    let parent = match html.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "--html {}: the directory {} does not exist",
+            html.display(),
+            parent.display()
+        );
+    }
+    let store = global.store(&sdk().await)?;
+    let now = chrono::Utc::now();
+    let from = now - window;
+    eprintln!(
+        "Reading the executions since {} ...",
+        (from - sluice::metrics::LOOKBACK).format("%Y-%m-%d")
+    );
+    let executions = store.since(from - sluice::metrics::LOOKBACK).await?;
+    // The stages, in order, of the newest change (a rollback has one stage).
+    let known: Vec<sluice_core::StageName> = executions
+        .iter()
+        .filter(|e| e.rollback_of.is_none())
+        .max_by_key(|e| e.created_at)
+        .map(|e| e.stages.iter().map(|s| s.name.clone()).collect())
+        .unwrap_or_default();
+    let stages = match stage {
+        Some(stage) if !known.is_empty() && !known.contains(&stage) => bail!(
+            "pipeline {} has no stage {stage}; its stages: {}",
+            global.pipeline,
+            stage_list(&known)
+        ),
+        Some(stage) => vec![stage],
+        None => known,
+    };
+    let page = sluice::report::html(&global.pipeline, &executions, &stages, from, now);
+    // Written beside it, then renamed: a failure leaves no half page.
+    let partial = parent.join(format!(
+        ".{}.partial",
+        html.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("report.html")
+    ));
+    std::fs::write(&partial, page)
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, &html).with_context(|| format!("cannot write {}", html.display()))?;
+    printed(format!(
+        "Wrote {}: {} stage(s) ({}), {} executions read, over the last {since}.\n",
+        html.display(),
+        stages.len(),
+        stage_list(&stages),
+        executions.len()
+    ))
+}

@@ -1,0 +1,23 @@
+use std::process::ExitCode;
+
+use anyhow::Result;
+use sluice_engine::operator::Action;
+
+use super::{Global, operate, printed, sdk};
+
+/// Take a failed execution up again where it failed: a new build if its build
+/// failed, else the failed stage again from the same artifact (a gated stage asks
+/// for approval again). Needs the stack's OperatorPolicy.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The execution's id, as `sluice status` prints it.
+    execution: String,
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
+    let action = Action::Retry {
+        execution: args.execution,
+    };
+    let answer = operate(global, &sdk().await, action).await?;
+    printed(format!("{}\n", answer.message))
+}

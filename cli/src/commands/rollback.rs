@@ -1,0 +1,62 @@
+use std::process::ExitCode;
+
+use anyhow::Result;
+use sluice_engine::operator::Action;
+
+use super::{Global, give, operate, printed, sdk};
+
+/// Deploy to a stage again the artifact of its previous successful execution (or
+/// of the one named), through a change set: prints what it will change, then asks
+/// to confirm (or --yes). Unconfirmed, it waits at a gate like an approval:
+/// `sluice approve` deploys it, `sluice cancel` drops it. Needs the stack's
+/// OperatorPolicy.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The stage to roll back, e.g. production.
+    stage: String,
+    /// The execution whose artifact to deploy, as `sluice status` prints it.
+    #[arg(long)]
+    to: Option<String>,
+    /// Deploy without asking.
+    #[arg(long)]
+    yes: bool,
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
+    let sdk = sdk().await;
+    let action = Action::Rollback {
+        stage: args.stage,
+        to: args.to,
+    };
+    let answer = operate(global, &sdk, action).await?;
+    let (Some(execution), Some(stage)) = (&answer.execution, &answer.awaiting) else {
+        return printed(format!("{}\n", answer.message));
+    };
+    println!("{}", answer.message);
+    let later = format!(
+        "Not deployed. `sluice approve {execution}` deploys it; `sluice cancel {execution}` drops it.\n"
+    );
+    if !args.yes && !confirmed(stage)? {
+        return printed(later);
+    }
+    let action = Action::Approve {
+        execution: execution.clone(),
+        stage: Some(stage.clone()),
+        comment: Some("rollback confirmed by the operator who asked for it".into()),
+    };
+    let answer = give(&sdk, &global.pipeline, action).await?;
+    printed(format!("{}\n", answer.message))
+}
+
+/// Whether the operator at the terminal says yes; no terminal is no.
+fn confirmed(stage: &str) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    print!("Deploy these changes to {stage}? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut reply = String::new();
+    std::io::stdin().lock().read_line(&mut reply)?;
+    Ok(matches!(reply.trim(), "y" | "Y" | "yes"))
+}
