@@ -554,6 +554,7 @@ async fn the_sweeper_does_bounded_work_and_resumes_where_it_stopped() {
             &build_id(&execution),
             BuildOutcome::Failed {
                 reason: "phase BUILD FAILED".into(),
+                cause: sluice_core::Cause::Change,
             },
         );
     }

@@ -106,6 +106,7 @@ async fn status_and_show_read_what_the_functions_wrote() {
     let failed = Event::BuildFailed {
         build_id: Some("hello-api-build:1".into()),
         reason: "phase BUILD FAILED: cargo test".into(),
+        cause: sluice_core::Cause::Change,
         log_url: Some("https://logs.example/1".into()),
     };
     store.apply(&ids[0], failed, t(90)).await.expect("apply");
@@ -280,6 +281,7 @@ async fn watch_follows_an_execution_live_and_exits_by_how_it_ended() {
     let failed = Event::BuildFailed {
         build_id: Some("hello-api-build:7".into()),
         reason: "phase BUILD FAILED: cargo test".into(),
+        cause: sluice_core::Cause::Change,
         log_url: None,
     };
     store.apply(&id, failed, at).await.expect("apply");

@@ -2,6 +2,8 @@
 
 use std::future::Future;
 
+use sluice_core::Cause;
+
 use crate::aws::AwsError;
 
 /// A build to start.
@@ -41,9 +43,11 @@ pub struct StartedBuild {
 pub enum BuildOutcome {
     InProgress,
     Succeeded,
-    /// Failed, stopped, faulted or timed out; `reason` names the phase.
+    /// Failed, stopped, faulted or timed out; `reason` names the phase, and `cause`
+    /// says whether the build machine failed rather than what it ran.
     Failed {
         reason: String,
+        cause: Cause,
     },
 }
 
@@ -101,12 +105,28 @@ pub fn build_of(reports: &[BuildReport], execution: &str) -> Option<StartedBuild
         })
 }
 
-/// Why a finished build failed, in words: the first phase that did not succeed.
-pub fn failure_reason(status: &str, phases: &[(String, String, Vec<String>)]) -> String {
+/// Build phases that end before the buildspec runs: a failure in one of them is the
+/// build machine's (no capacity, an image that did not pull, a source not fetched),
+/// not the application's. CodeBuild's `BuildPhaseType` values.
+const BEFORE_THE_BUILDSPEC: [&str; 4] = ["SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE"];
+
+/// Why a finished build failed, in words: the first phase that did not succeed; and
+/// its cause, from CodeBuild's own values: a build that ended in `FAULT` (CodeBuild's
+/// error, not the buildspec's) or failed before the buildspec ran was the moment's.
+/// `status` is the build's `StatusType`, `phases` each phase's `BuildPhaseType`,
+/// its `StatusType` and its contexts.
+pub fn failure(status: &str, phases: &[(String, String, Vec<String>)]) -> (String, Cause) {
     let failed = phases
         .iter()
         .find(|(_, phase_status, _)| phase_status != "SUCCEEDED" && !phase_status.is_empty());
-    match failed {
+    let machine = status == "FAULT"
+        || failed.is_some_and(|(phase, _, _)| BEFORE_THE_BUILDSPEC.contains(&phase.as_str()));
+    let cause = if machine {
+        Cause::Moment
+    } else {
+        Cause::Change
+    };
+    let reason = match failed {
         Some((phase, phase_status, contexts)) => {
             let detail = contexts
                 .iter()
@@ -121,7 +141,8 @@ pub fn failure_reason(status: &str, phases: &[(String, String, Vec<String>)]) ->
             }
         }
         None => format!("build {status}"),
-    }
+    };
+    (reason, cause)
 }
 
 #[cfg(feature = "codebuild")]
@@ -148,9 +169,39 @@ mod tests {
             ("POST_BUILD".into(), "SUCCEEDED".into(), vec![]),
         ];
         assert_eq!(
-            failure_reason("FAILED", &phases),
-            "phase BUILD FAILED: COMMAND_EXECUTION_ERROR: Error while executing command: cargo test. Reason: exit status 101"
+            failure("FAILED", &phases),
+            (
+                "phase BUILD FAILED: COMMAND_EXECUTION_ERROR: Error while executing command: cargo test. Reason: exit status 101"
+                    .to_owned(),
+                Cause::Change
+            )
         );
-        assert_eq!(failure_reason("TIMED_OUT", &[]), "build TIMED_OUT");
+        assert_eq!(
+            failure("TIMED_OUT", &[]),
+            ("build TIMED_OUT".to_owned(), Cause::Change)
+        );
+    }
+
+    #[test]
+    fn a_build_machine_that_failed_before_the_buildspec_or_faulted_is_the_moment() {
+        for phase in ["SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE"] {
+            let phases = vec![(
+                phase.to_owned(),
+                "FAILED".to_owned(),
+                vec!["BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE: unable to pull".to_owned()],
+            )];
+            assert_eq!(failure("FAILED", &phases).1, Cause::Moment, "{phase}");
+        }
+        assert_eq!(
+            failure("FAULT", &[]),
+            ("build FAULT".to_owned(), Cause::Moment)
+        );
+        // The words alone decide nothing: a test that prints "PROVISIONING" failed.
+        let phases = vec![(
+            "BUILD".to_owned(),
+            "FAILED".to_owned(),
+            vec!["phase PROVISIONING FAILED: Rate exceeded".to_owned()],
+        )];
+        assert_eq!(failure("FAILED", &phases).1, Cause::Change);
     }
 }

@@ -13,7 +13,9 @@ use sluice_core::site::{LiveObject, SitePlan};
 use crate::aws::AwsError;
 use crate::builder::{BuildReport, BuildRequest, Builder, StartedBuild};
 use crate::commits::{ChangedFiles, CommitInfo, CommitReader};
-use crate::deployer::{ChangeSetSpec, ChangeSetState, Deployer, StackInfo, Target};
+use crate::deployer::{
+    ChangeSetSpec, ChangeSetState, Deployer, ResourceFailure, StackInfo, Target,
+};
 use crate::site::{SiteDeployFailed, SiteDeployed, SiteSource};
 
 /// Stands in for a client this function was not given.
@@ -80,7 +82,7 @@ impl Deployer for Unavailable {
         Err(refused("CloudFormation DeleteChangeSet"))
     }
 
-    async fn first_failure(&self, _: Target<'_>) -> Result<Option<String>, AwsError> {
+    async fn first_failure(&self, _: Target<'_>) -> Result<Option<ResourceFailure>, AwsError> {
         Err(refused("CloudFormation DescribeStackEvents"))
     }
 

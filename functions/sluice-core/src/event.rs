@@ -8,6 +8,7 @@ use crate::ids::{CommitId, ExecutionId, StageName, TokenHash};
 use crate::model::{Artifact, Changelog, Commit, ResourceChange, SettingChange};
 use crate::site::FileChange;
 use crate::smoke::Findings;
+use crate::transient::Cause;
 
 /// A push to a branch, as the source function received it: what starts an execution.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +98,9 @@ pub enum Event {
         build_id: Option<String>,
         reason: String,
         log_url: Option<String>,
+        /// Whether the build machine failed, or what it ran (see [`Cause`]).
+        #[serde(default)]
+        cause: Cause,
     },
     /// The stage's change set is ready to execute.
     ChangeSetReady {
@@ -121,6 +125,8 @@ pub enum Event {
         stage: StageName,
         change_set_id: Option<String>,
         reason: String,
+        #[serde(default)]
+        cause: Cause,
     },
     /// What an approver reviews beside the change set was worked out, just before
     /// the stage's approval is asked for: the parameters and tags its deploy changes,
@@ -171,6 +177,8 @@ pub enum Event {
     StackUpdateFailed {
         stage: StageName,
         reason: String,
+        #[serde(default)]
+        cause: Cause,
     },
     /// CodeBuild accepted the stage's post-deploy test.
     TestStarted {
@@ -190,6 +198,8 @@ pub enum Event {
         build_id: Option<String>,
         reason: String,
         log_url: Option<String>,
+        #[serde(default)]
+        cause: Cause,
     },
     /// The built-in smoke check called the stack's web addresses (see `smoke`).
     SmokeChecked {

@@ -22,7 +22,7 @@ pub use config::{
     AlarmWatch, ConfigError, DEFAULT_TEST_BUILDSPEC, Pipeline, PostDeployTest, RETRIES_MAX,
     RetryPolicy, StageConfig,
 };
-pub mod transient;
+mod transient;
 pub mod window;
 pub use event::{Command, Event, Notice, Push, Via};
 pub use ids::{CommitId, ExecutionId, InvalidId, StageName, Timestamp, TokenHash};
@@ -34,4 +34,5 @@ pub use model::{
     Replacement, ResourceChange, RetryOf, SETTING_TEXT_MAX, SETTINGS_MAX, SettingChange,
     SettingKind, SiteObject, Stage, StageRollback, StageStatus, Status, TestRun, same_identity,
 };
+pub use transient::Cause;
 pub use window::DeployWindows;

@@ -326,35 +326,46 @@ fn clean(event: Event) -> Event {
             build_id,
             reason: r,
             log_url,
+            cause,
         } => Event::BuildFailed {
             build_id,
             reason: reason(r),
             log_url,
+            cause,
         },
         Event::ChangeSetFailed {
             stage,
             change_set_id,
             reason: r,
+            cause,
         } => Event::ChangeSetFailed {
             stage,
             change_set_id,
             reason: reason(r),
+            cause,
         },
         Event::ArtifactRejected { reason: r } => Event::ArtifactRejected { reason: reason(r) },
-        Event::StackUpdateFailed { stage, reason: r } => Event::StackUpdateFailed {
+        Event::StackUpdateFailed {
+            stage,
+            reason: r,
+            cause,
+        } => Event::StackUpdateFailed {
             stage,
             reason: reason(r),
+            cause,
         },
         Event::TestFailed {
             stage,
             build_id,
             reason: r,
             log_url,
+            cause,
         } => Event::TestFailed {
             stage,
             build_id,
             reason: reason(r),
             log_url,
+            cause,
         },
         Event::RollbackImpossible { stage, reason: r } => Event::RollbackImpossible {
             stage,
@@ -511,6 +522,7 @@ impl Run {
                 build_id,
                 reason,
                 log_url,
+                cause: _,
             } => {
                 if let Some(id) = &build_id {
                     self.check_build(id)?;
@@ -557,6 +569,7 @@ impl Run {
                 stage,
                 change_set_id,
                 reason,
+                cause,
             } => {
                 let i = self.stage_index(&stage)?;
                 if self.stage_is(i, StageStatus::Preparing) {
@@ -564,7 +577,7 @@ impl Run {
                         self.execution.stages[i].change_set_id = change_set_id;
                     }
                     let reason = format!("change set failed: {reason}");
-                    if !self.retry_later(i, RetryOf::Deploy, &reason) {
+                    if !self.retry_later(cause.worth_retrying(), i, RetryOf::Deploy, &reason) {
                         let reason = self.after_retries(i, reason);
                         self.finish_stage(i, StageStatus::Failed, Some(reason.clone()));
                         self.fail(Some(stage), reason);
@@ -714,11 +727,15 @@ impl Run {
                     self.rolled_back(i);
                 }
             }
-            Event::StackUpdateFailed { stage, reason } => {
+            Event::StackUpdateFailed {
+                stage,
+                reason,
+                cause,
+            } => {
                 let i = self.stage_index(&stage)?;
                 if self.stage_is(i, StageStatus::Deploying) {
                     let reason = format!("deploy failed: {reason}");
-                    if !self.retry_later(i, RetryOf::Deploy, &reason) {
+                    if !self.retry_later(cause.worth_retrying(), i, RetryOf::Deploy, &reason) {
                         let reason = self.after_retries(i, reason);
                         self.finish_stage(i, StageStatus::Failed, Some(reason.clone()));
                         self.fail(Some(stage), reason);
@@ -745,7 +762,8 @@ impl Run {
                 build_id,
                 reason,
                 log_url,
-            } => self.test_failed(&stage, build_id, reason, log_url)?,
+                cause,
+            } => self.test_failed(&stage, build_id, reason, log_url, cause)?,
             Event::TestNotStarted { stage } => self.test_not_started(&stage)?,
             Event::SmokeChecked { stage, findings } => self.smoke_checked(&stage, findings)?,
             Event::RollbackStarted {

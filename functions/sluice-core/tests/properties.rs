@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use sluice_core::smoke::{Answer, Findings, Probe};
 use sluice_core::{
-    Artifact, ArtifactObject, ChangeAction, Command, Commit, CommitId, Event, Execution,
+    Artifact, ArtifactObject, Cause, ChangeAction, Command, Commit, CommitId, Event, Execution,
     ExecutionId, Pipeline, Push, Replacement, ResourceChange, StageConfig, StageName, Status,
     Timestamp, TokenHash, Via, start, step,
 };
@@ -82,6 +82,7 @@ fn valid_run(plan: &Plan) -> (Vec<(Event, Timestamp)>, Status) {
         let e = Event::BuildFailed {
             build_id: Some(build_id),
             reason: "tests failed".into(),
+            cause: Cause::Change,
             log_url: None,
         };
         push(&mut events, e);
@@ -121,6 +122,7 @@ fn valid_run(plan: &Plan) -> (Vec<(Event, Timestamp)>, Status) {
                     stage,
                     change_set_id: None,
                     reason: "bad template".into(),
+                    cause: Cause::Change,
                 };
                 push(&mut events, e);
                 return (events, Status::Failed);
@@ -204,6 +206,7 @@ fn valid_run(plan: &Plan) -> (Vec<(Event, Timestamp)>, Status) {
             let e = Event::StackUpdateFailed {
                 stage,
                 reason: "rolled back".into(),
+                cause: Cause::Change,
             };
             push(&mut events, e);
             return (events, Status::Failed);

@@ -3,8 +3,8 @@
 
 use sluice_adapters::aws::{AwsError, chain};
 use sluice_adapters::builder::{BuildRequest, Builder, Upload};
-use sluice_adapters::deployer::{ChangeSetState, Deployer, ExecutionOutcome, Target};
-use sluice_core::{Acquired, Command, Event, Execution, ExecutionId, Stage, StageName};
+use sluice_adapters::deployer::{ChangeSetState, Deployer, ExecutionOutcome, StackStatus, Target};
+use sluice_core::{Acquired, Cause, Command, Event, Execution, ExecutionId, Stage, StageName};
 use tracing::{info, warn};
 
 use crate::artifacts::{self, ArtifactError};
@@ -56,24 +56,29 @@ impl<A: Adapters> Engine<A> {
                     .to_owned(),
             ),
         };
-        let reason = match failed {
-            Some(reason) => format!("stack {}: {reason}", stage.stack_name),
-            None => self.failure_reason(stage).await?,
+        let (reason, cause) = match failed {
+            Some(reason) => (
+                format!("stack {}: {reason}", stage.stack_name),
+                Cause::Change,
+            ),
+            None => self.failure(stage).await?,
         };
         Ok(Some(Event::StackUpdateFailed {
             stage: stage.name.clone(),
             reason,
+            cause,
         }))
     }
 
     /// Why the stage's stack failed: its status, and the first failed resource (else
-    /// CloudFormation's own reason). A read that may work when tried again is tried
-    /// again (the event, or the sweeper's next pass): the reason decides whether the
-    /// failure is retried, so it must not be lost to a throttled read.
-    pub(crate) async fn failure_reason(&self, stage: &Stage) -> Result<String, EngineError> {
+    /// CloudFormation's own reason), with that resource's cause as the deployer read
+    /// it. A read that may work when tried again is tried again (the event, or the
+    /// sweeper's next pass): the cause decides whether the failure is retried, so it
+    /// must not be lost to a throttled read.
+    pub(crate) async fn failure(&self, stage: &Stage) -> Result<(String, Cause), EngineError> {
         let target = Target::from(stage);
         let (status, reason) = match self.deployer.stack(target).await {
-            Ok(Some(info)) => (info.status, info.reason),
+            Ok(Some(info)) => (info.status.as_str().to_owned(), info.reason),
             Ok(None) => ("gone".to_owned(), None),
             Err(e) if e.retryable => return Err(e.into()),
             Err(e) => {
@@ -89,10 +94,15 @@ impl<A: Adapters> Engine<A> {
                 None
             }
         };
-        Ok(match first.or(reason.filter(|r| !r.is_empty())) {
+        let (detail, cause) = match first {
+            Some(first) => (Some(first.reason), first.cause),
+            None => (reason.filter(|r| !r.is_empty()), Cause::Change),
+        };
+        let reason = match detail {
             Some(r) => format!("stack {} is {status}: {r}", stage.stack_name),
             None => format!("stack {} is {status}", stage.stack_name),
-        })
+        };
+        Ok((reason, cause))
     }
 
     /// Executes the change set the execution recorded. One that is already executing
@@ -117,6 +127,7 @@ impl<A: Adapters> Engine<A> {
                 let event = Event::StackUpdateFailed {
                     stage: stage.clone(),
                     reason,
+                    cause: Cause::Change,
                 };
                 return self.apply(&execution.id, event).await;
             }
@@ -146,11 +157,13 @@ impl<A: Adapters> Engine<A> {
             execution.change_set_name(stage),
             chain(&refused)
         );
+        let cause = self.refusal_cause(target).await;
         self.apply(
             &execution.id,
             Event::StackUpdateFailed {
                 stage: stage.clone(),
                 reason,
+                cause,
             },
         )
         .await
@@ -216,6 +229,7 @@ impl<A: Adapters> Engine<A> {
                 build_id: None,
                 reason: format!("could not start the build: {}", chain(&e)),
                 log_url: None,
+                cause: Cause::Change,
             },
         };
         self.apply(&execution.id, event).await
@@ -274,7 +288,10 @@ impl<A: Adapters> Engine<A> {
         {
             Ok(spec) => spec,
             Err(ArtifactError::Unusable(reason)) => {
-                work.extend(self.change_set_failed(id, stage, reason).await?);
+                work.extend(
+                    self.change_set_failed(id, stage, reason, Cause::Change)
+                        .await?,
+                );
                 return Ok(work);
             }
             Err(ArtifactError::Failed(e)) => return Err(e),
@@ -284,7 +301,10 @@ impl<A: Adapters> Engine<A> {
             .clear_failed_first_deploy(target, stage, spec.execution_role_arn.as_deref())
             .await?
         {
-            work.extend(self.change_set_failed(id, stage, reason).await?);
+            work.extend(
+                self.change_set_failed(id, stage, reason, Cause::Change)
+                    .await?,
+            );
             return Ok(work);
         }
         if let Err(e) = self.deployer.create_change_set(target, &spec).await {
@@ -292,7 +312,8 @@ impl<A: Adapters> Engine<A> {
                 return Err(e.into());
             }
             let reason = e.message.clone().unwrap_or_else(|| chain(&e));
-            work.extend(self.change_set_failed(id, stage, reason).await?);
+            let cause = self.refusal_cause(target).await;
+            work.extend(self.change_set_failed(id, stage, reason, cause).await?);
             return Ok(work);
         }
         if let Some(event) = self
@@ -326,8 +347,8 @@ impl<A: Adapters> Engine<A> {
                 // Creating the change set meets the same refusal, and fails with it.
                 Err(_) => return Ok(None),
             };
-            match status.as_deref() {
-                Some("ROLLBACK_COMPLETE") if !asked => {
+            match status {
+                Some(StackStatus::RollbackComplete) if !asked => {
                     info!(
                         %stage,
                         stack = target.stack_name,
@@ -346,7 +367,7 @@ impl<A: Adapters> Engine<A> {
                         }
                     }
                 }
-                Some("ROLLBACK_COMPLETE" | "DELETE_IN_PROGRESS") => {}
+                Some(StackStatus::RollbackComplete | StackStatus::DeleteInProgress) => {}
                 _ => return Ok(None),
             }
             if started.elapsed() + pause > self.wait.budget {
@@ -372,13 +393,30 @@ impl<A: Adapters> Engine<A> {
         id: &ExecutionId,
         stage: &StageName,
         reason: String,
+        cause: Cause,
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
         let event = Event::ChangeSetFailed {
             stage: stage.clone(),
             change_set_id: None,
             reason,
+            cause,
         };
         self.apply(id, event).await
+    }
+
+    /// The cause of CloudFormation's refusal of a change set for the stage's stack:
+    /// the moment's if the stack is busy with another operation (its status is one
+    /// of the `*_IN_PROGRESS`), which it refuses until that ends; else the change's.
+    /// A stack that cannot be read is taken as not busy.
+    async fn refusal_cause(&self, target: Target<'_>) -> Cause {
+        match self.deployer.stack(target).await {
+            Ok(Some(info)) if info.busy() => Cause::Moment,
+            Ok(_) => Cause::Change,
+            Err(e) => {
+                warn!(error = %chain(&e), "could not read the stack to tell why it refused");
+                Cause::Change
+            }
+        }
     }
 
     /// Polls the change set with growing pauses; `None` if it is still being worked
@@ -438,10 +476,13 @@ pub fn change_set_event(stage: &StageName, state: ChangeSetState) -> Option<Even
             stage,
             change_set_id: id,
         }),
+        // CloudFormation worked the change set out and found it cannot be made:
+        // the template's or parameters' fault, whatever the reason says.
         ChangeSetState::Failed { id, reason } => Some(Event::ChangeSetFailed {
             stage,
             change_set_id: Some(id),
             reason,
+            cause: Cause::Change,
         }),
         ChangeSetState::Pending | ChangeSetState::Missing | ChangeSetState::Executed { .. } => None,
     }

@@ -6,7 +6,7 @@ use aws_lambda_events::event::codebuild::CodeBuildEvent;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_adapters::builder::{BuildOutcome, BuildReport, failure_reason};
+use sluice_adapters::builder::{BuildOutcome, BuildReport, failure};
 use sluice_core::{CommitId, Event, ExecutionId, Pipeline, StageName, Timestamp};
 
 /// The variable that marks a build as a stage's post-deploy test, naming the stage.
@@ -215,10 +215,11 @@ pub(crate) fn outcome_event(
     match outcome {
         BuildOutcome::InProgress => Event::BuildStarted { build_id, log_url },
         BuildOutcome::Succeeded => Event::BuildSucceeded { build_id, log_url },
-        BuildOutcome::Failed { reason } => Event::BuildFailed {
+        BuildOutcome::Failed { reason, cause } => Event::BuildFailed {
             build_id: Some(build_id),
             reason,
             log_url,
+            cause,
         },
     }
 }
@@ -327,10 +328,12 @@ pub fn decode_build(mut value: Value, project: &str) -> Result<BuildChange, BadE
                     )
                 })
                 .collect();
+            let (reason, cause) = failure(&status, &phases);
             Event::BuildFailed {
                 build_id: Some(build_id),
-                reason: failure_reason(&status, &phases),
+                reason,
                 log_url,
+                cause,
             }
         }
         other => return Err(bad(KIND, format!("unknown build-status {other:?}"))),
@@ -362,11 +365,13 @@ pub(crate) fn test_event(stage: StageName, event: Event) -> Event {
             build_id,
             reason,
             log_url,
+            cause,
         } => Event::TestFailed {
             stage,
             build_id,
             reason,
             log_url,
+            cause,
         },
         other => other,
     }

@@ -17,7 +17,7 @@ use sluice_core::site::{
     FileChange, SiteBucket, SiteDistribution, SiteFile, SitePlan, SiteRecord, SiteTarget,
     bucket_of, is_bucket_name, is_distribution_id, plan, target_of,
 };
-use sluice_core::{Command, Event, Execution, Stage, StageName};
+use sluice_core::{Cause, Command, Event, Execution, Stage, StageName};
 use tracing::{info, warn};
 
 use crate::engine::{Adapters, Engine};
@@ -289,13 +289,19 @@ impl<A: Adapters> Engine<A> {
         let name = stage.name.clone();
         let bucket = match self.site_bucket(stage, site).await? {
             Ok(bucket) => bucket,
-            Err(reason) => return self.change_set_failed(&execution.id, &name, reason).await,
+            Err(reason) => {
+                let id = &execution.id;
+                return self
+                    .change_set_failed(id, &name, reason, Cause::Change)
+                    .await;
+            }
         };
         let event = match self.plan_site(execution, stage, site, &bucket).await? {
             Planned::Unusable(reason) => Event::ChangeSetFailed {
                 stage: name,
                 change_set_id: None,
                 reason,
+                cause: Cause::Change,
             },
             Planned::Plan(plan) if plan.is_empty() => Event::ChangeSetEmpty {
                 stage: name,
@@ -326,9 +332,12 @@ impl<A: Adapters> Engine<A> {
         let Some(s) = execution.stage(stage) else {
             return Ok(Vec::new());
         };
+        // What fails here is the site's (a changed bucket, a file refused) or an
+        // invalidation refused; a throttle or fault returns the error, to be retried.
         let failed = |reason: String| Event::StackUpdateFailed {
             stage: stage.clone(),
             reason,
+            cause: Cause::Change,
         };
         let (Some(site), Some(bucket)) = (&s.site, bucket_of(target)) else {
             let reason = format!("{target:?} is not a site's bucket; nothing was deployed");

@@ -6,7 +6,7 @@
 use sluice_adapters::aws::chain;
 use sluice_adapters::builder::{BuildRequest, Builder};
 use sluice_adapters::deployer::{ChangeSetState, Deployer, ExecutionOutcome, Target};
-use sluice_core::{Command, Event, Execution, StageName};
+use sluice_core::{Cause, Command, Event, Execution, StageName};
 use tracing::{info, warn};
 
 use crate::artifacts::{self, ArtifactError};
@@ -85,6 +85,7 @@ impl<A: Adapters> Engine<A> {
                 build_id: None,
                 reason: format!("could not start it: {}", chain(&e)),
                 log_url: None,
+                cause: Cause::Change,
             },
         };
         self.apply(&execution.id, event).await

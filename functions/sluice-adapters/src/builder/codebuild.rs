@@ -10,9 +10,7 @@ use aws_sdk_codebuild::types::{
 
 use crate::aws::AwsError;
 
-use super::{
-    BuildOutcome, BuildReport, BuildRequest, Builder, StartedBuild, build_of, failure_reason,
-};
+use super::{BuildOutcome, BuildReport, BuildRequest, Builder, StartedBuild, build_of, failure};
 
 /// CodeBuild.
 #[derive(Clone, Debug)]
@@ -57,9 +55,8 @@ fn report(build: &Build) -> Option<BuildReport> {
                     )
                 })
                 .collect();
-            BuildOutcome::Failed {
-                reason: failure_reason(other.as_str(), &phases),
-            }
+            let (reason, cause) = failure(other.as_str(), &phases);
+            BuildOutcome::Failed { reason, cause }
         }
     };
     let environment = build

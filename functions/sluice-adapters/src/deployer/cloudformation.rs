@@ -11,8 +11,8 @@ use sluice_core::site::{LiveObject, SitePlan};
 
 use super::changes::to_change;
 use super::{
-    AlarmState, ChangeSetSpec, ChangeSetState, Deployer, ExecutionOutcome, FirstFailure, StackInfo,
-    Target, Template, means_no_changes, with_nested,
+    AlarmState, ChangeSetSpec, ChangeSetState, Deployer, ExecutionOutcome, FirstFailure,
+    ResourceFailure, StackInfo, StackStatus, Target, Template, means_no_changes, with_nested,
 };
 use crate::aws::AwsError;
 use crate::site::{S3Site, SiteDeployFailed, SiteDeployed, SiteSource};
@@ -144,8 +144,8 @@ impl Deployer for CloudFormation {
             id: s.stack_id().unwrap_or_default().to_owned(),
             status: s
                 .stack_status()
-                .map(|x| x.as_str().to_owned())
-                .unwrap_or_default(),
+                .cloned()
+                .unwrap_or_else(|| StackStatus::from("")),
             reason: s.stack_status_reason().map(str::to_owned),
             outputs: s
                 .outputs()
@@ -340,7 +340,7 @@ impl Deployer for CloudFormation {
         }
     }
 
-    async fn first_failure(&self, target: Target<'_>) -> Result<Option<String>, AwsError> {
+    async fn first_failure(&self, target: Target<'_>) -> Result<Option<ResourceFailure>, AwsError> {
         let client = self.client(target.role_arn).await;
         // Events come newest first, a page at a time (a large stack's failed update
         // fills several). The latest operation began at the stack's own *_IN_PROGRESS
@@ -360,7 +360,7 @@ impl Deployer for CloudFormation {
                 break;
             }
         }
-        Ok(scan.first)
+        Ok(scan.first.map(ResourceFailure::from_reason))
     }
 
     async fn site_objects(

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use sluice_core::site::{LiveObject, SitePlan};
-use sluice_core::{ResourceChange, Stage};
+use sluice_core::{Cause, ResourceChange, Stage};
 
 use crate::aws::AwsError;
 use crate::site::{SiteDeployFailed, SiteDeployed, SiteSource};
@@ -84,13 +84,25 @@ pub enum ExecutionOutcome {
     Obsolete,
 }
 
+pub use aws_sdk_cloudformation::types::StackStatus;
+
 /// A stack's status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StackInfo {
     pub id: String,
-    pub status: String,
+    pub status: StackStatus,
     pub reason: Option<String>,
     pub outputs: BTreeMap<String, String>,
+}
+
+impl StackInfo {
+    /// Whether the stack is busy with an operation, and refuses another until it
+    /// ends. A stack in `REVIEW_IN_PROGRESS` (created by a change set never
+    /// executed) is not: it takes change sets.
+    pub fn busy(&self) -> bool {
+        self.status.as_str().ends_with("_IN_PROGRESS")
+            && self.status != StackStatus::ReviewInProgress
+    }
 }
 
 /// Creates, inspects and executes change sets.
@@ -142,7 +154,7 @@ pub trait Deployer: Clone + Send + Sync + 'static {
     fn first_failure(
         &self,
         target: Target<'_>,
-    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+    ) -> impl Future<Output = Result<Option<ResourceFailure>, AwsError>> + Send;
 
     /// Every object a site stage's `bucket` holds, read through `role_arn`.
     fn site_objects(
@@ -192,6 +204,50 @@ impl AlarmState {
     /// Whether the alarm is in `ALARM`.
     pub fn firing(&self) -> bool {
         self.state == "ALARM"
+    }
+}
+
+/// A resource's failure as CloudFormation recorded it, and its cause.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceFailure {
+    /// `<logical id> (<type>): <CloudFormation's reason>`.
+    pub reason: String,
+    pub cause: Cause,
+}
+
+/// CloudFormation's `HandlerErrorCode`s that say the service, not the request, failed
+/// (the resource provider contract's codes).
+const HANDLER_CODES_OF_THE_MOMENT: [&str; 4] = [
+    "Throttling",
+    "ServiceInternalError",
+    "NetworkFailure",
+    "InternalFailure",
+];
+
+impl ResourceFailure {
+    /// The failure `reason` records, with the cause read from the fields CloudFormation
+    /// puts in it: the resource handler's `HandlerErrorCode` and the called service's
+    /// `Status Code` (429 or 5xx is the moment's); without either, it is the change's.
+    pub fn from_reason(reason: String) -> Self {
+        let field = |name: &str| {
+            let at = reason.find(name)? + name.len();
+            let value = &reason[at..];
+            let end = value
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .unwrap_or(value.len());
+            Some(&value[..end])
+        };
+        let handler = field("HandlerErrorCode: ")
+            .is_some_and(|code| HANDLER_CODES_OF_THE_MOMENT.contains(&code));
+        let status = field("Status Code: ")
+            .and_then(|code| code.parse::<u16>().ok())
+            .is_some_and(|code| code == 429 || (500..=599).contains(&code));
+        let cause = if handler || status {
+            Cause::Moment
+        } else {
+            Cause::Change
+        };
+        Self { reason, cause }
     }
 }
 

@@ -3,7 +3,7 @@
 use super::*;
 use std::collections::BTreeMap;
 
-use sluice_core::{ChangeAction, Replacement, ResourceChange};
+use sluice_core::{Cause, ChangeAction, Replacement, ResourceChange};
 
 use crate::aws::AwsError;
 
@@ -55,6 +55,34 @@ fn the_first_failure_is_found_on_a_later_page_of_stack_events() {
         scan.first.as_deref(),
         Some("C (AWS::Lambda::Function): the first failure")
     );
+}
+
+/// CloudFormation's own fields in a resource's failure say its cause; its words do not.
+#[test]
+fn a_resource_failure_is_the_moment_s_by_its_handler_error_code_or_service_status() {
+    let moment = [
+        "HelloFunction (AWS::Lambda::Function): Resource handler returned message: \"Rate exceeded (Service: Lambda, Status Code: 429, Request ID: 1)\" (RequestToken: 2, HandlerErrorCode: Throttling)",
+        "HelloFunction (AWS::Lambda::Function): Rate exceeded (Service: Lambda, Status Code: 429)",
+        "Api (AWS::ApiGateway::RestApi): Resource handler returned message: \"null\" (RequestToken: 3, HandlerErrorCode: ServiceInternalError)",
+        "Table (AWS::DynamoDB::Table): Internal error (Service: DynamoDb, Status Code: 500, Request ID: 4)",
+        "Queue (AWS::SQS::Queue): (RequestToken: 5, HandlerErrorCode: NetworkFailure)",
+    ];
+    for reason in moment {
+        let failure = ResourceFailure::from_reason(reason.to_owned());
+        assert_eq!(failure.cause, Cause::Moment, "{reason}");
+        assert_eq!(failure.reason, reason);
+    }
+    let change = [
+        "HelloFunction (AWS::Lambda::Function): Resource handler returned message: \"Runtime nodejs4 is not supported (Service: Lambda, Status Code: 400, Request ID: 6)\" (RequestToken: 7, HandlerErrorCode: InvalidRequest)",
+        "Bucket (AWS::S3::Bucket): hello-bucket already exists",
+        // The words of a throttle without CloudFormation's fields decide nothing.
+        "Check (Custom::Smoke): the service said: rate exceeded, status code: 503",
+        "HelloFunction (AWS::Lambda::Function): Status Code: 42900",
+    ];
+    for reason in change {
+        let failure = ResourceFailure::from_reason(reason.to_owned());
+        assert_eq!(failure.cause, Cause::Change, "{reason}");
+    }
 }
 
 fn change(id: &str, kind: &str, action: ChangeAction) -> ResourceChange {

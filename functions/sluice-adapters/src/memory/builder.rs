@@ -132,6 +132,7 @@ impl Builder for MemoryBuilder {
                 id.to_owned(),
                 BuildOutcome::Failed {
                     reason: "build STOPPED".into(),
+                    cause: sluice_core::Cause::Change,
                 },
             );
         }

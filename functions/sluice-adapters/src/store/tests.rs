@@ -264,6 +264,7 @@ async fn only_executions_in_flight_are_listed_for_the_sweeper_in_pages() {
     let failed = Event::BuildFailed {
         build_id: None,
         reason: "no".into(),
+        cause: sluice_core::Cause::Change,
         log_url: None,
     };
     store.apply(&ids[2], failed, t(10)).await.unwrap();
@@ -299,6 +300,7 @@ async fn a_new_push_of_an_ended_commit_starts_a_new_execution() {
             Event::BuildFailed {
                 build_id: None,
                 reason: "broken".into(),
+                cause: sluice_core::Cause::Change,
                 log_url: None,
             },
             t(40),

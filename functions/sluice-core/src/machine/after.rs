@@ -8,7 +8,7 @@ use crate::event::{Command, Notice};
 use crate::ids::{CommitId, ExecutionId, StageName};
 use crate::model::{BuildStatus, PendingRetry, RetryOf, StageRollback, StageStatus, TestRun};
 use crate::smoke::{Findings, SmokeCheck};
-use crate::transient::is_transient;
+use crate::transient::Cause;
 
 /// How many times a rollback whose deploy failed is tried again, at least (a stage
 /// that retries more often retries its rollback as often).
@@ -148,6 +148,7 @@ impl Run {
         build_id: Option<String>,
         reason: String,
         log_url: Option<String>,
+        cause: Cause,
     ) -> Result<(), Rejected> {
         let Some(i) = self.testing(stage, build_id.as_deref())? else {
             return Ok(());
@@ -166,7 +167,7 @@ impl Run {
             .map(|l| format!(" (log: {l})"))
             .unwrap_or_default();
         let reason = format!("post-deploy test failed: {reason}{log}");
-        if !self.retry_later(i, RetryOf::Test, &reason) {
+        if !self.retry_later(cause.worth_retrying(), i, RetryOf::Test, &reason) {
             let reason = self.after_retries(i, reason);
             self.roll_back(i, reason);
         }
@@ -226,7 +227,7 @@ impl Run {
                 // A 5xx or no answer may pass on its own (a cold start, a deploy still
                 // settling): worth a retry where the stage retries; no address is not.
                 let worth = findings_answered_badly;
-                if !self.retry_later_if(worth, i, RetryOf::Test, &reason) {
+                if !self.retry_later(worth, i, RetryOf::Test, &reason) {
                     let reason = self.after_retries(i, reason);
                     self.roll_back(i, reason);
                 }
@@ -245,13 +246,9 @@ impl Run {
     }
 
     /// Schedules an automatic retry of stage `i` after `failure`, if the failure is
-    /// worth retrying and the stage has retries left; whether it did.
-    pub(super) fn retry_later(&mut self, i: usize, of: RetryOf, failure: &str) -> bool {
-        self.retry_later_if(is_transient(failure), i, of, failure)
-    }
-
-    /// As [`Run::retry_later`], for a failure the caller judged worth retrying or not.
-    pub(super) fn retry_later_if(
+    /// worth retrying (as the adapter that met it said) and the stage has retries
+    /// left; whether it did.
+    pub(super) fn retry_later(
         &mut self,
         worth_retrying: bool,
         i: usize,

@@ -5,6 +5,7 @@ use crate::config::{Pipeline, StageConfig};
 use crate::ids::CommitId;
 use crate::model::{Artifact, ArtifactObject, ChangeAction, Replacement, ResourceChange};
 use crate::smoke::{Answer, Findings, Probe};
+use crate::transient::Cause;
 
 const COMMIT: &str = "f00dfeedf00dfeedf00dfeedf00dfeedf00dfeed";
 const TOKEN: &str = "the-token";
@@ -303,6 +304,7 @@ fn cases() -> Vec<Case> {
             event: Event::BuildFailed {
                 build_id: Some("hello:1".into()),
                 reason: "phase BUILD failed".into(),
+                cause: Cause::Change,
                 log_url: Some("https://logs/1".into()),
             },
             status: (Status::Failed, vec![S::Pending, S::Pending]),
@@ -356,6 +358,7 @@ fn cases() -> Vec<Case> {
                 stage: stage("staging"),
                 change_set_id: None,
                 reason: "Template format error".into(),
+                cause: Cause::Change,
             },
             status: (Status::Failed, vec![S::Failed, S::Pending]),
             commands: vec![Command::Notify(Notice::Failed {
@@ -378,6 +381,7 @@ fn cases() -> Vec<Case> {
             event: Event::StackUpdateFailed {
                 stage: stage("staging"),
                 reason: "HelloFunction: Resource handler returned message".into(),
+                cause: Cause::Change,
             },
             status: (Status::Failed, vec![S::Failed, S::Pending]),
             commands: vec![Command::Notify(Notice::Failed {
@@ -544,6 +548,7 @@ fn stale_duplicate_and_out_of_order_events_change_nothing() {
             Event::BuildFailed {
                 build_id: Some("hello:1".into()),
                 reason: "late".into(),
+                cause: Cause::Change,
                 log_url: None,
             },
         ),
@@ -1305,6 +1310,7 @@ fn a_retried_build_failure_builds_again_under_a_new_token() {
     let failed = after(vec![Event::BuildFailed {
         build_id: Some("hello:1".into()),
         reason: "phase BUILD FAILED".into(),
+        cause: Cause::Change,
         log_url: None,
     }]);
     let first_token = failed.build_token();
@@ -1354,6 +1360,7 @@ fn a_retried_stage_failure_tries_the_stage_again_from_the_same_artifact() {
         Event::StackUpdateFailed {
             stage: stage("production"),
             reason: "HelloFunction: rate exceeded".into(),
+            cause: Cause::Moment,
         },
         t(61),
     )
@@ -1570,6 +1577,7 @@ fn test_failed() -> Event {
         stage: stage("staging"),
         build_id: Some("hello:test-1".into()),
         reason: "phase BUILD FAILED: curl: (22) 500".into(),
+        cause: Cause::Change,
         log_url: None,
     }
 }
@@ -1694,6 +1702,7 @@ fn a_rollback_that_fails_or_cannot_start_is_the_loudest_failure() {
     let failed_deploy = Event::StackUpdateFailed {
         stage: stage("staging"),
         reason: "HelloFunction: bad".into(),
+        cause: Cause::Change,
     };
     // Before its change set runs, the stack's news is not the rollback's.
     let unchanged = step(&rolling, failed_deploy.clone(), t(30)).unwrap();

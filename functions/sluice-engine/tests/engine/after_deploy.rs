@@ -160,6 +160,7 @@ async fn the_sweeper_finds_a_test_whose_events_were_lost() {
         &build,
         sluice_adapters::builder::BuildOutcome::Failed {
             reason: "phase BUILD FAILED: smoke test".into(),
+            cause: sluice_core::Cause::Change,
         },
     );
     world.engine.sweep(10).await.unwrap();
@@ -258,6 +259,51 @@ async fn an_application_failure_is_not_retried_and_retries_run_out() {
     assert_eq!(b.status, Status::Failed, "{:?}", b.timeline);
     let reason = b.reason.unwrap();
     assert!(reason.ends_with("(after 2 automatic retries)"), "{reason}");
+}
+
+/// CloudFormation refuses a change set while the stack is busy with another update:
+/// the deployer's read of the stack's status (not the refusal's words) makes it a
+/// failure of the moment, retried once the wait is over.
+#[tokio::test]
+async fn a_change_set_refused_by_a_stack_busy_with_another_update_is_retried() {
+    let world = World::of(config_with(&[("SLUICE_RETRIES", "staging=2")]));
+    let a = world.push(&commit(1)).await;
+    world.build_succeeds(&a, "template A").await;
+    world.deliver_stack(world.settle(STAGING)).await.unwrap();
+    assert!(world.deployer.start_other_operation(STAGING));
+
+    world.advance(chrono::Duration::minutes(1));
+    let b = world.push(&commit(2)).await;
+    world.build_succeeds(&b, "template B").await;
+    let b = world.execution(&b.id).await;
+    assert_eq!(
+        status_of(&b, "staging"),
+        StageStatus::Retrying,
+        "{:?}",
+        b.timeline
+    );
+    let retry = b.stages[0].retrying.clone().expect("a retry is waiting");
+    assert!(
+        retry.reason.contains("UPDATE_IN_PROGRESS"),
+        "{}",
+        retry.reason
+    );
+
+    world.deployer.end_other_operation(STAGING);
+    world.advance(chrono::Duration::minutes(1));
+    world.engine.sweep(10).await.unwrap();
+    assert_eq!(
+        status_of(&world.execution(&b.id).await, "staging"),
+        StageStatus::Deploying
+    );
+    world.deliver_stack(world.settle(STAGING)).await.unwrap();
+    let b = world.execution(&b.id).await;
+    assert_eq!(
+        status_of(&b, "staging"),
+        StageStatus::Succeeded,
+        "{:?}",
+        b.timeline
+    );
 }
 
 #[tokio::test]

@@ -503,6 +503,7 @@ impl Sim {
                 true => (
                     BuildOutcome::Failed {
                         reason: "phase BUILD FAILED: smoke test".into(),
+                        cause: sluice_core::Cause::Change,
                     },
                     "codebuild-failed.json",
                 ),
@@ -518,6 +519,7 @@ impl Sim {
                 &build_id,
                 BuildOutcome::Failed {
                     reason: "phase BUILD FAILED".into(),
+                    cause: sluice_core::Cause::Change,
                 },
             );
             let event = build_event("codebuild-failed.json", &execution, &build_id);

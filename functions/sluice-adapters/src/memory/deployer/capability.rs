@@ -7,7 +7,8 @@ use sluice_core::{ChangeAction, Replacement, ResourceChange};
 
 use crate::aws::AwsError;
 use crate::deployer::{
-    ChangeSetSpec, ChangeSetState, Deployer, ExecutionOutcome, StackInfo, Target,
+    ChangeSetSpec, ChangeSetState, Deployer, ExecutionOutcome, ResourceFailure, StackInfo,
+    StackStatus, Target,
 };
 use crate::memory::lock;
 use crate::site::{SiteDeployFailed, SiteDeployed, SiteSource};
@@ -25,7 +26,7 @@ impl Deployer for MemoryDeployer {
         let info = match cfn.stacks.get(target.stack_name) {
             Some(s) => StackInfo {
                 id: s.id.clone(),
-                status: s.status.clone(),
+                status: StackStatus::from(s.status.as_str()),
                 reason: None,
                 outputs: outputs.cloned().unwrap_or_default(),
             },
@@ -33,7 +34,7 @@ impl Deployer for MemoryDeployer {
             None => match outputs {
                 Some(outputs) => StackInfo {
                     id: format!("stack/{}", target.stack_name),
-                    status: "UPDATE_COMPLETE".into(),
+                    status: StackStatus::UpdateComplete,
                     reason: None,
                     outputs: outputs.clone(),
                 },
@@ -55,17 +56,17 @@ impl Deployer for MemoryDeployer {
             return Ok(existing.id.clone());
         }
         // As CloudFormation: a stack whose creation rolled back takes no change set,
-        // UPDATE or CREATE, until it is deleted.
+        // UPDATE or CREATE, until it is deleted; nor does one busy with an update.
         // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/troubleshooting.html#troubleshooting-errors-update-rollback-failed
         if let Some(s) = cfn.stacks.get(&stack)
-            && s.status == "ROLLBACK_COMPLETE"
+            && (s.status == "ROLLBACK_COMPLETE" || cfn.other_operations.contains(&stack))
         {
             return Err(AwsError::service(
                 "CreateChangeSet",
                 "ValidationError",
                 &format!(
-                    "Stack:{} is in ROLLBACK_COMPLETE state and can not be updated.",
-                    s.id
+                    "Stack:{} is in {} state and can not be updated.",
+                    s.id, s.status
                 ),
                 false,
             ));
@@ -224,7 +225,7 @@ impl Deployer for MemoryDeployer {
         Ok(())
     }
 
-    async fn first_failure(&self, target: Target<'_>) -> Result<Option<String>, AwsError> {
+    async fn first_failure(&self, target: Target<'_>) -> Result<Option<ResourceFailure>, AwsError> {
         self.faults.check("DescribeStackEvents")?;
         let cfn = lock(&self.cfn);
         Ok(cfn
@@ -236,7 +237,8 @@ impl Deployer for MemoryDeployer {
                     .get(target.stack_name)
                     .cloned()
                     .unwrap_or_else(|| TOLD_TO_FAIL.to_owned())
-            }))
+            })
+            .map(ResourceFailure::from_reason))
     }
 
     async fn site_objects(

@@ -119,6 +119,29 @@ impl MemoryDeployer {
         lock(&self.cfn).throttled.insert(stack.to_owned());
     }
 
+    /// Someone else starts updating `stack` (a deploy outside Sluice): until
+    /// [`MemoryDeployer::end_other_operation`], it is `UPDATE_IN_PROGRESS` and refuses
+    /// change sets, as CloudFormation does. `false` if there is no such stack.
+    pub fn start_other_operation(&self, stack: &str) -> bool {
+        let mut cfn = lock(&self.cfn);
+        let Some(s) = cfn.stacks.get_mut(stack) else {
+            return false;
+        };
+        s.status = "UPDATE_IN_PROGRESS".into();
+        cfn.other_operations.insert(stack.to_owned());
+        true
+    }
+
+    /// The update [`MemoryDeployer::start_other_operation`] started completes.
+    pub fn end_other_operation(&self, stack: &str) {
+        let mut cfn = lock(&self.cfn);
+        if cfn.other_operations.remove(stack)
+            && let Some(s) = cfn.stacks.get_mut(stack)
+        {
+            s.status = "UPDATE_COMPLETE".into();
+        }
+    }
+
     /// CloudFormation finishes working out every pending change set.
     pub fn work_out(&self) {
         for c in &mut lock(&self.cfn).change_sets {

@@ -58,6 +58,8 @@ struct Cfn {
     invalidations: BTreeMap<String, (String, Vec<String>)>,
     /// Stacks whose next deployment fails as throttled, however good its template.
     throttled: BTreeSet<String>,
+    /// Stacks being updated by someone else, which refuse change sets meanwhile.
+    other_operations: BTreeSet<String>,
     /// CloudWatch alarms: name to state and reason.
     alarms: BTreeMap<String, (String, String)>,
     /// Why each stack's last deployment failed.
