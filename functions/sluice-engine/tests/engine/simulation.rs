@@ -822,21 +822,37 @@ fn stage_of<'a>(e: &'a Execution, name: &str) -> &'a sluice_core::Stage {
         .expect("configured stage")
 }
 
-/// The invariants of one finished run.
+/// The invariants of one finished run, each a function of its own below.
 async fn check(sim: &Sim) -> Result<(), String> {
     let executions = sim.executions().await;
-    let by_id: BTreeMap<_, _> = executions.iter().map(|e| (e.id.clone(), e)).collect();
+    let e = &executions;
+    builds_at_most_as_asked(sim, e)?;
+    executions_at_most_as_asked(sim, e)?;
+    change_sets_execute_once(sim, e)?;
+    a_stage_succeeds_by_its_own_change_set(sim, e)?;
+    production_deploys_only_approved_executions(sim, e)?;
+    production_s_site_gets_only_approved_files(sim, e)?;
+    the_decision_page_tells_the_truth(sim, e)?;
+    operator_answers_tell_the_truth(sim, e)?;
+    the_last_push_is_never_dropped(sim, e)?;
+    the_site_ends_on_the_newest_release(sim, e)?;
+    tests_gate_staging(sim, e)?;
+    only_pinned_code_runs(sim, e)?;
+    each_stack_ends_on_the_newest_allowed(sim, e)?;
+    deploys_start_inside_windows(sim, e)?;
+    nothing_is_left_stuck(sim, e).await?;
+    Ok(())
+}
 
-    // At most one build per push, release or retry (post-deploy tests aside).
-    let mut builds: BTreeMap<String, u32> = BTreeMap::new();
-    for r in sim
-        .builder
-        .requests()
-        .into_iter()
-        .filter(|r| r.buildspec.is_none())
-    {
-        *builds.entry(r.source_version).or_default() += 1;
-    }
+/// The executions by id.
+fn by_id(executions: &[Execution]) -> BTreeMap<ExecutionId, &Execution> {
+    executions.iter().map(|e| (e.id.clone(), e)).collect()
+}
+
+/// How many times each commit was asked for: pushed (with path filters, by a push
+/// that changed the paths), released or retried by an operator command not refused.
+fn asked(sim: &Sim, executions: &[Execution]) -> BTreeMap<String, u32> {
+    let by_id = by_id(executions);
     // With path filters, only pushes that changed the paths ask for anything.
     let mut asked = if sim.filtered {
         sim.relevant.clone()
@@ -856,6 +872,21 @@ async fn check(sim: &Sim) -> Result<(), String> {
             *asked.entry(c).or_default() += 1;
         }
     }
+    asked
+}
+
+/// At most one build per push, release or retry (post-deploy tests aside).
+fn builds_at_most_as_asked(sim: &Sim, executions: &[Execution]) -> Result<(), String> {
+    let asked = asked(sim, executions);
+    let mut builds: BTreeMap<String, u32> = BTreeMap::new();
+    for r in sim
+        .builder
+        .requests()
+        .into_iter()
+        .filter(|r| r.buildspec.is_none())
+    {
+        *builds.entry(r.source_version).or_default() += 1;
+    }
     for (c, n) in &builds {
         let asked = asked.get(c).copied().unwrap_or(0);
         if *n > asked {
@@ -872,9 +903,13 @@ async fn check(sim: &Sim) -> Result<(), String> {
             ));
         }
     }
+    Ok(())
+}
 
-    // One execution per push or release of a commit, however often and in whatever
-    // order its event arrived (rollbacks are the operator's own executions).
+/// One execution per push or release of a commit, however often and in whatever
+/// order its event arrived (rollbacks are the operator's own executions).
+fn executions_at_most_as_asked(sim: &Sim, executions: &[Execution]) -> Result<(), String> {
+    let asked = asked(sim, executions);
     let mut per_commit: BTreeMap<String, u32> = BTreeMap::new();
     for e in executions.iter().filter(|e| e.rollback_of.is_none()) {
         *per_commit.entry(e.commit.id.to_string()).or_default() += 1;
@@ -887,14 +922,17 @@ async fn check(sim: &Sim) -> Result<(), String> {
             ));
         }
     }
+    Ok(())
+}
 
-    // Each change set executed at most once; no double execute failed a stage.
+/// Each change set executed at most once; no double execute failed a stage.
+fn change_sets_execute_once(sim: &Sim, executions: &[Execution]) -> Result<(), String> {
     let executed = sim.deployer.executed_change_sets();
     let ids: BTreeSet<_> = executed.iter().map(|(id, ..)| id).collect();
     if ids.len() != executed.len() {
         return Err("a change set was executed twice".into());
     }
-    for e in &executions {
+    for e in executions {
         if let Some(r) = e
             .reason
             .as_deref()
@@ -903,9 +941,16 @@ async fn check(sim: &Sim) -> Result<(), String> {
             return Err(format!("{} failed on a second execute: {r}", e.id));
         }
     }
+    Ok(())
+}
 
-    // A stage succeeded only if its own change set ran and its stack completed.
-    for e in &executions {
+/// A stage succeeded only if its own change set ran and its stack completed.
+fn a_stage_succeeds_by_its_own_change_set(
+    sim: &Sim,
+    executions: &[Execution],
+) -> Result<(), String> {
+    let executed = sim.deployer.executed_change_sets();
+    for e in executions {
         for s in e
             .stages
             .iter()
@@ -925,8 +970,16 @@ async fn check(sim: &Sim) -> Result<(), String> {
             }
         }
     }
+    Ok(())
+}
 
-    // Production never deployed without a valid approval of that execution.
+/// Production never deployed without a valid approval of that execution.
+fn production_deploys_only_approved_executions(
+    sim: &Sim,
+    executions: &[Execution],
+) -> Result<(), String> {
+    let by_id = by_id(executions);
+    let executed = sim.deployer.executed_change_sets();
     for (_, name, stack, _) in executed.iter().filter(|(.., stack, _)| stack == PRODUCTION) {
         let _ = stack;
         let owner = by_id
@@ -949,9 +1002,15 @@ async fn check(sim: &Sim) -> Result<(), String> {
             ));
         }
     }
+    Ok(())
+}
 
-    // Production's site got only files of executions approved there (a rollback's
-    // are those of the execution it deploys again, approved when it ran).
+/// Production's site got only files of executions approved there (a rollback's
+/// are those of the execution it deploys again, approved when it ran).
+fn production_s_site_gets_only_approved_files(
+    sim: &Sim,
+    executions: &[Execution],
+) -> Result<(), String> {
     for (bucket, key) in sim.deployer.site_uploads() {
         if bucket != SITE {
             return Err(format!("a site was deployed to {bucket}, not {SITE}"));
@@ -996,8 +1055,12 @@ async fn check(sim: &Sim) -> Result<(), String> {
             ));
         }
     }
+    Ok(())
+}
 
-    // What the decision page answered matches the saved state.
+/// What the decision page answered matches the saved state.
+fn the_decision_page_tells_the_truth(sim: &Sim, executions: &[Execution]) -> Result<(), String> {
+    let by_id = by_id(executions);
     for d in &sim.decisions {
         let e = by_id
             .get(&d.execution)
@@ -1023,11 +1086,15 @@ async fn check(sim: &Sim) -> Result<(), String> {
             ));
         }
     }
+    Ok(())
+}
 
-    // What an operator command answered matches the saved state: a decision it
-    // reported is recorded as the caller's, by identity; one it refused is not; a
-    // cancel or retry it reported is in the timeline as the caller's, and a refused
-    // one is not; a release it reported started an execution the caller asked for.
+/// What an operator command answered matches the saved state: a decision it
+/// reported is recorded as the caller's, by identity; one it refused is not; a
+/// cancel or retry it reported is in the timeline as the caller's, and a refused
+/// one is not; a release it reported started an execution the caller asked for.
+fn operator_answers_tell_the_truth(sim: &Sim, executions: &[Execution]) -> Result<(), String> {
+    let by_id = by_id(executions);
     for call in &sim.operator_calls {
         let ok = matches!(&call.answer, Ok(a) if a.ok);
         let refused = matches!(&call.answer, Ok(a) if !a.ok);
@@ -1084,11 +1151,14 @@ async fn check(sim: &Sim) -> Result<(), String> {
             ));
         }
     }
+    Ok(())
+}
 
-    // The last push (with path filters, the last that changed the paths) is never
-    // dropped at the source: nothing after it can deliver its change in its place.
-    // (A push whose every copy was lost, to the failed-events queue, is the
-    // operator's to release: it has no execution whatever the filters.)
+/// The last push (with path filters, the last that changed the paths) is never
+/// dropped at the source: nothing after it can deliver its change in its place.
+/// (A push whose every copy was lost, to the failed-events queue, is the
+/// operator's to release: it has no execution whatever the filters.)
+fn the_last_push_is_never_dropped(sim: &Sim, executions: &[Execution]) -> Result<(), String> {
     let last = sim
         .last_relevant
         .as_ref()
@@ -1116,9 +1186,13 @@ async fn check(sim: &Sim) -> Result<(), String> {
             ));
         }
     }
+    Ok(())
+}
 
-    // Production's site ends as the newest execution to pass production built it:
-    // its page, and no file of another build.
+/// Production's site ends as the newest execution to pass production built it:
+/// its page, and no file of another build.
+fn the_site_ends_on_the_newest_release(sim: &Sim, executions: &[Execution]) -> Result<(), String> {
+    let by_id = by_id(executions);
     if sim.site {
         let newest = executions
             .iter()
@@ -1150,12 +1224,15 @@ async fn check(sim: &Sim) -> Result<(), String> {
             }
         }
     }
+    Ok(())
+}
 
-    // With post-deploy tests: staging passed only with its test passed, never for a
-    // bad release; a failed test rolled staging back, or says why it could not (only
-    // when no release had gone live there before), and nothing after it started.
+/// With post-deploy tests: staging passed only with its test passed, never for a
+/// bad release; a failed test rolled staging back, or says why it could not (only
+/// when no release had gone live there before), and nothing after it started.
+fn tests_gate_staging(sim: &Sim, executions: &[Execution]) -> Result<(), String> {
     if sim.tested {
-        for e in &executions {
+        for e in executions {
             let s = stage_of(e, "staging");
             let test = s.test_run.as_ref().map(|r| r.status);
             let what = format!("{} staging {} (test {test:?})", e.id, s.status);
@@ -1210,10 +1287,13 @@ async fn check(sim: &Sim) -> Result<(), String> {
             }
         }
     }
+    Ok(())
+}
 
-    // Every byte a stage ever ran is a byte pinned for an execution of the commit
-    // whose template named it: nothing a build wrote after its pin, or over another
-    // execution's upload, ever runs (nor does CloudFormation's rollback fetch it).
+/// Every byte a stage ever ran is a byte pinned for an execution of the commit
+/// whose template named it: nothing a build wrote after its pin, or over another
+/// execution's upload, ever runs (nor does CloudFormation's rollback fetch it).
+fn only_pinned_code_runs(sim: &Sim, executions: &[Execution]) -> Result<(), String> {
     for (stack, template, code) in sim.deployer.fetched_code() {
         let Some(bytes) = code.get("HelloFunction") else {
             return Err(format!("{stack} deployed no code with {template:?}"));
@@ -1234,8 +1314,14 @@ async fn check(sim: &Sim) -> Result<(), String> {
             ));
         }
     }
+    Ok(())
+}
 
-    // Each stack ends on the newest commit that was allowed to reach it.
+/// Each stack ends on the newest commit that was allowed to reach it.
+fn each_stack_ends_on_the_newest_allowed(
+    sim: &Sim,
+    executions: &[Execution],
+) -> Result<(), String> {
     for (stage, stack) in [("staging", STAGING), ("production", PRODUCTION)] {
         let newest = executions
             .iter()
@@ -1255,9 +1341,12 @@ async fn check(sim: &Sim) -> Result<(), String> {
             }
         }
     }
+    Ok(())
+}
 
-    // A stage with windows started each deploy inside them: the core said "deploying"
-    // only at a time a window was open (a rollback puts back what was live, at once).
+/// A stage with windows started each deploy inside them: the core said "deploying"
+/// only at a time a window was open (a rollback puts back what was live, at once).
+fn deploys_start_inside_windows(_sim: &Sim, executions: &[Execution]) -> Result<(), String> {
     for e in executions.iter().filter(|e| e.rollback_of.is_none()) {
         for s in &e.stages {
             let Some(window) = &s.window else { continue };
@@ -1274,9 +1363,12 @@ async fn check(sim: &Sim) -> Result<(), String> {
             }
         }
     }
+    Ok(())
+}
 
-    // Once the sweeper has run, everything in flight waits for a person: a link was
-    // sent for its gate.
+/// Once the sweeper has run, everything in flight waits for a person: a link was
+/// sent for its gate.
+async fn nothing_is_left_stuck(sim: &Sim, executions: &[Execution]) -> Result<(), String> {
     for e in executions.iter().filter(|e| !e.status.is_terminal()) {
         let waiting = e.current_stage().is_some_and(|s| {
             s.status == StageStatus::AwaitingApproval
