@@ -54,7 +54,10 @@ cli-without-local:
 	  | grep -E ' (lambda_runtime|lambda_http|aws-sdk-codebuild|axum|zip) v'; then \
 	  echo "the sluice CLI without local mode links the crates above; it should not" >&2; exit 1; fi
 
-setup: check-toolchain $(EMULATOR) $(TOOLS) $(CHECKOV) $(AWSCLI) $(FAULTS)
+# The virtual environments install side by side: each mostly waits on PyPI.
+VENVS := $(EMULATOR) $(TOOLS) $(CHECKOV) $(AWSCLI) $(FAULTS)
+setup: check-toolchain
+	@$(MAKE) --no-print-directory --silent -j5 --output-sync=target $(VENVS)
 
 browser:
 	@scripts/install-browser.sh
