@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use sluice_engine::operator::Action;
 
-use super::{Global, operate, printed, sdk};
+use super::{Global, operated};
 
 /// Stop an execution in flight: its build is stopped, its pending change set
 /// deleted and its stage freed for the next execution. A stage already deploying
@@ -19,6 +19,5 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let action = Action::Cancel {
         execution: args.execution,
     };
-    let answer = operate(global, &sdk().await, action).await?;
-    printed(format!("{}\n", answer.message))
+    operated(global, action).await
 }

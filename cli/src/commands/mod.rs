@@ -100,6 +100,35 @@ pub async fn operate(
     give(sdk, &global.pipeline, action).await
 }
 
+/// Carries out `action` as [`operate`] does, and prints the function's answer.
+pub async fn operated(global: &Global, action: Action) -> Result<ExitCode> {
+    let answer = operate(global, &sdk().await, action).await?;
+    printed(format!("{}\n", answer.message))
+}
+
+/// `sluice approve` (`approve` true) or `sluice reject`: the decision, signed and sent.
+pub async fn decide(global: &Global, decision: Decision, approve: bool) -> Result<ExitCode> {
+    let Decision {
+        execution,
+        stage,
+        comment,
+    } = decision;
+    let action = if approve {
+        Action::Approve {
+            execution,
+            stage,
+            comment,
+        }
+    } else {
+        Action::Reject {
+            execution,
+            stage,
+            comment,
+        }
+    };
+    operated(global, action).await
+}
+
 /// Has the function that takes `action` carry it out; its refusal is an error.
 pub async fn give(sdk: &aws_config::SdkConfig, pipeline: &str, action: Action) -> Result<Answer> {
     let function = sluice::operate::function_for(pipeline, &action);

@@ -1,9 +1,7 @@
 use std::process::ExitCode;
 
+use super::{Decision, Global, decide};
 use anyhow::Result;
-use sluice_engine::operator::Action;
-
-use super::{Decision, Global, operate, printed, sdk};
 
 /// Reject the stage waiting at its gate, as your AWS identity: the execution ends
 /// and nothing is deployed there.
@@ -14,16 +12,5 @@ pub struct Args {
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let Decision {
-        execution,
-        stage,
-        comment,
-    } = args.decision;
-    let action = Action::Reject {
-        execution,
-        stage,
-        comment,
-    };
-    let answer = operate(global, &sdk().await, action).await?;
-    printed(format!("{}\n", answer.message))
+    decide(global, args.decision, false).await
 }

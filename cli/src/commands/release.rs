@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use sluice_engine::operator::Action;
 
-use super::{Global, operate, printed, sdk};
+use super::{Global, operated};
 
 /// Start an execution for the branch's head, or for an older commit of the branch
 /// (to deliver it again). Needs the stack's OperatorPolicy.
@@ -17,6 +17,5 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let action = Action::Release {
         commit: args.commit,
     };
-    let answer = operate(global, &sdk().await, action).await?;
-    printed(format!("{}\n", answer.message))
+    operated(global, action).await
 }

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use sluice_engine::operator::Action;
 
-use super::{Global, operate, printed, sdk};
+use super::{Global, operated};
 
 /// Email a new approval link for the stage waiting at its gate; the old link stops
 /// working (it answers that it was replaced). Needs the stack's OperatorPolicy.
@@ -21,6 +21,5 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
         execution: args.execution,
         stage: args.stage,
     };
-    let answer = operate(global, &sdk().await, action).await?;
-    printed(format!("{}\n", answer.message))
+    operated(global, action).await
 }

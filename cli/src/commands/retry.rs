@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use sluice_engine::operator::Action;
 
-use super::{Global, operate, printed, sdk};
+use super::{Global, operated};
 
 /// Take a failed execution up again where it failed: a new build if its build
 /// failed, else the failed stage again from the same artifact (a gated stage asks
@@ -18,6 +18,5 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let action = Action::Retry {
         execution: args.execution,
     };
-    let answer = operate(global, &sdk().await, action).await?;
-    printed(format!("{}\n", answer.message))
+    operated(global, action).await
 }
