@@ -232,6 +232,7 @@ pub async fn package(
         serde_yaml_ng::from_str(template_text).context("template.yaml is not valid YAML")?;
     let functions = functions(&template)?;
     build(workspace, how, console).await?;
+    let started = Instant::now();
     let exists = s3.head_bucket().bucket(CODE_BUCKET).send().await.is_ok();
     if !exists {
         s3.create_bucket()
@@ -272,6 +273,14 @@ pub async fn package(
         upload(s3, &key, zipped).await?;
         uris.insert(f.logical_id.clone(), format!("s3://{CODE_BUCKET}/{key}"));
     }
+    console.say(
+        "deploy",
+        format!(
+            "{} functions zipped and uploaded in {:.0?}",
+            functions.len(),
+            started.elapsed()
+        ),
+    );
     let resources = template
         .get_mut("Resources")
         .and_then(Value::as_mapping_mut)
