@@ -440,8 +440,8 @@ impl Local {
         self.builds.fail_provisioning(buildspec, count);
     }
 
-    /// Runs the sweeper once, now, as its five-minute schedule would, and waits until
-    /// it has finished its pass.
+    /// Runs the sweeper once, now, as its five-minute schedule would (again if the
+    /// pass fails, as Lambda would), and waits until it has finished its pass.
     pub async fn sweep(&self) -> Result<()> {
         let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
         let resource = cloudformation
@@ -463,25 +463,41 @@ impl Local {
             Vec::new(),
             serde_json::json!({}),
         );
-        let answer = aws_sdk_lambda::Client::new(&self.sdk)
-            .invoke()
-            .function_name(function)
-            .payload(aws_sdk_lambda::primitives::Blob::new(serde_json::to_vec(
-                &event,
-            )?))
-            .send()
-            .await
-            .with_context(|| format!("cannot invoke the sweeper {function}"))?;
-        if let Some(error) = answer.function_error() {
+        let lambda = aws_sdk_lambda::Client::new(&self.sdk);
+        let payload = serde_json::to_vec(&event)?;
+        // As Lambda treats a scheduled (asynchronous) invocation that fails: tried
+        // twice more. A pass that meets throttling (`--faults`) fails, and is done
+        // again, as in AWS.
+        for attempt in 1..=SWEEP_ATTEMPTS {
+            let answer = lambda
+                .invoke()
+                .function_name(function)
+                .payload(aws_sdk_lambda::primitives::Blob::new(payload.clone()))
+                .send()
+                .await
+                .with_context(|| format!("cannot invoke the sweeper {function}"))?;
+            let Some(error) = answer.function_error() else {
+                return Ok(());
+            };
             let payload = answer
                 .payload()
                 .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())
                 .unwrap_or_default();
-            bail!("the sweeper failed ({error}): {payload}");
+            if attempt == SWEEP_ATTEMPTS {
+                bail!("the sweeper failed ({error}), {SWEEP_ATTEMPTS} times: {payload}");
+            }
+            self.console.say(
+                "sweep",
+                format!("the sweeper failed ({error}); Lambda would run it again: {payload}"),
+            );
         }
         Ok(())
     }
 }
+
+/// How many times Lambda runs an asynchronous invocation that fails: once, and
+/// twice more.
+const SWEEP_ATTEMPTS: u32 = 3;
 
 /// Turns each push recorded by the repository's hook into a `CodeCommit Repository
 /// State Change` event, until the task is dropped.
