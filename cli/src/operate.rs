@@ -9,14 +9,14 @@ use aws_credential_types::provider::ProvideCredentials;
 use sluice_adapters::caller::{sign_proof, sts_endpoint};
 use sluice_adapters::commits::{CodeCommit, CommitReader};
 use sluice_adapters::{ExecutionStore, S3Objects};
-use sluice_core::{ExecutionId, StageName, history};
-use sluice_engine::operator::{Action, Answer, OperatorCommand};
+use sluice_core::history;
+use sluice_engine::operator::{Action, Answer, Decide, OperatorCommand, Release, Resend, Rollback};
 
 /// The function that takes `action` for `pipeline`: approvals go to the approvers'
 /// function (which operators may call too), everything else to the operators'.
 pub fn function_for(pipeline: &str, action: &Action) -> String {
     match action {
-        Action::Approve { .. } | Action::Reject { .. } => format!("sluice-{pipeline}-approver"),
+        Action::Approve(_) | Action::Reject(_) => format!("sluice-{pipeline}-approver"),
         _ => format!("sluice-{pipeline}-operator"),
     }
 }
@@ -100,50 +100,44 @@ pub async fn explicit_targets(
     sdk: &aws_config::SdkConfig,
 ) -> Result<()> {
     match action {
-        Action::Approve {
+        Action::Approve(Decide {
             execution,
             stage: stage @ None,
             ..
-        }
-        | Action::Reject {
+        })
+        | Action::Reject(Decide {
             execution,
             stage: stage @ None,
             ..
-        }
-        | Action::Resend {
+        })
+        | Action::Resend(Resend {
             execution,
             stage: stage @ None,
-        } => {
-            let Ok(id) = ExecutionId::parse(execution.trim()) else {
-                bail!("{execution:?} is not an execution id; `sluice status` lists them");
-            };
+        }) => {
             let found = store()
                 .context("or name the stage with --stage")?
-                .load(&id)
+                .load(execution)
                 .await?
-                .with_context(|| format!("pipeline {pipeline} has no execution {id}"))?;
+                .with_context(|| format!("pipeline {pipeline} has no execution {execution}"))?;
             match sluice_engine::operator::at_gate(&found, None) {
-                Ok(name) => *stage = Some(name.to_string()),
+                Ok(name) => *stage = Some(name),
                 Err(refused) => bail!("{}", refused.message),
             }
         }
-        Action::Rollback {
+        Action::Rollback(Rollback {
             stage,
             to: to @ None,
-        } => {
-            let name = StageName::parse(stage.trim()).with_context(|| {
-                format!("{stage:?} is not a stage name (such as staging or production)")
-            })?;
+        }) => {
             let recent = store()
                 .context("or name the release with --to EXECUTION")?
                 .recent(history::RECENT)
                 .await?;
-            let target = history::rollback_target(&recent, &name)?;
-            *to = Some(target.id.to_string());
+            let target = history::rollback_target(&recent, stage)?;
+            *to = Some(target.id.clone());
         }
-        Action::Release {
+        Action::Release(Release {
             commit: commit @ None,
-        } => {
+        }) => {
             let (repository, branch) = followed_branch(sdk, pipeline).await?;
             let head = CodeCommit::new(aws_sdk_codecommit::Client::new(sdk))
                 .branch_head(&repository, &branch)
@@ -158,6 +152,9 @@ pub async fn explicit_targets(
                 .with_context(|| {
                     format!("branch {branch} of {repository} has no commits yet; push to it first")
                 })?;
+            let head = sluice_core::CommitId::parse(&head).with_context(|| {
+                format!("CodeCommit named {head:?} the head of {branch}, which is not a commit id")
+            })?;
             *commit = Some(head);
         }
         _ => {}

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use sluice_adapters::aws::s3_client;
 use sluice_adapters::{ExecutionStore, S3Objects};
-use sluice_engine::operator::{Action, Answer};
+use sluice_core::{CommitId, ExecutionId, StageName};
+use sluice_engine::operator::{Action, Answer, Decide};
 
 pub mod approve;
 pub mod cancel;
@@ -113,18 +114,15 @@ pub async fn decide(global: &Global, decision: Decision, approve: bool) -> Resul
         stage,
         comment,
     } = decision;
+    let decide = Decide {
+        execution,
+        stage,
+        comment,
+    };
     let action = if approve {
-        Action::Approve {
-            execution,
-            stage,
-            comment,
-        }
+        Action::Approve(decide)
     } else {
-        Action::Reject {
-            execution,
-            stage,
-            comment,
-        }
+        Action::Reject(decide)
     };
     operated(global, action).await
 }
@@ -143,11 +141,33 @@ pub async fn give(sdk: &aws_config::SdkConfig, pipeline: &str, action: Action) -
 #[derive(clap::Args)]
 pub struct Decision {
     /// The execution's id, as `sluice status` prints it.
-    pub execution: String,
+    #[arg(value_parser = execution_id)]
+    pub execution: ExecutionId,
     /// The stage, if not the one waiting for approval.
-    #[arg(long)]
-    pub stage: Option<String>,
+    #[arg(long, value_parser = stage_name)]
+    pub stage: Option<StageName>,
     /// Why, for whoever reads `sluice show` or the email (up to 1,000 characters).
     #[arg(long)]
     pub comment: Option<String>,
+}
+
+/// An execution id argument, or what is wrong with it.
+pub fn execution_id(given: &str) -> Result<ExecutionId, String> {
+    ExecutionId::parse(given.trim())
+        .map_err(|_| format!("{given:?} is not an execution id; `sluice status` lists them"))
+}
+
+/// A stage name argument, or what is wrong with it.
+pub fn stage_name(given: &str) -> Result<StageName, String> {
+    StageName::parse(given.trim())
+        .map_err(|_| format!("{given:?} is not a stage name (such as staging or production)"))
+}
+
+/// A commit id argument, or what is wrong with it.
+pub fn commit_id(given: &str) -> Result<CommitId, String> {
+    CommitId::parse(given.trim()).map_err(|_| {
+        format!(
+            "{given:?} is not a full commit id (40 hexadecimal digits); `git rev-parse` gives it"
+        )
+    })
 }

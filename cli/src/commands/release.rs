@@ -1,7 +1,8 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use sluice_engine::operator::Action;
+use sluice_core::CommitId;
+use sluice_engine::operator::{Action, Release};
 
 use super::{Global, operated};
 
@@ -10,12 +11,13 @@ use super::{Global, operated};
 #[derive(clap::Args)]
 pub struct Args {
     /// The full commit id (`git rev-parse COMMIT`); the branch's head if omitted.
-    commit: Option<String>,
+    #[arg(value_parser = super::commit_id)]
+    commit: Option<CommitId>,
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let action = Action::Release {
+    let action = Action::Release(Release {
         commit: args.commit,
-    };
+    });
     operated(global, action).await
 }

@@ -1,7 +1,8 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use sluice_engine::operator::Action;
+use sluice_core::{ExecutionId, StageName};
+use sluice_engine::operator::{Action, Resend};
 
 use super::{Global, operated};
 
@@ -10,16 +11,17 @@ use super::{Global, operated};
 #[derive(clap::Args)]
 pub struct Args {
     /// The execution's id, as `sluice status` prints it.
-    execution: String,
+    #[arg(value_parser = super::execution_id)]
+    execution: ExecutionId,
     /// The stage, if not the one waiting for approval.
-    #[arg(long)]
-    stage: Option<String>,
+    #[arg(long, value_parser = super::stage_name)]
+    stage: Option<StageName>,
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let action = Action::Resend {
+    let action = Action::Resend(Resend {
         execution: args.execution,
         stage: args.stage,
-    };
+    });
     operated(global, action).await
 }

@@ -1,7 +1,8 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use sluice_engine::operator::Action;
+use sluice_core::ExecutionId;
+use sluice_engine::operator::{Action, Retry};
 
 use super::{Global, operated};
 
@@ -11,12 +12,13 @@ use super::{Global, operated};
 #[derive(clap::Args)]
 pub struct Args {
     /// The execution's id, as `sluice status` prints it.
-    execution: String,
+    #[arg(value_parser = super::execution_id)]
+    execution: ExecutionId,
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let action = Action::Retry {
+    let action = Action::Retry(Retry {
         execution: args.execution,
-    };
+    });
     operated(global, action).await
 }

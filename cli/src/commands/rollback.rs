@@ -1,7 +1,8 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use sluice_engine::operator::Action;
+use sluice_core::{ExecutionId, StageName};
+use sluice_engine::operator::{Action, Decide, Rollback};
 
 use super::{Global, give, operate, printed, sdk};
 
@@ -13,10 +14,11 @@ use super::{Global, give, operate, printed, sdk};
 #[derive(clap::Args)]
 pub struct Args {
     /// The stage to roll back, e.g. production.
-    stage: String,
+    #[arg(value_parser = super::stage_name)]
+    stage: StageName,
     /// The execution whose artifact to deploy, as `sluice status` prints it.
-    #[arg(long)]
-    to: Option<String>,
+    #[arg(long, value_parser = super::execution_id)]
+    to: Option<ExecutionId>,
     /// Deploy without asking.
     #[arg(long)]
     yes: bool,
@@ -24,10 +26,10 @@ pub struct Args {
 
 pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let sdk = sdk().await;
-    let action = Action::Rollback {
+    let action = Action::Rollback(Rollback {
         stage: args.stage,
         to: args.to,
-    };
+    });
     let answer = operate(global, &sdk, action).await?;
     let (Some(execution), Some(stage)) = (&answer.execution, &answer.awaiting) else {
         return printed(format!("{}\n", answer.message));
@@ -39,11 +41,11 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
     if !args.yes && !confirmed(stage)? {
         return printed(later);
     }
-    let action = Action::Approve {
-        execution: execution.clone(),
-        stage: Some(stage.clone()),
+    let action = Action::Approve(Decide {
+        execution: ExecutionId::parse(execution)?,
+        stage: Some(StageName::parse(stage)?),
         comment: Some("rollback confirmed by the operator who asked for it".into()),
-    };
+    });
     let answer = give(&sdk, &global.pipeline, action).await?;
     printed(format!("{}\n", answer.message))
 }

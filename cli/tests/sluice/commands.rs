@@ -550,7 +550,8 @@ fn delivered(
 
 #[tokio::test]
 async fn a_rollback_or_a_decision_is_signed_naming_its_target_as_the_state_says_now() {
-    use sluice_engine::operator::Action;
+    use sluice_core::StageName;
+    use sluice_engine::operator::{Action, Decide, Rollback};
     let emulator = Emulator::start();
     let (bucket, pipeline, store) = hello_pipeline(&emulator).await;
     let sdk = emulator.sdk_config().await;
@@ -562,10 +563,10 @@ async fn a_rollback_or_a_decision_is_signed_naming_its_target_as_the_state_says_
     };
 
     // Nothing went live yet: refused here, before anything is signed or sent.
-    let mut rollback = Action::Rollback {
-        stage: "production".into(),
+    let mut rollback = Action::Rollback(Rollback {
+        stage: StageName::parse("production").expect("a stage name"),
         to: None,
-    };
+    });
     let refused = sluice::operate::explicit_targets(&mut rollback, store_now, "hello", &sdk)
         .await
         .expect_err("nothing to roll back to");
@@ -600,10 +601,10 @@ async fn a_rollback_or_a_decision_is_signed_naming_its_target_as_the_state_says_
         .expect("a target");
     assert_eq!(
         rollback,
-        Action::Rollback {
-            stage: "production".into(),
-            to: Some(a.id.to_string()),
-        }
+        Action::Rollback(Rollback {
+            stage: StageName::parse("production").expect("a stage name"),
+            to: Some(a.id.clone()),
+        })
     );
 
     // An approval without --stage names the stage waiting now; with none waiting it
@@ -612,23 +613,23 @@ async fn a_rollback_or_a_decision_is_signed_naming_its_target_as_the_state_says_
     waiting.status = sluice_core::Status::Deploying;
     waiting.stages[1].status = sluice_core::StageStatus::AwaitingApproval;
     store.insert(&waiting).await.expect("insert");
-    let mut approve = Action::Approve {
-        execution: waiting.id.to_string(),
+    let mut approve = Action::Approve(Decide {
+        execution: waiting.id.clone(),
         stage: None,
         comment: None,
-    };
+    });
     sluice::operate::explicit_targets(&mut approve, store_now, "hello", &sdk)
         .await
         .expect("the stage waiting");
     assert!(
-        matches!(&approve, Action::Approve { stage: Some(s), .. } if s == "production"),
+        matches!(&approve, Action::Approve(Decide { stage: Some(s), .. }) if s.as_str() == "production"),
         "{approve:?}"
     );
-    let mut approve = Action::Approve {
-        execution: a.id.to_string(),
+    let mut approve = Action::Approve(Decide {
+        execution: a.id.clone(),
         stage: None,
         comment: None,
-    };
+    });
     let refused = sluice::operate::explicit_targets(&mut approve, store_now, "hello", &sdk)
         .await
         .expect_err("nothing waits");

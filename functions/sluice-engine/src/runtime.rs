@@ -573,17 +573,18 @@ mod tests {
     #[test]
     fn the_approvers_function_takes_decisions_only_and_a_bad_list_is_named() {
         let approver = allowed_actions(Some("approve, reject")).unwrap();
-        let resend = Action::Resend {
-            execution: "x".into(),
+        let execution = sluice_core::ExecutionId::parse("1765015200000-0123456789ab").unwrap();
+        let resend = Action::Resend(crate::operator::Resend {
+            execution: execution.clone(),
             stage: None,
-        };
+        });
         let why = permits(&approver, &resend).unwrap_err();
         assert!(why.contains("does not take `resend`"), "{why}");
-        let approve = Action::Approve {
-            execution: "x".into(),
+        let approve = Action::Approve(crate::operator::Decide {
+            execution,
             stage: None,
             comment: None,
-        };
+        });
         assert!(permits(&approver, &approve).is_ok());
         let operator = allowed_actions(None).unwrap();
         assert!(permits(&operator, &resend).is_ok());

@@ -1,20 +1,31 @@
 //! `sluice cancel`: stops an execution, and its build if it runs.
 
+use serde::{Deserialize, Serialize};
 use sluice_adapters::builder::{BuildOutcome, Builder};
-use sluice_core::{BuildStatus, Event, Execution, StageStatus};
+use sluice_core::{BuildStatus, Event, ExecutionId, StageStatus};
+use tracing::info;
 
 use crate::engine::{Adapters, Engine};
 use crate::error::EngineError;
 
 use super::Answer;
 
+/// Stops `execution`, and its build if it runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cancel {
+    pub execution: ExecutionId,
+}
+
 impl<A: Adapters> Engine<A> {
-    pub(super) async fn cancel(
-        &self,
-        caller: &str,
-        execution: &Execution,
-    ) -> Result<Answer, EngineError> {
+    pub(super) async fn cancel(&self, caller: &str, cancel: Cancel) -> Result<Answer, EngineError> {
+        let execution = match self.find(&cancel.execution).await? {
+            Ok(execution) => execution,
+            Err(refused) => return Ok(refused),
+        };
+        let execution = &execution;
         let id = &execution.id;
+        info!(execution = %id, action = "cancel", %caller, "operator command");
         let event = Event::Cancelled {
             by: caller.to_owned(),
         };

@@ -1,6 +1,7 @@
 //! `sluice approve` and `sluice reject`: an operator's decision at a stage's gate.
 
-use sluice_core::{Execution, StageName, StageStatus, Via};
+use serde::{Deserialize, Serialize};
+use sluice_core::{ExecutionId, StageName, StageStatus, Via};
 use tracing::info;
 
 use crate::engine::{Adapters, Decided, Engine};
@@ -8,15 +9,34 @@ use crate::error::EngineError;
 
 use super::Answer;
 
+/// `approve` and `reject`: the decision about the stage waiting at the gate of
+/// `execution`, or about `stage`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decide {
+    pub execution: ExecutionId,
+    #[serde(default)]
+    pub stage: Option<StageName>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
 impl<A: Adapters> Engine<A> {
     pub(super) async fn decide_as(
         &self,
         caller: &str,
-        execution: &Execution,
-        stage: &StageName,
+        decide: Decide,
         approve: bool,
-        comment: Option<String>,
     ) -> Result<Answer, EngineError> {
+        let action = if approve { "approve" } else { "reject" };
+        let (execution, stage) = match self
+            .find_at_gate(&decide.execution, decide.stage.as_ref(), action, caller)
+            .await?
+        {
+            Ok(found) => found,
+            Err(refused) => return Ok(refused),
+        };
+        let (execution, stage, comment) = (&execution, &stage, decide.comment);
         let id = &execution.id;
         let recent = match approve {
             true => self.store.recent(sluice_core::history::RECENT).await?,

@@ -21,47 +21,32 @@ mod resend;
 mod retry;
 mod rollback;
 
-/// What an operator asks for, as `sluice` sends it.
+pub use cancel::Cancel;
+pub use decide::Decide;
+pub use release::Release;
+pub use resend::Resend;
+pub use retry::Retry;
+pub use rollback::Rollback;
+
+/// What an operator asks for, as `sluice` sends it: one command per variant, each
+/// with its own module and typed fields, so a command that parses names real ids.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// Approve the stage waiting at its gate (or the one named).
-    Approve {
-        execution: String,
-        #[serde(default)]
-        stage: Option<String>,
-        #[serde(default)]
-        comment: Option<String>,
-    },
-    Reject {
-        execution: String,
-        #[serde(default)]
-        stage: Option<String>,
-        #[serde(default)]
-        comment: Option<String>,
-    },
+    Approve(Decide),
+    Reject(Decide),
     /// Send a new approval link; the old one stops working.
-    Resend {
-        execution: String,
-        #[serde(default)]
-        stage: Option<String>,
-    },
+    Resend(Resend),
     /// Deliver the branch's head, or an older commit of the branch.
-    Release {
-        #[serde(default)]
-        commit: Option<String>,
-    },
+    Release(Release),
     /// Take a failed execution up again where it failed.
-    Retry { execution: String },
+    Retry(Retry),
     /// Stop an execution in flight.
-    Cancel { execution: String },
+    Cancel(Cancel),
     /// Deploy to `stage` again the artifact of its previous successful execution, or
     /// of execution `to`, through a change set that waits for confirmation.
-    Rollback {
-        stage: String,
-        #[serde(default)]
-        to: Option<String>,
-    },
+    Rollback(Rollback),
     /// `sluice doctor`'s probe of what the functions' roles may do with the state:
     /// the command's record is a write under `pipelines/`, and the read of a key that
     /// does not exist must answer "absent" (S3 answers 403 instead of 404 to a role
@@ -73,13 +58,13 @@ impl Action {
     /// The action's name, as the CLI's subcommand says it.
     pub fn name(&self) -> &'static str {
         match self {
-            Action::Approve { .. } => "approve",
-            Action::Reject { .. } => "reject",
-            Action::Resend { .. } => "resend",
-            Action::Release { .. } => "release",
-            Action::Retry { .. } => "retry",
-            Action::Cancel { .. } => "cancel",
-            Action::Rollback { .. } => "rollback",
+            Action::Approve(_) => "approve",
+            Action::Reject(_) => "reject",
+            Action::Resend(_) => "resend",
+            Action::Release(_) => "release",
+            Action::Retry(_) => "retry",
+            Action::Cancel(_) => "cancel",
+            Action::Rollback(_) => "rollback",
             Action::Check => "check",
         }
     }
@@ -242,58 +227,15 @@ impl<A: Adapters> Engine<A> {
             }
             Err(e) => return Err(StoreError::from(e).into()),
         }
-        let action = command.action.name();
-        let (execution, stage) = match command.action {
-            Action::Release { commit } => return self.release(caller, commit.as_deref()).await,
-            Action::Check => return Ok(self.check(caller, &command.nonce).await),
-            Action::Rollback { stage, to } => {
-                return self.rollback(caller, &stage, to.as_deref()).await;
-            }
-            Action::Retry { ref execution } | Action::Cancel { ref execution } => {
-                let execution = match self.find(execution).await? {
-                    Ok(execution) => execution,
-                    Err(refused) => return Ok(refused),
-                };
-                info!(execution = %execution.id, action, %caller, "operator command");
-                return match command.action {
-                    Action::Retry { .. } => self.retry(caller, &execution).await,
-                    _ => self.cancel(caller, &execution).await,
-                };
-            }
-            Action::Approve {
-                ref execution,
-                ref stage,
-                ..
-            }
-            | Action::Reject {
-                ref execution,
-                ref stage,
-                ..
-            }
-            | Action::Resend {
-                ref execution,
-                ref stage,
-            } => (execution, stage),
-        };
-        let execution = match self.find(execution).await? {
-            Ok(execution) => execution,
-            Err(refused) => return Ok(refused),
-        };
-        let stage = match at_gate(&execution, stage.as_deref()) {
-            Ok(stage) => stage,
-            Err(refused) => return Ok(refused),
-        };
-        info!(execution = %execution.id, %stage, action, %caller, "operator command");
         match command.action {
-            Action::Approve { comment, .. } => {
-                self.decide_as(caller, &execution, &stage, true, comment)
-                    .await
-            }
-            Action::Reject { comment, .. } => {
-                self.decide_as(caller, &execution, &stage, false, comment)
-                    .await
-            }
-            _ => self.resend(caller, &execution, &stage).await,
+            Action::Approve(decide) => self.decide_as(caller, decide, true).await,
+            Action::Reject(decide) => self.decide_as(caller, decide, false).await,
+            Action::Resend(resend) => self.resend(caller, resend).await,
+            Action::Release(release) => self.release(caller, release).await,
+            Action::Retry(retry) => self.retry(caller, retry).await,
+            Action::Cancel(cancel) => self.cancel(caller, cancel).await,
+            Action::Rollback(rollback) => self.rollback(caller, rollback).await,
+            Action::Check => Ok(self.check(caller, &command.nonce).await),
         }
     }
 
@@ -326,19 +268,35 @@ impl<A: Adapters> Engine<A> {
     }
 
     /// The execution `id` names, or the answer saying there is none.
-    async fn find(&self, id: &str) -> Result<Result<Execution, Answer>, EngineError> {
+    async fn find(&self, id: &ExecutionId) -> Result<Result<Execution, Answer>, EngineError> {
         let pipeline = &self.config.pipeline.name;
-        let Ok(id) = ExecutionId::parse(id.trim()) else {
-            return Ok(Err(Answer::refused(format!(
-                "{:?} is not an execution id; `sluice status` lists them",
-                id.chars().take(64).collect::<String>()
-            ))));
-        };
-        Ok(match self.store.load(&id).await? {
+        Ok(match self.store.load(id).await? {
             Some(execution) => Ok(execution),
             None => Err(Answer::refused(format!(
                 "pipeline {pipeline} has no execution {id}; `sluice status` lists them"
             ))),
+        })
+    }
+
+    /// The execution `id` names and the stage at its gate (the one `named`, else the
+    /// one waiting), or the answer saying why there is none; logged as `action`.
+    async fn find_at_gate(
+        &self,
+        id: &ExecutionId,
+        named: Option<&StageName>,
+        action: &str,
+        caller: &str,
+    ) -> Result<Result<(Execution, StageName), Answer>, EngineError> {
+        let execution = match self.find(id).await? {
+            Ok(execution) => execution,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        Ok(match at_gate(&execution, named) {
+            Ok(stage) => {
+                info!(execution = %id, %stage, action, %caller, "operator command");
+                Ok((execution, stage))
+            }
+            Err(refused) => Err(refused),
         })
     }
 }
@@ -360,15 +318,15 @@ fn describe(execution: &Execution) -> String {
 /// The stage a decision or a resend is about: the one named, else the one waiting at
 /// its gate (else the gate decided last, so that the answer says who and when). The
 /// CLI resolves it before it signs, so a signed command always names its stage.
-pub fn at_gate(execution: &Execution, named: Option<&str>) -> Result<StageName, Answer> {
+pub fn at_gate(execution: &Execution, named: Option<&StageName>) -> Result<StageName, Answer> {
     let id = &execution.id;
     if let Some(name) = named {
-        let known = execution.stages.iter().find(|s| s.name.as_str() == name);
+        let known = execution.stages.iter().find(|s| &s.name == name);
         return match known {
             Some(s) => Ok(s.name.clone()),
             None => Err(Answer::refused(format!(
                 "execution {id} has no stage {:?}; its stages are {}",
-                name.chars().take(64).collect::<String>(),
+                name.as_str(),
                 stage_names(execution)
             ))),
         };
@@ -414,9 +372,9 @@ mod tests {
             .with_timezone(&chrono::Utc);
         let command = OperatorCommand::with_nonce(
             "hello",
-            Action::Cancel {
-                execution: "x".into(),
-            },
+            Action::Cancel(Cancel {
+                execution: ExecutionId::parse("1765015200000-0123456789ab").expect("an id"),
+            }),
             given,
             &[7; 16],
         );
@@ -431,5 +389,50 @@ mod tests {
                 .stale(given - chrono::Duration::minutes(16))
                 .is_some()
         );
+    }
+
+    #[test]
+    fn a_command_on_the_wire_names_real_ids_or_does_not_parse() {
+        let sent = r#"{"pipeline":"hello","nonce":"07070707070707070707070707070707",
+            "issued_at":"2026-12-06T10:00:00Z","action":"approve",
+            "execution":"1765015200000-0123456789ab","stage":"production","comment":"ok"}"#;
+        let command: OperatorCommand = serde_json::from_str(sent).expect("a command");
+        let Action::Approve(decide) = &command.action else {
+            panic!("{command:?}")
+        };
+        assert_eq!(
+            decide.stage.as_ref().map(StageName::as_str),
+            Some("production")
+        );
+        // The CLI sends exactly what the function reads back.
+        let again = serde_json::to_string(&command).expect("serialises");
+        assert_eq!(
+            serde_json::from_str::<OperatorCommand>(&again).ok(),
+            Some(command)
+        );
+
+        let refused = |json: &str| {
+            serde_json::from_str::<OperatorCommand>(json)
+                .expect_err(json)
+                .to_string()
+        };
+        let with = |fields: &str| {
+            format!(
+                r#"{{"pipeline":"hello","nonce":"07070707070707070707070707070707",
+                "issued_at":"2026-12-06T10:00:00Z",{fields}}}"#
+            )
+        };
+        let why = refused(&with(r#""action":"cancel","execution":"../other""#));
+        assert!(why.contains("invalid execution id"), "{why}");
+        let why = refused(&with(r#""action":"release","commit":"HEAD~1""#));
+        assert!(why.contains("invalid commit id"), "{why}");
+        let why = refused(&with(r#""action":"rollback","stage":"Prod!""#));
+        assert!(why.contains("invalid stage name"), "{why}");
+        let why = refused(&with(
+            r#""action":"resend","execution":"1765015200000-0123456789ab","comment":"x""#,
+        ));
+        assert!(why.contains("unknown field `comment`"), "{why}");
+        let why = refused(&with(r#""action":"deploy""#));
+        assert!(why.contains("unknown variant `deploy`"), "{why}");
     }
 }

@@ -1,5 +1,6 @@
 //! `sluice release`: starts an execution for the branch head, or a commit on it.
 
+use serde::{Deserialize, Serialize};
 use sluice_adapters::commits::CommitReader;
 use sluice_core::{Commit, CommitId, Push};
 use tracing::info;
@@ -9,12 +10,20 @@ use crate::error::EngineError;
 
 use super::Answer;
 
+/// Delivers `commit`, or the branch's head.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    #[serde(default)]
+    pub commit: Option<CommitId>,
+}
+
 impl<A: Adapters> Engine<A> {
     /// Starts an execution for the branch head, or for `commit` if it is on the branch.
     pub(super) async fn release(
         &self,
         caller: &str,
-        commit: Option<&str>,
+        release: Release,
     ) -> Result<Answer, EngineError> {
         let pipeline = &self.config.pipeline;
         let (repository, branch) = (&pipeline.repository, &pipeline.branch);
@@ -24,15 +33,9 @@ impl<A: Adapters> Engine<A> {
                  where it points); push to it first"
             )));
         };
-        let commit = match commit {
+        let commit = match release.commit {
             None => head.clone(),
-            Some(given) => {
-                let Ok(commit) = CommitId::parse(given.trim()) else {
-                    return Ok(Answer::refused(format!(
-                        "{:?} is not a full commit id (40 hexadecimal digits); `git rev-parse` gives it",
-                        given.chars().take(64).collect::<String>()
-                    )));
-                };
+            Some(commit) => {
                 if commit != head {
                     let base = self
                         .commits

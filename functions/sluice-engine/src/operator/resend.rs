@@ -1,21 +1,33 @@
 //! `sluice resend`: replaces a stage's approval link with a new one, sent again.
 
+use serde::{Deserialize, Serialize};
 use sluice_adapters::StoreError;
-use sluice_core::{Event, Execution, StageName};
+use sluice_core::{Event, ExecutionId, StageName};
 
 use crate::engine::{Adapters, Engine};
 use crate::error::EngineError;
 
 use super::Answer;
 
+/// A new approval link for the stage waiting at the gate of `execution` (or `stage`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resend {
+    pub execution: ExecutionId,
+    #[serde(default)]
+    pub stage: Option<StageName>,
+}
+
 impl<A: Adapters> Engine<A> {
-    pub(super) async fn resend(
-        &self,
-        caller: &str,
-        execution: &Execution,
-        stage: &StageName,
-    ) -> Result<Answer, EngineError> {
-        let id = &execution.id;
+    pub(super) async fn resend(&self, caller: &str, resend: Resend) -> Result<Answer, EngineError> {
+        let (execution, stage) = match self
+            .find_at_gate(&resend.execution, resend.stage.as_ref(), "resend", caller)
+            .await?
+        {
+            Ok(found) => found,
+            Err(refused) => return Ok(refused),
+        };
+        let (id, stage) = (&execution.id, &stage);
         let event = Event::ApprovalLinkReplaced {
             stage: stage.clone(),
             by: caller.to_owned(),

@@ -1,19 +1,29 @@
 //! `sluice retry`: runs a failed execution again.
 
-use sluice_core::{Event, Execution, StageStatus};
+use serde::{Deserialize, Serialize};
+use sluice_core::{Event, ExecutionId, StageStatus};
+use tracing::info;
 
 use crate::engine::{Adapters, Engine};
 use crate::error::EngineError;
 
 use super::{Answer, describe};
 
+/// Takes the failed `execution` up again where it failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    pub execution: ExecutionId,
+}
+
 impl<A: Adapters> Engine<A> {
-    pub(super) async fn retry(
-        &self,
-        caller: &str,
-        execution: &Execution,
-    ) -> Result<Answer, EngineError> {
+    pub(super) async fn retry(&self, caller: &str, retry: Retry) -> Result<Answer, EngineError> {
+        let execution = match self.find(&retry.execution).await? {
+            Ok(execution) => execution,
+            Err(refused) => return Ok(refused),
+        };
         let id = &execution.id;
+        info!(execution = %id, action = "retry", %caller, "operator command");
         let failed_stage = execution
             .stages
             .iter()

@@ -1,6 +1,7 @@
 //! `sluice rollback`: deploys a stage's earlier release again.
 
-use sluice_core::{StageName, StageStatus};
+use serde::{Deserialize, Serialize};
+use sluice_core::{ExecutionId, StageName, StageStatus};
 use tracing::info;
 
 use crate::engine::{Adapters, Engine};
@@ -8,35 +9,42 @@ use crate::error::EngineError;
 
 use super::{Answer, describe};
 
+/// Deploys to `stage` again the artifact of its previous successful execution, or
+/// of execution `to`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollback {
+    pub stage: StageName,
+    #[serde(default)]
+    pub to: Option<ExecutionId>,
+}
+
 impl<A: Adapters> Engine<A> {
     /// Creates a rollback of `stage` to the artifact of its previous successful
     /// execution (or of `to`), prepares its change set and says what it will change.
     pub(super) async fn rollback(
         &self,
         caller: &str,
-        stage: &str,
-        to: Option<&str>,
+        rollback: Rollback,
     ) -> Result<Answer, EngineError> {
+        let Rollback { stage, to } = rollback;
         let pipeline = &self.config.pipeline;
         let names = || {
             let names: Vec<_> = pipeline.stages.iter().map(|s| s.name.as_str()).collect();
             names.join(", ")
         };
-        let Some(stage) = StageName::parse(stage.trim())
-            .ok()
-            .filter(|s| pipeline.stages.iter().any(|c| &c.name == s))
-        else {
+        if !pipeline.stages.iter().any(|c| c.name == stage) {
             return Ok(Answer::refused(format!(
                 "pipeline {} has no stage {:?}; its stages are {}",
                 pipeline.name,
-                stage.chars().take(64).collect::<String>(),
+                stage.as_str(),
                 names()
             )));
-        };
+        }
         let recent = self.store.recent(sluice_core::history::RECENT).await?;
         let live = sluice_core::history::live_on(&recent, &stage);
         let source = match to {
-            Some(to) => match self.find(to).await? {
+            Some(to) => match self.find(&to).await? {
                 Ok(source) => source,
                 Err(refused) => return Ok(refused),
             },

@@ -284,10 +284,12 @@ async fn expiry_keeps_each_stages_live_release_and_the_last_ones_and_removes_the
     // A rollback to an expired release is refused before anything is created.
     let before = world.executions().await.len();
     let rollback_to = |e: &Execution| {
-        crate::support::command(sluice_engine::operator::Action::Rollback {
-            stage: "production".into(),
-            to: Some(e.id.to_string()),
-        })
+        crate::support::command(sluice_engine::operator::Action::Rollback(
+            sluice_engine::operator::Rollback {
+                stage: sluice_core::StageName::parse("production").expect("a stage name"),
+                to: Some(e.id.clone()),
+            },
+        ))
     };
     let asked = world.operate(rollback_to(&releases[0])).await;
     assert!(!asked.ok, "{}", asked.message);

@@ -224,10 +224,12 @@ async fn a_rollback_of_a_site_restores_the_previous_files() {
 
     world.advance(Duration::minutes(1));
     let answer = world
-        .operate(operate(Action::Rollback {
-            stage: "staging".into(),
-            to: None,
-        }))
+        .operate(operate(Action::Rollback(
+            sluice_engine::operator::Rollback {
+                stage: sluice_core::StageName::parse("staging").expect("a stage name"),
+                to: None,
+            },
+        )))
         .await;
     assert!(answer.ok, "{}", answer.message);
     assert!(
@@ -240,11 +242,7 @@ async fn a_rollback_of_a_site_restores_the_previous_files() {
     let id = sluice_core::ExecutionId::parse(answer.execution.as_deref().unwrap_or_default())
         .expect("the rollback's id");
     let confirmed = world
-        .operate(operate(crate::support::action(
-            "approve",
-            id.as_str(),
-            None,
-        )))
+        .operate(operate(crate::support::action("approve", &id, None)))
         .await;
     assert!(confirmed.ok, "{}", confirmed.message);
     let done = world.execution(&id).await;

@@ -682,7 +682,7 @@ impl Sim {
         let nonce: [u8; 16] = std::array::from_fn(|_| self.rng.u8(..));
         let command = OperatorCommand::with_nonce(
             &self.engine.config.pipeline.name,
-            crate::support::action(action, execution.as_str(), commit.as_deref()),
+            crate::support::action(action, &execution, commit.as_deref()),
             self.now(),
             &nonce,
         );

@@ -521,28 +521,26 @@ pub fn command(action: Action) -> OperatorCommand {
     OperatorCommand::new(&config().pipeline.name, action, start_time())
 }
 
-pub fn action(name: &str, execution: &str, commit: Option<&str>) -> Action {
-    let execution = execution.to_owned();
+pub fn action(name: &str, execution: &ExecutionId, commit: Option<&str>) -> Action {
+    use sluice_engine::operator::{Cancel, Decide, Release, Resend, Retry};
+    let execution = execution.clone();
+    let decide = || Decide {
+        execution: execution.clone(),
+        stage: None,
+        comment: None,
+    };
     match name {
-        "approve" => Action::Approve {
+        "approve" => Action::Approve(decide()),
+        "reject" => Action::Reject(decide()),
+        "resend" => Action::Resend(Resend {
             execution,
             stage: None,
-            comment: None,
-        },
-        "reject" => Action::Reject {
-            execution,
-            stage: None,
-            comment: None,
-        },
-        "resend" => Action::Resend {
-            execution,
-            stage: None,
-        },
-        "retry" => Action::Retry { execution },
-        "cancel" => Action::Cancel { execution },
-        "release" => Action::Release {
-            commit: commit.map(str::to_owned),
-        },
+        }),
+        "retry" => Action::Retry(Retry { execution }),
+        "cancel" => Action::Cancel(Cancel { execution }),
+        "release" => Action::Release(Release {
+            commit: commit.map(|c| sluice_core::CommitId::parse(c).expect("a commit id")),
+        }),
         other => panic!("no operator action {other}"),
     }
 }
