@@ -7,11 +7,25 @@ cd "$(dirname "$0")/.."
 
 start=$(date +%s)
 # The functions first, in one cargo invocation: their dependencies are compiled once
-# and the six binaries linked side by side. `sam build` then runs cargo-lambda for
-# each function, which finds it built and only copies it.
+# and the six binaries linked side by side. `sam build` then runs
+# `cargo lambda build --bin <function>` for each, with no `-p`: cargo selects the
+# workspace's default members, and finds each binary built only if those are exactly
+# the functions this build selects (the same packages, so the same features).
 functions=$(sed -n 's/^ *Binary: \(sluice-[a-z]*\)$/\1/p' template.yaml | sort -u)
+members=$(cargo metadata --locked --no-deps --format-version 1 | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+names = {p["id"]: p["name"] for p in m["packages"]}
+print("\n".join(sorted(names[i] for i in m["workspace_default_members"])))')
+if [ "$functions" != "$members" ]; then
+  echo "Cargo.toml's default-members must be exactly the functions template.yaml builds." >&2
+  echo "  template.yaml: $(echo $functions)" >&2
+  echo "  default-members: $(echo $members)" >&2
+  echo "Add or remove the function in [workspace] default-members." >&2
+  exit 1
+fi
 echo "cargo lambda build: $(echo $functions | wc -w) functions for arm64 (first run: several minutes)"
-cargo lambda build --release --arm64 --locked $(printf -- '-p %s ' $functions)
+cargo lambda build --release --arm64 --locked
 echo "sam build: the template's functions from those binaries"
 sam build --beta-features --template-file template.yaml
 elapsed=$(( $(date +%s) - start ))
