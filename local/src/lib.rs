@@ -18,9 +18,11 @@ pub mod faults;
 mod front;
 pub mod git;
 pub mod probe;
+mod pushes;
 pub mod server;
 mod settings;
 pub mod stack;
+mod sweep;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -313,9 +315,10 @@ impl Local {
             cloudformation,
             orchestrators,
         )));
-        local
-            .tasks
-            .push(tokio::spawn(watch_pushes(local.repository.clone(), bus)));
+        local.tasks.push(tokio::spawn(pushes::watch_pushes(
+            local.repository.clone(),
+            bus,
+        )));
         console.say(
             "local",
             format!(
@@ -439,103 +442,6 @@ impl Local {
     pub fn fail_build_provisioning(&self, buildspec: &str, count: u32) {
         self.builds.fail_provisioning(buildspec, count);
     }
-
-    /// Runs the sweeper once, now, as its five-minute schedule would (again if the
-    /// pass fails, as Lambda would), and waits until it has finished its pass.
-    pub async fn sweep(&self) -> Result<()> {
-        let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
-        let resource = cloudformation
-            .describe_stack_resource()
-            .stack_name(&self.options.stack)
-            .logical_resource_id("SweeperFunction")
-            .send()
-            .await
-            .context("cannot find the sweeper function in the orchestrator stack")?;
-        let function = resource
-            .stack_resource_detail()
-            .and_then(|r| r.physical_resource_id())
-            .context("the sweeper function has no name yet")?;
-        let event = bus::envelope(
-            "aws.scheduler",
-            "Scheduled Event",
-            REGION,
-            "000000000000",
-            Vec::new(),
-            serde_json::json!({}),
-        );
-        let lambda = aws_sdk_lambda::Client::new(&self.sdk);
-        let payload = serde_json::to_vec(&event)?;
-        // As Lambda treats a scheduled (asynchronous) invocation that fails: tried
-        // twice more. A pass that meets throttling (`--faults`) fails, and is done
-        // again, as in AWS.
-        for attempt in 1..=SWEEP_ATTEMPTS {
-            let answer = lambda
-                .invoke()
-                .function_name(function)
-                .payload(aws_sdk_lambda::primitives::Blob::new(payload.clone()))
-                .send()
-                .await
-                .with_context(|| format!("cannot invoke the sweeper {function}"))?;
-            let Some(error) = answer.function_error() else {
-                return Ok(());
-            };
-            let payload = answer
-                .payload()
-                .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())
-                .unwrap_or_default();
-            if attempt == SWEEP_ATTEMPTS {
-                bail!("the sweeper failed ({error}), {SWEEP_ATTEMPTS} times: {payload}");
-            }
-            self.console.say(
-                "sweep",
-                format!("the sweeper failed ({error}); Lambda would run it again: {payload}"),
-            );
-        }
-        Ok(())
-    }
-}
-
-/// How many times Lambda runs an asynchronous invocation that fails: once, and
-/// twice more.
-const SWEEP_ATTEMPTS: u32 = 3;
-
-/// Turns each push recorded by the repository's hook into a `CodeCommit Repository
-/// State Change` event, until the task is dropped.
-async fn watch_pushes(repository: Repository, bus: bus::Bus) {
-    let mut offset = repository.pushes_offset();
-    let arn = format!(
-        "arn:aws:codecommit:{}:{}:{}",
-        bus.region(),
-        bus.account(),
-        repository.name
-    );
-    loop {
-        match repository.pushes_since(offset) {
-            Ok((updates, next)) => {
-                offset = next;
-                for update in updates {
-                    let detail = update.detail(&repository.name, &repository.name);
-                    bus.console_say(&format!(
-                        "{} {} → {}",
-                        detail["event"].as_str().unwrap_or("push"),
-                        detail["referenceName"].as_str().unwrap_or(""),
-                        &update.new[..12.min(update.new.len())]
-                    ));
-                    let event = bus::envelope(
-                        "aws.codecommit",
-                        "CodeCommit Repository State Change",
-                        bus.region(),
-                        bus.account(),
-                        vec![arn.clone()],
-                        detail,
-                    );
-                    bus.deliver_or_warn(&event).await;
-                }
-            }
-            Err(e) => bus.console_say(&format!("cannot read the push log: {e:#}")),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 impl Drop for Local {
@@ -544,59 +450,5 @@ impl Drop for Local {
             task.abort();
         }
         self.builds.stop_all();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::PathBuf;
-
-    #[test]
-    fn a_second_pipeline_is_read_from_its_words_and_checked_against_the_first() {
-        let web = Sibling::parse(
-            "stack=web-pipeline application=hello-web stages=staging include=web/,*.json \
-             exclude=**/*.md buildspec=web/buildspec.yml",
-        )
-        .expect("valid");
-        assert_eq!(web.stages, ["staging"]);
-        assert_eq!(web.include_paths, ["web/", "*.json"]);
-        assert_eq!(web.buildspec, "web/buildspec.yml");
-        let defaults = Sibling::parse("stack=w application=a").expect("valid");
-        assert_eq!(defaults.stages, ["staging", "production"]);
-        assert_eq!(defaults.buildspec, "buildspec.yml");
-
-        let problem = |spec: &str| Sibling::parse(spec).unwrap_err().to_string();
-        assert!(problem("stack=w").contains("needs stack=NAME and application=NAME"));
-        assert!(problem("stack=w application=a colour=blue").contains("no key \"colour\""));
-        assert!(problem("stack=w application").contains("not KEY=VALUE"));
-
-        let mut options = Options::new(PathBuf::from("."), PathBuf::from("state"));
-        let sibling = |spec: &str| Sibling::parse(spec).expect("valid words");
-        let clash = |options: &mut Options, spec: &str| {
-            options.add_sibling(sibling(spec)).unwrap_err().to_string()
-        };
-        assert!(clash(&mut options, "stack=sluice-web application=w").contains("clashes"));
-        assert!(clash(&mut options, "stack=w application=hello-api").contains("already delivered"));
-        assert!(clash(&mut options, "stack=w application=w stages=Prod").contains("stage list"));
-        assert!(clash(&mut options, "stack=w application=w include=/web").contains("path filters"));
-        options
-            .add_sibling(sibling("stack=web application=hello-web"))
-            .expect("a second pipeline");
-        assert!(clash(&mut options, "stack=web application=x").contains("clashes"));
-    }
-
-    #[test]
-    fn api_gateway_urls_map_to_the_emulator() {
-        let url = emulated_api_url(
-            "https://abc123.execute-api.us-east-1.amazonaws.com/Prod/hello",
-            "http://127.0.0.1:4566",
-        )
-        .expect("maps");
-        assert_eq!(
-            url,
-            "http://127.0.0.1:4566/_aws/execute-api/abc123/Prod/hello"
-        );
-        assert!(emulated_api_url("http://x/y", "http://127.0.0.1:1").is_err());
     }
 }

@@ -133,3 +133,22 @@ pub fn emulated_api_url(url: &str, endpoint: &str) -> Result<String> {
         .map(String::from)
         .with_context(|| format!("{url:?} is not an API Gateway URL"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_gateway_urls_map_to_the_emulator() {
+        let url = emulated_api_url(
+            "https://abc123.execute-api.us-east-1.amazonaws.com/Prod/hello",
+            "http://127.0.0.1:4566",
+        )
+        .expect("maps");
+        assert_eq!(
+            url,
+            "http://127.0.0.1:4566/_aws/execute-api/abc123/Prod/hello"
+        );
+        assert!(emulated_api_url("http://x/y", "http://127.0.0.1:1").is_err());
+    }
+}

@@ -499,3 +499,43 @@ impl Options {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_second_pipeline_is_read_from_its_words_and_checked_against_the_first() {
+        let web = Sibling::parse(
+            "stack=web-pipeline application=hello-web stages=staging include=web/,*.json \
+             exclude=**/*.md buildspec=web/buildspec.yml",
+        )
+        .expect("valid");
+        assert_eq!(web.stages, ["staging"]);
+        assert_eq!(web.include_paths, ["web/", "*.json"]);
+        assert_eq!(web.buildspec, "web/buildspec.yml");
+        let defaults = Sibling::parse("stack=w application=a").expect("valid");
+        assert_eq!(defaults.stages, ["staging", "production"]);
+        assert_eq!(defaults.buildspec, "buildspec.yml");
+
+        let problem = |spec: &str| Sibling::parse(spec).unwrap_err().to_string();
+        assert!(problem("stack=w").contains("needs stack=NAME and application=NAME"));
+        assert!(problem("stack=w application=a colour=blue").contains("no key \"colour\""));
+        assert!(problem("stack=w application").contains("not KEY=VALUE"));
+
+        let mut options = Options::new(PathBuf::from("."), PathBuf::from("state"));
+        let sibling = |spec: &str| Sibling::parse(spec).expect("valid words");
+        let clash = |options: &mut Options, spec: &str| {
+            options.add_sibling(sibling(spec)).unwrap_err().to_string()
+        };
+        assert!(clash(&mut options, "stack=sluice-web application=w").contains("clashes"));
+        assert!(clash(&mut options, "stack=w application=hello-api").contains("already delivered"));
+        assert!(clash(&mut options, "stack=w application=w stages=Prod").contains("stage list"));
+        assert!(clash(&mut options, "stack=w application=w include=/web").contains("path filters"));
+        options
+            .add_sibling(sibling("stack=web application=hello-web"))
+            .expect("a second pipeline");
+        assert!(clash(&mut options, "stack=web application=x").contains("clashes"));
+    }
+}
