@@ -2,8 +2,11 @@ use chrono::{Duration, TimeZone, Utc};
 
 use super::*;
 use crate::config::{Pipeline, StageConfig};
-use crate::ids::CommitId;
-use crate::model::{Artifact, ArtifactObject, ChangeAction, Replacement, ResourceChange};
+use crate::event::Via;
+use crate::ids::{CommitId, TokenHash};
+use crate::model::{
+    Artifact, ArtifactObject, ChangeAction, Decision, Replacement, ResourceChange, StageStatus,
+};
 use crate::smoke::{Answer, Findings, Probe};
 use crate::transient::Cause;
 
