@@ -3,37 +3,22 @@
 
 use lambda_http::http::StatusCode;
 use sluice_core::{StageStatus, Status};
-use sluice_tests::world::{APP_TEMPLATE, World, approval_link};
+use sluice_tests::world::{APP_TEMPLATE, Emulated, World, approval_link};
 
 const COMMIT: &str = "3333333333333333333333333333333333333333";
 
 /// A pipeline waiting at the production gate for a commit with a hostile message.
-async fn gate() -> (World, String, String) {
-    let world = World::new().await;
+async fn gate() -> (World<Emulated>, String, String) {
+    let world = World::emulated().await;
     world.commits.insert(
         COMMIT,
         "Mallory <m@example.com>",
         "<script>alert('owned')</script> & \"quotes\"",
     );
-    world
-        .engine
-        .on_push(world.push_event(COMMIT))
-        .await
-        .expect("push");
-    let execution = world.executions().await.remove(0);
-    world.upload_artifacts(&execution.id, APP_TEMPLATE).await;
-    let build = execution.build.id.clone().expect("build");
-    world
-        .engine
-        .on_build(World::build_event(
-            "codebuild-succeeded.json",
-            &execution.id,
-            &build,
-        ))
-        .await
-        .expect("build");
-    let stack = world.stack_event("hello-staging").await;
-    world.engine.on_stack(stack).await.expect("stack");
+    let execution = world.push(COMMIT).await;
+    world.build_succeeds(&execution, APP_TEMPLATE).await;
+    let stack = world.settle("hello-staging").await;
+    world.deliver_stack(stack).await.expect("stack");
     let messages = world.messages().await;
     let (path, token) = approval_link(&messages.last().expect("approval request").body);
     (world, path, token)
@@ -154,7 +139,13 @@ async fn bad_requests_get_the_right_status_and_change_nothing() {
         ),
     ];
     for (request, expected) in cases {
-        let what = format!("{} {}", request.method(), request.uri());
+        let what = ["method", "path"]
+            .map(|part| {
+                request["requestContext"]["http"][part]
+                    .as_str()
+                    .unwrap_or_default()
+            })
+            .join(" ");
         let (status, page) = world.http(request).await;
         assert_eq!(status, expected, "{what}: {page}");
         assert!(

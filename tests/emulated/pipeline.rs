@@ -6,49 +6,20 @@ use chrono::Duration;
 use lambda_http::http::StatusCode;
 use sluice_adapters::builder::BuildOutcome;
 use sluice_core::{BuildStatus, Execution, StageStatus, Status};
-use sluice_tests::world::{APP_TEMPLATE, World, approval_link, failing_template};
+use sluice_tests::world::{APP_TEMPLATE, Emulated, World, approval_link, failing_template};
 
 const C1: &str = "1111111111111111111111111111111111111111";
 const C2: &str = "2222222222222222222222222222222222222222";
-
-async fn push(world: &World, commit: &str) -> Execution {
-    world
-        .engine
-        .on_push(world.push_event(commit))
-        .await
-        .expect("push handled");
-    world
-        .executions()
-        .await
-        .into_iter()
-        .find(|e| e.commit.id.as_str() == commit)
-        .expect("an execution for the commit")
-}
 
 fn build_id(execution: &Execution) -> String {
     execution.build.id.clone().expect("build recorded")
 }
 
-/// The build succeeds, having left `template` in the artifacts.
-async fn build_succeeds(world: &World, execution: &Execution, template: &str) {
-    world.upload_artifacts(&execution.id, template).await;
-    let event = World::build_event(
-        "codebuild-succeeded.json",
-        &execution.id,
-        &build_id(execution),
-    );
+/// `stack`'s deployment ends, and the deploy function hears of it.
+async fn stack_settles(world: &World<Emulated>, stack: &str) {
+    let event = world.settle(stack).await;
     world
-        .engine
-        .on_build(event)
-        .await
-        .expect("build event handled");
-}
-
-async fn stack_settles(world: &World, stack: &str) {
-    let event = world.stack_event(stack).await;
-    world
-        .engine
-        .on_stack(event)
+        .deliver_stack(event)
         .await
         .expect("stack event handled");
 }
@@ -59,9 +30,9 @@ fn stage_statuses(execution: &Execution) -> Vec<StageStatus> {
 
 /// Push, build and staging deploy (or no change there): the execution then waits at
 /// the production gate.
-async fn to_the_gate(world: &World, commit: &str) -> Execution {
-    let execution = push(world, commit).await;
-    build_succeeds(world, &execution, APP_TEMPLATE).await;
+async fn to_the_gate(world: &World<Emulated>, commit: &str) -> Execution {
+    let execution = world.push(commit).await;
+    world.build_succeeds(&execution, APP_TEMPLATE).await;
     stack_settles(world, "hello-staging").await;
     let execution = world.execution(&execution.id).await;
     assert!(
@@ -78,7 +49,7 @@ async fn to_the_gate(world: &World, commit: &str) -> Execution {
     execution
 }
 
-async fn post(world: &World, path: &str, form: &str) -> (StatusCode, String) {
+async fn post(world: &World<Emulated>, path: &str, form: &str) -> (StatusCode, String) {
     world
         .http(World::request("POST", path, "", Some(form)))
         .await
@@ -86,10 +57,10 @@ async fn post(world: &World, path: &str, form: &str) -> (StatusCode, String) {
 
 #[tokio::test]
 async fn a_push_goes_through_staging_and_an_approval_to_production() {
-    let world = World::new().await;
+    let world = World::emulated().await;
 
     // Push: the execution exists and its build was started with the overrides.
-    let execution = push(&world, C1).await;
+    let execution = world.push(C1).await;
     let requests = world.builder.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].source_version, C1);
@@ -113,7 +84,7 @@ async fn a_push_goes_through_staging_and_an_approval_to_production() {
     );
 
     // Build succeeded: staging's change set is created from the SAM template and executed.
-    build_succeeds(&world, &execution, APP_TEMPLATE).await;
+    world.build_succeeds(&execution, APP_TEMPLATE).await;
     let staged = world.execution(&execution.id).await;
     assert_eq!(
         stage_statuses(&staged),
@@ -212,13 +183,9 @@ async fn a_push_goes_through_staging_and_an_approval_to_production() {
 
 #[tokio::test]
 async fn a_failed_build_fails_the_execution_with_the_phase_and_the_log() {
-    let world = World::new().await;
-    let execution = push(&world, C1).await;
-    let event = World::build_event(
-        "codebuild-failed.json",
-        &execution.id,
-        &build_id(&execution),
-    );
+    let world = World::emulated().await;
+    let execution = world.push(C1).await;
+    let event = World::build_event("codebuild-failed.json", &execution);
     world.engine.on_build(event).await.expect("handled");
 
     let failed = world.execution(&execution.id).await;
@@ -259,7 +226,7 @@ async fn a_failed_build_fails_the_execution_with_the_phase_and_the_log() {
 
 #[tokio::test]
 async fn a_commit_that_changes_nothing_passes_its_stages_as_no_changes() {
-    let world = World::new().await;
+    let world = World::emulated().await;
     let first = to_the_gate(&world, C1).await;
     let (path, token) = approval_link(&world.messages().await[1].body);
     post(&world, &path, &format!("token={token}&decision=approve")).await;
@@ -269,8 +236,8 @@ async fn a_commit_that_changes_nothing_passes_its_stages_as_no_changes() {
 
     // Same template, same parameters: CloudFormation has nothing to change anywhere.
     world.advance(Duration::minutes(5));
-    let second = push(&world, C2).await;
-    build_succeeds(&world, &second, APP_TEMPLATE).await;
+    let second = world.push(C2).await;
+    world.build_succeeds(&second, APP_TEMPLATE).await;
     let done = world.execution(&second.id).await;
     assert_eq!(done.status, Status::Succeeded, "{:#?}", done.timeline);
     assert_eq!(
@@ -294,9 +261,9 @@ async fn a_commit_that_changes_nothing_passes_its_stages_as_no_changes() {
 
 #[tokio::test]
 async fn a_stack_that_rolls_back_fails_the_execution_quoting_the_resource() {
-    let world = World::new().await;
-    let execution = push(&world, C1).await;
-    build_succeeds(&world, &execution, &failing_template()).await;
+    let world = World::emulated().await;
+    let execution = world.push(C1).await;
+    world.build_succeeds(&execution, &failing_template()).await;
     assert_eq!(
         world.stack_status("hello-staging").await.as_deref(),
         Some("ROLLBACK_COMPLETE")
@@ -333,7 +300,7 @@ async fn a_stack_that_rolls_back_fails_the_execution_quoting_the_resource() {
 
 #[tokio::test]
 async fn a_rejection_leaves_production_untouched() {
-    let world = World::new().await;
+    let world = World::emulated().await;
     let execution = to_the_gate(&world, C1).await;
     let (path, token) = approval_link(&world.messages().await[1].body);
     let (status, page) = post(
@@ -363,7 +330,7 @@ async fn a_rejection_leaves_production_untouched() {
         Some("CREATE_COMPLETE")
     );
     let change_sets = world
-        .cfn
+        .cfn()
         .list_change_sets()
         .stack_name("hello-production")
         .send()
@@ -375,7 +342,7 @@ async fn a_rejection_leaves_production_untouched() {
 
 #[tokio::test]
 async fn an_expired_link_is_refused_and_the_sweeper_expires_the_execution() {
-    let world = World::new().await;
+    let world = World::emulated().await;
     let execution = to_the_gate(&world, C1).await;
     let (path, token) = approval_link(&world.messages().await[1].body);
 
@@ -406,7 +373,7 @@ async fn an_expired_link_is_refused_and_the_sweeper_expires_the_execution() {
 
 #[tokio::test]
 async fn a_replayed_link_is_refused() {
-    let world = World::new().await;
+    let world = World::emulated().await;
     let execution = to_the_gate(&world, C1).await;
     let (path, token) = approval_link(&world.messages().await[1].body);
     let form = format!("token={token}&decision=approve&name=Grace");
@@ -425,7 +392,7 @@ async fn a_replayed_link_is_refused() {
 
 #[tokio::test]
 async fn a_newer_commit_supersedes_the_one_waiting_at_the_gate() {
-    let world = World::new().await;
+    let world = World::emulated().await;
     let older = to_the_gate(&world, C1).await;
     let (old_path, old_token) = approval_link(&world.messages().await[1].body);
 
@@ -466,8 +433,8 @@ async fn a_newer_commit_supersedes_the_one_waiting_at_the_gate() {
 
 #[tokio::test]
 async fn the_sweeper_finishes_an_execution_whose_events_were_lost() {
-    let world = World::new().await;
-    let execution = push(&world, C1).await;
+    let world = World::emulated().await;
+    let execution = world.push(C1).await;
     world.upload_artifacts(&execution.id, APP_TEMPLATE).await;
 
     // The build's SUCCEEDED event is lost; CodeBuild knows the build succeeded.
@@ -500,10 +467,10 @@ async fn the_sweeper_finishes_an_execution_whose_events_were_lost() {
 
 #[tokio::test]
 async fn a_push_delivered_twice_starts_one_build() {
-    let world = World::new().await;
-    push(&world, C1).await;
+    let world = World::emulated().await;
+    world.push(C1).await;
     world.advance(Duration::seconds(30));
-    push(&world, C1).await;
+    world.push(C1).await;
     assert_eq!(world.executions().await.len(), 1);
     assert_eq!(world.builder.requests().len(), 1);
     let subjects: Vec<_> = world
@@ -517,7 +484,7 @@ async fn a_push_delivered_twice_starts_one_build() {
 
 #[tokio::test]
 async fn after_a_rejection_the_next_commit_creates_the_stack_left_in_review() {
-    let world = World::new().await;
+    let world = World::emulated().await;
     to_the_gate(&world, C1).await;
     let (path, token) = approval_link(&world.messages().await[1].body);
     post(&world, &path, &format!("token={token}&decision=reject")).await;
@@ -542,11 +509,11 @@ async fn after_a_rejection_the_next_commit_creates_the_stack_left_in_review() {
 
 #[tokio::test]
 async fn the_sweeper_does_bounded_work_and_resumes_where_it_stopped() {
-    let world = World::new().await;
+    let world = World::emulated().await;
     let commits = ["a", "b", "c"].map(|c| c.repeat(40));
     for commit in &commits {
         world.advance(Duration::minutes(1));
-        push(&world, commit).await;
+        world.push(commit).await;
     }
     // Every build failed, and every failure event was lost: only the sweeper can tell.
     for execution in world.executions().await {

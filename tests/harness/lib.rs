@@ -1,8 +1,13 @@
-//! The test harness: a real (emulated) AWS for each test, on this offline machine.
+//! The test harness: a real (emulated) AWS for each test, on this offline machine,
+//! and one test's pipeline over it or over the in-memory fakes.
 //!
 //! [`Emulator::start`] runs the pinned MiniStack on a free port of 127.0.0.1 with its
 //! own temporary directory, waits until it answers, and stops it (with everything it
 //! started) when dropped, which also happens when the test panics.
+//!
+//! [`world::World`] is the engine over the fakes (the engine's own tests, with
+//! `World::new()`) or over an emulator it starts (`World::emulated()`, the tests of
+//! `emulated/`), with the verbs both kinds of test tell their story with.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -2,9 +2,9 @@
 //! and a failed test puts the release that was live before back, through the engine
 //! over the in-memory AWS fakes.
 
-use crate::support::{STAGING, World, commit, config_with};
 use sluice_core::smoke::Answer;
 use sluice_core::{BuildStatus, StageName, StageStatus, Status};
+use sluice_tests::world::{STAGING, World, commit, config_with};
 
 fn status_of(execution: &sluice_core::Execution, stage: &str) -> StageStatus {
     execution
@@ -531,7 +531,7 @@ async fn an_approval_outside_the_window_is_kept_and_the_sweeper_deploys_when_it_
             .deployer
             .executed_change_sets()
             .into_iter()
-            .filter(|(.., stack, _)| stack == crate::support::PRODUCTION)
+            .filter(|(.., stack, _)| stack == sluice_tests::world::PRODUCTION)
             .count()
     };
     assert_eq!(production_runs(), 0);
@@ -548,7 +548,7 @@ async fn an_approval_outside_the_window_is_kept_and_the_sweeper_deploys_when_it_
     assert_eq!(status_of(&a, "production"), StageStatus::Deploying);
     assert_eq!(production_runs(), 1);
     world
-        .deliver_stack(world.settle(crate::support::PRODUCTION))
+        .deliver_stack(world.settle(sluice_tests::world::PRODUCTION))
         .await
         .unwrap();
     assert_eq!(world.execution(&a.id).await.status, Status::Succeeded);

@@ -1,7 +1,6 @@
 //! The engine's integration tests, one binary: the whole pipeline in memory (the
-//! engine over the adapters' in-memory fakes, `support::World`), one module per area.
-
-mod support;
+//! engine over the adapters' in-memory fakes, `sluice_tests::world::World`, the
+//! harness the tests against the emulator share), one module per area.
 
 mod after_deploy;
 mod metrics;

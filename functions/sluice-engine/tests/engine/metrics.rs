@@ -4,9 +4,9 @@
 //! a process, and the other tests of this binary record too: the delivery runs alone,
 //! in a child process of this binary.
 
-use crate::support::{PRODUCTION, STAGING, World, commit};
 use chrono::Duration;
 use serde_json::Value;
+use sluice_tests::world::{PRODUCTION, STAGING, World, commit};
 
 /// The metric `name` with exactly the dimensions `dimensions` (besides `pipeline`),
 /// from the flushed documents: its value(s).

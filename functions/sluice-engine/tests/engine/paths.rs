@@ -2,9 +2,9 @@
 //! count, and a push that changed none of them neither starts an execution nor stops
 //! one that must deliver an earlier change.
 
-use crate::support::{World, commit};
 use chrono::Duration;
 use sluice_core::Status;
+use sluice_tests::world::{World, commit};
 
 /// The back-end pipeline of a repository that also holds a front-end and documents.
 fn back_end() -> World {

@@ -1,11 +1,11 @@
 //! One named test per broken promise found in review (issue "Delivery you can trust").
 //! Each failed against the engine as it was, and passes since its fix.
 
-use crate::support::{OPS, PRODUCTION, STAGING, World, commit};
 use chrono::Duration;
 use serde_json::Value;
 use sluice_core::{Command, StageName, StageStatus, Status};
 use sluice_engine::operator::{Action, OperatorCommand};
+use sluice_tests::world::{OPS, PRODUCTION, STAGING, World, commit};
 
 fn staging() -> StageName {
     StageName::parse("staging").unwrap()
@@ -213,10 +213,10 @@ async fn to_the_gate_unsent(world: &World, c: &str) -> sluice_core::Execution {
     let a = world.push(c).await;
     world.build_succeeds(&a, "template A").await;
     world
-        .faults
+        .faults()
         .set(fail_with("InternalError", true, "Publish"));
     world.deliver_stack(world.settle(STAGING)).await.unwrap();
-    world.faults.clear();
+    world.faults().clear();
     world.execution(&a.id).await
 }
 
@@ -279,7 +279,7 @@ async fn the_decision_page_says_when_the_deploy_failed() {
     let world = World::new();
     let a = world.to_the_gate(&commit(1)).await;
     world
-        .faults
+        .faults()
         .set(fail_with("AccessDenied", false, "ExecuteChangeSet"));
     let (status, page) = world.decide(&a.id, "approve", "Grace").await;
     assert_eq!(status.as_u16(), 200);
@@ -295,13 +295,13 @@ async fn the_decision_page_does_not_deny_a_saved_decision() {
     let world = World::new();
     let a = world.to_the_gate(&commit(1)).await;
     world
-        .faults
+        .faults()
         .set(fail_with("Throttling", true, "ExecuteChangeSet"));
     let (status, page) = world.decide(&a.id, "approve", "Grace").await;
     assert_eq!(status.as_u16(), 200, "{page}");
     assert!(!page.contains("Nothing was decided"), "{page}");
     assert!(page.contains("approval is saved"), "{page}");
-    world.faults.clear();
+    world.faults().clear();
     world.engine.sweep(10).await.unwrap();
     assert_eq!(world.deployer.deploying(), vec![PRODUCTION.to_owned()]);
 }
@@ -648,15 +648,15 @@ async fn a_stale_approval_request_does_not_free_a_deploying_stage() {
 }
 
 fn operator(action: &str, execution: &sluice_core::ExecutionId) -> OperatorCommand {
-    let mut action = crate::support::action(action, execution, None);
+    let mut action = sluice_tests::world::action(action, execution, None);
     if let Action::Approve(decide) = &mut action {
         decide.comment = Some("looked at the change set".into());
     }
-    crate::support::command(action)
+    sluice_tests::world::command(action)
 }
 
 fn release(commit: Option<&str>) -> OperatorCommand {
-    crate::support::command(sluice_engine::operator::Action::Release(
+    sluice_tests::world::command(sluice_engine::operator::Action::Release(
         sluice_engine::operator::Release {
             commit: commit.map(|c| sluice_core::CommitId::parse(c).expect("a commit id")),
         },
@@ -671,10 +671,10 @@ async fn a_resent_link_that_could_not_be_published_is_sent_by_the_sweeper() {
     let a = world.to_the_gate(&commit(1)).await;
     let (old_path, old_token) = world.approval_link(&a.id);
     world
-        .faults
+        .faults()
         .set(fail_with("InternalError", true, "Publish"));
     let answer = world.operate(operator("resend", &a.id)).await;
-    world.faults.clear();
+    world.faults().clear();
     assert!(answer.ok, "{}", answer.message);
     assert!(
         answer.message.contains("could not be sent yet"),
@@ -767,7 +767,7 @@ async fn an_operator_approval_deploys_and_is_recorded_as_the_callers() {
 async fn a_copy_of_an_operator_command_changes_nothing() {
     // Both stages gated. An approval without a stage is resolved by the function:
     // copied, and replayed once staging is deployed, it would approve production.
-    let world = World::of(crate::support::config_with(&[(
+    let world = World::of(sluice_tests::world::config_with(&[(
         "SLUICE_APPROVAL_STAGES",
         "staging,production",
     )]));
@@ -818,10 +818,10 @@ async fn a_failed_stage_is_retried_to_success_from_the_same_artifact() {
     let world = World::new();
     let a = world.push(&commit(1)).await;
     world
-        .faults
+        .faults()
         .set(fail_with("ValidationError", false, "ExecuteChangeSet"));
     world.build_succeeds(&a, "template A").await;
-    world.faults.clear();
+    world.faults().clear();
     let failed = world.execution(&a.id).await;
     assert_eq!(failed.status, Status::Failed, "{:?}", failed.timeline);
     let answer = world.operate(operator("retry", &a.id)).await;
@@ -996,7 +996,7 @@ async fn a_release_delivers_a_commit_of_the_branch_and_refuses_anything_else() {
 }
 
 fn rollback(stage: &str, to: Option<&sluice_core::ExecutionId>) -> OperatorCommand {
-    crate::support::command(Action::Rollback(sluice_engine::operator::Rollback {
+    sluice_tests::world::command(Action::Rollback(sluice_engine::operator::Rollback {
         stage: sluice_core::StageName::parse(stage).expect("a stage name"),
         to: to.cloned(),
     }))
@@ -1139,13 +1139,13 @@ async fn an_event_retried_after_a_failure_part_way_finishes_the_work() {
     world.upload_artifacts(&a.id, "template A").await;
     let built = World::build_event("codebuild-succeeded.json", &a);
     world
-        .faults
+        .faults()
         .set(fail_with("Throttling", true, "CreateChangeSet"));
     assert!(
         world.engine.on_build(built.clone()).await.is_err(),
         "the failure reaches Lambda, which retries the event"
     );
-    world.faults.clear();
+    world.faults().clear();
     assert!(world.deployer.deploying().is_empty());
 
     // Lambda's retry, with no sweep in between.
@@ -1200,7 +1200,7 @@ async fn a_known_in_progress_build_event_asks_codebuild_nothing() {
     let world = World::new();
     let a = world.push(&commit(1)).await;
     let running = World::build_event("codebuild-in-progress.json", &a);
-    world.faults.set(fail_with(
+    world.faults().set(fail_with(
         "Sluice.CapabilityNotGiven",
         false,
         "BatchGetBuilds",
@@ -1373,11 +1373,11 @@ async fn a_failed_first_deploy_whose_stack_cannot_be_deleted_says_why() {
     let world = World::new();
     failed_first_deploy(&world).await;
     world
-        .faults
+        .faults()
         .set(fail_with("AccessDenied", false, "DeleteStack"));
     let second = world.push(&commit(2)).await;
     world.build_succeeds(&second, "template 2").await;
-    world.faults.clear();
+    world.faults().clear();
     let now = world.execution(&second.id).await;
     assert_eq!(now.status, Status::Failed);
     let reason = now.stages[0].reason.clone().unwrap_or_default();
@@ -1398,10 +1398,10 @@ async fn a_build_start_taken_up_after_codebuild_forgot_its_token_starts_no_secon
     world.commits.set_head(&commit(1));
     let event = World::push_event(&commit(1), world.now());
     world
-        .faults
+        .faults()
         .set_after(fail_with("InternalError", true, "StartBuild"));
     assert!(world.engine.on_push(event.clone()).await.is_err());
-    world.faults.clear();
+    world.faults().clear();
     assert_eq!(world.builder.requests().len(), 1, "the build started");
     let first = world
         .builder
@@ -1430,7 +1430,7 @@ async fn a_retried_build_taken_up_late_is_not_mistaken_for_the_failed_one() {
 
     // The retry's build start fails before CodeBuild acts: only the failed build exists.
     world
-        .faults
+        .faults()
         .set(fail_with("InternalError", true, "StartBuild"));
     let mut retry = operator("retry", &a.id);
     retry.issued_at = world.now();
@@ -1438,7 +1438,7 @@ async fn a_retried_build_taken_up_late_is_not_mistaken_for_the_failed_one() {
         world.engine.operate(OPS, retry).await.is_err(),
         "not started"
     );
-    world.faults.clear();
+    world.faults().clear();
     assert_eq!(world.builder.requests().len(), 1);
 
     world.advance(Duration::minutes(6));
@@ -1461,7 +1461,7 @@ async fn a_retried_build_taken_up_late_is_not_mistaken_for_the_failed_one() {
 /// missing address for a lost link.
 #[tokio::test]
 async fn without_an_approval_page_the_email_says_how_to_decide_from_a_terminal() {
-    let world = World::of(crate::support::config_with(&[(
+    let world = World::of(sluice_tests::world::config_with(&[(
         "SLUICE_APPROVAL_URL",
         "none",
     )]));
@@ -1535,7 +1535,7 @@ async fn the_pusher_cannot_approve_their_own_commit_but_someone_else_can() {
     assert!(answer.ok, "{}", answer.message);
 
     // Where the stack allows it, the pusher approves their own.
-    let world = World::of(crate::support::config_with(&[(
+    let world = World::of(sluice_tests::world::config_with(&[(
         "SLUICE_SELF_APPROVAL_STAGES",
         "production",
     )]));

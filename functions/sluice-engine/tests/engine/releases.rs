@@ -2,10 +2,10 @@
 //! builds upload, cannot change what a stage deploys, now or in a rollback. Each test
 //! failed against the engine that deployed from the build's upload by key.
 
-use crate::support::{PRODUCTION, STAGING, World, commit, config_with};
 use chrono::Duration;
 use sluice_adapters::memory::FAIL_DEPLOY;
 use sluice_core::{Execution, StageName, StageStatus, Status};
+use sluice_tests::world::{PRODUCTION, STAGING, World, commit, config_with};
 
 const BUCKET: &str = "sluice-artifacts";
 
@@ -284,7 +284,7 @@ async fn expiry_keeps_each_stages_live_release_and_the_last_ones_and_removes_the
     // A rollback to an expired release is refused before anything is created.
     let before = world.executions().await.len();
     let rollback_to = |e: &Execution| {
-        crate::support::command(sluice_engine::operator::Action::Rollback(
+        sluice_tests::world::command(sluice_engine::operator::Action::Rollback(
             sluice_engine::operator::Rollback {
                 stage: sluice_core::StageName::parse("production").expect("a stage name"),
                 to: Some(e.id.clone()),

@@ -2,12 +2,12 @@
 //! with its file changes at the gate, a failed deploy leaving the old site serving,
 //! and a rollback restoring the previous files.
 
-use crate::support::{World, commit};
 use chrono::Duration;
 use sluice_adapters::AwsError;
 use sluice_core::site::FileAction;
 use sluice_core::{StageName, StageStatus, Status};
 use sluice_engine::operator::{Action, OperatorCommand};
+use sluice_tests::world::{World, commit};
 
 const STAGING_SITE: &str = "hello-web-staging";
 const PRODUCTION_SITE: &str = "hello-web-production";
@@ -61,7 +61,7 @@ async fn sources(world: &World, bucket: &str) -> Vec<(String, String)> {
 }
 
 fn operate(action: Action) -> OperatorCommand {
-    crate::support::command(action)
+    sluice_tests::world::command(action)
 }
 
 #[tokio::test]
@@ -150,7 +150,7 @@ async fn a_failed_upload_fails_the_stage_and_leaves_the_old_site_serving() {
     let world = World::with_sites();
     old_sites(&world);
     let mut copies = 0;
-    world.faults.set(move |op| {
+    world.faults().set(move |op| {
         if op != "CopyObject" {
             return None;
         }
@@ -242,7 +242,7 @@ async fn a_rollback_of_a_site_restores_the_previous_files() {
     let id = sluice_core::ExecutionId::parse(answer.execution.as_deref().unwrap_or_default())
         .expect("the rollback's id");
     let confirmed = world
-        .operate(operate(crate::support::action("approve", &id, None)))
+        .operate(operate(sluice_tests::world::action("approve", &id, None)))
         .await;
     assert!(confirmed.ok, "{}", confirmed.message);
     let done = world.execution(&id).await;
@@ -262,7 +262,7 @@ async fn a_rollback_of_a_site_restores_the_previous_files() {
 async fn a_failed_deletion_says_the_new_site_is_served_and_old_files_are_left() {
     let world = World::with_sites();
     old_sites(&world);
-    world.faults.set(|op| {
+    world.faults().set(|op| {
         (op == "DeleteObjects")
             .then(|| AwsError::service("DeleteObjects", "AccessDenied", "not allowed", false))
     });
@@ -290,7 +290,7 @@ async fn a_failed_deletion_says_the_new_site_is_served_and_old_files_are_left() 
 
 #[tokio::test]
 async fn a_deploy_clears_the_changed_files_from_the_distributions_caches() {
-    let world = World::of(crate::support::config_with(&[
+    let world = World::of(sluice_tests::world::config_with(&[
         ("SLUICE_SITE_STAGES", "staging,production"),
         ("SLUICE_SITE_BUCKET", "hello-web-*"),
         ("SLUICE_SITE_DISTRIBUTION", "hello-cdn-*:DistributionId"),

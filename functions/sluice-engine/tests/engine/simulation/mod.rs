@@ -13,7 +13,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use crate::support::{Fakes, PRODUCTION, STAGING, World, build_event, commit, test_build_event};
 use chrono::Duration;
 use serde_json::Value;
 use sluice_adapters::builder::BuildOutcome;
@@ -27,6 +26,9 @@ use sluice_adapters::{
 use sluice_core::{Execution, ExecutionId, StageName, Timestamp};
 use sluice_engine::operator::{Answer, OperatorCommand};
 use sluice_engine::{Engine, WaitPolicy};
+use sluice_tests::world::{
+    Fakes, PRODUCTION, STAGING, World, build_event, commit, test_build_event,
+};
 
 mod invariants;
 use invariants::check;
@@ -97,7 +99,7 @@ impl ObjectStore for SimObjects {
     }
 }
 
-type SimEngine = Engine<crate::support::InMemory<SimObjects>>;
+type SimEngine = Engine<sluice_tests::world::InMemory<SimObjects>>;
 
 /// Which function an event goes to.
 #[derive(Clone, Copy, Debug)]
@@ -278,7 +280,7 @@ impl Sim {
             vars.push(("SLUICE_WINDOWS", WINDOWS));
             vars.push(("SLUICE_WINDOW_TIME_ZONE", "Europe/Paris"));
         }
-        let mut config = crate::support::config_with(&vars);
+        let mut config = sluice_tests::world::config_with(&vars);
         fakes.deployer.set_alarm(ALARM, "OK", "quiet");
         if site {
             // What production served before Sluice.
@@ -682,7 +684,7 @@ impl Sim {
         let nonce: [u8; 16] = std::array::from_fn(|_| self.rng.u8(..));
         let command = OperatorCommand::with_nonce(
             &self.engine.config.pipeline.name,
-            crate::support::action(action, &execution, commit.as_deref()),
+            sluice_tests::world::action(action, &execution, commit.as_deref()),
             self.now(),
             &nonce,
         );
