@@ -71,7 +71,8 @@ pub fn describe(event: Value, config: &crate::config::Config) -> Result<String, 
                 format!("{what}, of execution {execution}")
             }
             BuildChange::Unnamed { build_id } => format!(
-                "build {build_id}, whose event carries no environment: Sluice asks                      CodeBuild which execution it is for (one more call per build)"
+                "build {build_id}, whose event carries no environment: Sluice asks \
+                 CodeBuild which execution it is for (one more call per build)"
             ),
             BuildChange::Ignored(why) => format!("ignored: {why}"),
         },
