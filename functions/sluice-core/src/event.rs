@@ -28,7 +28,7 @@ pub struct Push {
     /// What identifies the push event itself, the same in every delivery of it (its
     /// own time and the commit it replaced): a redelivered push finds the execution
     /// its first delivery created, whatever happened in between.
-    pub delivery: Option<String>,
+    pub delivery: Option<crate::Delivery>,
     /// The secret that names the build's upload area (see `Build::upload`), drawn
     /// from the operating system's random source by whoever received the push.
     pub upload: Option<String>,

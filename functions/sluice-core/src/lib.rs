@@ -5,6 +5,7 @@
 //! tokens come in as arguments, so every transition is reproducible in a test.
 
 mod config;
+mod delivery;
 pub mod deadlines;
 pub mod decide;
 mod event;
@@ -24,6 +25,7 @@ pub use config::{
 };
 mod transient;
 pub mod window;
+pub use delivery::Delivery;
 pub use event::{Command, Event, Notice, Push, Via};
 pub use ids::{CommitId, ExecutionId, InvalidId, StageName, Timestamp, TokenHash};
 pub use lane::{Acquired, Holder, Lane, Marked, Outcome, Released};

@@ -7,7 +7,7 @@ use sluice_adapters::builder::Builder;
 use sluice_adapters::commits::{ChangedFiles, CommitInfo, CommitReader, SAMPLE_MAX};
 use sluice_adapters::deployer::Deployer;
 use sluice_core::decide::{self, PathsChanged};
-use sluice_core::{Command, Commit, CommitId, Push, StageStatus, Status, Timestamp};
+use sluice_core::{Command, Commit, CommitId, Delivery, Push, StageStatus, Status, Timestamp};
 use tracing::{info, warn};
 
 use crate::engine::{Adapters, Engine, refuse, traced};
@@ -78,15 +78,7 @@ impl<A: Adapters> Engine<A> {
                 );
             }
             let head = superseding;
-            // What identifies this push in every delivery of it: its time and old
-            // commit, and EventBridge's id, without which c1 -> c2 -> c1 -> c2 in one
-            // second would be two deliveries of one push.
-            let delivery = format!(
-                "{}/{}/{}",
-                pushed_at.to_rfc3339(),
-                old_commit.as_ref().map_or("-", |c| c.as_str()),
-                event_id.as_deref().unwrap_or("-")
-            );
+            let delivery = Delivery::of(pushed_at, old_commit.as_ref(), event_id.as_deref());
             // A delivery again of a push that already has its execution keeps that
             // execution's time, so it finds the same execution; a first delivery is
             // ordered after the commit it replaced.

@@ -1,7 +1,7 @@
 //! Creating executions: one per push however often it is delivered, and the commit
 //! markers that make it so.
 
-use sluice_core::{CommitId, Execution, ExecutionId, Pipeline, Push, Timestamp, start};
+use sluice_core::{CommitId, Delivery, Execution, ExecutionId, Pipeline, Push, Timestamp, start};
 
 use super::{
     CommitMarker, Created, EARLIER_DELIVERIES, EarlierDelivery, ExecutionStore, StoreError, to_json,
@@ -183,7 +183,7 @@ impl<O: ObjectStore> ExecutionStore<O> {
     pub async fn delivered(
         &self,
         commit: &CommitId,
-        delivery: &str,
+        delivery: &Delivery,
     ) -> Result<Option<ExecutionId>, StoreError> {
         let key = format!("{}commits/{commit}.json", self.prefix);
         Ok(self

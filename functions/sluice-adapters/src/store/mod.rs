@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sluice_core::{
-    Command, Commit, Event, Execution, ExecutionId, Pipeline, Rejected, Timestamp, step,
+    Command, Commit, Delivery, Event, Execution, ExecutionId, Pipeline, Rejected, Timestamp, step,
 };
 
 use crate::objects::{Condition, ObjectError, ObjectStore};
@@ -113,7 +113,7 @@ struct CommitMarker {
     created_at: Timestamp,
     /// The push event that created the execution ([`Push::delivery`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    delivery: Option<String>,
+    delivery: Option<Delivery>,
     /// The push events that created the commit's earlier executions, newest first
     /// (at most [`EARLIER_DELIVERIES`]): a copy of one of them may still arrive after
     /// a later push of the commit took the marker.
@@ -123,7 +123,7 @@ struct CommitMarker {
 
 #[derive(Clone, Serialize, Deserialize)]
 struct EarlierDelivery {
-    delivery: String,
+    delivery: Delivery,
     execution_id: ExecutionId,
 }
 
@@ -133,31 +133,15 @@ const EARLIER_DELIVERIES: usize = 16;
 
 impl CommitMarker {
     /// The execution the push event `delivery` created, if this marker knows it.
-    fn created_by(&self, delivery: &str) -> Option<&ExecutionId> {
-        if self
-            .delivery
-            .as_deref()
-            .is_some_and(|d| same_delivery(d, delivery))
-        {
+    fn created_by(&self, delivery: &Delivery) -> Option<&ExecutionId> {
+        if self.delivery.as_ref().is_some_and(|d| d.names(delivery)) {
             return Some(&self.execution_id);
         }
         self.earlier
             .iter()
-            .find(|e| same_delivery(&e.delivery, delivery))
+            .find(|e| e.delivery.names(delivery))
             .map(|e| &e.execution_id)
     }
-}
-
-/// Whether `recorded` names the push `delivery` names. Before deliveries carried the
-/// event's id they were `<time>/<old commit>`: one recorded so still matches a
-/// delivery that adds `/<event id>`, so an event in flight across an upgrade is not
-/// taken for a new push.
-fn same_delivery(recorded: &str, delivery: &str) -> bool {
-    recorded == delivery
-        || (recorded.matches('/').count() == 1
-            && delivery
-                .strip_prefix(recorded)
-                .is_some_and(|rest| rest.starts_with('/') && !rest[1..].contains('/')))
 }
 
 /// Executions of one pipeline, kept in an [`ObjectStore`].

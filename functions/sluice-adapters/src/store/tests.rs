@@ -414,28 +414,3 @@ async fn since_reads_every_execution_of_the_window_across_listing_pages() {
     assert!(window.windows(2).all(|w| w[0].created_at > w[1].created_at));
     assert!(store.since(t(1200 * 60)).await.unwrap().is_empty());
 }
-
-#[test]
-fn a_delivery_recorded_before_event_ids_still_names_its_push() {
-    let legacy = "2026-11-20T10:15:30+00:00/abc";
-    assert!(same_delivery(
-        legacy,
-        "2026-11-20T10:15:30+00:00/abc/event-1"
-    ));
-    assert!(same_delivery(
-        "2026-11-20T10:15:30+00:00/abc/event-1",
-        "2026-11-20T10:15:30+00:00/abc/event-1"
-    ));
-    assert!(!same_delivery(
-        "2026-11-20T10:15:30+00:00/abc/event-1",
-        "2026-11-20T10:15:30+00:00/abc/event-2"
-    ));
-    assert!(!same_delivery(
-        legacy,
-        "2026-11-20T10:15:30+00:00/abcd/event-1"
-    ));
-    assert!(!same_delivery(
-        legacy,
-        "2026-11-20T10:15:31+00:00/abc/event-1"
-    ));
-}
