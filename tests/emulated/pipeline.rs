@@ -12,7 +12,12 @@ const C1: &str = "1111111111111111111111111111111111111111";
 const C2: &str = "2222222222222222222222222222222222222222";
 
 fn build_id(execution: &Execution) -> String {
-    execution.build.id.clone().expect("build recorded")
+    execution
+        .build
+        .id
+        .as_ref()
+        .expect("build recorded")
+        .to_string()
 }
 
 /// `stack`'s deployment ends, and the deploy function hears of it.

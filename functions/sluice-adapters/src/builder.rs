@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use sluice_core::Cause;
+use sluice_core::{BuildId, Cause};
 
 use crate::aws::AwsError;
 
@@ -34,7 +34,7 @@ pub struct Upload {
 /// A build that was started.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StartedBuild {
-    pub id: String,
+    pub id: BuildId,
     pub log_url: Option<String>,
 }
 
@@ -54,7 +54,7 @@ pub enum BuildOutcome {
 /// One build's report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildReport {
-    pub id: String,
+    pub id: BuildId,
     pub outcome: BuildOutcome,
     pub log_url: Option<String>,
     /// The build's environment variables, StartBuild's overrides among them.
@@ -71,11 +71,11 @@ pub trait Builder: Clone + Send + Sync + 'static {
     /// Reports for the builds that exist among `ids`.
     fn builds(
         &self,
-        ids: Vec<String>,
+        ids: Vec<BuildId>,
     ) -> impl Future<Output = Result<Vec<BuildReport>, AwsError>> + Send;
 
     /// Stops a build; stopping a finished build does nothing.
-    fn stop_build(&self, id: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn stop_build(&self, id: &BuildId) -> impl Future<Output = Result<(), AwsError>> + Send;
 
     /// The newest build of `project` among its latest hundred that was started for
     /// execution `execution` (its `SLUICE_EXECUTION_ID`), not as a post-deploy test.

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use sluice_core::BuildId;
 use sluice_core::site::{LiveObject, SitePlan};
 
 use crate::aws::AwsError;
@@ -40,11 +41,11 @@ impl Builder for Unavailable {
         Err(refused("CodeBuild StartBuild"))
     }
 
-    async fn builds(&self, _: Vec<String>) -> Result<Vec<BuildReport>, AwsError> {
+    async fn builds(&self, _: Vec<BuildId>) -> Result<Vec<BuildReport>, AwsError> {
         Err(refused("CodeBuild BatchGetBuilds"))
     }
 
-    async fn stop_build(&self, _: &str) -> Result<(), AwsError> {
+    async fn stop_build(&self, _: &BuildId) -> Result<(), AwsError> {
         Err(refused("CodeBuild StopBuild"))
     }
 

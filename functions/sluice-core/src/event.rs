@@ -1,6 +1,7 @@
 //! What can happen to an execution (events, past tense) and what it asks the world to
 //! do in return (commands, imperative).
 
+use crate::{BuildId, ChangeSetId};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::Timestamp;
@@ -75,11 +76,11 @@ impl Via {
 pub enum Event {
     /// CodeBuild accepted the build.
     BuildStarted {
-        build_id: String,
+        build_id: BuildId,
         log_url: Option<String>,
     },
     BuildSucceeded {
-        build_id: String,
+        build_id: BuildId,
         log_url: Option<String>,
     },
     /// The build's artifact was recorded, object by object.
@@ -95,7 +96,7 @@ pub enum Event {
     /// The build failed, stopped or timed out, or could not be started (`build_id` is
     /// then unknown).
     BuildFailed {
-        build_id: Option<String>,
+        build_id: Option<BuildId>,
         reason: String,
         log_url: Option<String>,
         /// Whether the build machine failed, or what it ran (see [`Cause`]).
@@ -105,25 +106,25 @@ pub enum Event {
     /// The stage's change set is ready to execute.
     ChangeSetReady {
         stage: StageName,
-        change_set_id: String,
+        change_set_id: ChangeSetId,
         changes: Vec<ResourceChange>,
     },
     /// A site stage's deploy is planned: the files it adds, changes and removes in
     /// the bucket `target` names (`s3://<bucket>/`).
     SitePlanned {
         stage: StageName,
-        target: String,
+        target: ChangeSetId,
         files: Vec<FileChange>,
     },
     /// CloudFormation found nothing to change (for a site stage: the bucket already
     /// serves the site; `change_set_id` names the bucket).
     ChangeSetEmpty {
         stage: StageName,
-        change_set_id: String,
+        change_set_id: ChangeSetId,
     },
     ChangeSetFailed {
         stage: StageName,
-        change_set_id: Option<String>,
+        change_set_id: Option<ChangeSetId>,
         reason: String,
         #[serde(default)]
         cause: Cause,
@@ -183,19 +184,19 @@ pub enum Event {
     /// CodeBuild accepted the stage's post-deploy test.
     TestStarted {
         stage: StageName,
-        build_id: String,
+        build_id: BuildId,
         log_url: Option<String>,
     },
     TestSucceeded {
         stage: StageName,
-        build_id: String,
+        build_id: BuildId,
         log_url: Option<String>,
     },
     /// The post-deploy test failed, stopped or timed out, or could not be started
     /// (`build_id` is then unknown).
     TestFailed {
         stage: StageName,
-        build_id: Option<String>,
+        build_id: Option<BuildId>,
         reason: String,
         log_url: Option<String>,
         #[serde(default)]
@@ -217,7 +218,7 @@ pub enum Event {
         stage: StageName,
         to: ExecutionId,
         commit: CommitId,
-        change_set_id: String,
+        change_set_id: ChangeSetId,
     },
     /// The stage cannot be rolled back: nothing was live before, or the previous
     /// release cannot be deployed again; `reason` says which.
@@ -295,7 +296,7 @@ pub enum Command {
     StartBuild,
     /// Stop a build that is no longer wanted.
     StopBuild {
-        build_id: String,
+        build_id: BuildId,
     },
     /// Record exactly which objects the build left (`ArtifactPinned`), or why they
     /// cannot be deployed (`ArtifactRejected`).
@@ -306,11 +307,11 @@ pub enum Command {
     },
     ExecuteChangeSet {
         stage: StageName,
-        change_set_id: String,
+        change_set_id: ChangeSetId,
     },
     DeleteChangeSet {
         stage: StageName,
-        change_set_id: String,
+        change_set_id: ChangeSetId,
     },
     /// Start the stage's post-deploy test; `Execution::test_token` is its idempotency
     /// token.

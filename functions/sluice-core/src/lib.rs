@@ -5,10 +5,11 @@
 //! tokens come in as arguments, so every transition is reproducible in a test.
 
 mod config;
-mod delivery;
 pub mod deadlines;
 pub mod decide;
+mod delivery;
 mod event;
+mod handles;
 pub mod history;
 mod ids;
 pub mod lane;
@@ -27,6 +28,7 @@ mod transient;
 pub mod window;
 pub use delivery::Delivery;
 pub use event::{Command, Event, Notice, Push, Via};
+pub use handles::{BuildId, ChangeSetId};
 pub use ids::{CommitId, ExecutionId, InvalidId, StageName, Timestamp, TokenHash};
 pub use lane::{Acquired, Holder, Lane, Marked, Outcome, Released};
 pub use machine::{Rejected, Transition, rollback, start, step};

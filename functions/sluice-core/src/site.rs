@@ -23,6 +23,5 @@ pub use plan::{
 pub use record::{Placed, SiteRecord};
 pub use serve::{cache_control, content_type};
 pub use target::{
-    STAGE_PLACEHOLDER, SiteBucket, SiteDistribution, SiteTarget, bucket_of, is_bucket_name,
-    is_distribution_id, target_of,
+    STAGE_PLACEHOLDER, SiteBucket, SiteDistribution, SiteTarget, is_bucket_name, is_distribution_id,
 };

@@ -7,9 +7,9 @@ use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use sluice_core::smoke::{Answer, Findings, Probe};
 use sluice_core::{
-    Artifact, ArtifactObject, Cause, ChangeAction, Command, Commit, CommitId, Event, Execution,
-    ExecutionId, Pipeline, Push, Replacement, ResourceChange, StageConfig, StageName, Status,
-    Timestamp, TokenHash, Via, start, step,
+    Artifact, ArtifactObject, BuildId, Cause, ChangeAction, ChangeSetId, Command, Commit, CommitId,
+    Event, Execution, ExecutionId, Pipeline, Push, Replacement, ResourceChange, StageConfig,
+    StageName, Status, Timestamp, TokenHash, Via, start, step,
 };
 
 const CASES: u32 = 10_000;
@@ -70,7 +70,7 @@ fn valid_run(plan: &Plan) -> (Vec<(Event, Timestamp)>, Status) {
         events.push((e, t(at)));
         at
     };
-    let build_id = "p:1".to_owned();
+    let build_id = BuildId::from("p:1");
     push(
         &mut events,
         Event::BuildStarted {
@@ -115,7 +115,7 @@ fn valid_run(plan: &Plan) -> (Vec<(Event, Timestamp)>, Status) {
     );
     for (i, gated) in plan.gates.iter().enumerate() {
         let stage = StageName::parse(&format!("s{i}")).unwrap();
-        let change_set_id = format!("cs-{i}");
+        let change_set_id = ChangeSetId::from(format!("cs-{i}"));
         match choice.next().unwrap_or(9) % 10 {
             0 => {
                 let e = Event::ChangeSetFailed {

@@ -112,7 +112,7 @@ impl<A: Adapters> Engine<A> {
         &self,
         execution: &Execution,
         stage: &StageName,
-        change_set_id: &str,
+        change_set_id: &sluice_core::ChangeSetId,
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
         let Some(s) = execution.stage(stage) else {
             return Ok(Vec::new());
@@ -135,7 +135,7 @@ impl<A: Adapters> Engine<A> {
         }
         let refused = match self
             .deployer
-            .execute_change_set(target, change_set_id)
+            .execute_change_set(target, &change_set_id.to_string())
             .await
         {
             Ok(()) => {
@@ -145,8 +145,10 @@ impl<A: Adapters> Engine<A> {
             Err(e) if e.retryable => return Err(e.into()),
             Err(e) => e,
         };
-        if let ChangeSetState::Executed { outcome, .. } =
-            self.deployer.change_set(target, change_set_id).await?
+        if let ChangeSetState::Executed { outcome, .. } = self
+            .deployer
+            .change_set(target, &change_set_id.to_string())
+            .await?
             && outcome != ExecutionOutcome::Obsolete
         {
             info!(%stage, ?outcome, "change set already executed; nothing to do");

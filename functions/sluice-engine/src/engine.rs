@@ -443,7 +443,7 @@ impl<A: Adapters> Engine<A> {
                     let target = Target::from(s);
                     if let Err(e) = self
                         .deployer
-                        .delete_change_set(target, &change_set_id)
+                        .delete_change_set(target, &change_set_id.to_string())
                         .await
                     {
                         warn!(%stage, error = %chain(&e), "could not delete change set");

@@ -294,9 +294,9 @@ impl<A: Adapters> Engine<A> {
             // The change set whose execution the event may be about: the stage's own,
             // or its rollback's.
             let change_set = match s.status {
-                StageStatus::Deploying => s.change_set_id.as_deref(),
+                StageStatus::Deploying => s.change_set_id.as_ref(),
                 StageStatus::RollingBack => {
-                    s.rollback.as_ref().and_then(|r| r.change_set_id.as_deref())
+                    s.rollback.as_ref().and_then(|r| r.change_set_id.as_ref())
                 }
                 _ => {
                     info!(stage = %stage, status = %s.status, "stage is not deploying; stack event ignored");
@@ -307,7 +307,10 @@ impl<A: Adapters> Engine<A> {
                 info!(stage = %stage, status = %s.status, "no change set of the stage is executing yet");
                 return Ok(());
             };
-            let state = self.deployer.change_set(s.into(), change_set).await?;
+            let state = self
+                .deployer
+                .change_set(s.into(), &change_set.to_string())
+                .await?;
             let Some(event) = self.deploy_settled(s, state).await? else {
                 info!(stage = %stage, "the stage's own change set has not finished deploying");
                 return Ok(());

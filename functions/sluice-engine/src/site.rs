@@ -2,9 +2,9 @@
 //! "what will change"), and carried out from the build's pinned files, in the order
 //! that leaves the old site serving if anything fails.
 //!
-//! The stage's `change_set_id` is the bucket it deploys to (`s3://<bucket>/`), fixed
-//! when it was planned: a bucket read from a stack output is not read again between
-//! the approval and the deploy.
+//! The stage's `change_set_id` is the bucket it deploys to ([`ChangeSetId::Site`]),
+//! fixed when it was planned: a bucket read from a stack output is not read again
+//! between the approval and the deploy.
 
 use std::collections::HashMap;
 
@@ -15,9 +15,9 @@ use sluice_adapters::objects::{Condition, ObjectError};
 use sluice_adapters::site::{SiteDeployed, SiteSource};
 use sluice_core::site::{
     FileChange, SiteBucket, SiteDistribution, SiteFile, SitePlan, SiteRecord, SiteTarget,
-    bucket_of, is_bucket_name, is_distribution_id, plan, target_of,
+    is_bucket_name, is_distribution_id, plan,
 };
-use sluice_core::{Cause, Command, Event, Execution, Stage, StageName};
+use sluice_core::{Cause, ChangeSetId, Command, Event, Execution, Stage, StageName};
 use tracing::{info, warn};
 
 use crate::engine::{Adapters, Engine};
@@ -305,13 +305,13 @@ impl<A: Adapters> Engine<A> {
             },
             Planned::Plan(plan) if plan.is_empty() => Event::ChangeSetEmpty {
                 stage: name,
-                change_set_id: target_of(&bucket),
+                change_set_id: ChangeSetId::site(&bucket),
             },
             Planned::Plan(plan) => {
                 info!(stage = %name, %bucket, files = plan.changes.len(), "site deploy planned");
                 Event::SitePlanned {
                     stage: name,
-                    target: target_of(&bucket),
+                    target: ChangeSetId::site(&bucket),
                     files: plan.changes,
                 }
             }
@@ -327,7 +327,7 @@ impl<A: Adapters> Engine<A> {
         &self,
         execution: &Execution,
         stage: &StageName,
-        target: &str,
+        target: &ChangeSetId,
     ) -> Result<Vec<(Execution, Command)>, EngineError> {
         let Some(s) = execution.stage(stage) else {
             return Ok(Vec::new());
@@ -339,8 +339,8 @@ impl<A: Adapters> Engine<A> {
             reason,
             cause: Cause::Change,
         };
-        let (Some(site), Some(bucket)) = (&s.site, bucket_of(target)) else {
-            let reason = format!("{target:?} is not a site's bucket; nothing was deployed");
+        let (Some(site), Some(bucket)) = (&s.site, target.site_bucket()) else {
+            let reason = format!("{target} is not a site's bucket; nothing was deployed");
             return self.apply(&execution.id, failed(reason)).await;
         };
         let plan = match self.plan_site(execution, s, site, bucket).await? {

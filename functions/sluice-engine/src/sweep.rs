@@ -75,9 +75,12 @@ impl<A: Adapters> Engine<A> {
 
     /// How build `build_id` ended, as its `BuildSucceeded`/`BuildFailed` event would
     /// have said; `None` while it runs or if CodeBuild does not know it.
-    async fn build_finding(&self, build_id: &str) -> Result<Option<Event>, EngineError> {
-        let reports = self.builder.builds(vec![build_id.to_owned()]).await?;
-        let Some(r) = reports.into_iter().find(|r| r.id == build_id) else {
+    async fn build_finding(
+        &self,
+        build_id: &sluice_core::BuildId,
+    ) -> Result<Option<Event>, EngineError> {
+        let reports = self.builder.builds(vec![build_id.clone()]).await?;
+        let Some(r) = reports.into_iter().find(|r| &r.id == build_id) else {
             return Ok(None);
         };
         Ok((r.outcome != BuildOutcome::InProgress)
@@ -205,12 +208,15 @@ impl<A: Adapters> Engine<A> {
                 else {
                     return Ok(None);
                 };
-                let state = self.deployer.change_set(target, &id).await?;
+                let state = self.deployer.change_set(target, &id.to_string()).await?;
                 self.deploy_settled(stage, state).await
             }
             StageStatus::Deploying => {
-                let recorded = stage.change_set_id.as_deref().unwrap_or(&name);
-                let state = self.deployer.change_set(target, recorded).await?;
+                let recorded = stage
+                    .change_set_id
+                    .as_ref()
+                    .map_or(name.clone(), ToString::to_string);
+                let state = self.deployer.change_set(target, &recorded).await?;
                 Ok(match state {
                     ChangeSetState::Ready { .. } => Some(Event::ChangeSetNotExecuted {
                         stage: stage.name.clone(),

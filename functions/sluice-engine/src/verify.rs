@@ -174,7 +174,7 @@ impl<A: Adapters> Engine<A> {
         let Some(state) = self.settled_change_set(target, &name, settled).await? else {
             return Ok(Vec::new());
         };
-        let started = |change_set_id: String| Event::RollbackStarted {
+        let started = |change_set_id: sluice_core::ChangeSetId| Event::RollbackStarted {
             stage: stage.clone(),
             to: source.id.clone(),
             commit: source.commit.id.clone(),
@@ -183,7 +183,11 @@ impl<A: Adapters> Engine<A> {
         let mut work = Vec::new();
         match state {
             ChangeSetState::Ready { id: change_set, .. } => {
-                if let Err(e) = self.deployer.execute_change_set(target, &change_set).await {
+                if let Err(e) = self
+                    .deployer
+                    .execute_change_set(target, &change_set.to_string())
+                    .await
+                {
                     if e.retryable {
                         return Err(e.into());
                     }
@@ -205,7 +209,7 @@ impl<A: Adapters> Engine<A> {
                 id: change_set,
                 outcome,
             } => {
-                work.extend(self.apply(id, started(change_set)).await?);
+                work.extend(self.apply(id, started(change_set.clone())).await?);
                 // Executed by an earlier run: its outcome may be known already.
                 if outcome != ExecutionOutcome::Running
                     && let Some(s) = execution.stage(stage)
@@ -213,7 +217,7 @@ impl<A: Adapters> Engine<A> {
                         .deploy_settled(
                             s,
                             ChangeSetState::Executed {
-                                id: String::new(),
+                                id: change_set,
                                 outcome,
                             },
                         )

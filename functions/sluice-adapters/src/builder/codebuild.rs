@@ -8,6 +8,8 @@ use aws_sdk_codebuild::types::{
     EnvironmentVariableType, ProjectArtifacts, StatusType,
 };
 
+use sluice_core::BuildId;
+
 use crate::aws::AwsError;
 
 use super::{BuildOutcome, BuildReport, BuildRequest, Builder, StartedBuild, build_of, failure};
@@ -26,7 +28,7 @@ impl CodeBuild {
 }
 
 fn report(build: &Build) -> Option<BuildReport> {
-    let id = build.id()?.to_owned();
+    let id = BuildId::new(build.id()?);
     let status = build.build_status();
     let outcome = match status {
         Some(StatusType::Succeeded) => BuildOutcome::Succeeded,
@@ -125,19 +127,19 @@ impl Builder for CodeBuild {
             .id()
             .ok_or_else(|| AwsError::invalid_response("StartBuild", "the build has no id"))?;
         Ok(StartedBuild {
-            id: id.to_owned(),
+            id: BuildId::new(id),
             log_url: build.logs().and_then(|l| l.deep_link()).map(str::to_owned),
         })
     }
 
-    async fn builds(&self, ids: Vec<String>) -> Result<Vec<BuildReport>, AwsError> {
+    async fn builds(&self, ids: Vec<BuildId>) -> Result<Vec<BuildReport>, AwsError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let output = self
             .client
             .batch_get_builds()
-            .set_ids(Some(ids))
+            .set_ids(Some(ids.iter().map(|id| id.to_string()).collect()))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("BatchGetBuilds", e))?;
@@ -157,15 +159,15 @@ impl Builder for CodeBuild {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("ListBuildsForProject", e))?;
-        let ids: Vec<String> = listed.ids().iter().take(100).cloned().collect();
+        let ids: Vec<BuildId> = listed.ids().iter().take(100).map(BuildId::new).collect();
         // BatchGetBuilds takes a hundred ids at a time and answers in no set order.
         let mut reports = self.builds(ids.clone()).await?;
         reports.sort_by_key(|r| ids.iter().position(|id| id == &r.id));
         Ok(build_of(&reports, execution))
     }
 
-    async fn stop_build(&self, id: &str) -> Result<(), AwsError> {
-        match self.client.stop_build().id(id).send().await {
+    async fn stop_build(&self, id: &BuildId) -> Result<(), AwsError> {
+        match self.client.stop_build().id(id.as_str()).send().await {
             Ok(_) => Ok(()),
             Err(e) => {
                 let err = AwsError::from_sdk("StopBuild", e);

@@ -7,6 +7,7 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudformation::types::{
     Capability, ChangeSetStatus, ChangeSetType, ExecutionStatus, Parameter, Tag,
 };
+use sluice_core::ChangeSetId;
 use sluice_core::site::{LiveObject, SitePlan};
 
 use super::changes::to_change;
@@ -238,7 +239,7 @@ impl Deployer for CloudFormation {
                 }
             };
             changes.extend(output.changes().iter().filter_map(to_change));
-            let id = output.change_set_id().unwrap_or(name).to_owned();
+            let id = ChangeSetId::stack(output.change_set_id().unwrap_or(name));
             match output.status() {
                 Some(ChangeSetStatus::CreatePending | ChangeSetStatus::CreateInProgress) | None => {
                     return Ok(ChangeSetState::Pending);

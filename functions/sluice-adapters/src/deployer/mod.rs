@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use sluice_core::site::{LiveObject, SitePlan};
-use sluice_core::{Cause, ResourceChange, Stage};
+use sluice_core::{Cause, ChangeSetId, ResourceChange, Stage};
 
 use crate::aws::AwsError;
 use crate::site::{SiteDeployFailed, SiteDeployed, SiteSource};
@@ -52,20 +52,20 @@ pub enum ChangeSetState {
     /// CloudFormation is still working out the changes.
     Pending,
     Ready {
-        id: String,
+        id: ChangeSetId,
         changes: Vec<ResourceChange>,
     },
     /// Nothing to change: the stack already matches.
     Empty {
-        id: String,
+        id: ChangeSetId,
     },
     Failed {
-        id: String,
+        id: ChangeSetId,
         reason: String,
     },
     /// Executing or executed already.
     Executed {
-        id: String,
+        id: ChangeSetId,
         outcome: ExecutionOutcome,
     },
     Missing,

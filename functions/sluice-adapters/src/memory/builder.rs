@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use sluice_core::BuildId;
+
 use super::{Faults, lock};
 use crate::aws::AwsError;
 use crate::builder::{BuildOutcome, BuildReport, BuildRequest, Builder, StartedBuild};
@@ -84,22 +86,22 @@ impl Builder for MemoryBuilder {
         };
         self.faults.check_after("StartBuild")?;
         Ok(StartedBuild {
-            id: build_id(n),
+            id: BuildId::new(build_id(n)),
             log_url: Some(format!("https://logs.example/{}", build_id(n))),
         })
     }
 
-    async fn builds(&self, ids: Vec<String>) -> Result<Vec<BuildReport>, AwsError> {
+    async fn builds(&self, ids: Vec<BuildId>) -> Result<Vec<BuildReport>, AwsError> {
         self.faults.check("BatchGetBuilds")?;
         let requests = lock(&self.requests);
         let outcomes = lock(&self.outcomes);
         Ok(ids
             .into_iter()
             .filter_map(|id| {
-                let n = (1..=requests.len()).find(|n| build_id(*n) == id)?;
+                let n = (1..=requests.len()).find(|n| build_id(*n) == *id)?;
                 Some(BuildReport {
                     outcome: outcomes
-                        .get(&id)
+                        .get(id.as_str())
                         .cloned()
                         .unwrap_or(BuildOutcome::InProgress),
                     log_url: Some(format!("https://logs.example/{id}")),
@@ -116,15 +118,16 @@ impl Builder for MemoryBuilder {
         execution: &str,
     ) -> Result<Option<StartedBuild>, AwsError> {
         self.faults.check("ListBuildsForProject")?;
-        let ids: Vec<String> = (1..=lock(&self.requests).len())
+        let ids: Vec<BuildId> = (1..=lock(&self.requests).len())
             .rev()
-            .map(build_id)
+            .map(|n| BuildId::new(build_id(n)))
             .collect();
         let reports = self.builds(ids).await?;
         Ok(crate::builder::build_of(&reports, execution))
     }
 
-    async fn stop_build(&self, id: &str) -> Result<(), AwsError> {
+    async fn stop_build(&self, id: &BuildId) -> Result<(), AwsError> {
+        let id = id.as_str();
         self.faults.check("StopBuild")?;
         let mut outcomes = lock(&self.outcomes);
         if !outcomes.contains_key(id) {

@@ -2,6 +2,7 @@
 //! which pass the stage or find the deploy bad (see `recovery` for what follows then).
 
 use super::{Rejected, Run};
+use crate::BuildId;
 use crate::event::Command;
 use crate::ids::StageName;
 use crate::model::{BuildStatus, RetryOf, StageStatus, TestRun};
@@ -40,7 +41,7 @@ impl Run {
     fn testing(
         &self,
         stage: &StageName,
-        build_id: Option<&str>,
+        build_id: Option<&BuildId>,
     ) -> Result<Option<usize>, Rejected> {
         let i = self.stage_index(stage)?;
         let s = &self.execution.stages[i];
@@ -69,7 +70,7 @@ impl Run {
             .get_or_insert(TestRun::requested(now))
     }
 
-    fn record_test(&mut self, i: usize, build_id: String, log_url: Option<String>) {
+    fn record_test(&mut self, i: usize, build_id: BuildId, log_url: Option<String>) {
         let run = self.test_run(i);
         run.build_id = Some(build_id);
         if log_url.is_some() {
@@ -81,7 +82,7 @@ impl Run {
     pub(super) fn test_started(
         &mut self,
         stage: &StageName,
-        build_id: String,
+        build_id: BuildId,
         log_url: Option<String>,
     ) -> Result<(), Rejected> {
         let Some(i) = self.testing(stage, Some(&build_id))? else {
@@ -98,7 +99,7 @@ impl Run {
     pub(super) fn test_succeeded(
         &mut self,
         stage: &StageName,
-        build_id: String,
+        build_id: BuildId,
         log_url: Option<String>,
     ) -> Result<(), Rejected> {
         let Some(i) = self.testing(stage, Some(&build_id))? else {
@@ -137,12 +138,12 @@ impl Run {
     pub(super) fn test_failed(
         &mut self,
         stage: &StageName,
-        build_id: Option<String>,
+        build_id: Option<BuildId>,
         reason: String,
         log_url: Option<String>,
         cause: Cause,
     ) -> Result<(), Rejected> {
-        let Some(i) = self.testing(stage, build_id.as_deref())? else {
+        let Some(i) = self.testing(stage, build_id.as_ref())? else {
             return Ok(());
         };
         if let Some(id) = build_id {

@@ -2,13 +2,14 @@
 //! is recorded before the first stage starts.
 
 use super::{Rejected, Run};
+use crate::BuildId;
 use crate::event::Command;
 use crate::model::{Artifact, BuildStatus, Status};
 
 impl Run {
     pub(super) fn build_started(
         &mut self,
-        build_id: String,
+        build_id: BuildId,
         log_url: Option<String>,
     ) -> Result<(), Rejected> {
         self.check_build(&build_id)?;
@@ -25,7 +26,7 @@ impl Run {
     /// to stop; the one that starts now is stopped, once.
     pub(super) fn build_started_after_cancel(
         &mut self,
-        build_id: String,
+        build_id: BuildId,
         log_url: Option<String>,
     ) -> Result<(), Rejected> {
         if self.execution.status != Status::Cancelled || self.execution.build.id.is_some() {
@@ -44,7 +45,7 @@ impl Run {
 
     pub(super) fn build_succeeded(
         &mut self,
-        build_id: String,
+        build_id: BuildId,
         log_url: Option<String>,
     ) -> Result<(), Rejected> {
         self.check_build(&build_id)?;
@@ -88,7 +89,7 @@ impl Run {
 
     pub(super) fn build_failed(
         &mut self,
-        build_id: Option<String>,
+        build_id: Option<BuildId>,
         reason: String,
         log_url: Option<String>,
     ) -> Result<(), Rejected> {
@@ -127,7 +128,7 @@ impl Run {
     }
 
     /// A build event for another build than the one recorded cannot be ours.
-    fn check_build(&self, build_id: &str) -> Result<(), Rejected> {
+    fn check_build(&self, build_id: &BuildId) -> Result<(), Rejected> {
         match &self.execution.build.id {
             Some(known) if known != build_id => Err(Rejected::ForeignBuild {
                 expected: known.clone(),
@@ -137,7 +138,7 @@ impl Run {
         }
     }
 
-    fn record_build(&mut self, build_id: String, log_url: Option<String>) {
+    fn record_build(&mut self, build_id: BuildId, log_url: Option<String>) {
         let build = &mut self.execution.build;
         build.id = Some(build_id);
         if log_url.is_some() {

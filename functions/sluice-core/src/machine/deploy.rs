@@ -2,6 +2,7 @@
 //! its deployment window, and is executed; or a newer execution supersedes it.
 
 use super::{Rejected, Run};
+use crate::ChangeSetId;
 use crate::event::{Command, Notice};
 use crate::ids::{ExecutionId, StageName, Timestamp};
 use crate::model::{RetryOf, StageStatus, Status};
@@ -12,7 +13,7 @@ impl Run {
     pub(super) fn ready(
         &mut self,
         stage: StageName,
-        change_set_id: String,
+        change_set_id: ChangeSetId,
         changes: Vec<crate::model::ResourceChange>,
         files: Vec<crate::site::FileChange>,
     ) -> Result<(), Rejected> {
@@ -41,7 +42,7 @@ impl Run {
     pub(super) fn change_set_empty(
         &mut self,
         stage: StageName,
-        change_set_id: String,
+        change_set_id: ChangeSetId,
     ) -> Result<(), Rejected> {
         let i = self.stage_index(&stage)?;
         if self.stage_is(i, StageStatus::Preparing) {
@@ -61,7 +62,7 @@ impl Run {
     pub(super) fn change_set_failed(
         &mut self,
         stage: StageName,
-        change_set_id: Option<String>,
+        change_set_id: Option<ChangeSetId>,
         reason: String,
         cause: Cause,
     ) -> Result<(), Rejected> {

@@ -3,6 +3,7 @@
 //! or alarm watch finds the deploy bad.
 
 use super::{Rejected, Run};
+use crate::ChangeSetId;
 use crate::config::RetryPolicy;
 use crate::event::{Command, Notice};
 use crate::ids::{CommitId, ExecutionId, StageName};
@@ -213,7 +214,7 @@ impl Run {
         stage: &StageName,
         to: ExecutionId,
         commit: CommitId,
-        change_set_id: String,
+        change_set_id: ChangeSetId,
     ) -> Result<(), Rejected> {
         let i = self.stage_index(stage)?;
         let s = &mut self.execution.stages[i];

@@ -1,5 +1,6 @@
 //! Why an event does not apply: every refusal of the state machine, with what to say.
 
+use crate::BuildId;
 use crate::ids::{ExecutionId, StageName, Timestamp};
 use crate::model::{StageStatus, Status};
 
@@ -18,7 +19,7 @@ pub enum Rejected {
     #[error("this execution has no stage named {0}")]
     UnknownStage(StageName),
     #[error("build {got} is not this execution's build, {expected}")]
-    ForeignBuild { expected: String, got: String },
+    ForeignBuild { expected: BuildId, got: BuildId },
     #[error("the approval link is not valid for stage {stage}")]
     WrongToken { stage: StageName },
     #[error(

@@ -1,6 +1,7 @@
 //! What a stage records after its deploy: its post-deploy test, its automatic retry,
 //! and its rollback.
 
+use crate::{BuildId, ChangeSetId};
 use serde::{Deserialize, Serialize};
 
 use super::build::BuildStatus;
@@ -32,7 +33,7 @@ pub struct PendingRetry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestRun {
     pub status: BuildStatus,
-    pub build_id: Option<String>,
+    pub build_id: Option<BuildId>,
     pub log_url: Option<String>,
     pub requested_at: Timestamp,
     pub finished_at: Option<Timestamp>,
@@ -43,7 +44,7 @@ pub struct TestRun {
     pub attempt: u32,
     /// The builds of the earlier attempts, whose late news is not this one's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub earlier: Vec<String>,
+    pub earlier: Vec<BuildId>,
 }
 
 impl TestRun {
@@ -73,7 +74,7 @@ pub struct StageRollback {
     /// That execution's commit.
     pub commit: Option<CommitId>,
     /// The change set that deploys it.
-    pub change_set_id: Option<String>,
+    pub change_set_id: Option<ChangeSetId>,
     /// How many times it was tried again after its deploy failed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempt: u32,

@@ -1,5 +1,6 @@
 //! The commit's build, and the artifact it left: what every stage deploys.
 
+use crate::BuildId;
 use serde::{Deserialize, Serialize};
 
 use super::is_zero;
@@ -38,7 +39,7 @@ impl std::fmt::Display for BuildStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Build {
     pub status: BuildStatus,
-    pub id: Option<String>,
+    pub id: Option<BuildId>,
     pub log_url: Option<String>,
     pub reason: Option<String>,
     /// How many times the build was retried (`sluice retry`); 0 for the first build.

@@ -1,5 +1,6 @@
 //! One stage of an execution: where it stands, what it deploys and how, as configured.
 
+use crate::ChangeSetId;
 use serde::{Deserialize, Serialize};
 
 use super::after::{PendingRetry, StageRollback, TestRun};
@@ -144,7 +145,7 @@ pub struct Stage {
     pub site: Option<SiteTarget>,
     pub status: StageStatus,
     /// The change set, or for a site stage the bucket it deploys to (`s3://<bucket>/`).
-    pub change_set_id: Option<String>,
+    pub change_set_id: Option<ChangeSetId>,
     pub changes: Vec<ResourceChange>,
     /// A site stage's files added, changed and removed, as planned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

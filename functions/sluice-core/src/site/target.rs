@@ -82,19 +82,6 @@ fn config_error(what: &'static str, value: &str, expected: &'static str) -> Inva
     }
 }
 
-/// How a site stage's target is recorded: `s3://<bucket>/`.
-pub fn target_of(bucket: &str) -> String {
-    format!("s3://{bucket}/")
-}
-
-/// The bucket of a recorded target, if it is one.
-pub fn bucket_of(target: &str) -> Option<&str> {
-    target
-        .strip_prefix("s3://")?
-        .strip_suffix('/')
-        .filter(|b| is_bucket_name(b))
-}
-
 /// Whether `name` is an S3 bucket name (the rules for new buckets).
 pub fn is_bucket_name(name: &str) -> bool {
     let b = name.as_bytes();
@@ -307,16 +294,5 @@ mod tests {
                 "{bad}: {err}"
             );
         }
-    }
-
-    #[test]
-    fn targets_name_a_bucket_and_nothing_else() {
-        assert_eq!(
-            bucket_of(&target_of("hello-web-staging")),
-            Some("hello-web-staging")
-        );
-        assert_eq!(bucket_of("arn:aws:cloudformation:changeSet/x"), None);
-        assert_eq!(bucket_of("s3://Bad_Bucket/"), None);
-        assert_eq!(bucket_of("s3://a/b/"), None);
     }
 }

@@ -4,7 +4,7 @@
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
 use serde_json::Value;
 use sluice_adapters::builder::{BuildOutcome, BuildReport, failure};
-use sluice_core::{Event, ExecutionId, StageName};
+use sluice_core::{BuildId, Event, ExecutionId, StageName};
 
 use super::{BadEvent, TEST_STAGE_VARIABLE, bad, check_origin};
 
@@ -19,7 +19,7 @@ pub enum BuildChange {
     /// not promise that StartBuild's environment overrides appear in the event, so
     /// CodeBuild is asked about the build `build_id`.
     Unnamed {
-        build_id: String,
+        build_id: BuildId,
     },
     Ignored(String),
 }
@@ -66,7 +66,7 @@ fn fill_unpromised(value: &mut Value) {
 
 /// The event a build in state `outcome` stands for: started, succeeded or failed.
 pub(crate) fn outcome_event(
-    build_id: String,
+    build_id: BuildId,
     outcome: BuildOutcome,
     log_url: Option<String>,
 ) -> Event {
@@ -135,10 +135,10 @@ pub fn decode_build(mut value: Value, project: &str) -> Result<BuildChange, BadE
         .ok_or_else(|| bad(KIND, "the event has no build-id"))?;
     // The event names the build by its ARN; StartBuild and BatchGetBuilds by its id
     // (`project:uuid`), which is what the execution records.
-    let build_id = match build_id.split_once(":build/") {
+    let build_id = BuildId::new(match build_id.split_once(":build/") {
         Some((_, id)) => id.to_owned(),
         None => build_id,
-    };
+    });
     let execution = info
         .environment
         .environment_variables

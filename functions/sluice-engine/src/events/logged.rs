@@ -63,9 +63,10 @@ pub fn describe(event: Value, config: &crate::config::Config) -> Result<String, 
                     Event::BuildSucceeded { build_id, .. } => {
                         format!("build {build_id} succeeded")
                     }
-                    Event::BuildFailed { build_id, .. } => {
-                        format!("build {} failed", build_id.unwrap_or_default())
-                    }
+                    Event::BuildFailed { build_id, .. } => match build_id {
+                        Some(build_id) => format!("build {build_id} failed"),
+                        None => "build failed".to_owned(),
+                    },
                     _ => "a test build's end".to_owned(),
                 };
                 format!("{what}, of execution {execution}")

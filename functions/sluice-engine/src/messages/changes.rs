@@ -102,8 +102,8 @@ pub fn file_counts(files: &[FileChange]) -> String {
 pub fn site_place(stage: &Stage) -> String {
     match stage
         .change_set_id
-        .as_deref()
-        .and_then(sluice_core::site::bucket_of)
+        .as_ref()
+        .and_then(sluice_core::ChangeSetId::site_bucket)
     {
         Some(bucket) => format!("bucket {bucket}"),
         None => stage

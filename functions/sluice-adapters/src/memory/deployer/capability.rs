@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use sluice_core::site::{LiveObject, SitePlan};
-use sluice_core::{ChangeAction, Replacement, ResourceChange};
+use sluice_core::{ChangeAction, ChangeSetId, Replacement, ResourceChange};
 
 use crate::aws::AwsError;
 use crate::deployer::{
@@ -86,10 +86,10 @@ impl Deployer for MemoryDeployer {
             .template
             .clone();
         let template = template_text(spec);
-        let id = format!(
+        let id = ChangeSetId::stack(format!(
             "arn:aws:cloudformation:us-east-1:123456789012:changeSet/{}/{n}",
             spec.change_set_name
-        );
+        ));
         let state = if template.contains(FAIL_CHANGE_SET) {
             ChangeSetState::Failed {
                 id: id.clone(),
@@ -117,7 +117,7 @@ impl Deployer for MemoryDeployer {
         };
         let worked_out = !cfn.slow;
         cfn.change_sets.push(FakeChangeSet {
-            id: id.clone(),
+            id: id.to_string(),
             name: spec.change_set_name.clone(),
             stack,
             template,
@@ -127,7 +127,7 @@ impl Deployer for MemoryDeployer {
         });
         drop(cfn);
         self.faults.check_after("CreateChangeSet")?;
-        Ok(id)
+        Ok(id.to_string())
     }
 
     async fn change_set(&self, target: Target<'_>, name: &str) -> Result<ChangeSetState, AwsError> {
@@ -142,7 +142,7 @@ impl Deployer for MemoryDeployer {
         Ok(match c.execution {
             None => c.state.clone(),
             Some(outcome) => ChangeSetState::Executed {
-                id: c.id.clone(),
+                id: ChangeSetId::stack(c.id.clone()),
                 outcome,
             },
         })

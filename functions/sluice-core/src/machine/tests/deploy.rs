@@ -13,7 +13,7 @@ fn a_site_stage_waits_at_its_gate_with_its_file_changes_and_deploys_them() {
     let mut exec = started_on(&pipeline);
     let planned = |name: &str, files: Vec<FileChange>| Event::SitePlanned {
         stage: stage(name),
-        target: format!("s3://hello-web-{name}/"),
+        target: ChangeSetId::site(format!("hello-web-{name}")),
         files,
     };
     let file = |path: &str, action| FileChange {
@@ -71,8 +71,8 @@ fn a_site_stage_waits_at_its_gate_with_its_file_changes_and_deploys_them() {
     let staging = exec.stage(&stage("staging")).unwrap();
     assert_eq!(staging.status, StageStatus::Succeeded);
     assert_eq!(
-        staging.change_set_id.as_deref(),
-        Some("s3://hello-web-staging/")
+        staging.change_set_id,
+        Some(ChangeSetId::site("hello-web-staging"))
     );
 }
 

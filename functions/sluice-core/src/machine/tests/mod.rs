@@ -3,6 +3,7 @@
 use chrono::{Duration, TimeZone, Utc};
 
 use super::*;
+pub(super) use crate::ChangeSetId;
 use crate::config::{Pipeline, StageConfig};
 use crate::event::Via;
 use crate::ids::{CommitId, TokenHash};
@@ -141,7 +142,7 @@ fn pinned() -> Event {
 fn ready(name: &str) -> Event {
     Event::ChangeSetReady {
         stage: stage(name),
-        change_set_id: format!("cs-{name}"),
+        change_set_id: format!("cs-{name}").into(),
         changes: vec![change()],
     }
 }

@@ -12,7 +12,7 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let cs = |name: &str| format!("cs-{name}");
+    let cs = |name: &str| ChangeSetId::from(format!("cs-{name}"));
     vec![
         Case {
             name: "build started records the build",

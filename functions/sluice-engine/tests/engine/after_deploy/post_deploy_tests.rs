@@ -125,8 +125,8 @@ async fn the_sweeper_finds_a_test_whose_events_were_lost() {
         a.stages[0]
             .test_run
             .as_ref()
-            .and_then(|r| r.build_id.clone()),
-        Some(build.clone())
+            .and_then(|r| r.build_id.as_ref().map(ToString::to_string)),
+        Some(build.to_string())
     );
     world.builder.set_outcome(
         &build,

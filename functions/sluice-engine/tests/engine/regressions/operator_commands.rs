@@ -202,7 +202,7 @@ async fn a_cancel_stops_the_build_or_frees_the_gate_and_is_recorded_as_the_calle
         "{}",
         answer.message
     );
-    assert_eq!(world.builder.stopped(), vec![build]);
+    assert_eq!(world.builder.stopped(), vec![build.to_string()]);
     let a_now = world.execution(&a.id).await;
     assert_eq!(a_now.status, Status::Cancelled);
     assert_eq!(a_now.reason, Some(format!("cancelled by {OPS}")));
@@ -210,7 +210,7 @@ async fn a_cancel_stops_the_build_or_frees_the_gate_and_is_recorded_as_the_calle
 
     world.advance(Duration::minutes(1));
     let b = world.to_the_gate(&commit(2)).await;
-    let change_set = b.stages[1].change_set_id.clone().unwrap();
+    let change_set = b.stages[1].change_set_id.clone().unwrap().to_string();
     assert!(world.deployer.change_set_template(&change_set).is_some());
     let answer = world.operate(operator("cancel", &b.id)).await;
     assert!(answer.ok, "{}", answer.message);

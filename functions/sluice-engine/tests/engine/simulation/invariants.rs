@@ -142,9 +142,11 @@ fn a_stage_succeeds_by_its_own_change_set(
             .iter()
             .filter(|s| s.status == StageStatus::Succeeded && s.site.is_none())
         {
-            let own = executed
-                .iter()
-                .find(|(id, ..)| Some(id) == s.change_set_id.as_ref());
+            let own = executed.iter().find(|(id, ..)| {
+                s.change_set_id
+                    .as_ref()
+                    .is_some_and(|c| c.to_string() == *id)
+            });
             match own {
                 Some((_, _, stack, ExecutionOutcome::Succeeded)) if *stack == s.stack_name => {}
                 other => {
@@ -516,8 +518,8 @@ fn each_stack_ends_on_the_newest_allowed(
         if let Some(newest) = newest {
             let want = stage_of(newest, stage)
                 .change_set_id
-                .as_deref()
-                .and_then(|id| sim.deployer.change_set_template(id));
+                .as_ref()
+                .and_then(|id| sim.deployer.change_set_template(&id.to_string()));
             let live = sim.deployer.template(stack);
             if want.is_some() && live != want {
                 return Err(format!(
