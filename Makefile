@@ -33,7 +33,7 @@ export SLUICE_MICROBURST := $(CURDIR)/$(VENV)/faults/bin/microburst
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test build bench soak setup browser check-toolchain cli-without-local lint-templates policy-test example-test arm64-target fmt clean book
+.PHONY: demo test build bench soak setup browser check-toolchain cli-without-local lint-templates policy-test example-test arm64-target fmt clean book shape
 
 # DEMO_AUTO_APPROVE=1 approves through the page instead of waiting for a click.
 demo: check-toolchain $(EMULATOR) $(TOOLS) $(AWSCLI)
@@ -44,7 +44,12 @@ test: setup browser
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo test --workspace --locked
-	$(MAKE) --no-print-directory cli-without-local example-test lint-templates policy-test book
+	$(MAKE) --no-print-directory shape cli-without-local example-test lint-templates policy-test book
+
+# The code's shape (issue 31): no Rust file over 600 lines, no #[path] module, no
+# import circle between a crate's top-level modules.
+shape:
+	$(PYTHON) scripts/shape.py
 
 # The `sluice` an operator or approver installs (`--no-default-features`) builds, and
 # links no Lambda shell, CodeBuild client, web server or zip writer.
