@@ -33,14 +33,14 @@ export SLUICE_MICROBURST := $(CURDIR)/$(VENV)/faults/bin/microburst
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test build bench soak setup browser check-toolchain cli-without-local lint-templates policy-test example-test arm64-target fmt clean book shape
+.PHONY: demo test build bench soak setup test-setup browser check-toolchain cli-without-local lint-templates policy-test example-test arm64-target fmt clean book shape
 
 # DEMO_AUTO_APPROVE=1 approves through the page instead of waiting for a click.
 demo: check-toolchain $(EMULATOR) $(TOOLS) $(AWSCLI)
 	cargo build --locked --workspace --bins
 	target/debug/sluice demo
 
-test: setup browser
+test: test-setup browser
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo test --workspace --locked
@@ -63,6 +63,11 @@ cli-without-local:
 VENVS := $(EMULATOR) $(TOOLS) $(CHECKOV) $(AWSCLI) $(FAULTS)
 setup: check-toolchain
 	@$(MAKE) --no-print-directory --silent -j5 --output-sync=target $(VENVS)
+
+# make test's tools besides: mdBook compiles (about 90 s on two cores) while the
+# virtual environments wait on PyPI, instead of after every test.
+test-setup: check-toolchain
+	@$(MAKE) --no-print-directory --silent -j6 --output-sync=target $(VENVS) $(MDBOOK)
 
 browser:
 	@scripts/install-browser.sh
