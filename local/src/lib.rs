@@ -13,7 +13,7 @@ pub mod codebuild;
 pub mod console;
 pub mod demo;
 mod deploy;
-pub mod emulator;
+pub use sluice_emulator as emulator;
 pub mod faults;
 mod front;
 pub mod git;
@@ -29,8 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_s3::config::Credentials;
+use aws_config::SdkConfig;
 use sluice_adapters::{ExecutionStore, S3Objects};
 use tokio::task::JoinHandle;
 
@@ -41,7 +40,7 @@ pub use probe::{LogLine, emulated_api_url};
 use server::{Outbox, Shared};
 pub use settings::{Options, Sibling};
 
-pub const REGION: &str = "us-east-1";
+pub use sluice_emulator::REGION;
 
 /// Local mode, running. Dropping it stops everything it started.
 pub struct Local {
@@ -84,15 +83,7 @@ fn approval_function_host(outputs: &HashMap<String, String>, stack: &str) -> Res
     Ok(host.to_owned())
 }
 
-/// An SDK configuration aimed at the emulator at `endpoint`.
-pub async fn sdk_config(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("test", "test", None, None, "sluice-local"))
-        .endpoint_url(endpoint)
-        .load()
-        .await
-}
+pub use sluice_emulator::sdk_config;
 
 impl Local {
     /// Starts the emulator (unless given one), the driver's endpoint, deploys the

@@ -19,7 +19,7 @@ pub mod world;
 /// A running MiniStack, owned by one test: `sluice local`'s own launcher, in a
 /// temporary directory removed afterwards.
 pub struct Emulator {
-    inner: sluice_local::emulator::Emulator,
+    inner: sluice_emulator::Emulator,
     _dir: tempfile::TempDir,
 }
 
@@ -38,9 +38,8 @@ impl Emulator {
             .prefix("sluice-ministack-")
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
-        let inner =
-            sluice_local::emulator::Emulator::start(&ministack_binary(), dir.path(), None, false)
-                .unwrap_or_else(|e| panic!("{e:#}"));
+        let inner = sluice_emulator::Emulator::start(&ministack_binary(), dir.path(), None, false)
+            .unwrap_or_else(|e| panic!("{e:#}"));
         Self { inner, _dir: dir }
     }
 
@@ -51,7 +50,7 @@ impl Emulator {
 
     /// An SDK configuration aimed at this emulator, with dummy credentials.
     pub async fn sdk_config(&self) -> SdkConfig {
-        sluice_local::sdk_config(&self.endpoint()).await
+        sluice_emulator::sdk_config(&self.endpoint()).await
     }
 
     /// An S3 client for this emulator (path-style, as Sluice's own clients are).

@@ -1,4 +1,5 @@
-//! The AWS emulator (MiniStack) that `sluice local` starts and stops.
+//! The AWS emulator (MiniStack) that `sluice local` and the tests start and stop,
+//! and the SDK configuration that reaches it.
 
 use std::fs::File;
 use std::net::{Ipv4Addr, TcpListener};
@@ -149,7 +150,7 @@ impl Emulator {
 }
 
 /// Whether a server on `port` answers `GET path` with a body containing `needle`.
-pub(crate) fn answers(port: u16, path: &str, needle: &str) -> bool {
+pub fn answers(port: u16, path: &str, needle: &str) -> bool {
     use std::io::{Read, Write};
     let addr = std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200))
@@ -169,7 +170,7 @@ pub(crate) fn answers(port: u16, path: &str, needle: &str) -> bool {
 /// Spawns `command` with its output in `log`, in its own process group (so that
 /// [`stop_group`] also stops what it starts), killed by the kernel if this process
 /// dies without stopping it.
-pub(crate) fn spawn_supervised(mut command: Command, log: &Path) -> Result<Child> {
+pub fn spawn_supervised(mut command: Command, log: &Path) -> Result<Child> {
     let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let err = out.try_clone()?;
     command
@@ -198,7 +199,7 @@ impl Drop for Emulator {
 
 /// Stops a child started in its own process group, and whatever it started: SIGTERM,
 /// a grace period, then SIGKILL to what is left of the group.
-pub(crate) fn stop_group(child: &mut Child) {
+pub fn stop_group(child: &mut Child) {
     let group = -(child.id() as i32);
     // SAFETY: signalling our own child's process group.
     unsafe {
@@ -217,6 +218,21 @@ pub(crate) fn stop_group(child: &mut Child) {
         libc::kill(group, libc::SIGKILL);
     }
     let _ = child.wait();
+}
+
+/// The region local mode and the tests give every SDK client and the emulator.
+pub const REGION: &str = "us-east-1";
+
+/// An SDK configuration for the emulator at `endpoint`, with its test credentials.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    use aws_config::{BehaviorVersion, Region};
+    use aws_credential_types::Credentials;
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("test", "test", None, None, "sluice-local"))
+        .endpoint_url(endpoint)
+        .load()
+        .await
 }
 
 #[cfg(test)]
