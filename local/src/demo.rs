@@ -108,6 +108,27 @@ impl Checkout {
         })
     }
 
+    /// Puts the checkout's files back as `source` has them (what is not in `source`
+    /// is removed), without committing: a fresh start on the same branch.
+    pub fn restore(&self, source: &Path) -> Result<()> {
+        for entry in std::fs::read_dir(&self.dir)
+            .with_context(|| format!("cannot read {}", self.dir.display()))?
+        {
+            let entry = entry?;
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            }
+            .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+        copy_tree(source, &self.dir)
+    }
+
     /// Commits every change with `message`; returns the commit id.
     pub async fn commit(&self, message: &str) -> Result<String> {
         git(&self.dir, &["add", "--all"]).await?;

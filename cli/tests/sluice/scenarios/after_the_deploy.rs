@@ -7,10 +7,7 @@ use sluice_core::Status;
 use sluice_local::Local;
 use sluice_local::demo::{approval_email, awaits_approval, follow};
 
-use super::{
-    App, GATE, Run, SETTLE, commit_greeting, person, sluice_as, stack_parameter, stack_reaches,
-    start_configured, wait_at_gate,
-};
+use super::harness::{App, GATE, Run, SETTLE};
 
 /// What the quick application deployed as `stack` serves: the greeting in the SSM
 /// parameter its output `GreetingName` names, as its users (and its test) read it.
@@ -50,7 +47,7 @@ async fn served(local: &Local, stack: &str) -> String {
 /// next one, and deploys when the clock reaches it.
 #[tokio::test(flavor = "multi_thread")]
 async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live() {
-    let run = start_configured(App::Quick, "staging,production", |options| {
+    let run = Run::start_configured(App::Quick, "staging,production", |options| {
         options
             .set_tests("staging", "buildspec-test.yml")
             .expect("valid test settings");
@@ -69,7 +66,7 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
     let stack = "hello-api-staging";
 
     // The first release passes its test and waits at the production gate.
-    let good = run.checkout.push().await.expect("push");
+    let good = run.push().await;
     let passed = follow(&run.local, &good, GATE, |e| {
         e.status.is_terminal() || awaits_approval(e, "production")
     })
@@ -90,8 +87,8 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
 
     // A release whose greeting is broken passes its unit test and deploys, but its
     // post-deploy test finds it broken: staging goes back to the first release.
-    let bad = commit_greeting(&run, "broken").await;
-    run.checkout.push().await.expect("push");
+    let bad = run.commit_greeting("broken").await;
+    run.push().await;
     let failed = follow(&run.local, &bad, GATE, |e| e.status.is_terminal())
         .await
         .expect("the release is rolled back");
@@ -126,7 +123,7 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
         log.contains("smoke test FAILED: the greeting is broken"),
         "{log}"
     );
-    stack_reaches(&run.local, stack, "UPDATE_COMPLETE").await;
+    run.stack_reaches(stack, "UPDATE_COMPLETE").await;
     assert_eq!(
         served(&run.local, stack).await,
         "hello from staging",
@@ -134,8 +131,8 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
     );
 
     // `sluice show` tells the story: what ran, what it found, what is live now.
-    let (_, reader) = person(&run.local, "sluice-operators", "olga").await;
-    let (ok, shown) = sluice_as(&run.local, &reader, &["show", failed.id.as_str()]);
+    let reader = run.person("sluice-operators", "olga").await;
+    let (ok, shown) = run.sluice(&reader, &["show", failed.id.as_str()]);
     assert!(ok, "{shown}");
     for line in [
         "rolled back",
@@ -160,8 +157,8 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
     // A good release whose test's build machine cannot be provisioned: the test is
     // retried on the sweeper's pass after its wait, without a new deploy, and passes.
     run.local.fail_build_provisioning("buildspec-test.yml", 1);
-    let fixed = commit_greeting(&run, "hi").await;
-    run.checkout.push().await.expect("push");
+    let fixed = run.commit_greeting("hi").await;
+    run.push().await;
     let waiting = follow(&run.local, &fixed, GATE, |e| {
         e.status.is_terminal() || e.stages[0].status == sluice_core::StageStatus::Retrying
     })
@@ -203,9 +200,7 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
     assert_eq!(s.test_run.as_ref().map(|r| r.attempt), Some(1));
     assert_eq!(retried.stages[0].retries, 1);
     assert_eq!(
-        stack_parameter(&run.local, stack, "Greeting")
-            .await
-            .as_deref(),
+        run.stack_parameter(stack, "Greeting").await.as_deref(),
         Some("hi")
     );
 
@@ -226,8 +221,8 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
         .send()
         .await
         .expect("create the alarm");
-    let (_, operator) = person(&run.local, "sluice-operators", "olga").await;
-    let (ok, said) = sluice_as(&run.local, &operator, &["approve", passed.id.as_str()]);
+    let operator = run.person("sluice-operators", "olga").await;
+    let (ok, said) = run.sluice(&operator, &["approve", passed.id.as_str()]);
     assert!(ok, "{said}");
     let watching = follow(&run.local, &fixed, GATE, |e| {
         e.status.is_terminal() || e.stages[1].status == sluice_core::StageStatus::Verifying
@@ -244,9 +239,9 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
     assert_eq!(live.status, Status::Succeeded, "{:?}", live.reason);
 
     // The next release sets the alarm off during its watch: production goes back.
-    let next = commit_greeting(&run, "hey").await;
-    run.checkout.push().await.expect("push");
-    let gate = wait_at_gate(&run, &next).await;
+    let next = run.commit_greeting("hey").await;
+    run.push().await;
+    let gate = run.at_gate(&next).await;
     // Its approval names what production gains: read from the repository by the
     // function that asked for it, under its own role (issue 30, item 4).
     let email = approval_email(&run.local, gate.id.as_str(), "production", SETTLE)
@@ -262,7 +257,7 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
         "{}",
         email.body
     );
-    let (ok, said) = sluice_as(&run.local, &operator, &["approve", gate.id.as_str()]);
+    let (ok, said) = run.sluice(&operator, &["approve", gate.id.as_str()]);
     assert!(ok, "{said}");
     follow(&run.local, &next, GATE, |e| {
         e.status.is_terminal() || e.stages[1].status == sluice_core::StageStatus::Verifying
@@ -270,7 +265,7 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
     .await
     .expect("production is watched");
     assert_eq!(
-        stack_parameter(&run.local, "hello-api-production", "Greeting")
+        run.stack_parameter("hello-api-production", "Greeting")
             .await
             .as_deref(),
         Some("hey")
@@ -306,7 +301,8 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
         )),
         "{reason}"
     );
-    stack_reaches(&run.local, "hello-api-production", "UPDATE_COMPLETE").await;
+    run.stack_reaches("hello-api-production", "UPDATE_COMPLETE")
+        .await;
     assert_eq!(
         served(&run.local, "hello-api-production").await,
         "hi from production",
@@ -325,10 +321,10 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
     run.local
         .set_clock(at("2027-01-16T17:30:00Z"))
         .expect("move the clock");
-    let late = commit_greeting(&run, "bonsoir").await;
-    run.checkout.push().await.expect("push");
-    let gate = wait_at_gate(&run, &late).await;
-    let (ok, said) = sluice_as(&run.local, &operator, &["approve", gate.id.as_str()]);
+    let late = run.commit_greeting("bonsoir").await;
+    run.push().await;
+    let gate = run.at_gate(&late).await;
+    let (ok, said) = run.sluice(&operator, &["approve", gate.id.as_str()]);
     assert!(ok, "{said}");
     let opens = "Sat 23 Jan 2027 10:00 CET (09:00 UTC)";
     assert!(
@@ -350,7 +346,7 @@ async fn after_the_deploy_tests_retries_alarms_and_windows_decide_what_goes_live
     );
     // The sweeper finds nothing to do before the window opens.
     run.local.sweep().await.expect("a sweep");
-    let (ok, shown) = sluice_as(&run.local, &reader, &["show", waiting.id.as_str()]);
+    let (ok, shown) = run.sluice(&reader, &["show", waiting.id.as_str()]);
     assert!(ok, "{shown}");
     assert!(
         shown.contains(&format!(

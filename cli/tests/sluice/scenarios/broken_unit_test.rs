@@ -2,28 +2,18 @@
 //! stage deploys.
 
 use sluice_core::Status;
-use sluice_local::demo::{self, follow};
+use sluice_local::demo;
 
-use super::{App, GATE, SETTLE, never_deployed, start};
+use super::harness::{Run, SETTLE};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_broken_unit_test_fails_the_build_and_deploys_nothing() {
-    let run = start(App::Quick).await;
-    let template = run.checkout.dir.join("template.yaml");
-    let source = std::fs::read_to_string(&template).expect("read template.yaml");
-    let broken = source.replacen("from ${StageName}", "from nowhere", 1);
-    assert_ne!(source, broken, "the quick app changed: update this test");
-    std::fs::write(&template, broken).expect("write template.yaml");
-    let commit = run
-        .checkout
-        .commit("hello-api: expect the wrong stage")
-        .await
-        .expect("commit");
-    run.checkout.push().await.expect("push");
+pub(super) async fn story(run: &Run) {
+    run.begin("a broken unit test").await;
+    let before = run.stacks().await;
+    run.change("template.yaml", "from ${StageName}", "from nowhere");
+    run.commit("hello-api: expect the wrong stage").await;
+    let commit = run.push().await;
 
-    let done = follow(&run.local, &commit, GATE, |e| e.status.is_terminal())
-        .await
-        .expect("the execution finishes");
+    let done = run.finished(&commit).await;
     assert_eq!(done.status, Status::Failed);
     let reason = done.reason.clone().unwrap_or_default();
     assert!(reason.contains("PRE_BUILD"), "names the phase: {reason}");
@@ -32,7 +22,9 @@ async fn a_broken_unit_test_fails_the_build_and_deploys_nothing() {
     let email = run
         .local
         .outbox
-        .wait_for(SETTLE, |m| m.body.contains("PRE_BUILD"))
+        .wait_for(SETTLE, |m| {
+            m.body.contains("PRE_BUILD") && m.body.contains(done.id.as_str())
+        })
         .await
         .expect("a failure email naming the phase");
     let log = email
@@ -45,6 +37,5 @@ async fn a_broken_unit_test_fails_the_build_and_deploys_nothing() {
     assert_eq!(status, 200);
     assert!(text.contains("test result: FAILED"), "{text}");
 
-    assert!(never_deployed(&run.local, "hello-api-staging").await);
-    assert!(never_deployed(&run.local, "hello-api-production").await);
+    assert_eq!(run.stacks().await, before, "no stage deployed");
 }

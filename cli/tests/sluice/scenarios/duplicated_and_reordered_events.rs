@@ -8,9 +8,7 @@ use sluice_local::Local;
 use sluice_local::bus::Redelivery;
 use sluice_local::demo::{self, approval_email, follow};
 
-use super::{
-    App, SETTLE, commit_greeting, stack_parameter, start_configured, wait_at_gate, workspace,
-};
+use super::harness::{App, Run, SETTLE, workspace};
 
 /// A count from the environment (`make soak` raises them), or `default`.
 fn soak_count(name: &str, default: usize) -> usize {
@@ -74,7 +72,7 @@ async fn duplicated_and_reordered_events_and_a_push_storm_lose_and_repeat_nothin
     };
     let workspace = workspace().canonicalize().expect("workspace");
     let faults = sluice_local::faults::Faults::new(share, &workspace).expect("a valid share");
-    let run = start_configured(App::Quick, "staging,production", |options| {
+    let run = Run::start_configured(App::Quick, "staging,production", |options| {
         options.redelivery = Some(redelivery);
         options.faults = Some(faults);
         // The fault proxy re-addresses each request, which breaks its signature once
@@ -87,15 +85,15 @@ async fn duplicated_and_reordered_events_and_a_push_storm_lose_and_repeat_nothin
 
     // One push at a time: each reaches the gate, taking it from the one before.
     for i in 0..sequential {
-        let commit = commit_greeting(&run, &format!("soak-{i}")).await;
-        run.checkout.push().await.expect("push");
-        wait_at_gate(&run, &commit).await;
+        let commit = run.commit_greeting(&format!("soak-{i}")).await;
+        run.push().await;
+        run.at_gate(&commit).await;
         commits.push(commit);
     }
     // A storm: commits made first, then each pushed on its own, as fast as git goes.
     let mut storm_commits = Vec::new();
     for i in 0..storm {
-        storm_commits.push(commit_greeting(&run, &format!("storm-{i}")).await);
+        storm_commits.push(run.commit_greeting(&format!("storm-{i}")).await);
     }
     let storm_began = std::time::Instant::now();
     for commit in &storm_commits {
@@ -109,7 +107,7 @@ async fn duplicated_and_reordered_events_and_a_push_storm_lose_and_repeat_nothin
     // Settling, with the sweeper's pass as its schedule would run it: the newest
     // waits at the gate with a live link; every other one ends.
     run.local.sweep().await.expect("a sweep");
-    let at_gate = wait_at_gate(&run, &newest).await;
+    let at_gate = run.at_gate(&newest).await;
     for commit in &commits[..commits.len() - 1] {
         let ended = follow(&run.local, commit, SETTLE, |e| e.status.is_terminal())
             .await
@@ -173,7 +171,7 @@ async fn duplicated_and_reordered_events_and_a_push_storm_lose_and_repeat_nothin
         deployed.push((stage, actual));
     }
     assert_eq!(
-        stack_parameter(&run.local, "hello-api-production", "Greeting")
+        run.stack_parameter("hello-api-production", "Greeting")
             .await
             .as_deref(),
         Some(greeting.as_str()),

@@ -3,11 +3,10 @@
 
 use sluice_core::Status;
 use sluice_local::Local;
-use sluice_local::demo::{self, approval_email, follow};
+use sluice_local::demo::{self, approval_email};
 
-use super::{
-    App, Driver, SETTLE, never_deployed, stack_parameter, start_with, wait_at_gate, workspace,
-};
+use super::browser::{Driver, approve_in_browser};
+use super::harness::{App, Run, SETTLE, workspace};
 
 /// WebDriver's Enter key: what a phone keyboard's Go and a desktop's Return send.
 const ENTER: char = '\u{e007}';
@@ -59,9 +58,9 @@ async fn enter_decides_nothing(browser: &fantoccini::Client) {
 /// an approval in a browser.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_example_goes_through_dev_and_staging_then_is_approved_in_a_browser_for_production() {
-    let run = start_with(App::Example, "dev,staging,production").await;
-    let commit = run.checkout.push().await.expect("push");
-    let at_gate = wait_at_gate(&run, &commit).await;
+    let run = Run::start_with(App::Example, "dev,staging,production").await;
+    let commit = run.push().await;
+    let at_gate = run.at_gate(&commit).await;
     // Dev and staging run the new build, each as itself; production has not been touched.
     for stage in ["dev", "staging"] {
         let (output, url) = run
@@ -74,7 +73,7 @@ async fn the_example_goes_through_dev_and_staging_then_is_approved_in_a_browser_
         assert_eq!(status, 200, "{body}");
         assert!(body.contains(&format!("\"stage\":\"{stage}\"")), "{body}");
     }
-    assert!(never_deployed(&run.local, "hello-api-production").await);
+    assert!(run.never_deployed("hello-api-production").await);
 
     let email = approval_email(&run.local, at_gate.id.as_str(), "production", SETTLE)
         .await
@@ -128,38 +127,13 @@ async fn the_example_goes_through_dev_and_staging_then_is_approved_in_a_browser_
         );
     }
     enter_decides_nothing(&browser).await;
-    let name = browser
-        .find(fantoccini::Locator::Css("input[name=name]"))
-        .await
-        .expect("name field");
-    name.clear().await.expect("clear the name");
-    name.send_keys("Grace Approver").await.expect("type a name");
-    browser
-        .find(fantoccini::Locator::Css("button.approve"))
-        .await
-        .expect("approve button")
-        .click()
-        .await
-        .expect("click approve");
-    // The answer page, once it replaced the form: found on the form's page, the body
-    // could go stale under the reader (seen in CI on 2026-11-24).
-    let answer = browser
-        .wait()
-        .for_element(fantoccini::Locator::XPath(
-            "//body[not(.//button[contains(@class, 'approve')])]",
-        ))
-        .await
-        .expect("answer page")
-        .text()
-        .await
-        .expect("answer text");
-    browser.close().await.expect("close the browser");
+    let answer = approve_in_browser(browser, "Grace Approver").await;
     // Approved by the click: had Enter decided, the click would meet "Already approved".
     assert!(answer.starts_with("Approved"), "{answer}");
 
-    let done = follow(&run.local, &commit, SETTLE, |e| e.status.is_terminal())
-        .await
-        .expect("the execution finishes");
+    let done = run
+        .follow(&commit, SETTLE, |e| e.status.is_terminal())
+        .await;
     assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
     let names: Vec<&str> = done.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["dev", "staging", "production"]);
@@ -191,7 +165,7 @@ async fn the_example_goes_through_dev_and_staging_then_is_approved_in_a_browser_
             "{boundary}"
         );
         assert_eq!(
-            stack_parameter(&run.local, &stack, "PermissionsBoundary")
+            run.stack_parameter(&stack, "PermissionsBoundary")
                 .await
                 .as_deref(),
             Some(boundary),

@@ -1,41 +1,26 @@
 //! A newer push supersedes the one waiting at production's gate; then staging is
 //! rolled back, and the DORA metrics, the HTML report, the functions' metrics, the
-//! dashboard and the alarms say what happened.
+//! dashboard and the alarms say what happened. The first story on its pipeline: the
+//! metrics it reads are of its own deliveries.
 
 use sluice_core::Status;
-use sluice_local::demo::{self, approval_email, follow};
+use sluice_local::demo;
 
-use super::{
-    App, Driver, SETTLE, person, sluice_as, stack_parameter, stack_status, start, wait_at_gate,
-};
+use super::browser::Driver;
+use super::harness::{Run, SETTLE};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
-    let run = start(App::Quick).await;
-    let first = run.checkout.push().await.expect("first push");
-    let first_at_gate = wait_at_gate(&run, &first).await;
-    let first_link = approval_email(&run.local, first_at_gate.id.as_str(), "production", SETTLE)
-        .await
-        .expect("first approval email")
-        .approval_link()
-        .expect("first link");
+pub(super) async fn story(run: &Run) {
+    run.begin("a newer push supersedes").await;
+    let first = run.push().await;
+    let first_at_gate = run.at_gate(&first).await;
+    let first_link = run.approval_link(&first_at_gate).await;
 
-    let template = run.checkout.dir.join("template.yaml");
-    let text = std::fs::read_to_string(&template).expect("read template");
-    let changed = text.replacen("Default: hello", "Default: hi", 1);
-    assert_ne!(text, changed, "the quick app changed: update this test");
-    std::fs::write(&template, changed).expect("write template");
-    let second = run
-        .checkout
-        .commit("hello-api: a shorter greeting")
-        .await
-        .expect("commit");
-    run.checkout.push().await.expect("second push");
-    let second_at_gate = wait_at_gate(&run, &second).await;
+    run.change("template.yaml", "Default: hello", "Default: hi");
+    let second = run.commit("hello-api: a shorter greeting").await;
+    run.push().await;
+    let second_at_gate = run.at_gate(&second).await;
 
-    let first_now = follow(&run.local, &first, SETTLE, |e| e.status.is_terminal())
-        .await
-        .expect("the first execution ends");
+    let first_now = run.follow(&first, SETTLE, |e| e.status.is_terminal()).await;
     assert_eq!(first_now.status, Status::Superseded);
     assert_eq!(first_now.superseded_by.as_ref(), Some(&second_at_gate.id));
     let (status, _) = demo::call(&first_link).await.expect("open the old link");
@@ -47,37 +32,31 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
         410
     );
 
-    let second_link = approval_email(&run.local, second_at_gate.id.as_str(), "production", SETTLE)
-        .await
-        .expect("second approval email")
-        .approval_link()
-        .expect("second link");
+    let second_link = run.approval_link(&second_at_gate).await;
     assert_eq!(
         demo::decide(&second_link, "approve", "ops")
             .await
             .expect("approve"),
         200
     );
-    let done = follow(&run.local, &second, SETTLE, |e| e.status.is_terminal())
-        .await
-        .expect("the second execution finishes");
+    let done = run
+        .follow(&second, SETTLE, |e| e.status.is_terminal())
+        .await;
     assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
     assert_eq!(
-        stack_status(&run.local, "hello-api-production")
-            .await
-            .as_deref(),
+        run.stack_status("hello-api-production").await.as_deref(),
         Some("CREATE_COMPLETE")
     );
 
     // Staging is rolled back to the first commit: shown first, then deployed.
     assert_eq!(
-        stack_parameter(&run.local, "hello-api-staging", "Greeting")
+        run.stack_parameter("hello-api-staging", "Greeting")
             .await
             .as_deref(),
         Some("hi")
     );
-    let (olga, operator) = person(&run.local, "sluice-operators", "olga").await;
-    let (ok, said) = sluice_as(&run.local, &operator, &["rollback", "staging", "--yes"]);
+    let olga = run.person("sluice-operators", "olga").await;
+    let (ok, said) = run.sluice(&olga, &["rollback", "staging", "--yes"]);
     assert!(ok, "{said}");
     assert!(
         said.contains(&format!("back to commit {}", &first[..12])),
@@ -85,11 +64,11 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
     );
     assert!(said.contains("It will change 1 resources"), "{said}");
     assert!(said.contains("approved staging of execution"), "{said}");
-    let rolled_back = follow(&run.local, &first, SETTLE, |e| {
-        e.rollback_of.is_some() && e.status.is_terminal()
-    })
-    .await
-    .expect("the rollback finishes");
+    let rolled_back = run
+        .follow(&first, SETTLE, |e| {
+            e.rollback_of.is_some() && e.status.is_terminal()
+        })
+        .await;
     assert_eq!(
         rolled_back.status,
         Status::Succeeded,
@@ -102,15 +81,15 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
         .as_ref()
         .and_then(|a| a.decision.clone())
         .expect("confirmed");
-    assert_eq!(decision.by, olga);
+    assert_eq!(decision.by, olga.arn);
     assert_eq!(
-        stack_parameter(&run.local, "hello-api-staging", "Greeting")
+        run.stack_parameter("hello-api-staging", "Greeting")
             .await
             .as_deref(),
         Some("hello")
     );
     assert_eq!(
-        stack_parameter(&run.local, "hello-api-production", "Greeting")
+        run.stack_parameter("hello-api-production", "Greeting")
             .await
             .as_deref(),
         Some("hi"),
@@ -122,11 +101,7 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
     for (stage, deployments, rolled_back, rate, recovered) in
         [("staging", 2, 1, 0.5, 1), ("production", 1, 0, 0.0, 0)]
     {
-        let (ok, said) = sluice_as(
-            &run.local,
-            &operator,
-            &["metrics", "--stage", stage, "--format", "json"],
-        );
+        let (ok, said) = run.sluice(&olga, &["metrics", "--stage", stage, "--format", "json"]);
         assert!(ok, "{said}");
         let json = &said[said.find('{').unwrap_or(0)..=said.rfind('}').unwrap_or(0)];
         let report: serde_json::Value = serde_json::from_str(json).expect("a JSON report");
@@ -149,11 +124,7 @@ async fn a_newer_push_supersedes_the_one_waiting_at_the_gate() {
     // key for each stage, drawn, with the same figures.
     let dir = tempfile::tempdir().expect("a temporary directory");
     let page = dir.path().join("report.html");
-    let (ok, said) = sluice_as(
-        &run.local,
-        &operator,
-        &["report", "--html", &page.to_string_lossy()],
-    );
+    let (ok, said) = run.sluice(&olga, &["report", "--html", &page.to_string_lossy()]);
     assert!(ok && said.contains("Wrote"), "{said}");
     let driver = Driver::start();
     let browser = driver.client().await;

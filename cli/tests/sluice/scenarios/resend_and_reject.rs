@@ -1,23 +1,21 @@
 //! An operator resends a lost approval link and an approver rejects from the
-//! terminal, each as IAM lets them; then `sluice doctor` on that pipeline.
+//! terminal, each as IAM lets them; then `sluice doctor` on that pipeline, which
+//! breaks it on purpose: the last story on its pipeline.
 
 use sluice_core::Status;
-use sluice_local::demo::{self, approval_email, follow};
+use sluice_local::demo;
 
-use super::{
-    App, Run, SETTLE, never_deployed, person, sluice_as, stack_status, start, wait_at_gate,
-};
+use super::harness::{Person, Run, SETTLE};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_operator_resends_the_link_and_an_approver_rejects_from_the_terminal() {
-    let run = start(App::Quick).await;
+pub(super) async fn story(run: &Run) {
+    run.begin("resend and reject").await;
+    let before = run.stacks().await;
     // The build first tries what a hostile commit would, as the build's role: forge
     // an execution's state, write a release, list the uploads to find another
     // build's. Each must be refused (AccessDenied in its answer) or the build fails.
-    let buildspec = run.checkout.dir.join("buildspec.yml");
-    let spec = std::fs::read_to_string(&buildspec).expect("read buildspec.yml");
     let bucket = "s3://$SLUICE_ARTIFACT_BUCKET";
-    let hostile = spec.replacen(
+    run.change(
+        "buildspec.yml",
         "      - sh test.sh\n",
         &format!(
             "      - sh test.sh\n      - echo forged > forged.json\n{}",
@@ -30,26 +28,17 @@ async fn an_operator_resends_the_link_and_an_approver_rejects_from_the_terminal(
             .map(|c| format!("      - '{c} 2>&1 | grep AccessDenied'\n"))
             .collect::<String>()
         ),
-        1,
     );
-    assert_ne!(spec, hostile, "the quick app changed: update this test");
-    std::fs::write(&buildspec, hostile).expect("write buildspec.yml");
-    run.checkout
-        .commit("hello-api: a build that tries what a hostile commit would")
-        .await
-        .expect("commit");
-    let commit = run.checkout.push().await.expect("push");
-    let at_gate = wait_at_gate(&run, &commit).await;
+    run.commit("hello-api: a build that tries what a hostile commit would")
+        .await;
+    let commit = run.push().await;
+    let at_gate = run.at_gate(&commit).await;
     let id = at_gate.id.as_str();
-    let first = approval_email(&run.local, id, "production", SETTLE)
-        .await
-        .expect("approval email")
-        .approval_link()
-        .expect("link");
+    let first = run.approval_link(&at_gate).await;
 
     // The email was lost: an operator sends a new link, and the old one stops working.
-    let (_, operator) = person(&run.local, "sluice-operators", "olga").await;
-    let (ok, said) = sluice_as(&run.local, &operator, &["resend", id]);
+    let operator = run.person("sluice-operators", "olga").await;
+    let (ok, said) = run.sluice(&operator, &["resend", id]);
     assert!(ok, "{said}");
     assert!(said.contains("sent a new approval link"), "{said}");
     let (status, page) = demo::call(&first).await.expect("open the old link");
@@ -70,34 +59,30 @@ async fn an_operator_resends_the_link_and_an_approver_rejects_from_the_terminal(
     assert_eq!(status, 200);
 
     // Wrong input is refused with what to do, and changes nothing.
-    let (ok, said) = sluice_as(&run.local, &operator, &["reject", "not-an-execution"]);
+    let (ok, said) = run.sluice(&operator, &["reject", "not-an-execution"]);
     assert!(!ok && said.contains("not an execution id"), "{said}");
-    let (ok, said) = sluice_as(&run.local, &operator, &["approve", id, "--stage", "prod"]);
+    let (ok, said) = run.sluice(&operator, &["approve", id, "--stage", "prod"]);
     assert!(!ok && said.contains("no stage \"prod\""), "{said}");
 
     // An approver decides, and nothing else: IAM refuses them the operators'
     // function (ApproverPolicy lets them invoke the approvers' only).
-    let (grace, approver) = person(&run.local, "sluice-approvers", "grace").await;
-    let (ok, said) = sluice_as(&run.local, &approver, &["cancel", id]);
+    let grace = run.person("sluice-approvers", "grace").await;
+    let (ok, said) = run.sluice(&grace, &["cancel", id]);
     assert!(
         !ok && said.contains("cannot call Sluice's function sluice-sluice-operator"),
         "{said}"
     );
 
     // An approver rejects from a terminal; the record names them as AWS knows them.
-    let (ok, said) = sluice_as(
-        &run.local,
-        &approver,
-        &["reject", id, "--comment", "not before the audit"],
-    );
+    let (ok, said) = run.sluice(&grace, &["reject", id, "--comment", "not before the audit"]);
     assert!(ok, "{said}");
     assert!(
         said.contains(&format!("rejected production of execution {id}")),
         "{said}"
     );
-    let done = follow(&run.local, &commit, SETTLE, |e| e.status.is_terminal())
-        .await
-        .expect("the execution finishes");
+    let done = run
+        .follow(&commit, SETTLE, |e| e.status.is_terminal())
+        .await;
     assert_eq!(done.status, Status::Rejected);
     let decision = done.stages[1]
         .approval
@@ -106,15 +91,16 @@ async fn an_operator_resends_the_link_and_an_approver_rejects_from_the_terminal(
         .expect("the decision is recorded");
     assert!(!decision.approved);
     assert!(decision.by_identity);
-    assert_eq!(decision.by, grace);
+    assert_eq!(decision.by, grace.arn);
     assert!(
-        grace.ends_with(":assumed-role/sluice-approvers/grace"),
-        "{grace}"
+        grace.arn.ends_with(":assumed-role/sluice-approvers/grace"),
+        "{}",
+        grace.arn
     );
     assert_eq!(decision.comment.as_deref(), Some("not before the audit"));
 
     // A second decision says what happened instead.
-    let (ok, said) = sluice_as(&run.local, &operator, &["approve", id]);
+    let (ok, said) = run.sluice(&operator, &["approve", id]);
     assert!(!ok, "{said}");
     assert!(said.contains("already rejected"), "{said}");
     assert_eq!(
@@ -124,22 +110,24 @@ async fn an_operator_resends_the_link_and_an_approver_rejects_from_the_terminal(
         410
     );
 
-    assert!(never_deployed(&run.local, "hello-api-production").await);
+    let after = run.stacks().await;
     assert_eq!(
-        stack_status(&run.local, "hello-api-staging")
-            .await
-            .as_deref(),
-        Some("CREATE_COMPLETE")
+        after["hello-api-production"], before["hello-api-production"],
+        "production is as it was"
+    );
+    assert_ne!(
+        after["hello-api-staging"], before["hello-api-staging"],
+        "staging deployed"
     );
 
-    doctor_finds_what_would_break_in_a_real_account(&run, &operator).await;
+    doctor_finds_what_would_break_in_a_real_account(run, &operator).await;
 }
 
 /// `sluice doctor`, as an operator, on a pipeline that has built and deployed: every
 /// check passes. Then three things that break pipelines in real accounts are done by
 /// hand, and it names each with its fix (issue 35, item 3).
-async fn doctor_finds_what_would_break_in_a_real_account(run: &Run, operator: &[(String, String)]) {
-    let (ok, said) = sluice_as(&run.local, operator, &["doctor", "--alarm-wait", "30"]);
+async fn doctor_finds_what_would_break_in_a_real_account(run: &Run, operator: &Person) {
+    let (ok, said) = run.sluice(operator, &["doctor", "--alarm-wait", "30"]);
     eprintln!("{said}");
     assert!(ok, "{said}");
     for check in [
@@ -214,7 +202,7 @@ async fn doctor_finds_what_would_break_in_a_real_account(run: &Run, operator: &[
         .await
         .expect("subscribe a chat channel");
 
-    let (ok, said) = sluice_as(&run.local, operator, &["doctor", "--alarm-wait", "5"]);
+    let (ok, said) = run.sluice(operator, &["doctor", "--alarm-wait", "5"]);
     assert!(!ok, "{said}");
     for (problem, fix) in [
         ("PROBLEM  state:", "s3:ListBucket"),

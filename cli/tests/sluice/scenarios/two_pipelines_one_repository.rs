@@ -8,7 +8,7 @@ use sluice_core::Status;
 use sluice_local::demo::{self, Checkout, awaits_approval, follow_in};
 use sluice_local::{Console, Local, Options, Sibling};
 
-use super::{GATE, SETTLE, person, sluice_in, stack_parameter, workspace};
+use super::harness::{GATE, SETTLE, person, sluice_in, stack_parameter, workspace};
 
 /// Waits until a function of pipeline `stack` has logged a line containing every one
 /// of `parts`.
@@ -319,7 +319,7 @@ async fn one_repository_feeds_two_pipelines_each_started_by_its_own_files_only()
     );
 
     // Staging rolled back: the previous files again, and the newer one gone.
-    let (_, operator) = person(&local, "sluice-operators", "olga").await;
+    let operator = person(&local, "sluice-operators", "olga").await;
     let (ok, said) = sluice_in(
         &local,
         WEB,
