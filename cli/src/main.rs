@@ -41,6 +41,7 @@ enum Command {
     Cancel(cancel::Args),
     Rollback(rollback::Args),
     Doctor(doctor::Args),
+    Definition(definition::Args),
     #[cfg(feature = "local")]
     Local(local::Args),
     #[cfg(feature = "local")]
@@ -68,6 +69,7 @@ async fn main() -> ExitCode {
         Command::Cancel(args) => cancel::run(g, args).await,
         Command::Rollback(args) => rollback::run(g, args).await,
         Command::Doctor(args) => doctor::run(g, args).await,
+        Command::Definition(args) => definition::run(args),
         #[cfg(feature = "local")]
         Command::Local(args) => local::run(g, args).await,
         #[cfg(feature = "local")]

@@ -12,6 +12,7 @@ use sluice_engine::operator::{Action, Answer, Decide};
 
 pub mod approve;
 pub mod cancel;
+pub mod definition;
 #[cfg(feature = "local")]
 pub mod demo;
 pub mod doctor;
