@@ -134,15 +134,49 @@ pub fn failure(status: &str, phases: &[(String, String, Vec<String>)]) -> (Strin
                 .cloned()
                 .collect::<Vec<_>>()
                 .join("; ");
-            if detail.is_empty() {
-                format!("phase {phase} {phase_status}")
+            let hint = if contexts.iter().any(|c| packaged_elsewhere(c)) {
+                PACKAGE_HINT
             } else {
-                format!("phase {phase} {phase_status}: {detail}")
+                ""
+            };
+            if detail.is_empty() {
+                format!("phase {phase} {phase_status}{hint}")
+            } else {
+                format!("phase {phase} {phase_status}: {detail}{hint}")
             }
         }
         None => format!("build {status}"),
     };
     (reason, cause)
+}
+
+/// What a build that packaged elsewhere is told. Its role may write only under its
+/// upload prefix in Sluice's bucket: S3 answers any other bucket or prefix with
+/// AccessDenied, which CodeBuild reports as the command's exit status.
+const PACKAGE_HINT: &str = ". A build may package only into the bucket named in \
+    SLUICE_ARTIFACT_BUCKET, under the prefix in SLUICE_ARTIFACT_PREFIX: --s3-bucket \
+    \"$SLUICE_ARTIFACT_BUCKET\" --s3-prefix \"${SLUICE_ARTIFACT_PREFIX}code\"";
+
+/// Whether a failed phase's context shows a build packaging somewhere it may not.
+/// CodeBuild's context says only which command failed and its exit status ("Error
+/// while executing command: <command>. Reason: exit status 255"), never S3's answer;
+/// so it is a packaging command (`aws cloudformation package`, `sam package`, `sam
+/// deploy`) that does not name both variables. An AccessDenied in a context is
+/// CodeBuild's own (uploading the artifacts, fetching the source), not the
+/// buildspec's, and gets no such hint.
+fn packaged_elsewhere(context: &str) -> bool {
+    let Some((_, command)) = context.split_once("Error while executing command: ") else {
+        return false;
+    };
+    let command = command
+        .rsplit_once(". Reason: ")
+        .map_or(command, |(command, _)| command);
+    let packages = ["cloudformation package", "sam package", "sam deploy"]
+        .iter()
+        .any(|p| command.contains(p));
+    packages
+        && !(command.contains("SLUICE_ARTIFACT_BUCKET")
+            && command.contains("SLUICE_ARTIFACT_PREFIX"))
 }
 
 #[cfg(feature = "codebuild")]
@@ -179,6 +213,61 @@ mod tests {
         assert_eq!(
             failure("TIMED_OUT", &[]),
             ("build TIMED_OUT".to_owned(), Cause::Change)
+        );
+    }
+
+    fn failed_with(command: &str) -> String {
+        let phases = vec![(
+            "BUILD".to_owned(),
+            "FAILED".to_owned(),
+            vec![format!(
+                "COMMAND_EXECUTION_ERROR: Error while executing command: {command}. Reason: exit status 255"
+            )],
+        )];
+        failure("FAILED", &phases).0
+    }
+
+    /// The CodePipeline tutorial's buildspec packages into the application's own
+    /// bucket, which the build's role may not write; CodeBuild reports only the
+    /// command and "exit status 255", so the reason names the variable to use.
+    #[test]
+    fn packaging_into_another_bucket_is_told_which_bucket_a_build_may_use() {
+        for elsewhere in [
+            "aws cloudformation package --template-file template.yaml --s3-bucket my-bucket --output-template-file outputSamTemplate.yaml",
+            "sam package --resolve-s3 --output-template-file packaged.yaml",
+            // The right bucket, but at its root: outside the build's prefix.
+            "aws cloudformation package --template-file template.yaml --s3-bucket $SLUICE_ARTIFACT_BUCKET --output-template-file packaged.yaml",
+        ] {
+            let reason = failed_with(elsewhere);
+            assert!(
+                reason.starts_with("phase BUILD FAILED: COMMAND_EXECUTION_ERROR"),
+                "{reason}"
+            );
+            assert!(
+                reason.ends_with(
+                    "A build may package only into the bucket named in SLUICE_ARTIFACT_BUCKET, \
+                     under the prefix in SLUICE_ARTIFACT_PREFIX: --s3-bucket \"$SLUICE_ARTIFACT_BUCKET\" \
+                     --s3-prefix \"${SLUICE_ARTIFACT_PREFIX}code\""
+                ),
+                "{reason}"
+            );
+        }
+        for other in [
+            "sam package --s3-bucket \"$SLUICE_ARTIFACT_BUCKET\" --s3-prefix \"${SLUICE_ARTIFACT_PREFIX}code\" --output-template-file packaged.yaml",
+            "cargo test --locked",
+        ] {
+            let reason = failed_with(other);
+            assert!(!reason.contains("SLUICE_ARTIFACT_PREFIX:"), "{reason}");
+        }
+        let phases = vec![(
+            "UPLOAD_ARTIFACTS".to_owned(),
+            "FAILED".to_owned(),
+            vec!["CLIENT_ERROR: AccessDenied: Access Denied status code: 403".to_owned()],
+        )];
+        assert!(
+            !failure("FAILED", &phases)
+                .0
+                .contains("SLUICE_ARTIFACT_BUCKET")
         );
     }
 
