@@ -1,20 +1,45 @@
-//! The parts of a CodeBuild buildspec (version 0.2) that `sluice local` runs.
+//! The parts of a CodeBuild buildspec (versions 0.1 and 0.2) that `sluice local` runs.
+//! <https://docs.aws.amazon.com/codebuild/latest/userguide/build-spec-ref.html#build-spec-ref-versions>
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 /// A parsed buildspec.
 #[derive(Debug, Default)]
 pub struct Buildspec {
+    pub version: Version,
     pub variables: Vec<(String, String)>,
     /// The install phase's `runtime-versions`: runtime and version, as written.
     pub runtime_versions: Vec<(String, String)>,
     /// `install`, `pre_build`, `build`, `post_build`, in that order, when present.
     pub phases: Vec<(PhaseName, Phase)>,
     pub artifacts: Option<Artifacts>,
+}
+
+/// The buildspec versions CodeBuild runs. They differ in how commands share a shell,
+/// and in how variables are spelled (0.1's `environment_variables: plaintext:` became
+/// 0.2's `env: variables:`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Version {
+    /// Each command runs in a shell of its own: a `cd` or an `export` is gone by the
+    /// next command.
+    V0_1,
+    /// All the commands of a build run in one shell session.
+    #[default]
+    V0_2,
+}
+
+impl Version {
+    /// As a buildspec writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V0_1 => "0.1",
+            Self::V0_2 => "0.2",
+        }
+    }
 }
 
 /// The four phases a buildspec may declare.
@@ -100,10 +125,18 @@ struct RawEnv {
     variables: BTreeMap<String, Value>,
 }
 
+/// Version 0.1's spelling of `env`.
+#[derive(Deserialize)]
+struct RawEnvironmentVariables {
+    #[serde(default)]
+    plaintext: BTreeMap<String, Value>,
+}
+
 #[derive(Deserialize)]
 struct Raw {
-    version: Value,
+    version: Option<Value>,
     env: Option<RawEnv>,
+    environment_variables: Option<RawEnvironmentVariables>,
     #[serde(default)]
     phases: BTreeMap<String, Phase>,
     artifacts: Option<RawArtifacts>,
@@ -119,29 +152,70 @@ fn scalar(value: &Value) -> Option<String> {
 }
 
 impl Buildspec {
-    /// Parses a buildspec, saying what is wrong with it if it cannot be run.
-    pub fn parse(text: &str) -> Result<Self> {
-        let raw: Raw = serde_yaml_ng::from_str(text).context("the buildspec is not valid YAML")?;
-        match scalar(&raw.version).as_deref() {
-            Some("0.2") => {}
-            other => bail!("buildspec version {other:?} is not supported here; use version: 0.2"),
-        }
-        let mut variables = Vec::new();
-        for (name, value) in raw.env.map(|e| e.variables).unwrap_or_default() {
-            let value = scalar(&value).with_context(|| {
-                format!("env variable {name} must be a string, number or boolean")
-            })?;
-            variables.push((name, value));
-        }
+    /// Parses the buildspec `file` holds, or says in a sentence that names the file
+    /// and the field what is wrong with it and what would be accepted.
+    pub fn parse(file: &str, text: &str) -> Result<Self> {
+        let raw: Raw = serde_yaml_ng::from_str(text)
+            .with_context(|| format!("{file} is not a buildspec CodeBuild can read"))?;
+        let version = match raw
+            .version
+            .as_ref()
+            .filter(|v| !v.is_null())
+            .map(|v| (v, scalar(v)))
+        {
+            Some((_, Some(v))) if v == "0.1" => Version::V0_1,
+            Some((_, Some(v))) if v == "0.2" => Version::V0_2,
+            None => bail!(
+                "{file} has no `version`; CodeBuild runs buildspec versions 0.1 and 0.2 \
+                 (write `version: 0.2`)"
+            ),
+            Some((value, _)) => bail!(
+                "{file} says `version: {}`, which CodeBuild does not run; write `version: 0.2` \
+                 (all commands of a build in one shell) or `version: 0.1` (each command in a \
+                 shell of its own)",
+                shown(value)
+            ),
+        };
+        let (variables, field) = match (version, raw.env, raw.environment_variables) {
+            (Version::V0_1, Some(_), _) => bail!(
+                "{file} is version 0.1 and has an `env` section, which is version 0.2's; \
+                 in version 0.1 variables go under `environment_variables: plaintext:` \
+                 (or write `version: 0.2`)"
+            ),
+            (Version::V0_2, _, Some(_)) => bail!(
+                "{file} is version 0.2 and has an `environment_variables` section, which is \
+                 version 0.1's; in version 0.2 variables go under `env: variables:`"
+            ),
+            (Version::V0_1, None, e) => (
+                e.map(|e| e.plaintext).unwrap_or_default(),
+                "environment_variables: plaintext:",
+            ),
+            (Version::V0_2, e, None) => (
+                e.map(|e| e.variables).unwrap_or_default(),
+                "env: variables:",
+            ),
+        };
+        let variables = variables
+            .into_iter()
+            .map(|(name, value)| match scalar(&value) {
+                Some(value) => Ok((name, value)),
+                None => Err(anyhow!(
+                    "{file} gives `{field} {name}` a {}; a variable's value is a string, \
+                     number or boolean",
+                    kind(&value)
+                )),
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut phases = raw.phases;
         let unknown: Vec<_> = phases
             .keys()
             .filter(|k| !PhaseName::ALL.iter().any(|p| p.key() == k.as_str()))
-            .cloned()
+            .map(|k| format!("`{k}`"))
             .collect();
         if !unknown.is_empty() {
             bail!(
-                "unknown buildspec phase(s) {}; the phases are install, pre_build, build, post_build",
+                "{file} has phase(s) {} under `phases`, which CodeBuild does not run; the \
+                 phases are install, pre_build, build and post_build",
                 unknown.join(", ")
             );
         }
@@ -150,7 +224,9 @@ impl Buildspec {
             for (runtime, version) in &install.runtime_versions {
                 let version = scalar(version).with_context(|| {
                     format!(
-                        "runtime-versions: {runtime} must name a version, such as 3.12 or latest"
+                        "{file} gives `runtime-versions: {runtime}` a {}; it takes a version, \
+                         such as 3.12 or latest",
+                        kind(version)
                     )
                 })?;
                 runtime_versions.push((runtime.clone(), version));
@@ -160,6 +236,8 @@ impl Buildspec {
             .iter()
             .filter_map(|p| phases.remove(p.key()).map(|phase| (*p, phase)))
             .collect();
+        // Version 0.1's `artifacts: type:` (deprecated in 0.2) is read and ignored, as
+        // CodeBuild ignores it: where artifacts go is the project's, or StartBuild's.
         let artifacts = raw.artifacts.map(|a| Artifacts {
             files: a.files,
             name: a.name,
@@ -171,11 +249,33 @@ impl Buildspec {
             base_directory: a.base_directory,
         });
         Ok(Self {
+            version,
             variables,
             runtime_versions,
             phases,
             artifacts,
         })
+    }
+}
+
+/// A YAML value as the buildspec wrote it, on one line.
+fn shown(value: &Value) -> String {
+    match scalar(value) {
+        Some(s) => s,
+        None => serde_yaml_ng::to_string(value)
+            .map(|s| s.trim().replace('\n', " "))
+            .unwrap_or_default(),
+    }
+}
+
+/// What kind of YAML value `value` is, in words.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null value",
+        Value::Bool(_) | Value::Number(_) | Value::String(_) => "scalar",
+        Value::Sequence(_) => "list",
+        Value::Mapping(_) => "mapping",
+        Value::Tagged(_) => "tagged value",
     }
 }
 
@@ -216,7 +316,7 @@ mod tests {
     #[test]
     fn the_example_buildspec_parses_with_its_phases_in_order() {
         let text = include_str!("../../examples/hello-api/buildspec.yml");
-        let spec = Buildspec::parse(text).expect("the example's buildspec parses");
+        let spec = Buildspec::parse("buildspec.yml", text).expect("the example's buildspec parses");
         let order: Vec<_> = spec.phases.iter().map(|(p, _)| *p).collect();
         assert_eq!(order, PhaseName::ALL.to_vec());
         let artifacts = spec.artifacts.expect("it declares artifacts");
@@ -226,13 +326,83 @@ mod tests {
     }
 
     #[test]
-    fn bad_buildspecs_are_refused_with_the_reason() {
-        let err = Buildspec::parse("version: 0.1\nphases: {}\n").unwrap_err();
-        assert!(err.to_string().contains("0.2"), "{err}");
-        let err = Buildspec::parse("version: 0.2\nphases:\n  compile:\n    commands: [make]\n")
-            .unwrap_err();
-        assert!(err.to_string().contains("compile"), "{err}");
-        assert!(Buildspec::parse("phases: [").is_err());
+    fn version_0_1_is_read_with_its_own_spelling_of_variables() {
+        let text = "version: 0.1\nenvironment_variables:\n  plaintext:\n    GREETING: hi\n    \
+                    COUNT: 3\nphases:\n  build:\n    commands: [make]\nartifacts:\n  type: zip\n  \
+                    files: [outputSamTemplate.yaml]\n";
+        let spec = Buildspec::parse("buildspec.yml", text).expect("CodeBuild runs 0.1");
+        assert_eq!(spec.version, Version::V0_1);
+        assert_eq!(
+            spec.variables,
+            vec![
+                ("COUNT".to_owned(), "3".to_owned()),
+                ("GREETING".to_owned(), "hi".to_owned())
+            ]
+        );
+        let artifacts = spec.artifacts.expect("artifacts");
+        assert_eq!(artifacts.files, vec!["outputSamTemplate.yaml".to_owned()]);
+        assert_eq!(artifacts.name, None);
+        let quoted = Buildspec::parse("b.yml", "version: \"0.2\"\nphases: {}\n").expect("0.2");
+        assert_eq!(quoted.version, Version::V0_2);
+    }
+
+    /// Each refusal is a sentence that names the file, the field and what would do;
+    /// never a Rust value (a refused 0.1 once printed `Some("0.1")`).
+    #[test]
+    fn bad_buildspecs_are_refused_naming_the_file_the_field_and_what_is_accepted() {
+        let refused = |text: &str| {
+            let message = format!(
+                "{:#}",
+                Buildspec::parse("ci/buildspec.yml", text).unwrap_err()
+            );
+            assert!(message.starts_with("ci/buildspec.yml "), "{message}");
+            assert!(!message.contains("Some("), "{message}");
+            message
+        };
+        let message = refused("version: 0.3\nphases: {}\n");
+        assert!(
+            message.contains("`version: 0.3`")
+                && message.contains("`version: 0.2`")
+                && message.contains("`version: 0.1`"),
+            "{message}"
+        );
+        let message = refused("phases: {}\n");
+        assert!(
+            message.contains("no `version`") && message.contains("0.1 and 0.2"),
+            "{message}"
+        );
+        let message = refused("version: 0.2\nphases:\n  compile:\n    commands: [make]\n");
+        assert!(
+            message.contains("`compile`")
+                && message.contains("`phases`")
+                && message.contains("pre_build"),
+            "{message}"
+        );
+        let message = refused("version: 0.2\nenv:\n  variables:\n    LIST: [a, b]\n");
+        assert!(
+            message.contains("`env: variables: LIST` a list")
+                && message.contains("string, number or boolean"),
+            "{message}"
+        );
+        let message = refused("version: 0.1\nenv:\n  variables:\n    A: b\n");
+        assert!(
+            message.contains("`environment_variables: plaintext:`"),
+            "{message}"
+        );
+        let message = refused("version: 0.2\nenvironment_variables:\n  plaintext:\n    A: b\n");
+        assert!(message.contains("`env: variables:`"), "{message}");
+        let message = refused(
+            "version: 0.2\nphases:\n  install:\n    runtime-versions:\n      python: [3]\n",
+        );
+        assert!(
+            message.contains("`runtime-versions: python`") && message.contains("3.12 or latest"),
+            "{message}"
+        );
+        let message = refused("phases: [");
+        assert!(
+            message.contains("not a buildspec CodeBuild can read"),
+            "{message}"
+        );
     }
 
     #[test]

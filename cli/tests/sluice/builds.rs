@@ -1,6 +1,7 @@
 //! The local CodeBuild runs a buildspec as CodeBuild does: one shell session across
-//! commands and phases, `on-failure: CONTINUE`, `finally`, post_build after a failed
-//! build, artifacts only from a successful build, and StopBuild stopping what runs.
+//! commands and phases (version 0.2; 0.1's shell per command is in `codepipeline`),
+//! `on-failure: CONTINUE`, `finally`, post_build after a failed build, artifacts only
+//! from a successful build, and StopBuild stopping what runs.
 //! The project is a real CodeBuild project in the emulator; the source a bare git
 //! repository; the calls go through the real CodeBuild SDK client.
 
@@ -12,6 +13,8 @@ use sluice_local::sdk_config;
 use sluice_tests::Emulator;
 
 use crate::support::{self, Driver};
+
+mod codepipeline;
 
 struct Bench {
     emulator: Emulator,

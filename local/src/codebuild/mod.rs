@@ -16,6 +16,7 @@ mod api;
 mod records;
 mod runner;
 mod setup;
+mod shell;
 mod tools;
 
 use records::BuildRecord;

@@ -2,18 +2,17 @@
 //! buildspec's phases run on this machine with its log streamed, its artifacts
 //! uploaded, and a stopped build's commands killed.
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 
-use crate::buildspec::{Buildspec, PhaseName};
+use crate::buildspec::{Buildspec, PhaseName, Version};
 use crate::console::Console;
 use crate::git::Repository;
 
+use super::shell::{Ran, Shell, s3_hint};
 use super::{Builds, Project, lock, now};
 
 impl Builds {
@@ -183,7 +182,7 @@ impl Builds {
                 project.buildspec
             ))
         };
-        let spec = match text.and_then(|t| Buildspec::parse(&t)) {
+        let spec = match text.and_then(|t| Buildspec::parse(&project.buildspec, &t)) {
             Ok(spec) => spec,
             Err(e) => {
                 self.begin_phase(id, "INSTALL");
@@ -248,6 +247,14 @@ impl Builds {
         let state_dir = dir.join("cwd");
         tokio::fs::write(&state_dir, src.to_string_lossy().as_bytes()).await?;
         tokio::fs::write(&state_env, "").await?;
+        let shell = Shell::of(spec.version, &src, &state_env, &state_dir);
+        if spec.version == Version::V0_1 {
+            log.line(
+                "[Container] Buildspec version 0.1: each command runs in a shell of its own, \
+                 from the source directory (a cd or export does not reach the next command)",
+            )
+            .await;
+        }
         let mut succeeding = true;
         for (name, phase) in &spec.phases {
             if self.stopped(id) {
@@ -261,11 +268,10 @@ impl Builds {
             for command in &phase.commands {
                 log.line(&format!("[Container] Running command {command}"))
                     .await;
-                let code = self
-                    .command(
-                        id, command, &env, succeeding, &state_env, &state_dir, &mut log,
-                    )
+                let ran = self
+                    .command(id, command, &env, succeeding, &shell, &mut log)
                     .await?;
+                let code = explain(&ran, &env, &mut log).await;
                 if code != 0 {
                     failure = Some((
                         "COMMAND_EXECUTION_ERROR".to_owned(),
@@ -279,17 +285,17 @@ impl Builds {
             for command in &phase.finally {
                 log.line(&format!("[Container] Running command {command}"))
                     .await;
-                let code = self
+                let ran = self
                     .command(
                         id,
                         command,
                         &env,
                         succeeding && failure.is_none(),
-                        &state_env,
-                        &state_dir,
+                        &shell,
                         &mut log,
                     )
                     .await?;
+                let code = explain(&ran, &env, &mut log).await;
                 if code != 0 && failure.is_none() {
                     failure = Some((
                         "COMMAND_EXECUTION_ERROR".to_owned(),
@@ -387,80 +393,18 @@ impl Builds {
         .await
         .context("the build queue stopped")?
     }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn command(
-        &self,
-        id: &str,
-        command: &str,
-        env: &[(String, String)],
-        succeeding: bool,
-        state_env: &Path,
-        state_dir: &Path,
-        log: &mut Log,
-    ) -> Result<i32> {
-        // One shell per command, but exports and the working directory carry over,
-        // as in one CodeBuild shell session.
-        let script = format!(
-            "exec 2>&1\n. {env_file} 2>/dev/null\nexport CODEBUILD_BUILD_SUCCEEDING={succeeding}\n\
-             cd \"$(cat {dir_file})\" || exit 1\n\
-             trap '__rc=$?; export -p > {env_file}; pwd > {dir_file}; exit $__rc' EXIT\n{command}\n",
-            env_file = shell_quote(&state_env.to_string_lossy()),
-            dir_file = shell_quote(&state_dir.to_string_lossy()),
-            succeeding = u8::from(succeeding),
-        );
-        let mut cmd = tokio::process::Command::new("bash");
-        cmd.arg("-c")
-            .arg(script)
-            .env_remove("AWS_PROFILE")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env(
-                "CODEBUILD_BUILD_SUCCEEDING",
-                if succeeding { "1" } else { "0" },
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        // SAFETY: setsid is async-signal-safe; the command gets its own process group,
-        // so StopBuild and timeouts stop everything it started.
-        unsafe {
-            cmd.as_std_mut().pre_exec(|| {
-                libc::setsid();
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        if self.stopped(id) {
-            return Ok(STOPPED_EXIT);
-        }
-        let mut child = cmd.spawn().context("cannot run bash")?;
-        if let Some(pid) = child.id() {
-            lock(&self.inner.processes).insert(id.to_owned(), pid);
-        }
-        // A StopBuild between the check above and the insert found nothing to stop.
-        if self.stopped(id) {
-            self.kill(id);
-        }
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("no output pipe"))?;
-        let mut lines = BufReader::new(stdout).lines();
-        while let Some(line) = lines.next_line().await.unwrap_or(None) {
-            log.line(&line).await;
-        }
-        let status = child.wait().await?;
-        lock(&self.inner.processes).remove(id);
-        Ok(status.code().unwrap_or(-1))
-    }
 }
 
-/// The exit status a command gets when its build was stopped before it ran.
-pub(super) const STOPPED_EXIT: i32 = 143;
-
-pub(super) fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
+/// A failed command's exit status, after the log says where a Sluice build may upload
+/// if S3 refused it (CodeBuild's own report says only "exit status 255").
+async fn explain(ran: &Ran, env: &[(String, String)], log: &mut Log) -> i32 {
+    if ran.code != 0
+        && ran.s3_refused
+        && let Some(hint) = s3_hint(env)
+    {
+        log.line(&hint).await;
+    }
+    ran.code
 }
 
 pub(super) async fn checkout(repository: &Path, version: &str, dest: &Path) -> Result<()> {

@@ -152,7 +152,7 @@ async fn runtime_line(bin: &Path, runtime: &str, asked: &str) -> Result<String> 
                 link(&exact, &bin.join(name)).await?;
             }
             for name in ["pip", "pip3"] {
-                let python = super::runner::shell_quote(&exact.to_string_lossy());
+                let python = super::shell::shell_quote(&exact.to_string_lossy());
                 let script = format!("#!/bin/sh\nexec {python} -m pip \"$@\"\n");
                 write_executable(&bin.join(name), &script).await?;
             }
