@@ -194,8 +194,7 @@ pub(super) fn boundary_parameter(
     let Some(boundary) = boundary else {
         return Ok(None);
     };
-    let parsed: Yaml = serde_yaml_ng::from_str(template)
-        .map_err(|e| unusable(format!("packaged.yaml is not a YAML or JSON template: {e}")))?;
+    let (parsed, _) = super::template::parse(template).map_err(unusable)?;
     let declared = parsed
         .get("Parameters")
         .is_some_and(|p| p.get(BOUNDARY_PARAMETER).is_some());

@@ -17,6 +17,7 @@ mod change_set;
 mod identities;
 mod pin;
 mod settings;
+mod template;
 
 pub use change_set::change_set_spec;
 pub use identities::BOUNDARY_PARAMETER;

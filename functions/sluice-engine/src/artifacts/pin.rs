@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_yaml_ng::Value as Yaml;
 use sluice_adapters::caller::dns_suffix;
 use sluice_adapters::{Condition, ObjectError, ObjectStore, Version, sha256_hex};
 use sluice_core::site::SITE_FILES_MAX;
@@ -13,6 +12,7 @@ use crate::config::Config;
 use crate::release;
 
 use super::identities::identity_names_fit;
+use super::template;
 use super::{ArtifactError, TEMPLATE_MAX, s3_url, unusable};
 
 /// More objects than any template points to; bounds the work of one pin.
@@ -66,8 +66,7 @@ pub async fn pin<O: ObjectStore>(
         )));
     }
     let text = String::from_utf8(body).map_err(|_| unusable("packaged.yaml is not UTF-8 text"))?;
-    let parsed: Yaml = serde_yaml_ng::from_str(&text)
-        .map_err(|e| unusable(format!("packaged.yaml is not a YAML or JSON template: {e}")))?;
+    let (parsed, format) = template::parse(&text).map_err(unusable)?;
     let stacks: Vec<&str> = execution
         .stages
         .iter()
@@ -128,8 +127,7 @@ pub async fn pin<O: ObjectStore>(
     } else {
         let rewritten = release::rewrite(&parsed, &bucket, &copies)
             .map_err(|why| unusable(format!("packaged.yaml cannot be pinned: {why}")))?;
-        let text = serde_yaml_ng::to_string(&rewritten)
-            .map_err(|e| unusable(format!("the pinned template cannot be written: {e}")))?;
+        let text = template::write(&rewritten, format).map_err(unusable)?;
         if text.len() > TEMPLATE_MAX {
             return Err(unusable(format!(
                 "packaged.yaml, pinned to the release, is larger than {} KB, CloudFormation's \

@@ -10,3 +10,4 @@ mod regressions;
 mod releases;
 mod simulation;
 mod sites;
+mod template;
