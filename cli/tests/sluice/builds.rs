@@ -502,3 +502,66 @@ async fn a_build_is_found_by_the_execution_it_was_started_for() {
     let found = builder.find_build("proj", "exec-3").await.expect("listed");
     assert_eq!(found, None);
 }
+
+/// StartBuild's artifactsOverride replaces the project's artifact settings, as in
+/// CodeBuild: `namespaceType: BUILD_ID` puts the build's id between path and name,
+/// and the buildspec's name counts only with `overrideArtifactName`. ZIP packaging,
+/// which this CodeBuild does not do, is refused rather than uploaded as files.
+/// https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ProjectArtifacts.html
+#[tokio::test(flavor = "multi_thread")]
+async fn artifacts_override_places_the_upload_as_codebuild_does() {
+    use aws_sdk_codebuild::types::{
+        ArtifactNamespace, ArtifactPackaging, ArtifactsType, ProjectArtifacts,
+    };
+    let (bench, commit) = bench(
+        "version: 0.2\nphases:\n  build:\n    commands: [\"true\"]\nartifacts:\n  files: [out/result.txt]\n  name: from-the-buildspec\n",
+    )
+    .await;
+    let client = bench.client().await;
+    let artifacts = |packaging: ArtifactPackaging| {
+        ProjectArtifacts::builder()
+            .r#type(ArtifactsType::S3)
+            .location(&bench.bucket)
+            .path("elsewhere")
+            .name("given")
+            .namespace_type(ArtifactNamespace::BuildId)
+            .packaging(packaging)
+            .override_artifact_name(false)
+            .build()
+            .expect("artifacts")
+    };
+    let out = client
+        .start_build()
+        .project_name("proj")
+        .source_version(&commit)
+        .artifacts_override(artifacts(ArtifactPackaging::None))
+        .send()
+        .await
+        .expect("StartBuild");
+    let id = out.build_value().and_then(|b| b.id()).expect("a build id");
+    let build = bench.finished(id).await;
+    assert_eq!(build["buildStatus"], "SUCCEEDED", "{}", bench.log(&build));
+    let uuid = id.rsplit(':').next().expect("the build's uuid");
+    let listed = bench
+        .emulator
+        .s3()
+        .await
+        .list_objects_v2()
+        .bucket(&bench.bucket)
+        .send()
+        .await
+        .expect("list");
+    let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, [format!("elsewhere/{uuid}/given/out/result.txt")]);
+
+    let refused = client
+        .start_build()
+        .project_name("proj")
+        .source_version(&commit)
+        .artifacts_override(artifacts(ArtifactPackaging::Zip))
+        .send()
+        .await
+        .expect_err("ZIP packaging");
+    let message = format!("{refused:?}");
+    assert!(message.contains("packaging NONE"), "{message}");
+}

@@ -2,6 +2,7 @@
 //! JSON protocol from the build records, and the project a build runs in.
 
 use anyhow::Result;
+use aws_sdk_codebuild::types::{ArtifactNamespace, ArtifactPackaging};
 use serde_json::{Value, json};
 
 use crate::bus::uuid;
@@ -148,6 +149,10 @@ impl Builds {
             override_name: artifacts
                 .and_then(|a| a.override_artifact_name())
                 .unwrap_or(false),
+            artifacts_in_build_folder: artifacts.and_then(|a| a.namespace_type())
+                == Some(&ArtifactNamespace::BuildId),
+            artifacts_zipped: artifacts.and_then(|a| a.packaging())
+                == Some(&ArtifactPackaging::Zip),
             service_role: project.service_role().map(str::to_owned),
             timeout_minutes: project.timeout_in_minutes().unwrap_or(60),
             environment: project
@@ -213,6 +218,8 @@ impl Builds {
                 project.artifacts_name = artifacts["name"].as_str().map(str::to_owned);
                 project.override_name =
                     artifacts["overrideArtifactName"].as_bool().unwrap_or(false);
+                project.artifacts_in_build_folder = artifacts["namespaceType"] == "BUILD_ID";
+                project.artifacts_zipped = artifacts["packaging"] == "ZIP";
             }
             Some(other) => {
                 return Err(api(
@@ -220,6 +227,13 @@ impl Builds {
                     format!("sluice local keeps artifacts in S3 or not at all, not as {other}"),
                 ));
             }
+        }
+        if project.artifacts_bucket.is_some() && project.artifacts_zipped {
+            return Err(api(
+                "InvalidInputException",
+                "sluice local uploads a build's artifacts as files, not zipped: give the \
+                 project's artifacts (or artifactsOverride) packaging NONE",
+            ));
         }
         let Some(repository) = self.inner.repositories.get(&project.repository).cloned() else {
             return Err(api(

@@ -33,6 +33,10 @@ pub struct Project {
     /// The artifact's name when the buildspec's does not override it.
     pub artifacts_name: Option<String>,
     pub override_name: bool,
+    /// Namespace type `BUILD_ID`: the build's id is a folder between path and name.
+    pub artifacts_in_build_folder: bool,
+    /// Packaging `ZIP`, which this CodeBuild does not do: it uploads files.
+    pub artifacts_zipped: bool,
     /// The role CodeBuild runs the project's builds as.
     pub service_role: Option<String>,
     pub timeout_minutes: i32,

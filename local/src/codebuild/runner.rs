@@ -343,7 +343,7 @@ impl Builds {
             .filter(|_| project.artifacts_bucket.is_some())
         {
             self.begin_phase(id, "UPLOAD_ARTIFACTS");
-            match self.upload(&s3, artifacts, project, &src, &env).await {
+            match self.upload(&s3, artifacts, project, uuid, &src, &env).await {
                 Ok(location) => {
                     log.line(&format!("[Container] Uploaded artifacts to {location}"))
                         .await;

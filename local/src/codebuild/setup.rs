@@ -130,6 +130,7 @@ impl Builds {
         s3: &aws_sdk_s3::Client,
         artifacts: &crate::buildspec::Artifacts,
         project: &Project,
+        uuid: &str,
         src: &Path,
         env: &[(String, String)],
     ) -> Result<String> {
@@ -172,12 +173,23 @@ impl Builds {
                 bail!("no file matches the artifact pattern {pattern}");
             }
         }
-        let prefix = [project.artifacts_path.trim_matches('/'), name.as_str()]
-            .iter()
-            .filter(|p| !p.is_empty())
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("/");
+        // As CodeBuild: <path>/[<build id>/]<name>, the override's settings where
+        // StartBuild gave one (Sluice always does).
+        let folder = if project.artifacts_in_build_folder {
+            uuid
+        } else {
+            ""
+        };
+        let prefix = [
+            project.artifacts_path.trim_matches('/'),
+            folder,
+            name.as_str(),
+        ]
+        .iter()
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("/");
         for path in files {
             let relative = if artifacts.discard_paths {
                 PathBuf::from(path.file_name().unwrap_or_default())
