@@ -319,9 +319,10 @@ mod tests {
         let spec = Buildspec::parse("buildspec.yml", text).expect("the example's buildspec parses");
         let order: Vec<_> = spec.phases.iter().map(|(p, _)| *p).collect();
         assert_eq!(order, PhaseName::ALL.to_vec());
+        // Named by Sluice's StartBuild, not by the buildspec, as CodePipeline's are.
         let artifacts = spec.artifacts.expect("it declares artifacts");
-        assert!(artifacts.discard_paths);
-        assert_eq!(artifacts.name.as_deref(), Some("$SLUICE_EXECUTION_ID"));
+        assert_eq!(artifacts.name, None);
+        assert!(!artifacts.discard_paths);
         assert!(artifacts.files.contains(&"packaged.yaml".to_owned()));
     }
 
