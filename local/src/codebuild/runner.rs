@@ -250,7 +250,7 @@ impl Builds {
         let shell = Shell::of(spec.version, &src, &state_env, &state_dir);
         if spec.version == Version::V0_1 {
             log.line(
-                "[Container] Buildspec version 0.1: each command runs in a shell of its own, \
+                "[Sluice] Buildspec version 0.1: each command runs in a shell of its own, \
                  from the source directory (a cd or export does not reach the next command)",
             )
             .await;
