@@ -211,3 +211,32 @@ artifacts:
     );
     assert!(bench.keys().await.is_empty(), "nothing was uploaded");
 }
+
+/// The CodePipeline buildspec the book shows, with only the changes it documents
+/// (docs/src/guide/the-build.md, "Coming from CodePipeline"), builds and leaves its
+/// packaged template where Sluice reads it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_books_codepipeline_buildspec_builds() {
+    let page = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/src/guide/the-build.md"
+    ));
+    let (_, after) = page
+        .split_once("## Coming from CodePipeline")
+        .expect("the book's section");
+    let (_, block) = after.split_once("```yaml\n").expect("its buildspec");
+    let (spec, _) = block.split_once("```").expect("the block's end");
+    let (bench, commit) = bench_of(&[("buildspec.yml", spec), ("template.yaml", TEMPLATE)]).await;
+    let (build, outcome) = bench.start_as_sluice(&commit).await;
+    assert_eq!(outcome, BuildOutcome::Succeeded, "{}", bench.log(&build));
+    let keys = bench.keys().await;
+    assert!(
+        keys.contains(&format!("{PATH}/{NAME}/packaged.yaml")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with(&format!("{PATH}/{NAME}/code/"))),
+        "the code is in the upload folder: {keys:?}"
+    );
+}
