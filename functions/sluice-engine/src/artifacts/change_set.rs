@@ -7,7 +7,7 @@ use sluice_core::{Execution, StageName};
 
 use crate::config::Config;
 
-use super::identities::boundary_parameter;
+use super::boundary::boundary_parameter;
 use super::{
     ArtifactError, CONFIGURATION_MAX, TEMPLATE_MAX, TemplateConfiguration, read_pinned, unusable,
     verify,

@@ -1,14 +1,7 @@
-//! The IAM roles and users a template creates: named under their stage's stack, and
-//! created under the stage's permissions boundary.
+//! The IAM roles and users a template creates, named under their stage's stack (the
+//! boundary they are created under is `boundary.rs`'s).
 
 use serde_yaml_ng::Value as Yaml;
-use sluice_core::StageName;
-
-use super::{ArtifactError, unusable};
-
-/// The template parameter through which an application receives its stage's
-/// permissions boundary, for `PermissionsBoundary` under `Globals: Function:`.
-pub const BOUNDARY_PARAMETER: &str = "PermissionsBoundary";
 
 /// An IAM role or user a template creates: a role or user resource, or a SAM
 /// function or state machine without a role of its own (SAM makes it, `<id>Role`).
@@ -59,14 +52,6 @@ fn identities(template: &Yaml) -> Vec<Identity<'_>> {
         });
     }
     found
-}
-
-/// The resources of `template` that create an IAM role or user.
-fn identities_created(template: &Yaml) -> Vec<String> {
-    identities(template)
-        .into_iter()
-        .map(|i| i.id.to_owned())
-        .collect()
 }
 
 /// IAM's longest role or user name.
@@ -179,38 +164,4 @@ fn sub_text(value: &Yaml) -> Option<&str> {
         Yaml::Sequence(items) => items.first()?.as_str(),
         _ => None,
     }
-}
-
-/// The parameter that hands the stage's `boundary` to the template: `None` where the
-/// stage has none, or the template neither declares the parameter nor creates IAM
-/// identities. A template that creates them without it could not be deployed (the
-/// execution role creates roles only under the boundary), so it is refused here,
-/// saying what to add.
-pub(super) fn boundary_parameter(
-    template: &str,
-    stage: &StageName,
-    boundary: Option<&str>,
-) -> Result<Option<(String, String)>, ArtifactError> {
-    let Some(boundary) = boundary else {
-        return Ok(None);
-    };
-    let (parsed, _) = super::template::parse(template).map_err(unusable)?;
-    let declared = parsed
-        .get("Parameters")
-        .is_some_and(|p| p.get(BOUNDARY_PARAMETER).is_some());
-    if declared {
-        return Ok(Some((BOUNDARY_PARAMETER.to_owned(), boundary.to_owned())));
-    }
-    let identities = identities_created(&parsed);
-    if identities.is_empty() {
-        return Ok(None);
-    }
-    Err(unusable(format!(
-        "the template creates IAM roles or users ({}) but has no {BOUNDARY_PARAMETER} \
-         parameter; the {stage} stage creates them only under its permissions boundary. \
-         Add a parameter {BOUNDARY_PARAMETER} (Type: String) and \
-         `PermissionsBoundary: !Ref {BOUNDARY_PARAMETER}` under Globals: Function: \
-         (see examples/hello-api/template.yaml); Sluice fills in its value",
-        identities.join(", ")
-    )))
 }

@@ -13,6 +13,7 @@ use sluice_core::{Artifact, ArtifactObject, Execution};
 use crate::config::Config;
 use crate::error::EngineError;
 
+mod boundary;
 mod change_set;
 mod identities;
 mod pin;
@@ -20,7 +21,7 @@ mod settings;
 mod template;
 
 pub use change_set::change_set_spec;
-pub use identities::BOUNDARY_PARAMETER;
+pub use boundary::BOUNDARY_PARAMETER;
 pub use pin::pin;
 pub use settings::settings_changes;
 

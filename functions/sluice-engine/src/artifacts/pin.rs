@@ -11,6 +11,7 @@ use sluice_core::{Artifact, ArtifactObject, Execution, SiteObject};
 use crate::config::Config;
 use crate::release;
 
+use super::boundary::put_boundary;
 use super::identities::identity_names_fit;
 use super::template;
 use super::{ArtifactError, TEMPLATE_MAX, s3_url, unusable};
@@ -19,7 +20,8 @@ use super::{ArtifactError, TEMPLATE_MAX, s3_url, unusable};
 const CODE_OBJECTS_MAX: usize = 200;
 
 /// Makes the release of the artifact the build of `execution` left: copies
-/// `packaged.yaml` (its code locations rewritten to the copies), each stage's
+/// `packaged.yaml` (its code locations rewritten to the copies, its IAM roles and
+/// users put under the stage's permissions boundary), each stage's
 /// configuration, every object the template points to and every file of the site
 /// stages' folders into the release prefix, by content, and records a manifest.
 /// Nothing is read from the build's upload after this: it stays writable by builds,
@@ -66,7 +68,7 @@ pub async fn pin<O: ObjectStore>(
         )));
     }
     let text = String::from_utf8(body).map_err(|_| unusable("packaged.yaml is not UTF-8 text"))?;
-    let (parsed, format) = template::parse(&text).map_err(unusable)?;
+    let (mut parsed, format) = template::parse(&text).map_err(unusable)?;
     let stacks: Vec<&str> = execution
         .stages
         .iter()
@@ -74,6 +76,13 @@ pub async fn pin<O: ObjectStore>(
         .map(|s| s.stack_name.as_str())
         .collect();
     identity_names_fit(&parsed, &stacks).map_err(unusable)?;
+    let boundaries: Vec<_> = execution
+        .stages
+        .iter()
+        .filter(|s| s.site.is_none())
+        .map(|s| (&s.name, s.boundary_arn.as_deref()))
+        .collect();
+    let bounded = put_boundary(&mut parsed, &boundaries).map_err(unusable)?;
     let bucket = release::Bucket {
         name: &config.bucket,
         upload: &prefix,
@@ -118,8 +127,8 @@ pub async fn pin<O: ObjectStore>(
             Some((f.resource.clone(), copy.sha256.clone()))
         })
         .collect();
-    let template = if copies.is_empty() {
-        // Nothing to pin in it: the template goes into the release as written.
+    let template = if copies.is_empty() && !bounded {
+        // Nothing to pin or bound in it: the template goes into the release as written.
         releases
             .copy_version(&template_key, &version)
             .await?
