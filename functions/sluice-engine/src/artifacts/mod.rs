@@ -20,8 +20,8 @@ mod pin;
 mod settings;
 mod template;
 
-pub use change_set::change_set_spec;
 pub use boundary::BOUNDARY_PARAMETER;
+pub use change_set::change_set_spec;
 pub use pin::pin;
 pub use settings::settings_changes;
 
