@@ -38,6 +38,15 @@ pub struct Figures {
 /// The environment Lambda gives a function, and the configuration Sluice's functions
 /// read, with placeholder values: nothing is called before the first event.
 fn lambda_environment(api: &str, name: &str) -> Vec<(String, String)> {
+    // The default pipeline, as the stack gives it to its functions.
+    let definition = sluice_definition::Definition::from_yaml(
+        "sluice.yaml",
+        "name: sluice\napplication: hello\nsource: {repository: hello-api}\n\
+         approval: {emails: [approvers@example.com]}\n\
+         stages: [{name: staging}, {name: production, approval: true}]\n",
+    )
+    .map(|d| d.encoded())
+    .unwrap_or_default();
     let fixed = [
         ("AWS_LAMBDA_RUNTIME_API", api),
         ("AWS_LAMBDA_FUNCTION_NAME", name),
@@ -54,10 +63,7 @@ fn lambda_environment(api: &str, name: &str) -> Vec<(String, String)> {
         ("TZ", ":UTC"),
         ("PATH", "/usr/local/bin:/usr/bin:/bin"),
         ("SLUICE_PIPELINE", "sluice"),
-        ("SLUICE_REPOSITORY", "hello-api"),
-        ("SLUICE_APPLICATION", "hello"),
-        ("SLUICE_STAGES", "staging,production"),
-        ("SLUICE_APPROVAL_STAGES", "production"),
+        ("SLUICE_DEFINITION", definition.as_str()),
         ("SLUICE_BUCKET", "sluice-artifacts"),
         (
             "SLUICE_TOPIC_ARN",

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
 
-use crate::{LOCAL_APPROVERS, Local, Sibling, stack};
+use crate::{Local, Sibling, stack};
 
 impl Local {
     /// Packages the orchestrator and deploys the first pipeline's stack; returns the
@@ -48,58 +48,13 @@ impl Local {
         administrator: &str,
     ) -> Result<HashMap<String, String>> {
         let cloudformation = aws_sdk_cloudformation::Client::new(&self.sdk);
-        let parameters = [
-            ("AdministratorArn", administrator.to_owned()),
-            ("RepositoryName", self.options.repository.clone()),
-            ("BranchName", self.options.branch.clone()),
-            ("ApplicationName", pipeline.application.clone()),
-            ("Stages", pipeline.stages.join(",")),
-            ("ApprovalStages", pipeline.approval_stages.join(",")),
-            // The outbox reads the topic over HTTP; an address is what the stack
-            // requires of a pipeline with a gate (its email goes nowhere here).
-            ("ApprovalEmails", LOCAL_APPROVERS.to_owned()),
-            ("IncludePaths", pipeline.include_paths.join(",")),
-            ("ExcludePaths", pipeline.exclude_paths.join(",")),
-            ("BuildSpec", pipeline.buildspec.clone()),
-            ("SiteStages", pipeline.site_stages.join(",")),
-            ("SiteBucket", pipeline.site_bucket.clone()),
-            ("SiteFolder", pipeline.site_folder.clone()),
-            ("SiteDistribution", pipeline.site_distribution.clone()),
-            ("TestStages", pipeline.test_stages.join(",")),
-            ("TestBuildspec", pipeline.test_buildspec.clone()),
-            // The retries name the first pipeline's stages (`--retries`).
-            (
-                "Retries",
-                match pipeline.stack == self.options.stack {
-                    true => self.options.retries.clone(),
-                    false => String::new(),
-                },
-            ),
-            (
-                "RetryBackoffSeconds",
-                self.options.retry_seconds.to_string(),
-            ),
-            // So do the watches (`--alarm-stages`).
-            (
-                "AlarmStages",
-                match pipeline.stack == self.options.stack {
-                    true => self.options.alarm_stages.join(","),
-                    false => String::new(),
-                },
-            ),
-            ("AlarmNames", self.options.alarm_names.join(",")),
-            ("AlarmWatchMinutes", self.options.watch_minutes.to_string()),
-            // And the windows (`--window-stages`).
-            (
-                "WindowStages",
-                match pipeline.stack == self.options.stack {
-                    true => self.options.window_stages.join(","),
-                    false => String::new(),
-                },
-            ),
-            ("DeployWindows", self.options.windows.clone()),
-            ("WindowTimeZone", self.options.window_time_zone.clone()),
-        ];
+        // The pipeline as its definition says it: the stack's parameters are the
+        // definition's, as `sluice definition parameters` writes them for AWS.
+        let definition = self.options.definition_of(pipeline)?;
+        let mut parameters = definition
+            .parameters()
+            .with_context(|| format!("pipeline {} cannot be deployed", pipeline.stack))?;
+        parameters.push(("AdministratorArn", administrator.to_owned()));
         let clock_file = self.clock_file();
         let wiring = stack::Wiring {
             driver_url,

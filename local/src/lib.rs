@@ -11,6 +11,7 @@ pub mod buildspec;
 pub mod bus;
 pub mod codebuild;
 pub mod console;
+mod definition;
 pub mod demo;
 mod deploy;
 pub use sluice_emulator as emulator;

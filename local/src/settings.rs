@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::{bus, faults, stack};
 
@@ -68,6 +68,12 @@ pub struct Options {
     pub window_stages: Vec<String>,
     pub windows: String,
     pub window_time_zone: String,
+    /// The application the first pipeline delivers, where it is not named like its
+    /// repository (a definition's `application`).
+    pub application: Option<String>,
+    /// The first pipeline's definition, read from `--definition`; when set, it is the
+    /// pipeline, and the flags above that describe one are not used.
+    pub definition: Option<sluice_definition::Raw>,
     /// Where the functions' clock starts, if not now: it runs from there, ahead of
     /// this machine's by as much (the clock file [`stack::Wiring`] names). See
     /// [`Local::set_clock`].
@@ -117,44 +123,6 @@ fn split_list(list: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
-}
-
-/// Checks tested stages as the functions will check them: stages of the pipeline,
-/// none a site stage, and a buildspec path inside the repository.
-fn check_tests(
-    tested: &[String],
-    stages: &[String],
-    sites: &[String],
-    buildspec: &str,
-) -> Result<()> {
-    // `stage=smoke`: the stage's built-in smoke check gates it, checked the same way.
-    let names: Vec<String> = tested
-        .iter()
-        .map(|t| t.strip_suffix("=smoke").unwrap_or(t).trim().to_owned())
-        .collect();
-    let tested = &names;
-    if let Some(odd) = tested.iter().find(|s| s.contains('=')) {
-        bail!("{odd:?}: list a stage as STAGE (tested by a build) or STAGE=smoke");
-    }
-    if let Some(unknown) = tested.iter().find(|s| !stages.contains(s)) {
-        bail!(
-            "{unknown:?} is not one of the stages ({}); list only stages of the pipeline",
-            stages.join(", ")
-        );
-    }
-    if let Some(site) = tested.iter().find(|s| sites.contains(s)) {
-        bail!("{site} is a site stage; post-deploy tests are for stack stages only, for now");
-    }
-    sluice_core::PostDeployTest::new(buildspec)?;
-    Ok(())
-}
-
-/// Checks path filters as the functions will check them.
-fn check_paths(
-    include: &[String],
-    exclude: &[String],
-) -> Result<(), sluice_engine::paths::BadPattern> {
-    sluice_engine::paths::PathFilter::new(include, exclude).map(|_| ())
 }
 
 impl Sibling {
@@ -254,94 +222,102 @@ impl Options {
             window_stages: Vec::new(),
             windows: String::new(),
             window_time_zone: "UTC".into(),
+            application: None,
+            definition: None,
             clock: None,
             iam: std::env::var("SLUICE_LOCAL_IAM").map_or(true, |v| v != "false"),
         }
     }
 
-    /// Sets the stages' automatic retries (`--retries`, `--retry-seconds`), checked
-    /// as the functions will check them.
-    pub fn set_retries(&mut self, retries: &str, seconds: u32) -> Result<()> {
-        let seconds_text = seconds.to_string();
-        self.check_as_functions(&[
-            ("SLUICE_RETRIES", retries),
-            ("SLUICE_RETRY_SECONDS", seconds_text.as_str()),
-        ])
-        .context("--retries or --retry-seconds")?;
-        self.retries = retries.to_owned();
-        self.retry_seconds = seconds;
+    /// Makes the definition `raw` (`sluice local --definition`) the first pipeline:
+    /// its stack, repository, branch, stages and buildspec are the options' too, for
+    /// what local mode shows and where it pushes.
+    pub fn use_definition(&mut self, raw: sluice_definition::Raw) -> Result<()> {
+        let mut next = self.clone();
+        if let Some(name) = &raw.name {
+            next.stack = name.clone();
+        }
+        next.repository = raw.source.repository.clone();
+        next.application = Some(raw.application.clone());
+        next.branch = raw.source.branch.clone();
+        next.stages = raw.stages.iter().map(|s| s.name.clone()).collect();
+        next.approval_stages = raw
+            .stages
+            .iter()
+            .filter(|s| s.approval)
+            .map(|s| s.name.clone())
+            .collect();
+        next.buildspec = raw.build.buildspec.clone();
+        next.include_paths = raw.source.paths.include.clone();
+        next.exclude_paths = raw.source.paths.exclude.clone();
+        next.definition = Some(raw);
+        next.definition_of(&next.first_pipeline())?;
+        *self = next;
         Ok(())
+    }
+
+    /// Changes the options by `change` if the first pipeline's definition they then
+    /// make holds together; else says what is wrong, in terms of `flags`.
+    fn change(&mut self, flags: &str, change: impl FnOnce(&mut Options)) -> Result<()> {
+        let mut next = self.clone();
+        change(&mut next);
+        next.definition_of(&next.first_pipeline())
+            .with_context(|| format!("{flags} would make an invalid pipeline"))?;
+        *self = next;
+        Ok(())
+    }
+
+    /// Sets the stages' automatic retries (`--retries`, `--retry-seconds`).
+    pub fn set_retries(&mut self, retries: &str, seconds: u32) -> Result<()> {
+        self.change("--retries or --retry-seconds", |o| {
+            o.retries = retries.to_owned();
+            o.retry_seconds = seconds;
+        })
     }
 
     /// Sets the watched stages, their alarms (`*` for the stage) and the watch time
-    /// (`--alarm-stages`, `--alarm-names`, `--watch-minutes`), checked as the
-    /// functions will check them.
+    /// (`--alarm-stages`, `--alarm-names`, `--watch-minutes`).
     pub fn set_watch(&mut self, stages: &str, alarms: &str, minutes: u32) -> Result<()> {
-        let minutes_text = minutes.to_string();
-        self.check_as_functions(&[
-            ("SLUICE_ALARM_STAGES", stages),
-            ("SLUICE_ALARM_NAMES", alarms),
-            ("SLUICE_ALARM_WATCH_MINUTES", minutes_text.as_str()),
-        ])
-        .context("--alarm-stages, --alarm-names or --watch-minutes")?;
-        self.alarm_stages = split_list(stages);
-        self.alarm_names = split_list(alarms);
-        self.watch_minutes = minutes;
-        Ok(())
+        if !split_list(stages).is_empty() && split_list(alarms).is_empty() {
+            bail!(
+                "--alarm-stages needs --alarm-names: the CloudWatch alarms to watch, '*' \
+                 standing for the stage, such as hello-api-*-errors"
+            );
+        }
+        self.change("--alarm-stages, --alarm-names or --watch-minutes", |o| {
+            o.alarm_stages = split_list(stages);
+            o.alarm_names = split_list(alarms);
+            o.watch_minutes = minutes;
+        })
     }
 
     /// Sets the stages that deploy only in windows, the windows and their time zone
-    /// (`--window-stages`, `--windows`, `--window-time-zone`), checked as the
-    /// functions will check them.
+    /// (`--window-stages`, `--windows`, `--window-time-zone`).
     pub fn set_windows(&mut self, stages: &str, windows: &str, time_zone: &str) -> Result<()> {
-        self.check_as_functions(&[
-            ("SLUICE_WINDOW_STAGES", stages),
-            ("SLUICE_WINDOWS", windows),
-            ("SLUICE_WINDOW_TIME_ZONE", time_zone),
-        ])
-        .context("--window-stages, --windows or --window-time-zone")?;
-        self.window_stages = split_list(stages);
-        self.windows = windows.to_owned();
-        self.window_time_zone = time_zone.to_owned();
-        Ok(())
-    }
-
-    /// Reads the first pipeline's configuration with `extra` variables as its
-    /// functions will, so that what they would refuse at start is refused now.
-    fn check_as_functions(&self, extra: &[(&str, &str)]) -> Result<()> {
-        let stages = self.stages.join(",");
-        let mut vars = vec![
-            ("SLUICE_PIPELINE", self.stack.as_str()),
-            ("SLUICE_REPOSITORY", self.repository.as_str()),
-            ("SLUICE_APPLICATION", self.repository.as_str()),
-            ("SLUICE_STAGES", stages.as_str()),
-            ("SLUICE_BUCKET", "local"),
-            ("SLUICE_TOPIC_ARN", "local"),
-            ("SLUICE_BUILD_PROJECT", "local"),
-        ];
-        vars.extend_from_slice(extra);
-        sluice_engine::Config::from_lookup(|name| {
-            vars.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
+        self.change("--window-stages, --windows or --window-time-zone", |o| {
+            o.window_stages = split_list(stages);
+            o.windows = windows.to_owned();
+            o.window_time_zone = time_zone.to_owned();
         })
-        .map(|_| ())
-        .map_err(|e| anyhow!(sluice_adapters::aws::chain(&e)))
     }
 
     /// Sets the tested stages and their buildspec (`--test-stages`,
-    /// `--test-buildspec`), checked as the functions will check them.
+    /// `--test-buildspec`).
     pub fn set_tests(&mut self, stages: &str, buildspec: &str) -> Result<()> {
-        let stages = split_list(stages);
-        check_tests(&stages, &self.stages, &[], buildspec).context("--test-stages")?;
-        self.test_stages = stages;
-        self.test_buildspec = buildspec.to_owned();
-        Ok(())
+        self.change("--test-stages or --test-buildspec", |o| {
+            o.test_stages = split_list(stages);
+            o.test_buildspec = buildspec.to_owned();
+        })
     }
 
     /// The stack stage `stage` deploys.
     pub fn stack_of(&self, stage: &str) -> String {
-        format!("{}-{stage}", self.repository)
+        format!("{}-{stage}", self.application_name())
+    }
+
+    /// The application the first pipeline delivers.
+    pub fn application_name(&self) -> &str {
+        self.application.as_deref().unwrap_or(&self.repository)
     }
 
     /// Sets the stages from `--stages` and `--approval`, checked as the functions
@@ -408,25 +384,6 @@ impl Options {
                 sibling.application
             );
         }
-        for (what, listed) in [
-            ("approval", &sibling.approval_stages),
-            ("sites", &sibling.site_stages),
-        ] {
-            if let Some(unknown) = listed.iter().find(|s| !sibling.stages.contains(s)) {
-                bail!(
-                    "pipeline {:?}: {what}= names {unknown:?}, which is not one of its stages ({})",
-                    sibling.stack,
-                    sibling.stages.join(", ")
-                );
-            }
-        }
-        check_tests(
-            &sibling.test_stages,
-            &sibling.stages,
-            &sibling.site_stages,
-            &sibling.test_buildspec,
-        )
-        .with_context(|| format!("pipeline {:?}: tests=", sibling.stack))?;
         if !sibling.site_stages.is_empty() && sibling.site_bucket.is_empty() {
             bail!(
                 "pipeline {:?} has site stages but no bucket=, such as bucket=hello-web-* \
@@ -434,36 +391,8 @@ impl Options {
                 sibling.stack
             );
         }
-        let configs = sibling
-            .stages
-            .iter()
-            .map(|name| {
-                let stage = sluice_core::StageConfig::new(
-                    name,
-                    &format!("{}-{name}", sibling.application),
-                    None,
-                    sibling.approval_stages.contains(name),
-                )?;
-                if !sibling.site_stages.contains(name) {
-                    return Ok(stage);
-                }
-                let mut site = sluice_core::site::SiteTarget::for_stage(
-                    &stage.name,
-                    &sibling.site_bucket,
-                    &sibling.site_folder,
-                    "index.html",
-                )?;
-                if !sibling.site_distribution.is_empty() {
-                    site = site.with_distribution(&stage.name, &sibling.site_distribution)?;
-                }
-                Ok(stage.with_site(site))
-            })
-            .collect::<Result<Vec<_>, sluice_core::ConfigError>>()
-            .with_context(|| format!("pipeline {:?} has an invalid stage list", sibling.stack))?;
-        sluice_core::Pipeline::new(&sibling.stack, &self.repository, &self.branch, configs)
+        self.definition_of(&sibling)
             .with_context(|| format!("pipeline {:?} is invalid", sibling.stack))?;
-        check_paths(&sibling.include_paths, &sibling.exclude_paths)
-            .with_context(|| format!("pipeline {:?} has invalid path filters", sibling.stack))?;
         self.siblings.push(sibling);
         Ok(())
     }
@@ -473,7 +402,7 @@ impl Options {
     pub fn first_pipeline(&self) -> Sibling {
         Sibling {
             stack: self.stack.clone(),
-            application: self.repository.clone(),
+            application: self.application_name().to_owned(),
             stages: self.stages.clone(),
             include_paths: self.include_paths.clone(),
             exclude_paths: self.exclude_paths.clone(),
@@ -491,12 +420,10 @@ impl Options {
     /// Sets the path filters from comma-separated glob lists (`--include-paths`,
     /// `--exclude-paths`), checked as the functions will check them.
     pub fn set_paths(&mut self, include: &str, exclude: &str) -> Result<()> {
-        let (include, exclude) = (split_list(include), split_list(exclude));
-        check_paths(&include, &exclude)
-            .context("--include-paths or --exclude-paths is not a valid list of globs")?;
-        self.include_paths = include;
-        self.exclude_paths = exclude;
-        Ok(())
+        self.change("--include-paths or --exclude-paths", |o| {
+            o.include_paths = split_list(include);
+            o.exclude_paths = split_list(exclude);
+        })
     }
 }
 
@@ -527,12 +454,12 @@ mod tests {
         let mut options = Options::new(PathBuf::from("."), PathBuf::from("state"));
         let sibling = |spec: &str| Sibling::parse(spec).expect("valid words");
         let clash = |options: &mut Options, spec: &str| {
-            options.add_sibling(sibling(spec)).unwrap_err().to_string()
+            format!("{:#}", options.add_sibling(sibling(spec)).unwrap_err())
         };
         assert!(clash(&mut options, "stack=sluice-web application=w").contains("clashes"));
         assert!(clash(&mut options, "stack=w application=hello-api").contains("already delivered"));
-        assert!(clash(&mut options, "stack=w application=w stages=Prod").contains("stage list"));
-        assert!(clash(&mut options, "stack=w application=w include=/web").contains("path filters"));
+        assert!(clash(&mut options, "stack=w application=w stages=Prod").contains("stages[0].name"));
+        assert!(clash(&mut options, "stack=w application=w include=/web").contains("source.paths.include[0]"));
         options
             .add_sibling(sibling("stack=web application=hello-web"))
             .expect("a second pipeline");

@@ -28,7 +28,8 @@ pub use emulated::{APP_TEMPLATE, Emulated, Received, failing_template};
 pub use events::{approval_link, build_event, fixture, test_build_event};
 pub use fakes::{Fakes, InMemory};
 pub use pipeline::{
-    OPS, PRODUCTION, STAGING, action, command, commit, config, config_with, start_time,
+    DEFINITION, OPS, PRODUCTION, STAGING, action, command, commit, config, config_of, config_with,
+    start_time,
 };
 
 /// The adapters a world runs the engine over. CodeBuild and CodeCommit are always

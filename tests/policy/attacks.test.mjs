@@ -10,7 +10,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
 import { runSimulation } from '@cloud-copilot/iam-simulate'
-import { Template, deployTargetTemplate } from './template.mjs'
+import { DEFINITION, DEFINITION_MAX, Template, deployTargetTemplate } from './template.mjs'
 import { ACCOUNT, assertAllowed, assertDenied, decide } from './iam.mjs'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -31,6 +31,7 @@ const sluiceTemplate = (more = {}) =>
     account: ACCOUNT,
     region: REGION,
     parameters: {
+      Definition: DEFINITION,
       RepositoryName: 'hello-api',
       ApplicationName: 'hello',
       Stages: STAGES.join(','),
@@ -73,7 +74,7 @@ const release = `arn:aws:s3:::${bucket}/releases/${PIPELINE}/sha256/${'ab'.repea
 
 
 test('every stage in Stages gets its own execution role and boundary', () => {
-  assert.deepEqual(environment.SLUICE_STAGES, STAGES.join(','))
+  assert.equal(environment.SLUICE_DEFINITION, DEFINITION)
   for (const stage of STAGES) {
     assert.ok(roleByArn(stages[stage].execution_role), stage)
     assert.ok(boundaryOf(stage), stage)
@@ -430,7 +431,7 @@ test('with test stages, the deploy function may start the project\'s builds, and
 })
 
 test('with alarm stages, the sweeper may read alarm states, and change none', async () => {
-  const watched = sluiceTemplate({ AlarmStages: 'staging', AlarmNames: 'hello-api-*-errors' })
+  const watched = sluiceTemplate({ AlarmStages: 'staging' })
   const alarm = `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:hello-api-staging-errors`
   await assertAllowed(watched.role('SweeperFunctionRole'), 'cloudwatch:DescribeAlarms', alarm)
   await assertDenied(watched.role('SweeperFunctionRole'), 'cloudwatch:SetAlarmState', alarm)
@@ -573,7 +574,7 @@ test('a second Sluice stack in the same account and region names no schedule lik
         .map(([name, event]) => event.Properties.Name ?? (event.Properties.OmitName === true ? `${template.stackName}-generated-${fn}${name}` : `${fn}${name}`)))
   const web = new Template(process.env.SLUICE_POLICY_TEMPLATE ?? `${root}template.yaml`, {
     stackName: 'sluice-web', account: ACCOUNT, region: REGION,
-    parameters: { RepositoryName: 'hello-web', ApplicationName: 'web', AdministratorArn: `arn:aws:iam::${ACCOUNT}:role/ops-admin` },
+    parameters: { Definition: DEFINITION, RepositoryName: 'hello-web', ApplicationName: 'web', AdministratorArn: `arn:aws:iam::${ACCOUNT}:role/ops-admin` },
   })
   const first = scheduleNames(sluice)
   assert.ok(first.length > 0, 'the sweeper has a schedule')
@@ -741,6 +742,8 @@ const longestPipeline = (more = {}) =>
     account: ACCOUNT,
     region: 'ap-southeast-5',
     parameters: {
+      // The largest definition `sluice definition parameters` writes.
+      Definition: 'x'.repeat(DEFINITION_MAX),
       RepositoryName: 'a-repository-name-of-a-hundred-characters'.padEnd(100, 'x'),
       ApplicationName: LONGEST_APPLICATION,
       Stages: LONGEST_STAGES,
@@ -769,23 +772,17 @@ test("the largest configuration's boundaries and execution roles fit IAM's polic
 // https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 test("the largest configuration's function roles and environments fit IAM's and Lambda's quotas", () => {
   const stages = LONGEST_STAGES
-  const paths = Array.from({ length: 12 }, (_, i) => `services/component-${i}/src/**`).join(',')
+  // Every stage's own settings (tests, retries, alarms, windows, paths) are in the
+  // Definition, at its largest; the parameters are what CloudFormation derives from it.
   const largest = longestPipeline({
     ApprovalStages: stages,
-    SelfApprovalStages: stages,
     TestStages: stages,
     AlarmStages: stages,
-    AlarmNames: '*-errors,*-latency,*-throttles,*-5xx',
-    WindowStages: stages,
-    DeployWindows: 'Mon-Thu 09:00-16:00,Fri 09:00-12:00',
     SiteStages: LONGEST_STAGE_NAMES.slice(0, 2).join(','),
     SiteBucket: 'an-application-name-thirty-chr-*-site',
     SiteDistribution: 'an-application-name-thirty-chr-cdn:DistributionId',
     RemoteStages: LONGEST_STAGE_NAMES[7],
     RemoteAccountIds: '444455556666',
-    IncludePaths: paths,
-    ExcludePaths: paths,
-    OperatorAccountIds: '444455556666,777788889999',
   })
   const size = (document) => JSON.stringify(document).replace(/\s/g, '').length
   const globals = largest.globalEnvironment()

@@ -405,6 +405,15 @@ const AWS_MANAGED = {
 }
 
 /**
+ * The Definition parameter of tests/fixtures/definitions/good/minimal.yaml, as
+ * `sluice definition parameters` writes it: the template passes it to the functions
+ * untouched, so its content means nothing to a policy. Its size is what counts, and `sluice definition parameters` refuses one
+ * over DEFINITION_MAX.
+ */
+export const DEFINITION = 'XVDtboMwDHyX/GaIal218SrThLxgIMP5UOJMQoh3n0NZW/WffT7fnb0qBxZVqxJlo1FVCkIgo4GNdwJPSORfIBiZJJ+jUNpVRQw+GfZxeaJ8R3B6EtBCYoyC6IjAsjQAJaxUAJ6SSGybkLOhvsjtRQqoZfFW14ulsu9tyLwntEAFYWPRZ+6scTIQsddGQLSBdiOx0DOM2NcLHApuMGOO/yetiWW81T9JWomxtyLzud5+IYhx4/UZ0f8CHfm3r0doFaux8Mm4+SHYJH8SvdPlXdgE0d6jns7nRiwjMrprnFVBZDOA5q6H5bgmIiEkTN2MgVX7Viny4zH/KAK7bPmjZM16vhtcmm37Aw=='
+export const DEFINITION_MAX = 3 * 1024
+
+/**
  * A Sluice pipeline as template.yaml (or SLUICE_POLICY_TEMPLATE) deploys it in
  * `account` and `region`, administered by `admin`, with `parameters`.
  */
@@ -413,7 +422,7 @@ export const pipelineTemplate = (stackName, { account, region, admin }, paramete
     stackName,
     account,
     region,
-    parameters: { AdministratorArn: admin, ...parameters },
+    parameters: { AdministratorArn: admin, Definition: DEFINITION, ...parameters },
   })
 
 /**

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use sluice_definition::{Definition, Roles};
+use sluice_definition::{Definition, Deployment};
 
 use super::printed;
 
@@ -28,6 +28,14 @@ enum Command {
         #[arg(default_value = "sluice.yaml")]
         file: PathBuf,
     },
+    /// Prints the Sluice stack's parameters for a definition, one Key=Value a line:
+    /// `sam deploy --parameter-overrides $(sluice definition parameters)
+    /// AdministratorArn=<your role's ARN>`.
+    Parameters {
+        /// The definition file.
+        #[arg(default_value = "sluice.yaml")]
+        file: PathBuf,
+    },
     /// Prints the definition's JSON Schema (published as docs/sluice.schema.json).
     Schema,
 }
@@ -44,7 +52,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Check { file } => {
             let definition = load(&file)?;
             let pipeline = definition
-                .pipeline(&Roles::default())
+                .pipeline(&Deployment::default())
                 .map_err(|p| anyhow::anyhow!("{}: {}: {}", file.display(), p.field, p.message))?;
             let stages: Vec<String> = pipeline
                 .stages
@@ -62,6 +70,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 pipeline.repository,
                 stages.join(", then ")
             ))
+        }
+        Command::Parameters { file } => {
+            let parameters = load(&file)?.parameters()?;
+            printed(
+                parameters
+                    .iter()
+                    .map(|(key, value)| format!("{key}={value}\n"))
+                    .collect::<String>(),
+            )
         }
         Command::Json { file } => printed(format!("{}\n", load(&file)?.to_json())),
         Command::Schema => printed(format!(

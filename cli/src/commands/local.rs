@@ -34,6 +34,12 @@ pub struct LocalArgs {
     /// directory: stage s deploys <name>-<s>. The demo's default is the example.
     #[arg(long, alias = "example")]
     app: Option<PathBuf>,
+    /// The pipeline's definition (sluice.yaml; `sluice definition check` checks
+    /// one): its stages and their options, in place of the flags that describe a
+    /// pipeline (--stages, --approval, --test-stages, --retries, --alarm-stages,
+    /// --window-stages, --include-paths, --exclude-paths, --buildspec).
+    #[arg(long, value_name = "FILE")]
+    definition: Option<PathBuf>,
     /// The stages, in order, comma-separated.
     #[arg(long, default_value = "staging,production")]
     stages: String,
@@ -99,6 +105,33 @@ pub struct LocalArgs {
 }
 
 impl LocalArgs {
+    /// With --definition, the flags that describe a pipeline say it twice: refused,
+    /// naming them.
+    fn refuse_pipeline_flags(&self) -> Result<()> {
+        let given: Vec<&str> = [
+            ("--stages", self.stages != "staging,production"),
+            ("--approval", self.approval.is_some()),
+            ("--include-paths", !self.include_paths.is_empty()),
+            ("--exclude-paths", !self.exclude_paths.is_empty()),
+            ("--buildspec", self.buildspec != "buildspec.yml"),
+            ("--test-stages", !self.test_stages.is_empty()),
+            ("--retries", !self.retries.is_empty()),
+            ("--alarm-stages", !self.alarm_stages.is_empty()),
+            ("--window-stages", !self.window_stages.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, set)| set.then_some(flag))
+        .collect();
+        if !given.is_empty() {
+            bail!(
+                "--definition gives the pipeline, and {} would say it again: put those \
+                 settings in the definition, or leave out --definition",
+                given.join(", ")
+            );
+        }
+        Ok(())
+    }
+
     pub(super) fn options(&self) -> Result<Options> {
         let workspace = self
             .workspace
@@ -129,13 +162,19 @@ impl LocalArgs {
         if let Some(app) = self.app()? {
             options.repository = application_name(&app)?;
         }
-        options.set_stages(&self.stages, self.approval.as_deref())?;
-        options.set_paths(&self.include_paths, &self.exclude_paths)?;
-        options.buildspec = self.buildspec.clone();
-        options.set_tests(&self.test_stages, &self.test_buildspec)?;
-        options.set_retries(&self.retries, self.retry_seconds)?;
-        options.set_watch(&self.alarm_stages, &self.alarm_names, self.watch_minutes)?;
-        options.set_windows(&self.window_stages, &self.windows, &self.window_time_zone)?;
+        if let Some(file) = &self.definition {
+            self.refuse_pipeline_flags()?;
+            let raw = super::definition::load(file)?.raw().clone();
+            options.use_definition(raw)?;
+        } else {
+            options.set_stages(&self.stages, self.approval.as_deref())?;
+            options.set_paths(&self.include_paths, &self.exclude_paths)?;
+            options.buildspec = self.buildspec.clone();
+            options.set_tests(&self.test_stages, &self.test_buildspec)?;
+            options.set_retries(&self.retries, self.retry_seconds)?;
+            options.set_watch(&self.alarm_stages, &self.alarm_names, self.watch_minutes)?;
+            options.set_windows(&self.window_stages, &self.windows, &self.window_time_zone)?;
+        }
         for spec in &self.siblings {
             options.add_sibling(local::Sibling::parse(spec)?)?;
         }

@@ -11,11 +11,14 @@ use sluice_core::Pipeline;
 
 mod locate;
 mod lower;
+pub mod paths;
 pub mod raw;
+mod stack;
 
 pub use locate::{Place, Places};
-pub use lower::{Problem, Roles};
+pub use lower::{Deployment, Problem};
 pub use raw::Raw;
+pub use stack::{ENCODED_MAX, encode};
 
 /// A definition that cannot be used: where, and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -182,8 +185,23 @@ impl Definition {
         })?;
         let definition = Definition { raw };
         definition
-            .pipeline(&Roles::default())
+            .pipeline(&Deployment::default())
             .map_err(|p| error(Some(p.field), None, p.message))?;
+        Ok(definition)
+    }
+
+    /// The definition `raw`, made by a program rather than read from a file (`what`
+    /// names it in messages), checked as a file's is.
+    pub fn from_raw(what: &str, raw: Raw) -> Result<Definition, DefinitionError> {
+        let definition = Definition { raw };
+        definition
+            .pipeline(&Deployment::default())
+            .map_err(|p| DefinitionError {
+                file: what.to_owned(),
+                place: None,
+                field: Some(p.field),
+                message: p.message,
+            })?;
         Ok(definition)
     }
 
@@ -204,13 +222,13 @@ impl Definition {
         let raw: Raw = serde_json::from_str(text).map_err(|e| failed(None, e.to_string()))?;
         let definition = Definition { raw };
         definition
-            .pipeline(&Roles::default())
+            .pipeline(&Deployment::default())
             .map_err(|p| failed(Some(p.field), p.message))?;
         Ok(definition)
     }
 
     /// The pipeline, its stages' roles where `roles` puts them.
-    pub fn pipeline(&self, roles: &Roles) -> Result<Pipeline, Problem> {
+    pub fn pipeline(&self, roles: &Deployment) -> Result<Pipeline, Problem> {
         lower::pipeline(&self.raw, roles)
     }
 

@@ -22,17 +22,19 @@ fn problem(field: impl Into<String>, message: impl std::fmt::Display) -> Problem
     }
 }
 
-/// Where the Sluice stack puts each stage's roles in its own account: the ARNs up to
-/// the stage's name (`<role_prefix><stage>-execution`, `<boundary_prefix><stage>-boundary`).
-/// Without them a stage deploys with the deploying function's own permissions, which
-/// only tests do.
+/// The Sluice stack a definition is deployed as, where it is known: its name (the
+/// pipeline's, when the definition gives none), and where it puts each stage's roles
+/// in its own account, the ARNs up to the stage's name (`<role_prefix><stage>-execution`,
+/// `<boundary_prefix><stage>-boundary`). Without them a stage deploys with the
+/// deploying function's own permissions, which only tests do.
 #[derive(Clone, Debug, Default)]
-pub struct Roles {
+pub struct Deployment {
+    pub stack: Option<String>,
     pub role_prefix: Option<String>,
     pub boundary_prefix: Option<String>,
 }
 
-impl Roles {
+impl Deployment {
     /// The partition the deployment is in (`aws`, `aws-cn`, ...), which the stages in
     /// other accounts share.
     fn partition(&self) -> &str {
@@ -58,7 +60,21 @@ const LOG_DAYS: [u32; 22] = [
 
 /// Checks the settings outside the stages.
 pub(crate) fn check_settings(raw: &Raw) -> Result<(), Problem> {
-    Pipeline::check_name(&raw.name).map_err(|e| problem("name", e))?;
+    if let Some(name) = &raw.name {
+        Pipeline::check_name(name).map_err(|e| problem("name", e))?;
+    }
+    let paths = &raw.source.paths;
+    if let Err(e) = crate::paths::PathFilter::new(&paths.include, &paths.exclude) {
+        let (list, name) = match e.excluded {
+            true => (&paths.exclude, "exclude"),
+            false => (&paths.include, "include"),
+        };
+        let field = match list.iter().position(|p| *p == e.pattern) {
+            Some(i) => format!("source.paths.{name}[{i}]"),
+            None => format!("source.paths.{name}"),
+        };
+        return Err(problem(field, e));
+    }
     let build = &raw.build;
     if !(5..=480).contains(&build.timeout_minutes) {
         return Err(problem(
@@ -199,8 +215,22 @@ fn relative_path(path: &str) -> Result<(), String> {
 }
 
 /// The pipeline `raw` defines, its stages' roles where `roles` puts them.
-pub(crate) fn pipeline(raw: &Raw, roles: &Roles) -> Result<Pipeline, Problem> {
+pub(crate) fn pipeline(raw: &Raw, roles: &Deployment) -> Result<Pipeline, Problem> {
     check_settings(raw)?;
+    let name = match (&raw.name, &roles.stack) {
+        (Some(name), Some(stack)) if name != stack => {
+            return Err(problem(
+                "name",
+                format!(
+                    "names the pipeline {name:?}, but the Sluice stack running it is {stack:?}: \
+                     leave name out, or deploy the stack as {name}"
+                ),
+            ));
+        }
+        (Some(name), _) | (None, Some(name)) => name.as_str(),
+        // Checked before it is deployed: the stack's name is not known yet.
+        (None, None) => "sluice",
+    };
     if raw.stages.is_empty() {
         return Err(problem(
             "stages",
@@ -221,12 +251,7 @@ pub(crate) fn pipeline(raw: &Raw, roles: &Roles) -> Result<Pipeline, Problem> {
         }
         stages.push(lower_stage(raw, roles, stage, &at)?);
     }
-    let pipeline = Pipeline::new(
-        &raw.name,
-        &raw.source.repository,
-        &raw.source.branch,
-        stages,
-    );
+    let pipeline = Pipeline::new(name, &raw.source.repository, &raw.source.branch, stages);
     pipeline.map_err(|e| {
         let field = match &e {
             sluice_core::ConfigError::TooManyStages(_) => "stages",
@@ -243,7 +268,12 @@ pub(crate) fn pipeline(raw: &Raw, roles: &Roles) -> Result<Pipeline, Problem> {
     })
 }
 
-fn lower_stage(raw: &Raw, roles: &Roles, stage: &Stage, at: &str) -> Result<StageConfig, Problem> {
+fn lower_stage(
+    raw: &Raw,
+    roles: &Deployment,
+    stage: &Stage,
+    at: &str,
+) -> Result<StageConfig, Problem> {
     let stack = format!("{}-{}", raw.application, stage.name);
     let field = |name: &str| format!("{at}.{name}");
     if let Some(account) = &stage.account

@@ -1,5 +1,5 @@
 //! The definition as its file says it: every field a person may write, with its
-//! default, and nothing checked beyond its shape. [`crate::lower`] makes the core's
+//! default, and nothing checked beyond its shape; lowering makes the core's
 //! `Pipeline` of it. The JSON Schema the project publishes is derived from these
 //! types, their doc comments its descriptions.
 
@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct Raw {
     /// The name of the Sluice stack that runs this pipeline (its functions are
-    /// `sluice-<name>-<function>`).
-    pub name: String,
+    /// `sluice-<name>-<function>`); whatever the stack is named, if left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// The application delivered: stage `s` deploys the stack `<application>-<s>`.
     pub application: String,
     pub source: Source,

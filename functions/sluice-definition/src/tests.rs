@@ -36,12 +36,16 @@ fn every_good_file_is_a_pipeline() {
         let definition =
             Definition::from_yaml(&name, &text).unwrap_or_else(|e| panic!("{name}: {e}"));
         let pipeline = definition
-            .pipeline(&Roles::default())
+            .pipeline(&Deployment::default())
             .unwrap_or_else(|p| panic!("{name}: {p:?}"));
         assert_eq!(pipeline.stages.len(), definition.raw().stages.len());
         // The functions' form reads back as the same pipeline.
         let again = Definition::from_json(&definition.to_json()).expect("its JSON form reads");
-        assert_eq!(again.pipeline(&Roles::default()), Ok(pipeline), "{name}");
+        assert_eq!(
+            again.pipeline(&Deployment::default()),
+            Ok(pipeline),
+            "{name}"
+        );
     }
 }
 
@@ -69,7 +73,8 @@ fn every_bad_file_is_refused_where_it_goes_wrong() {
 fn each_stage_keeps_its_own_options() {
     let text = std::fs::read_to_string(fixtures().join("good/everything.yaml")).expect("read");
     let definition = Definition::from_yaml("everything.yaml", &text).expect("good");
-    let roles = Roles {
+    let roles = Deployment {
+        stack: None,
         role_prefix: Some("arn:aws:iam::111122223333:role/sluice-".to_owned()),
         boundary_prefix: Some("arn:aws:iam::111122223333:policy/sluice-".to_owned()),
     };
@@ -143,11 +148,66 @@ fn the_published_schema_is_current() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/sluice.schema.json");
     let published = std::fs::read_to_string(&path).unwrap_or_default();
     let published: serde_json::Value = serde_json::from_str(&published).unwrap_or_default();
-    assert_eq!(
-        published,
-        schema(),
+    assert!(
+        published == schema(),
         "{} is not the schema of the definition's types: run \
          `cargo run -p sluice -- definition schema > docs/sluice.schema.json`",
         path.display()
     );
+}
+
+#[test]
+fn every_good_file_gives_the_stack_its_parameters_within_its_quotas() {
+    for (name, text) in files("good") {
+        let definition = Definition::from_yaml(&name, &text).expect("good");
+        let parameters = definition
+            .parameters()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let encoded = &parameters
+            .iter()
+            .find(|(key, _)| *key == "Definition")
+            .expect("the Definition parameter")
+            .1;
+        assert!(
+            encoded.len() <= ENCODED_MAX,
+            "{name}: {} bytes",
+            encoded.len()
+        );
+        let again = Definition::from_encoded(encoded).expect("it reads back");
+        assert_eq!(
+            again.pipeline(&Deployment::default()),
+            definition.pipeline(&Deployment::default()),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_forged_definition_parameter_is_refused_not_inflated_without_bound() {
+    let bomb = encode(&" ".repeat(1024 * 1024));
+    let err = Definition::from_encoded(&bomb).expect_err("refused");
+    assert!(err.message.contains("does not inflate"), "{err}");
+    let err = Definition::from_encoded("not base64!").expect_err("refused");
+    assert!(err.message.contains("is not base64"), "{err}");
+}
+
+/// Sluice's own stage configurations (deploy/*.json, for a pipeline that delivers
+/// Sluice) carry the parameters of their definitions (deploy/*.yaml): regenerate one
+/// with `sluice definition parameters deploy/<stage>.yaml`.
+#[test]
+fn sluices_own_stage_configurations_carry_their_definitions() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    for stage in ["staging", "production"] {
+        let text = std::fs::read_to_string(deploy.join(format!("{stage}.yaml"))).expect("read");
+        let definition = Definition::from_yaml(stage, &text).expect("a good definition");
+        let json = std::fs::read_to_string(deploy.join(format!("{stage}.json"))).expect("read");
+        let config: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+        for (key, value) in definition.parameters().expect("parameters") {
+            assert_eq!(
+                config["Parameters"][key].as_str(),
+                Some(value.as_str()),
+                "deploy/{stage}.json's {key} is not deploy/{stage}.yaml's"
+            );
+        }
+    }
 }

@@ -16,7 +16,8 @@ pub mod html;
 pub mod measure;
 pub mod messages;
 pub mod operator;
-pub mod paths;
+/// A pipeline's path filters, part of its definition.
+pub use sluice_definition::paths;
 pub mod release;
 pub mod site;
 mod smoke;

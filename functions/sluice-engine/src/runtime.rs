@@ -336,17 +336,9 @@ fn allowed_actions(value: Option<&str>) -> Result<Vec<String>, ConfigProblem> {
     Ok(allowed)
 }
 
-/// The accounts besides the pipeline's own whose identities may give commands, from
-/// `SLUICE_OPERATOR_ACCOUNTS` (comma-separated account ids; none when unset or empty).
-fn operator_accounts(value: Option<&str>) -> Result<Vec<String>, ConfigProblem> {
-    let accounts =
-        crate::config::account_ids("SLUICE_OPERATOR_ACCOUNTS", value.unwrap_or_default())?;
-    Ok(accounts.into_iter().map(str::to_owned).collect())
-}
-
 /// Whether `caller` (an ARN as STS answers it) belongs to one of `accounts`; if not,
 /// what to tell them. STS vouches for any account's identity: only the pipeline's own
-/// (and those named in OperatorAccountIds) may decide here.
+/// (and those named in the definition's operator_accounts) may decide here.
 fn permitted_caller(caller: &str, accounts: &[&str]) -> Result<(), String> {
     let account = caller.split(':').nth(4).unwrap_or_default();
     if !account.is_empty() && accounts.contains(&account) {
@@ -355,7 +347,7 @@ fn permitted_caller(caller: &str, accounts: &[&str]) -> Result<(), String> {
     Err(format!(
         "{caller} is an identity of account {account}, and this pipeline takes commands \
          only from account {}; use credentials of that account, or have the administrator \
-         add yours to the stack's OperatorAccountIds",
+         add yours to the pipeline definition's operator_accounts",
         accounts.join(" or ")
     ))
 }
@@ -382,8 +374,9 @@ pub async fn serve_operator() -> Result<(), lambda_runtime::Error> {
 
     lambda_runtime::tracing::init_default_subscriber();
     let allowed = allowed_actions(std::env::var("SLUICE_OPERATOR_ACTIONS").ok().as_deref())?;
-    let also = operator_accounts(std::env::var("SLUICE_OPERATOR_ACCOUNTS").ok().as_deref())?;
     let engine = LazyEngine::<CodeBuild, CloudFormation, CodeCommit>::from_env()?;
+    // The accounts besides the pipeline's own whose identities may give commands.
+    let also = engine.config.definition.raw().operator_accounts.clone();
     let endpoint = sts_endpoint(&engine.config.region, |k| std::env::var(k).ok());
     // Built on the first command, not at start: TLS roots are read only when needed.
     let http = tokio::sync::OnceCell::new();
@@ -555,19 +548,12 @@ mod tests {
         assert!(permitted_caller(ours, &["111122223333"]).is_ok());
         let why = permitted_caller(theirs, &["111122223333"]).unwrap_err();
         assert!(
-            why.contains("account 999988887777") && why.contains("OperatorAccountIds"),
+            why.contains("account 999988887777") && why.contains("operator_accounts"),
             "{why}"
         );
         assert!(permitted_caller(theirs, &["111122223333", "999988887777"]).is_ok());
         assert!(permitted_caller("not-an-arn", &["111122223333"]).is_err());
         assert!(permitted_caller("not-an-arn", &[""]).is_err());
-        let also = operator_accounts(Some(" 999988887777 ,")).unwrap();
-        assert_eq!(also, ["999988887777"]);
-        let err = operator_accounts(Some("9999")).unwrap_err();
-        assert!(
-            err.to_string().contains("SLUICE_OPERATOR_ACCOUNTS"),
-            "{err}"
-        );
     }
 
     #[test]

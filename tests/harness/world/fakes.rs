@@ -14,7 +14,7 @@ use sluice_core::{Execution, ExecutionId, Timestamp};
 use sluice_engine::{Adapters, Config, Engine, Parts, WaitPolicy};
 
 use super::events::path_and_token;
-use super::{STAGING, Setting, World, config, config_with, on_clock, start_time};
+use super::{DEFINITION, STAGING, Setting, World, config, config_of, on_clock, start_time};
 
 /// The in-memory fakes of every service, over the object store `O`.
 pub struct InMemory<O = MemoryObjects>(std::marker::PhantomData<O>);
@@ -117,10 +117,13 @@ impl World {
     /// The same pipeline of site stages: each deploys the artifact's `site/` folder
     /// to bucket `hello-web-<stage>`.
     pub fn with_sites() -> Self {
-        Self::of(config_with(&[
-            ("SLUICE_SITE_STAGES", "staging,production"),
-            ("SLUICE_SITE_BUCKET", "hello-web-*"),
-        ]))
+        Self::of(config_of(
+            &(DEFINITION.replace(
+                "  - name: production\n",
+                "    site: {bucket: hello-web-*}\n  - name: production\n",
+            ) + "    site: {bucket: hello-web-*}\n"),
+            &[],
+        ))
     }
 
     /// The pipeline `config`.

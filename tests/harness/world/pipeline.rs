@@ -13,20 +13,45 @@ pub const PRODUCTION: &str = "hello-production";
 /// The operator who gives commands in the tests.
 pub const OPS: &str = "arn:aws:sts::123456789012:assumed-role/operators/olga";
 
-/// The pipeline's configuration: staging, then production behind an approval.
+/// The pipeline every world delivers unless told otherwise: staging, then
+/// production behind an approval. Stacks are `<application>-<stage>`: STAGING and
+/// PRODUCTION.
+pub const DEFINITION: &str = "
+name: hello
+application: hello
+source: {repository: hello-api}
+approval: {emails: [approvers@example.com]}
+stages:
+  - name: staging
+  - name: production
+    approval: true
+";
+
+/// The pipeline's configuration: [`DEFINITION`], deployed.
 pub fn config() -> Config {
     config_with(&[])
 }
 
-/// The same configuration, with more variables (or others in place of its own).
+/// The same, with the Sluice stack's variables `more` in place of the tests' own.
 pub fn config_with(more: &[(&'static str, &str)]) -> Config {
+    config_of(DEFINITION, more)
+}
+
+/// The pipeline `definition` (a `sluice.yaml`), deployed by a Sluice stack whose
+/// variables are the tests' own, or `more` in their place.
+pub fn config_of(definition: &str, more: &[(&'static str, &str)]) -> Config {
+    let definition = sluice_definition::Definition::from_yaml("sluice.yaml", definition)
+        .unwrap_or_else(|e| panic!("the test's definition: {e}"));
     let mut vars: HashMap<&str, String> = HashMap::from([
-        ("SLUICE_PIPELINE", "hello".to_owned()),
-        ("SLUICE_REPOSITORY", "hello-api".to_owned()),
-        // Stacks are <application>-<stage>: STAGING and PRODUCTION.
-        ("SLUICE_APPLICATION", "hello".to_owned()),
-        ("SLUICE_STAGES", "staging,production".to_owned()),
-        ("SLUICE_APPROVAL_STAGES", "production".to_owned()),
+        (
+            "SLUICE_PIPELINE",
+            definition
+                .raw()
+                .name
+                .clone()
+                .unwrap_or_else(|| "hello".to_owned()),
+        ),
+        ("SLUICE_DEFINITION", definition.encoded()),
         ("SLUICE_BUCKET", "sluice-artifacts".to_owned()),
         (
             "SLUICE_TOPIC_ARN",

@@ -128,7 +128,7 @@ impl SiteTarget {
                     return Err(config_error(
                         "site bucket",
                         &name,
-                        "a bucket name (3-63 characters of a-z, 0-9, '-' and '.'), or                          <stack>:<Output> for the bucket a stack's output names; '*' stands for the stage",
+                        "a bucket name (3-63 characters of a-z, 0-9, '-' and '.'), or <stack>:<Output> for the bucket a stack's output names; '*' stands for the stage",
                     ));
                 }
                 SiteBucket::Named { name }

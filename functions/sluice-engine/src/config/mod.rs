@@ -1,14 +1,15 @@
 //! The orchestrator's configuration, read once from the environment that
-//! `template.yaml` sets. A missing or malformed variable is an error naming it.
+//! `template.yaml` sets: the pipeline's definition (`SLUICE_DEFINITION`, the
+//! deflated JSON form of `sluice.yaml`), and what the Sluice stack made (its bucket, topic, build
+//! project, approval page and stage roles). A missing or malformed variable is an
+//! error naming it.
 
 use std::time::Duration;
 
-use sluice_core::{ConfigError, Pipeline, StageConfig};
+use sluice_core::{ConfigError, Pipeline};
+use sluice_definition::{Definition, Deployment};
 
 use crate::paths::PathFilter;
-
-use after_deploy::{after_deploy, alarm_watch, deploy_windows};
-use stages::stages;
 
 /// A variable that is missing or malformed.
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +18,7 @@ pub enum ConfigProblem {
     Missing(&'static str),
     #[error("environment variable {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
-    #[error("the stages (SLUICE_STAGES and the variables beside it) describe an invalid pipeline")]
+    #[error("the pipeline (SLUICE_DEFINITION) does not hold together")]
     Pipeline(#[source] ConfigError),
 }
 
@@ -43,107 +44,23 @@ pub struct Config {
     /// itself cannot be given its own URL (the template would be circular).
     pub approval_url: Option<String>,
     /// Whether the pipeline has an approval page at all: `SLUICE_APPROVAL_URL=none`
-    /// (the stack's ApprovalPage=none) says it has not, and approvals are given
-    /// from a terminal only.
+    /// (the definition's `approval.page: none`) says it has not, and approvals are
+    /// given from a terminal only.
     pub approval_page: bool,
     pub approval_timeout: Duration,
     /// The AWS region, for console links.
     pub region: String,
-    /// Which changed files a push must touch to be delivered (`SLUICE_INCLUDE_PATHS`,
-    /// `SLUICE_EXCLUDE_PATHS`); every push, without them.
+    /// Which changed files a push must touch to be delivered (the definition's
+    /// `source.paths`); every push, without them.
     pub paths: PathFilter,
     /// How many releases of each stage stay rollback targets, the live one among them
-    /// (`SLUICE_RELEASES_KEPT`); older ones expire once past `retention`.
+    /// (`retention.releases_kept`); older ones expire once past `retention`.
     pub releases_kept: usize,
     /// How long an upload, and a release no stage needs, is kept
-    /// (`SLUICE_ARTIFACT_RETENTION_DAYS`, the stack's `ArtifactRetentionDays`).
+    /// (`retention.artifact_days`).
     pub retention: chrono::TimeDelta,
-}
-
-const DEFAULT_APPROVAL_HOURS: u64 = 7 * 24;
-const DEFAULT_RELEASES_KEPT: usize = 5;
-const DEFAULT_RETENTION_DAYS: i64 = 30;
-
-/// A whole number from the variable `name`, within `range` (of `unit`s, for the
-/// message), or `default` when it is unset or blank.
-fn whole_number<T>(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    range: std::ops::RangeInclusive<T>,
-    unit: &str,
-    default: T,
-) -> Result<T, ConfigProblem>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display,
-{
-    let Some(v) = get(name).filter(|v| !v.trim().is_empty()) else {
-        return Ok(default);
-    };
-    v.trim()
-        .parse::<T>()
-        .ok()
-        .filter(|n| range.contains(n))
-        .ok_or_else(|| ConfigProblem::Invalid {
-            name,
-            reason: format!(
-                "{v:?} is not a whole number of {unit} from {} to {}",
-                range.start(),
-                range.end()
-            ),
-        })
-}
-
-/// A comma-separated list, blanks dropped: how `template.yaml` passes a
-/// `CommaDelimitedList` parameter (`!Join`), where an empty list is "".
-fn list(value: &str) -> Vec<&str> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-/// The AWS account ids listed in variable `name`, whose `value` is a comma-separated
-/// list: each must be twelve digits.
-pub(crate) fn account_ids<'a>(
-    name: &'static str,
-    value: &'a str,
-) -> Result<Vec<&'a str>, ConfigProblem> {
-    let accounts = list(value);
-    if let Some(bad) = accounts
-        .iter()
-        .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err(ConfigProblem::Invalid {
-            name,
-            reason: format!("{bad:?} is not a 12-digit AWS account ID"),
-        });
-    }
-    Ok(accounts)
-}
-
-/// The stages listed in variable `name`, whose `value` is a comma-separated list:
-/// each must be one of `stages`.
-fn stages_named<'a>(
-    name: &'static str,
-    value: &'a str,
-    stages: &[StageConfig],
-) -> Result<Vec<&'a str>, ConfigProblem> {
-    let listed = list(value);
-    if let Some(stage) = listed
-        .iter()
-        .find(|l| !stages.iter().any(|s| s.name.as_str() == **l))
-    {
-        let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
-        return Err(ConfigProblem::Invalid {
-            name,
-            reason: format!(
-                "{stage:?} is not one of the stages ({}); list only stages of SLUICE_STAGES",
-                names.join(", ")
-            ),
-        });
-    }
-    Ok(listed)
+    /// The definition the pipeline was made of.
+    pub definition: Definition,
 }
 
 impl Config {
@@ -159,48 +76,26 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or(ConfigProblem::Missing(name))
         };
-        let mut stages = stages(
-            &get,
-            &required("SLUICE_APPLICATION")?,
-            &required("SLUICE_STAGES")?,
-        )?;
-        after_deploy(&get, &mut stages)?;
-        alarm_watch(&get, &mut stages)?;
-        deploy_windows(&get, &mut stages)?;
-        let branch = get("SLUICE_BRANCH")
-            .filter(|b| !b.trim().is_empty())
-            .unwrap_or_else(|| "master".to_owned());
-        let pipeline = Pipeline::new(
-            &required("SLUICE_PIPELINE")?,
-            &required("SLUICE_REPOSITORY")?,
-            &branch,
-            stages,
-        )
-        .map_err(ConfigProblem::Pipeline)?;
-
-        let hours = whole_number::<u64>(
-            &get,
-            "SLUICE_APPROVAL_TIMEOUT_HOURS",
-            1..=24 * 365,
-            "hours",
-            DEFAULT_APPROVAL_HOURS,
-        )?;
-        let releases_kept = whole_number::<usize>(
-            &get,
-            "SLUICE_RELEASES_KEPT",
-            1..=100,
-            "releases",
-            DEFAULT_RELEASES_KEPT,
-        )?;
-        let retention_days = whole_number::<i64>(
-            &get,
-            "SLUICE_ARTIFACT_RETENTION_DAYS",
-            1..=3650,
-            "days",
-            DEFAULT_RETENTION_DAYS,
-        )?;
-        let approval_url = get("SLUICE_APPROVAL_URL").filter(|v| !v.trim().is_empty());
-        // "none": the stack has no approval page (ApprovalPage=none).
+        let optional = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let invalid = |reason: String| ConfigProblem::Invalid {
+            name: "SLUICE_DEFINITION",
+            reason,
+        };
+        let definition = Definition::from_encoded(&required("SLUICE_DEFINITION")?)
+            .map_err(|e| invalid(e.to_string()))?;
+        let deployment = Deployment {
+            stack: Some(required("SLUICE_PIPELINE")?),
+            role_prefix: optional("SLUICE_STAGE_ROLE_PREFIX"),
+            boundary_prefix: optional("SLUICE_STAGE_BOUNDARY_PREFIX"),
+        };
+        let pipeline = definition
+            .pipeline(&deployment)
+            .map_err(|p| invalid(format!("{}: {}", p.field, p.message)))?;
+        let raw = definition.raw();
+        let paths = PathFilter::new(&raw.source.paths.include, &raw.source.paths.exclude)
+            .map_err(|e| invalid(format!("source.paths: {e}")))?;
+        let approval_url = optional("SLUICE_APPROVAL_URL");
+        // "none": the stack has no approval page (the definition's approval.page: none).
         let approval_page = approval_url.as_deref().map(str::trim) != Some(NO_APPROVAL_PAGE);
         let approval_url = approval_url.filter(|_| approval_page);
         if let Some(url) = &approval_url
@@ -211,18 +106,6 @@ impl Config {
                 reason: format!("{url:?} is not an http(s) URL"),
             });
         }
-        let include = get("SLUICE_INCLUDE_PATHS").unwrap_or_default();
-        let exclude = get("SLUICE_EXCLUDE_PATHS").unwrap_or_default();
-        let paths = PathFilter::new(&list(&include), &list(&exclude)).map_err(|e| {
-            ConfigProblem::Invalid {
-                name: if e.excluded {
-                    "SLUICE_EXCLUDE_PATHS"
-                } else {
-                    "SLUICE_INCLUDE_PATHS"
-                },
-                reason: e.to_string(),
-            }
-        })?;
         Ok(Self {
             pipeline,
             paths,
@@ -231,10 +114,11 @@ impl Config {
             build_project: required("SLUICE_BUILD_PROJECT")?,
             approval_url: approval_url.map(|u| u.trim().trim_end_matches('/').to_owned()),
             approval_page,
-            approval_timeout: Duration::from_secs(hours * 3600),
+            approval_timeout: Duration::from_secs(raw.approval.timeout_hours * 3600),
             region: get("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
-            releases_kept,
-            retention: chrono::TimeDelta::days(retention_days),
+            releases_kept: raw.retention.releases_kept,
+            retention: chrono::TimeDelta::days(raw.retention.artifact_days),
+            definition,
         })
     }
 
@@ -264,7 +148,5 @@ impl Config {
         format!("releases/{}/", self.pipeline.name)
     }
 }
-mod after_deploy;
-mod stages;
 #[cfg(test)]
 mod tests;

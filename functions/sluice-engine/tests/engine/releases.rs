@@ -5,7 +5,7 @@
 use chrono::Duration;
 use sluice_adapters::memory::FAIL_DEPLOY;
 use sluice_core::{Execution, StageName, StageStatus, Status};
-use sluice_tests::world::{PRODUCTION, STAGING, World, commit, config_with};
+use sluice_tests::world::{DEFINITION, PRODUCTION, STAGING, World, commit, config_of};
 
 const BUCKET: &str = "sluice-artifacts";
 
@@ -142,7 +142,10 @@ async fn a_failed_update_rolled_back_by_cloudformation_runs_the_approved_code_ag
 /// automatic rollback to it still works.
 #[tokio::test]
 async fn a_live_release_older_than_the_uploads_retention_can_still_be_rolled_back_to() {
-    let world = World::of(config_with(&[("SLUICE_TEST_STAGES", "staging")]));
+    let world = World::of(config_of(
+        &DEFINITION.replace("  - name: staging\n", "  - name: staging\n    test: {buildspec: buildspec-test.yml}\n"),
+        &[],
+    ));
     let a = built(&world, 1, b"release A").await;
     world.deliver_stack(world.settle(STAGING)).await.unwrap();
     let a = world.execution(&a.id).await;
@@ -262,7 +265,7 @@ async fn code_copy_exists(world: &World, e: &Execution) -> bool {
 /// that a rollback may return to stay, however old; the others expire.
 #[tokio::test]
 async fn expiry_keeps_each_stages_live_release_and_the_last_ones_and_removes_the_rest() {
-    let world = World::of(config_with(&[("SLUICE_RELEASES_KEPT", "2")]));
+    let world = World::of(config_of(&format!("{DEFINITION}retention: {{releases_kept: 2}}\n"), &[]));
     let mut releases = Vec::new();
     for n in 1..=4 {
         releases.push(delivered(&world, n).await);
@@ -308,7 +311,7 @@ async fn expiry_keeps_each_stages_live_release_and_the_last_ones_and_removes_the
 /// its execution yet.
 #[tokio::test]
 async fn expiry_waits_while_a_build_may_be_pinning() {
-    let world = World::of(config_with(&[("SLUICE_RELEASES_KEPT", "1")]));
+    let world = World::of(config_of(&format!("{DEFINITION}retention: {{releases_kept: 1}}\n"), &[]));
     delivered(&world, 1).await;
     delivered(&world, 2).await;
     world.advance(Duration::days(40));

@@ -288,13 +288,23 @@ async fn a_failed_deletion_says_the_new_site_is_served_and_old_files_are_left() 
     assert!(served.contains_key("old.png"), "the deletion failed");
 }
 
+/// Both stages sites, each clearing the caches of its own distribution.
+const SITES_WITH_CACHES: &str = "
+name: hello
+application: hello
+source: {repository: hello-api}
+approval: {emails: [approvers@example.com]}
+stages:
+  - name: staging
+    site: {bucket: hello-web-*, distribution: hello-cdn-*:DistributionId}
+  - name: production
+    approval: true
+    site: {bucket: hello-web-*, distribution: hello-cdn-*:DistributionId}
+";
+
 #[tokio::test]
 async fn a_deploy_clears_the_changed_files_from_the_distributions_caches() {
-    let world = World::of(sluice_tests::world::config_with(&[
-        ("SLUICE_SITE_STAGES", "staging,production"),
-        ("SLUICE_SITE_BUCKET", "hello-web-*"),
-        ("SLUICE_SITE_DISTRIBUTION", "hello-cdn-*:DistributionId"),
-    ]));
+    let world = World::of(sluice_tests::world::config_of(SITES_WITH_CACHES, &[]));
     old_sites(&world);
     world
         .deployer

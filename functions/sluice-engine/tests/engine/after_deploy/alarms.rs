@@ -5,10 +5,9 @@ use super::*;
 
 /// A pipeline whose staging deploys are watched for 10 minutes through its errors alarm.
 fn watched() -> World {
-    World::of(config_with(&[
-        ("SLUICE_ALARM_STAGES", "staging"),
-        ("SLUICE_ALARM_NAMES", "hello-*-errors"),
-    ]))
+    World::of(with_staging(
+        "    alarms: {names: [hello-staging-errors]}\n",
+    ))
 }
 
 /// A `CloudWatch Alarm State Change` of `alarm` to `state`, as EventBridge delivers it.

@@ -7,7 +7,18 @@
 
 use sluice_core::smoke::Answer;
 use sluice_core::{BuildStatus, StageName, StageStatus, Status};
-use sluice_tests::world::{STAGING, World, commit, config_with};
+use sluice_tests::world::{DEFINITION, STAGING, World, commit, config_of};
+
+/// The default pipeline, its staging stage with `options` (lines of its YAML).
+fn with_staging(options: &str) -> sluice_engine::Config {
+    config_of(
+        &DEFINITION.replace(
+            "  - name: staging\n",
+            &format!("  - name: staging\n{options}"),
+        ),
+        &[],
+    )
+}
 
 fn status_of(execution: &sluice_core::Execution, stage: &str) -> StageStatus {
     execution
@@ -18,7 +29,7 @@ fn status_of(execution: &sluice_core::Execution, stage: &str) -> StageStatus {
 
 /// A pipeline whose staging deploys are tested.
 fn tested() -> World {
-    World::of(config_with(&[("SLUICE_TEST_STAGES", "staging")]))
+    World::of(with_staging("    test: {buildspec: buildspec-test.yml}\n"))
 }
 
 /// Pushes `commit`, builds it with `template` and ends its staging deploy: its test

@@ -6,10 +6,9 @@ use super::*;
 
 /// A pipeline whose stages retry twice, the first retry a minute after the failure.
 fn retrying() -> World {
-    World::of(config_with(&[
-        ("SLUICE_TEST_STAGES", "staging"),
-        ("SLUICE_RETRIES", "staging=2"),
-    ]))
+    World::of(with_staging(
+        "    test: {buildspec: buildspec-test.yml}\n    retries: {max: 2}\n",
+    ))
 }
 
 #[tokio::test]
@@ -101,7 +100,7 @@ async fn an_application_failure_is_not_retried_and_retries_run_out() {
 /// failure of the moment, retried once the wait is over.
 #[tokio::test]
 async fn a_change_set_refused_by_a_stack_busy_with_another_update_is_retried() {
-    let world = World::of(config_with(&[("SLUICE_RETRIES", "staging=2")]));
+    let world = World::of(with_staging("    retries: {max: 2}\n"));
     let a = world.push(&commit(1)).await;
     world.build_succeeds(&a, "template A").await;
     world.deliver_stack(world.settle(STAGING)).await.unwrap();

@@ -90,7 +90,7 @@ async fn an_untested_stage_calls_its_stacks_addresses_once_and_the_approver_sees
 
 #[tokio::test]
 async fn a_stage_gated_by_its_smoke_check_goes_back_when_its_api_gives_no_answer() {
-    let world = World::of(config_with(&[("SLUICE_TEST_STAGES", "staging=smoke")]));
+    let world = World::of(with_staging("    test: smoke\n"));
     world.deployer.set_output(STAGING, "ApiUrl", API);
     world.prober.answer(API, Answer::Status { code: 200 });
     let a = deployed_to_staging(&world, &commit(1), "template A").await;

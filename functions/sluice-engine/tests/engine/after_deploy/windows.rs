@@ -7,10 +7,13 @@ use super::*;
 /// starts on a Friday morning.
 #[tokio::test]
 async fn an_approval_outside_the_window_is_kept_and_the_sweeper_deploys_when_it_opens() {
-    let world = World::of(config_with(&[
-        ("SLUICE_WINDOW_STAGES", "production"),
-        ("SLUICE_WINDOWS", "Sat 10:00-11:00"),
-    ]));
+    let world = World::of(sluice_tests::world::config_of(
+        &format!(
+            "{}    windows: {{when: Sat 10:00-11:00}}\n",
+            sluice_tests::world::DEFINITION
+        ),
+        &[],
+    ));
     let a = world.to_the_gate(&commit(1)).await;
     let mail = world
         .messages_about("approval needed")

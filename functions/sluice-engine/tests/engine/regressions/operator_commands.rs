@@ -73,10 +73,13 @@ async fn an_operator_approval_deploys_and_is_recorded_as_the_callers() {
 async fn a_copy_of_an_operator_command_changes_nothing() {
     // Both stages gated. An approval without a stage is resolved by the function:
     // copied, and replayed once staging is deployed, it would approve production.
-    let world = World::of(sluice_tests::world::config_with(&[(
-        "SLUICE_APPROVAL_STAGES",
-        "staging,production",
-    )]));
+    let world = World::of(sluice_tests::world::config_of(
+        &sluice_tests::world::DEFINITION.replace(
+            "  - name: staging\n",
+            "  - name: staging\n    approval: true\n",
+        ),
+        &[],
+    ));
     let a = world.push(&commit(1)).await;
     world.build_succeeds(&a, "template").await;
     let approve = operator("approve", &a.id);

@@ -46,10 +46,11 @@ async fn the_pusher_cannot_approve_their_own_commit_but_someone_else_can() {
     assert!(answer.ok, "{}", answer.message);
 
     // Where the stack allows it, the pusher approves their own.
-    let world = World::of(sluice_tests::world::config_with(&[(
-        "SLUICE_SELF_APPROVAL_STAGES",
-        "production",
-    )]));
+    let world = World::of(sluice_tests::world::config_of(
+        &sluice_tests::world::DEFINITION
+            .replace("approval: true", "approval: true\n    self_approval: true"),
+        &[],
+    ));
     let b = world.to_the_gate(&commit(2)).await;
     let mut command = operator("approve", &b.id);
     command.issued_at = world.now();

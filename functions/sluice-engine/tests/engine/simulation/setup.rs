@@ -20,37 +20,37 @@ impl Sim {
         let site = rng.u32(0..4) == 0;
         // A third of the others: staging's deploys are tested.
         let tested = !site && rng.u32(0..3) == 0;
-        let mut vars = if site {
-            vec![
-                ("SLUICE_SITE_STAGES", "production"),
-                ("SLUICE_SITE_BUCKET", SITE),
-            ]
+        // Tested runs also retry staging's throttled deploys, twice, and watch its
+        // errors alarm, which goes off now and then.
+        let mut staging = String::new();
+        let mut production = String::from("    approval: true\n");
+        if site {
+            production.push_str(&format!("    site: {{bucket: {SITE}}}\n"));
         } else if tested {
-            // Tested runs also retry staging's throttled deploys, twice, and watch its
-            // errors alarm, which goes off now and then.
-            vec![
-                ("SLUICE_TEST_STAGES", "staging"),
-                ("SLUICE_RETRIES", "staging=2"),
-                ("SLUICE_ALARM_STAGES", "staging"),
-                ("SLUICE_ALARM_NAMES", "hello-*-errors"),
-            ]
-        } else {
-            Vec::new()
-        };
+            staging.push_str(&format!(
+                "    test: {{buildspec: buildspec-test.yml}}\n    retries: {{max: 2}}\n    \
+                 alarms: {{names: [{ALARM}]}}\n"
+            ));
+        }
         // A third of all runs: production, or every stage, deploys only in windows.
         // Drawn apart, so that the other runs of a seed stay as they were.
         let mut draw = fastrand::Rng::with_seed(seed ^ 0x77_1d_0e);
         let windowed = match draw.u32(0..6) {
-            0 => Some("production"),
-            1 => Some("staging,production"),
-            _ => None,
+            0 => vec![&mut production],
+            1 => vec![&mut staging, &mut production],
+            _ => Vec::new(),
         };
-        if let Some(stages) = windowed {
-            vars.push(("SLUICE_WINDOW_STAGES", stages));
-            vars.push(("SLUICE_WINDOWS", WINDOWS));
-            vars.push(("SLUICE_WINDOW_TIME_ZONE", "Europe/Paris"));
+        for stage in windowed {
+            stage.push_str(&format!(
+                "    windows: {{when: '{WINDOWS}', time_zone: Europe/Paris}}\n"
+            ));
         }
-        let mut config = sluice_tests::world::config_with(&vars);
+        let definition = format!(
+            "name: hello\napplication: hello\nsource: {{repository: hello-api}}\n\
+             approval: {{emails: [approvers@example.com]}}\nstages:\n  - name: staging\n\
+             {staging}  - name: production\n{production}"
+        );
+        let mut config = sluice_tests::world::config_of(&definition, &[]);
         fakes.deployer.set_alarm(ALARM, "OK", "quiet");
         if site {
             // What production served before Sluice.
