@@ -136,15 +136,15 @@ pub async fn pin<O: ObjectStore>(
     } else {
         let rewritten = release::rewrite(&parsed, &bucket, &copies)
             .map_err(|why| unusable(format!("packaged.yaml cannot be pinned: {why}")))?;
-        let text = template::write(&rewritten, format).map_err(unusable)?;
-        if text.len() > TEMPLATE_MAX {
+        let pinned = template::write(&rewritten, format, &text).map_err(unusable)?;
+        if pinned.len() > TEMPLATE_MAX {
             return Err(unusable(format!(
                 "packaged.yaml, pinned to the release, is larger than {} KB, CloudFormation's \
                  limit for a template",
                 TEMPLATE_MAX / 1024
             )));
         }
-        releases.write(text.into_bytes()).await?
+        releases.write(pinned.into_bytes()).await?
     };
     let mut configurations = Vec::new();
     for stage in &config.pipeline.stages {

@@ -26,8 +26,9 @@ pub(super) fn parse(text: &str) -> Result<(Yaml, Format), String> {
         .map_err(|e| format!("packaged.yaml is not a YAML or JSON template: {e}"))
 }
 
-/// `template` as text in `format`, checked to read back as the same template.
-pub(super) fn write(template: &Yaml, format: Format) -> Result<String, String> {
+/// `template` as text in `format`, checked to read back as the same template;
+/// `written` is the text the build left, whose quoting is kept.
+pub(super) fn write(template: &Yaml, format: Format, written: &str) -> Result<String, String> {
     let text = match format {
         // A short form (none in JSON, unless Sluice put one there) has no JSON.
         Format::Json if !tagged(template) => serde_json::to_string_pretty(template)
@@ -36,7 +37,7 @@ pub(super) fn write(template: &Yaml, format: Format) -> Result<String, String> {
                 text
             })
             .map_err(|e| e.to_string()),
-        _ => write_yaml(template),
+        _ => write_yaml(template, written),
     }
     .map_err(|e| format!("the template cannot be written: {e}"))?;
     let (back, _) = parse(&text)?;
@@ -60,20 +61,28 @@ fn tagged(value: &Yaml) -> bool {
 }
 
 /// YAML as serde_yaml_ng writes it, except that a string YAML 1.1 would read as
-/// something else is quoted. serde_yaml_ng quotes what YAML 1.2 would misread
-/// (`"true"`, `"10"`); CloudFormation reads YAML 1.1, where a plain `OFF`, `no`,
-/// `1:30` or `2024-01-01` is no string either (AWS's CLI quotes them the same way
-/// when it packages a template, aws/aws-cli#5257). serde_yaml_ng has no setting for
-/// a scalar's style, so each such string is written as a plain marker first, and the
-/// marker replaced by the string in double quotes.
-fn write_yaml(template: &Yaml) -> Result<String, String> {
+/// something else stays quoted where `written` quoted it. serde_yaml_ng quotes what
+/// YAML 1.2 would misread (`"true"`, `"10"`); CloudFormation reads YAML 1.1, where a
+/// plain `OFF`, `no`, `1:30` or `2024-01-01` is no string either (AWS's CLI quotes
+/// them the same way when it packages a template, aws/aws-cli#5257). serde_yaml_ng
+/// reads the quoted and the plain `yes` as the same string, so the build's text says
+/// which it was: quoted there (anywhere), it is quoted here; only plain, it stays
+/// plain, and CloudFormation reads the boolean it read before. serde_yaml_ng has no
+/// setting for a scalar's style, so each string to quote is written as a plain marker
+/// first, and the marker replaced by the string in double quotes.
+fn write_yaml(template: &Yaml, written: &str) -> Result<String, String> {
     let plain = serde_yaml_ng::to_string(template).map_err(|e| e.to_string())?;
     let mut marker = "sluicequoted".to_owned();
     while plain.contains(&marker) {
         marker.push('q');
     }
-    let mut quoted = Vec::new();
-    let marked = mark(template, &marker, &mut quoted);
+    let mut marks = Marks {
+        marker,
+        written,
+        quoted: Vec::new(),
+    };
+    let marked = marks.mark(template);
+    let Marks { marker, quoted, .. } = marks;
     if quoted.is_empty() {
         return Ok(plain);
     }
@@ -86,31 +95,37 @@ fn write_yaml(template: &Yaml) -> Result<String, String> {
     Ok(text)
 }
 
-/// `value` with each string YAML 1.1 misreads replaced by `<marker><n>x`, its index
-/// in `quoted`.
-fn mark(value: &Yaml, marker: &str, quoted: &mut Vec<String>) -> Yaml {
-    match value {
-        Yaml::String(s) if misread(s) => {
-            quoted.push(s.clone());
-            Yaml::String(format!("{marker}{}x", quoted.len() - 1))
+/// Strings to quote, each replaced by `<marker><n>x`, its index in `quoted`.
+struct Marks<'a> {
+    marker: String,
+    written: &'a str,
+    quoted: Vec<String>,
+}
+
+impl Marks<'_> {
+    fn mark(&mut self, value: &Yaml) -> Yaml {
+        match value {
+            Yaml::String(s) if misread(s) && self.quoted_in_written(s) => {
+                self.quoted.push(s.clone());
+                Yaml::String(format!("{}{}x", self.marker, self.quoted.len() - 1))
+            }
+            Yaml::Sequence(items) => Yaml::Sequence(items.iter().map(|i| self.mark(i)).collect()),
+            Yaml::Mapping(m) => Yaml::Mapping(
+                m.iter()
+                    .map(|(k, v)| (self.mark(k), self.mark(v)))
+                    .collect::<Mapping>(),
+            ),
+            Yaml::Tagged(t) => {
+                let mut t = t.clone();
+                t.value = self.mark(&t.value);
+                Yaml::Tagged(t)
+            }
+            other => other.clone(),
         }
-        Yaml::Sequence(items) => Yaml::Sequence(
-            items
-                .iter()
-                .map(|item| mark(item, marker, quoted))
-                .collect(),
-        ),
-        Yaml::Mapping(m) => Yaml::Mapping(
-            m.iter()
-                .map(|(k, v)| (mark(k, marker, quoted), mark(v, marker, quoted)))
-                .collect::<Mapping>(),
-        ),
-        Yaml::Tagged(t) => {
-            let mut t = t.clone();
-            t.value = mark(&t.value, marker, quoted);
-            Yaml::Tagged(t)
-        }
-        other => other.clone(),
+    }
+
+    fn quoted_in_written(&self, s: &str) -> bool {
+        self.written.contains(&format!("\"{s}\"")) || self.written.contains(&format!("'{s}'"))
     }
 }
 
@@ -138,7 +153,7 @@ mod tests {
 
     fn round_trip(text: &str) -> String {
         let (template, format) = parse(text).unwrap();
-        write(&template, format).unwrap()
+        write(&template, format, text).unwrap()
     }
 
     #[test]
@@ -195,6 +210,22 @@ mod tests {
     }
 
     #[test]
+    fn what_the_build_wrote_plain_stays_plain_for_yaml_1_1_to_read_as_before() {
+        // CloudFormation read these as a boolean and a date, and still does.
+        let text = "Enabled: yes\nSince: 2024-01-01\nMode: \"OFF\"\nAgain: OFF\n";
+        let written = round_trip(text);
+        for line in [
+            "Enabled: yes\n",
+            "Since: 2024-01-01\n",
+            "Mode: \"OFF\"\n",
+            // Quoted somewhere, quoted everywhere: the string is what is meant.
+            "Again: \"OFF\"\n",
+        ] {
+            assert!(written.contains(line), "no {line} in:\n{written}");
+        }
+    }
+
+    #[test]
     fn a_string_that_contains_the_marker_is_written_as_it_is() {
         let text = "A: sluicequoted0x\nB: 'no'\n";
         let written = round_trip(text);
@@ -208,7 +239,7 @@ mod tests {
                     \"Alpha\": {\"Type\": \"AWS::SQS::Queue\", \"Properties\": {\"Tag\": \"no\"}}}\n}";
         let (template, format) = parse(text).unwrap();
         assert_eq!(format, Format::Json);
-        let written = write(&template, format).unwrap();
+        let written = write(&template, format, text).unwrap();
         assert!(written.find("Zed").unwrap() < written.find("Alpha").unwrap());
         assert!(written.contains("\"Tag\": \"no\""), "{written}");
         let (_, format) = parse("{Resources: {Q: {Type: AWS::SQS::Queue}}}").unwrap();

@@ -27,7 +27,7 @@ fn pinned(text: &str) -> Result<(bool, String), String> {
     let stages = [(&staging, Some(STAGING)), (&production, Some(PRODUCTION))];
     let (mut template, format) = template::parse(text)?;
     let changed = put_boundary(&mut template, &stages)?;
-    Ok((changed, template::write(&template, format)?))
+    Ok((changed, template::write(&template, format, text)?))
 }
 
 fn parsed(text: &str) -> Yaml {
