@@ -51,6 +51,7 @@ async fn codebuild_starts_a_build_and_reports_how_it_went() {
         )],
         buildspec: None,
         upload: None,
+        machine: None,
     };
     let started = builder.start_build(request).await.expect("start");
     assert!(started.id.starts_with("hello-api-build:"), "{}", started.id);

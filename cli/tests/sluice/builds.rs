@@ -481,6 +481,7 @@ async fn a_build_is_found_by_the_execution_it_was_started_for() {
             .collect(),
         buildspec: None,
         upload: None,
+        machine: None,
     };
     let mine = builder
         .start_build(start("exec-1", false))

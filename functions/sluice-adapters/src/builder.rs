@@ -21,6 +21,20 @@ pub struct BuildRequest {
     /// Where the build leaves its artifact, whatever its buildspec names it; the
     /// project's own setting if `None`.
     pub upload: Option<Upload>,
+    /// What the build runs on, where the pipeline's definition asks for other than
+    /// the project's own (`None`).
+    pub machine: Option<Machine>,
+}
+
+/// A build's machine, as StartBuild's overrides name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Machine {
+    /// CodeBuild's compute type: `BUILD_GENERAL1_SMALL`, `BUILD_LAMBDA_2GB`, ...
+    pub compute_type: String,
+    /// CodeBuild's environment type: `ARM_CONTAINER` or `ARM_LAMBDA_CONTAINER`.
+    pub environment_type: String,
+    pub image: String,
+    pub timeout_minutes: u32,
 }
 
 /// An S3 folder a build's artifact goes to: `s3://bucket/path/name/`.

@@ -20,6 +20,14 @@ pub use lower::{Deployment, Problem};
 pub use raw::Raw;
 pub use stack::{ENCODED_MAX, encode};
 
+/// The longest a build runs unless the definition says otherwise, in minutes: the
+/// build project's own timeout.
+pub const BUILD_MINUTES: u32 = 30;
+
+/// The image of a build machine unless the definition names one: the build
+/// project's own, CodeBuild's Amazon Linux arm64 standard image.
+pub const STANDARD_IMAGE: &str = "aws/codebuild/amazonlinux-aarch64-standard:3.0";
+
 /// A definition that cannot be used: where, and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.shown())]

@@ -6,7 +6,7 @@ use sluice_core::{
     AlarmWatch, DeployWindows, Pipeline, PostDeployTest, RETRIES_MAX, RetryPolicy, StageConfig,
 };
 
-use crate::raw::{Page, Raw, Stage, Test};
+use crate::raw::{Compute, Page, Raw, Stage, Test};
 
 /// A rule the definition breaks: the field (`stages[1].windows.when`) and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +109,26 @@ pub(crate) fn check_settings(raw: &Raw) -> Result<(), Problem> {
             "build.image",
             "is empty: leave it out for the default image",
         ));
+    }
+    if build.compute == Compute::Lambda {
+        if build.image.is_none() {
+            return Err(problem(
+                "build.compute",
+                "lambda needs an image: CodeBuild's Lambda compute runs one of its Lambda \
+                 images, named for the runtime (build.image: \
+                 aws/codebuild/amazonlinux-aarch64-lambda-standard:python3.12, :nodejs20, \
+                 :go1.21, :corretto21, ...)",
+            ));
+        }
+        if build.timeout_minutes > 15 {
+            return Err(problem(
+                "build.timeout_minutes",
+                format!(
+                    "{} minutes is longer than CodeBuild's Lambda compute runs a build (15)",
+                    build.timeout_minutes
+                ),
+            ));
+        }
     }
     let approval = &raw.approval;
     if !(1..=24 * 365).contains(&approval.timeout_hours) {

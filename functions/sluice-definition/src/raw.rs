@@ -112,7 +112,7 @@ fn buildspec() -> String {
     "buildspec.yml".to_owned()
 }
 fn build_minutes() -> u32 {
-    30
+    crate::BUILD_MINUTES
 }
 fn packaged() -> String {
     "packaged.yaml".to_owned()

@@ -217,6 +217,7 @@ impl<A: Adapters> Engine<A> {
                 path: self.config.upload_path(),
                 name: Config::upload_name(execution),
             }),
+            machine: self.config.machine(),
         };
         let event = match self.builder.start_build(request).await {
             Ok(build) => {

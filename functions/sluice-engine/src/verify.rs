@@ -69,6 +69,7 @@ impl<A: Adapters> Engine<A> {
             environment,
             buildspec: Some(test.buildspec.clone()),
             upload: None,
+            machine: self.config.machine(),
         };
         let event = match self.builder.start_build(request).await {
             Ok(build) => {

@@ -40,6 +40,7 @@ impl Bench {
                     path: PATH.into(),
                     name: NAME.into(),
                 }),
+                machine: None,
             })
             .await
             .expect("StartBuild");

@@ -4,8 +4,8 @@ use aws_sdk_codebuild::config::http::HttpResponse;
 use aws_sdk_codebuild::error::SdkError;
 use aws_sdk_codebuild::operation::start_build::StartBuildError;
 use aws_sdk_codebuild::types::{
-    ArtifactNamespace, ArtifactPackaging, ArtifactsType, Build, EnvironmentVariable,
-    EnvironmentVariableType, ProjectArtifacts, StatusType,
+    ArtifactNamespace, ArtifactPackaging, ArtifactsType, Build, ComputeType, EnvironmentType,
+    EnvironmentVariable, EnvironmentVariableType, ProjectArtifacts, StatusType,
 };
 
 use sluice_core::BuildId;
@@ -118,6 +118,13 @@ impl Builder for CodeBuild {
                 .build()
                 .map_err(|e| AwsError::invalid_response("StartBuild", e.to_string()))?;
             call = call.artifacts_override(artifacts);
+        }
+        if let Some(machine) = &request.machine {
+            call = call
+                .compute_type_override(ComputeType::from(machine.compute_type.as_str()))
+                .environment_type_override(EnvironmentType::from(machine.environment_type.as_str()))
+                .image_override(&machine.image)
+                .timeout_in_minutes_override(i32::try_from(machine.timeout_minutes).unwrap_or(480));
         }
         let output = call.send().await.map_err(start_build_error)?;
         let build = output

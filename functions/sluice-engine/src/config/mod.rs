@@ -122,6 +122,35 @@ impl Config {
         })
     }
 
+    /// What the pipeline's builds and tests run on, where its definition asks for
+    /// other than the build project's own: a small arm64 machine with CodeBuild's
+    /// standard image, for 30 minutes at most.
+    pub fn machine(&self) -> Option<sluice_adapters::builder::Machine> {
+        use sluice_definition::raw::Compute;
+        let build = &self.definition.raw().build;
+        let unchanged = build.compute == Compute::Small
+            && build.image.is_none()
+            && build.timeout_minutes == sluice_definition::BUILD_MINUTES;
+        if unchanged {
+            return None;
+        }
+        let (compute_type, environment_type) = match build.compute {
+            Compute::Small => ("BUILD_GENERAL1_SMALL", "ARM_CONTAINER"),
+            Compute::Medium => ("BUILD_GENERAL1_MEDIUM", "ARM_CONTAINER"),
+            Compute::Large => ("BUILD_GENERAL1_LARGE", "ARM_CONTAINER"),
+            Compute::Lambda => ("BUILD_LAMBDA_2GB", "ARM_LAMBDA_CONTAINER"),
+        };
+        Some(sluice_adapters::builder::Machine {
+            compute_type: compute_type.to_owned(),
+            environment_type: environment_type.to_owned(),
+            image: build
+                .image
+                .clone()
+                .unwrap_or_else(|| sluice_definition::STANDARD_IMAGE.to_owned()),
+            timeout_minutes: build.timeout_minutes,
+        })
+    }
+
     /// Where the build of `execution` uploads its artifact: a folder named by the
     /// execution and its secret upload token, which no other build can find (the
     /// build role may not list the bucket).

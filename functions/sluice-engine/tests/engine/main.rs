@@ -4,6 +4,7 @@
 
 mod after_deploy;
 mod logging;
+mod machines;
 mod metrics;
 mod paths;
 mod regressions;
