@@ -288,23 +288,20 @@ async fn a_failed_deletion_says_the_new_site_is_served_and_old_files_are_left() 
     assert!(served.contains_key("old.png"), "the deletion failed");
 }
 
-/// Both stages sites, each clearing the caches of its own distribution.
-const SITES_WITH_CACHES: &str = "
-name: hello
-application: hello
-source: {repository: hello-api}
-approval: {emails: [approvers@example.com]}
-stages:
-  - name: staging
-    site: {bucket: hello-web-*, distribution: hello-cdn-*:DistributionId}
-  - name: production
-    approval: true
-    site: {bucket: hello-web-*, distribution: hello-cdn-*:DistributionId}
-";
+/// The default pipeline, both its stages sites, each clearing the caches of its own
+/// distribution.
+fn sites_with_caches() -> String {
+    let site = "    site: {bucket: hello-web-*, distribution: hello-cdn-*:DistributionId}\n";
+    let definition = sluice_tests::world::DEFINITION;
+    definition.replace(
+        "  - name: production\n",
+        &format!("{site}  - name: production\n"),
+    ) + site
+}
 
 #[tokio::test]
 async fn a_deploy_clears_the_changed_files_from_the_distributions_caches() {
-    let world = World::of(sluice_tests::world::config_of(SITES_WITH_CACHES, &[]));
+    let world = World::of(sluice_tests::world::config_of(&sites_with_caches(), &[]));
     old_sites(&world);
     world
         .deployer
