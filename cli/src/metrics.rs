@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 use chrono::Duration;
 use sluice_core::metrics::{Report, Spread};
 
-use crate::render::duration;
+use crate::render::{counted, duration};
 
 /// How far back to read beyond the window's start: an execution pushed before the
 /// window can still deploy inside it after waiting for approval (links last a week by
@@ -47,52 +47,64 @@ pub const DEFINITIONS: &[&str] = &[
     "Percentiles are nearest-rank.",
 ];
 
-fn spread(s: &Spread, what: &str) -> String {
+/// The median and 90th percentile of `s`, and how many they are of, as `what` counts them.
+fn spread(s: &Spread, what: impl Fn(usize) -> String) -> String {
     match (s.median_seconds, s.p90_seconds) {
         (Some(median), Some(p90)) => format!(
-            "median {}, p90 {}  ({} {what})",
+            "median {}, p90 {}  ({})",
             duration(Duration::seconds(median)),
             duration(Duration::seconds(p90)),
-            s.count
+            what(s.count)
         ),
-        _ => format!("none yet  (0 {what})"),
+        _ => format!("none yet  ({})", what(0)),
     }
+}
+
+fn recovered(n: usize) -> String {
+    format!("{n} recovered")
 }
 
 /// The figures of a report, named, as the table and the HTML report show them.
 pub fn rows(r: &Report) -> [(&'static str, String); 6] {
     let rate = match r.change_failure_rate {
         Some(rate) => format!(
-            "{:.0}%  ({} failed + {} rolled back, of {} changes)",
+            "{:.0}%  ({} failed + {} rolled back, of {})",
             rate * 100.0,
             r.failed,
             r.rolled_back,
-            r.changes_reaching_stage
+            counted(r.changes_reaching_stage, "change")
         ),
         None => "none yet  (no change reached the stage)".to_owned(),
     };
     let recovery = if r.not_recovered > 0 {
         format!(
             "{}; {} not recovered yet",
-            spread(&r.recovery_time, "recovered"),
+            spread(&r.recovery_time, recovered),
             r.not_recovered
         )
     } else {
-        spread(&r.recovery_time, "recovered")
+        spread(&r.recovery_time, recovered)
     };
     [
         (
             "Deployment frequency",
             format!(
-                "{} deployments, {:.2} a day",
-                r.deployments, r.deployments_per_day
+                "{}, {:.2} a day",
+                counted(r.deployments, "deployment"),
+                r.deployments_per_day
             ),
         ),
-        ("Lead time for changes", spread(&r.lead_time, "deployments")),
+        (
+            "Lead time for changes",
+            spread(&r.lead_time, |n| counted(n, "deployment")),
+        ),
         ("Change failure rate", rate),
         ("Recovery time", recovery),
-        ("Approval wait", spread(&r.approval_wait, "decisions")),
-        ("Build time", spread(&r.build_time, "builds")),
+        (
+            "Approval wait",
+            spread(&r.approval_wait, |n| counted(n, "decision")),
+        ),
+        ("Build time", spread(&r.build_time, |n| counted(n, "build"))),
     ]
 }
 
@@ -126,6 +138,43 @@ mod tests {
         for bad in ["", "d", "30", "0d", "-3d", "30 days", "3y"] {
             let err = parse_since(bad).unwrap_err().to_string();
             assert!(err.contains("--since"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn one_of_a_thing_is_counted_in_the_singular() {
+        let one = Spread {
+            count: 1,
+            median_seconds: Some(60),
+            p90_seconds: Some(60),
+        };
+        let now = chrono::Utc::now();
+        let report = Report {
+            stage: "production".into(),
+            from: now - Duration::days(30),
+            to: now,
+            deployments: 1,
+            deployments_per_day: 1.0 / 30.0,
+            lead_time: one.clone(),
+            changes_reaching_stage: 1,
+            failed: 0,
+            rolled_back: 0,
+            change_failure_rate: Some(0.0),
+            recovery_time: Spread::default(),
+            not_recovered: 0,
+            approval_wait: one.clone(),
+            build_time: one,
+        };
+        let out = table("p", &report);
+        for line in [
+            "Deployment frequency    1 deployment, 0.03 a day",
+            "(1 deployment)",
+            "of 1 change)",
+            "(1 decision)",
+            "(1 build)",
+            "none yet  (0 recovered)",
+        ] {
+            assert!(out.contains(line), "{line:?} missing from\n{out}");
         }
     }
 }

@@ -13,4 +13,4 @@ mod words;
 pub use details::details;
 pub use progress::{new_entries, progress_line};
 pub use table::status_table;
-pub use words::duration;
+pub use words::{counted, duration, to_the_second};

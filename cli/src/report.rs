@@ -275,12 +275,12 @@ pub fn html(
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title}</title><style>{STYLE}</style></head><body>\
-         <header><h1>{title}</h1><p>{} to {} UTC, per {period_word}; {} executions read.</p></header>\
+         <header><h1>{title}</h1><p>{} to {} UTC, per {period_word}; {} read.</p></header>\
          {body}<section class=\"definitions\"><h2>Definitions</h2><ul>{definitions}</ul></section>\
          </body></html>\n",
         from.format("%Y-%m-%d %H:%M"),
         to.format("%Y-%m-%d %H:%M"),
-        executions.len(),
+        crate::render::counted(executions.len(), "execution"),
         title = escape(&title),
     )
 }

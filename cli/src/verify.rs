@@ -205,8 +205,8 @@ pub fn render(stage: &StageName, release: &Execution, report: &Report) -> String
         ));
     } else {
         out.push_str(&format!(
-            "NOT VERIFIED: {} difference(s) between what {stage} runs and its release\n",
-            report.differs.len()
+            "NOT VERIFIED: {} between what {stage} runs and its release\n",
+            crate::render::counted(report.differs.len(), "difference")
         ));
     }
     out

@@ -3,6 +3,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
+use sluice::render::counted;
+
 use super::{Global, printed, sdk, stage_list};
 
 /// The same figures over time, as one self-contained HTML page of charts (no
@@ -74,10 +76,10 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
         .with_context(|| format!("cannot write {}", partial.display()))?;
     std::fs::rename(&partial, &html).with_context(|| format!("cannot write {}", html.display()))?;
     printed(format!(
-        "Wrote {}: {} stage(s) ({}), {} executions read, over the last {since}.\n",
+        "Wrote {}: {} ({}), {} read, over the last {since}.\n",
         html.display(),
-        stages.len(),
+        counted(stages.len(), "stage"),
         stage_list(&stages),
-        executions.len()
+        counted(executions.len(), "execution")
     ))
 }

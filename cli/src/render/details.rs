@@ -5,7 +5,7 @@ use std::fmt::Write;
 use sluice_core::{Execution, StageStatus, Status, Timestamp};
 
 use super::stage::{after_deploy, window};
-use super::words::{build_word, clock, duration, shown, stage_word};
+use super::words::{build_word, clock, counted, duration, shown, stage_word, to_the_second};
 
 /// One execution in full, as `sluice show` prints it.
 pub fn details(e: &Execution, now: Timestamp) -> String {
@@ -35,7 +35,7 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
     };
     let _ = writeln!(out, "Status      {status}");
     if let Some(reason) = &e.reason {
-        let _ = writeln!(out, "Reason      {}", shown(reason));
+        let _ = writeln!(out, "Reason      {}", shown(&to_the_second(reason)));
     }
     if let Some(by) = &e.superseded_by {
         let _ = writeln!(out, "Superseded  by execution {by}");
@@ -49,9 +49,12 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
     if let Some(manifest) = e.artifact.as_ref().and_then(|a| a.manifest.as_ref()) {
         let _ = writeln!(
             out,
-            "Release     manifest sha256 {} ({} objects; `sluice verify STAGE` compares a stage with it)",
+            "Release     manifest sha256 {} ({}; `sluice verify STAGE` compares a stage with it)",
             manifest.sha256.as_deref().unwrap_or("-"),
-            e.artifact.as_ref().map_or(0, |a| a.objects().count())
+            counted(
+                e.artifact.as_ref().map_or(0, |a| a.objects().count()),
+                "object"
+            )
         );
     }
     let _ = write!(
@@ -90,15 +93,15 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
             shown(&target)
         );
         if !s.changes.is_empty() {
-            let _ = writeln!(out, "  {:<12} {} resource changes", "", s.changes.len());
-        }
-        if !s.files.is_empty() {
             let _ = writeln!(
                 out,
                 "  {:<12} {}",
                 "",
-                sluice_engine::messages::file_counts(&s.files)
+                counted(s.changes.len(), "resource change")
             );
+        }
+        if !s.files.is_empty() {
+            let _ = writeln!(out, "  {:<12} {}", "", file_counts(&s.files));
         }
         if let Some(decision) = s.approval.as_ref().and_then(|a| a.decision.as_ref()) {
             let _ = writeln!(
@@ -138,7 +141,7 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
         window(&mut out, s, now);
         after_deploy(&mut out, s, now);
         if let Some(reason) = &s.reason {
-            let _ = writeln!(out, "  {:<12} {}", "", shown(reason));
+            let _ = writeln!(out, "  {:<12} {}", "", shown(&to_the_second(reason)));
         }
     }
     out.push_str("\nTimeline\n");
@@ -149,7 +152,7 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
             "  {}  +{:<7} {}",
             clock(entry.at),
             duration(entry.at - previous),
-            shown(&entry.what)
+            shown(&to_the_second(&entry.what))
         );
         previous = entry.at;
     }
@@ -168,6 +171,19 @@ pub fn details(e: &Execution, now: Timestamp) -> String {
         );
     }
     out
+}
+
+/// A site stage's planned files: `1 file: 1 added, 0 changed, 0 removed`.
+fn file_counts(files: &[sluice_core::site::FileChange]) -> String {
+    use sluice_core::site::FileAction;
+    let count = |a: FileAction| files.iter().filter(|f| f.action == a).count();
+    format!(
+        "{}: {} added, {} changed, {} removed",
+        counted(files.len(), "file"),
+        count(FileAction::Add),
+        count(FileAction::Change),
+        count(FileAction::Remove)
+    )
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use sluice_core::Execution;
 
-use super::words::{build_word, shown, stage_word};
+use super::words::{build_word, shown, stage_word, to_the_second};
 
 /// One line of `sluice watch`: the execution's status and each stage's.
 pub fn progress_line(e: &Execution) -> String {
@@ -25,6 +25,12 @@ pub fn new_entries(before: Option<&Execution>, now: &Execution) -> Vec<String> {
     now.timeline
         .iter()
         .filter(|entry| before.is_none_or(|b| !b.timeline.contains(entry)))
-        .map(|entry| format!("{}  {}", entry.at.format("%H:%M:%S"), shown(&entry.what)))
+        .map(|entry| {
+            format!(
+                "{}  {}",
+                entry.at.format("%H:%M:%S"),
+                shown(&to_the_second(&entry.what))
+            )
+        })
         .collect()
 }

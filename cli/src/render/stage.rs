@@ -6,7 +6,7 @@ use std::fmt::Write;
 use chrono::Duration;
 use sluice_core::{BuildStatus, Stage, StageStatus, Timestamp};
 
-use super::words::{clock, duration, shown};
+use super::words::{clock, counted, duration, shown};
 
 /// The stage's deployment window, while it matters: when it opens, if the stage
 /// waits for it.
@@ -90,7 +90,10 @@ pub(super) fn after_deploy(out: &mut String, s: &Stage, now: Timestamp) {
                 format!("until {} (in {})", clock(until), duration(until - now))
             }
             StageStatus::Succeeded => {
-                format!("for {} minutes: none went into ALARM", watch.minutes)
+                format!(
+                    "for {}: none went into ALARM",
+                    counted(watch.minutes as usize, "minute")
+                )
             }
             _ => format!(
                 "from {}",

@@ -102,7 +102,7 @@ async fn metrics_computes_the_four_keys_from_the_documents() {
     let out = sluice(&emulator, &bucket, &["report", "--html", &path]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("2 stage(s) (staging, production)"),
+        text(&out.stdout).contains("2 stages (staging, production)"),
         "{}",
         text(&out.stdout)
     );

@@ -244,3 +244,67 @@ fn show_prints_no_escape_sequences_or_forged_lines_from_a_document() {
     );
     assert!(out.contains("Reason      gone Reason forged"), "{out}");
 }
+
+#[test]
+fn show_lines_up_every_stage_line_whatever_the_names_length() {
+    let now = chrono::Utc::now();
+    let e = pushed(now);
+    let out = details(&e, now);
+    let columns: Vec<usize> = out
+        .lines()
+        .filter(|l| l.contains("stack app-"))
+        .map(|l| l.find("stack app-").expect("the stack"))
+        .collect();
+    assert_eq!(columns.len(), 2, "{out}");
+    assert_eq!(columns[0], columns[1], "{out}");
+    assert!(out.contains("  staging      -  "), "{out}");
+}
+
+#[test]
+fn show_counts_one_thing_in_the_singular() {
+    use sluice_core::site::{FileAction, FileChange};
+    use sluice_core::{ChangeAction, Replacement, ResourceChange};
+    let now = chrono::Utc::now();
+    let mut e = pushed(now);
+    e.stages[0].changes = vec![ResourceChange {
+        logical_id: "HelloFunction".into(),
+        resource_type: "AWS::Lambda::Function".into(),
+        action: ChangeAction::Modify,
+        replacement: Replacement::Never,
+        stack: None,
+    }];
+    e.stages[1].files = vec![FileChange {
+        path: "index.html".into(),
+        action: FileAction::Add,
+        size: 10,
+    }];
+    let out = details(&e, now);
+    assert!(out.contains(" 1 resource change\n"), "{out}");
+    assert!(
+        out.contains(" 1 file: 1 added, 0 changed, 0 removed\n"),
+        "{out}"
+    );
+    let change = e.stages[0].changes[0].clone();
+    e.stages[0].changes.push(change);
+    assert!(details(&e, now).contains(" 2 resource changes\n"));
+}
+
+#[test]
+fn show_gives_times_to_the_second() {
+    let now = "2026-05-04T10:00:00.123456789Z"
+        .parse::<Timestamp>()
+        .expect("a time the functions wrote");
+    let mut e = pushed(now);
+    let expires = now + Duration::days(7);
+    // As the core words it: a Timestamp's own Display, to the nanosecond.
+    e.timeline.push(sluice_core::Entry {
+        at: now,
+        what: format!("production: approval requested, expires {expires}"),
+    });
+    let out = details(&e, now);
+    assert!(
+        out.contains("production: approval requested, expires 2026-05-11 10:00:00 UTC"),
+        "{out}"
+    );
+    assert!(!out.contains(".123"), "{out}");
+}
