@@ -24,7 +24,7 @@ test('each address in ApprovalEmails gets its own email subscription', () => {
 })
 
 test('a gated stage with no one to tell is refused at deploy, saying what to do', () => {
-  const template = sluice({ ApprovalEmails: '' })
+  const template = sluice({ ApprovalEmails: '', ApprovalStages: 'production' })
   assert.deepEqual(subscribed(template), [])
   const [refusal, ...more] = template.failedRules()
   assert.equal(more.length, 0)

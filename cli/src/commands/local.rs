@@ -189,15 +189,22 @@ impl LocalArgs {
         let dir = app
             .canonicalize()
             .with_context(|| format!("--app: there is no directory {}", app.display()))?;
-        // What CodeBuild needs: the buildspec, where --buildspec says (the template
-        // is wherever the buildspec finds it: in a folder, for a repository of several).
-        if !dir.join(&self.buildspec).is_file() {
+        // What CodeBuild needs: the buildspec, where --buildspec or the definition's
+        // build.buildspec says (the template is wherever the buildspec finds it: in a
+        // folder, for a repository of several).
+        let buildspec = match &self.definition {
+            Some(file) => super::definition::load(file)?.raw().build.buildspec.clone(),
+            None => self.buildspec.clone(),
+        };
+        if !dir.join(&buildspec).is_file() {
+            let fix = match self.definition {
+                Some(_) => "say where its buildspec is with the definition's build.buildspec",
+                None => "say where its buildspec is with --buildspec",
+            };
             bail!(
-                "--app: {} has no {}; give the directory of a SAM application that \
-                 CodeBuild can build (its buildspec, and the template it packages), or \
-                 say where its buildspec is with --buildspec",
+                "--app: {} has no {buildspec}; give the directory of a SAM application that \
+                 CodeBuild can build (its buildspec, and the template it packages), or {fix}",
                 dir.display(),
-                self.buildspec
             );
         }
         Ok(Some(dir))

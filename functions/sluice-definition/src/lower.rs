@@ -6,7 +6,7 @@ use sluice_core::{
     AlarmWatch, DeployWindows, Pipeline, PostDeployTest, RETRIES_MAX, RetryPolicy, StageConfig,
 };
 
-use crate::raw::{Compute, Page, Raw, Stage, Test};
+use crate::raw::{Compute, Raw, Stage, Test};
 
 /// A rule the definition breaks: the field (`stages[1].windows.when`) and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,15 +159,13 @@ pub(crate) fn check_settings(raw: &Raw) -> Result<(), Problem> {
         }
     }
     if approval.emails.is_empty()
-        && approval.page == Page::Link
         && let Some(i) = raw.stages.iter().position(|s| s.approval)
     {
         return Err(problem(
             format!("stages[{i}].approval"),
             format!(
-                "{} waits for approval, but approval.emails names no one to send the approval \
-                 links to: add approval.emails, or approval.page: none to decide from a terminal \
-                 only",
+                "{} waits for approval, but approval.emails names no one to tell: add \
+                 approval.emails (a team address will do), with or without the approval page",
                 raw.stages[i].name
             ),
         ));
