@@ -339,7 +339,8 @@ pub(super) fn boundary_parameter(
     let Some(boundary) = boundary else {
         return Ok(None);
     };
-    let (parsed, _) = template::parse(template).map_err(unusable)?;
+    let (parsed, _) = template::parse(template)
+        .map_err(|why| unusable(format!("the release's template {why}")))?;
     if declared(&parsed) {
         return Ok(Some((BOUNDARY_PARAMETER.to_owned(), boundary.to_owned())));
     }

@@ -8,6 +8,7 @@ use sluice_core::{Execution, StageName};
 use crate::config::Config;
 
 use super::boundary::boundary_parameter;
+use super::layout::{configuration_path, template_path};
 use super::{
     ArtifactError, CONFIGURATION_MAX, TEMPLATE_MAX, TemplateConfiguration, read_pinned, unusable,
     verify,
@@ -25,14 +26,17 @@ pub async fn change_set_spec<O: ObjectStore>(
     stage: &StageName,
 ) -> Result<ChangeSetSpec, ArtifactError> {
     let artifact = verify(objects, config, execution).await?;
+    let path = template_path(config);
     let Some(template) = &artifact.template else {
-        return Err(unusable(
-            "the build left no packaged.yaml, and this stage deploys a stack; the buildspec \
-             must run `sam package` and list packaged.yaml as an artifact",
-        ));
+        return Err(unusable(format!(
+            "the build left no {path}, and this stage deploys a stack; the buildspec must \
+             package the template to {path} (the definition's build.template) and list it \
+             as an artifact"
+        )));
     };
     let body = read_pinned(objects, config, template, TEMPLATE_MAX).await?;
-    let text = String::from_utf8(body).map_err(|_| unusable("packaged.yaml is not UTF-8 text"))?;
+    let text = String::from_utf8(body)
+        .map_err(|_| unusable(format!("the release's {path} is not UTF-8 text")))?;
     let boundary = execution
         .stage(stage)
         .and_then(|s| s.boundary_arn.as_deref());
@@ -52,12 +56,9 @@ pub async fn change_set_spec<O: ObjectStore>(
         None => TemplateConfiguration::default(),
         Some(object) => {
             let body = read_pinned(objects, config, object, CONFIGURATION_MAX).await?;
-            serde_json::from_slice::<TemplateConfiguration>(&body).map_err(|e| {
-                unusable(format!(
-                    "{stage}.json is not a template configuration \
-                     ({{\"Parameters\": {{...}}, \"Tags\": {{...}}}} with string values): {e}"
-                ))
-            })?
+            let path = configuration_path(config, stage);
+            let stack = execution.stage(stage).map_or("", |s| s.stack_name.as_str());
+            TemplateConfiguration::parse(&body, &path)?.deployable(&path, stack)?
         }
     };
     let summary = execution

@@ -15,13 +15,16 @@ use crate::error::EngineError;
 
 mod boundary;
 mod change_set;
+mod configurations;
 mod identities;
+mod layout;
 mod pin;
 mod settings;
 mod template;
 
 pub use boundary::BOUNDARY_PARAMETER;
 pub use change_set::change_set_spec;
+pub use layout::configuration_path;
 pub use pin::pin;
 pub use settings::settings_changes;
 
@@ -56,8 +59,39 @@ struct TemplateConfiguration {
     parameters: BTreeMap<String, String>,
     #[serde(rename = "Tags", default)]
     tags: BTreeMap<String, String>,
+    /// Refused by [`TemplateConfiguration::deployable`]: Sluice cannot apply it.
     #[serde(rename = "StackPolicy", default)]
-    _stack_policy: Option<Value>,
+    stack_policy: Option<Value>,
+}
+
+impl TemplateConfiguration {
+    /// The configuration `body`, the file at `path` in the artifact.
+    fn parse(body: &[u8], path: &str) -> Result<Self, ArtifactError> {
+        serde_json::from_slice(body).map_err(|e| {
+            unusable(format!(
+                "{path} is not a template configuration \
+                 ({{\"Parameters\": {{...}}, \"Tags\": {{...}}}} with string values): {e}"
+            ))
+        })
+    }
+
+    /// The configuration, if it says nothing a deploy of `stack` would leave out.
+    /// A stack policy would be left out: Sluice deploys by change set, and neither
+    /// CreateChangeSet nor ExecuteChangeSet takes one.
+    fn deployable(self, path: &str, stack: &str) -> Result<Self, ArtifactError> {
+        if self.stack_policy.is_none() {
+            return Ok(self);
+        }
+        Err(unusable(format!(
+            "{path} has a StackPolicy, which Sluice does not apply: it deploys every stack \
+             by change set, and a change set cannot carry a stack policy (CloudFormation \
+             takes one only from CreateStack, UpdateStack or SetStackPolicy). Remove \
+             StackPolicy from {path}. To keep resources from being replaced or deleted, \
+             give them DeletionPolicy and UpdateReplacePolicy in the template, or set the \
+             policy on {stack} yourself, once, with `aws cloudformation set-stack-policy \
+             --stack-name {stack}`: every change set executed there obeys it"
+        )))
+    }
 }
 
 fn s3_url(config: &Config, key: &str) -> String {

@@ -12,20 +12,24 @@ use crate::config::Config;
 use crate::release;
 
 use super::boundary::put_boundary;
+use super::configurations::pin_configurations;
 use super::identities::identity_names_fit;
+use super::layout::{Upload, template_path};
 use super::template;
 use super::{ArtifactError, TEMPLATE_MAX, s3_url, unusable};
 
 /// More objects than any template points to; bounds the work of one pin.
 const CODE_OBJECTS_MAX: usize = 200;
 
-/// Makes the release of the artifact the build of `execution` left: copies
-/// `packaged.yaml` (its code locations rewritten to the copies, its IAM roles and
-/// users put under the stage's permissions boundary), each stage's
-/// configuration, every object the template points to and every file of the site
-/// stages' folders into the release prefix, by content, and records a manifest.
-/// Nothing is read from the build's upload after this: it stays writable by builds,
-/// and no stage deploys from it. A pipeline of site stages only needs no template.
+/// Makes the release of the artifact the build of `execution` left: copies the
+/// packaged template from where the definition's `build.template` says (its code
+/// locations rewritten to the copies, its IAM roles and users put under the stage's
+/// permissions boundary), each stack stage's configuration from where
+/// `build.configuration` says, every object the template points to and every file
+/// of the site stages' folders into the release prefix, by content, and records a
+/// manifest. Nothing is read from the build's upload after this: it stays writable
+/// by builds, and no stage deploys from it. A pipeline of site stages only needs no
+/// template.
 pub async fn pin<O: ObjectStore>(
     objects: &O,
     config: &Config,
@@ -34,15 +38,30 @@ pub async fn pin<O: ObjectStore>(
     let prefix = config.artifact_prefix(execution);
     let releases = Releases { objects, config };
     let site = pin_site(&releases, &prefix).await?;
-    let template_key = format!("{prefix}packaged.yaml");
+    let sites = site_folders(config).map(|f| format!("{f}/")).collect();
+    let mut upload = Upload::new(objects, &prefix, sites);
+    let path = template_path(config);
+    let template_key = format!("{prefix}{path}");
     let stacks = config.pipeline.stages.iter().any(|s| s.site.is_none());
     let Some(version) = objects.head(&template_key).await? else {
         if stacks {
-            return Err(unusable(format!(
-                "the build left no packaged.yaml at {}; the buildspec must run `sam package` \
-                 and list it as an artifact",
-                s3_url(config, &template_key)
-            )));
+            let at = s3_url(config, &template_key);
+            return Err(unusable(
+                match upload.elsewhere(&path, &[]).await?.first() {
+                    Some(found) => format!(
+                        "the build left {found} but no {path} ({at}), where the definition's \
+                     build.template puts the packaged template. List it in the buildspec's \
+                     artifacts with `discard-paths: yes` (or a base-directory that leaves it at \
+                     {path}), or set build.template: {found} in the definition"
+                    ),
+                    None => format!(
+                        "the build left no {path} ({at}), where the definition's build.template \
+                     puts the packaged template; the buildspec must package the template to \
+                     {path} (`sam package --output-template-file {path}`) and list it as an \
+                     artifact"
+                    ),
+                },
+            ));
         }
         let mut artifact = Artifact {
             template: None,
@@ -63,12 +82,14 @@ pub async fn pin<O: ObjectStore>(
     };
     if body.len() > TEMPLATE_MAX {
         return Err(unusable(format!(
-            "packaged.yaml is larger than {} KB, CloudFormation's limit for a template",
+            "{path} is larger than {} KB, CloudFormation's limit for a template",
             TEMPLATE_MAX / 1024
         )));
     }
-    let text = String::from_utf8(body).map_err(|_| unusable("packaged.yaml is not UTF-8 text"))?;
-    let (mut parsed, format) = template::parse(&text).map_err(unusable)?;
+    let text =
+        String::from_utf8(body).map_err(|_| unusable(format!("{path} is not UTF-8 text")))?;
+    let (mut parsed, format) =
+        template::parse(&text).map_err(|why| unusable(format!("{path} {why}")))?;
     let stacks: Vec<&str> = execution
         .stages
         .iter()
@@ -83,6 +104,8 @@ pub async fn pin<O: ObjectStore>(
         .map(|s| (&s.name, s.boundary_arn.as_deref()))
         .collect();
     let bounded = put_boundary(&mut parsed, &boundaries).map_err(unusable)?;
+    // Before any code is copied: a configuration missing or refused stops the pin.
+    let configurations = pin_configurations(&releases, &mut upload, execution, &prefix).await?;
     let bucket = release::Bucket {
         name: &config.bucket,
         upload: &prefix,
@@ -90,13 +113,13 @@ pub async fn pin<O: ObjectStore>(
         dns_suffix: dns_suffix(&config.region),
     };
     let found = release::locations(&parsed, &bucket)
-        .map_err(|why| unusable(format!("packaged.yaml cannot be pinned: {why}")))?;
+        .map_err(|why| unusable(format!("{path} cannot be pinned: {why}")))?;
     let mut keys: Vec<&str> = found.iter().filter_map(|f| f.key.as_deref()).collect();
     keys.sort_unstable();
     keys.dedup();
     if keys.len() > CODE_OBJECTS_MAX {
         return Err(unusable(format!(
-            "packaged.yaml points to {} objects in the bucket; at most {CODE_OBJECTS_MAX} are deployed",
+            "{path} points to {} objects in the bucket; at most {CODE_OBJECTS_MAX} are deployed",
             keys.len()
         )));
     }
@@ -105,7 +128,7 @@ pub async fn pin<O: ObjectStore>(
     for key in keys {
         let Some(copy) = releases.copy(key).await? else {
             return Err(unusable(format!(
-                "packaged.yaml points to {}, which does not exist",
+                "{path} points to {}, which does not exist",
                 s3_url(config, key)
             )));
         };
@@ -135,24 +158,17 @@ pub async fn pin<O: ObjectStore>(
             .ok_or_else(|| gone(config, &template_key))?
     } else {
         let rewritten = release::rewrite(&parsed, &bucket, &copies)
-            .map_err(|why| unusable(format!("packaged.yaml cannot be pinned: {why}")))?;
+            .map_err(|why| unusable(format!("{path} cannot be pinned: {why}")))?;
         let pinned = template::write(&rewritten, format, &text).map_err(unusable)?;
         if pinned.len() > TEMPLATE_MAX {
             return Err(unusable(format!(
-                "packaged.yaml, pinned to the release, is larger than {} KB, CloudFormation's \
+                "{path}, pinned to the release, is larger than {} KB, CloudFormation's \
                  limit for a template",
                 TEMPLATE_MAX / 1024
             )));
         }
         releases.write(pinned.into_bytes()).await?
     };
-    let mut configurations = Vec::new();
-    for stage in &config.pipeline.stages {
-        let key = format!("{prefix}{}.json", stage.name);
-        if let Some(copy) = releases.copy(&key).await? {
-            configurations.push((stage.name.clone(), copy));
-        }
-    }
     let mut artifact = Artifact {
         template: Some(template),
         configurations,
@@ -166,9 +182,9 @@ pub async fn pin<O: ObjectStore>(
 }
 
 /// The release prefix: objects by content, written only by Sluice.
-struct Releases<'a, O> {
-    objects: &'a O,
-    config: &'a Config,
+pub(super) struct Releases<'a, O> {
+    pub(super) objects: &'a O,
+    pub(super) config: &'a Config,
 }
 
 impl<O: ObjectStore> Releases<'_, O> {
@@ -224,8 +240,8 @@ impl<O: ObjectStore> Releases<'_, O> {
         }))
     }
 
-    /// Writes `body`, made by Sluice, into the release by its digest.
-    async fn write(&self, body: Vec<u8>) -> Result<ArtifactObject, ArtifactError> {
+    /// Writes `body`, made or checked by Sluice, into the release by its digest.
+    pub(super) async fn write(&self, body: Vec<u8>) -> Result<ArtifactObject, ArtifactError> {
         let sha256 = sha256_hex(&body);
         let key = self.key_of(&sha256);
         if self.objects.head(&key).await?.is_none() {
@@ -273,16 +289,8 @@ async fn pin_site<O: ObjectStore>(
     prefix: &str,
 ) -> Result<Vec<SiteObject>, ArtifactError> {
     let (objects, config) = (releases.objects, releases.config);
-    let mut folders: Vec<&str> = config
-        .pipeline
-        .stages
-        .iter()
-        .filter_map(|s| s.site.as_ref().map(|t| t.folder.as_str()))
-        .collect();
-    folders.sort_unstable();
-    folders.dedup();
     let mut site = Vec::new();
-    for folder in folders {
+    for folder in site_folders(config) {
         let under = format!("{prefix}{folder}/");
         let mut keys = Vec::new();
         let mut after: Option<String> = None;
@@ -325,6 +333,19 @@ async fn pin_site<O: ObjectStore>(
         }
     }
     Ok(site)
+}
+
+/// The folders the site stages deploy, each once.
+fn site_folders(config: &Config) -> impl Iterator<Item = &str> {
+    let mut folders: Vec<&str> = config
+        .pipeline
+        .stages
+        .iter()
+        .filter_map(|s| s.site.as_ref().map(|t| t.folder.as_str()))
+        .collect();
+    folders.sort_unstable();
+    folders.dedup();
+    folders.into_iter()
 }
 
 fn gone(config: &Config, key: &str) -> ArtifactError {

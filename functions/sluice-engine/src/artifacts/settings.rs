@@ -9,9 +9,8 @@ use sluice_core::{Execution, SettingChange, SettingKind, StageName};
 
 use crate::config::Config;
 
-use super::{
-    ArtifactError, CONFIGURATION_MAX, TEMPLATE_MAX, TemplateConfiguration, read_pinned, unusable,
-};
+use super::layout::configuration_path;
+use super::{ArtifactError, CONFIGURATION_MAX, TEMPLATE_MAX, TemplateConfiguration, read_pinned};
 
 /// The configuration of `stage` in `execution`'s release: empty if it has none.
 async fn stage_configuration<O: ObjectStore>(
@@ -28,8 +27,7 @@ async fn stage_configuration<O: ObjectStore>(
         return Ok(TemplateConfiguration::default());
     };
     let body = read_pinned(objects, config, object, CONFIGURATION_MAX).await?;
-    serde_json::from_slice::<TemplateConfiguration>(&body)
-        .map_err(|e| unusable(format!("{stage}.json is not a template configuration: {e}")))
+    TemplateConfiguration::parse(&body, &configuration_path(config, stage))
 }
 
 /// The parameters and tags of `stage` that deploying `execution` changes, from the

@@ -12,7 +12,7 @@ pub(super) enum Format {
 }
 
 /// The template `text`, JSON or YAML (CloudFormation's short forms, `!Ref`, kept as
-/// tagged values).
+/// tagged values). Why not, said of the template: "is not ...".
 pub(super) fn parse(text: &str) -> Result<(Yaml, Format), String> {
     // JSON first: YAML parsers refuse some of it (a character outside the Basic
     // Multilingual Plane, escaped as a surrogate pair).
@@ -23,7 +23,7 @@ pub(super) fn parse(text: &str) -> Result<(Yaml, Format), String> {
     }
     serde_yaml_ng::from_str(text)
         .map(|template| (template, Format::Yaml))
-        .map_err(|e| format!("packaged.yaml is not a YAML or JSON template: {e}"))
+        .map_err(|e| format!("is not a YAML or JSON template: {e}"))
 }
 
 /// `template` as text in `format`, checked to read back as the same template;
@@ -40,7 +40,7 @@ pub(super) fn write(template: &Yaml, format: Format, written: &str) -> Result<St
         _ => write_yaml(template, written),
     }
     .map_err(|e| format!("the template cannot be written: {e}"))?;
-    let (back, _) = parse(&text)?;
+    let (back, _) = parse(&text).map_err(|why| format!("the template as written {why}"))?;
     if back != *template {
         return Err(
             "the template cannot be written so that it reads back the same; please report \

@@ -3,6 +3,7 @@
 //! harness the tests against the emulator share), one module per area.
 
 mod after_deploy;
+mod layout;
 mod logging;
 mod machines;
 mod metrics;
