@@ -4,7 +4,7 @@
 //! `sluice` command run as them, a stage's stack as the emulator has it.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -102,8 +102,14 @@ impl Run {
     /// A story's first step on a pipeline others' stories used before: the
     /// application as its source has it again, committed (not pushed) as `story`.
     pub(super) async fn begin(&self, story: &str) -> String {
+        self.begin_with(&self.source, story).await
+    }
+
+    /// The same with another application, `source`'s files in place of the
+    /// checkout's: pushed, it replaces what the stages' stacks ran.
+    pub(super) async fn begin_with(&self, source: &Path, story: &str) -> String {
         self.checkout
-            .restore(&self.source)
+            .restore(source)
             .expect("the application's files put back");
         self.commit(&format!("{story}: from the application as it is"))
             .await

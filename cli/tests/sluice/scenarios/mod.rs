@@ -16,6 +16,7 @@ mod harness;
 mod after_the_deploy;
 mod broken_unit_test;
 mod duplicated_and_reordered_events;
+mod example_applications;
 mod example_through_a_browser;
 mod newer_push_supersedes;
 mod resend_and_reject;
@@ -27,11 +28,14 @@ use std::sync::Arc;
 use harness::{App, Run};
 
 /// The stories of the default pipeline, in the order they are told: the first reads
-/// metrics of its own deliveries, the last breaks the pipeline on purpose.
-const STORIES: [&str; 4] = [
+/// metrics of its own deliveries, the example applications replace the stand-in on
+/// the same stacks, the last breaks the pipeline on purpose.
+const STORIES: [&str; 6] = [
     "newer_push_supersedes",
     "broken_unit_test",
     "retry_cancel_release",
+    "python_api",
+    "node_api",
     "resend_and_reject",
 ];
 
@@ -62,6 +66,8 @@ async fn the_stories_of_one_pipeline() {
                 "newer_push_supersedes" => newer_push_supersedes::story(&told).await,
                 "broken_unit_test" => broken_unit_test::story(&told).await,
                 "retry_cancel_release" => retry_cancel_release::story(&told).await,
+                "python_api" => example_applications::python_api(&told).await,
+                "node_api" => example_applications::node_api(&told).await,
                 "resend_and_reject" => resend_and_reject::story(&told).await,
                 other => panic!("no story {other}"),
             }
