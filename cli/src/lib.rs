@@ -2,6 +2,7 @@
 //! `sluice show`, the caller's identity, and the other commands' work (local mode is the
 //! `sluice-local` crate).
 
+pub mod access;
 pub mod doctor;
 pub mod identity;
 pub mod logs;

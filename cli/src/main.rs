@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod commands;
 use commands::*;
@@ -17,8 +17,6 @@ use commands::*;
     about = "What your Sluice pipeline is doing, and what an operator does about it."
 )]
 struct Cli {
-    #[command(flatten)]
-    global: Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,41 +40,49 @@ enum Command {
     Rollback(rollback::Args),
     Doctor(doctor::Args),
     Definition(definition::Args),
+    Completions(completions::Args),
     #[cfg(feature = "local")]
     Local(local::Args),
     #[cfg(feature = "local")]
     Demo(demo::Args),
 }
 
+/// The whole command line, as `--help` and the completion scripts describe it.
+fn command_line() -> clap::Command {
+    Cli::command()
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Cli { global, command } = Cli::parse();
-    let g = &global;
+    let matches = command_line().get_matches();
+    let Cli { command } = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let ran = match command {
-        Command::Status(args) => status::run(g, args).await,
-        Command::Metrics(args) => metrics::run(g, args).await,
-        Command::Report(args) => report::run(g, args).await,
-        Command::Show(args) => show::run(g, args).await,
-        Command::Verify(args) => verify::run(g, args).await,
-        Command::Watch(args) => watch::run(g, args).await,
-        Command::Logs(args) => logs::run(g, args).await,
-        Command::Note(args) => note::run(g, args).await,
-        Command::Approve(args) => approve::run(g, args).await,
-        Command::Reject(args) => reject::run(g, args).await,
-        Command::Resend(args) => resend::run(g, args).await,
-        Command::Release(args) => release::run(g, args).await,
-        Command::Retry(args) => retry::run(g, args).await,
-        Command::Cancel(args) => cancel::run(g, args).await,
-        Command::Rollback(args) => rollback::run(g, args).await,
-        Command::Doctor(args) => doctor::run(g, args).await,
+        Command::Status(args) => status::run(args).await,
+        Command::Metrics(args) => metrics::run(args).await,
+        Command::Report(args) => report::run(args).await,
+        Command::Show(args) => show::run(args).await,
+        Command::Verify(args) => verify::run(args).await,
+        Command::Watch(args) => watch::run(args).await,
+        Command::Logs(args) => logs::run(args).await,
+        Command::Note(args) => note::run(args).await,
+        Command::Approve(args) => approve::run(args).await,
+        Command::Reject(args) => reject::run(args).await,
+        Command::Resend(args) => resend::run(args).await,
+        Command::Release(args) => release::run(args).await,
+        Command::Retry(args) => retry::run(args).await,
+        Command::Cancel(args) => cancel::run(args).await,
+        Command::Rollback(args) => rollback::run(args).await,
+        Command::Doctor(args) => doctor::run(args).await,
         Command::Definition(args) => definition::run(args),
+        Command::Completions(args) => completions::run(args, &mut command_line()),
+        // Local mode takes the AWS commands' settings and uses none of them.
         #[cfg(feature = "local")]
-        Command::Local(args) => local::run(g, args).await,
+        Command::Local(args) => local::run(&Global::default(), args).await,
         #[cfg(feature = "local")]
-        Command::Demo(args) => demo::run(g, args).await,
+        Command::Demo(args) => demo::run(args).await,
     };
     ran.unwrap_or_else(|e| {
-        eprintln!("sluice: {e:#}");
+        complain(&e);
         ExitCode::FAILURE
     })
 }

@@ -89,6 +89,22 @@ pub async fn send(
     })
 }
 
+/// What `action` leaves for [`explicit_targets`] to find in the pipeline's state, if
+/// anything, and how to name it instead: "the stage at its gate, or name it with --stage".
+pub fn needs_state(action: &Action) -> Option<&'static str> {
+    match action {
+        Action::Approve(Decide { stage: None, .. })
+        | Action::Reject(Decide { stage: None, .. })
+        | Action::Resend(Resend { stage: None, .. }) => {
+            Some("the stage waiting at its gate (or name it with --stage)")
+        }
+        Action::Rollback(Rollback { to: None, .. }) => {
+            Some("the release to roll back to (or name it with --to EXECUTION)")
+        }
+        _ => None,
+    }
+}
+
 /// Names what a command given without it is about, as the state and CodeCommit say
 /// now: the stage waiting at its gate (approve, reject, resend), the release to roll
 /// back to, the commit to release. Signed with it, a command cannot come to mean

@@ -11,6 +11,6 @@ mod table;
 mod words;
 
 pub use details::details;
-pub use progress::{new_entries, progress_line};
+pub use progress::watched;
 pub use table::status_table;
 pub use words::{counted, duration, to_the_second};

@@ -22,13 +22,14 @@ pub fn exit_code(status: Status) -> u8 {
     }
 }
 
-/// Follows `id` (or the newest execution), printing with `say`, until it ends or
-/// `limit` passes; returns the execution as it ended.
+/// Follows `id` (or the newest execution) until it ends or `limit` passes, calling
+/// `changed` with the execution as it was last seen (none the first time) and as it
+/// is now, each time it changes; returns the execution as it ended.
 pub async fn follow<O: ObjectStore>(
     store: &ExecutionStore<O>,
     id: Option<&ExecutionId>,
     limit: Option<Duration>,
-    mut say: impl FnMut(&str),
+    mut changed: impl FnMut(Option<&Execution>, &Execution),
 ) -> Result<Execution> {
     let id = match id {
         Some(id) => id.clone(),
@@ -43,27 +44,8 @@ pub async fn follow<O: ObjectStore>(
         let Some(now) = store.load(&id).await? else {
             bail!("there is no execution {id}; `sluice status` lists the newest");
         };
-        if last.is_none() {
-            say(&format!(
-                "watching {id}: commit {} on {} ({})",
-                now.commit.id.short(),
-                now.branch,
-                now.commit
-                    .message
-                    .as_deref()
-                    .and_then(|m| m.lines().next())
-                    .map(|m| sluice_core::text::line(m, 72))
-                    .unwrap_or_default()
-            ));
-        }
-        for line in render::new_entries(last.as_ref(), &now) {
-            say(&line);
-        }
-        let progressed = last
-            .as_ref()
-            .is_none_or(|l| render::progress_line(l) != render::progress_line(&now));
-        if progressed {
-            say(&format!("        {}", render::progress_line(&now)));
+        if last.as_ref() != Some(&now) {
+            changed(last.as_ref(), &now);
         }
         if now.status.is_terminal() {
             return Ok(now);

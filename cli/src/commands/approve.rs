@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use super::{Decision, Global, decide};
+use super::{Decision, State, decide};
 use anyhow::Result;
 
 /// Approve the stage waiting at its gate, as your AWS identity (its ARN from STS is
@@ -9,8 +9,10 @@ use anyhow::Result;
 pub struct Args {
     #[command(flatten)]
     decision: Decision,
+    #[command(flatten)]
+    state: State,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    decide(global, args.decision, true).await
+pub async fn run(args: Args) -> Result<ExitCode> {
+    decide(&args.state, args.decision, true).await
 }

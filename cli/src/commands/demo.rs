@@ -7,7 +7,7 @@ use sluice::render;
 use sluice_local::{self as local, Console, Local};
 
 use super::local::{LocalArgs, stopped};
-use super::{Global, printed};
+use super::printed;
 
 /// Deliver the example application through the local pipeline, end to end.
 #[derive(clap::Args)]
@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 /// Runs the demo; succeeds only if production answered.
-pub async fn run(_: &Global, args: Args) -> Result<ExitCode> {
+pub async fn run(args: Args) -> Result<ExitCode> {
     let Args {
         local: args,
         auto_approve,

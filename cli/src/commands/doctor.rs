@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use super::{Global, printed, sdk};
+use super::{Global, printed};
 
 /// Check a deployed pipeline the way its first minutes in an account need: the
 /// stack, the functions' configuration, a read of a missing key as the functions'
@@ -15,11 +15,14 @@ pub struct Args {
     /// How long to wait for CloudWatch to record the alarm's action, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=900))]
     alarm_wait: u64,
+    #[command(flatten)]
+    global: Global,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
+pub async fn run(args: Args) -> Result<ExitCode> {
+    let global = &args.global;
     let findings = sluice::doctor::examine(
-        &sdk().await,
+        &global.sdk().await?,
         &global.pipeline,
         std::time::Duration::from_secs(args.alarm_wait),
         |step| eprintln!("... {step}"),

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use sluice_core::ExecutionId;
 
-use super::{Global, printed, sdk};
+use super::{State, printed};
 
 /// The functions' log lines about an execution, in time order, from CloudWatch
 /// Logs (the emulator's under `sluice local`), and the link to its build's log.
@@ -11,18 +11,24 @@ use super::{Global, printed, sdk};
 #[derive(clap::Args)]
 pub struct Args {
     /// The execution's id, as `sluice status` prints it.
-    execution: String,
+    #[arg(value_parser = super::execution_id)]
+    execution: ExecutionId,
+    #[command(flatten)]
+    state: State,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let id = ExecutionId::parse(&args.execution)?;
-    let sdk = sdk().await;
-    let store = global.store(&sdk)?;
+pub async fn run(args: Args) -> Result<ExitCode> {
+    let Args {
+        execution: id,
+        state,
+    } = args;
+    let (sdk, store) = state.open().await?;
     let Some(execution) = store.load(&id).await? else {
-        return Err(global.no_execution(&id));
+        return Err(state.global.no_execution(&id));
     };
+    let pipeline = &state.global.pipeline;
     let client = aws_sdk_cloudwatchlogs::Client::new(&sdk);
-    let lines = sluice::logs::lines(&client, &global.pipeline, &execution).await?;
-    let prefix = sluice::logs::log_group_prefix(&global.pipeline);
+    let lines = sluice::logs::lines(&client, pipeline, &execution).await?;
+    let prefix = sluice::logs::log_group_prefix(pipeline);
     printed(sluice::logs::render(&execution, &lines, &prefix))
 }

@@ -1,8 +1,9 @@
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use sluice_core::StageName;
 
-use super::{Global, printed, sdk, stage_list};
+use super::{Since, State, printed, stage_list};
 
 /// How well the pipeline delivers: DORA's four keys for one stage (deployment
 /// frequency, lead time, change failure rate, recovery time), plus approval wait
@@ -10,14 +11,16 @@ use super::{Global, printed, sdk, stage_list};
 #[derive(clap::Args)]
 pub struct Args {
     /// The window: the last 30d, 12h, 2w...
-    #[arg(long, default_value = "30d")]
-    since: String,
+    #[arg(long, default_value = "30d", value_parser = super::since)]
+    since: Since,
     /// The stage to measure.
-    #[arg(long, default_value = "production")]
-    stage: String,
+    #[arg(long, default_value = "production", value_parser = super::stage_name)]
+    stage: StageName,
     /// `table` (with the definitions) or `json`.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    #[command(flatten)]
+    state: State,
 }
 
 /// How `sluice metrics` prints.
@@ -27,11 +30,11 @@ enum Format {
     Json,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let window = sluice::metrics::parse_since(&args.since)?;
-    let stage = sluice_core::StageName::parse(&args.stage)
-        .with_context(|| format!("--stage {:?}", args.stage))?;
-    let store = global.store(&sdk().await)?;
+pub async fn run(args: Args) -> Result<ExitCode> {
+    let window = args.since.window;
+    let stage = args.stage;
+    let global = &args.state.global;
+    let (_, store) = args.state.open().await?;
     let now = chrono::Utc::now();
     let from = now - window;
     let executions = store.since(from - sluice::metrics::LOOKBACK).await?;

@@ -13,11 +13,13 @@ pub struct Args {
     /// The full commit id (`git rev-parse COMMIT`); the branch's head if omitted.
     #[arg(value_parser = super::commit_id)]
     commit: Option<CommitId>,
+    #[command(flatten)]
+    global: Global,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
+pub async fn run(args: Args) -> Result<ExitCode> {
     let action = Action::Release(Release {
         commit: args.commit,
     });
-    operated(global, action).await
+    operated(&args.global, None, action).await
 }

@@ -5,7 +5,9 @@ use anyhow::{Context, Result, bail};
 
 use sluice::render::counted;
 
-use super::{Global, printed, sdk, stage_list};
+use sluice_core::StageName;
+
+use super::{Since, State, printed, stage_list};
 
 /// The same figures over time, as one self-contained HTML page of charts (no
 /// network needed to open it): for every stage, or only --stage.
@@ -15,19 +17,27 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     html: PathBuf,
     /// The window: the last 30d, 12h, 2w...
-    #[arg(long, default_value = "30d")]
-    since: String,
+    #[arg(long, default_value = "30d", value_parser = super::since)]
+    since: Since,
     /// Only this stage.
-    #[arg(long)]
-    stage: Option<String>,
+    #[arg(long, value_parser = super::stage_name)]
+    stage: Option<StageName>,
+    #[command(flatten)]
+    state: State,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let Args { html, since, stage } = args;
-    let window = sluice::metrics::parse_since(&since)?;
-    let stage = stage
-        .map(|s| sluice_core::StageName::parse(&s).with_context(|| format!("--stage {s:?}")))
-        .transpose()?;
+pub async fn run(args: Args) -> Result<ExitCode> {
+    let Args {
+        html,
+        since,
+        stage,
+        state,
+    } = args;
+    let global = &state.global;
+    let Since {
+        text: since,
+        window,
+    } = since;
     // Refuse a bad destination before reading anything.
     let parent = match html.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -40,7 +50,7 @@ pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
             parent.display()
         );
     }
-    let store = global.store(&sdk().await)?;
+    let (_, store) = state.open().await?;
     let now = chrono::Utc::now();
     let from = now - window;
     eprintln!(

@@ -4,7 +4,7 @@ use anyhow::Result;
 use sluice_core::{ExecutionId, StageName};
 use sluice_engine::operator::{Action, Resend};
 
-use super::{Global, operated};
+use super::{State, operated};
 
 /// Email a new approval link for the stage waiting at its gate; the old link stops
 /// working (it answers that it was replaced). Needs the stack's OperatorPolicy.
@@ -16,12 +16,14 @@ pub struct Args {
     /// The stage, if not the one waiting for approval.
     #[arg(long, value_parser = super::stage_name)]
     stage: Option<StageName>,
+    #[command(flatten)]
+    state: State,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
+pub async fn run(args: Args) -> Result<ExitCode> {
     let action = Action::Resend(Resend {
         execution: args.execution,
         stage: args.stage,
     });
-    operated(global, action).await
+    operated(&args.state.global, args.state.bucket.as_deref(), action).await
 }

@@ -14,11 +14,13 @@ pub struct Args {
     /// The execution's id, as `sluice status` prints it.
     #[arg(value_parser = super::execution_id)]
     execution: ExecutionId,
+    #[command(flatten)]
+    global: Global,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
+pub async fn run(args: Args) -> Result<ExitCode> {
     let action = Action::Retry(Retry {
         execution: args.execution,
     });
-    operated(global, action).await
+    operated(&args.global, None, action).await
 }

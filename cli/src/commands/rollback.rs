@@ -4,7 +4,7 @@ use anyhow::Result;
 use sluice_core::{ExecutionId, StageName};
 use sluice_engine::operator::{Action, Decide, Rollback};
 
-use super::{Global, give, operate, printed, sdk};
+use super::{State, check_state_for, give, operate, printed};
 
 /// Deploy to a stage again the artifact of its previous successful execution (or
 /// of the one named), through a change set: prints what it will change, then asks
@@ -22,15 +22,19 @@ pub struct Args {
     /// Deploy without asking.
     #[arg(long)]
     yes: bool,
+    #[command(flatten)]
+    state: State,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let sdk = sdk().await;
+pub async fn run(args: Args) -> Result<ExitCode> {
+    let State { bucket, global } = &args.state;
     let action = Action::Rollback(Rollback {
         stage: args.stage,
         to: args.to,
     });
-    let answer = operate(global, &sdk, action).await?;
+    check_state_for(&action, bucket.as_deref())?;
+    let sdk = global.sdk().await?;
+    let answer = operate(global, bucket.as_deref(), &sdk, action).await?;
     let (Some(execution), Some(stage)) = (&answer.execution, &answer.awaiting) else {
         return printed(format!("{}\n", answer.message));
     };

@@ -4,20 +4,26 @@ use anyhow::Result;
 use sluice::render;
 use sluice_core::ExecutionId;
 
-use super::{Global, printed, sdk};
+use super::{State, json, printed};
 
 /// One execution in full: stages, approvals, links, failure reasons, timeline.
 #[derive(clap::Args)]
 pub struct Args {
     /// The execution's id, as `sluice status` prints it.
-    execution: String,
+    #[arg(value_parser = super::execution_id)]
+    execution: ExecutionId,
+    /// Print the execution as Sluice stores it: one JSON execution document.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    state: State,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let id = ExecutionId::parse(&args.execution)?;
-    let store = global.store(&sdk().await)?;
-    match store.load(&id).await? {
+pub async fn run(args: Args) -> Result<ExitCode> {
+    let (_, store) = args.state.open().await?;
+    match store.load(&args.execution).await? {
+        Some(execution) if args.json => printed(json(&execution)?),
         Some(execution) => printed(render::details(&execution, chrono::Utc::now())),
-        None => Err(global.no_execution(&id)),
+        None => Err(args.state.global.no_execution(&args.execution)),
     }
 }

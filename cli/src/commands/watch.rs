@@ -1,9 +1,10 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
+use sluice::render;
 use sluice_core::ExecutionId;
 
-use super::{Global, sdk};
+use super::{State, complain};
 
 /// Follow an execution until it ends (the newest if none is named): a line for each
 /// step and each stage's status as it changes. Exits 0 if it was delivered to every
@@ -12,38 +13,56 @@ use super::{Global, sdk};
 #[derive(clap::Args)]
 pub struct Args {
     /// The execution's id, as `sluice status` prints it; the newest if omitted.
-    execution: Option<String>,
+    #[arg(value_parser = super::execution_id)]
+    execution: Option<ExecutionId>,
     /// Stop following after this many seconds.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
+    /// Print the execution as Sluice stores it each time it changes: one JSON
+    /// execution document a line, the last one as it ended.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    state: State,
 }
 
 /// Lines as they happen, and an exit status that says how it ended (3 for a watch
 /// that could not follow, whatever the reason).
-pub async fn run(global: &Global, args: Args) -> Result<ExitCode> {
+pub async fn run(args: Args) -> Result<ExitCode> {
+    let json = args.json;
     let followed = async {
-        let id = args
-            .execution
-            .as_deref()
-            .map(ExecutionId::parse)
-            .transpose()?;
-        let store = global.store(&sdk().await)?;
+        let (_, store) = args.state.open().await?;
         let limit = args.timeout.map(std::time::Duration::from_secs);
-        sluice::watch::follow(&store, id.as_ref(), limit, |line| println!("{line}")).await
+        sluice::watch::follow(&store, args.execution.as_ref(), limit, |before, now| {
+            if json {
+                // One line each: a reader can act on each change as it comes.
+                match serde_json::to_string(now) {
+                    Ok(line) => println!("{line}"),
+                    Err(e) => eprintln!("sluice: cannot write {} as JSON: {e}", now.id),
+                }
+            } else {
+                for line in render::watched(before, now) {
+                    println!("{line}");
+                }
+            }
+        })
+        .await
     }
     .await;
     Ok(match followed {
         Ok(e) => {
-            let why = e
-                .reason
-                .as_deref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default();
-            println!("{} {}{why}", e.id, e.status);
+            if !json {
+                let why = e
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(": {}", render::to_the_second(r)))
+                    .unwrap_or_default();
+                println!("{} {}{why}", e.id, e.status);
+            }
             ExitCode::from(sluice::watch::exit_code(e.status))
         }
         Err(e) => {
-            eprintln!("sluice: {e:#}");
+            complain(&e);
             ExitCode::from(3)
         }
     })

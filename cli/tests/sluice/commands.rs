@@ -216,7 +216,10 @@ async fn mistakes_are_explained_and_fail() {
         &emulator,
         &bucket,
         &[
-            (vec!["show", "not-an-id"], "invalid execution id"),
+            (
+                vec!["show", "not-an-id"],
+                "\"not-an-id\" is not an execution id",
+            ),
             (
                 vec!["show", "9999999999998-0123456789ab"],
                 "has no execution 9999999999998-0123456789ab",
