@@ -8,13 +8,16 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod commands;
+mod help;
 use commands::*;
 
 #[derive(Parser)]
 #[command(
     name = "sluice",
     version,
-    about = "What your Sluice pipeline is doing, and what an operator does about it."
+    about = "Work with a Sluice pipeline: see what it is doing, decide at its gates, operate it",
+    max_term_width = 100,
+    arg_required_else_help = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -42,6 +45,11 @@ enum Command {
     Definition(definition::Args),
     Completions(completions::Args),
     #[cfg(feature = "local")]
+    #[command(
+        about = help::local::ABOUT,
+        long_about = help::local::LONG_ABOUT,
+        after_help = help::local::EXAMPLES
+    )]
     Local(local::Args),
     #[cfg(feature = "local")]
     Demo(demo::Args),
@@ -49,7 +57,7 @@ enum Command {
 
 /// The whole command line, as `--help` and the completion scripts describe it.
 fn command_line() -> clap::Command {
-    Cli::command()
+    help::grouped(Cli::command())
 }
 
 #[tokio::main]

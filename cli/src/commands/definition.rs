@@ -6,9 +6,20 @@ use sluice_definition::{Definition, Deployment};
 
 use super::printed;
 
-/// A pipeline's definition (sluice.yaml): check one, print it as the functions read
-/// it, or print the JSON Schema editors complete and check it with.
+const EXAMPLES: &str = "\
+Examples:
+  $ sluice definition check
+  $ sluice definition json path/to/sluice.yaml
+  $ sam deploy --parameter-overrides $(sluice definition parameters) AdministratorArn=ARN
+  $ sluice definition schema > sluice.schema.json";
+
+/// Check a pipeline definition, or print it as the functions read it
+///
+/// A pipeline's definition (sluice.yaml): check one, print it as JSON with every
+/// default filled in, print the Sluice stack's parameters for it, or print the JSON
+/// Schema editors complete and check it with.
 #[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
@@ -16,27 +27,43 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Command {
-    /// Checks a definition file: every problem is named with its line and field.
+    /// Check a definition file
+    ///
+    /// Every problem is named with its line and field; exits 1 if there is one.
+    #[command(
+        after_help = "Examples:\n  $ sluice definition check\n  $ sluice definition check api/sluice.yaml"
+    )]
     Check {
         /// The definition file.
         #[arg(default_value = "sluice.yaml")]
         file: PathBuf,
     },
-    /// Prints the definition as JSON, every default filled in: what the functions read.
+    /// Print the definition as the functions read it
+    ///
+    /// As JSON, every default filled in.
+    #[command(after_help = "Examples:\n  $ sluice definition json | jq .stages")]
     Json {
         /// The definition file.
         #[arg(default_value = "sluice.yaml")]
         file: PathBuf,
     },
-    /// Prints the Sluice stack's parameters for a definition, one Key=Value a line:
-    /// `sam deploy --parameter-overrides $(sluice definition parameters)
-    /// AdministratorArn=<your role's ARN>`.
+    /// Print the Sluice stack's parameters for a definition
+    ///
+    /// One Key=Value a line, for `sam deploy --parameter-overrides`; the stack's
+    /// AdministratorArn is yours to add.
+    #[command(
+        after_help = "Examples:\n  $ sam deploy --parameter-overrides $(sluice definition parameters) AdministratorArn=ARN"
+    )]
     Parameters {
         /// The definition file.
         #[arg(default_value = "sluice.yaml")]
         file: PathBuf,
     },
-    /// Prints the definition's JSON Schema (published as docs/sluice.schema.json).
+    /// Print the definition's JSON Schema
+    ///
+    /// The schema editors complete and check sluice.yaml with, as published in
+    /// docs/sluice.schema.json.
+    #[command(after_help = "Examples:\n  $ sluice definition schema > sluice.schema.json")]
     Schema,
 }
 

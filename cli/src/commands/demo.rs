@@ -9,8 +9,20 @@ use sluice_local::{self as local, Console, Local};
 use super::local::{LocalArgs, stopped};
 use super::printed;
 
-/// Deliver the example application through the local pipeline, end to end.
+const EXAMPLES: &str = "\
+Examples:
+  $ sluice demo
+  $ sluice demo --auto-approve
+  $ sluice demo --app path/to/app";
+
+/// Deliver the example application through the local pipeline
+///
+/// Starts local mode, pushes the example (hello-api, and hello-web through a pipeline
+/// of its own), approves production through the approval page (with --auto-approve, or
+/// when you click), and prints what production answered and the execution's timeline.
+/// Succeeds only if production answered. Run it from the Sluice checkout.
 #[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     #[command(flatten)]
     local: LocalArgs,

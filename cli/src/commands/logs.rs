@@ -5,10 +5,17 @@ use sluice_core::ExecutionId;
 
 use super::{State, printed};
 
-/// The functions' log lines about an execution, in time order, from CloudWatch
-/// Logs (the emulator's under `sluice local`), and the link to its build's log.
-/// Needs the stack's OperatorPolicy.
+const EXAMPLES: &str = "\
+Examples:
+  $ sluice logs 8203300362271-0123456789ab";
+
+/// Show the functions' log lines about an execution
+///
+/// Every line Sluice's functions logged about the execution, in time order, from
+/// CloudWatch Logs (the emulator's under `sluice local`), and the link to its build's
+/// log. Needs the stack's OperatorPolicy.
 #[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     /// The execution's id, as `sluice status` prints it.
     #[arg(value_parser = super::execution_id)]

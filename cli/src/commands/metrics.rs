@@ -5,10 +5,20 @@ use sluice_core::StageName;
 
 use super::{Since, State, printed, stage_list};
 
-/// How well the pipeline delivers: DORA's four keys for one stage (deployment
-/// frequency, lead time, change failure rate, recovery time), plus approval wait
-/// and build time, computed from the execution documents.
+const EXAMPLES: &str = "\
+Examples:
+  $ sluice metrics
+  $ sluice metrics --stage staging --since 2w
+  $ sluice metrics --format json";
+
+/// Measure how well the pipeline delivers to a stage
+///
+/// DORA's four keys for one stage (deployment frequency, lead time for changes, change
+/// failure rate, recovery time), with approval wait and build time, computed from the
+/// execution documents of the window. The table ends with the figures' definitions;
+/// --format json gives the figures alone.
 #[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     /// The window: the last 30d, 12h, 2w...
     #[arg(long, default_value = "30d", value_parser = super::since)]

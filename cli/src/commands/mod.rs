@@ -40,6 +40,7 @@ pub const DEFAULT_PIPELINE: &str = "sluice";
 /// What every command that talks to AWS needs: the pipeline, and whether to show the
 /// SDK's requests.
 #[derive(clap::Args)]
+#[command(next_help_heading = "Pipeline options")]
 pub struct Global {
     /// The pipeline: the name of its Sluice stack.
     #[arg(
@@ -90,6 +91,7 @@ impl Global {
 
 /// What a command that reads the pipeline's state needs: the bucket it is kept in.
 #[derive(clap::Args)]
+#[command(next_help_heading = "Pipeline options")]
 pub struct State {
     /// The bucket holding Sluice's state: the stack's ArtifactBucketName output.
     #[arg(

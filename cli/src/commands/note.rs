@@ -6,9 +6,16 @@ use sluice_core::{Event, ExecutionId};
 
 use super::{State, printed};
 
-/// Add a note to an execution for whoever looks at it later (`sluice show` prints
-/// it), signed with your AWS identity.
+const EXAMPLES: &str = "\
+Examples:
+  $ sluice note 8203300362271-0123456789ab \"Rolled back by hand; see INC-42\"";
+
+/// Add a note to an execution
+///
+/// A note for whoever looks at the execution later (`sluice show` prints it), signed
+/// with your AWS identity: its ARN, from STS.
 #[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     /// The execution's id, as `sluice status` prints it.
     #[arg(value_parser = super::execution_id)]

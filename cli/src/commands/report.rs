@@ -9,9 +9,17 @@ use sluice_core::StageName;
 
 use super::{Since, State, printed, stage_list};
 
-/// The same figures over time, as one self-contained HTML page of charts (no
-/// network needed to open it): for every stage, or only --stage.
+const EXAMPLES: &str = "\
+Examples:
+  $ sluice report --html delivery.html
+  $ sluice report --html production.html --stage production --since 12w";
+
+/// Write the delivery figures over time as an HTML page
+///
+/// The figures of `sluice metrics` over the window, for every stage or only --stage, as
+/// one self-contained page of charts: it needs no network to open.
 #[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     /// Where to write the page.
     #[arg(long, value_name = "FILE")]

@@ -6,9 +6,16 @@ use sluice_engine::operator::{Action, Resend};
 
 use super::{State, operated};
 
-/// Email a new approval link for the stage waiting at its gate; the old link stops
+const EXAMPLES: &str = "\
+Examples:
+  $ sluice resend 8203300362271-0123456789ab";
+
+/// Email a new approval link
+///
+/// A new link for the stage waiting at its gate, to the approvers; the old link stops
 /// working (it answers that it was replaced). Needs the stack's OperatorPolicy.
 #[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     /// The execution's id, as `sluice status` prints it.
     #[arg(value_parser = super::execution_id)]

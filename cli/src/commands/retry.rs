@@ -6,10 +6,16 @@ use sluice_engine::operator::{Action, Retry};
 
 use super::{Global, operated};
 
-/// Take a failed execution up again where it failed: a new build if its build
-/// failed, else the failed stage again from the same artifact (a gated stage asks
-/// for approval again). Needs the stack's OperatorPolicy.
+const EXAMPLES: &str = "\
+Examples:
+  $ sluice retry 8203300362271-0123456789ab";
+
+/// Take a failed execution up again where it failed
+///
+/// A new build if its build failed, else the failed stage again from the same artifact
+/// (a gated stage asks for approval again). Needs the stack's OperatorPolicy.
 #[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     /// The execution's id, as `sluice status` prints it.
     #[arg(value_parser = super::execution_id)]

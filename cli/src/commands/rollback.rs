@@ -6,12 +6,19 @@ use sluice_engine::operator::{Action, Decide, Rollback};
 
 use super::{State, check_state_for, give, operate, printed};
 
-/// Deploy to a stage again the artifact of its previous successful execution (or
-/// of the one named), through a change set: prints what it will change, then asks
-/// to confirm (or --yes). Unconfirmed, it waits at a gate like an approval:
-/// `sluice approve` deploys it, `sluice cancel` drops it. Needs the stack's
-/// OperatorPolicy.
+const EXAMPLES: &str = "\
+Examples:
+  $ sluice rollback production
+  $ sluice rollback production --to 8203300362271-0123456789ab --yes";
+
+/// Deploy a stage's previous release again
+///
+/// Deploys to the stage the artifact of its previous successful execution (or of the
+/// one --to names) through a change set: prints what it will change, then asks to
+/// confirm (or --yes). Unconfirmed, it waits at a gate like an approval: `sluice
+/// approve` deploys it, `sluice cancel` drops it. Needs the stack's OperatorPolicy.
 #[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     /// The stage to roll back, e.g. production.
     #[arg(value_parser = super::stage_name)]

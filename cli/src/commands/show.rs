@@ -6,8 +6,24 @@ use sluice_core::ExecutionId;
 
 use super::{State, json, printed};
 
-/// One execution in full: stages, approvals, links, failure reasons, timeline.
+const EXAMPLES: &str = "\
+Examples:
+  $ sluice show 8203300362271-0123456789ab
+  $ sluice show 8203300362271-0123456789ab --json | jq '.stages[] | {name, status}'";
+
+/// Show one execution in full
+///
+/// Its commit, status and reason, the build and its log, and each stage: where it
+/// deploys, what it changes, who approved or rejected it and why, its post-deploy test,
+/// alarms, retries and rollback; then the timeline and the notes.
+///
+/// With --json, the execution document as Sluice stores it in the state bucket
+/// (pipelines/PIPELINE/executions/ID.json): id, pipeline, repository, branch, commit,
+/// status, reason, created_at, finished_at, build, artifact, stages, timeline and notes,
+/// with times in RFC 3339 and statuses in snake_case (awaiting_approval). A later
+/// version may add fields.
 #[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     /// The execution's id, as `sluice status` prints it.
     #[arg(value_parser = super::execution_id)]

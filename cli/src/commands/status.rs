@@ -5,8 +5,21 @@ use sluice::render;
 
 use super::{State, json, printed};
 
-/// The newest executions, one line each: commit, author, each stage, age.
+const EXAMPLES: &str = "\
+Examples:
+  $ sluice status
+  $ sluice status -n 5
+  $ sluice status --json | jq -r '.[0].id'";
+
+/// List the newest executions, one line each
+///
+/// One line per execution, newest first: its id, commit, author, the build, each
+/// stage's status, the execution's status and its age.
+///
+/// With --json, the executions as Sluice stores them, newest first: a JSON array of the
+/// documents `sluice show --json` prints.
 #[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     /// How many executions to show.
     #[arg(short = 'n', long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]

@@ -7,10 +7,17 @@ use sluice_core::StageName;
 
 use super::{State, printed};
 
-/// Whether a stage runs exactly its live release: the stack's template, and each
-/// Lambda function's code by SHA-256, against the release's manifest. Exits 1 and
-/// names each resource that differs.
+const EXAMPLES: &str = "\
+Examples:
+  $ sluice verify production";
+
+/// Check that a stage runs exactly its release
+///
+/// Compares the stage's stack template, and each Lambda function's code by SHA-256, with
+/// the manifest of the release that went live there. Exits 1 and names each resource
+/// that differs: changed by hand, or deployed outside Sluice.
 #[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     /// The stage, such as `production`.
     #[arg(value_parser = super::stage_name)]

@@ -6,11 +6,25 @@ use sluice_core::ExecutionId;
 
 use super::{State, complain};
 
-/// Follow an execution until it ends (the newest if none is named): a line for each
-/// step and each stage's status as it changes. Exits 0 if it was delivered to every
-/// stage, 1 if it failed, was rejected, expired or was cancelled, 2 if a newer
-/// commit superseded it, 3 if it could not be followed (or --timeout passed first).
+const EXAMPLES: &str = "\
+Examples:
+  $ sluice watch
+  $ sluice watch 8203300362271-0123456789ab --timeout 1800
+  $ sluice watch --json | jq -r .status";
+
+/// Follow an execution until it ends
+///
+/// The execution named, or the newest: a line for each step and for each change of the
+/// stages' statuses, read from the state every two seconds.
+///
+/// Exits 0 if it was delivered to every stage; 1 if it failed, was rejected, expired or
+/// was cancelled; 2 if a newer commit superseded it; 3 if it could not be followed, or
+/// --timeout passed first.
+///
+/// With --json, a line each time the execution changes: its document as `sluice show
+/// --json` prints it, on one line; the last is the execution as it ended.
 #[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     /// The execution's id, as `sluice status` prints it; the newest if omitted.
     #[arg(value_parser = super::execution_id)]
