@@ -48,6 +48,34 @@ pub(super) async fn story(run: &Run) {
         Some("CREATE_COMPLETE")
     );
 
+    // The stand-in's IAM user has no boundary line: each stage created it under the
+    // stage's own boundary, which Sluice put in the template it pinned and handed to
+    // each stack as its PermissionsBoundary parameter.
+    let iam = aws_sdk_iam::Client::new(&run.local.sdk);
+    for stage in &done.stages {
+        let stack = format!("hello-api-{}", stage.name);
+        let boundary = run
+            .stack_parameter(&stack, "PermissionsBoundary")
+            .await
+            .unwrap_or_else(|| panic!("{stack} has no PermissionsBoundary parameter"));
+        assert_eq!(
+            Some(boundary.as_str()),
+            stage.boundary_arn.as_deref(),
+            "{stack}"
+        );
+        let user = iam
+            .get_user()
+            .user_name(format!("{stack}-auditor"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{stack}'s user: {e:?}"));
+        let given = user
+            .user()
+            .and_then(|u| u.permissions_boundary())
+            .and_then(|b| b.permissions_boundary_arn());
+        assert_eq!(given, Some(boundary.as_str()), "{stack}'s user");
+    }
+
     // Staging is rolled back to the first commit: shown first, then deployed.
     assert_eq!(
         run.stack_parameter("hello-api-staging", "Greeting")

@@ -8,6 +8,7 @@ mod logging;
 mod machines;
 mod metrics;
 mod paths;
+mod quick_app;
 mod regressions;
 mod releases;
 mod simulation;
