@@ -48,6 +48,15 @@ fn hours(seconds: Option<i64>) -> Option<f64> {
     seconds.map(|s| s as f64 / 3600.0)
 }
 
+/// A value and its unit, the unit in the singular for exactly one: `1 hour`, `1.5 hours`.
+fn measured(value: f64, unit: &str) -> String {
+    let shown = figure(value);
+    match (shown.as_str(), unit.strip_suffix('s')) {
+        ("1", Some(one)) => format!("{shown} {one}"),
+        _ => format!("{shown} {unit}"),
+    }
+}
+
 /// A number as a label shows it: whole when it is or when large, else with a
 /// decimal or two.
 fn figure(value: f64) -> String {
@@ -122,11 +131,10 @@ pub fn bar_chart(metric: &str, title: &str, unit: &str, bars: &[Bar]) -> String 
             let h = (value / max * plot_h).max(if value > 0.0 { 1.0 } else { 0.0 });
             svg.push_str(&format!(
                 "<rect class=\"bar\" data-value=\"{value}\" x=\"{x:.1}\" y=\"{:.1}\" \
-                 width=\"{bar_w:.1}\" height=\"{h:.1}\"><title>{}: {} {}</title></rect>",
+                 width=\"{bar_w:.1}\" height=\"{h:.1}\"><title>{}: {}</title></rect>",
                 TOP + plot_h - h,
                 escape(&bar.label),
-                figure(value),
-                escape(unit)
+                escape(&measured(value, unit))
             ));
         }
         if i % every == 0 {
@@ -322,6 +330,14 @@ mod tests {
         // The top of the axis is 5 (the nice ceiling of 3), so 3 is 60% of the height.
         assert!(svg.contains(">5</text>"), "{svg}");
         assert!(svg.contains("<title>day 0: 3 hours</title>"), "{svg}");
+        assert!(svg.contains("<title>day 2: 1.5 hours</title>"), "{svg}");
+        let one = bar_chart(
+            "deployments",
+            "Deployments",
+            "deployments",
+            &bars(&[Some(1.0)]),
+        );
+        assert!(one.contains("<title>day 0: 1 deployment</title>"), "{one}");
         assert!(!svg.contains("nothing in this window"));
         let empty = bar_chart("lead-time", "Lead time", "hours", &bars(&[None, None]));
         assert!(empty.contains("nothing in this window"), "{empty}");
