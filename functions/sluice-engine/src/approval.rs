@@ -113,7 +113,11 @@ async fn view<A: Adapters>(
         evidence_list(&execution, stage, engine.now()),
         changelog_list(&execution, stage),
         changes_table(&execution, stage),
-        settings_list(&execution, stage),
+        settings_list(
+            &execution,
+            stage,
+            &crate::artifacts::configuration_path(&engine.config, stage)
+        ),
         decision_form(&execution, stage, token)
     );
     page(StatusCode::OK, &format!("Deploy to {stage}?"), &content)

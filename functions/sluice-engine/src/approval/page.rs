@@ -140,15 +140,16 @@ pub(super) fn changelog_list(execution: &Execution, stage: &StageName) -> String
     html
 }
 
-/// The parameters and tags the deploy changes, one per line.
-pub(super) fn settings_list(execution: &Execution, stage: &StageName) -> String {
+/// The parameters and tags the deploy changes, one per line; `file` is where the
+/// build leaves the stage's configuration.
+pub(super) fn settings_list(execution: &Execution, stage: &StageName, file: &str) -> String {
     let Some(s) = execution.stage(stage).filter(|s| !s.settings.is_empty()) else {
         return String::new();
     };
     let mut html = format!(
-        "<h2>Parameters and tags that change</h2><p class=\"note\">From {}.json of the release \
+        "<h2>Parameters and tags that change</h2><p class=\"note\">From {} of the release \
          live on {stage} to this one's.</p><ul>",
-        escape(stage.as_str())
+        escape(file)
     );
     for line in crate::messages::setting_lines(&s.settings) {
         let _ = write!(html, "<li>{}</li>", escape(&line));

@@ -72,8 +72,8 @@ pub fn approval_request(
     if !stage.settings.is_empty() {
         let _ = writeln!(
             body,
-            "\nParameters and tags that change ({}.json):",
-            stage.name
+            "\nParameters and tags that change ({}):",
+            crate::artifacts::configuration_path(config, &stage.name)
         );
         for line in setting_lines(&stage.settings) {
             let _ = writeln!(body, "  {line}");

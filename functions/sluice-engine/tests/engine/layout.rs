@@ -128,6 +128,23 @@ async fn a_codepipeline_artifact_deploys_with_its_configurations_parameters() {
     let deployed = world.deployer.template(STAGING).expect("staging deployed");
     assert!(deployed.contains("STAGE: !Ref Stage"), "{deployed}");
     assert!(deployed.contains("releases/hello/sha256/"), "{deployed}");
+    // The approver is told where the settings that change come from.
+    let email = world
+        .messages_about("approval needed")
+        .pop()
+        .expect("an approval request");
+    assert!(
+        email
+            .body
+            .contains("Parameters and tags that change (config/production-configuration.json)"),
+        "{}",
+        email.body
+    );
+    let (_, page) = world.review(&a.id).await;
+    assert!(
+        page.contains("From config/production-configuration.json of the release"),
+        "{page}"
+    );
     let (status, page) = world.decide(&a.id, "approve", "Grace").await;
     assert_eq!(status.as_u16(), 200, "{page}");
     world
