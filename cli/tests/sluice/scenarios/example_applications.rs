@@ -4,6 +4,8 @@
 //! stage, and every role the application creates carries the stage's permissions
 //! boundary, though its template has no boundary line: Sluice put it there.
 
+use std::path::PathBuf;
+
 use aws_sdk_cloudformation::types::TemplateStage;
 use sluice_core::{Execution, Status};
 use sluice_local::demo;
@@ -13,36 +15,73 @@ use super::harness::{Run, SETTLE, workspace};
 /// `examples/python-api`: a CodePipeline tutorial's `version: 0.1` buildspec,
 /// packaging with `aws cloudformation package`.
 pub(super) async fn python_api(run: &Run) {
-    deliver(run, "python-api").await;
+    let example = Example::new("python-api", "template.yaml");
+    example.begin(run).await;
+    // Its own pipeline's definition names the tutorial's outputSamTemplate.yaml
+    // (examples/python-api/sluice.yaml); the shared one reads the default.
+    run.change(
+        "buildspec.yml",
+        "--output-template-file outputSamTemplate.yaml",
+        "--output-template-file packaged.yaml",
+    );
+    run.change(
+        "buildspec.yml",
+        "- outputSamTemplate.yaml",
+        "- packaged.yaml",
+    );
+    run.commit("python-api: the packaged template where the shared pipeline reads it")
+        .await;
+    example.deliver(run).await;
 }
 
 /// `examples/node-api`: SAM's Node.js starter, built with `sam build`.
 pub(super) async fn node_api(run: &Run) {
-    deliver(run, "node-api").await;
+    let example = Example::new("node-api", "template.yaml");
+    example.begin(run).await;
+    example.deliver(run).await;
 }
 
-/// Pushes `examples/<example>` as it is, approves production and checks both stages.
-async fn deliver(run: &Run, example: &str) {
-    let source = workspace().join("examples").join(example);
-    let template = std::fs::read_to_string(source.join("template.yaml")).expect("its template");
-    assert!(
-        !template.contains("PermissionsBoundary"),
-        "{example} is to have no boundary line: Sluice adds the stage's"
-    );
-    run.begin_with(&source, example).await;
-    let commit = run.push().await;
-    let at_gate = run.at_gate(&commit).await;
-    let link = run.approval_link(&at_gate).await;
-    let approved = demo::decide(&link, "approve", "Grace Approver")
-        .await
-        .expect("approve");
-    assert_eq!(approved, 200);
-    let done = run
-        .follow(&commit, SETTLE, |e| e.status.is_terminal())
-        .await;
-    assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
-    answers_from_each_stage(run, &done, example).await;
-    roles_carry_their_stage_boundary(run, &done).await;
+/// An example application: its folder under `examples/` and the file that declares
+/// its resources.
+struct Example {
+    name: &'static str,
+    source: PathBuf,
+}
+
+impl Example {
+    /// `examples/<name>`, whose `resources` must name no permissions boundary.
+    fn new(name: &'static str, resources: &str) -> Example {
+        let source = workspace().join("examples").join(name);
+        let declared = std::fs::read_to_string(source.join(resources))
+            .unwrap_or_else(|e| panic!("{name}'s {resources}: {e}"));
+        assert!(
+            !declared.to_lowercase().contains("permissionsboundary"),
+            "{name}'s {resources} is to have no boundary line: Sluice adds the stage's"
+        );
+        Example { name, source }
+    }
+
+    /// The application, as it is, in the checkout in place of the last story's.
+    async fn begin(&self, run: &Run) {
+        run.begin_with(&self.source, self.name).await;
+    }
+
+    /// Pushes what is committed, approves production and checks both stages.
+    async fn deliver(&self, run: &Run) {
+        let commit = run.push().await;
+        let at_gate = run.at_gate(&commit).await;
+        let link = run.approval_link(&at_gate).await;
+        let approved = demo::decide(&link, "approve", "Grace Approver")
+            .await
+            .expect("approve");
+        assert_eq!(approved, 200);
+        let done = run
+            .follow(&commit, SETTLE, |e| e.status.is_terminal())
+            .await;
+        assert_eq!(done.status, Status::Succeeded, "{:?}", done.reason);
+        answers_from_each_stage(run, &done, self.name).await;
+        roles_carry_their_stage_boundary(run, &done).await;
+    }
 }
 
 /// Each stage's API, called as a client would, answers from that stage.
