@@ -41,6 +41,24 @@ pub(super) async fn node_api(run: &Run) {
     example.deliver(run).await;
 }
 
+/// `examples/serverless-api`: a Serverless Framework v3 service, `serverless
+/// package` made stage-neutral by a build step of its own.
+pub(super) async fn serverless_api(run: &Run) {
+    let example = Example::new("serverless-api", "serverless.yml");
+    example.begin(run).await;
+    // A stage may create only roles named `<application>-<stage>-*`, and Serverless
+    // names its role after the service: the service is named as its pipeline's
+    // application, here the shared pipeline's.
+    run.change(
+        "serverless.yml",
+        "service: serverless-api",
+        "service: hello-api",
+    );
+    run.commit("serverless-api: named as its pipeline's application")
+        .await;
+    example.deliver(run).await;
+}
+
 /// An example application: its folder under `examples/` and the file that declares
 /// its resources.
 struct Example {

@@ -30,12 +30,13 @@ use harness::{App, Run};
 /// The stories of the default pipeline, in the order they are told: the first reads
 /// metrics of its own deliveries, the example applications replace the stand-in on
 /// the same stacks, the last breaks the pipeline on purpose.
-const STORIES: [&str; 6] = [
+const STORIES: [&str; 7] = [
     "newer_push_supersedes",
     "broken_unit_test",
     "retry_cancel_release",
     "python_api",
     "node_api",
+    "serverless_api",
     "resend_and_reject",
 ];
 
@@ -68,6 +69,7 @@ async fn the_stories_of_one_pipeline() {
                 "retry_cancel_release" => retry_cancel_release::story(&told).await,
                 "python_api" => example_applications::python_api(&told).await,
                 "node_api" => example_applications::node_api(&told).await,
+                "serverless_api" => example_applications::serverless_api(&told).await,
                 "resend_and_reject" => resend_and_reject::story(&told).await,
                 other => panic!("no story {other}"),
             }
