@@ -14,13 +14,7 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
-/// `n` of a regular noun, in the singular for one: `1 change`, `2 changes`.
-pub fn counted(n: usize, noun: &str) -> String {
-    match n {
-        1 => format!("1 {noun}"),
-        n => format!("{n} {noun}s"),
-    }
-}
+pub use sluice_core::text::counted;
 
 /// A text the functions wrote, its times to the second: the core words a time with
 /// its `Display`, which gives the nanoseconds (`2026-05-04 10:00:00.123456789 UTC`).

@@ -146,7 +146,10 @@ impl S3Site {
         let mut deleted = 0;
         for batch in plan.deletions.chunks(DELETE_BATCH) {
             let failed = |source: AwsError| SiteDeployFailed {
-                step: format!("deletion of {} files", batch.len()),
+                step: format!(
+                    "deletion of {}",
+                    sluice_core::text::counted(batch.len(), "file")
+                ),
                 uploaded,
                 deleted,
                 source,

@@ -3,6 +3,14 @@
 //! characters, terminal escape sequences or bidirectional overrides, and, where it
 //! is one line, with no line breaks to forge another line with.
 
+/// `n` of a regular noun, in the singular for one: `1 change`, `2 changes`.
+pub fn counted(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// Characters that reorder how text is displayed (Trojan Source), never shown.
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')

@@ -90,7 +90,7 @@ pub(super) async fn story(run: &Run) {
         said.contains(&format!("back to commit {}", &first[..12])),
         "{said}"
     );
-    assert!(said.contains("It will change 1 resources"), "{said}");
+    assert!(said.contains("It will change 1 resource:"), "{said}");
     assert!(said.contains("approved staging of execution"), "{said}");
     let rolled_back = run
         .follow(&first, SETTLE, |e| {

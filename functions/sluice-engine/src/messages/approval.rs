@@ -58,9 +58,9 @@ pub fn approval_request(
     } else {
         let _ = writeln!(
             body,
-            "Changes to stack {} ({} resources{}):",
+            "Changes to stack {} ({}{}):",
             stage.stack_name,
-            stage.changes.len(),
+            sluice_core::text::counted(stage.changes.len(), "resource"),
             if replacements > 0 {
                 format!(", {replacements} may be replaced")
             } else {

@@ -90,8 +90,8 @@ pub fn file_lines(files: &[FileChange]) -> String {
 pub fn file_counts(files: &[FileChange]) -> String {
     let count = |a: FileAction| files.iter().filter(|f| f.action == a).count();
     format!(
-        "{} files: {} added, {} changed, {} removed",
-        files.len(),
+        "{}: {} added, {} changed, {} removed",
+        sluice_core::text::counted(files.len(), "file"),
         count(FileAction::Add),
         count(FileAction::Change),
         count(FileAction::Remove)

@@ -103,7 +103,10 @@ impl<A: Adapters> Engine<A> {
             }
             Some(StageStatus::AwaitingApproval) => {
                 let changes = at.map(|s| s.changes.clone()).unwrap_or_default();
-                message.push_str(&format!("\nIt will change {} resources:", changes.len()));
+                message.push_str(&format!(
+                    "\nIt will change {}:",
+                    sluice_core::text::counted(changes.len(), "resource")
+                ));
                 for c in &changes {
                     message.push_str(&format!(
                         "\n  {:?} {} ({}){}",

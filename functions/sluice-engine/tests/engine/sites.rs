@@ -276,7 +276,8 @@ async fn a_failed_deletion_says_the_new_site_is_served_and_old_files_are_left() 
     let failed = world.execution(&execution.id).await;
     let reason = failed.reason.unwrap_or_default();
     assert!(
-        reason.contains("deletion of 1 files")
+        reason.contains("deletion of 1 file")
+            && !reason.contains("deletion of 1 files")
             && reason.contains("the new site is served; some files it no longer has are left"),
         "{reason}"
     );

@@ -316,7 +316,10 @@ impl Deployer for MemoryDeployer {
             self.faults
                 .check("DeleteObjects")
                 .map_err(|source| SiteDeployFailed {
-                    step: format!("deletion of {} files", plan.deletions.len()),
+                    step: format!(
+                        "deletion of {}",
+                        sluice_core::text::counted(plan.deletions.len(), "file")
+                    ),
                     uploaded: done.uploaded.len(),
                     deleted: 0,
                     source,

@@ -113,7 +113,7 @@ async fn a_rollback_redeploys_the_previous_artifact_once_confirmed() {
         answer.message
     );
     assert!(
-        answer.message.contains("It will change 1 resources"),
+        answer.message.contains("It will change 1 resource:"),
         "{}",
         answer.message
     );
