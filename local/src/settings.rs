@@ -458,8 +458,13 @@ mod tests {
         };
         assert!(clash(&mut options, "stack=sluice-web application=w").contains("clashes"));
         assert!(clash(&mut options, "stack=w application=hello-api").contains("already delivered"));
-        assert!(clash(&mut options, "stack=w application=w stages=Prod").contains("stages[0].name"));
-        assert!(clash(&mut options, "stack=w application=w include=/web").contains("source.paths.include[0]"));
+        assert!(
+            clash(&mut options, "stack=w application=w stages=Prod").contains("stages[0].name")
+        );
+        assert!(
+            clash(&mut options, "stack=w application=w include=/web")
+                .contains("source.paths.include[0]")
+        );
         options
             .add_sibling(sibling("stack=web application=hello-web"))
             .expect("a second pipeline");

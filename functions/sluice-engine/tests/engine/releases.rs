@@ -143,7 +143,10 @@ async fn a_failed_update_rolled_back_by_cloudformation_runs_the_approved_code_ag
 #[tokio::test]
 async fn a_live_release_older_than_the_uploads_retention_can_still_be_rolled_back_to() {
     let world = World::of(config_of(
-        &DEFINITION.replace("  - name: staging\n", "  - name: staging\n    test: {buildspec: buildspec-test.yml}\n"),
+        &DEFINITION.replace(
+            "  - name: staging\n",
+            "  - name: staging\n    test: {buildspec: buildspec-test.yml}\n",
+        ),
         &[],
     ));
     let a = built(&world, 1, b"release A").await;
@@ -265,7 +268,10 @@ async fn code_copy_exists(world: &World, e: &Execution) -> bool {
 /// that a rollback may return to stay, however old; the others expire.
 #[tokio::test]
 async fn expiry_keeps_each_stages_live_release_and_the_last_ones_and_removes_the_rest() {
-    let world = World::of(config_of(&format!("{DEFINITION}retention: {{releases_kept: 2}}\n"), &[]));
+    let world = World::of(config_of(
+        &format!("{DEFINITION}retention: {{releases_kept: 2}}\n"),
+        &[],
+    ));
     let mut releases = Vec::new();
     for n in 1..=4 {
         releases.push(delivered(&world, n).await);
@@ -311,7 +317,10 @@ async fn expiry_keeps_each_stages_live_release_and_the_last_ones_and_removes_the
 /// its execution yet.
 #[tokio::test]
 async fn expiry_waits_while_a_build_may_be_pinning() {
-    let world = World::of(config_of(&format!("{DEFINITION}retention: {{releases_kept: 1}}\n"), &[]));
+    let world = World::of(config_of(
+        &format!("{DEFINITION}retention: {{releases_kept: 1}}\n"),
+        &[],
+    ));
     delivered(&world, 1).await;
     delivered(&world, 2).await;
     world.advance(Duration::days(40));
