@@ -184,6 +184,20 @@ for (const stage of api_.stages) {
     }
   })
 
+  // IAM Identity Center makes its AWSReservedSSO_ roles itself, with no boundary for
+  // IAM to check: a pushed AWS::SSO::PermissionSet and Assignment in an account that
+  // holds the organization's instance would hand the pusher AdministratorAccess.
+  test(`${stage}: gives no one access through IAM Identity Center`, async () => {
+    const instance = 'arn:aws:sso:::instance/ssoins-0123456789abcdef'
+    for (const who of pushers(api, stage)) {
+      await assertDenied(who, 'sso:CreatePermissionSet', instance)
+      await assertDenied(who, 'sso:AttachManagedPolicyToPermissionSet', `${instance}/ps-0123456789abcdef`)
+      await assertDenied(who, 'sso:CreateAccountAssignment', instance)
+      await assertDenied(who, 'identitystore:CreateUser', 'arn:aws:identitystore::123456789012:identitystore/d-0123456789')
+      await assertDenied(who, 'sso-directory:CreateUser', '*')
+    }
+  })
+
   test(`${stage}: an application role assumes no role but its own stack's`, async () => {
     const role = applicationRole(api, stage)
     // A role of the account that trusts the account's root, as many do.

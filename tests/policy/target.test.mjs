@@ -91,6 +91,11 @@ const DEFENCES = [
   ['disable Macie', 'macie2:DisableMacie', '*'],
   ['disable Inspector', 'inspector2:Disable', '*'],
   ["lift the account's S3 public access block", 's3:PutAccountPublicAccessBlock', '*'],
+  // IAM Identity Center makes its roles itself, with no boundary for IAM to check.
+  ['give access through an IAM Identity Center permission set', 'sso:CreatePermissionSet', 'arn:aws:sso:::instance/ssoins-0123456789abcdef'],
+  ['assign an IAM Identity Center permission set', 'sso:CreateAccountAssignment', 'arn:aws:sso:::instance/ssoins-0123456789abcdef'],
+  ['create an Identity Center user', 'identitystore:CreateUser', 'arn:aws:identitystore::123456789012:identitystore/d-0123456789'],
+  ['create a user in the Identity Center directory', 'sso-directory:CreateUser', '*'],
 ]
 
 for (const [what, action, resource] of DEFENCES) {
