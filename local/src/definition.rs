@@ -234,3 +234,197 @@ mod tests {
         assert!(err.to_string().contains("stages[1].windows.when"), "{err}");
     }
 }
+
+/// The flags that describe a pipeline, given beside `sluice local --definition`:
+/// each says again, in the definition's shape, one thing the definition says, and
+/// replaces it there. A flag not given leaves the definition as it is.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--stages`: the stages in this order; a stage the definition has keeps its
+    /// options, a new one has none.
+    pub stages: Option<Vec<String>>,
+    /// `--approval`: exactly these stages wait for approval.
+    pub approval: Option<Vec<String>>,
+    /// `--include-paths`, `--exclude-paths`.
+    pub include_paths: Option<Vec<String>>,
+    pub exclude_paths: Option<Vec<String>>,
+    /// `--buildspec`.
+    pub buildspec: Option<String>,
+    /// `--test-stages` (`stage` or `stage=smoke`) and `--test-buildspec`: these
+    /// stages' tests.
+    pub tests: Option<(Vec<String>, String)>,
+    /// `--retries` (`2` or `stage=count,...`) and `--retry-seconds`.
+    pub retries: Option<(String, u32)>,
+    /// `--alarm-stages`, `--alarm-names` (`*` for the stage), `--watch-minutes`.
+    pub watch: Option<(Vec<String>, Vec<String>, u32)>,
+    /// `--window-stages`, `--windows`, `--window-time-zone`.
+    pub windows: Option<(Vec<String>, String, String)>,
+}
+
+impl Overrides {
+    /// `raw` with these flags' say in place of its own; checked by the caller.
+    pub fn apply(&self, raw: &mut Raw) -> Result<()> {
+        if let Some(names) = &self.stages {
+            let mut stages = Vec::new();
+            for name in names {
+                let kept = raw.stages.iter().find(|s| &s.name == name).cloned();
+                stages.push(kept.unwrap_or_else(|| Stage {
+                    name: name.clone(),
+                    approval: false,
+                    self_approval: false,
+                    account: None,
+                    test: None,
+                    retries: None,
+                    alarms: None,
+                    windows: None,
+                    site: None,
+                }));
+            }
+            raw.stages = stages;
+        }
+        let names: Vec<String> = raw.stages.iter().map(|s| s.name.clone()).collect();
+        if let Some(approval) = &self.approval {
+            known("--approval", approval, &names)?;
+            for stage in &mut raw.stages {
+                stage.approval = approval.contains(&stage.name);
+                stage.self_approval &= stage.approval;
+            }
+        }
+        if let Some(include) = &self.include_paths {
+            raw.source.paths.include = include.clone();
+        }
+        if let Some(exclude) = &self.exclude_paths {
+            raw.source.paths.exclude = exclude.clone();
+        }
+        if let Some(buildspec) = &self.buildspec {
+            raw.build.buildspec = buildspec.clone();
+        }
+        if let Some((tested, buildspec)) = &self.tests {
+            for entry in tested {
+                let (name, smoke) = match entry.split_once('=') {
+                    None => (entry.as_str(), false),
+                    Some((name, "smoke")) => (name.trim(), true),
+                    Some(_) => bail!(
+                        "--test-stages: {entry:?}: list a stage as STAGE (tested by a build) or \
+                         STAGE=smoke"
+                    ),
+                };
+                let stage = stage_named(raw, "--test-stages", name)?;
+                stage.test = Some(match smoke {
+                    true => Test::Smoke(raw::SmokeOnly::Smoke),
+                    false => Test::Build {
+                        buildspec: buildspec.clone(),
+                    },
+                });
+            }
+        }
+        if let Some((retries, seconds)) = &self.retries {
+            for (name, max) in retries_of(retries, &names)? {
+                stage_named(raw, "--retries", &name)?.retries = Some(Retries {
+                    max,
+                    backoff_seconds: *seconds,
+                });
+            }
+        }
+        if let Some((watched, alarms, minutes)) = &self.watch {
+            for name in watched {
+                stage_named(raw, "--alarm-stages", name)?.alarms = Some(Watch {
+                    names: alarms.iter().map(|a| a.replace('*', name)).collect(),
+                    minutes: *minutes,
+                });
+            }
+        }
+        if let Some((windowed, when, time_zone)) = &self.windows {
+            for name in windowed {
+                stage_named(raw, "--window-stages", name)?.windows = Some(Windows {
+                    when: when.clone(),
+                    time_zone: time_zone.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The stage `name` of `raw`, which `flag` names.
+fn stage_named<'a>(raw: &'a mut Raw, flag: &str, name: &str) -> Result<&'a mut Stage> {
+    let names: Vec<String> = raw.stages.iter().map(|s| s.name.clone()).collect();
+    raw.stages
+        .iter_mut()
+        .find(|s| s.name == name)
+        .ok_or_else(|| {
+            anyhow!(
+                "{flag} names {name:?}, which is not one of the definition's stages ({})",
+                names.join(", ")
+            )
+        })
+}
+
+#[cfg(test)]
+mod overrides {
+    use super::*;
+
+    fn raw() -> Raw {
+        Definition::from_yaml(
+            "sluice.yaml",
+            "application: hello-api\nsource: {repository: hello-api}\n\
+             approval: {emails: [approvers@example.com]}\nstages:\n\
+             - {name: staging, retries: {max: 1}}\n- {name: production, approval: true}\n",
+        )
+        .expect("a good definition")
+        .raw()
+        .clone()
+    }
+
+    #[test]
+    fn a_flag_replaces_what_the_definition_says_of_the_same_thing_and_nothing_else() {
+        let mut raw = raw();
+        Overrides {
+            stages: Some(vec!["dev".into(), "staging".into(), "production".into()]),
+            windows: Some((
+                vec!["production".into()],
+                "Mon-Fri 09:00-17:00".into(),
+                "UTC".into(),
+            )),
+            tests: Some((vec!["dev=smoke".into()], "unused.yml".into())),
+            ..Overrides::default()
+        }
+        .apply(&mut raw)
+        .expect("applies");
+        let names: Vec<&str> = raw.stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["dev", "staging", "production"]);
+        // Kept from the definition: staging's retries, production's approval.
+        assert_eq!(raw.stages[1].retries.as_ref().map(|r| r.max), Some(1));
+        assert!(raw.stages[2].approval);
+        assert!(raw.stages[2].windows.is_some());
+        assert!(matches!(raw.stages[0].test, Some(Test::Smoke(_))));
+        let definition = Definition::from_raw("the overridden definition", raw).expect("good");
+        assert_eq!(definition.raw().stages.len(), 3);
+    }
+
+    #[test]
+    fn a_flag_naming_a_stage_the_definition_has_not_is_refused() {
+        let mut raw = raw();
+        let err = Overrides {
+            retries: Some(("nowhere=2".into(), 60)),
+            ..Overrides::default()
+        }
+        .apply(&mut raw)
+        .expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("\"nowhere\" is not one of the stages"),
+            "{err}"
+        );
+        let err = Overrides {
+            watch: Some((vec!["qa".into()], vec!["*-errors".into()], 10)),
+            ..Overrides::default()
+        }
+        .apply(&mut raw)
+        .expect_err("refused");
+        assert!(
+            err.to_string().contains("--alarm-stages names \"qa\""),
+            "{err}"
+        );
+    }
+}

@@ -12,6 +12,7 @@ pub mod bus;
 pub mod codebuild;
 pub mod console;
 mod definition;
+pub use definition::Overrides;
 pub mod demo;
 mod deploy;
 pub use sluice_emulator as emulator;

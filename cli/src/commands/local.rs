@@ -35,9 +35,10 @@ pub struct LocalArgs {
     #[arg(long, alias = "example")]
     app: Option<PathBuf>,
     /// The pipeline's definition (sluice.yaml; `sluice definition check` checks
-    /// one): its stages and their options, in place of the flags that describe a
-    /// pipeline (--stages, --approval, --test-stages, --retries, --alarm-stages,
-    /// --window-stages, --include-paths, --exclude-paths, --buildspec).
+    /// one): its stages and their options. The flags that describe a pipeline
+    /// (--stages, --approval, --test-stages, --retries, --alarm-stages,
+    /// --window-stages, --include-paths, --exclude-paths, --buildspec), given beside
+    /// it, replace what it says of the same thing.
     #[arg(long, value_name = "FILE")]
     definition: Option<PathBuf>,
     /// The stages, in order, comma-separated.
@@ -105,31 +106,31 @@ pub struct LocalArgs {
 }
 
 impl LocalArgs {
-    /// With --definition, the flags that describe a pipeline say it twice: refused,
-    /// naming them.
-    fn refuse_pipeline_flags(&self) -> Result<()> {
-        let given: Vec<&str> = [
-            ("--stages", self.stages != "staging,production"),
-            ("--approval", self.approval.is_some()),
-            ("--include-paths", !self.include_paths.is_empty()),
-            ("--exclude-paths", !self.exclude_paths.is_empty()),
-            ("--buildspec", self.buildspec != "buildspec.yml"),
-            ("--test-stages", !self.test_stages.is_empty()),
-            ("--retries", !self.retries.is_empty()),
-            ("--alarm-stages", !self.alarm_stages.is_empty()),
-            ("--window-stages", !self.window_stages.is_empty()),
-        ]
-        .into_iter()
-        .filter_map(|(flag, set)| set.then_some(flag))
-        .collect();
-        if !given.is_empty() {
-            bail!(
-                "--definition gives the pipeline, and {} would say it again: put those \
-                 settings in the definition, or leave out --definition",
-                given.join(", ")
-            );
+    /// The flags that describe a pipeline, given beside --definition: each replaces
+    /// what the definition says of the same thing.
+    fn overrides(&self) -> local::Overrides {
+        let split = |text: &str| -> Vec<String> {
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let given = |text: &str| (!text.trim().is_empty()).then(|| split(text));
+        local::Overrides {
+            stages: (self.stages != "staging,production").then(|| split(&self.stages)),
+            approval: self.approval.as_deref().map(split),
+            include_paths: given(&self.include_paths),
+            exclude_paths: given(&self.exclude_paths),
+            buildspec: (self.buildspec != "buildspec.yml").then(|| self.buildspec.clone()),
+            tests: given(&self.test_stages).map(|s| (s, self.test_buildspec.clone())),
+            retries: (!self.retries.trim().is_empty())
+                .then(|| (self.retries.clone(), self.retry_seconds)),
+            watch: given(&self.alarm_stages)
+                .map(|s| (s, split(&self.alarm_names), self.watch_minutes)),
+            windows: given(&self.window_stages)
+                .map(|s| (s, self.windows.clone(), self.window_time_zone.clone())),
         }
-        Ok(())
     }
 
     pub(super) fn options(&self) -> Result<Options> {
@@ -163,8 +164,10 @@ impl LocalArgs {
             options.repository = application_name(&app)?;
         }
         if let Some(file) = &self.definition {
-            self.refuse_pipeline_flags()?;
-            let raw = super::definition::load(file)?.raw().clone();
+            let mut raw = super::definition::load(file)?.raw().clone();
+            self.overrides()
+                .apply(&mut raw)
+                .with_context(|| format!("the flags beside --definition {}", file.display()))?;
             options.use_definition(raw)?;
         } else {
             options.set_stages(&self.stages, self.approval.as_deref())?;
@@ -193,8 +196,10 @@ impl LocalArgs {
         // build.buildspec says (the template is wherever the buildspec finds it: in a
         // folder, for a repository of several).
         let buildspec = match &self.definition {
-            Some(file) => super::definition::load(file)?.raw().build.buildspec.clone(),
-            None => self.buildspec.clone(),
+            Some(file) if self.buildspec == "buildspec.yml" => {
+                super::definition::load(file)?.raw().build.buildspec.clone()
+            }
+            _ => self.buildspec.clone(),
         };
         if !dir.join(&buildspec).is_file() {
             let fix = match self.definition {

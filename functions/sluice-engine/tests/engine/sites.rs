@@ -416,3 +416,63 @@ async fn a_kms_encrypted_site_bucket_shows_only_the_files_that_changed() {
         ]
     );
 }
+
+/// A site stage may have a post-deploy test of its own (the definition gives every
+/// stage its options): once the files are up, the test runs against the same
+/// commit, and only its success opens production.
+#[tokio::test]
+async fn a_site_stage_is_tested_after_its_upload_and_only_its_success_opens_the_next_stage() {
+    let site = "    site: {bucket: hello-web-*}\n";
+    let definition = sluice_tests::world::DEFINITION.replace(
+        "  - name: production\n",
+        &format!("{site}    test: {{buildspec: site-test.yml}}\n  - name: production\n"),
+    ) + site;
+    let world = World::of(sluice_tests::world::config_of(&definition, &[]));
+    old_sites(&world);
+    let execution = world.push(&commit(1)).await;
+    world.site_built(&execution, NEW_SITE).await;
+
+    let execution = world.execution(&execution.id).await;
+    let staging = execution.stage(&stage("staging")).expect("staging");
+    assert_eq!(
+        staging.status,
+        StageStatus::Testing,
+        "{:?}",
+        execution.timeline
+    );
+    assert_eq!(
+        world.deployer.site(STAGING_SITE)["index.html"].content_type,
+        "text/html; charset=utf-8",
+        "the new site is up before it is tested"
+    );
+    let request = world
+        .builder
+        .requests()
+        .pop()
+        .expect("the test was started");
+    assert_eq!(request.buildspec.as_deref(), Some("site-test.yml"));
+    assert!(
+        request
+            .environment
+            .contains(&("SLUICE_TEST_STAGE".to_owned(), "staging".to_owned())),
+        "{:?}",
+        request.environment
+    );
+    let production = execution.stage(&stage("production")).expect("production");
+    assert_eq!(
+        production.status,
+        StageStatus::Pending,
+        "not before the test passes"
+    );
+
+    let passed = world.test_event("codebuild-succeeded.json", &execution, "staging");
+    world.engine.on_build(passed).await.expect("handled");
+    let execution = world.execution(&execution.id).await;
+    let production = execution.stage(&stage("production")).expect("production");
+    assert_eq!(
+        production.status,
+        StageStatus::AwaitingApproval,
+        "{:?}",
+        execution.timeline
+    );
+}
