@@ -1,8 +1,10 @@
 //! The example applications under `examples/`, each as its team wrote it for AWS,
-//! delivered on the shared pipeline: built by its own buildspec, deployed to
-//! staging, approved, deployed to production; each stage's API answers from that
-//! stage, and every role the application creates carries the stage's permissions
-//! boundary, though its template has no boundary line: Sluice put it there.
+//! delivered on a pipeline of the default stages (the shared one; the Serverless
+//! service, slower to build, outside `make test`): built by its own buildspec,
+//! deployed to staging, approved, deployed to production; each stage's API answers
+//! from that stage, and every role the application creates carries the stage's
+//! permissions boundary, though its template has no boundary line: Sluice put it
+//! there.
 
 use std::path::PathBuf;
 
